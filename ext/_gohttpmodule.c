@@ -1,0 +1,297 @@
+/*
+ * _gohttpmodule.c — the gohttp._gohttp extension module: Go's net/http,
+ * linked in statically, serving Python handlers.
+ *
+ * One Go runtime lives in the process, started when this module's shared
+ * object is loaded.  Hence one interpreter only
+ * (Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED), and no use after fork():
+ * the Go runtime's threads do not survive it.
+ */
+#include "module.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+
+/* ---- the fork guard ------------------------------------------------- */
+
+/* Set in a child process right after fork(), when the child has one
+ * thread; read-only everywhere else. */
+static volatile int forked_child = 0;
+
+static void
+mark_forked_child(void)
+{
+    forked_child = 1;
+}
+
+/* Return 0, or -1 with RuntimeError if this process is a fork of the one
+ * that started the Go runtime.  Call it before any call into Go. */
+int
+gohttp_check_fork(void)
+{
+    if (forked_child) {
+        PyErr_SetString(PyExc_RuntimeError,
+            "gohttp cannot be used in a process forked after it was "
+            "imported: the Go runtime does not survive fork(). Start "
+            "worker processes with the 'spawn' method, or import gohttp "
+            "only in the child");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- errors --------------------------------------------------------- */
+
+/* Set the Python exception for a failed call into Go and return -1.
+ * The one place where bridge.h statuses become exceptions. */
+int
+gohttp_raise(gohttp_status status, const gohttp_error *err)
+{
+    const char *msg = err != NULL && err->message[0] ? err->message
+                                                    : "unknown error";
+    switch (status) {
+    case GOHTTP_EINVAL:
+        PyErr_SetString(PyExc_ValueError, msg);
+        break;
+    case GOHTTP_ESTATE:
+        PyErr_SetString(PyExc_RuntimeError, msg);
+        break;
+    case GOHTTP_ETIMEOUT:
+        PyErr_SetString(PyExc_TimeoutError, msg);
+        break;
+    case GOHTTP_EIO:
+        if (err != NULL && err->sys_errno != 0) {
+            /* OSError(errno, msg) picks the subclass: BrokenPipeError... */
+            PyObject *exc = PyObject_CallFunction(PyExc_OSError, "is",
+                                                  (int)err->sys_errno, msg);
+            if (exc != NULL) {
+                PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+                Py_DECREF(exc);
+            }
+        }
+        else {
+            PyErr_SetString(PyExc_OSError, msg);
+        }
+        break;
+    case GOHTTP_EPANIC:
+        PyErr_Format(PyExc_RuntimeError,
+                     "internal error in gohttp's Go code: %s", msg);
+        break;
+    default:
+        PyErr_Format(PyExc_SystemError, "unexpected gohttp status %d: %s",
+                     (int)status, msg);
+    }
+    return -1;
+}
+
+/* Log the raised exception, which this clears, to the "gohttp" logger;
+ * the message is PyUnicode_FromFormat(format, ...).  Call with the GIL.
+ * An exception that cannot be logged is reported as unraisable. */
+void
+gohttp_log_exception(gohttp_state *st, const char *format, ...)
+{
+    PyObject *exc = NULL, *message = NULL, *result = NULL;
+    va_list vargs;
+#if PY_VERSION_HEX >= 0x030C0000
+    exc = PyErr_GetRaisedException();
+#else
+    PyObject *type, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    if (tb != NULL && exc != NULL) {
+        PyException_SetTraceback(exc, tb);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+#endif
+    if (exc == NULL) {
+        return;
+    }
+    va_start(vargs, format);
+    message = PyUnicode_FromFormatV(format, vargs);
+    va_end(vargs);
+    if (message != NULL) {
+        PyObject *args[] = {st->logger, message, exc};
+        result = PyObject_VectorcallMethod(st->str_error, args,
+                                           2,
+                                           st->kwnames_exc_info);
+    }
+    if (result == NULL) {
+        PyErr_WriteUnraisable(st->logger);
+    }
+    Py_XDECREF(result);
+    Py_XDECREF(message);
+    Py_DECREF(exc);
+}
+
+/* ---- module-level functions ---------------------------------------- */
+
+PyDoc_STRVAR(close_gate_doc,
+"_close_gate(timeout)\n--\n\n"
+"Refuse every later handler call with 503 and wait up to timeout seconds\n"
+"for those in progress to leave Python.  Called at interpreter exit, after\n"
+"every server was shut down, so that no Go thread enters a finalizing\n"
+"interpreter.  Returns True if none was left in Python.");
+
+static PyObject *
+close_gate(PyObject *module, PyObject *arg)
+{
+    double timeout = PyFloat_AsDouble(arg);
+    if (timeout == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyBool_FromLong(gohttp_gate_close(timeout));
+}
+
+static PyMethodDef gohttp_functions[] = {
+    {"_close_gate", close_gate, METH_O, close_gate_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+/* ---- module state and init ------------------------------------------ */
+
+static int
+gohttp_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    gohttp_state *st = PyModule_GetState(module);
+    Py_VISIT(st->ServerType);
+    Py_VISIT(st->RequestType);
+    Py_VISIT(st->ResponseWriterType);
+    Py_VISIT(st->Headers);
+    Py_VISIT(st->logger);
+    return 0;
+}
+
+static int
+gohttp_clear(PyObject *module)
+{
+    gohttp_state *st = PyModule_GetState(module);
+    Py_CLEAR(st->ServerType);
+    Py_CLEAR(st->RequestType);
+    Py_CLEAR(st->ResponseWriterType);
+    Py_CLEAR(st->Headers);
+    Py_CLEAR(st->logger);
+    Py_CLEAR(st->str_map);
+    Py_CLEAR(st->str_error);
+    Py_CLEAR(st->kwnames_exc_info);
+    return 0;
+}
+
+static void
+gohttp_free(void *module)
+{
+    gohttp_clear((PyObject *)module);
+}
+
+static PyTypeObject *
+add_type(PyObject *module, PyType_Spec *spec)
+{
+    PyObject *type = PyType_FromModuleAndSpec(module, spec, NULL);
+    if (type == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddType(module, (PyTypeObject *)type) < 0) {
+        Py_DECREF(type);
+        return NULL;
+    }
+    return (PyTypeObject *)type;   /* new reference, kept by the state */
+}
+
+static pthread_once_t process_once = PTHREAD_ONCE_INIT;
+static int process_init_failed = 0;
+
+/* Once per process: the fork guard and the per-thread state key. */
+static void
+process_init(void)
+{
+    if (pthread_atfork(NULL, NULL, mark_forked_child) != 0
+        || gohttp_dispatch_init() < 0) {
+        process_init_failed = 1;
+        return;
+    }
+    gohttp_set_dispatch(gohttp_dispatch);
+}
+
+static int
+gohttp_exec(PyObject *module)
+{
+    gohttp_state *st = PyModule_GetState(module);
+    PyObject *headers_mod = NULL, *logging = NULL;
+    int rc = -1;
+
+    if (gohttp_check_fork() < 0) {
+        return -1;
+    }
+    pthread_once(&process_once, process_init);
+    if (process_init_failed) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "gohttp: could not set up per-thread state");
+        return -1;
+    }
+
+    st->ServerType = add_type(module, &gohttp_server_spec);
+    st->RequestType = add_type(module, &gohttp_request_spec);
+    st->ResponseWriterType = add_type(module, &gohttp_response_spec);
+    if (!st->ServerType || !st->RequestType || !st->ResponseWriterType) {
+        goto done;
+    }
+
+    headers_mod = PyImport_ImportModule("gohttp._headers");
+    if (headers_mod == NULL) {
+        goto done;
+    }
+    st->Headers = PyObject_GetAttrString(headers_mod, "Headers");
+    if (st->Headers == NULL) {
+        goto done;
+    }
+    logging = PyImport_ImportModule("logging");
+    if (logging == NULL) {
+        goto done;
+    }
+    st->logger = PyObject_CallMethod(logging, "getLogger", "s", "gohttp");
+    st->str_map = PyUnicode_InternFromString("_map");
+    st->str_error = PyUnicode_InternFromString("error");
+    st->kwnames_exc_info = Py_BuildValue("(s)", "exc_info");
+    if (!st->logger || !st->str_map || !st->str_error
+        || !st->kwnames_exc_info) {
+        goto done;
+    }
+    rc = 0;
+done:
+    Py_XDECREF(headers_mod);
+    Py_XDECREF(logging);
+    return rc;
+}
+
+static PyModuleDef_Slot gohttp_slots[] = {
+    {Py_mod_exec, gohttp_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    /* Handlers need the GIL on GIL builds only; see dispatch.c. */
+    {Py_mod_gil, Py_MOD_GIL_USED},
+#endif
+    {0, NULL},
+};
+
+PyDoc_STRVAR(gohttp_doc,
+"Go's net/http serving Python handlers.  Use the gohttp package, not this.");
+
+PyModuleDef gohttp_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "gohttp._gohttp",
+    .m_doc = gohttp_doc,
+    .m_size = sizeof(gohttp_state),
+    .m_methods = gohttp_functions,
+    .m_slots = gohttp_slots,
+    .m_traverse = gohttp_traverse,
+    .m_clear = gohttp_clear,
+    .m_free = gohttp_free,
+};
+
+PyMODINIT_FUNC
+PyInit__gohttp(void)
+{
+    return PyModuleDef_Init(&gohttp_module);
+}

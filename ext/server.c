@@ -1,0 +1,488 @@
+/*
+ * server.c — gohttp._gohttp.Server: one Go http.Server with its ServeMux.
+ *
+ * Ownership: a Server owns its routes (PyMem_Raw memory, see module.h);
+ * Go holds each route's address as a handler value.  A route is freed
+ * only when Go can no longer call it: after gohttp_server_free reported
+ * that no handler is left in C.  While serving, a Server holds a
+ * reference to itself, so that it lives on while Go serves even if
+ * Python drops it; the reference goes when the server has stopped.
+ */
+#include "module.h"
+
+#include <float.h>
+
+/* How long the main thread waits in Go before it checks for signals. */
+#define WAIT_SLICE_NS (50 * 1000 * 1000)
+
+typedef struct {
+    PyObject_HEAD
+    gohttp_state *state;     /* borrowed: the type keeps the module alive */
+    uintptr_t handle;        /* the Go server; 0 once freed */
+    gohttp_route **routes;   /* PyMem_Raw array of PyMem_Raw routes */
+    Py_ssize_t nroutes;
+    Py_ssize_t capacity;
+    int serving;             /* holds a reference to itself */
+    int port;
+} ServerObject;
+
+#define Server_CAST(op) ((ServerObject *)(op))
+
+static int
+check_handle(ServerObject *self)
+{
+    if (gohttp_check_fork() < 0) {
+        return -1;
+    }
+    if (self->handle == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "the server was freed");
+        return -1;
+    }
+    return 0;
+}
+
+/* Drop the reference a serving server holds to itself. */
+static void
+stop_serving(ServerObject *self)
+{
+    if (self->serving) {
+        self->serving = 0;
+        Py_DECREF(self);   /* the caller holds another reference */
+    }
+}
+
+/* Free the Go server and, if Go can no longer call them, the routes. */
+static void
+free_go_server(ServerObject *self)
+{
+    gohttp_status status = GOHTTP_OK;
+    if (self->handle != 0) {
+        uintptr_t handle = self->handle;
+        self->handle = 0;
+        /* It may wait for handlers, which need the GIL. */
+        Py_BEGIN_ALLOW_THREADS
+        status = gohttp_server_free(handle);
+        Py_END_ALLOW_THREADS
+    }
+    if (status != GOHTTP_OK) {
+        return;   /* a handler still runs: leak its route rather than crash */
+    }
+    for (Py_ssize_t i = 0; i < self->nroutes; i++) {
+        Py_CLEAR(self->routes[i]->handler);
+        PyMem_RawFree(self->routes[i]);
+    }
+    PyMem_RawFree(self->routes);
+    self->routes = NULL;
+    self->nroutes = self->capacity = 0;
+}
+
+static PyObject *
+server_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"max_handlers", NULL};
+    int max_handlers = 64;
+    gohttp_error err;
+    ServerObject *self;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$i:Server", kwlist,
+                                     &max_handlers)) {
+        return NULL;
+    }
+    if (max_handlers < 1) {
+        PyErr_Format(PyExc_ValueError,
+                     "max_handlers must be at least 1, not %d", max_handlers);
+        return NULL;
+    }
+    if (gohttp_check_fork() < 0) {
+        return NULL;
+    }
+    self = (ServerObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->state = PyType_GetModuleState(type);
+    gohttp_status status = gohttp_server_new(max_handlers, &self->handle, &err);
+    if (status != GOHTTP_OK) {
+        Py_DECREF(self);
+        gohttp_raise(status, &err);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static int
+server_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    ServerObject *self = Server_CAST(op);
+    Py_VISIT(Py_TYPE(op));
+    for (Py_ssize_t i = 0; i < self->nroutes; i++) {
+        Py_VISIT(self->routes[i]->handler);
+    }
+    return 0;
+}
+
+static int
+server_clear(PyObject *op)
+{
+    ServerObject *self = Server_CAST(op);
+    if (!self->serving) {   /* while serving, Go may call any route */
+        free_go_server(self);
+    }
+    return 0;
+}
+
+static void
+server_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    free_go_server(Server_CAST(op));
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+PyDoc_STRVAR(handle_doc,
+"handle(pattern, handler, /)\n--\n\n"
+"Route requests matching pattern (a Go ServeMux pattern such as\n"
+"'GET /items/{id}') to handler(w, req).  Raises ValueError with Go's\n"
+"message for a bad pattern or one that conflicts with another route.");
+
+static PyObject *
+server_handle(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    ServerObject *self = Server_CAST(op);
+    PyObject *result = NULL;
+    gohttp_route *route = NULL;
+
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "handle() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *pattern = args[0], *handler = args[1];
+    if (!PyUnicode_Check(pattern)) {
+        PyErr_Format(PyExc_TypeError, "pattern must be str, not %.200s",
+                     Py_TYPE(pattern)->tp_name);
+        return NULL;
+    }
+    if (!PyCallable_Check(handler)) {
+        PyErr_Format(PyExc_TypeError,
+                     "handler must be callable as handler(w, req), not "
+                     "%.200s", Py_TYPE(handler)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(pattern, &len);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    Py_BEGIN_CRITICAL_SECTION(op);
+    if (check_handle(self) < 0) {
+        goto done;
+    }
+    if (self->nroutes == self->capacity) {
+        Py_ssize_t capacity = self->capacity ? self->capacity * 2 : 8;
+        gohttp_route **routes = PyMem_RawRealloc(
+            self->routes, (size_t)capacity * sizeof *routes);
+        if (routes == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        self->routes = routes;
+        self->capacity = capacity;
+    }
+    route = PyMem_RawMalloc(sizeof *route);
+    if (route == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    route->handler = Py_NewRef(handler);
+    route->server = op;
+    route->state = self->state;
+    gohttp_error err;
+    gohttp_status status = gohttp_server_handle(
+        self->handle, (char *)s, (size_t)len, (uintptr_t)route, &err);
+    if (status != GOHTTP_OK) {
+        Py_DECREF(route->handler);
+        PyMem_RawFree(route);
+        gohttp_raise(status, &err);
+        goto done;
+    }
+    self->routes[self->nroutes++] = route;   /* the server owns it now */
+    result = Py_NewRef(Py_None);
+done:
+    Py_END_CRITICAL_SECTION();
+    return result;
+}
+
+/* Seconds (a number, or None for no limit) to nanoseconds. */
+static int
+seconds_to_ns(PyObject *obj, const char *name, int64_t *ns)
+{
+    if (obj == Py_None) {
+        *ns = 0;
+        return 0;
+    }
+    double seconds = PyFloat_AsDouble(obj);
+    if (seconds == -1.0 && PyErr_Occurred()) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s must be a number of seconds or None, not %.200s",
+                     name, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    if (!(seconds >= 0.0 && seconds < 1e9)) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s must be between 0 and 1e9 seconds, not %R",
+                     name, obj);
+        return -1;
+    }
+    *ns = (int64_t)(seconds * 1e9);
+    return 0;
+}
+
+PyDoc_STRVAR(listen_doc,
+"listen(host, port, *, read_header_timeout=None, read_timeout=None,\n"
+"       write_timeout=None, idle_timeout=None, max_header_bytes=0)\n--\n\n"
+"Bind host:port and serve in the background; return the bound port\n"
+"(port 0 lets the OS pick).  Timeouts are seconds, None for no limit.\n"
+"Raises OSError if the address cannot be bound, RuntimeError if the\n"
+"server is serving or was shut down.");
+
+static PyObject *
+server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"host", "port", "read_header_timeout",
+                             "read_timeout", "write_timeout",
+                             "idle_timeout", "max_header_bytes", NULL};
+    ServerObject *self = Server_CAST(op);
+    const char *host;
+    int port;
+    PyObject *rht = Py_None, *rt = Py_None, *wt = Py_None, *it = Py_None;
+    long long max_header_bytes = 0;
+    gohttp_config cfg = {0};
+    PyObject *result = NULL;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "si|$OOOOL:listen",
+                                     kwlist, &host, &port, &rht, &rt, &wt,
+                                     &it, &max_header_bytes)) {
+        return NULL;
+    }
+    if (port < 0 || port > 65535) {
+        PyErr_Format(PyExc_ValueError,
+                     "port must be from 0 to 65535, not %d", port);
+        return NULL;
+    }
+    if (max_header_bytes < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_header_bytes must be >= 0");
+        return NULL;
+    }
+    if (seconds_to_ns(rht, "read_header_timeout",
+                      &cfg.read_header_timeout_ns) < 0
+        || seconds_to_ns(rt, "read_timeout", &cfg.read_timeout_ns) < 0
+        || seconds_to_ns(wt, "write_timeout", &cfg.write_timeout_ns) < 0
+        || seconds_to_ns(it, "idle_timeout", &cfg.idle_timeout_ns) < 0) {
+        return NULL;
+    }
+    cfg.host = host;
+    cfg.port = port;
+    cfg.max_header_bytes = max_header_bytes;
+
+    Py_BEGIN_CRITICAL_SECTION(op);
+    if (check_handle(self) < 0) {
+        goto done;
+    }
+    uintptr_t handle = self->handle;
+    int32_t bound = 0;
+    gohttp_error err;
+    gohttp_status status;
+    Py_BEGIN_ALLOW_THREADS
+    status = gohttp_server_listen(handle, &cfg, &bound, &err);
+    Py_END_ALLOW_THREADS
+    if (status != GOHTTP_OK) {
+        gohttp_raise(status, &err);
+        goto done;
+    }
+    self->port = bound;
+    if (!self->serving) {
+        self->serving = 1;
+        Py_INCREF(op);   /* dropped by stop_serving */
+    }
+    result = PyLong_FromLong(bound);
+done:
+    Py_END_CRITICAL_SECTION();
+    return result;
+}
+
+/* Wait up to timeout_ns (< 0: forever) for the server to stop, in slices,
+ * checking for signals between them.  Returns 1 if stopped (with *forced
+ * set), 0 on timeout, -1 with an exception set (a signal handler raised,
+ * or serving failed). */
+static int
+wait_stopped(ServerObject *self, int64_t timeout_ns, int *forced)
+{
+    uintptr_t handle = self->handle;
+    for (;;) {
+        int64_t slice = WAIT_SLICE_NS;
+        if (timeout_ns >= 0 && timeout_ns < slice) {
+            slice = timeout_ns;
+        }
+        gohttp_error err;
+        gohttp_status status;
+        Py_BEGIN_ALLOW_THREADS
+        status = gohttp_server_wait(handle, slice, forced, &err);
+        Py_END_ALLOW_THREADS
+        if (status == GOHTTP_OK) {
+            stop_serving(self);
+            return 1;
+        }
+        if (status != GOHTTP_ETIMEOUT) {
+            stop_serving(self);
+            return gohttp_raise(status, &err);
+        }
+        if (PyErr_CheckSignals() < 0) {
+            return -1;
+        }
+        if (timeout_ns >= 0) {
+            timeout_ns -= slice;
+            if (timeout_ns <= 0) {
+                return 0;
+            }
+        }
+    }
+}
+
+PyDoc_STRVAR(wait_doc,
+"wait(timeout=None)\n--\n\n"
+"Block until the server has stopped, or for timeout seconds; return\n"
+"True if it has stopped.  Signal handlers run meanwhile, so Ctrl-C\n"
+"raises KeyboardInterrupt here.");
+
+static PyObject *
+server_wait(PyObject *op, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"timeout", NULL};
+    ServerObject *self = Server_CAST(op);
+    PyObject *timeout = Py_None;
+    int64_t ns = -1;
+    int forced;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:wait", kwlist,
+                                     &timeout)) {
+        return NULL;
+    }
+    if (timeout != Py_None && seconds_to_ns(timeout, "timeout", &ns) < 0) {
+        return NULL;
+    }
+    if (check_handle(self) < 0) {
+        return NULL;
+    }
+    int rc = wait_stopped(self, ns, &forced);
+    return rc < 0 ? NULL : PyBool_FromLong(rc);
+}
+
+PyDoc_STRVAR(shutdown_doc,
+"shutdown(timeout=5.0)\n--\n\n"
+"Stop serving gracefully: close the listener, let in-flight requests\n"
+"finish for up to timeout seconds, then close the connections left.\n"
+"Return True if every request finished in time.  Harmless when the\n"
+"server never started or has stopped.  Called from one of this server's\n"
+"own handlers, it starts the shutdown and returns False at once, since\n"
+"waiting would wait for that very handler.");
+
+static PyObject *
+server_shutdown(PyObject *op, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"timeout", NULL};
+    ServerObject *self = Server_CAST(op);
+    PyObject *timeout = NULL;
+    int64_t ns = 5000000000LL;
+    int forced = 0;
+    gohttp_error err;
+    gohttp_status status;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:shutdown", kwlist,
+                                     &timeout)) {
+        return NULL;
+    }
+    if (timeout != NULL && seconds_to_ns(timeout, "timeout", &ns) < 0) {
+        return NULL;
+    }
+    if (gohttp_check_fork() < 0) {
+        return NULL;
+    }
+    if (self->handle == 0) {
+        Py_RETURN_TRUE;
+    }
+    int from_own_handler = gohttp_current_server() == op;
+    /* Start it in Go's background; then wait here, with signals checked,
+     * unless this thread is one of the handlers it would wait for. */
+    status = gohttp_server_shutdown(self->handle, ns, 0, &err);
+    if (status != GOHTTP_OK) {
+        return gohttp_raise(status, &err), NULL;
+    }
+    if (from_own_handler) {
+        Py_RETURN_FALSE;
+    }
+    if (wait_stopped(self, -1, &forced) < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(!forced);
+}
+
+static PyObject *
+get_port(PyObject *op, void *closure)
+{
+    return PyLong_FromLong(Server_CAST(op)->port);
+}
+
+static PyObject *
+get_serving(PyObject *op, void *closure)
+{
+    return PyBool_FromLong(Server_CAST(op)->serving);
+}
+
+static PyGetSetDef server_getset[] = {
+    {"port", get_port, NULL,
+     PyDoc_STR("The bound port once listening, else 0."), NULL},
+    {"serving", get_serving, NULL,
+     PyDoc_STR("True from listen() until the server has stopped."), NULL},
+    {NULL},
+};
+
+static PyMethodDef server_methods[] = {
+    {"handle", (PyCFunction)(void (*)(void))server_handle, METH_FASTCALL,
+     handle_doc},
+    {"listen", (PyCFunction)(void (*)(void))server_listen,
+     METH_VARARGS | METH_KEYWORDS, listen_doc},
+    {"wait", (PyCFunction)(void (*)(void))server_wait,
+     METH_VARARGS | METH_KEYWORDS, wait_doc},
+    {"shutdown", (PyCFunction)(void (*)(void))server_shutdown,
+     METH_VARARGS | METH_KEYWORDS, shutdown_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+PyDoc_STRVAR(server_doc,
+"Server(*, max_handlers=64)\n--\n\n"
+"The core of gohttp.Server: a Go http.Server and its ServeMux.\n"
+"max_handlers bounds how many handlers may run or wait for the GIL at\n"
+"once; further requests queue in Go.");
+
+static PyType_Slot server_slots[] = {
+    {Py_tp_new, server_new},
+    {Py_tp_dealloc, server_dealloc},
+    {Py_tp_traverse, server_traverse},
+    {Py_tp_clear, server_clear},
+    {Py_tp_getset, server_getset},
+    {Py_tp_methods, server_methods},
+    {Py_tp_doc, (void *)server_doc},
+    {0, NULL},
+};
+
+PyType_Spec gohttp_server_spec = {
+    .name = "gohttp._gohttp.Server",
+    .basicsize = sizeof(ServerObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+             | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = server_slots,
+};

@@ -1,0 +1,250 @@
+package main
+
+/*
+#include "bridge.h"
+*/
+import "C"
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net/http"
+	"runtime/cgo"
+	"sync"
+	"syscall"
+	"unsafe"
+)
+
+// A call is one slot for a handler running in C.  A server makes a fixed
+// number of them up front; the channel that holds the free ones is the
+// semaphore that bounds how many goroutines may wait in C for the GIL.
+// Each call has one cgo.Handle for its whole life, so handing a request
+// to C costs no registry insert; the generation tells a current request
+// from a stale one that C may still name after its handler returned.
+type call struct {
+	handle cgo.Handle
+
+	mu          sync.Mutex // guards everything below against C threads
+	generation  uint64
+	active      bool
+	w           http.ResponseWriter
+	r           *http.Request
+	wroteHeader bool
+	bodyEOF     bool
+
+	req  C.gohttp_request // handed to C; plain integers only
+	data []byte           // the spans of req point into it
+}
+
+// dataKeep is the largest data block a call keeps for its next request.
+const dataKeep = 64 << 10
+
+func newCall() *call {
+	c := &call{data: make([]byte, 0, 1024)}
+	c.handle = cgo.NewHandle(c)
+	return c
+}
+
+// lookupCall returns the active call named by (h, generation), or an
+// error saying why C may no longer use it.  On success c.mu is held.
+func lookupCall(h C.uintptr_t, generation C.uint64_t) (*call, error) {
+	if h == 0 {
+		return nil, errState("invalid call handle")
+	}
+	c, ok := cgo.Handle(h).Value().(*call)
+	if !ok {
+		return nil, errState("invalid call handle")
+	}
+	c.mu.Lock()
+	if !c.active || c.generation != uint64(generation) {
+		c.mu.Unlock()
+		return nil, errState("the request is finished: the response writer and request are valid only until the handler returns")
+	}
+	return c, nil
+}
+
+// begin makes c the call for (w, r) and packs the request for C.
+func (c *call) begin(w http.ResponseWriter, r *http.Request, names []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.generation++
+	c.active = true
+	c.w, c.r = w, r
+	c.wroteHeader = false
+	c.bodyEOF = r.Body == nil || r.Body == http.NoBody
+	c.pack(r, names)
+}
+
+// end retires the call; it reports whether the response had started.
+func (c *call) end() (started bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	started = c.wroteHeader
+	c.active = false
+	c.w, c.r = nil, nil
+	if cap(c.data) > dataKeep {
+		c.data = make([]byte, 0, 1024)
+	}
+	return started
+}
+
+// pack lays the request out in c.data and describes it in c.req.
+func (c *call) pack(r *http.Request, names []string) {
+	b := c.data[:0]
+	put := func(field int, s string) {
+		c.req.field[field] = C.gohttp_span{off: C.uint32_t(len(b)), len: C.uint32_t(len(s))}
+		b = append(b, s...)
+	}
+	put(C.GOHTTP_F_METHOD, r.Method)
+	put(C.GOHTTP_F_URL, r.RequestURI)
+	put(C.GOHTTP_F_PATH, r.URL.Path)
+	put(C.GOHTTP_F_QUERY, r.URL.RawQuery)
+	put(C.GOHTTP_F_HOST, r.Host)
+	put(C.GOHTTP_F_PROTO, r.Proto)
+	put(C.GOHTTP_F_REMOTE_ADDR, r.RemoteAddr)
+
+	start, count := len(b), 0
+	for key, values := range r.Header {
+		for _, v := range values {
+			b = appendItem(appendItem(b, key), v)
+			count++
+		}
+	}
+	c.req.field[C.GOHTTP_F_HEADERS] = C.gohttp_span{off: C.uint32_t(start), len: C.uint32_t(len(b) - start)}
+	c.req.header_count = C.uint32_t(count)
+
+	start = len(b)
+	for _, name := range names {
+		b = appendItem(appendItem(b, name), r.PathValue(name))
+	}
+	c.req.field[C.GOHTTP_F_PATH_VALUES] = C.gohttp_span{off: C.uint32_t(start), len: C.uint32_t(len(b) - start)}
+	c.req.path_value_count = C.uint32_t(len(names))
+
+	if len(b) == 0 {
+		b = append(b, 0) // so that &b[0] exists; no span covers it
+	}
+	c.data = b
+	c.req.content_length = C.int64_t(r.ContentLength)
+	if r.ContentLength < 0 || (r.ContentLength == 0 && !c.bodyEOF) {
+		c.req.content_length = -1
+	}
+	c.req.call = C.uintptr_t(c.handle)
+	c.req.generation = C.uint64_t(c.generation)
+}
+
+// appendItem appends s to b as one item of a packed list (bridge.h).
+func appendItem(b []byte, s string) []byte {
+	b = binary.NativeEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+// unpackPairs calls fn for each (key, value) pair of a packed list that C
+// owns.  The strings are copies.
+func unpackPairs(p unsafe.Pointer, n int, fn func(key, value string)) error {
+	if n == 0 {
+		return nil
+	}
+	b := unsafe.Slice((*byte)(p), n)
+	var item [2]string
+	for i := 0; len(b) > 0; i++ {
+		if len(b) < 4 {
+			return errInvalid("malformed header block")
+		}
+		size := int(binary.NativeEndian.Uint32(b))
+		b = b[4:]
+		if size > len(b) {
+			return errInvalid("malformed header block")
+		}
+		item[i%2] = string(b[:size])
+		b = b[size:]
+		if i%2 == 1 {
+			fn(item[0], item[1])
+		}
+	}
+	return nil
+}
+
+// writeHeader sends the status line and the headers packed by C.
+func (c *call) writeHeader(code int, headers unsafe.Pointer, n int) error {
+	if c.wroteHeader {
+		return errState("the response has already started: headers and status can no longer change")
+	}
+	if code < 100 || code > 999 {
+		return errInvalid("invalid status code %d: want 100 to 999", code)
+	}
+	h := c.w.Header()
+	err := unpackPairs(headers, n, func(key, value string) {
+		h[key] = append(h[key], value)
+	})
+	if err != nil {
+		return err
+	}
+	c.w.WriteHeader(code)
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		c.wroteHeader = true
+	}
+	return nil
+}
+
+// write sends p, which C owns, as part of the body.
+func (c *call) write(p []byte) (int, error) {
+	if err := c.r.Context().Err(); err != nil {
+		return 0, errClientGone
+	}
+	c.wroteHeader = true
+	n, err := c.w.Write(p)
+	switch {
+	case errors.Is(err, http.ErrBodyNotAllowed):
+		return n, errInvalid("%v: the status code or method does not allow one", err)
+	case err != nil:
+		return n, errClientGone
+	}
+	return n, nil
+}
+
+// errClientGone is raised in Python as BrokenPipeError, an OSError.
+var errClientGone = &statusError{
+	status: C.GOHTTP_EIO,
+	errno:  syscall.EPIPE,
+	msg:    "the client has gone away: the connection is closed",
+}
+
+// flush sends what the response has buffered to the client.
+func (c *call) flush() error {
+	if err := c.r.Context().Err(); err != nil {
+		return errClientGone
+	}
+	c.wroteHeader = true
+	if err := http.NewResponseController(c.w).Flush(); err != nil {
+		return errClientGone
+	}
+	return nil
+}
+
+// read reads up to len(p) bytes of the request body into p, which C owns.
+// It returns 0, nil at the end of the body.
+func (c *call) read(p []byte) (int, error) {
+	if c.bodyEOF || len(p) == 0 {
+		return 0, nil
+	}
+	body, generation := c.r.Body, c.generation
+	c.mu.Unlock() // a body read may block; writes may go on meanwhile
+	n, err := io.ReadFull(body, p)
+	c.mu.Lock()
+	if !c.active || c.generation != generation {
+		return 0, errState("the request finished while its body was being read")
+	}
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		c.bodyEOF = true
+		return n, nil
+	case err != nil:
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return n, errInvalid("request body too large: the limit is %d bytes", mbe.Limit)
+		}
+		return n, err
+	}
+	return n, nil
+}

@@ -1,0 +1,24 @@
+// Command gohttp is the Go half of the gohttp Python extension.
+//
+// It is built with -buildmode=c-archive and linked statically into the
+// extension module gohttp._gohttp.  Go owns everything on the network side:
+// the listener, HTTP/1.1 and HTTP/2 parsing, the ServeMux, timeouts and
+// limits.  For each request that a route matches, Go calls one C function
+// (registered with gohttp_set_dispatch), which runs the Python handler.
+//
+// The files:
+//
+//	bridge.h    types and memory rules shared with C (read it first)
+//	exports.go  every function C may call (the gohttp_* symbols)
+//	shim.go     the C helper that calls the dispatch function pointer
+//	server.go   a server's lifecycle: routes, listen, wait, shutdown
+//	call.go     one handler call: the request handed to C, the response
+//	pattern.go  the wildcard names of a ServeMux pattern
+//	status.go   Go errors and panics turned into bridge.h statuses
+//
+// The Go runtime never calls signal.Notify: the Python process owns
+// SIGINT and SIGTERM.
+package main
+
+// main is required by -buildmode=c-archive and never runs.
+func main() {}

@@ -1,0 +1,219 @@
+package main
+
+// Every function C may call.  Each one returns a gohttp_status, fills err
+// (which may be NULL) when the status is not GOHTTP_OK, and never lets a
+// panic unwind into C.  bridge.h states who owns the memory passed here.
+
+/*
+#include "bridge.h"
+*/
+import "C"
+
+import (
+	"runtime/cgo"
+	"time"
+	"unsafe"
+)
+
+// gohttp_set_dispatch sets the C function that runs handlers.  The
+// extension calls it once, when it loads, before any server exists.
+//
+//export gohttp_set_dispatch
+func gohttp_set_dispatch(fn C.gohttp_dispatch_fn) {
+	dispatchFn.Store((*[0]byte)(fn))
+}
+
+func lookupServer(h C.uintptr_t) (*server, error) {
+	if h == 0 {
+		return nil, errState("invalid server handle")
+	}
+	s, ok := cgo.Handle(h).Value().(*server)
+	if !ok {
+		return nil, errState("invalid server handle")
+	}
+	return s, nil
+}
+
+// gohttp_server_new makes a server with maxHandlers calls, the most that
+// may be in C at once, and stores its handle in *out.  The handle is
+// valid until gohttp_server_free.
+//
+//export gohttp_server_new
+func gohttp_server_new(maxHandlers C.int32_t, out *C.uintptr_t, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	s, e := newServer(int(maxHandlers))
+	if e != nil {
+		return report(err, e)
+	}
+	*out = C.uintptr_t(cgo.NewHandle(s))
+	return C.GOHTTP_OK
+}
+
+// gohttp_server_handle registers pattern (n bytes, not NUL-terminated) as
+// a route that calls the dispatch function with handler.  handler must
+// stay valid until the server is shut down and drained.
+//
+//export gohttp_server_handle
+func gohttp_server_handle(h C.uintptr_t, pattern *C.char, n C.size_t, handler C.uintptr_t, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	s, e := lookupServer(h)
+	if e == nil {
+		e = s.handle(C.GoStringN(pattern, C.int(n)), uintptr(handler))
+	}
+	return report(err, e)
+}
+
+// gohttp_server_listen binds the address in cfg, starts serving in the
+// background and stores the bound port in *port.  cfg is read during the
+// call only.
+//
+//export gohttp_server_listen
+func gohttp_server_listen(h C.uintptr_t, cfg *C.gohttp_config, port *C.int32_t, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	s, e := lookupServer(h)
+	if e != nil {
+		return report(err, e)
+	}
+	p, e := s.listen(cfg)
+	if e != nil {
+		return report(err, e)
+	}
+	*port = C.int32_t(p)
+	return C.GOHTTP_OK
+}
+
+// gohttp_server_wait blocks for up to timeoutNs until the server stops.
+// It returns GOHTTP_OK once stopped, with *forced set to 1 if its
+// shutdown cut requests off; GOHTTP_ETIMEOUT while serving; an I/O error
+// if serving failed.  Call it without the GIL.
+//
+//export gohttp_server_wait
+func gohttp_server_wait(h C.uintptr_t, timeoutNs C.int64_t, forced *C.int, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	*forced = 0
+	s, e := lookupServer(h)
+	if e != nil {
+		return report(err, e)
+	}
+	stopped, cut, e := s.wait(time.Duration(timeoutNs))
+	switch {
+	case e != nil:
+		return report(err, e)
+	case !stopped:
+		return C.GOHTTP_ETIMEOUT
+	case cut:
+		*forced = 1
+	}
+	return C.GOHTTP_OK
+}
+
+// gohttp_server_shutdown stops the server gracefully, giving in-flight
+// requests up to timeoutNs.  It returns GOHTTP_OK if they all finished
+// and GOHTTP_ETIMEOUT if some were cut off.  With wait == 0 it only
+// starts the shutdown and returns GOHTTP_OK at once (a handler that
+// shuts down its own server must not wait for itself).  Call it without
+// the GIL: it waits for handlers, which need it.
+//
+//export gohttp_server_shutdown
+func gohttp_server_shutdown(h C.uintptr_t, timeoutNs C.int64_t, wait C.int, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	s, e := lookupServer(h)
+	if e != nil {
+		return report(err, e)
+	}
+	if wait == 0 {
+		go s.shutdown(time.Duration(timeoutNs))
+		return C.GOHTTP_OK
+	}
+	if !s.shutdown(time.Duration(timeoutNs)) {
+		return C.GOHTTP_ETIMEOUT
+	}
+	return C.GOHTTP_OK
+}
+
+// gohttp_server_free stops the server at once if it still serves and
+// releases its handle; h is invalid afterwards.  It returns GOHTTP_OK if
+// no handler is left in C, so that C may free the handler values it gave
+// gohttp_server_handle, and GOHTTP_ESTATE if one still runs (C must then
+// keep them).  Call it without the GIL.
+//
+//export gohttp_server_free
+func gohttp_server_free(h C.uintptr_t) (status C.gohttp_status) {
+	defer recoverTo(nil, &status)
+	s, e := lookupServer(h)
+	if e != nil {
+		return report(nil, e)
+	}
+	s.shutdown(0)
+	cgo.Handle(h).Delete()
+	if !s.free() {
+		return C.GOHTTP_ESTATE
+	}
+	return C.GOHTTP_OK
+}
+
+// gohttp_call_write_header sends the status code and the n bytes of
+// packed headers at headers (a packed list of key, value pairs; keys
+// already in canonical form).  headers is read during the call only.
+//
+//export gohttp_call_write_header
+func gohttp_call_write_header(h C.uintptr_t, generation C.uint64_t, code C.int32_t, headers *C.char, n C.size_t, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	c, e := lookupCall(h, generation)
+	if e != nil {
+		return report(err, e)
+	}
+	defer c.mu.Unlock()
+	return report(err, c.writeHeader(int(code), unsafe.Pointer(headers), int(n)))
+}
+
+// gohttp_call_write writes the n bytes at p to the response body and
+// stores how many were written in *written.  p is read during the call
+// only.  Call it without the GIL when the write may reach the socket.
+//
+//export gohttp_call_write
+func gohttp_call_write(h C.uintptr_t, generation C.uint64_t, p *C.char, n C.size_t, written *C.size_t, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	*written = 0
+	c, e := lookupCall(h, generation)
+	if e != nil {
+		return report(err, e)
+	}
+	defer c.mu.Unlock()
+	m, e := c.write(unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)))
+	*written = C.size_t(m)
+	return report(err, e)
+}
+
+// gohttp_call_flush sends buffered response data to the client.  Call it
+// without the GIL.
+//
+//export gohttp_call_flush
+func gohttp_call_flush(h C.uintptr_t, generation C.uint64_t, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	c, e := lookupCall(h, generation)
+	if e != nil {
+		return report(err, e)
+	}
+	defer c.mu.Unlock()
+	return report(err, c.flush())
+}
+
+// gohttp_call_read reads up to n bytes of the request body into p and
+// stores how many it read in *got: fewer than n only at the end of the
+// body, 0 once it is over.  Go writes p during the call only.  Call it
+// without the GIL.
+//
+//export gohttp_call_read
+func gohttp_call_read(h C.uintptr_t, generation C.uint64_t, p *C.char, n C.size_t, got *C.size_t, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	*got = 0
+	c, e := lookupCall(h, generation)
+	if e != nil {
+		return report(err, e)
+	}
+	defer c.mu.Unlock()
+	m, e := c.read(unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)))
+	*got = C.size_t(m)
+	return report(err, e)
+}

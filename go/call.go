@@ -13,17 +13,24 @@ import (
 	"runtime/cgo"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
-// A call is one slot for a handler running in C.  A server makes a fixed
-// number of them up front; the channel that holds the free ones is the
-// semaphore that bounds how many goroutines may wait in C for the GIL.
-// Each call has one cgo.Handle for its whole life, so handing a request
-// to C costs no registry insert; the generation tells a current request
-// from a stale one that C may still name after its handler returned.
+// A call is what one request needs to run its handler in C.  A server
+// reuses its calls; each has one cgo.Handle for its whole life, so
+// handing a request to C costs no registry insert, and the generation
+// tells a current request from a stale one that C may still name after
+// its handler returned.
 type call struct {
 	handle cgo.Handle
+
+	// Set by the request's goroutine before the lane runs the call, read
+	// by the runner; the lane's channels order the two.
+	handler uintptr
+	queued  time.Time
+	outcome C.gohttp_outcome
+	done    chan struct{} // the runner's word that the handler returned
 
 	mu          sync.Mutex // guards everything below against C threads
 	generation  uint64
@@ -41,7 +48,7 @@ type call struct {
 const dataKeep = 64 << 10
 
 func newCall() *call {
-	c := &call{data: make([]byte, 0, 1024)}
+	c := &call{data: make([]byte, 0, 1024), done: make(chan struct{}, 1)}
 	c.handle = cgo.NewHandle(c)
 	return c
 }
@@ -65,9 +72,10 @@ func lookupCall(h C.uintptr_t, generation C.uint64_t) (*call, error) {
 }
 
 // begin makes c the call for (w, r) and packs the request for C.
-func (c *call) begin(w http.ResponseWriter, r *http.Request, names []string) {
+func (c *call) begin(w http.ResponseWriter, r *http.Request, handler uintptr, names []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.handler = handler
 	c.generation++
 	c.active = true
 	c.w, c.r = w, r
@@ -210,6 +218,13 @@ var errClientGone = &statusError{
 	msg:    "the client has gone away: the connection is closed",
 }
 
+// errTruncated is raised in Python as ConnectionResetError, an OSError.
+var errTruncated = &statusError{
+	status: C.GOHTTP_EIO,
+	errno:  syscall.ECONNRESET,
+	msg:    "the request body is truncated: the client closed the connection before sending all of it",
+}
+
 // flush sends what the response has buffered to the client.
 func (c *call) flush() error {
 	if err := c.r.Context().Err(); err != nil {
@@ -230,20 +245,25 @@ func (c *call) read(p []byte) (int, error) {
 	}
 	body, generation := c.r.Body, c.generation
 	c.mu.Unlock() // a body read may block; writes may go on meanwhile
-	n, err := io.ReadFull(body, p)
+	n, err := 0, error(nil)
+	for n < len(p) && err == nil {
+		var m int
+		m, err = body.Read(p[n:])
+		n += m
+	}
 	c.mu.Lock()
 	if !c.active || c.generation != generation {
 		return 0, errState("the request finished while its body was being read")
 	}
+	var mbe *http.MaxBytesError
 	switch {
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
+	case err == io.EOF:
 		c.bodyEOF = true
-		return n, nil
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return n, errTruncated
+	case errors.As(err, &mbe):
+		return n, errInvalid("request body too large: the limit is %d bytes", mbe.Limit)
 	case err != nil:
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return n, errInvalid("request body too large: the limit is %d bytes", mbe.Limit)
-		}
 		return n, err
 	}
 	return n, nil

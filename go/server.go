@@ -23,12 +23,16 @@ const (
 	stateClosed
 )
 
-// A server is one http.Server with its ServeMux and its pool of calls.
+// A server is one http.Server with its ServeMux, the lane that runs its
+// handlers, and the calls they use.
 type server struct {
-	mux   *http.ServeMux
-	calls chan *call // free calls; its capacity bounds entries into C
-	all   []*call
-	busy  atomic.Int64 // calls taken from the pool and not yet returned
+	mux  *http.ServeMux
+	lane *lane
+	busy atomic.Int64 // calls taken from the pool and not yet returned
+
+	callsMu sync.Mutex
+	idle    []*call // calls not in use
+	all     []*call // every call made, to free their handles
 
 	mu       sync.Mutex // guards the fields below
 	state    int
@@ -44,16 +48,34 @@ func newServer(maxHandlers int) (*server, error) {
 		return nil, errInvalid("max_handlers must be at least 1, not %d", maxHandlers)
 	}
 	s := &server{
-		mux:   http.NewServeMux(),
-		calls: make(chan *call, maxHandlers),
-		done:  make(chan struct{}),
-	}
-	for range maxHandlers {
-		c := newCall()
-		s.all = append(s.all, c)
-		s.calls <- c
+		mux:  http.NewServeMux(),
+		lane: newLane(maxHandlers),
+		done: make(chan struct{}),
 	}
 	return s, nil
+}
+
+// getCall returns a free call, making one if none is free.  There are
+// as many calls as requests were ever in flight at once.
+func (s *server) getCall() *call {
+	s.busy.Add(1)
+	s.callsMu.Lock()
+	defer s.callsMu.Unlock()
+	if n := len(s.idle); n > 0 {
+		c := s.idle[n-1]
+		s.idle = s.idle[:n-1]
+		return c
+	}
+	c := newCall()
+	s.all = append(s.all, c)
+	return c
+}
+
+func (s *server) putCall(c *call) {
+	s.callsMu.Lock()
+	s.idle = append(s.idle, c)
+	s.callsMu.Unlock()
+	s.busy.Add(-1)
 }
 
 // handle registers a route whose requests go to the C handler value.
@@ -71,20 +93,11 @@ func (s *server) handle(pattern string, handler uintptr) (err error) {
 // route returns the http.Handler that runs one C handler.
 func (s *server) route(handler uintptr, names []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var c *call
-		select {
-		case c = <-s.calls:
-		case <-r.Context().Done():
-			return // the client left while the request queued
-		}
-		s.busy.Add(1)
-		defer func() {
-			s.calls <- c
-			s.busy.Add(-1)
-		}()
+		c := s.getCall()
+		defer s.putCall(c)
 
-		c.begin(w, r, names)
-		outcome := invoke(handler, &c.req, &c.data[0])
+		c.begin(w, r, handler, names)
+		outcome := s.lane.run(c)
 		started := c.end()
 
 		switch {
@@ -206,9 +219,12 @@ func (s *server) free() bool {
 	if s.busy.Load() > 0 {
 		return false
 	}
+	s.lane.close()
+	s.callsMu.Lock()
+	defer s.callsMu.Unlock()
 	for _, c := range s.all {
 		c.handle.Delete()
 	}
-	s.all = nil
+	s.all, s.idle = nil, nil
 	return true
 }

@@ -30,7 +30,7 @@ go-check:
 	cd go && $(GO) test ./...
 
 run: all
-	$(PYTHON) examples/hello.py
+	PYTHONPATH=$(CURDIR) $(PYTHON) examples/hello.py
 
 # C at -O0 -g3 with assert() on, Go without optimisation or inlining.
 debug:

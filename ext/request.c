@@ -92,10 +92,16 @@ void
 gohttp_request_release(PyObject *op)
 {
     RequestObject *self = Request_CAST(op);
+    PyObject *headers, *body;
     Py_BEGIN_CRITICAL_SECTION(op);
     self->req = NULL;
     self->data = NULL;
+    headers = self->headers;   /* a kept Request need not keep these */
+    body = self->body;
+    self->headers = self->body = NULL;
     Py_END_CRITICAL_SECTION();
+    Py_XDECREF(headers);
+    Py_XDECREF(body);
 }
 
 static void
@@ -148,11 +154,11 @@ get_headers(PyObject *op, void *closure)
     RequestObject *self = Request_CAST(op);
     PyObject *map = NULL, *result = NULL;
     Py_BEGIN_CRITICAL_SECTION(op);
-    if (self->headers != NULL) {
-        result = Py_NewRef(self->headers);
+    if (check_live(self) < 0) {
         goto done;
     }
-    if (check_live(self) < 0) {
+    if (self->headers != NULL) {
+        result = Py_NewRef(self->headers);
         goto done;
     }
     map = PyDict_New();
@@ -278,10 +284,13 @@ get_body(PyObject *op, void *closure)
     RequestObject *self = Request_CAST(op);
     PyObject *result = NULL;
     Py_BEGIN_CRITICAL_SECTION(op);
-    if (self->body != NULL) {
+    if (check_live(self) < 0) {
+        /* finished */
+    }
+    else if (self->body != NULL) {
         result = Py_NewRef(self->body);
     }
-    else if (check_live(self) == 0) {
+    else {
         self->body = read_rest_from_go(self);
         if (self->body != NULL) {
             self->body_pos = PyBytes_GET_SIZE(self->body);

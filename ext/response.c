@@ -78,22 +78,30 @@ response_dealloc(PyObject *op)
 /* ---- headers ----------------------------------------------------------- */
 
 /* Add one packed-list item (bridge.h) for s to buf at *pos, or only count
- * its size when buf is NULL. */
-static inline void
-put_item(char *buf, size_t *pos, const char *s, Py_ssize_t len)
+ * its size when buf is NULL.  Returns -1 if it would pass capacity. */
+static inline int
+put_item(char *buf, size_t capacity, size_t *pos, const char *s,
+         Py_ssize_t len)
 {
+    size_t need = sizeof(uint32_t) + (size_t)len;
     if (buf != NULL) {
         uint32_t n = (uint32_t)len;
+        if (need > capacity - *pos) {
+            return -1;
+        }
         memcpy(buf + *pos, &n, sizeof n);
         memcpy(buf + *pos + sizeof n, s, (size_t)len);
     }
-    *pos += sizeof(uint32_t) + (size_t)len;
+    *pos += need;
+    return 0;
 }
 
-/* Pack the header map {canonical key: [values]} into buf (or only size it
- * when buf is NULL).  Returns 0, or -1 with an exception set. */
+/* Pack the header map {canonical key: [values]} into buf, which holds
+ * capacity bytes, or only size it when buf is NULL.  Returns 0, or -1
+ * with an exception set (also if the map grew since it was sized: another
+ * thread changed it). */
 static int
-pack_headers(PyObject *map, char *buf, size_t *size)
+pack_headers(PyObject *map, char *buf, size_t capacity, size_t *size)
 {
     PyObject *key, *values;
     Py_ssize_t i = 0;
@@ -115,8 +123,12 @@ pack_headers(PyObject *map, char *buf, size_t *size)
             if (v == NULL) {
                 return -1;
             }
-            put_item(buf, size, k, klen);
-            put_item(buf, size, v, vlen);
+            if (put_item(buf, capacity, size, k, klen) < 0
+                || put_item(buf, capacity, size, v, vlen) < 0) {
+                PyErr_SetString(PyExc_RuntimeError,
+                                "w.header changed while it was being sent");
+                return -1;
+            }
         }
     }
     return 0;
@@ -143,14 +155,17 @@ commit(ResponseWriterObject *self, int code)
             PyErr_SetString(PyExc_TypeError, "corrupt Headers object");
             goto done;
         }
-        if (pack_headers(map, NULL, &size) < 0) {
+        if (pack_headers(map, NULL, 0, &size) < 0) {
             goto done;
         }
+        size_t capacity = size > sizeof stack ? size : sizeof stack;
         if (size > sizeof stack && (buf = PyMem_Malloc(size)) == NULL) {
             PyErr_NoMemory();
             goto done;
         }
-        (void)pack_headers(map, buf, &size);
+        if (pack_headers(map, buf, capacity, &size) < 0) {
+            goto done;
+        }
     }
     /* Quick: Go only records the headers; the socket is not touched. */
     status = gohttp_call_write_header(self->call, self->generation, code,

@@ -182,6 +182,7 @@ func (c *call) writeHeader(code int, headers unsafe.Pointer, n int) error {
 		return errInvalid("invalid status code %d: want 100 to 999", code)
 	}
 	h := c.w.Header()
+	clear(h) // C sends the whole header set each time (after a 1xx too)
 	err := unpackPairs(headers, n, func(key, value string) {
 		h[key] = append(h[key], value)
 	})
@@ -205,6 +206,8 @@ func (c *call) write(p []byte) (int, error) {
 	switch {
 	case errors.Is(err, http.ErrBodyNotAllowed):
 		return n, errInvalid("%v: the status code or method does not allow one", err)
+	case errors.Is(err, http.ErrContentLength):
+		return n, errInvalid("%v: the body is longer than the Content-Length header says", err)
 	case err != nil:
 		return n, errClientGone
 	}

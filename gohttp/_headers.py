@@ -16,7 +16,6 @@ _TOKEN = frozenset(
     "!#$%&'*+-.^_`|~0123456789"
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 )
-_FORBIDDEN_IN_VALUE = ("\r", "\n", "\0")
 _cache: dict[str, str] = {}
 _CACHE_MAX = 1024
 
@@ -41,6 +40,9 @@ def canonical_key(key: str) -> str:
 def _checked_key(key: object) -> str:
     if not isinstance(key, str):
         raise TypeError(f"header name must be str, not {type(key).__name__}")
+    canonical = _cache.get(key)
+    if canonical is not None:  # only valid names are cached
+        return canonical
     if not key or not _TOKEN.issuperset(key):
         raise ValueError(f"invalid header name {key!r}: use letters, digits "
                          "and !#$%&'*+-.^_`|~ only")
@@ -51,7 +53,7 @@ def _checked_value(key: str, value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"value of header {key!r} must be str, not "
                         f"{type(value).__name__}: convert it with str()")
-    if any(c in value for c in _FORBIDDEN_IN_VALUE):
+    if "\r" in value or "\n" in value or "\0" in value:
         raise ValueError(f"value of header {key!r} contains CR, LF or NUL, "
                          f"which would split the response: {value!r}")
     return value

@@ -134,10 +134,12 @@ pack_headers(PyObject *map, char *buf, size_t capacity, size_t *size)
     return 0;
 }
 
-/* Send the status code and the headers.  Returns 0, or -1 with an
- * exception set. */
+/* Send the status code, the headers and the first n bytes of the body
+ * (n may be 0) in one call, and store how many body bytes went in
+ * *written.  Returns 0, or -1 with an exception set. */
 static int
-commit(ResponseWriterObject *self, int code)
+commit(ResponseWriterObject *self, int code, const char *body, size_t n,
+       size_t *written)
 {
     PyObject *map = NULL;
     char stack[1024], *buf = stack;
@@ -167,9 +169,22 @@ commit(ResponseWriterObject *self, int code)
             goto done;
         }
     }
-    /* Quick: Go only records the headers; the socket is not touched. */
-    status = gohttp_call_write_header(self->call, self->generation, code,
-                                      buf, size, &err);
+    *written = 0;
+    if (n <= GO_BODY_BUFFER) {
+        /* Go only buffers: the socket is not touched. */
+        status = gohttp_call_write_header(self->call, self->generation, code,
+                                          buf, size, (char *)body, n,
+                                          written, &err);
+    }
+    else {
+        uintptr_t call = self->call;
+        uint64_t generation = self->generation;
+        Py_BEGIN_ALLOW_THREADS
+        status = gohttp_call_write_header(call, generation, code, buf, size,
+                                          (char *)body, n, written, &err);
+        Py_END_ALLOW_THREADS
+    }
+    self->written += (int64_t)*written;
     if (status != GOHTTP_OK) {
         gohttp_raise(status, &err);
         goto done;
@@ -215,6 +230,7 @@ response_write_header(PyObject *op, PyObject *arg)
 {
     ResponseWriterObject *self = Response_CAST(op);
     PyObject *result = NULL;
+    size_t unused;
     int overflow;
     long code = PyLong_AsLongAndOverflow(arg, &overflow);
     if (code == -1 && PyErr_Occurred()) {
@@ -233,7 +249,7 @@ response_write_header(PyObject *op, PyObject *arg)
                 "the response has already started: write_header() must "
                 "come before write() and flush(), and only once");
         }
-        else if (commit(self, (int)code) == 0) {
+        else if (commit(self, (int)code, NULL, 0, &unused) == 0) {
             result = Py_NewRef(Py_None);
         }
     }
@@ -278,16 +294,23 @@ response_write(PyObject *op, PyObject *data)
     }
 
     Py_BEGIN_CRITICAL_SECTION(op);
-    if (check_live(self) < 0 || (!self->started && commit(self, 200) < 0)) {
+    if (check_live(self) < 0) {
         goto done;
     }
     size_t written = 0;
+    if (!self->started) {   /* status, headers and data in one crossing */
+        if (commit(self, 200, p, (size_t)n, &written) < 0) {
+            goto done;
+        }
+        result = PyLong_FromSize_t(written);
+        goto done;
+    }
     gohttp_error err;
     gohttp_status status = GOHTTP_OK;
     uintptr_t call = self->call;
     uint64_t generation = self->generation;
     if (n == 0) {
-        /* nothing to send: the status and headers went above */
+        /* nothing to send */
     }
     else if (self->written + n <= GO_BODY_BUFFER) {
         status = gohttp_call_write(call, generation, (char *)p, (size_t)n,
@@ -326,7 +349,9 @@ response_flush(PyObject *op, PyObject *unused)
     ResponseWriterObject *self = Response_CAST(op);
     PyObject *result = NULL;
     Py_BEGIN_CRITICAL_SECTION(op);
-    if (check_live(self) < 0 || (!self->started && commit(self, 200) < 0)) {
+    size_t unused;
+    if (check_live(self) < 0
+        || (!self->started && commit(self, 200, NULL, 0, &unused) < 0)) {
         goto done;
     }
     uintptr_t call = self->call;
@@ -355,7 +380,8 @@ gohttp_response_finish(PyObject *op)
     int rc = 0;
     Py_BEGIN_CRITICAL_SECTION(op);
     if (self->call != 0 && !self->started && self->header != NULL) {
-        rc = commit(self, 200);
+        size_t unused;
+        rc = commit(self, 200, NULL, 0, &unused);
     }
     Py_END_CRITICAL_SECTION();
     return rc;

@@ -41,6 +41,17 @@ check_handle(ServerObject *self)
     return 0;
 }
 
+/* 1 if Go may not be called: a forked child, or a freed server. */
+static int
+forked_or_freed(ServerObject *self)
+{
+    if (self->handle == 0 || gohttp_check_fork() < 0) {
+        PyErr_Clear();
+        return 1;
+    }
+    return 0;
+}
+
 /* Drop the reference a serving server holds to itself. */
 static void
 stop_serving(ServerObject *self)
@@ -439,7 +450,19 @@ get_port(PyObject *op, void *closure)
 static PyObject *
 get_serving(PyObject *op, void *closure)
 {
-    return PyBool_FromLong(Server_CAST(op)->serving);
+    ServerObject *self = Server_CAST(op);
+    if (self->serving && !forked_or_freed(self)) {
+        /* It may have stopped with no one waiting: a shutdown started by
+         * one of its handlers, or a failed listener.  Ask Go. */
+        int forced;
+        gohttp_error err;
+        gohttp_status status = gohttp_server_wait(self->handle, 0, &forced,
+                                                  &err);
+        if (status != GOHTTP_ETIMEOUT) {
+            stop_serving(self);
+        }
+    }
+    return PyBool_FromLong(self->serving);
 }
 
 static PyGetSetDef server_getset[] = {

@@ -154,16 +154,25 @@ func (s *server) listen(cfg *C.gohttp_config) (int, error) {
 // wait blocks until the server has stopped or timeout has passed.  Once
 // stopped, forced tells whether its shutdown cut requests off.
 func (s *server) wait(timeout time.Duration) (stopped, forced bool, err error) {
+	select {
+	case <-s.done:
+		return s.stopped()
+	default:
+	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case <-s.done:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return true, s.forced, s.serveErr
+		return s.stopped()
 	case <-t.C:
 		return false, false, nil
 	}
+}
+
+func (s *server) stopped() (stopped, forced bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return true, s.forced, s.serveErr
 }
 
 // shutdown stops the server: it closes the listener, lets in-flight

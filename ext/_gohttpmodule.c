@@ -143,8 +143,20 @@ close_gate(PyObject *module, PyObject *arg)
     return PyBool_FromLong(gohttp_gate_close(timeout));
 }
 
+PyDoc_STRVAR(thread_states_doc,
+"_thread_states()\n--\n\n"
+"How many Python thread states gohttp has made for Go's threads: one per\n"
+"OS thread that ran a handler, not one per request.  For tests.");
+
+static PyObject *
+thread_states(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromLong(gohttp_thread_states_made());
+}
+
 static PyMethodDef gohttp_functions[] = {
     {"_close_gate", close_gate, METH_O, close_gate_doc},
+    {"_thread_states", thread_states, METH_NOARGS, thread_states_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -31,6 +31,8 @@
 static atomic_int gate_closed;
 static atomic_long gate_in_flight;
 
+static atomic_long thread_states_made;   /* for tests: _thread_states() */
+
 static pthread_key_t thread_state_key;
 static _Thread_local int thread_has_state;
 
@@ -103,6 +105,13 @@ keep_thread_state(void)
     pthread_setspecific(thread_state_key, PyThreadState_Get());
     (void)PyEval_SaveThread();
     thread_has_state = 1;
+    atomic_fetch_add(&thread_states_made, 1);
+}
+
+long
+gohttp_thread_states_made(void)
+{
+    return atomic_load(&thread_states_made);
 }
 
 PyObject *

@@ -55,6 +55,7 @@ gohttp_outcome gohttp_dispatch(uintptr_t handler, const gohttp_request *req,
                                const char *data);
 int gohttp_gate_close(double timeout);
 PyObject *gohttp_current_server(void);
+long gohttp_thread_states_made(void);
 
 /* server.c, request.c, response.c: the type specs */
 extern PyType_Spec gohttp_server_spec;

@@ -197,10 +197,10 @@ func (c *call) writeHeader(code int, headers unsafe.Pointer, n int) error {
 }
 
 // write sends p, which C owns, as part of the body.
+//
+// The request's context is no guide here: Go cancels it when the client
+// half-closes its side, and a half-closed client still reads the answer.
 func (c *call) write(p []byte) (int, error) {
-	if err := c.r.Context().Err(); err != nil {
-		return 0, errClientGone
-	}
 	c.wroteHeader = true
 	n, err := c.w.Write(p)
 	switch {
@@ -230,9 +230,6 @@ var errTruncated = &statusError{
 
 // flush sends what the response has buffered to the client.
 func (c *call) flush() error {
-	if err := c.r.Context().Err(); err != nil {
-		return errClientGone
-	}
 	c.wroteHeader = true
 	if err := http.NewResponseController(c.w).Flush(); err != nil {
 		return errClientGone

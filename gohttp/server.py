@@ -149,25 +149,33 @@ class Server:
         down gracefully (in-flight requests finish, up to
         shutdown_timeout seconds; a second Ctrl-C cuts them off) and
         return.  Prints the address it serves on."""
-        if not self._started:
-            self.start()
-        print(f" * gohttp serving on {self.url} (Go net/http) - "
-              f"press Ctrl-C to stop", file=sys.stderr, flush=True)
+        # Signals are caught from the first moment: one that lands while
+        # the server starts or the banner prints still drains the server.
         restore = _catch_sigterm()
         try:
-            self._core.wait()
-        except (KeyboardInterrupt, _Terminated) as exc:
-            why = "SIGTERM" if isinstance(exc, _Terminated) else "Ctrl-C"
-            print(f" * {why}: shutting down, waiting up to "
-                  f"{self.shutdown_timeout:g}s for requests in flight",
-                  file=sys.stderr, flush=True)
-            self._drain()
+            try:
+                if not self._started:
+                    self.start()
+                print(f" * gohttp serving on {self.url} (Go net/http) - "
+                      f"press Ctrl-C to stop", file=sys.stderr, flush=True)
+                self._core.wait()
+                return  # shutdown() was called elsewhere
+            except KeyboardInterrupt:
+                why = "Ctrl-C"
+            except _Terminated:
+                why = "SIGTERM"
+            self._drain(why)
         finally:
             restore()
 
-    def _drain(self) -> None:
-        """Shut down gracefully; a second Ctrl-C cuts it short."""
+    def _drain(self, why: str = "") -> None:
+        """Shut down gracefully; a second Ctrl-C or SIGTERM cuts it
+        short."""
         try:
+            if why:
+                print(f" * {why}: shutting down, waiting up to "
+                      f"{self.shutdown_timeout:g}s for requests in flight",
+                      file=sys.stderr, flush=True)
             self.shutdown()
         except (KeyboardInterrupt, _Terminated):
             print(" * forced shutdown", file=sys.stderr, flush=True)

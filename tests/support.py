@@ -1,0 +1,134 @@
+"""Plain helpers the tests share (the fixtures are in conftest.py).
+
+Nothing here waits for a server by sleeping; everything that reads from a
+socket has a timeout, so a broken server fails a test instead of hanging
+the run.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+from typing import Callable
+
+import urllib3
+
+import gohttp
+
+# How long anything in a test may wait for the server before the test
+# fails: long, because the machine may be slow and busy, and never reached
+# when the server works.
+TIMEOUT = 20.0
+
+# The directory that holds the gohttp package under test, for subprocesses.
+GOHTTP_PATH = str(Path(gohttp.__file__).resolve().parent.parent)
+
+
+class Recorder:
+    """What handlers saw, handed back to the test thread.
+
+    Handlers run on Go's threads, where a failed assert would only give
+    the client a 500.  Handlers record values here instead, and the test
+    asserts on them once the response is in.
+    """
+
+    def __init__(self) -> None:
+        self.values: list[object] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, value: object) -> None:
+        with self._lock:
+            self.values.append(value)
+
+    def one(self) -> object:
+        assert len(self.values) == 1, self.values
+        return self.values[0]
+
+
+def get(url: str, **kw: object) -> urllib3.BaseHTTPResponse:
+    """GET url on a connection of its own, closed afterwards: no
+    keep-alive connection outlives the server it went to (the OS reuses
+    ports, and a later server could get a stale connection)."""
+    pool = urllib3.connection_from_url(
+        url, retries=False,
+        timeout=urllib3.Timeout(connect=TIMEOUT, read=TIMEOUT))
+    try:
+        return pool.request("GET", url, **kw)
+    finally:
+        pool.close()
+
+
+def outcome(fn: Callable[[], object]) -> object:
+    """fn()'s result, or the exception it raised: lets a handler record
+    what a call did without raising."""
+    try:
+        return fn()
+    except BaseException as exc:  # noqa: BLE001 - handed to the test
+        return exc
+
+
+def connect(address: tuple[str, int]) -> socket.socket:
+    """A raw TCP connection, with a timeout on every operation."""
+    return socket.create_connection(address, timeout=TIMEOUT)
+
+
+def read_until(sock: socket.socket, marker: bytes) -> bytes:
+    """Read from sock until marker has arrived or the peer closed."""
+    data = b""
+    while marker not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def read_to_end(sock: socket.socket) -> bytes:
+    """Read from sock until the peer closes (or resets) the connection."""
+    chunks = []
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def exchange(address: tuple[str, int], data: bytes) -> bytes:
+    """Send data on a new connection, close the sending side, and return
+    all the server sent back until it closed."""
+    with connect(address) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        return read_to_end(sock)
+
+
+def refuses_connections(address: tuple[str, int]) -> bool:
+    """True if nothing accepts TCP connections at address."""
+    try:
+        socket.create_connection(address, timeout=TIMEOUT).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def _proc_status(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def rss_bytes() -> int:
+    """This process's resident set size (VmRSS), in bytes."""
+    return _proc_status("VmRSS") * 1024
+
+
+def thread_count() -> int:
+    """How many OS threads this process has."""
+    return _proc_status("Threads")

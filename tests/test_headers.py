@@ -1,0 +1,220 @@
+"""gohttp.Headers and canonical_key, the pure-Python header map: no server."""
+
+import pytest
+
+from gohttp import Headers, canonical_key
+
+
+@pytest.mark.parametrize("key, canonical", [
+    ("x-request-id", "X-Request-Id"),
+    ("X-REQUEST-ID", "X-Request-Id"),
+    ("content-type", "Content-Type"),
+    ("CONTENT-TYPE", "Content-Type"),
+    ("content-md5", "Content-Md5"),
+    ("www-authenticate", "Www-Authenticate"),
+    ("etag", "Etag"),
+    ("a", "A"),
+    ("x_forwarded_for", "X_forwarded_for"),  # Go upper-cases after '-' only
+    ("1abc-2def", "1abc-2def"),
+    ("a--b", "A--B"),
+    ("-foo", "-Foo"),
+    ("foo-", "Foo-"),
+    ("!#$%&'*+-.^_`|~", "!#$%&'*+-.^_`|~"),
+])
+def test_canonical_key_is_go_canonical_mime_header_key(key, canonical):
+    assert canonical_key(key) == canonical
+    assert canonical_key(canonical) == canonical
+
+
+@pytest.mark.parametrize("key", [
+    "", "bad key", "colon:key", "tab\tkey", "new\nline", "caf\u00e9",
+    "x-\u00fc", "quote\"d", "(paren)", "slash/key",
+])
+def test_canonical_key_leaves_invalid_names_unchanged(key):
+    assert canonical_key(key) == key
+
+
+def test_set_get_is_case_insensitive():
+    h = Headers()
+    h.set("content-type", "text/plain")
+    assert h.get("Content-Type") == "text/plain"
+    assert h.get("CONTENT-TYPE") == "text/plain"
+    assert h["cOnTeNt-TyPe"] == "text/plain"
+    assert list(h) == ["Content-Type"]
+    assert h.keys() == ["Content-Type"]
+
+
+def test_set_replaces_every_value():
+    h = Headers()
+    h.add("X-A", "1")
+    h.add("x-a", "2")
+    h.set("X-a", "3")
+    assert h.get_all("X-A") == ["3"]
+
+
+def test_add_keeps_values_in_order():
+    h = Headers()
+    h.add("Set-Cookie", "a=1")
+    h.add("set-cookie", "b=2")
+    h.add("SET-COOKIE", "c=3")
+    assert h.get("Set-Cookie") == "a=1"
+    assert h.get_all("set-cookie") == ["a=1", "b=2", "c=3"]
+    assert h.values("Set-Cookie") == ["a=1", "b=2", "c=3"]
+    assert list(h.items()) == [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"),
+                               ("Set-Cookie", "c=3")]
+    assert len(h) == 1
+
+
+def test_get_all_returns_a_copy():
+    h = Headers([("X-A", "1")])
+    h.get_all("X-A").append("2")
+    assert h.get_all("X-A") == ["1"]
+
+
+def test_missing_keys():
+    h = Headers()
+    assert h.get("X-Missing") is None
+    assert h.get("X-Missing", "dflt") == "dflt"
+    assert h.get_all("X-Missing") == []
+    assert "X-Missing" not in h
+    with pytest.raises(KeyError):
+        h["X-Missing"]
+    with pytest.raises(KeyError):
+        del h["X-Missing"]
+    h.delete("X-Missing")  # no error
+
+
+def test_contains():
+    h = Headers({"X-Request-Id": "7"})
+    assert "x-request-id" in h
+    assert "X-REQUEST-ID" in h
+    assert "X-Other" not in h
+    assert 5 not in h
+    assert None not in h
+
+
+def test_delete_and_del():
+    h = Headers([("A", "1"), ("B", "2"), ("b", "3"), ("C", "4")])
+    h.delete("b")
+    assert "B" not in h and h.get_all("B") == []
+    del h["a"]
+    assert list(h) == ["C"]
+
+
+def test_setitem():
+    h = Headers()
+    h["x-a"] = "1"
+    h["X-A"] = "2"
+    assert h.get_all("X-A") == ["2"]
+
+
+def test_iteration_is_over_canonical_keys_in_insertion_order():
+    h = Headers()
+    h.set("x-b", "1")
+    h.set("x-a", "2")
+    h.add("x-b", "3")
+    assert list(h) == ["X-B", "X-A"]
+    assert list(h.items()) == [("X-B", "1"), ("X-B", "3"), ("X-A", "2")]
+
+
+def test_iterating_while_deleting_is_safe():
+    h = Headers([("A", "1"), ("B", "2")])
+    for key in h:
+        h.delete(key)
+    assert len(h) == 0
+
+
+def test_construct_from_mapping_and_pairs():
+    assert Headers({"a": "1"}).get_all("A") == ["1"]
+    h = Headers([("a", "1"), ("A", "2")])
+    assert h.get_all("a") == ["1", "2"]
+    assert Headers() == Headers([])
+
+
+def test_equality_copy_and_repr():
+    h = Headers([("x-a", "1"), ("x-a", "2")])
+    assert h == Headers([("X-A", "1"), ("X-A", "2")])
+    assert h != Headers([("X-A", "2"), ("X-A", "1")])
+    assert h != {"X-A": "1"}
+    c = h.copy()
+    assert c == h and c is not h
+    c.add("X-A", "3")
+    assert h.get_all("X-A") == ["1", "2"]
+    assert repr(h) == "Headers([('X-A', '1'), ('X-A', '2')])"
+    with pytest.raises(TypeError):
+        hash(h)
+
+
+@pytest.mark.parametrize("value", [1, 1.5, b"bytes", None, ["a"]])
+def test_non_str_values_raise_type_error(value):
+    h = Headers()
+    with pytest.raises(TypeError):
+        h.set("X-A", value)
+    with pytest.raises(TypeError):
+        h.add("X-A", value)
+    assert "X-A" not in h
+
+
+@pytest.mark.parametrize("value", ["a\r\nX-Injected: 1", "a\nb", "a\rb",
+                                   "a\0b"])
+def test_cr_lf_nul_in_values_raise_value_error(value):
+    h = Headers()
+    with pytest.raises(ValueError):
+        h.set("X-A", value)
+    with pytest.raises(ValueError):
+        h.add("X-A", value)
+    with pytest.raises(ValueError):
+        h["X-A"] = value
+    assert len(h) == 0
+
+
+@pytest.mark.parametrize("key", ["", "bad key", "colon:", "caf\u00e9",
+                                 "new\nline", "X-A\r\n"])
+def test_invalid_names_raise_value_error(key):
+    h = Headers()
+    with pytest.raises(ValueError):
+        h.set(key, "v")
+    with pytest.raises(ValueError):
+        h.add(key, "v")
+    assert len(h) == 0
+
+
+@pytest.mark.parametrize("key", [1, None, b"X-A"])
+def test_non_str_names_raise_type_error(key):
+    with pytest.raises(TypeError):
+        Headers().set(key, "v")
+    with pytest.raises(TypeError):
+        Headers().add(key, "v")
+
+
+def test_values_may_be_empty_or_unicode():
+    h = Headers()
+    h.set("X-Empty", "")
+    h.set("X-Text", "caf\u00e9 \u2603")
+    assert h.get("x-empty") == ""
+    assert h.get("x-text") == "caf\u00e9 \u2603"
+
+
+def test_read_only_headers_refuse_every_change():
+    h = Headers._frozen({"X-A": ["1", "2"]})
+    assert h.get_all("x-a") == ["1", "2"]
+    assert "X-A" in h
+    for change in (lambda: h.set("X-A", "3"), lambda: h.add("X-B", "3"),
+                   lambda: h.delete("X-A"), lambda: h.__setitem__("X-A", "3"),
+                   lambda: h.__delitem__("X-A")):
+        with pytest.raises(TypeError, match="read-only"):
+            change()
+    assert h.get_all("X-A") == ["1", "2"]
+
+
+def test_copy_of_read_only_headers_is_mutable():
+    h = Headers._frozen({"X-A": ["1"]})
+    c = h.copy()
+    c.add("X-A", "2")
+    assert c.get_all("X-A") == ["1", "2"]
+    assert h.get_all("X-A") == ["1"]
+
+
+def test_headers_have_no_instance_dict():
+    with pytest.raises(AttributeError):
+        Headers().anything = 1

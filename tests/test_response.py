@@ -1,0 +1,598 @@
+"""gohttp.ResponseWriter: status, headers and body, as a client sees them."""
+
+import array
+import hashlib
+import socket
+import threading
+import time
+
+import pytest
+import urllib3
+
+import gohttp
+from support import TIMEOUT, connect, outcome, read_until
+
+TEN_MB = 10 * 1024 * 1024
+
+
+def test_handler_that_writes_nothing_gives_empty_200(server, fetch):
+    server.handle("/", lambda w, req: None)
+    r = fetch("GET", "/")
+    assert (r.status, r.data) == (200, b"")
+    assert r.headers["Content-Length"] == "0"
+
+
+def test_write_types_and_return_values(server, fetch, record):
+    @server.route("/w")
+    def w_(w, req):
+        record(w.write(b"bytes,"))
+        record(w.write(bytearray(b"bytearray,")))
+        record(w.write(memoryview(b"__memoryview,__")[2:-2]))
+        record(w.write("str \u00e9\u2603,"))  # UTF-8: 1 + 2 + 3 bytes
+        record(w.write(b""))
+        record(w.write(""))
+        record(w.write(array.array("B", b"array")))
+
+    r = fetch("GET", "/w")
+    assert r.data == ("bytes,bytearray,memoryview,str \u00e9\u2603,array"
+                      .encode("utf-8"))
+    assert record.values == [6, 10, 11, 10, 0, 0, 5]
+
+
+@pytest.mark.parametrize("data", [42, None, 1.5, ["list"], {"a": 1},
+                                  object()])
+def test_write_rejects_other_types(server, fetch, record, data):
+    @server.route("/w")
+    def w_(w, req):
+        record(type(outcome(lambda: w.write(data))))
+        w.write(b"still fine")
+
+    r = fetch("GET", "/w")
+    assert (r.status, r.data) == (200, b"still fine")
+    assert record.one() is TypeError
+
+
+def test_write_str_that_is_not_encodable(server, fetch, record):
+    @server.route("/w")
+    def w_(w, req):
+        record(type(outcome(lambda: w.write("lone \udcff surrogate"))))
+        w.write(b"ok")
+
+    assert fetch("GET", "/w").data == b"ok"
+    assert issubclass(record.one(), UnicodeEncodeError)
+
+
+def test_many_small_writes(server, fetch):
+    @server.route("/w")
+    def w_(w, req):
+        for i in range(2000):
+            w.write(b"%d," % i)
+
+    assert fetch("GET", "/w").data == b"".join(b"%d," % i for i in range(2000))
+
+
+def test_write_header(server, fetch):
+    @server.route("/created")
+    def created(w, req):
+        w.header.set("Location", "/things/1")
+        w.write_header(201)
+        w.write(b"made")
+
+    r = fetch("GET", "/created", redirect=False)
+    assert (r.status, r.data) == (201, b"made")
+    assert r.headers["Location"] == "/things/1"
+
+
+def test_set_status_is_an_alias(server, fetch):
+    @server.route("/teapot")
+    def teapot(w, req):
+        w.set_status(418)
+        w.write(b"short and stout")
+
+    r = fetch("GET", "/teapot")
+    assert (r.status, r.data) == (418, b"short and stout")
+
+
+@pytest.mark.parametrize("code", [200, 202, 299, 400, 404, 418, 451, 500,
+                                  503, 599, 999])
+def test_status_only_responses(server, fetch, code):
+    server.handle("/s", lambda w, req: w.write_header(code))
+    r = fetch("GET", "/s", redirect=False)
+    assert r.status == code
+    assert r.data == b""
+
+
+def test_redirect_status_with_location(server, fetch):
+    @server.route("/old")
+    def old(w, req):
+        w.header.set("Location", "/new")
+        w.write_header(302)
+
+    r = fetch("GET", "/old", redirect=False)
+    assert r.status == 302
+    assert r.headers["Location"] == "/new"
+
+
+@pytest.mark.parametrize("code", [0, 99, 1000, -1, 2**31, 2**70])
+def test_write_header_out_of_range_raises_value_error(server, fetch, record,
+                                                      code):
+    @server.route("/s")
+    def s(w, req):
+        record(type(outcome(lambda: w.write_header(code))))
+        record(type(outcome(lambda: w.set_status(code))))
+        w.write(b"then fine")
+
+    r = fetch("GET", "/s")
+    assert (r.status, r.data) == (200, b"then fine")
+    assert record.values == [ValueError, ValueError]
+
+
+@pytest.mark.parametrize("code", ["200", 200.0, None])
+def test_write_header_needs_an_int(server, fetch, record, code):
+    @server.route("/s")
+    def s(w, req):
+        record(type(outcome(lambda: w.write_header(code))))
+
+    fetch("GET", "/s")
+    assert record.one() is TypeError
+
+
+def test_write_header_after_the_response_started(server, fetch, record):
+    @server.route("/twice")
+    def twice(w, req):
+        w.write_header(202)
+        record(type(outcome(lambda: w.write_header(500))))
+        record(type(outcome(lambda: w.set_status(404))))
+
+    @server.route("/late")
+    def late(w, req):
+        w.write(b"body first")
+        record(type(outcome(lambda: w.write_header(500))))
+
+    @server.route("/flushed")
+    def flushed(w, req):
+        w.flush()
+        record(type(outcome(lambda: w.write_header(500))))
+
+    assert fetch("GET", "/twice").status == 202
+    r = fetch("GET", "/late")
+    assert (r.status, r.data) == (200, b"body first")
+    assert fetch("GET", "/flushed").status == 200
+    assert record.values == [RuntimeError] * 4
+
+
+def test_header_api_on_the_response(server, fetch, record):
+    @server.route("/h")
+    def h(w, req):
+        hd = w.header
+        record(isinstance(hd, gohttp.Headers))
+        record(w.header is hd)
+        hd.set("content-type", "application/json")
+        hd.add("Set-Cookie", "a=1")
+        hd.add("set-cookie", "b=2")
+        hd.set("X-Gone", "1")
+        hd.set("X-Also-Gone", "1")
+        hd["x-item"] = "item"
+        hd.delete("x-gone")
+        del hd["X-ALSO-GONE"]
+        record(("CONTENT-TYPE" in hd, "X-Gone" in hd, sorted(hd),
+                hd.get_all("SET-COOKIE"), hd.values("set-cookie"),
+                hd.get("x-item")))
+        w.write(b"{}")
+
+    r = fetch("GET", "/h")
+    assert r.data == b"{}"
+    assert r.headers["Content-Type"] == "application/json"
+    assert r.headers.getlist("Set-Cookie") == ["a=1", "b=2"]
+    assert r.headers["X-Item"] == "item"
+    assert "X-Gone" not in r.headers
+    assert "X-Also-Gone" not in r.headers
+    assert record.values == [
+        True, True,
+        (True, False, ["Content-Type", "Set-Cookie", "X-Item"],
+         ["a=1", "b=2"], ["a=1", "b=2"], "item"),
+    ]
+
+
+def test_header_values_are_checked(server, fetch, record):
+    @server.route("/h")
+    def h(w, req):
+        hd = w.header
+        record(type(outcome(lambda: hd.set("X-A", 5))))
+        record(type(outcome(lambda: hd.add("X-A", b"bytes"))))
+        record(type(outcome(lambda: hd.set("X-A", "a\r\nX-Injected: 1"))))
+        record(type(outcome(lambda: hd.add("X-A", "a\nb"))))
+        record(type(outcome(lambda: hd.set("Bad Name", "v"))))
+        record(type(outcome(lambda: hd.set("", "v"))))
+        record(type(outcome(lambda: hd.set(5, "v"))))
+        w.write(b"ok")
+
+    r = fetch("GET", "/h")
+    assert r.status == 200
+    assert "X-Injected" not in r.headers
+    assert "X-A" not in r.headers
+    assert record.values == [TypeError, TypeError, ValueError, ValueError,
+                             ValueError, ValueError, TypeError]
+
+
+def test_header_values_may_be_non_ascii(server, fetch):
+    @server.route("/h")
+    def h(w, req):
+        w.header.set("X-Text", "caf\u00e9")
+        w.write(b"ok")
+
+    r = fetch("GET", "/h")
+    # Sent as UTF-8 bytes; http.client decodes header bytes as latin-1.
+    assert r.headers["X-Text"].encode("latin-1").decode("utf-8") == "caf\u00e9"
+
+
+def test_headers_set_but_nothing_written_are_still_sent(server, fetch):
+    @server.route("/only-headers")
+    def only_headers(w, req):
+        w.header.set("X-Only", "yes")
+        w.header.add("X-Multi", "1")
+        w.header.add("X-Multi", "2")
+
+    r = fetch("GET", "/only-headers")
+    assert (r.status, r.data) == (200, b"")
+    assert r.headers["X-Only"] == "yes"
+    assert r.headers.getlist("X-Multi") == ["1", "2"]
+
+
+def test_header_changes_after_the_response_started_have_no_effect(
+        server, fetch):
+    @server.route("/h")
+    def h(w, req):
+        w.header.set("X-Before", "1")
+        w.write(b"body")
+        w.header.set("X-After", "1")
+        w.header.delete("X-Before")
+
+    r = fetch("GET", "/h")
+    assert r.data == b"body"
+    assert r.headers["X-Before"] == "1"
+    assert "X-After" not in r.headers
+
+
+def test_header_access_without_change_is_harmless(server, fetch):
+    @server.route("/h")
+    def h(w, req):
+        w.header.get("X-Nothing")
+
+    r = fetch("GET", "/h")
+    assert (r.status, r.data) == (200, b"")
+
+
+def test_content_length_set_by_the_handler(server, fetch):
+    @server.route("/cl")
+    def cl(w, req):
+        w.header.set("Content-Length", "10")
+        w.write(b"0123456789")
+
+    r = fetch("GET", "/cl")
+    assert r.headers["Content-Length"] == "10"
+    assert r.data == b"0123456789"
+
+
+def test_writing_past_content_length_is_the_handlers_error(server, fetch,
+                                                           record):
+    """The client is still there: the error is not 'client gone'."""
+    done = threading.Event()
+
+    @server.route("/cl")
+    def cl(w, req):
+        w.header.set("Content-Length", "3")
+        record(outcome(lambda: w.write(b"too long")))
+        done.set()
+
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        fetch("GET", "/cl").data
+    assert done.wait(TIMEOUT)
+    exc = record.one()
+    assert isinstance(exc, ValueError), repr(exc)
+    assert "Content-Length" in str(exc)
+
+
+def test_small_response_gets_a_content_length(server, fetch):
+    @server.route("/small")
+    def small(w, req):
+        w.write(b"x" * 100)
+
+    r = fetch("GET", "/small")
+    assert r.headers["Content-Length"] == "100"
+    assert r.data == b"x" * 100
+
+
+def test_large_unflushed_response_is_chunked(server, fetch):
+    body = b"y" * 100_000
+
+    @server.route("/big")
+    def big(w, req):
+        w.write(body)
+
+    r = fetch("GET", "/big")
+    assert r.headers.get("Transfer-Encoding") == "chunked"
+    assert r.data == body
+
+
+def ten_mb():
+    block = hashlib.sha256(b"response").digest() * 2048  # 64 KiB
+    return b"".join(bytes([i % 256]) + block[1:] for i in range(160))
+
+
+def test_10mb_response_in_one_write(server, fetch, record):
+    body = ten_mb()
+
+    @server.route("/big")
+    def big(w, req):
+        record(w.write(body))
+
+    r = fetch("GET", "/big")
+    assert len(r.data) == len(body) == TEN_MB
+    assert hashlib.sha256(r.data).digest() == hashlib.sha256(body).digest()
+    assert record.one() == TEN_MB
+
+
+def test_10mb_response_in_many_writes(server, fetch, record):
+    body = ten_mb()
+
+    @server.route("/big")
+    def big(w, req):
+        view = memoryview(body)
+        w.header.set("Content-Length", str(len(body)))
+        record(sum(w.write(view[i:i + 65536])
+                   for i in range(0, len(body), 65536)))
+
+    r = fetch("GET", "/big")
+    assert r.headers["Content-Length"] == str(TEN_MB)
+    assert hashlib.sha256(r.data).digest() == hashlib.sha256(body).digest()
+    assert record.one() == TEN_MB
+
+
+def test_10mb_response_read_slowly_by_the_client(server, http):
+    """A client slower than the handler: writes block without the GIL
+    and everything arrives."""
+    body = ten_mb()
+
+    @server.route("/big")
+    def big(w, req):
+        w.write(body)
+
+    r = http.request("GET", server.url + "/big", preload_content=False)
+    got = bytearray()
+    for chunk in r.stream(256 * 1024):
+        got += chunk
+    r.release_conn()
+    assert bytes(got) == body
+
+
+def test_flush_streams_before_the_handler_returns(server, http, record):
+    go_on = threading.Event()
+
+    @server.route("/stream")
+    def stream(w, req):
+        w.header.set("Content-Type", "text/event-stream")
+        w.write(b"first")
+        w.flush()
+        record(go_on.wait(TIMEOUT))  # the client must see "first" first
+        w.write(b"second")
+
+    r = http.request("GET", server.url + "/stream", preload_content=False)
+    assert r.status == 200
+    assert r.headers["Content-Type"] == "text/event-stream"
+    assert r.headers.get("Transfer-Encoding") == "chunked"
+    assert r.read(5) == b"first"
+    assert record.values == []  # the handler is still waiting
+    go_on.set()
+    assert r.read() == b"second"
+    r.release_conn()
+    assert record.one() is True
+
+
+def test_flush_with_nothing_written_sends_headers(server, http, record):
+    go_on = threading.Event()
+
+    @server.route("/flush")
+    def flush(w, req):
+        w.header.set("X-Early", "yes")
+        w.write_header(202)
+        w.flush()
+        record(go_on.wait(TIMEOUT))
+        w.write(b"late body")
+
+    r = http.request("GET", server.url + "/flush", preload_content=False)
+    # The status line and headers arrived while the handler waits.
+    assert (r.status, r.headers["X-Early"]) == (202, "yes")
+    go_on.set()
+    assert r.read() == b"late body"
+    assert record.one() is True
+
+
+def test_flush_then_more_flushes(server, fetch):
+    @server.route("/f")
+    def f(w, req):
+        for i in range(5):
+            w.write(b"part%d;" % i)
+            w.flush()
+        w.flush()
+
+    assert fetch("GET", "/f").data == b"part0;part1;part2;part3;part4;"
+
+
+def test_write_after_the_client_left_raises_broken_pipe(server, record):
+    entered = threading.Event()
+    done = threading.Event()
+
+    @server.route("/forever")
+    def forever(w, req):
+        w.write(b"start")
+        w.flush()
+        entered.set()
+        chunk = b"z" * 65536
+        deadline = time.monotonic() + TIMEOUT
+        try:
+            while time.monotonic() < deadline:
+                w.write(chunk)
+            record("the writes never failed")
+        except BaseException as exc:  # noqa: BLE001
+            record(exc)
+        finally:
+            done.set()
+
+    sock = connect(server.address)
+    sock.sendall(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
+    read_until(sock, b"start")
+    assert entered.wait(TIMEOUT)
+    # Reset rather than close politely, so the server's next write fails.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                    b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()
+    assert done.wait(TIMEOUT + 5)
+    exc = record.one()
+    assert isinstance(exc, BrokenPipeError), repr(exc)
+    assert isinstance(exc, OSError)
+
+
+def test_write_after_a_polite_close_raises_os_error(server, record):
+    entered = threading.Event()
+    done = threading.Event()
+
+    @server.route("/forever")
+    def forever(w, req):
+        entered.set()
+        deadline = time.monotonic() + TIMEOUT
+        try:
+            while time.monotonic() < deadline:
+                w.write(b"z" * 65536)
+            record("the writes never failed")
+        except BaseException as exc:  # noqa: BLE001
+            record(exc)
+        finally:
+            done.set()
+
+    with connect(server.address) as sock:
+        sock.sendall(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert entered.wait(TIMEOUT)
+    assert done.wait(TIMEOUT + 5)
+    assert isinstance(record.one(), OSError), repr(record.one())
+
+
+def test_head_gets_headers_and_no_body(server, fetch, record):
+    @server.route("GET /doc")
+    def doc(w, req):
+        record(req.method)
+        w.header.set("X-Doc", "1")
+        record(w.write(b"the body is not sent for HEAD"))
+
+    r = fetch("HEAD", "/doc")
+    assert r.status == 200
+    assert r.data == b""
+    assert r.headers["X-Doc"] == "1"
+    assert record.values == ["HEAD", 29]
+    # The connection is still in sync for the next request.
+    assert fetch("GET", "/doc").data == b"the body is not sent for HEAD"
+
+
+def test_head_over_a_raw_socket_has_no_body_bytes(server, raw):
+    @server.route("/doc")
+    def doc(w, req):
+        w.write(b"hidden")
+
+    reply = raw(b"HEAD /doc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head, _, rest = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    assert rest == b""
+
+
+@pytest.mark.parametrize("code", [204, 304])
+def test_write_with_a_bodiless_status_raises_value_error(server, fetch,
+                                                         record, code):
+    @server.route("/nobody")
+    def nobody(w, req):
+        w.write_header(code)
+        record(outcome(lambda: w.write(b"not allowed")))
+        record(w.write(b""))  # nothing to send is fine
+
+    r = fetch("GET", "/nobody")
+    assert r.status == code
+    assert r.data == b""
+    exc, empty = record.values
+    assert isinstance(exc, ValueError), repr(exc)
+    assert empty == 0
+
+
+def test_204_with_write_that_escapes_the_handler(server, fetch, caplog):
+    """The handler lets the ValueError escape after its 204 went out: the
+    error is logged and the server keeps serving."""
+    @server.route("/nobody")
+    def nobody(w, req):
+        w.write_header(204)
+        w.write(b"not allowed")
+
+    server.handle("/next", lambda w, req: None)
+    with caplog.at_level("ERROR", logger="gohttp"):
+        try:
+            r = fetch("GET", "/nobody")
+            assert r.status == 204 and r.data == b""
+        except urllib3.exceptions.HTTPError:
+            pass  # or the connection was aborted: both are fine
+    assert any(rec.exc_info and rec.exc_info[0] is ValueError
+               for rec in caplog.records), caplog.records
+    assert fetch("GET", "/next").status == 200
+
+
+def test_informational_status_then_final(server, raw):
+    """A 1xx (103 Early Hints) goes out on its own and the final status
+    follows, with each header once."""
+    @server.route("/early")
+    def early(w, req):
+        w.header.set("Link", "</style.css>; rel=preload")
+        w.write_header(103)
+        w.write_header(200)
+        w.write(b"done")
+
+    reply = raw(b"GET /early HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    early_part, _, final = reply.partition(b"\r\n\r\n")
+    assert early_part.startswith(b"HTTP/1.1 103 Early Hints")
+    assert b"Link: </style.css>; rel=preload" in early_part
+    assert final.startswith(b"HTTP/1.1 200 OK")
+    final_head = final.partition(b"\r\n\r\n")[0]
+    assert final_head.count(b"Link:") == 1, final_head
+    assert final.endswith(b"done")
+
+
+def test_writing_from_another_thread_while_the_handler_waits(server, fetch):
+    @server.route("/helper")
+    def helper(w, req):
+        def work():
+            w.header.set("X-From", "helper thread")
+            w.write(b"written by a helper thread")
+            w.flush()
+        t = threading.Thread(target=work)
+        t.start()
+        t.join(TIMEOUT)
+
+    r = fetch("GET", "/helper")
+    assert r.data == b"written by a helper thread"
+    assert r.headers["X-From"] == "helper thread"
+
+
+def test_response_writer_repr(server, fetch, record):
+    @server.route("/r")
+    def r(w, req):
+        record(repr(w))
+        w.write(b"x")
+        record(repr(w))
+
+    fetch("GET", "/r")
+    assert record.values == ["<gohttp.ResponseWriter (new)>",
+                             "<gohttp.ResponseWriter (started)>"]
+
+
+def test_keep_alive_connection_is_reused(server, http, record):
+    @server.route("/who")
+    def who(w, req):
+        w.write(req.remote_addr)
+
+    addrs = {http.request("GET", server.url + "/who").data for _ in range(20)}
+    assert len(addrs) == 1

@@ -239,6 +239,48 @@ read_from_go(RequestObject *self, Py_ssize_t n)
     return buf;
 }
 
+/* Join a list of bytes into one bytes object: a new reference. */
+static PyObject *
+join_chunks(PyObject *chunks)
+{
+    PyObject *result = NULL, *empty = PyBytes_FromStringAndSize(NULL, 0);
+    if (empty != NULL) {
+        result = PyObject_CallMethod(empty, "join", "O", chunks);
+        Py_DECREF(empty);
+    }
+    return result;
+}
+
+/* The most read() allocates at once for a body of unknown length: a
+ * read(1 << 40) of a small chunked upload must not ask for a terabyte. */
+#define READ_STEP (1 << 20)
+
+/* Read up to n bytes of a body of unknown length: a new reference. */
+static PyObject *
+read_unknown_length(RequestObject *self, Py_ssize_t n)
+{
+    if (n <= READ_STEP) {
+        return read_from_go(self, n);
+    }
+    PyObject *chunks = PyList_New(0), *result = NULL;
+    if (chunks == NULL) {
+        return NULL;
+    }
+    while (n > 0 && !self->body_over) {
+        PyObject *chunk = read_from_go(self, n < READ_STEP ? n : READ_STEP);
+        if (chunk == NULL || PyList_Append(chunks, chunk) < 0) {
+            Py_XDECREF(chunk);
+            goto done;
+        }
+        n -= PyBytes_GET_SIZE(chunk);
+        Py_DECREF(chunk);
+    }
+    result = join_chunks(chunks);
+done:
+    Py_DECREF(chunks);
+    return result;
+}
+
 /* Read the rest of the body from Go: a new reference. */
 static PyObject *
 read_rest_from_go(RequestObject *self)
@@ -268,11 +310,7 @@ read_rest_from_go(RequestObject *self)
             size *= 2;
         }
     }
-    PyObject *empty = PyBytes_FromStringAndSize(NULL, 0);
-    if (empty != NULL) {
-        result = PyObject_CallMethod(empty, "join", "O", chunks);
-        Py_DECREF(empty);
-    }
+    result = join_chunks(chunks);
 done:
     Py_DECREF(chunks);
     return result;
@@ -342,10 +380,15 @@ request_read(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     }
     else {
         int64_t length = self->req->content_length;
-        if (length >= 0 && (int64_t)size > length - self->body_read) {
-            size = (Py_ssize_t)(length - self->body_read);
+        if (length < 0) {
+            result = read_unknown_length(self, size);
         }
-        result = read_from_go(self, size);
+        else {
+            if ((int64_t)size > length - self->body_read) {
+                size = (Py_ssize_t)(length - self->body_read);
+            }
+            result = read_from_go(self, size);
+        }
     }
 done:
     Py_END_CRITICAL_SECTION();

@@ -96,6 +96,28 @@ put_item(char *buf, size_t capacity, size_t *pos, const char *s,
     return 0;
 }
 
+/* The latin-1 bytes of a header key or value, without copying: a str of
+ * code points up to U+00FF keeps exactly those bytes.  Request headers
+ * are decoded from latin-1 the same way.  NULL with ValueError beyond. */
+static const char *
+latin1_bytes(PyObject *s, Py_ssize_t *len)
+{
+    if (!PyUnicode_Check(s)) {
+        PyErr_Format(PyExc_TypeError, "header keys and values must be str, "
+                     "not %.200s", Py_TYPE(s)->tp_name);
+        return NULL;
+    }
+    if (PyUnicode_MAX_CHAR_VALUE(s) > 0xFF) {
+        PyErr_Format(PyExc_ValueError,
+                     "header %R has characters beyond latin-1, which HTTP "
+                     "headers cannot carry: percent-encode them, or use "
+                     "RFC 8187 (filename*=UTF-8''...)", s);
+        return NULL;
+    }
+    *len = PyUnicode_GET_LENGTH(s);
+    return (const char *)PyUnicode_1BYTE_DATA(s);
+}
+
 /* Pack the header map {canonical key: [values]} into buf, which holds
  * capacity bytes, or only size it when buf is NULL.  Returns 0, or -1
  * with an exception set (also if the map grew since it was sized: another
@@ -108,7 +130,7 @@ pack_headers(PyObject *map, char *buf, size_t capacity, size_t *size)
     *size = 0;
     while (PyDict_Next(map, &i, &key, &values)) {   /* borrowed */
         Py_ssize_t klen;
-        const char *k = PyUnicode_AsUTF8AndSize(key, &klen);
+        const char *k = latin1_bytes(key, &klen);
         if (k == NULL) {
             return -1;
         }
@@ -118,8 +140,7 @@ pack_headers(PyObject *map, char *buf, size_t capacity, size_t *size)
         }
         for (Py_ssize_t j = 0; j < PyList_GET_SIZE(values); j++) {
             Py_ssize_t vlen;
-            const char *v = PyUnicode_AsUTF8AndSize(
-                PyList_GET_ITEM(values, j), &vlen);
+            const char *v = latin1_bytes(PyList_GET_ITEM(values, j), &vlen);
             if (v == NULL) {
                 return -1;
             }
@@ -146,7 +167,7 @@ commit(ResponseWriterObject *self, int code, const char *body, size_t n,
     size_t size = 0;
     gohttp_error err;
     gohttp_status status;
-    int rc = -1;
+    int sent = 0, rc = -1;
 
     if (self->header != NULL) {
         map = PyObject_GetAttr(self->header, self->state->str_map);
@@ -174,17 +195,21 @@ commit(ResponseWriterObject *self, int code, const char *body, size_t n,
         /* Go only buffers: the socket is not touched. */
         status = gohttp_call_write_header(self->call, self->generation, code,
                                           buf, size, (char *)body, n,
-                                          written, &err);
+                                          written, &sent, &err);
     }
     else {
         uintptr_t call = self->call;
         uint64_t generation = self->generation;
         Py_BEGIN_ALLOW_THREADS
         status = gohttp_call_write_header(call, generation, code, buf, size,
-                                          (char *)body, n, written, &err);
+                                          (char *)body, n, written, &sent,
+                                          &err);
         Py_END_ALLOW_THREADS
     }
     self->written += (int64_t)*written;
+    if (sent && (code >= 200 || code == 101)) {
+        self->started = 1;   /* even if the body part failed */
+    }
     if (status != GOHTTP_OK) {
         gohttp_raise(status, &err);
         goto done;

@@ -155,22 +155,27 @@ func gohttp_server_free(h C.uintptr_t) (status C.gohttp_status) {
 // gohttp_call_write_header sends the status code and the n bytes of
 // packed headers at headers (a packed list of key, value pairs; keys
 // already in canonical form), then the bodyLen bytes at body (which may
-// be 0), storing how many of those were written in *written: a handler's
-// whole small response in one call.  headers and body are read during
-// the call only.  Call it without the GIL when bodyLen may reach the
+// be 0), storing how many of those were written in *written and 1 in
+// *sent once the status and headers went out (even if the body then
+// failed): a handler's whole small response in one call.  headers and
+// body are read during the call only.  Call it without the GIL when bodyLen may reach the
 // socket.
 //
 //export gohttp_call_write_header
-func gohttp_call_write_header(h C.uintptr_t, generation C.uint64_t, code C.int32_t, headers *C.char, n C.size_t, body *C.char, bodyLen C.size_t, written *C.size_t, err *C.gohttp_error) (status C.gohttp_status) {
+func gohttp_call_write_header(h C.uintptr_t, generation C.uint64_t, code C.int32_t, headers *C.char, n C.size_t, body *C.char, bodyLen C.size_t, written *C.size_t, sent *C.int, err *C.gohttp_error) (status C.gohttp_status) {
 	defer recoverTo(err, &status)
-	*written = 0
+	*written, *sent = 0, 0
 	c, e := lookupCall(h, generation)
 	if e != nil {
 		return report(err, e)
 	}
 	defer c.mu.Unlock()
-	if e := c.writeHeader(int(code), unsafe.Pointer(headers), int(n)); e != nil || bodyLen == 0 {
+	if e := c.writeHeader(int(code), unsafe.Pointer(headers), int(n)); e != nil {
 		return report(err, e)
+	}
+	*sent = 1
+	if bodyLen == 0 {
+		return C.GOHTTP_OK
 	}
 	m, e := c.write(unsafe.Slice((*byte)(unsafe.Pointer(body)), int(bodyLen)))
 	*written = C.size_t(m)

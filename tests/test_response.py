@@ -215,15 +215,26 @@ def test_header_values_are_checked(server, fetch, record):
                              ValueError, ValueError, TypeError]
 
 
-def test_header_values_may_be_non_ascii(server, fetch):
+def test_header_values_are_latin1_like_request_headers(server, fetch, record):
+    """Header values go out as latin-1, the way request header values are
+    decoded: one character per byte, and so symmetric."""
     @server.route("/h")
     def h(w, req):
         w.header.set("X-Text", "caf\u00e9")
         w.write(b"ok")
 
     r = fetch("GET", "/h")
-    # Sent as UTF-8 bytes; http.client decodes header bytes as latin-1.
-    assert r.headers["X-Text"].encode("latin-1").decode("utf-8") == "caf\u00e9"
+    assert r.headers["X-Text"] == "caf\u00e9"   # urllib3 decodes latin-1
+
+    @server.route("/euro")
+    def euro(w, req):
+        w.header.set("X-Price", "5 \u20ac")
+        record(outcome(lambda: w.write(b"x")))
+
+    r = fetch("GET", "/euro")
+    err = record.one()
+    assert isinstance(err, ValueError) and "latin-1" in str(err), err
+    assert r.status == 500
 
 
 def test_headers_set_but_nothing_written_are_still_sent(server, fetch):

@@ -11,6 +11,7 @@
 #include "module.h"
 
 #include <float.h>
+#include <string.h>
 
 /* How long the main thread waits in Go before it checks for signals. */
 #define WAIT_SLICE_NS (50 * 1000 * 1000)
@@ -252,31 +253,141 @@ seconds_to_ns(PyObject *obj, const char *name, int64_t *ns)
     return 0;
 }
 
+/* An access log format's name to its bridge.h value; -1 with ValueError. */
+static int
+log_format_from_name(const char *name)
+{
+    static const struct {
+        const char *name;
+        gohttp_log_format format;
+    } formats[] = {
+        {"combined", GOHTTP_LOG_COMBINED},
+        {"common", GOHTTP_LOG_COMMON},
+        {"json", GOHTTP_LOG_JSON},
+    };
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        if (strcmp(name, formats[i].name) == 0) {
+            return (int)formats[i].format;
+        }
+    }
+    PyErr_Format(PyExc_ValueError,
+                 "access_log_format must be 'combined', 'common' or 'json', "
+                 "not '%.100s'", name);
+    return -1;
+}
+
+/* The bind addresses (a sequence of str) as an array Go reads while the
+ * GIL is released: *array is PyMem_Raw memory (PyMem_RawFree it), whose
+ * strings live in *keep (a new reference: a tuple that holds them). */
+static int
+binds_to_array(PyObject *binds, PyObject **keep, const char ***array,
+               Py_ssize_t *n)
+{
+    *keep = NULL;
+    *array = NULL;
+    *n = 0;
+    if (binds == Py_None) {
+        return 0;
+    }
+    if (PyUnicode_Check(binds)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "binds must be a sequence of addresses, not one str: "
+                        "write binds=[\"127.0.0.1:8000\"]");
+        return -1;
+    }
+    PyObject *tuple = PySequence_Tuple(binds);   /* new reference */
+    if (tuple == NULL) {
+        return -1;
+    }
+    Py_ssize_t count = PyTuple_GET_SIZE(tuple);
+    if (count > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "too many bind addresses");
+        goto error;
+    }
+    *array = PyMem_RawMalloc((size_t)(count ? count : 1) * sizeof **array);
+    if (*array == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PyTuple_GET_ITEM(tuple, i);   /* borrowed */
+        if (!PyUnicode_Check(item)) {
+            PyErr_Format(PyExc_TypeError,
+                         "bind addresses must be str, not %.200s",
+                         Py_TYPE(item)->tp_name);
+            goto error;
+        }
+        Py_ssize_t len;
+        const char *s = PyUnicode_AsUTF8AndSize(item, &len);
+        if (s == NULL) {
+            goto error;
+        }
+        if ((Py_ssize_t)strlen(s) != len) {
+            PyErr_SetString(PyExc_ValueError,
+                            "embedded null character in a bind address");
+            goto error;
+        }
+        (*array)[i] = s;   /* owned by item, which tuple keeps alive */
+    }
+    *keep = tuple;
+    *n = count;
+    return 0;
+error:
+    PyMem_RawFree(*array);
+    *array = NULL;
+    Py_DECREF(tuple);
+    return -1;
+}
+
 PyDoc_STRVAR(listen_doc,
 "listen(host, port, *, read_header_timeout=None, read_timeout=None,\n"
-"       write_timeout=None, idle_timeout=None, max_header_bytes=0)\n--\n\n"
-"Bind host:port and serve in the background; return the bound port\n"
-"(port 0 lets the OS pick).  Timeouts are seconds, None for no limit.\n"
-"Raises OSError if the address cannot be bound, RuntimeError if the\n"
-"server is serving or was shut down.");
+"       write_timeout=None, idle_timeout=None, max_header_bytes=0,\n"
+"       max_body_bytes=0, max_connections=0, binds=None, certfile=None,\n"
+"       keyfile=None, http2_cleartext=False, access_log=None,\n"
+"       access_log_format='combined', forwarded_allow_ips=None)\n--\n\n"
+"Bind host:port (host None: none) and every address of binds\n"
+"('HOST:PORT', '[::1]:PORT', 'unix:PATH', 'fd://N'), and serve them in\n"
+"the background; return the port of the first TCP listener (port 0\n"
+"lets the OS pick).  Timeouts are seconds, None for no limit; limits 0\n"
+"for none.  certfile and keyfile (PEM) serve TLS, with HTTP/2 by ALPN.\n"
+"access_log is '-' (standard error) or a file path.\n"
+"Raises OSError if an address cannot be bound or a file cannot be read,\n"
+"ValueError for a bad option or a certificate that does not match its\n"
+"key (nothing is bound then), RuntimeError if the server is serving or\n"
+"was shut down.");
 
 static PyObject *
 server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"host", "port", "read_header_timeout",
                              "read_timeout", "write_timeout",
-                             "idle_timeout", "max_header_bytes", NULL};
+                             "idle_timeout", "max_header_bytes",
+                             "max_body_bytes", "max_connections", "binds",
+                             "certfile", "keyfile", "http2_cleartext",
+                             "access_log", "access_log_format",
+                             "forwarded_allow_ips", NULL};
     ServerObject *self = Server_CAST(op);
     const char *host;
     int port;
     PyObject *rht = Py_None, *rt = Py_None, *wt = Py_None, *it = Py_None;
-    long long max_header_bytes = 0;
+    long long max_header_bytes = 0, max_body_bytes = 0;
+    int max_connections = 0, http2_cleartext = 0;
+    PyObject *binds = Py_None, *keep = NULL;
+    const char **bind_array = NULL;
+    Py_ssize_t nbinds = 0;
+    const char *certfile = NULL, *keyfile = NULL, *access_log = NULL;
+    const char *access_log_format = "combined", *forwarded_allow_ips = NULL;
     gohttp_config cfg = {0};
     PyObject *result = NULL;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "si|$OOOOL:listen",
-                                     kwlist, &host, &port, &rht, &rt, &wt,
-                                     &it, &max_header_bytes)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs,
+                                     "zi|$OOOOLLiOzzpzsz:listen", kwlist,
+                                     &host, &port, &rht, &rt, &wt, &it,
+                                     &max_header_bytes, &max_body_bytes,
+                                     &max_connections, &binds, &certfile,
+                                     &keyfile, &http2_cleartext, &access_log,
+                                     &access_log_format,
+                                     &forwarded_allow_ips)) {
         return NULL;
     }
     if (port < 0 || port > 65535) {
@@ -288,6 +399,20 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_ValueError, "max_header_bytes must be >= 0");
         return NULL;
     }
+    if (max_body_bytes < 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "max_body_bytes must be >= 0 (0: no limit)");
+        return NULL;
+    }
+    if (max_connections < 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "max_connections must be >= 0 (0: no limit)");
+        return NULL;
+    }
+    int format = log_format_from_name(access_log_format);
+    if (format < 0) {
+        return NULL;
+    }
     if (seconds_to_ns(rht, "read_header_timeout",
                       &cfg.read_header_timeout_ns) < 0
         || seconds_to_ns(rt, "read_timeout", &cfg.read_timeout_ns) < 0
@@ -295,9 +420,22 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
         || seconds_to_ns(it, "idle_timeout", &cfg.idle_timeout_ns) < 0) {
         return NULL;
     }
+    if (binds_to_array(binds, &keep, &bind_array, &nbinds) < 0) {
+        return NULL;
+    }
     cfg.host = host;
     cfg.port = port;
     cfg.max_header_bytes = max_header_bytes;
+    cfg.max_body_bytes = max_body_bytes;
+    cfg.max_connections = max_connections;
+    cfg.binds = bind_array;
+    cfg.nbinds = (int32_t)nbinds;
+    cfg.certfile = certfile;
+    cfg.keyfile = keyfile;
+    cfg.http2_cleartext = http2_cleartext;
+    cfg.access_log = access_log;
+    cfg.access_log_format = format;
+    cfg.forwarded_allow_ips = forwarded_allow_ips;
 
     Py_BEGIN_CRITICAL_SECTION(op);
     if (check_handle(self) < 0) {
@@ -322,6 +460,126 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
     result = PyLong_FromLong(bound);
 done:
     Py_END_CRITICAL_SECTION();
+    PyMem_RawFree(bind_array);
+    Py_XDECREF(keep);
+    return result;
+}
+
+PyDoc_STRVAR(static_doc,
+"static(prefix, directory, /, *, listing=False)\n--\n\n"
+"Serve the files under directory for the URL subtree prefix (such as\n"
+"'/static/'), by Go alone: no Python runs for these requests.  With\n"
+"listing False, a directory without an index.html is 404.  Raises\n"
+"FileNotFoundError or NotADirectoryError if directory is not one, and\n"
+"ValueError for a bad prefix or one that conflicts with a route.");
+
+static PyObject *
+server_static(PyObject *op, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"", "", "listing", NULL};
+    ServerObject *self = Server_CAST(op);
+    PyObject *prefix, *directory = NULL;   /* directory: new reference, bytes */
+    int listing = 0;
+    PyObject *result = NULL;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UO&|$p:static", kwlist,
+                                     &prefix, PyUnicode_FSConverter,
+                                     &directory, &listing)) {
+        return NULL;
+    }
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(prefix, &len);
+    if (s == NULL) {
+        goto error;
+    }
+    if (check_handle(self) < 0) {
+        goto error;
+    }
+    uintptr_t handle = self->handle;
+    const char *dir = PyBytes_AS_STRING(directory);
+    gohttp_error err;
+    gohttp_status status;
+    /* It opens the directory: that may block, so without the GIL.  The
+     * strings stay alive: this frame holds prefix and directory. */
+    Py_BEGIN_ALLOW_THREADS
+    status = gohttp_server_static(handle, (char *)s, (size_t)len,
+                                  (char *)dir, listing, &err);
+    Py_END_ALLOW_THREADS
+    if (status != GOHTTP_OK) {
+        gohttp_raise(status, &err);
+        goto error;
+    }
+    result = Py_NewRef(Py_None);
+error:
+    Py_XDECREF(directory);
+    return result;
+}
+
+PyDoc_STRVAR(addresses_doc,
+"addresses()\n--\n\n"
+"The addresses the server listens on, as listen() bound them:\n"
+"['127.0.0.1:8000', '[::1]:8000', 'unix:/run/app.sock']; [] before.");
+
+static PyObject *
+server_addresses(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    ServerObject *self = Server_CAST(op);
+    char stack[1024];
+    char *buf = stack;
+    size_t capacity = sizeof stack, size = 0;
+    PyObject *list = NULL, *result = NULL;
+    gohttp_error err;
+
+    if (check_handle(self) < 0) {
+        return NULL;
+    }
+    for (;;) {
+        gohttp_status status = gohttp_server_addresses(self->handle, buf,
+                                                       capacity, &size, &err);
+        if (status != GOHTTP_OK) {
+            gohttp_raise(status, &err);
+            goto error;
+        }
+        if (size <= capacity) {
+            break;
+        }
+        if (buf != stack) {
+            PyMem_RawFree(buf);
+        }
+        capacity = size;
+        buf = PyMem_RawMalloc(capacity);   /* Go writes it */
+        if (buf == NULL) {
+            PyErr_NoMemory();
+            goto error;
+        }
+    }
+    list = PyList_New(0);
+    if (list == NULL) {
+        goto error;
+    }
+    /* A packed list (bridge.h): a uint32_t length, then the bytes. */
+    for (size_t off = 0; off + sizeof(uint32_t) <= size;) {
+        uint32_t n;
+        memcpy(&n, buf + off, sizeof n);
+        off += sizeof n;
+        if (n > size - off) {
+            PyErr_SetString(PyExc_SystemError, "malformed address list");
+            goto error;
+        }
+        PyObject *item = PyUnicode_DecodeUTF8(buf + off, n, "surrogateescape");
+        if (item == NULL || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            goto error;
+        }
+        Py_DECREF(item);
+        off += n;
+    }
+    result = Py_NewRef(list);
+error:
+    Py_XDECREF(list);
+    if (buf != stack) {
+        PyMem_RawFree(buf);
+    }
     return result;
 }
 
@@ -478,6 +736,9 @@ static PyMethodDef server_methods[] = {
      handle_doc},
     {"listen", (PyCFunction)(void (*)(void))server_listen,
      METH_VARARGS | METH_KEYWORDS, listen_doc},
+    {"static", (PyCFunction)(void (*)(void))server_static,
+     METH_VARARGS | METH_KEYWORDS, static_doc},
+    {"addresses", server_addresses, METH_NOARGS, addresses_doc},
     {"wait", (PyCFunction)(void (*)(void))server_wait,
      METH_VARARGS | METH_KEYWORDS, wait_doc},
     {"shutdown", (PyCFunction)(void (*)(void))server_shutdown,

@@ -89,15 +89,53 @@ typedef gohttp_outcome (*gohttp_dispatch_fn)(uintptr_t handler,
                                              const gohttp_request *req,
                                              const char *data);
 
-/* Server settings, read by gohttp_server_listen during the call only. */
+/* Access log formats (gohttp_config.access_log_format). */
+typedef enum {
+    GOHTTP_LOG_COMBINED = 0,  /* Apache/nginx combined: common + referer, agent */
+    GOHTTP_LOG_COMMON = 1,    /* the Common Log Format */
+    GOHTTP_LOG_JSON = 2       /* one JSON object per line */
+} gohttp_log_format;
+
+/*
+ * Server settings, read by gohttp_server_listen during the call only: Go
+ * copies every string and array it keeps.  All strings are NUL-terminated
+ * UTF-8; NULL and "" mean "not set" unless a field says otherwise.  A
+ * zeroed struct is valid: it listens on all interfaces, a port the OS
+ * picks, with no limits.
+ */
 typedef struct {
-    const char *host;              /* NUL-terminated; "" means all interfaces */
+    const char *host;              /* NULL: no host:port listener (binds only);
+                                      "" means all interfaces */
     int32_t port;                  /* 0: the OS picks */
     int64_t read_header_timeout_ns;/* 0: no limit */
     int64_t read_timeout_ns;
     int64_t write_timeout_ns;
     int64_t idle_timeout_ns;
     int64_t max_header_bytes;      /* 0: Go's default (1 MiB) */
+
+    /* Limits Go enforces before Python sees a request. */
+    int64_t max_body_bytes;        /* 0: no limit; else 413 beyond it */
+    int32_t max_connections;       /* 0: no limit; else accept waits */
+
+    /* More listeners, besides host:port: nbinds addresses, each
+     * "HOST:PORT", "[V6]:PORT", "unix:PATH" or "fd://N". */
+    const char *const *binds;
+    int32_t nbinds;
+
+    /* TLS: both set, or neither.  keyfile may name the certfile when one
+     * PEM file holds both.  Under TLS, ALPN offers HTTP/2. */
+    const char *certfile;
+    const char *keyfile;
+    int32_t http2_cleartext;       /* 1: also HTTP/2 with prior knowledge (h2c) */
+
+    /* Access log: NULL or "" off, "-" standard error, else a file path
+     * opened for appending. */
+    const char *access_log;
+    int32_t access_log_format;     /* a gohttp_log_format */
+
+    /* Trusted proxies: comma-separated IPs and CIDRs, or "*" for any;
+     * NULL or "": X-Forwarded-For is never honoured. */
+    const char *forwarded_allow_ips;
 } gohttp_config;
 
 #endif /* GOHTTP_BRIDGE_H */

@@ -74,11 +74,53 @@ func gohttp_server_listen(h C.uintptr_t, cfg *C.gohttp_config, port *C.int32_t, 
 	if e != nil {
 		return report(err, e)
 	}
-	p, e := s.listen(cfg)
+	p, e := s.listen(configFrom(cfg))
 	if e != nil {
 		return report(err, e)
 	}
 	*port = C.int32_t(p)
+	return C.GOHTTP_OK
+}
+
+// gohttp_server_static registers the URL subtree prefix (n bytes, not
+// NUL-terminated, such as "/static/") as a route that serves the files
+// under the directory dir (NUL-terminated), by Go alone: no request for it
+// reaches C.  With listing 0, a directory without an index.html is 404.
+// dir is opened during the call (a missing one is GOHTTP_EIO with
+// ENOENT); Go copies both strings.
+//
+//export gohttp_server_static
+func gohttp_server_static(h C.uintptr_t, prefix *C.char, n C.size_t, dir *C.char, listing C.int, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	s, e := lookupServer(h)
+	if e == nil {
+		e = s.static(C.GoStringN(prefix, C.int(n)), C.GoString(dir), listing != 0)
+	}
+	return report(err, e)
+}
+
+// gohttp_server_addresses stores in *size how many bytes the packed list
+// (bridge.h) of the addresses the server listens on takes, and copies it
+// into buf if it fits in capacity bytes: call again with a larger buf if
+// *size > capacity.  buf is C memory, written during the call only.
+// Addresses read "127.0.0.1:8000", "[::1]:8000" or "unix:/path".
+//
+//export gohttp_server_addresses
+func gohttp_server_addresses(h C.uintptr_t, buf *C.char, capacity C.size_t, size *C.size_t, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	*size = 0
+	s, e := lookupServer(h)
+	if e != nil {
+		return report(err, e)
+	}
+	var packed []byte
+	for _, a := range s.addresses() {
+		packed = appendItem(packed, a)
+	}
+	*size = C.size_t(len(packed))
+	if len(packed) > 0 && len(packed) <= int(capacity) {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(buf)), len(packed)), packed)
+	}
 	return C.GOHTTP_OK
 }
 
@@ -157,8 +199,8 @@ func gohttp_server_free(h C.uintptr_t) (status C.gohttp_status) {
 // already in canonical form), then the bodyLen bytes at body (which may
 // be 0), storing how many of those were written in *written and 1 in
 // *sent once the status and headers went out (even if the body then
-// failed): a handler's whole small response in one call.  headers and
-// body are read during the call only.  Call it without the GIL when bodyLen may reach the
+// failed): a handler's whole small response in one call.  headers and body are read during
+// the call only.  Call it without the GIL when bodyLen may reach the
 // socket.
 //
 //export gohttp_call_write_header

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Server states.  A server goes new → serving → closed, or new → closed.
@@ -41,6 +42,9 @@ type server struct {
 	serveErr error              // why Serve stopped, if not by shutdown
 	forced   bool               // the shutdown cut requests off
 	hurry    context.CancelFunc // ends the graceful wait of a shutdown
+	addrs    []string           // what listen bound
+	log      *accessLog         // nil: no access log
+	statics  []*staticDir       // closed by free
 }
 
 func newServer(maxHandlers int) (*server, error) {
@@ -104,6 +108,8 @@ func (s *server) route(handler uintptr, names []string) http.Handler {
 		case outcome == C.GOHTTP_HANDLED:
 		case !started && outcome == C.GOHTTP_UNAVAILABLE:
 			http.Error(w, "503 service unavailable: the server is shutting down", http.StatusServiceUnavailable)
+		case !started && bodyTooLarge(r):
+			http.Error(w, "413 request entity too large", http.StatusRequestEntityTooLarge)
 		case !started:
 			http.Error(w, "500 internal server error", http.StatusInternalServerError)
 		default:
@@ -113,9 +119,77 @@ func (s *server) route(handler uintptr, names []string) http.Handler {
 	})
 }
 
-// listen binds the address in cfg and starts serving in the background.
-// It returns the bound port.
-func (s *server) listen(cfg *C.gohttp_config) (int, error) {
+// config is a server's settings: gohttp_config (bridge.h) read into Go.
+type config struct {
+	tcp               bool // listen on host:port
+	host              string
+	port              int
+	binds             []string // more addresses: see listeners.go
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	writeTimeout      time.Duration
+	idleTimeout       time.Duration
+	maxHeaderBytes    int
+	maxBodyBytes      int64 // 0: no limit
+	maxConnections    int   // 0: no limit
+	certFile, keyFile string
+	http2Cleartext    bool
+	accessLog         string // "": off; "-": standard error
+	accessLogFormat   logFormat
+	forwardedAllowIPs string
+}
+
+// configFrom copies what c says; c is C memory, read during the call only.
+func configFrom(c *C.gohttp_config) config {
+	cfg := config{
+		tcp:               c.host != nil,
+		host:              C.GoString(c.host),
+		port:              int(c.port),
+		readHeaderTimeout: time.Duration(c.read_header_timeout_ns),
+		readTimeout:       time.Duration(c.read_timeout_ns),
+		writeTimeout:      time.Duration(c.write_timeout_ns),
+		idleTimeout:       time.Duration(c.idle_timeout_ns),
+		maxHeaderBytes:    int(c.max_header_bytes),
+		maxBodyBytes:      int64(c.max_body_bytes),
+		maxConnections:    int(c.max_connections),
+		certFile:          C.GoString(c.certfile),
+		keyFile:           C.GoString(c.keyfile),
+		http2Cleartext:    c.http2_cleartext != 0,
+		accessLog:         C.GoString(c.access_log),
+		accessLogFormat:   logFormat(c.access_log_format),
+		forwardedAllowIPs: C.GoString(c.forwarded_allow_ips),
+	}
+	if c.nbinds > 0 && c.binds != nil {
+		for _, b := range unsafe.Slice(c.binds, int(c.nbinds)) {
+			cfg.binds = append(cfg.binds, C.GoString(b))
+		}
+	}
+	return cfg
+}
+
+// handler is what serves every request: the ServeMux behind the
+// middleware cfg asks for, outermost first: trusted proxies (so that the
+// log and the limits see the real client), the access log (so that it
+// logs the 413s), the body limit.
+func (s *server) handler(cfg *config, log *accessLog, trusted *proxies) http.Handler {
+	var h http.Handler = s.mux
+	if cfg.maxBodyBytes > 0 {
+		h = limitBody(h, cfg.maxBodyBytes)
+	}
+	if log != nil {
+		h = log.wrap(h)
+	}
+	if trusted != nil {
+		h = trusted.wrap(h)
+	}
+	return h
+}
+
+// listen checks cfg, binds its addresses and starts serving them in the
+// background.  It returns the port of the first TCP listener (0 if none).
+// Nothing is bound unless everything checks out: a bad certificate or
+// option fails before any listener opens.
+func (s *server) listen(cfg config) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch s.state {
@@ -124,31 +198,141 @@ func (s *server) listen(cfg *C.gohttp_config) (int, error) {
 	case stateClosed:
 		return 0, errState("the server was shut down: create a new Server to serve again")
 	}
-	addr := net.JoinHostPort(C.GoString(cfg.host), strconv.Itoa(int(cfg.port)))
-	ln, err := net.Listen("tcp", addr)
+	if cfg.maxBodyBytes < 0 || cfg.maxConnections < 0 {
+		return 0, errInvalid("max_body_bytes and max_connections must be >= 0")
+	}
+	addrs := cfg.binds
+	if cfg.tcp {
+		addrs = append([]string{net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port))}, addrs...)
+	}
+	if len(addrs) == 0 {
+		return 0, errInvalid("nothing to listen on: give a host and port, or bind addresses")
+	}
+	tlsConfig, err := loadTLS(cfg.certFile, cfg.keyFile)
 	if err != nil {
 		return 0, err
 	}
-	s.hs = &http.Server{
-		Handler:           s.mux,
-		ReadHeaderTimeout: time.Duration(cfg.read_header_timeout_ns),
-		ReadTimeout:       time.Duration(cfg.read_timeout_ns),
-		WriteTimeout:      time.Duration(cfg.write_timeout_ns),
-		IdleTimeout:       time.Duration(cfg.idle_timeout_ns),
-		MaxHeaderBytes:    int(cfg.max_header_bytes),
+	trusted, err := parseProxies(cfg.forwardedAllowIPs)
+	if err != nil {
+		return 0, err
 	}
+	var log *accessLog
+	if cfg.accessLog != "" {
+		if log, err = openAccessLog(cfg.accessLog, cfg.accessLogFormat); err != nil {
+			return 0, err
+		}
+	}
+
+	var lns []net.Listener
+	for _, addr := range addrs {
+		ln, err := listenAddr(addr)
+		if err != nil {
+			for _, ln := range lns {
+				ln.Close()
+			}
+			if log != nil {
+				log.close()
+			}
+			return 0, err
+		}
+		lns = append(lns, ln)
+	}
+	port := 0
+	s.addrs = s.addrs[:0]
+	for _, ln := range lns {
+		if a, ok := ln.Addr().(*net.TCPAddr); ok && port == 0 {
+			port = a.Port
+		}
+		s.addrs = append(s.addrs, addrString(ln.Addr()))
+	}
+	if cfg.maxConnections > 0 {
+		limit := newConnLimit(cfg.maxConnections)
+		for i := range lns {
+			lns[i] = limit.wrap(lns[i])
+		}
+	}
+
+	s.hs = &http.Server{
+		Handler:           s.handler(&cfg, log, trusted),
+		ReadHeaderTimeout: cfg.readHeaderTimeout,
+		ReadTimeout:       cfg.readTimeout,
+		WriteTimeout:      cfg.writeTimeout,
+		IdleTimeout:       cfg.idleTimeout,
+		MaxHeaderBytes:    cfg.maxHeaderBytes,
+		TLSConfig:         tlsConfig,
+		Protocols:         protocols(cfg.http2Cleartext),
+	}
+	s.log = log
 	s.state = stateServing
-	go func() {
-		err := s.hs.Serve(ln)
-		if !errors.Is(err, http.ErrServerClosed) {
-			s.mu.Lock()
-			s.serveErr = err
-			s.state = stateClosed
-			s.mu.Unlock()
-			close(s.done)
+	for _, ln := range lns {
+		go s.serve(ln, tlsConfig != nil)
+	}
+	return port, nil
+}
+
+// serve serves one listener until the server shuts down.  If serving
+// fails otherwise (accept fails for good), the server stops: its other
+// listeners close, and wait reports the error.
+func (s *server) serve(ln net.Listener, useTLS bool) {
+	var err error
+	if useTLS {
+		err = s.hs.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+	} else {
+		err = s.hs.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateServing {
+		return // a shutdown is under way, or another listener failed first
+	}
+	s.serveErr = err
+	s.state = stateClosed
+	s.hs.Close()
+	s.closeLog()
+	close(s.done)
+}
+
+// addresses returns the addresses the server listens on, as listen bound
+// them: "127.0.0.1:8000", "[::1]:8000", "unix:/run/app.sock".
+func (s *server) addresses() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.addrs...)
+}
+
+// static registers a route that serves the files under dir for the URL
+// subtree prefix, by Go alone (see staticDir).  A missing directory is an
+// I/O error (ENOENT); a bad or conflicting prefix an EINVAL one.
+func (s *server) static(prefix, dir string, listing bool) (err error) {
+	if err := checkStaticPrefix(prefix); err != nil {
+		return err
+	}
+	d, err := newStaticDir(prefix, dir, listing)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			d.Close()
+			err = errInvalid("%v", p)
 		}
 	}()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	s.mux.Handle("GET "+prefix, d)
+	s.mu.Lock()
+	s.statics = append(s.statics, d)
+	s.mu.Unlock()
+	return nil
+}
+
+// closeLog writes out and closes the access log, if any.  Call it with
+// s.mu held, once no request is left to log.
+func (s *server) closeLog() {
+	if s.log != nil {
+		s.log.close()
+	}
 }
 
 // wait blocks until the server has stopped or timeout has passed.  Once
@@ -216,6 +400,7 @@ func (s *server) shutdown(timeout time.Duration) (graceful bool) {
 	}
 	s.mu.Lock()
 	s.forced = !graceful
+	s.closeLog()
 	s.mu.Unlock()
 	close(s.done)
 	return graceful
@@ -235,5 +420,11 @@ func (s *server) free() bool {
 		c.handle.Delete()
 	}
 	s.all, s.idle = nil, nil
+	s.mu.Lock()
+	for _, d := range s.statics {
+		d.Close()
+	}
+	s.statics = nil
+	s.mu.Unlock()
 	return true
 }

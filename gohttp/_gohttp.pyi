@@ -1,6 +1,7 @@
 """Type stubs for the C extension gohttp._gohttp (ext/)."""
 
-from typing import Callable, Optional, Union
+import os
+from typing import Callable, Optional, Sequence, Union
 
 from ._headers import Headers
 
@@ -52,7 +53,7 @@ class Server:
     ) -> None: ...
     def listen(
         self,
-        host: str,
+        host: Optional[str],
         port: int,
         *,
         read_header_timeout: _Seconds = None,
@@ -60,7 +61,25 @@ class Server:
         write_timeout: _Seconds = None,
         idle_timeout: _Seconds = None,
         max_header_bytes: int = 0,
+        max_body_bytes: int = 0,
+        max_connections: int = 0,
+        binds: Optional[Sequence[str]] = None,
+        certfile: Optional[str] = None,
+        keyfile: Optional[str] = None,
+        http2_cleartext: bool = False,
+        access_log: Optional[str] = None,
+        access_log_format: str = "combined",
+        forwarded_allow_ips: Optional[str] = None,
     ) -> int: ...
+    def static(
+        self,
+        prefix: str,
+        directory: Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"],
+        /,
+        *,
+        listing: bool = False,
+    ) -> None: ...
+    def addresses(self) -> list[str]: ...
     def wait(self, timeout: _Seconds = None) -> bool: ...
     def shutdown(self, timeout: float = 5.0) -> bool: ...
     @property

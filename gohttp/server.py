@@ -8,14 +8,19 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, Callable, Optional, TypeVar
+from typing import (TYPE_CHECKING, Any, Callable, Optional, Sequence,
+                    TypeVar, Union)
 
 from . import _gohttp
 from ._gohttp import Request, ResponseWriter
 
+if TYPE_CHECKING:
+    from .wsgi import WSGIApplication
+
 __all__ = ["Server", "Handler", "route", "run", "shutdown"]
 
 Handler = Callable[[ResponseWriter, Request], None]
+StrPath = Union[str, "os.PathLike[str]"]
 H = TypeVar("H", bound=Handler)
 
 logger = logging.getLogger("gohttp")
@@ -47,6 +52,23 @@ class Server:
     next request.  ``max_handlers`` bounds how many handlers may run or
     wait for the GIL at once; more requests queue in Go, costing no
     thread.
+
+    What else Go does before Python sees a request, each off unless
+    asked for:
+
+    - listeners: ``bind=["0.0.0.0:8000", "[::1]:8000", "unix:/run/a.sock",
+      "fd://3"]``, ``uds="/run/a.sock"``, ``fd=3`` (systemd socket
+      activation).  Given any of them, the server listens there instead
+      of on host:port.
+    - TLS: ``certfile=`` and ``keyfile=`` (PEM, key without password);
+      HTTP/2 is then offered by ALPN.  ``http2_cleartext=True`` serves
+      HTTP/2 with prior knowledge (h2c) without TLS.
+    - limits: ``max_body_bytes`` (413 beyond it), ``max_connections``
+      (more clients wait to be accepted).
+    - ``access_log=True`` (standard error) or a file path, in
+      ``access_log_format`` "combined", "common" or "json".
+    - ``forwarded_allow_ips="127.0.0.1,10.0.0.0/8"``: proxies whose
+      X-Forwarded-For sets ``req.remote_addr``.
     """
 
     def __init__(
@@ -54,42 +76,75 @@ class Server:
         host: str = "127.0.0.1",
         port: int = 5000,
         *,
+        bind: Union[str, Sequence[str], None] = None,
+        uds: Optional[StrPath] = None,
+        fd: Optional[int] = None,
+        certfile: Optional[StrPath] = None,
+        keyfile: Optional[StrPath] = None,
+        http2_cleartext: bool = False,
         max_handlers: int = 64,
         read_header_timeout: Optional[float] = 10.0,
         read_timeout: Optional[float] = None,
         write_timeout: Optional[float] = None,
         idle_timeout: Optional[float] = 120.0,
         max_header_bytes: int = 1 << 20,
+        max_body_bytes: Optional[int] = None,
+        max_connections: Optional[int] = None,
+        access_log: Union[bool, StrPath] = False,
+        access_log_format: str = "combined",
+        forwarded_allow_ips: Union[str, Sequence[str], None] = None,
         shutdown_timeout: float = 10.0,
     ) -> None:
         self._core = _gohttp.Server(max_handlers=max_handlers)
         self._started = False
-        self._configure(host, port, read_header_timeout=read_header_timeout,
+        self._configure(host, port, bind=bind, uds=uds, fd=fd,
+                        certfile=certfile, keyfile=keyfile,
+                        http2_cleartext=http2_cleartext,
+                        read_header_timeout=read_header_timeout,
                         read_timeout=read_timeout,
                         write_timeout=write_timeout,
                         idle_timeout=idle_timeout,
                         max_header_bytes=max_header_bytes,
+                        max_body_bytes=max_body_bytes,
+                        max_connections=max_connections,
+                        access_log=access_log,
+                        access_log_format=access_log_format,
+                        forwarded_allow_ips=forwarded_allow_ips,
                         shutdown_timeout=shutdown_timeout)
 
-    def _configure(self, host: str, port: int, *,
+    def _configure(self, host: Optional[str] = None,
+                   port: Optional[int] = None, *,
                    shutdown_timeout: Optional[float] = None,
-                   **limits: Any) -> None:
-        if not isinstance(host, str):
-            raise TypeError(f"host must be str, not {type(host).__name__}")
-        if not isinstance(port, int) or isinstance(port, bool):
-            raise TypeError(f"port must be int, not {type(port).__name__}")
-        if not 0 <= port <= 65535:
-            raise ValueError(f"port must be from 0 to 65535, not {port}")
+                   **options: Any) -> None:
+        """Set the address and options (Server's keyword arguments) of a
+        server not yet started; host, port and options left out keep
+        their values."""
         if self._started:
             raise RuntimeError("the server has started: its address and "
                                "limits can no longer change")
-        self.host = host
-        self._port = port
+        first = not hasattr(self, "_limits")
+        if first:
+            self._limits: dict[str, Any] = {}
+            self._listeners: dict[str, Any] = {}
+            self._tls = False
+        if host is not None or first:
+            if not isinstance(host, str):
+                raise TypeError(f"host must be str, not {type(host).__name__}")
+            self.host = host
+        if port is not None or first:
+            if not isinstance(port, int) or isinstance(port, bool):
+                raise TypeError(f"port must be int, not {type(port).__name__}")
+            if not 0 <= port <= 65535:
+                raise ValueError(f"port must be from 0 to 65535, not {port}")
+            self._port = port
+        limits = {**self._limits, **_listen_options(options, self._listeners)}
+        if limits.get("http2_cleartext") and limits.get("certfile"):
+            raise ValueError("http2_cleartext is for servers without TLS: "
+                             "with certfile, clients get HTTP/2 by ALPN")
         if shutdown_timeout is not None:
             self.shutdown_timeout = float(shutdown_timeout)
-        if not hasattr(self, "_limits"):
-            self._limits: dict[str, Any] = {}
-        self._limits.update(limits)
+        self._limits = limits
+        self._tls = bool(limits.get("certfile"))
 
     # Routes.
     def route(self, pattern: str) -> Callable[[H], H]:
@@ -118,6 +173,42 @@ class Server:
         """Register handler(w, req) for pattern; see route()."""
         self._core.handle(pattern, handler)
 
+    def static(self, prefix: str, directory: StrPath, *,
+               listing: bool = False) -> None:
+        """Serve the files under directory for the URL prefix, by Go
+        alone: no Python runs for these requests, so they cost no GIL::
+
+            srv.static("/static/", "./public")   # /static/app.css
+
+        Go's http.FileServer answers GET and HEAD with Range requests,
+        If-Modified-Since / ETag 304s and Content-Type from the file
+        extension; paths that would leave directory ("..", encoded or
+        not, or symbolic links pointing out) are refused.  A directory
+        is served by its index.html, else 404, or, with listing=True, a
+        list of its files.  Raises FileNotFoundError or
+        NotADirectoryError at once if directory is not a directory,
+        ValueError for a prefix that conflicts with a route.
+        """
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be str, not "
+                            f"{type(prefix).__name__}")
+        if not prefix.endswith("/"):
+            prefix += "/"  # "/static" means the subtree "/static/"
+        self._core.static(prefix, os.fspath(directory), listing=listing)
+
+    def mount_wsgi(self, prefix: str, app: "WSGIApplication", *,
+                   name: Optional[str] = None) -> None:
+        """Serve the WSGI application app for prefix and every path under
+        it: with prefix "/api", "/api/users" reaches app with SCRIPT_NAME
+        "/api" and PATH_INFO "/users".  "/" mounts it at the root.
+        Native routes and other mounts may share the server; Go's
+        ServeMux picks the most specific.  name names app in logs
+        (default: "module:qualname").  See gohttp.wsgi.
+        """
+        from .wsgi import mount
+
+        mount(self, prefix, app, name=name)
+
     # Lifecycle.
     def start(self) -> "Server":
         """Bind the address and serve in the background; return once
@@ -126,7 +217,9 @@ class Server:
         if self._started:
             raise RuntimeError("the server has already been started")
         limits = {k: v for k, v in self._limits.items()}
-        self._core.listen(self.host, self._port, **limits)
+        binds = _binds(self._listeners)
+        host = None if binds else self.host  # binds replace host:port
+        self._core.listen(host, self._port, binds=binds, **limits)
         self._started = True
         with _live_lock:
             _live.add(self)
@@ -144,11 +237,12 @@ class Server:
             self._drain()
             raise
 
-    def run(self) -> None:
+    def run(self, *, app_name: Optional[str] = None) -> None:
         """Serve in the foreground until Ctrl-C or SIGTERM, then shut
         down gracefully (in-flight requests finish, up to
         shutdown_timeout seconds; a second Ctrl-C cuts them off) and
-        return.  Prints the address it serves on."""
+        return.  Prints the address it serves on, and app_name if
+        given."""
         # Signals are caught from the first moment: one that lands while
         # the server starts or the banner prints still drains the server.
         restore = _catch_sigterm()
@@ -156,7 +250,8 @@ class Server:
             try:
                 if not self._started:
                     self.start()
-                print(f" * gohttp serving on {self.url} (Go net/http) - "
+                what = f"{app_name} on" if app_name else "on"
+                print(f" * gohttp serving {what} {self.url} (Go net/http) - "
                       f"press Ctrl-C to stop", file=sys.stderr, flush=True)
                 self._core.wait()
                 return  # shutdown() was called elsewhere
@@ -208,21 +303,55 @@ class Server:
     # Where it listens.
     @property
     def port(self) -> int:
-        """The port: the one the OS picked once started with port=0."""
-        return self._core.port if self._started else self._port
+        """The port: the one the OS picked once started with port=0; with
+        bind, the first TCP listener's (0 if none)."""
+        if self._started:
+            return self._core.port
+        if _binds(self._listeners):
+            return 0
+        return self._port
 
     @property
-    def address(self) -> tuple[str, int]:
-        """(host, port), as socket addresses go."""
-        return self.host, self.port
+    def address(self) -> Union[tuple[str, int], str]:
+        """(host, port) as socket addresses go, or a Unix socket's path:
+        where the first listener listens."""
+        if not self._started and not _binds(self._listeners):
+            return self.host, self.port
+        first = self.addresses[0] if self._started else _binds(self._listeners)[0]
+        if first.startswith("unix:"):
+            return first[len("unix:"):]
+        if first.startswith("fd://"):
+            return first
+        host, _, port = first.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    @property
+    def addresses(self) -> list[str]:
+        """Every address the server listens on once started:
+        ``["127.0.0.1:5000", "[::1]:5000", "unix:/run/app.sock"]``."""
+        if not self._started:
+            return []
+        return self._core.addresses()
 
     @property
     def url(self) -> str:
-        """The server's base URL, such as ``http://127.0.0.1:5000``."""
-        host = self.host or "0.0.0.0"
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        """The server's base URL, such as ``http://127.0.0.1:5000``
+        (``https://`` with TLS); ``unix:PATH`` for a Unix socket."""
+        return self.urls[0]
+
+    @property
+    def urls(self) -> list[str]:
+        """The URL of each listener (see url)."""
+        scheme = "https" if self._tls else "http"
+        binds = _binds(self._listeners)
+        if not binds:
+            host = self.host or "0.0.0.0"
+            if ":" in host:
+                host = f"[{host}]"
+            return [f"{scheme}://{host}:{self.port}"]
+        found = self.addresses if self._started else binds
+        return [a if a.startswith(("unix:", "fd://")) else f"{scheme}://{a}"
+                for a in found]
 
     @property
     def serving(self) -> bool:
@@ -279,7 +408,8 @@ def route(pattern: str) -> Callable[[H], H]:
 def run(host: str = "127.0.0.1", port: int = 5000, **options: Any) -> None:
     """Serve the routes registered with route() on host:port until Ctrl-C
     or SIGTERM, then shut down gracefully and return.  options are
-    Server's keyword arguments (timeouts, limits)."""
+    Server's keyword arguments (listeners, TLS, timeouts, limits, access
+    log)."""
     srv = _default_server()
     if "max_handlers" in options:
         raise TypeError("run() cannot change max_handlers of the default "
@@ -308,6 +438,85 @@ def _shutdown_all_at_exit() -> None:
         _gohttp._close_gate(2.0)
     except RuntimeError:
         pass  # a forked child: there is no Go runtime to stop
+
+
+_LOG_FORMATS = ("combined", "common", "json")
+
+
+def _listen_options(options: dict[str, Any],
+                    listeners: dict[str, Any]) -> dict[str, Any]:
+    """Check Server's keyword arguments and turn them into those of the
+    core's listen(); bind, uds and fd go into listeners instead."""
+    core: dict[str, Any] = {}
+    for name, value in options.items():
+        if name == "bind":
+            if isinstance(value, str):
+                value = [value]
+            elif value is not None:
+                value = list(value)
+                for item in value:
+                    if not isinstance(item, str):
+                        raise TypeError(f"bind addresses must be str, not "
+                                        f"{type(item).__name__}")
+            listeners["bind"] = value or None
+        elif name == "uds":
+            listeners["uds"] = None if value is None else os.fspath(value)
+        elif name == "fd":
+            if value is not None and (not isinstance(value, int)
+                                      or isinstance(value, bool)
+                                      or value < 0):
+                raise ValueError(f"fd must be a file descriptor number "
+                                 f"(an int >= 0), not {value!r}")
+            listeners["fd"] = value
+        elif name in ("certfile", "keyfile"):
+            core[name] = None if value is None else os.fspath(value)
+        elif name in ("max_body_bytes", "max_connections"):
+            if value is None:
+                value = 0
+            elif (not isinstance(value, int) or isinstance(value, bool)
+                  or value < 1):
+                raise ValueError(f"{name} must be a positive int, or None "
+                                 f"for no limit, not {value!r}")
+            core[name] = value
+        elif name == "access_log":
+            if value is False or value is None:
+                value = None
+            elif value is True:
+                value = "-"
+            else:
+                value = os.fspath(value)
+                if not value:
+                    raise ValueError("access_log must be True, '-' "
+                                     "(standard error) or a file path")
+            core[name] = value
+        elif name == "access_log_format":
+            if value not in _LOG_FORMATS:
+                raise ValueError(f"access_log_format must be one of "
+                                 f"{', '.join(_LOG_FORMATS)}, not {value!r}")
+            core[name] = value
+        elif name == "forwarded_allow_ips":
+            if value is not None and not isinstance(value, str):
+                value = ",".join(value)
+            core[name] = value or None
+        elif name == "http2_cleartext":
+            core[name] = bool(value)
+        else:  # timeouts and max_header_bytes: listen() checks them
+            core[name] = value
+    if core.get("keyfile") and not core.get("certfile"):
+        raise ValueError("keyfile needs certfile: give both, or certfile "
+                         "alone if it holds the key too")
+    return core
+
+
+def _binds(listeners: dict[str, Any]) -> list[str]:
+    """The addresses bind, uds and fd name, as the core's listen() takes
+    them; [] when the server listens on host:port."""
+    binds = list(listeners.get("bind") or ())
+    if listeners.get("uds") is not None:
+        binds.append("unix:" + listeners["uds"])
+    if listeners.get("fd") is not None:
+        binds.append(f"fd://{listeners['fd']}")
+    return binds
 
 
 atexit.register(_shutdown_all_at_exit)

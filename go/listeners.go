@@ -1,0 +1,95 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// The addresses a server may listen on, as the Python side spells them
+// (gunicorn's spelling):
+//
+//	127.0.0.1:8000, :8000, [::1]:8000   TCP
+//	unix:/run/app.sock                  a Unix domain socket
+//	fd://3                              a listening socket inherited from
+//	                                    the parent (systemd socket activation)
+
+// listenAddr opens a listener on one address.
+func listenAddr(addr string) (net.Listener, error) {
+	switch {
+	case strings.HasPrefix(addr, "unix:"):
+		return listenUnix(strings.TrimPrefix(addr, "unix:"))
+	case strings.HasPrefix(addr, "fd://"):
+		return listenFD(strings.TrimPrefix(addr, "fd://"))
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, errInvalid("bad address %q: want HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return nil, errInvalid("bad address %q: the port must be a number from 0 to 65535", addr)
+	}
+	return net.Listen("tcp", net.JoinHostPort(host, port))
+}
+
+// listenUnix listens on a Unix domain socket at path.  A socket file
+// left there by a server that has gone (nothing accepts on it) is
+// replaced; any other file is an error.  Closing the listener removes
+// the socket file.
+func listenUnix(path string) (net.Listener, error) {
+	if path == "" {
+		return nil, errInvalid("bad address \"unix:\": want unix:PATH")
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("cannot listen on unix:%s: a file that is not a socket is there: %w", path, syscall.EEXIST)
+		}
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("cannot listen on unix:%s: another server accepts on it: %w", path, syscall.EADDRINUSE)
+		}
+		os.Remove(path) // stale: its server has gone
+	}
+	return net.Listen("unix", path)
+}
+
+// listenFD makes a listener of an inherited file descriptor, which the
+// server then owns: closing the listener closes it.
+func listenFD(s string) (net.Listener, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return nil, errInvalid("bad address \"fd://%s\": want fd://N, N a file descriptor number", s)
+	}
+	fd := n
+	accepting, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ACCEPTCONN)
+	switch {
+	case errors.Is(err, syscall.EBADF):
+		return nil, errInvalid("fd %d is not an open file descriptor", fd)
+	case errors.Is(err, syscall.ENOTSOCK):
+		return nil, errInvalid("fd %d is not a socket", fd)
+	case err != nil:
+		return nil, fmt.Errorf("fd %d: %w", fd, err)
+	case accepting == 0:
+		return nil, errInvalid("fd %d is a socket but not a listening one: call listen() on it first", fd)
+	}
+	f := os.NewFile(uintptr(fd), "fd://"+s)
+	ln, err := net.FileListener(f) // a dup of fd
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("fd %d: %w", fd, err)
+	}
+	return ln, nil
+}
+
+// addrString is how a bound listener's address is reported to Python:
+// "127.0.0.1:8000", "[::1]:8000", "unix:/run/app.sock".
+func addrString(a net.Addr) string {
+	if a.Network() == "unix" {
+		return "unix:" + a.String()
+	}
+	return a.String()
+}

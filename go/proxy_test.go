@@ -1,0 +1,68 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestParseProxies(t *testing.T) {
+	for list, ok := range map[string]bool{
+		"": true, " , ": true, "127.0.0.1": true, "10.0.0.0/8, ::1": true,
+		"*": true, "unix": true, "localhost": false, "10.0.0.0/33": false,
+		"1.2.3.4.5": false,
+	} {
+		if _, err := parseProxies(list); (err == nil) != ok {
+			t.Errorf("parseProxies(%q): %v", list, err)
+		}
+	}
+	if p, _ := parseProxies(" "); p != nil {
+		t.Error("an empty list trusts someone")
+	}
+}
+
+func TestForwardedClient(t *testing.T) {
+	for _, tc := range []struct {
+		trusted, peer string
+		xff           []string
+		proto         string
+		want, scheme  string
+	}{
+		// An untrusted peer's headers are ignored.
+		{"10.0.0.0/8", "192.0.2.9:5000", []string{"203.0.113.7"}, "https", "192.0.2.9:5000", "http"},
+		{"127.0.0.1", "127.0.0.1:5000", []string{"203.0.113.7"}, "https", "203.0.113.7:0", "https"},
+		// Read from the right: the first untrusted address is the client;
+		// what is left of it may be forged.
+		{"127.0.0.1, 10.0.0.0/8", "127.0.0.1:1", []string{"6.6.6.6, 203.0.113.7, 10.1.2.3"}, "", "203.0.113.7:0", "http"},
+		{"127.0.0.1", "127.0.0.1:1", []string{"6.6.6.6", "203.0.113.7"}, "", "203.0.113.7:0", "http"},
+		// All trusted: the leftmost.
+		{"*", "127.0.0.1:1", []string{"10.0.0.1, 10.0.0.2"}, "http", "10.0.0.1:0", "http"},
+		// Garbage stops the walk at the last good address.
+		{"*", "127.0.0.1:1", []string{"unknown, 10.0.0.2"}, "", "10.0.0.2:0", "http"},
+		{"*", "127.0.0.1:1", []string{"[2001:db8::7]:443"}, "", "[2001:db8::7]:0", "http"},
+		{"::1", "[::1]:1", []string{"2001:db8::8"}, "HTTPS", "[2001:db8::8]:0", "https"},
+		// Unix socket peers only with "unix" (or "*").
+		{"127.0.0.1", "@", []string{"203.0.113.7"}, "", "@", "http"},
+		{"unix", "@", []string{"203.0.113.7"}, "", "203.0.113.7:0", "http"},
+	} {
+		p, err := parseProxies(tc.trusted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tc.peer
+		for _, v := range tc.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if tc.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", tc.proto)
+		}
+		var got, scheme string
+		p.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got, scheme = r.RemoteAddr, requestScheme(r)
+		})).ServeHTTP(httptest.NewRecorder(), r)
+		if got != tc.want || scheme != tc.scheme {
+			t.Errorf("trusted %q, peer %s, X-Forwarded-For %q: got %s %s, want %s %s", tc.trusted, tc.peer, tc.xff, got, scheme, tc.want, tc.scheme)
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startServer starts a server serving dir under /static/ (no route needs
+// C) on 127.0.0.1, and stops it when the test ends.
+func startServer(t *testing.T, cfg config, dir string) (*server, string) {
+	t.Helper()
+	s, err := newServer(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.static("/static/", dir, false); err != nil {
+		t.Fatal(err)
+	}
+	cfg.tcp, cfg.host = true, "127.0.0.1"
+	port, err := s.listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.shutdown(5 * time.Second)
+		s.free()
+	})
+	return s, "127.0.0.1:" + strconv.Itoa(port)
+}
+
+func TestServerTLSAndHTTP2(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f.txt"), []byte("file"), 0o644)
+	certFile, keyFile := writeKeyPair(t, dir, "srv")
+	logFile := filepath.Join(dir, "access.log")
+	s, addr := startServer(t, config{certFile: certFile, keyFile: keyFile, accessLog: logFile, accessLogFormat: logCommon, maxBodyBytes: 3}, dir)
+
+	pem, _ := os.ReadFile(certFile)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+
+	r, err := client.Get("https://" + addr + "/static/f.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.Proto != "HTTP/2.0" || string(body) != "file" {
+		t.Errorf("got %s %q", r.Proto, body)
+	}
+
+	r, err = client.Post("https://"+addr+"/static/f.txt", "text/plain", strings.NewReader("four"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("a body over max_body_bytes: got %d", r.StatusCode)
+	}
+
+	s.shutdown(5 * time.Second)
+	log, _ := os.ReadFile(logFile)
+	if !strings.Contains(string(log), `"GET /static/f.txt HTTP/2.0" 200 4`) || !strings.Contains(string(log), `"POST /static/f.txt HTTP/2.0" 413`) {
+		t.Errorf("access log: %q", log)
+	}
+	if got := s.addresses(); len(got) != 1 || got[0] != addr {
+		t.Errorf("addresses() = %q, want [%s]", got, addr)
+	}
+}
+
+func TestServerListenChecksEverythingFirst(t *testing.T) {
+	dir := t.TempDir()
+	s, err := newServer(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.free()
+	for _, cfg := range []config{
+		{tcp: true, host: "127.0.0.1", certFile: filepath.Join(dir, "missing.crt")},
+		{tcp: true, host: "127.0.0.1", forwardedAllowIPs: "nonsense"},
+		{tcp: true, host: "127.0.0.1", accessLog: filepath.Join(dir, "no", "dir.log")},
+		{tcp: true, host: "127.0.0.1", binds: []string{"127.0.0.1:0", "bad"}},
+		{},
+	} {
+		if _, err := s.listen(cfg); err == nil {
+			t.Errorf("listen(%+v) succeeded", cfg)
+		}
+		if s.state != stateNew {
+			t.Fatalf("a failed listen left the server in state %d", s.state)
+		}
+	}
+}

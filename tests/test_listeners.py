@@ -1,0 +1,230 @@
+"""Where a server listens: host and port, several bind addresses, IPv6,
+Unix domain sockets, an inherited file descriptor."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+
+import pytest
+
+import gohttp
+from support import exchange, refuses_connections
+from support_net import (curl, needs_curl_unix, needs_ipv6,  # noqa: F401
+                         short_tmp, unix_exchange)
+
+REQUEST = b"GET /who HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+def who(w, req):
+    w.write(f"{req.host} {req.remote_addr}")
+
+
+@pytest.fixture
+def started():
+    """started(**options) -> a started server; shut down after the test."""
+    servers = []
+
+    def start(**options):
+        srv = gohttp.Server(**options)
+        servers.append(srv)
+        srv.handle("/who", who)
+        return srv.start()
+
+    yield start
+    for srv in servers:
+        srv.shutdown(timeout=5.0)
+
+
+def tcp(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def test_host_and_port_as_before(started):
+    srv = started(host="127.0.0.1", port=0)
+    assert srv.addresses == [f"127.0.0.1:{srv.port}"]
+    assert srv.urls == [srv.url] == [f"http://127.0.0.1:{srv.port}"]
+    assert exchange(srv.address, REQUEST).startswith(b"HTTP/1.1 200 ")
+
+
+def test_several_bind_addresses(started):
+    srv = started(bind=["127.0.0.1:0", "127.0.0.1:0"])
+    one, two = srv.addresses
+    assert one != two
+    for address in (one, two):
+        assert exchange(tcp(address), REQUEST).startswith(b"HTTP/1.1 200 ")
+    assert srv.port == tcp(one)[1]
+    assert srv.url == f"http://{one}"
+    assert srv.address == tcp(one)
+
+
+def test_bind_replaces_host_and_port(started):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    srv = started(host="127.0.0.1", port=port, bind="127.0.0.1:0")
+    assert len(srv.addresses) == 1 and srv.port != port
+    assert refuses_connections(("127.0.0.1", port))
+
+
+@needs_ipv6
+def test_ipv6(started):
+    srv = started(bind=["[::1]:0", "127.0.0.1:0"])
+    v6, v4 = srv.addresses
+    assert v6.startswith("[::1]:")
+    assert srv.url == f"http://{v6}"
+    reply = exchange(tcp(v6), REQUEST)
+    assert reply.endswith(b" [::1]:" + reply.rsplit(b":", 1)[1])
+    assert exchange(tcp(v4), REQUEST).startswith(b"HTTP/1.1 200 ")
+
+
+@needs_ipv6
+def test_ipv6_host(started):
+    srv = started(host="::1", port=0)
+    assert srv.url == f"http://[::1]:{srv.port}"
+    assert exchange(srv.address, REQUEST).startswith(b"HTTP/1.1 200 ")
+
+
+def test_unix_socket(started, short_tmp):
+    path = str(short_tmp / "app.sock")
+    srv = started(uds=path)
+    assert srv.addresses == srv.urls == [f"unix:{path}"]
+    assert srv.address == path and srv.port == 0
+    reply = unix_exchange(path, REQUEST)
+    assert reply.startswith(b"HTTP/1.1 200 ")
+    assert reply.endswith(b"\r\n\r\nx @")  # a Unix peer has no address
+    srv.shutdown()
+    assert not os.path.exists(path)  # removed when the server stops
+
+
+@needs_curl_unix
+def test_curl_over_a_unix_socket(started, short_tmp):
+    path = str(short_tmp / "curl.sock")
+    started(uds=path)
+    proc = curl("--unix-socket", path, "http://localhost/who")
+    assert (proc.returncode, proc.stdout) == (0, "localhost @"), proc.stderr
+
+
+def test_unix_socket_and_tcp_together(started, short_tmp):
+    path = str(short_tmp / "both.sock")
+    srv = started(bind="127.0.0.1:0", uds=path)
+    address, unix = srv.addresses
+    assert unix == f"unix:{path}"
+    assert exchange(tcp(address), REQUEST).startswith(b"HTTP/1.1 200 ")
+    assert unix_exchange(path, REQUEST).startswith(b"HTTP/1.1 200 ")
+
+
+def test_stale_unix_socket_is_replaced(started, short_tmp):
+    path = str(short_tmp / "stale.sock")
+    with socket.socket(socket.AF_UNIX) as gone:
+        gone.bind(path)  # left behind: nothing listens on it
+    srv = started(uds=path)
+    assert unix_exchange(path, REQUEST).startswith(b"HTTP/1.1 200 ")
+    srv.shutdown()
+
+
+def test_unix_socket_in_use_is_not_taken(started, short_tmp):
+    path = str(short_tmp / "busy.sock")
+    started(uds=path)
+    with pytest.raises(OSError, match="another server") as info:
+        started(uds=path)
+    assert info.value.errno == errno.EADDRINUSE
+
+
+def test_other_file_at_the_socket_path_stays(short_tmp):
+    path = short_tmp / "file"
+    path.write_text("precious")
+    srv = gohttp.Server(uds=path)
+    with pytest.raises(FileExistsError, match="not a socket"):
+        srv.start()
+    assert path.read_text() == "precious"
+
+
+def test_inherited_fd(started):
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    fd = sock.detach()  # the server owns it now, as after systemd
+    srv = started(fd=fd)
+    assert srv.addresses == [f"127.0.0.1:{port}"]
+    assert srv.port == port and srv.url == f"http://127.0.0.1:{port}"
+    assert exchange(("127.0.0.1", port), REQUEST).startswith(
+        b"HTTP/1.1 200 ")
+    srv.shutdown()
+    assert refuses_connections(("127.0.0.1", port))
+
+
+def test_inherited_unix_fd(started, short_tmp):
+    path = str(short_tmp / "fd.sock")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(path)
+    sock.listen()
+    srv = started(fd=sock.detach())
+    assert srv.addresses == [f"unix:{path}"]
+    assert unix_exchange(path, REQUEST).startswith(b"HTTP/1.1 200 ")
+
+
+def test_fd_that_is_not_listening(started):
+    sock = socket.socket()
+    try:
+        with pytest.raises(ValueError, match="not a listening"):
+            started(fd=sock.fileno())
+    finally:
+        sock.close()
+
+
+def test_fd_that_is_not_a_socket(started, tmp_path):
+    r, w = os.pipe()
+    try:
+        with pytest.raises(ValueError, match="not a socket"):
+            started(fd=r)
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+@pytest.mark.parametrize("fd", [-1, "3", 1.0, True])
+def test_bad_fd_values(fd):
+    with pytest.raises(ValueError, match="fd"):
+        gohttp.Server(fd=fd)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "localhost:http",
+                                     "127.0.0.1:99999", "unix:", "fd://x"])
+def test_bad_bind_address_binds_nothing(address):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    srv = gohttp.Server(bind=[f"127.0.0.1:{port}", address])
+    with pytest.raises(ValueError, match="address"):
+        srv.start()
+    assert not srv.serving
+    assert refuses_connections(("127.0.0.1", port))  # the good one closed too
+
+
+def test_bind_of_wrong_type():
+    with pytest.raises(TypeError):
+        gohttp.Server(bind=[8000])
+
+
+def test_address_in_use(started):
+    first = started(host="127.0.0.1", port=0)
+    srv = gohttp.Server(bind=[first.addresses[0]])
+    with pytest.raises(OSError, match="address already in use"):
+        srv.start()
+
+
+def test_addresses_before_start():
+    srv = gohttp.Server(bind=["127.0.0.1:0"], uds="/tmp/never.sock")
+    assert srv.addresses == []
+    assert srv.urls == ["http://127.0.0.1:0", "unix:/tmp/never.sock"]
+
+
+def test_configure_keeps_what_it_is_not_given(tmp_path):
+    # run() and the gohttp command configure the server this way.
+    srv = gohttp.Server("127.0.0.1", 0)
+    srv._configure(uds=str(tmp_path / "s"))
+    assert srv.urls == [f"unix:{tmp_path / 's'}"]
+    srv._configure(uds=None)
+    assert srv.urls == ["http://127.0.0.1:0"]

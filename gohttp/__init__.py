@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 from ._headers import Headers, canonical_key
 from ._gohttp import Request, ResponseWriter
 from .server import Handler, Server, route, run, shutdown
+from .wsgi import serve_wsgi
 
 __all__ = [
     "Handler",
@@ -29,5 +30,6 @@ __all__ = [
     "canonical_key",
     "route",
     "run",
+    "serve_wsgi",
     "shutdown",
 ]

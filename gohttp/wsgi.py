@@ -1,0 +1,671 @@
+"""WSGI (PEP 3333): any WSGI application, served by Go's net/http.
+
+Serve one application::
+
+    import gohttp
+    from myproject.wsgi import application
+
+    gohttp.serve_wsgi(application, host="127.0.0.1", port=8000)
+
+or several, next to native routes, on one server::
+
+    with gohttp.Server("127.0.0.1", 0) as srv:
+        srv.mount_wsgi("/", flask_app)           # SCRIPT_NAME ""
+        srv.mount_wsgi("/admin", django_app)     # SCRIPT_NAME "/admin"
+        srv.route("GET /health")(health)         # a native handler
+        ...
+
+The adapter is itself a native handler, ``handler(w, req)``: it builds
+the environ from ``req``, calls the application, and writes what the
+application returns through ``w``.  Errors are left to the native layer,
+which logs them to the ``gohttp`` logger: an exception before anything
+was sent gives the client a 500, one after the response started closes
+the connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import stat
+import time
+import weakref
+from types import TracebackType
+from typing import (TYPE_CHECKING, Any, Callable, Iterable, Optional,
+                    Protocol, Tuple, Type, Union)
+
+from ._gohttp import Request, ResponseWriter
+from ._headers import _TOKEN, canonical_key
+from ._wsgi_streams import ErrorStream, InputStream, empty_input
+
+if TYPE_CHECKING:
+    from .server import Server
+
+__all__ = ["FileWrapper", "WSGIApplication", "WSGIHandler", "mount",
+           "serve_wsgi"]
+
+logger = logging.getLogger("gohttp")
+access_logger = logging.getLogger("gohttp.access")
+
+ExcInfo = Tuple[Type[BaseException], BaseException, Optional[TracebackType]]
+OptExcInfo = Union[ExcInfo, Tuple[None, None, None]]
+
+
+class StartResponse(Protocol):
+    def __call__(self, status: str, headers: list[tuple[str, str]],
+                 exc_info: Optional[OptExcInfo] = ...
+                 ) -> Callable[[bytes], object]: ...
+
+
+WSGIApplication = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class ClientDisconnected(BrokenPipeError):
+    """The client went away while the response was being sent.
+
+    Raised by the ``write()`` callable of start_response; the adapter
+    stops iterating the response, calls its ``close()``, and logs nothing
+    above DEBUG.
+    """
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper``: a file sent to the client in blocks.
+
+    ``return environ["wsgi.file_wrapper"](open(path, "rb"))`` sends the
+    file and closes it.  If the application sets no Content-Length and
+    the file is a regular file, the adapter sets it from the file's size.
+    (For now Python reads the blocks; Go does not yet send the file
+    itself with sendfile.)
+    """
+
+    __slots__ = ("filelike", "blksize")
+
+    def __init__(self, filelike: Any, blksize: int = 64 * 1024) -> None:
+        self.filelike = filelike
+        self.blksize = blksize
+
+    def __iter__(self) -> "FileWrapper":
+        return self
+
+    def __next__(self) -> bytes:
+        data: bytes = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+    def close(self) -> None:
+        close = getattr(self.filelike, "close", None)
+        if close is not None:
+            close()
+
+
+# ---- the environ --------------------------------------------------------
+
+# Environ names of request headers, by canonical header name; "" drops
+# the header.  "Proxy" is dropped: as HTTP_PROXY, code that reads proxy
+# settings from the environment would take it for one ("httpoxy").
+_FIXED_NAMES = {
+    "Content-Type": "CONTENT_TYPE",
+    "Content-Length": "CONTENT_LENGTH",
+    "Proxy": "",
+}
+_environ_names: dict[str, str] = dict(_FIXED_NAMES)
+_NAMES_MAX = 1024
+
+
+def _environ_name(key: str) -> str:
+    """The environ key for the request header key ("X-Id" → "HTTP_X_ID").
+
+    A header whose name has "_" is dropped: "X_Id" would otherwise pass
+    for "X-Id", a trick to slip a header past a proxy that checks "X-Id".
+    """
+    name = _environ_names.get(key)
+    if name is None:
+        name = "" if "_" in key else "HTTP_" + key.upper().replace("-", "_")
+        if len(_environ_names) >= _NAMES_MAX:
+            _environ_names.clear()
+            _environ_names.update(_FIXED_NAMES)
+        _environ_names[key] = name
+    return name
+
+
+def _server_name(host: str) -> str:
+    if host in ("", "0.0.0.0", "::"):
+        return socket.gethostname()
+    return host
+
+
+# ---- start_response's arguments -------------------------------------------
+
+# Headers that belong to one connection, not to the response (RFC 9110
+# 7.6.1); Go writes its own.  "Connection: close" is kept: Go reads it as
+# the handler's wish to close the connection after the response.
+_HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+    "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+})
+
+# Codes of the status lines seen so far: "200 OK" → 200.
+_status_codes: dict[str, int] = {}
+# Response header names seen so far, checked: name → (canonical name,
+# what to do: _KEEP, _DROP, _LENGTH or _CONNECTION).
+_header_names: dict[str, tuple[str, int]] = {}
+_KEEP, _DROP, _LENGTH, _CONNECTION = range(4)
+_CACHE_MAX = 1024
+
+
+def _status_code(status: object, app: str) -> int:
+    """The code of a WSGI status line such as "200 OK"."""
+    if type(status) is not str:
+        raise TypeError(
+            f"WSGI app {app}: the status given to start_response() must be "
+            f"a str such as '200 OK', not {type(status).__name__}: "
+            f"{status!r}")
+    digits = status[:3]
+    if (len(digits) == 3 and digits.isdigit()
+            and (len(status) == 3 or status[3] == " ")
+            and "\r" not in status and "\n" not in status):
+        code = int(digits)
+        if code >= 200:
+            if len(_status_codes) >= _CACHE_MAX:
+                _status_codes.clear()
+            _status_codes[status] = code
+            return code
+    raise ValueError(
+        f"WSGI app {app}: the status given to start_response() must be a "
+        f"final status line, three digits from 200 to 999 and a reason "
+        f"such as '200 OK', not {status!r}")
+
+
+def _header_name(name: object, app: str) -> tuple[str, int]:
+    """Check a response header name: (canonical name, what to do)."""
+    if type(name) is not str:
+        raise TypeError(
+            f"WSGI app {app}: response header names must be str, not "
+            f"{type(name).__name__}: {name!r}")
+    if not name or not _TOKEN.issuperset(name):
+        raise ValueError(
+            f"WSGI app {app}: invalid response header name {name!r}: use "
+            f"letters, digits and !#$%&'*+-.^_`|~ only")
+    lower = name.lower()
+    action = (_LENGTH if lower == "content-length"
+              else _CONNECTION if lower == "connection"
+              else _DROP if lower in _HOP_BY_HOP
+              else _KEEP)
+    checked = (canonical_key(name), action)
+    if len(_header_names) >= _CACHE_MAX:
+        _header_names.clear()
+    _header_names[name] = checked
+    return checked
+
+
+def _header_value(name: str, value: object, app: str) -> str:
+    """Check a response header value and return it."""
+    if type(value) is not str:
+        raise TypeError(
+            f"WSGI app {app}: response header values must be str, not "
+            f"{type(value).__name__}: {name!r}: {value!r}")
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise ValueError(
+            f"WSGI app {app}: the value of response header {name!r} holds "
+            f"CR, LF or NUL, which would split the response: {value!r}")
+    if value.isascii():
+        return value
+    # PEP 3333: a latin-1 str, one character per byte, which is how the
+    # native layer sends header values.
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"WSGI app {app}: response header {name!r} has characters "
+            f"beyond latin-1: {value!r}; PEP 3333 header values are latin-1 "
+            f"strings (for non-ASCII file names use RFC 8187, filename*=)"
+        ) from None
+    return value
+
+
+def _fill_headers(target: dict[str, list[str]], headers: object, app: str
+                  ) -> Optional[int]:
+    """Check the headers given to start_response and add those to send
+    to target (a Headers map: {canonical name: [values]}).  Returns the
+    Content-Length they declare, or None."""
+    if type(headers) is not list and not isinstance(headers, (list, tuple)):
+        raise TypeError(
+            f"WSGI app {app}: the headers given to start_response() must be "
+            f"a list of (name, value) tuples, not {type(headers).__name__}")
+    length: Optional[int] = None
+    for item in headers:
+        if type(item) is not tuple or len(item) != 2:
+            raise TypeError(
+                f"WSGI app {app}: each response header must be a (name, "
+                f"value) tuple, not {item!r}")
+        name, value = item
+        key, action = ((type(name) is str and _header_names.get(name))
+                       or _header_name(name, app))
+        value = _header_value(name, value, app)
+        if action:
+            if action == _DROP or (action == _CONNECTION
+                                   and value.lower() != "close"):
+                continue
+            if action == _LENGTH:
+                if length is not None or not value.isdigit():
+                    raise ValueError(
+                        f"WSGI app {app}: Content-Length must be one "
+                        f"non-negative integer, not {value!r}")
+                length = int(value)
+        values = target.get(key)
+        if values is None:
+            target[key] = [value]
+        else:
+            values.append(value)
+    return length
+
+
+def _check_chunk(chunk: object, app: str) -> None:
+    if not isinstance(chunk, bytes):
+        hint = " (encode it, e.g. text.encode())" if isinstance(
+            chunk, str) else ""
+        raise TypeError(
+            f"WSGI app {app}: the response body must be bytes, but the app "
+            f"gave a {type(chunk).__name__}{hint}: {chunk!r:.80}")
+
+
+def _file_size_left(filelike: Any) -> Optional[int]:
+    """How many bytes are left to read in a regular file, or None."""
+    try:
+        st = os.fstat(filelike.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        left: int = st.st_size - filelike.tell()
+        return max(left, 0)
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+# ---- one response -----------------------------------------------------------
+
+class _Response:
+    """The state of one response: start_response, write, and sending the
+    iterable the app returned."""
+
+    __slots__ = ("w", "app", "status", "headers", "code", "length",
+                 "started", "sent", "discard")
+
+    def __init__(self, w: ResponseWriter, app: str) -> None:
+        self.w = w
+        self.app = app
+        self.status: Optional[str] = None   # as given to start_response
+        self.headers: object = None         # as given to start_response
+        self.code = 0                       # once started
+        self.length: Optional[int] = None   # Content-Length the app declared
+        self.started = False                # status and headers went to Go
+        self.sent = 0                       # body bytes given to Go
+        self.discard = False                # the status allows no body
+
+    def start_response(self, status: str, headers: list[tuple[str, str]],
+                       exc_info: Optional[OptExcInfo] = None
+                       ) -> Callable[[bytes], None]:
+        # The arguments are checked when the response starts (start()),
+        # before any of it is sent: a mistake still gives a 500.
+        if exc_info is not None:
+            try:
+                if self.started:
+                    raise exc_info[1].with_traceback(exc_info[2])  # type: ignore[union-attr]
+            finally:
+                exc_info = None  # no cycle through the traceback
+        elif self.status is not None:
+            raise RuntimeError(
+                f"WSGI app {self.app}: start_response() was called a second "
+                f"time without exc_info")
+        self.status = status
+        self.headers = headers
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """The write() callable start_response returns: data reaches the
+        client before it returns."""
+        if self.status is None:
+            raise RuntimeError(
+                f"WSGI app {self.app}: write() was called before "
+                f"start_response()")
+        if type(data) is not bytes:
+            _check_chunk(data, self.app)
+        if not data:
+            return
+        if not self.started:
+            self.start()
+        self.send(data)
+        self.flush()
+
+    def start(self, length: Optional[int] = None) -> None:
+        """Check the status and headers and hand them to Go; length: the
+        Content-Length to set if the app declared none."""
+        status = self.status
+        if status is None:
+            raise RuntimeError(
+                f"WSGI app {self.app}: the app returned its response "
+                f"without calling start_response()")
+        code = ((type(status) is str and _status_codes.get(status))
+                or _status_code(status, self.app))
+        w = self.w
+        target = w.header._map
+        declared = _fill_headers(target, self.headers, self.app)
+        self.discard = code == 204 or code == 304
+        if declared is not None:
+            self.length = declared
+        elif length is not None and not self.discard:
+            target["Content-Length"] = [str(length)]
+        self.code = code
+        w.write_header(code)
+        self.started = True
+
+    def send(self, data: bytes) -> None:
+        """Give data to Go, no more than the declared Content-Length."""
+        if self.discard:
+            return
+        if self.length is not None and self.sent + len(data) > self.length:
+            logger.warning("WSGI app %s: the response body is longer than "
+                           "its Content-Length %d: the rest is not sent",
+                           self.app, self.length)
+            data = data[:self.length - self.sent]
+            if not data:
+                return
+        try:
+            self.w.write(data)
+        except OSError as exc:
+            raise ClientDisconnected(*exc.args) from exc
+        self.sent += len(data)
+
+    def flush(self) -> None:
+        """Send what Go holds, unless the body is already complete (the
+        handler's return sends it at no extra cost)."""
+        if self.discard or (self.length is not None
+                            and self.sent >= self.length):
+            return
+        try:
+            self.w.flush()
+        except OSError as exc:
+            raise ClientDisconnected(*exc.args) from exc
+
+    def send_iterable(self, result: Iterable[bytes]) -> None:
+        """Send the body the app returned, then finish the response."""
+        kind = type(result)
+        if kind is list or kind is tuple:
+            # Every chunk is here: check them all, so that a wrong one
+            # still gives a 500, then send them without a flush.
+            total = 0
+            for chunk in result:
+                if type(chunk) is not bytes:
+                    _check_chunk(chunk, self.app)
+                total += len(chunk)
+            if not self.started:
+                self.start(total)
+            for chunk in result:
+                if chunk:
+                    self.send(chunk)
+        elif kind is FileWrapper:
+            if not self.started:
+                self.start(_file_size_left(result.filelike))  # type: ignore[attr-defined]
+            for chunk in result:
+                if type(chunk) is not bytes:
+                    _check_chunk(chunk, self.app)
+                self.send(chunk)
+        else:
+            if result is None or isinstance(result, (str, bytes)):
+                raise TypeError(
+                    f"WSGI app {self.app}: the app returned a "
+                    f"{type(result).__name__}, but a WSGI response is an "
+                    f"iterable of bytes, such as [body]")
+            # A stream: each chunk reaches the client before the app
+            # makes the next.  Headers wait for the first non-empty chunk.
+            for chunk in result:
+                if type(chunk) is not bytes:
+                    _check_chunk(chunk, self.app)
+                if not chunk:
+                    continue
+                if not self.started:
+                    self.start()
+                self.send(chunk)
+                self.flush()
+        if not self.started:
+            self.start(0)
+        if (self.length is not None and self.sent < self.length
+                and not self.discard):
+            logger.warning("WSGI app %s: the response body is shorter than "
+                           "its Content-Length %d: the connection will be "
+                           "closed", self.app, self.length)
+
+
+# ---- the handler ------------------------------------------------------------
+
+class WSGIHandler:
+    """A native handler ``handler(w, req)`` that runs a WSGI application.
+
+    script_name is where the application is mounted ("" for the root,
+    else "/prefix"); server, if given, tells SERVER_NAME and SERVER_PORT.
+    Made and registered by ``Server.mount_wsgi()``.
+    """
+
+    __slots__ = ("app", "name", "script_name", "access_log", "_server",
+                 "_constants")
+
+    def __init__(self, app: WSGIApplication, *, script_name: str = "",
+                 server: Optional["Server"] = None,
+                 name: Optional[str] = None,
+                 access_log: bool = False) -> None:
+        if not callable(app):
+            raise TypeError(f"a WSGI application must be callable "
+                            f"app(environ, start_response), not "
+                            f"{type(app).__name__}")
+        self.app = app
+        self.name = name or _describe(app)
+        self.script_name = script_name
+        self.access_log = access_log
+        # A weak reference: the server holds this handler through its
+        # routes, and the C server does not take part in cycle collection.
+        self._server = None if server is None else weakref.ref(server)
+        self._constants: Optional[dict[str, Any]] = None
+
+    def _make_constants(self) -> dict[str, Any]:
+        """The environ entries that are the same for every request.  Made
+        at the first request, when the server knows its port."""
+        srv = self._server() if self._server is not None else None
+        host, port = ("localhost", "0") if srv is None else (
+            _server_name(srv.host), str(srv.port))
+        self._constants = {
+            "SERVER_NAME": host,
+            "SERVER_PORT": port,
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+            "wsgi.file_wrapper": FileWrapper,
+        }
+        return self._constants
+
+    def environ(self, req: Request) -> dict[str, Any]:
+        """The PEP 3333 environ of req."""
+        # Paths come decoded from UTF-8 with surrogateescape: PEP 3333
+        # wants their raw bytes as a latin-1 str instead.
+        path = req.path
+        if not path.isascii():
+            path = path.encode("utf-8", "surrogateescape").decode("latin-1")
+        url = req.url
+        if not url.isascii():
+            url = url.encode("utf-8", "surrogateescape").decode("latin-1")
+        query = req.query
+        if not query.isascii():
+            query = query.encode("utf-8", "surrogateescape").decode("latin-1")
+        script_name = self.script_name
+        if script_name:
+            n = len(script_name)
+            if path.startswith(script_name) and (len(path) == n
+                                                 or path[n] == "/"):
+                path = path[n:]
+            else:  # outside the mount (Go routed it here): say so plainly
+                script_name = ""
+        remote_addr, _, remote_port = req.remote_addr.rpartition(":")
+        if remote_addr.startswith("["):
+            remote_addr = remote_addr[1:-1]
+        environ = (self._constants or self._make_constants()).copy()
+        environ["REQUEST_METHOD"] = req.method
+        environ["SCRIPT_NAME"] = script_name
+        environ["PATH_INFO"] = path
+        environ["QUERY_STRING"] = query
+        environ["REQUEST_URI"] = url
+        environ["RAW_URI"] = url
+        environ["SERVER_PROTOCOL"] = req.proto
+        environ["REMOTE_ADDR"] = remote_addr
+        environ["REMOTE_PORT"] = remote_port
+        length = req.content_length
+        environ["wsgi.input"] = (empty_input if length == 0
+                                 else InputStream(req.read, length))
+        environ["wsgi.errors"] = ErrorStream(self.name)
+        host = req.host
+        if host:
+            environ["HTTP_HOST"] = host
+        # Headers._map: {canonical name: [values]}, read-only here.
+        for key, values in req.headers._map.items():
+            name = _environ_names.get(key) or _environ_name(key)
+            if not name:
+                continue
+            if len(values) == 1:
+                environ[name] = values[0]
+            else:
+                environ[name] = ("; " if key == "Cookie" else ",").join(values)
+        return environ
+
+    def __call__(self, w: ResponseWriter, req: Request) -> None:
+        environ = self.environ(req)
+        errors = environ["wsgi.errors"]
+        response = _Response(w, self.name)
+        try:
+            if not self.access_log:
+                self._run(environ, response)
+                return
+            started = time.time()
+            try:
+                self._run(environ, response)
+            except BaseException:
+                _log_access(environ, response, started, failed=True)
+                raise
+            _log_access(environ, response, started, failed=False)
+        finally:
+            errors.flush()
+
+    def _run(self, environ: dict[str, Any], response: _Response) -> None:
+        """Call the app, send its response, close it."""
+        try:
+            result = self.app(environ, response.start_response)
+        except ClientDisconnected:
+            logger.debug("WSGI app %s: the client went away", self.name)
+            return
+        try:
+            response.send_iterable(result)
+        except ClientDisconnected:
+            logger.debug("WSGI app %s: the client went away", self.name)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    # The response stands as sent: log, do not cut it off.
+                    logger.exception("WSGI app %s: error in the close() of "
+                                     "its response", self.name)
+
+    def __repr__(self) -> str:
+        where = self.script_name or "/"
+        return f"<gohttp WSGI app {self.name} at {where!r}>"
+
+
+def _describe(app: object) -> str:
+    """A name for app in logs and the banner: "module:qualname"."""
+    module = getattr(app, "__module__", None)
+    qualname = getattr(app, "__qualname__", None)
+    if module and qualname:
+        return f"{module}:{qualname}"
+    cls = type(app)
+    return f"{cls.__module__}:{cls.__qualname__} instance"
+
+
+def _log_access(environ: dict[str, Any], response: _Response,
+                started: float, *, failed: bool) -> None:
+    """One line in the Common Log Format, to the gohttp.access logger."""
+    if response.started or not failed:
+        code = response.code or 200
+    else:
+        code = 500
+    when = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(started))
+    access_logger.info('%s - - [%s] "%s %s %s" %d %s',
+                       environ["REMOTE_ADDR"], when,
+                       environ["REQUEST_METHOD"], environ["REQUEST_URI"],
+                       environ["SERVER_PROTOCOL"], code,
+                       response.sent or "-")
+
+
+# ---- mounting and serving ---------------------------------------------------
+
+def _script_name(prefix: object) -> str:
+    """The SCRIPT_NAME of a mount prefix: "/" → "", "/api/" → "/api"."""
+    if not isinstance(prefix, str):
+        raise TypeError(f"the mount prefix must be a str such as '/api', "
+                        f"not {type(prefix).__name__}")
+    if not prefix.startswith("/"):
+        raise ValueError(f"the mount prefix must start with '/': "
+                         f"{prefix!r}; use '/' to mount at the root")
+    bad = set("{}%?# \t\r\n") & set(prefix)
+    if bad:
+        raise ValueError(f"the mount prefix {prefix!r} may not contain "
+                         f"{''.join(sorted(bad))!r}: it is a literal path "
+                         f"such as '/api', not a route pattern")
+    script_name = prefix.rstrip("/")
+    if any(part in ("", ".", "..") for part in script_name.split("/")[1:]):
+        raise ValueError(f"the mount prefix {prefix!r} is not a clean path: "
+                         f"no '//', '.' or '..' segments")
+    return script_name
+
+
+def mount(server: "Server", prefix: str, app: WSGIApplication, *,
+          name: Optional[str] = None,
+          access_log: bool = False) -> WSGIHandler:
+    """Serve app on server for every path under prefix; see
+    ``Server.mount_wsgi``.  access_log=True logs a Common Log Format line
+    per request to the ``gohttp.access`` logger at INFO (the gohttp
+    command's --access-log).  Returns the handler it registered."""
+    script_name = _script_name(prefix)
+    handler = WSGIHandler(app, script_name=script_name, server=server,
+                          name=name, access_log=access_log)
+    if script_name:
+        server.handle(script_name + "/", handler)   # the subtree
+        server.handle(script_name, handler)         # the prefix itself
+    else:
+        server.handle("/", handler)
+    return handler
+
+
+def serve_wsgi(app: WSGIApplication, host: str = "127.0.0.1",
+               port: int = 5000, *, name: Optional[str] = None,
+               **server_options: Any) -> None:
+    """Serve the WSGI application app on host:port until Ctrl-C or
+    SIGTERM, then shut down gracefully and return.
+
+    server_options are gohttp.Server's keyword arguments (timeouts,
+    max_handlers, shutdown_timeout, ...); name names app in logs and the
+    banner (default: "module:qualname").
+
+    >>> import gohttp
+    >>> def app(environ, start_response):
+    ...     start_response("200 OK", [("Content-Type", "text/plain")])
+    ...     return [b"Hello, WSGI!\\n"]
+    >>> gohttp.serve_wsgi(app, port=8000)   # doctest: +SKIP
+    """
+    from .server import Server
+
+    srv = Server(host, port, **server_options)
+    handler = mount(srv, "/", app, name=name)
+    srv.run(app_name=handler.name)

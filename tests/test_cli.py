@@ -1,0 +1,304 @@
+"""The gohttp command, started as `python -m gohttp` in a subprocess
+(the console script runs the same main())."""
+
+import contextlib
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import urllib3
+
+import gohttp
+import gohttp.__main__ as cli
+from support import TIMEOUT
+from wsgi_support import Banner
+
+TESTS = Path(__file__).resolve().parent
+
+
+@contextlib.contextmanager
+def gohttp_command(env, *args, code=None):
+    """Run `python -m gohttp ARGS` (or `python -c CODE`) from tests/;
+    yields (process, Banner).  The process is killed if still running
+    at the end."""
+    command = ([sys.executable, "-c", code] if code
+               else [sys.executable, "-m", "gohttp", *args])
+    proc = subprocess.Popen(command, cwd=TESTS, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        yield proc, Banner(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(TIMEOUT)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def stop(proc):
+    """SIGTERM, then the exit code."""
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(TIMEOUT)
+
+
+def failure(env, *args):
+    """Run a command that must fail at once: (exit code, stderr)."""
+    done = subprocess.run([sys.executable, "-m", "gohttp", *args], cwd=TESTS,
+                          env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    return done.returncode, done.stderr
+
+
+@pytest.mark.parametrize("app", ["wsgi_apps.hello:app",
+                                 "wsgi_apps.hello:create_app()"])
+def test_serve_a_wsgi_app_then_sigterm(subprocess_env, app):
+    with gohttp_command(subprocess_env, app, "--bind", "127.0.0.1:0") as (
+            proc, banner):
+        name, url = banner.wait()
+        assert name == app
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
+        r = urllib3.request("GET", url + "/some/path", retries=False)
+        assert (r.status, r.data) == (200, b"Hello from /some/path\n")
+        assert stop(proc) == 0
+        assert "SIGTERM: shutting down" in banner.rest()
+
+
+def test_serve_a_django_project(subprocess_env):
+    pytest.importorskip("django")
+    with gohttp_command(subprocess_env, "wsgi_apps.django_site.wsgi:application",
+                        "-b", "127.0.0.1:0") as (proc, banner):
+        _, url = banner.wait()
+        r = urllib3.request("GET", url + "/hello/cli/", retries=False)
+        assert (r.status, r.data) == (200, b"Hello, cli!")
+        assert stop(proc) == 0
+
+
+def test_access_log(subprocess_env):
+    with gohttp_command(subprocess_env, "wsgi_apps.hello:app",
+                        "--bind", "127.0.0.1:0", "--access-log") as (
+            proc, banner):
+        _, url = banner.wait()
+        urllib3.request("GET", url + "/logged?x=1", retries=False)
+        assert stop(proc) == 0
+        out = proc.stdout.read()
+    assert '"GET /logged?x=1 HTTP/1.1" 200 19\n' in out
+    assert out.startswith("127.0.0.1 - - [")
+
+
+def test_no_access_log_by_default(subprocess_env):
+    with gohttp_command(subprocess_env, "wsgi_apps.hello:app",
+                        "--bind", "127.0.0.1:0") as (proc, banner):
+        _, url = banner.wait()
+        urllib3.request("GET", url + "/", retries=False)
+        assert stop(proc) == 0
+        assert proc.stdout.read() == ""
+        assert "GET /" not in banner.rest()
+
+
+@pytest.mark.parametrize("app, path, body", [
+    ("wsgi_apps.native", "/native", b"from the default server"),
+    ("wsgi_apps.native:server", "/own", b"from its own server"),
+])
+def test_native_handlers_still_serve(subprocess_env, app, path, body):
+    with gohttp_command(subprocess_env, app, "--bind", "127.0.0.1:0") as (
+            proc, banner):
+        name, url = banner.wait()
+        assert name == app
+        assert urllib3.request("GET", url + path, retries=False).data == body
+        assert stop(proc) == 0
+
+
+def test_serve_wsgi_from_python(subprocess_env):
+    code = ("import gohttp\n"
+            "from wsgi_apps.hello import app\n"
+            "gohttp.serve_wsgi(app, port=0, read_timeout=5)\n")
+    with gohttp_command(subprocess_env, code=code) as (proc, banner):
+        name, url = banner.wait()
+        assert name == "wsgi_apps.hello:app"
+        assert url.startswith("http://127.0.0.1:")
+        r = urllib3.request("GET", url + "/py", retries=False)
+        assert r.data == b"Hello from /py\n"
+        assert stop(proc) == 0
+
+
+def test_an_import_error_shows_the_traceback(subprocess_env):
+    _, stderr = failure(subprocess_env, "wsgi_apps.broken_import:app")
+    assert "Traceback (most recent call last)" in stderr
+    assert 'broken_import.py", line' in stderr
+
+
+def test_help_lists_every_option_with_its_default(subprocess_env):
+    done = subprocess.run([sys.executable, "-m", "gohttp", "--help"],
+                          env=subprocess_env, capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())  # undo argparse's wrapping
+    options = text[text.index("options:"):]
+    for option, default in [
+            ("--bind", "(default: 127.0.0.1:5000"),
+            ("--log-level", "(default: info)"),
+            ("--access-log", "(default: off)"),
+            ("--shutdown-timeout", "(default: 10)"),
+            ("--max-handlers", "(default: 64)"),
+            ("--timeout-read-header", "(default: 10)"),
+            ("--timeout-read", "(default: none)"),
+            ("--timeout-write", "(default: none)"),
+            ("--timeout-idle", "(default: 120)")]:
+        start = options.index(option + " ")
+        end = options.find(" --", start + len(option))
+        assert default in options[start:end], option
+    assert "One address for now" in text
+    assert "MODULE:FACTORY()" in text
+    # Every option the parser has is in the help, with a default.
+    for action in cli._parser()._actions:
+        if action.option_strings and action.dest not in ("help", "version"):
+            assert action.option_strings[0] in text
+            assert "(default:" in action.help
+
+
+def test_defaults_in_help_are_the_servers():
+    import inspect
+    defaults = inspect.signature(gohttp.Server).parameters
+    help_text = " ".join(cli._parser().format_help().split())
+    assert f"(default: {defaults['max_handlers'].default})" in help_text
+    assert f"(default: {defaults['idle_timeout'].default:g})" in help_text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--bind", "127.0.0.1:1", "--bind", "127.0.0.1:2"],
+     "--bind may be given only once"),
+    (["--bind", "nonsense"], "--bind wants HOST:PORT"),
+    (["--bind", "127.0.0.1:99999"], "--bind wants HOST:PORT"),
+    (["--timeout-read", "-1"], "a timeout is a number of seconds"),
+    (["--max-handlers", "0"], "at least 1"),
+    (["--log-level", "loud"], "invalid choice"),
+])
+def test_bad_options(captured, capsys, args, message):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["wsgi_apps.hello:app", *args])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_options_exit_2(subprocess_env):
+    code, stderr = failure(subprocess_env, "wsgi_apps.hello:app",
+                           "-b", "127.0.0.1:1", "-b", "127.0.0.1:2")
+    assert code == 2
+    assert stderr.endswith("gohttp: error: --bind may be given only once: "
+                           "gohttp listens on one address for now\n")
+
+
+@pytest.mark.parametrize("option", [["--max-handlers", "4"],
+                                    ["--access-log"]])
+def test_wsgi_only_options_with_a_server_app(captured, capsys, option):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["wsgi_apps.native:server", *option])
+    assert exc.value.code == 2
+    assert "WSGI apps" in capsys.readouterr().err
+
+
+# ---- the options reach the server (in this process; run() is stubbed) ----
+
+@pytest.fixture
+def captured(monkeypatch):
+    """main() makes its Server as usual; run() records it instead of
+    serving."""
+    seen = {}
+    real_init = gohttp.Server.__init__
+
+    def init(self, *args, **kwargs):
+        seen["init"] = kwargs
+        real_init(self, *args, **kwargs)
+
+    def run(self, *, app_name=None):
+        seen.update(server=self, app_name=app_name)
+
+    monkeypatch.setattr(gohttp.Server, "__init__", init)
+    monkeypatch.setattr(gohttp.Server, "run", run)
+    monkeypatch.chdir(TESTS)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    return seen
+
+
+def test_options_map_to_server_arguments(captured):
+    cli.main(["wsgi_apps.hello:app", "--bind", "[::1]:8123",
+              "--timeout-read-header", "2.5", "--timeout-read", "30",
+              "--timeout-write", "0", "--timeout-idle", "7",
+              "--shutdown-timeout", "3", "--max-handlers", "16"])
+    srv = captured["server"]
+    assert (srv.host, srv.port) == ("::1", 8123)
+    assert captured["init"] == {
+        "read_header_timeout": 2.5, "read_timeout": 30.0,
+        "write_timeout": None, "idle_timeout": 7.0, "shutdown_timeout": 3.0,
+        "max_handlers": 16}
+    assert srv.shutdown_timeout == 3.0
+    assert captured["app_name"] == "wsgi_apps.hello:app"
+
+
+def test_timeout_0_means_no_limit(captured):
+    cli.main(["wsgi_apps.hello:app", "--timeout-idle", "0",
+              "--timeout-read-header", "0"])
+    assert captured["init"] == {"idle_timeout": None,
+                                "read_header_timeout": None}
+
+
+def test_no_options_leave_the_servers_defaults(captured):
+    cli.main(["wsgi_apps.hello:app"])
+    srv = captured["server"]
+    assert (srv.host, srv.port) == ("127.0.0.1", 5000)
+    assert captured["init"] == {}
+
+
+def test_options_apply_to_a_server_app(captured):
+    from wsgi_apps.native import server
+    cli.main(["wsgi_apps.native:server", "--bind", ":8124",
+              "--timeout-idle", "9"])
+    assert captured["server"] is server
+    assert (server.host, server.port) == ("", 8124)
+    assert server._limits["idle_timeout"] == 9.0
+
+
+@pytest.mark.parametrize("app, message", [
+    ("nosuchmodule:app",
+     "cannot import 'nosuchmodule': there is no module named 'nosuchmodule'"),
+    ("wsgi_apps.nosuch:app",
+     "there is no module named 'wsgi_apps.nosuch'"),
+    ("wsgi_apps.missing_dependency:app",
+     "cannot import 'wsgi_apps.missing_dependency': importing it raised "
+     "ModuleNotFoundError: No module named "
+     "'no_such_package_for_gohttp_tests'"),
+    ("wsgi_apps.broken_import:app",
+     "cannot import 'wsgi_apps.broken_import': importing it raised "
+     "RuntimeError: settings are missing: DATABASE_URL is not set"),
+    ("wsgi_apps.hello:nope", "module 'wsgi_apps.hello' has no attribute "
+                             "'nope'"),
+    ("wsgi_apps.hello:app.nope", "wsgi_apps.hello:app has no attribute "
+                                 "'nope'"),
+    ("wsgi_apps.hello:create_app", "if it is a factory that makes one, "
+                                   "write wsgi_apps.hello:create_app()"),
+    ("wsgi_apps.hello:create_app(1)", "a factory is called with no "
+                                      "arguments"),
+    ("wsgi_apps.hello:failing_factory()",
+     "the factory raised RuntimeError: the factory could not configure "
+     "itself"),
+    ("wsgi_apps.hello:not_callable", "is a int: want a WSGI application"),
+    ("wsgi_apps.hello:", "nothing after the colon"),
+    (":app", "APP names no module"),
+])
+def test_a_wrong_app_says_what_and_why(captured, capsys, app, message):
+    with pytest.raises(SystemExit) as exc:
+        cli.main([app, "--bind", "127.0.0.1:0"])
+    # SystemExit with a message: Python prints it and exits with 1.
+    assert exc.value.code.startswith("gohttp: ")
+    assert message in exc.value.code
+    assert "server" not in captured
+
+
+def test_a_wrong_app_exits_1_with_the_message(subprocess_env):
+    code, stderr = failure(subprocess_env, "nosuchmodule:app")
+    assert code == 1
+    assert stderr == ("gohttp: cannot import 'nosuchmodule': there is no "
+                      f"module named 'nosuchmodule' (searched {TESTS} and "
+                      "sys.path)\n")

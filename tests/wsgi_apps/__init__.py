@@ -1,0 +1,1 @@
+"""WSGI applications the tests serve, also through the gohttp command."""

@@ -1,0 +1,1 @@
+"""A minimal Django project: settings, URLs, views and its wsgi.py."""

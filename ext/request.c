@@ -480,6 +480,9 @@ static PyGetSetDef request_getset[] = {
     FIELD("proto", GOHTTP_F_PROTO, "The protocol: 'HTTP/1.1', 'HTTP/2.0'."),
     FIELD("remote_addr", GOHTTP_F_REMOTE_ADDR,
           "The client's address, 'ip:port' ('[ip]:port' for IPv6)."),
+    FIELD("scheme", GOHTTP_F_SCHEME,
+          "'https' if the request came over TLS (or a trusted proxy says "
+          "so with X-Forwarded-Proto), else 'http'."),
     {"headers", get_headers, NULL,
      PyDoc_STR("The request headers: a read-only, case-insensitive, "
                "multi-valued gohttp.Headers."), NULL},

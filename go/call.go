@@ -111,6 +111,7 @@ func (c *call) pack(r *http.Request, names []string) {
 	put(C.GOHTTP_F_HOST, r.Host)
 	put(C.GOHTTP_F_PROTO, r.Proto)
 	put(C.GOHTTP_F_REMOTE_ADDR, r.RemoteAddr)
+	put(C.GOHTTP_F_SCHEME, requestScheme(r))
 
 	start, count := len(b), 0
 	for key, values := range r.Header {

@@ -478,7 +478,6 @@ class WSGIHandler:
             "SERVER_NAME": host,
             "SERVER_PORT": port,
             "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "http",
             "wsgi.multithread": True,
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
@@ -519,6 +518,7 @@ class WSGIHandler:
         environ["REQUEST_URI"] = url
         environ["RAW_URI"] = url
         environ["SERVER_PROTOCOL"] = req.proto
+        environ["wsgi.url_scheme"] = req.scheme
         environ["REMOTE_ADDR"] = remote_addr
         environ["REMOTE_PORT"] = remote_port
         length = req.content_length

@@ -73,3 +73,22 @@ def test_bad_entries_raise_before_listening(bad):
     with pytest.raises(ValueError, match="forwarded_allow_ips"):
         srv.start()
     assert not srv.serving
+
+
+@pytest.mark.parametrize("trusted, proto, want", [
+    (None, "https", "http"),          # off by default
+    ("10.0.0.0/8", "https", "http"),  # the peer is not trusted
+    ("127.0.0.1", "https", "https"),
+    ("127.0.0.1", "http, https", "https"),  # the nearest proxy's word
+    ("127.0.0.1", None, "http"),
+])
+def test_scheme_from_a_trusted_proxy(make_server, http, trusted, proto, want):
+    srv = make_server(forwarded_allow_ips=trusted)
+
+    @srv.route("/")
+    def scheme(w, req):
+        w.write(req.scheme)
+
+    headers = {} if proto is None else {"X-Forwarded-Proto": proto}
+    assert http.request("GET", srv.url + "/", headers=headers).data == \
+        want.encode()

@@ -200,3 +200,24 @@ def test_h2c_with_tls_is_refused(key_pair):
     with pytest.raises(ValueError, match="http2_cleartext"):
         gohttp.Server("127.0.0.1", 0, certfile=key_pair.combined,
                       http2_cleartext=True)
+
+
+
+def test_scheme_is_https_under_tls_for_native_and_wsgi(tls_server, https,
+                                                       make_server, http):
+    def scheme(w, req):
+        w.write(req.scheme)
+
+    tls_server.handle("/scheme", scheme)
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["wsgi.url_scheme"].encode()]
+
+    tls_server.mount_wsgi("/wsgi", app)
+    assert https.request("GET", tls_server.url + "/scheme").data == b"https"
+    assert https.request("GET", tls_server.url + "/wsgi/").data == b"https"
+
+    plain = make_server()
+    plain.handle("/scheme", scheme)
+    assert http.request("GET", plain.url + "/scheme").data == b"http"

@@ -110,10 +110,14 @@ def exchange(address: tuple[str, int], data: bytes) -> bytes:
 def refuses_connections(address: tuple[str, int]) -> bool:
     """True if nothing accepts TCP connections at address."""
     try:
-        socket.create_connection(address, timeout=TIMEOUT).close()
+        sock = socket.create_connection(address, timeout=TIMEOUT)
     except ConnectionRefusedError:
         return True
-    return False
+    with sock:
+        # A free port in the ephemeral range can be picked as the client's
+        # own port: TCP then connects the socket to itself.  Nobody
+        # accepted that connection.
+        return sock.getsockname() == sock.getpeername()
 
 
 def _proc_status(field: str) -> int:

@@ -20,7 +20,7 @@ from typing import Any, Optional, Sequence
 
 from . import __version__
 from .server import Server, _default_server
-from .wsgi import access_logger, mount
+from .wsgi import mount
 
 # The defaults of the options below are Server's.
 _DEFAULTS = {name: p.default
@@ -50,13 +50,36 @@ def _seconds(value: Optional[float]) -> str:
     return "none" if value is None else f"{value:g}"
 
 
-def _parse_bind(value: str) -> tuple[str, int]:
+def _parse_bind(value: str) -> str:
+    """Check one --bind address: HOST:PORT, [IPv6]:PORT, unix:PATH or
+    fd://N, as Server(bind=...) takes them."""
+    if value.startswith("unix:") and len(value) > 5:
+        return value
+    if value.startswith("fd://") and value[5:].isdigit():
+        return value
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or int(port) > 65535:
         raise argparse.ArgumentTypeError(
-            f"--bind wants HOST:PORT, such as 127.0.0.1:8000, [::1]:8000 or "
-            f":8000 (all interfaces), not {value!r}")
+            f"--bind wants HOST:PORT (127.0.0.1:8000, [::1]:8000, :8000 for "
+            f"all interfaces), unix:PATH or fd://N, not {value!r}")
+    return value
+
+
+def _host_port(value: str) -> Optional[tuple[str, int]]:
+    """(host, port) of a HOST:PORT --bind, None for other forms."""
+    if value.startswith(("unix:", "fd://")):
+        return None
+    host, _, port = value.rpartition(":")
     return host.strip("[]"), int(port)
+
+
+def _parse_static(value: str) -> tuple[str, str]:
+    prefix, sep, directory = value.partition("=")
+    if not sep or not prefix.startswith("/") or not directory:
+        raise argparse.ArgumentTypeError(
+            f"--static wants PREFIX=DIR, such as /static/=./public, not "
+            f"{value!r}")
+    return prefix, directory
 
 
 def _parse_timeout(value: str) -> Optional[float]:
@@ -88,18 +111,6 @@ def _positive_int(value: str) -> int:
     return int(value)
 
 
-class _BindOnce(argparse.Action):
-    """--bind may be given once: a server listens on one address."""
-
-    def __call__(self, parser: argparse.ArgumentParser,
-                 namespace: argparse.Namespace, values: Any,
-                 option_string: Optional[str] = None) -> None:
-        if getattr(namespace, self.dest) is not None:
-            parser.error("--bind may be given only once: gohttp listens on "
-                         "one address for now")
-        setattr(namespace, self.dest, values)
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gohttp",
@@ -113,19 +124,74 @@ def _parser() -> argparse.ArgumentParser:
                "@gohttp.route.  The current directory is searched first.")
     parser.add_argument("app", metavar="APP", help="what to serve (below)")
     parser.add_argument(
-        "--bind", "-b", type=_parse_bind, action=_BindOnce, default=None,
-        metavar="HOST:PORT",
-        help="the address to listen on; port 0 lets the OS pick, and the "
-             "banner tells which.  One address for now (default: "
-             "127.0.0.1:5000, or the address a gohttp.Server APP was given)")
+        "--bind", "-b", type=_parse_bind, action="append", default=None,
+        metavar="ADDRESS",
+        help="where to listen: HOST:PORT ([::1]:8000 for IPv6, port 0 lets "
+             "the OS pick: the banner tells which), unix:PATH or fd://N; "
+             "repeat it to listen on several (default: 127.0.0.1:5000, or "
+             "the address a gohttp.Server APP was given)")
+    parser.add_argument(
+        "--uds", metavar="PATH",
+        help="listen on this Unix domain socket, like --bind unix:PATH "
+             "(default: none)")
+    parser.add_argument(
+        "--fd", type=int, metavar="N",
+        help="listen on this inherited socket, as systemd socket activation "
+             "passes it, like --bind fd://N (default: none)")
+    parser.add_argument(
+        "--certfile", metavar="PEM",
+        help="serve HTTPS with this certificate (its chain may follow it); "
+             "HTTP/2 is then offered by ALPN (default: plain HTTP)")
+    parser.add_argument(
+        "--keyfile", metavar="PEM",
+        help="the certificate's private key, without a password "
+             "(default: the key inside --certfile)")
+    parser.add_argument(
+        "--http2-cleartext", action="store_true",
+        help="also serve HTTP/2 without TLS to clients that know it in "
+             "advance, h2c (default: off)")
+    parser.add_argument(
+        "--static", type=_parse_static, action="append", default=[],
+        metavar="PREFIX=DIR",
+        help="serve the files under DIR at URL PREFIX, by Go alone (no "
+             "Python per request); repeatable: --static /static/=./public "
+             "(default: none)")
+    parser.add_argument(
+        "--static-listing", action="store_true",
+        help="list the files of --static directories without an "
+             "index.html (default: 404)")
     parser.add_argument(
         "--log-level", default="info",
         choices=["debug", "info", "warning", "error", "critical"],
         help="the level of messages logged to stderr (default: info)")
     parser.add_argument(
-        "--access-log", action="store_true",
-        help="print one Common Log Format line per request to stdout; WSGI "
-             "apps only for now (default: off)")
+        "--access-log", nargs="?", const=True, default=None, metavar="PATH",
+        help="log one line per request, written by Go off the GIL, to "
+             "stderr or to PATH (default: off)")
+    parser.add_argument(
+        "--access-log-format", choices=["combined", "common", "json"],
+        default=None,
+        help="the access log's format (default: "
+             f"{_DEFAULTS['access_log_format']})")
+    parser.add_argument(
+        "--forwarded-allow-ips", metavar="LIST",
+        default=os.environ.get("FORWARDED_ALLOW_IPS"),
+        help="comma-separated IPs and networks of proxies trusted to set "
+             "X-Forwarded-For and X-Forwarded-Proto, '*' for all "
+             "(default: $FORWARDED_ALLOW_IPS, else none)")
+    parser.add_argument(
+        "--max-header-bytes", type=_positive_int, default=None, metavar="N",
+        help="the most request header bytes; beyond, 431 (default: "
+             f"{_DEFAULTS['max_header_bytes']})")
+    parser.add_argument(
+        "--max-body-size", "--max-body-bytes", dest="max_body_bytes",
+        type=_positive_int, default=None, metavar="N",
+        help="the largest request body in bytes; beyond, Go answers 413 "
+             "before Python sees the request (default: no limit)")
+    parser.add_argument(
+        "--max-connections", type=_positive_int, default=None, metavar="N",
+        help="the most open client connections; more wait to be accepted "
+             "(default: no limit)")
     parser.add_argument(
         "--shutdown-timeout", type=_parse_seconds, default=None,
         metavar="SECONDS",
@@ -239,45 +305,72 @@ def _takes_two_arguments(fn: Any) -> bool:
     return True
 
 
-def _configure_logging(level: str, access_log: bool) -> None:
+def _configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if access_log:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        access_logger.addHandler(handler)
-        access_logger.setLevel(logging.INFO)
-        access_logger.propagate = False
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The Server keyword arguments the command line sets; options not
+    given keep the Server's (or the APP server's) own values."""
+    options = {option: getattr(args, option)
+               for option, _ in _TIMEOUTS.values()
+               if getattr(args, option) is not _NOT_GIVEN}
+    for name in ("shutdown_timeout", "certfile", "keyfile",
+                 "access_log_format", "forwarded_allow_ips",
+                 "max_header_bytes", "max_body_bytes", "max_connections",
+                 "uds", "fd"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    if args.http2_cleartext:
+        options["http2_cleartext"] = True
+    if args.access_log is not None:
+        options["access_log"] = args.access_log
+    return options
+
+
+def _address(args: argparse.Namespace, default: tuple[str, int]
+             ) -> tuple[str, int, Optional[list[str]]]:
+    """host, port, and bind (None when one HOST:PORT says it all)."""
+    binds = args.bind or []
+    if len(binds) == 1 and _host_port(binds[0]) is not None:
+        host, port = _host_port(binds[0])  # type: ignore[misc]
+        return host, port, None
+    host, port = default
+    return host, port, binds or None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.log_level, args.access_log)
+    _configure_logging(args.log_level)
 
     target, name = _load(args.app)
-    limits = {option: getattr(args, option)
-              for option, _ in _TIMEOUTS.values()
-              if getattr(args, option) is not _NOT_GIVEN}
-    if args.shutdown_timeout is not None:
-        limits["shutdown_timeout"] = args.shutdown_timeout
+    options = _options(args)
     if isinstance(target, Server):
         if args.max_handlers is not None:
             parser.error("--max-handlers applies to WSGI apps: give "
                          "gohttp.Server(max_handlers=...) in your code")
-        if args.access_log:
-            parser.error("--access-log applies to WSGI apps only for now")
-        host, port = args.bind or (target.host, target.port)
-        target._configure(host, port, **limits)
-        target.run(app_name=name)
-        return
-
-    host, port = args.bind or ("127.0.0.1", 5000)
-    if args.max_handlers is not None:
-        limits["max_handlers"] = args.max_handlers
-    server = Server(host, port, **limits)
-    mount(server, "/", target, name=name, access_log=args.access_log)
+        server = target
+        host, port, bind = _address(args, (target.host, target.port))
+    else:
+        host, port, bind = _address(args, ("127.0.0.1", 5000))
+        if args.max_handlers is not None:
+            options["max_handlers"] = args.max_handlers
+        server = None
+    if bind is not None:
+        options["bind"] = bind
+    try:
+        if server is None:
+            server = Server(host, port, **options)
+            mount(server, "/", target, name=name)
+        else:
+            server._configure(host, port, **options)
+        for prefix, directory in args.static:
+            server.static(prefix, directory, listing=args.static_listing)
+    except (OSError, ValueError, TypeError) as exc:
+        raise _fail(str(exc)) from None
     server.run(app_name=name)
 
 

@@ -75,16 +75,31 @@ def test_serve_a_django_project(subprocess_env):
         assert stop(proc) == 0
 
 
-def test_access_log(subprocess_env):
+def test_access_log(subprocess_env, tmp_path):
+    log = tmp_path / "access.log"
     with gohttp_command(subprocess_env, "wsgi_apps.hello:app",
-                        "--bind", "127.0.0.1:0", "--access-log") as (
+                        "--bind", "127.0.0.1:0", "--access-log", str(log)) as (
             proc, banner):
         _, url = banner.wait()
         urllib3.request("GET", url + "/logged?x=1", retries=False)
         assert stop(proc) == 0
-        out = proc.stdout.read()
-    assert '"GET /logged?x=1 HTTP/1.1" 200 19\n' in out
-    assert out.startswith("127.0.0.1 - - [")
+    line = log.read_text()
+    assert line.startswith("127.0.0.1 - - [")
+    assert '"GET /logged?x=1 HTTP/1.1" 200 19 ' in line
+
+
+def test_several_binds_and_static_files(subprocess_env, tmp_path):
+    (tmp_path / "hello.txt").write_text("static hello\n")
+    sock = tmp_path / "s.sock"
+    with gohttp_command(subprocess_env, "wsgi_apps.hello:app",
+                        "--bind", "127.0.0.1:0", "--bind", f"unix:{sock}",
+                        "--static", f"/files/={tmp_path}") as (proc, banner):
+        _, url = banner.wait()
+        r = urllib3.request("GET", url + "/files/hello.txt", retries=False)
+        assert (r.status, r.data) == (200, b"static hello\n")
+        assert urllib3.request("GET", url + "/", retries=False).status == 200
+        assert sock.exists()
+        assert stop(proc) == 0
 
 
 def test_no_access_log_by_default(subprocess_env):
@@ -149,7 +164,7 @@ def test_help_lists_every_option_with_its_default(subprocess_env):
         start = options.index(option + " ")
         end = options.find(" --", start + len(option))
         assert default in options[start:end], option
-    assert "One address for now" in text
+    assert "repeat it to listen on several" in text
     assert "MODULE:FACTORY()" in text
     # Every option the parser has is in the help, with a default.
     for action in cli._parser()._actions:
@@ -167,9 +182,8 @@ def test_defaults_in_help_are_the_servers():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--bind", "127.0.0.1:1", "--bind", "127.0.0.1:2"],
-     "--bind may be given only once"),
     (["--bind", "nonsense"], "--bind wants HOST:PORT"),
+    (["--static", "static=./x"], "--static wants PREFIX=DIR"),
     (["--bind", "127.0.0.1:99999"], "--bind wants HOST:PORT"),
     (["--timeout-read", "-1"], "a timeout is a number of seconds"),
     (["--max-handlers", "0"], "at least 1"),
@@ -184,14 +198,20 @@ def test_bad_options(captured, capsys, args, message):
 
 def test_bad_options_exit_2(subprocess_env):
     code, stderr = failure(subprocess_env, "wsgi_apps.hello:app",
-                           "-b", "127.0.0.1:1", "-b", "127.0.0.1:2")
+                           "-b", "127.0.0.1:1", "-b", "nonsense")
     assert code == 2
-    assert stderr.endswith("gohttp: error: --bind may be given only once: "
-                           "gohttp listens on one address for now\n")
+    assert "gohttp: error: argument --bind/-b: --bind wants HOST:PORT" in stderr
 
 
-@pytest.mark.parametrize("option", [["--max-handlers", "4"],
-                                    ["--access-log"]])
+def test_a_missing_static_directory_is_a_clear_error(subprocess_env, tmp_path):
+    code, stderr = failure(subprocess_env, "wsgi_apps.hello:app",
+                           "--bind", "127.0.0.1:0",
+                           "--static", f"/s/={tmp_path / 'nope'}")
+    assert code == 1
+    assert stderr.startswith("gohttp: ") and "nope" in stderr
+
+
+@pytest.mark.parametrize("option", [["--max-handlers", "4"]])
 def test_wsgi_only_options_with_a_server_app(captured, capsys, option):
     with pytest.raises(SystemExit) as exc:
         cli.main(["wsgi_apps.native:server", *option])

@@ -8,13 +8,20 @@
 //
 // The files:
 //
-//	bridge.h    types and memory rules shared with C (read it first)
-//	exports.go  every function C may call (the gohttp_* symbols)
-//	shim.go     the C helper that calls the dispatch function pointer
-//	server.go   a server's lifecycle: routes, listen, wait, shutdown
-//	call.go     one handler call: the request handed to C, the response
-//	pattern.go  the wildcard names of a ServeMux pattern
-//	status.go   Go errors and panics turned into bridge.h statuses
+//	bridge.h      types and memory rules shared with C (read it first)
+//	exports.go    every function C may call (the gohttp_* symbols)
+//	shim.go       the C helper that calls the dispatch function pointer
+//	server.go     a server's lifecycle: routes, listen, wait, shutdown
+//	lane.go       the goroutines that run handlers in C, one at a time
+//	call.go       one handler call: the request handed to C, the response
+//	pattern.go    the wildcard names of a ServeMux pattern
+//	status.go     Go errors and panics turned into bridge.h statuses
+//	listeners.go  TCP, Unix socket and inherited-descriptor listeners
+//	tls.go        certificates, ALPN and cleartext HTTP/2
+//	limits.go     body size and connection count limits
+//	static.go     static files served by Go alone
+//	accesslog.go  the access log, written off the GIL
+//	proxy.go      X-Forwarded-For and -Proto from trusted proxies
 //
 // The Go runtime never calls signal.Notify: the Python process owns
 // SIGINT and SIGTERM.

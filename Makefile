@@ -13,10 +13,16 @@ BUILD_INPLACE = $(PYTHON) setup.py build_ext --inplace
 # has to be loaded first. Leak checks would flag the interpreter itself.
 ASAN_RUN = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0
 
-.PHONY: all test go-check run clean wheel sdist bench debug asan cgocheck
+.PHONY: all setuptools test go-check run clean wheel sdist bench debug asan cgocheck
 
-all:
+all: setuptools
 	$(BUILD_INPLACE)
+
+# The in-place build needs setuptools, which Python 3.12+ no longer ships.
+setuptools:
+	@$(PYTHON) -c "import setuptools" 2>/dev/null || { \
+		echo "$(PYTHON) has no setuptools: installing it (the build's one requirement)"; \
+		$(PYTHON) -m pip install --quiet "setuptools>=64"; }
 
 test: all go-check
 	$(PYTHON) -m pytest -q tests

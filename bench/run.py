@@ -1,0 +1,981 @@
+#!/usr/bin/env python3
+"""gohttp's benchmark: gohttp against pure Go net/http and the Python
+servers users would pick, every row measured in the same run.
+
+    make bench                        # = python3 bench/run.py
+    python3 bench/run.py --quick      # smoke test: 1 round of 2 s
+    python3 bench/run.py --rows gohttp,granian-wsgi --rounds 5
+    python3 bench/run.py --callgrind  # instructions per request
+
+Each row is a server process started fresh on a free loopback port,
+checked to answer correctly, loaded, then stopped and checked to be gone.
+Rounds are interleaved (A B C A B C ...); the table gives medians over
+rounds and the ratio to pure Go measured in the same run.  The table goes
+to stdout and to bench/results.md.  bench/README.md says how to read it.
+
+Installs what it needs: wrk and ab (apt), the peers into bench/.venv
+(bench/requirements.txt).  gohttp itself comes from the in-place build
+(`make`) and runs with this python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import http.client
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+VENV = BENCH / ".venv"
+BUILD = BENCH / ".build"          # the gohello binary, server logs, dumps
+GOHELLO = BUILD / "gohello"
+POST_SCRIPT = BENCH / "post64k.lua"
+RESULTS = BENCH / "results.md"
+
+HOST = "127.0.0.1"
+HELLO = b"Hello, world!"
+POST_BODY = b"x" * (64 * 1024)     # what post64k.lua sends
+PEERS = ["granian", "gunicorn", "uvicorn", "uvloop", "httptools", "flask"]
+
+# Debian packages for the commands this script runs.
+TOOLS = {"wrk": "wrk", "ab": "apache2-utils", "taskset": "util-linux"}
+CALLGRIND_TOOLS = {"valgrind": "valgrind", "callgrind_control": "valgrind"}
+
+START_TIMEOUT = 30.0     # seconds for a server to answer its first request
+STOP_TIMEOUT = 10.0      # seconds after SIGTERM before SIGKILL
+WARMUP = 1.0             # seconds of load before each measurement
+DISTURBED = 0.25         # cores used by other processes that flag a sample
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# What to install.
+
+def ensure_tools(tools: dict[str, str]) -> None:
+    """apt-get install the packages of the commands that are missing."""
+    missing = sorted({pkg for cmd, pkg in tools.items() if not shutil.which(cmd)})
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        sys.exit(f"run.py: missing {', '.join(missing)}: "
+                 f"sudo apt-get install -y {' '.join(missing)}")
+    log(f"installing {', '.join(missing)} with apt-get")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-q"], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True,
+                   env=env, stdout=subprocess.DEVNULL)
+
+
+def ensure_venv() -> Optional[str]:
+    """Create bench/.venv with the peers of requirements.txt, once per
+    change of the file or of this python.  Returns why it failed, or None."""
+    requirements = BENCH / "requirements.txt"
+    stamp = VENV / ".requirements.sha256"
+    digest = hashlib.sha256(requirements.read_bytes()
+                            + sys.version.encode()).hexdigest()
+    python = VENV / "bin" / "python"
+    if python.exists() and stamp.exists() and stamp.read_text() == digest:
+        return None
+    log("setting up bench/.venv (the peers, from bench/requirements.txt)")
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)],
+                       check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q",
+                        "--disable-pip-version-check", "-r",
+                        str(requirements)], check=True)
+    except subprocess.CalledProcessError as exc:
+        return f"setting up bench/.venv failed: {exc}"
+    stamp.write_text(digest)
+    return None
+
+
+def go_command() -> Optional[str]:
+    """The go to build gohello with: $GOHTTP_GO as for the build, else PATH."""
+    for candidate in (os.environ.get("GOHTTP_GO"), shutil.which("go"),
+                      "/usr/local/go/bin/go"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def build_gohello(go: str) -> None:
+    BUILD.mkdir(exist_ok=True)
+    env = dict(os.environ, GOTOOLCHAIN="local")
+    subprocess.run([go, "build", "-o", str(GOHELLO), "."],
+                   cwd=BENCH / "gohello", env=env, check=True)
+
+
+def probe_gohttp() -> tuple[Optional[str], bool]:
+    """(why gohttp cannot run or None, whether it has serve_wsgi), asked
+    of a child: importing gohttp here would start a Go runtime in the
+    harness."""
+    code = "import gohttp; print(hasattr(gohttp, 'serve_wsgi'))"
+    proc = subprocess.run([sys.executable, "-c", code], env=gohttp_env(),
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return f"gohttp does not import ({last}): run make", False
+    return None, proc.stdout.strip() == "True"
+
+
+# --------------------------------------------------------------------------
+# The rows.
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def gohttp_env(*, with_venv: bool = False) -> dict[str, str]:
+    """gohttp from the repo's in-place build, the apps from bench/; with
+    the venv's packages after them for apps that need Flask."""
+    path = [str(REPO), str(BENCH)]
+    if with_venv:
+        path += [str(p) for p in VENV.glob("lib/python*/site-packages")]
+    return dict(clean_env(), PYTHONPATH=os.pathsep.join(path))
+
+
+def venv_env() -> dict[str, str]:
+    return dict(clean_env(), PYTHONPATH=str(BENCH), VIRTUAL_ENV=str(VENV),
+                PATH=f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+@dataclass
+class Row:
+    name: str                         # for --rows
+    label: str                        # in the table
+    argv: Callable[[int], list[str]]  # the server's command for a port
+    env: Callable[[], dict[str, str]]
+    skip: Optional[str] = None        # why it is not measured
+
+
+def all_rows() -> list[Row]:
+    py = sys.executable
+    vbin = VENV / "bin"
+
+    def granian(interface: str, app: str, *extra: str) -> Callable[[int], list[str]]:
+        return lambda port: [str(vbin / "granian"), "--interface", interface,
+                             "--host", HOST, "--port", str(port),
+                             "--workers", "1", *extra, app]
+
+    def gunicorn(app: str) -> Callable[[int], list[str]]:
+        return lambda port: [str(vbin / "gunicorn"), "--workers", "1",
+                             "--worker-class", "sync", "--bind",
+                             f"{HOST}:{port}", "--log-level", "warning", app]
+
+    def gohttp_wsgi(app: str) -> Callable[[int], list[str]]:
+        return lambda port: [py, str(BENCH / "apps" / "gohttp_wsgi.py"),
+                             app, str(port)]
+
+    return [
+        Row("go", "pure Go net/http",
+            lambda port: [str(GOHELLO), "-addr", f"{HOST}:{port}"], clean_env),
+        Row("gohttp", "gohttp native handler",
+            lambda port: [py, str(BENCH / "apps" / "gohttp_native.py"),
+                          str(port)], gohttp_env),
+        Row("gohttp-wsgi", "gohttp WSGI",
+            gohttp_wsgi("apps.wsgi_plain:app"), gohttp_env),
+        Row("gohttp-wsgi-flask", "gohttp WSGI + Flask",
+            gohttp_wsgi("apps.wsgi_flask:app"),
+            lambda: gohttp_env(with_venv=True)),
+        Row("granian-wsgi", "granian WSGI",
+            granian("wsgi", "apps.wsgi_plain:app"), venv_env),
+        Row("granian-wsgi-bt1", "granian WSGI --blocking-threads 1",
+            granian("wsgi", "apps.wsgi_plain:app", "--blocking-threads", "1"),
+            venv_env),
+        Row("granian-rsgi", "granian RSGI",
+            granian("rsgi", "apps.rsgi_plain:app"), venv_env),
+        Row("gunicorn", "gunicorn sync", gunicorn("apps.wsgi_plain:app"),
+            venv_env),
+        Row("gunicorn-flask", "gunicorn sync + Flask",
+            gunicorn("apps.wsgi_flask:app"), venv_env),
+        Row("uvicorn", "uvicorn ASGI",
+            lambda port: [str(vbin / "uvicorn"), "--host", HOST, "--port",
+                          str(port), "--no-access-log", "--log-level",
+                          "warning", "apps.asgi_plain:app"], venv_env),
+    ]
+
+
+def mark_skips(rows: list[Row], venv_error: Optional[str]) -> None:
+    gohttp_error, has_wsgi = probe_gohttp()
+    for row in rows:
+        if row.name.startswith("gohttp"):
+            if gohttp_error:
+                row.skip = f"n/a ({gohttp_error})"
+            elif "wsgi" in row.name and not has_wsgi:
+                row.skip = "n/a (no WSGI adapter yet)"
+        needs_venv = row.env is venv_env or row.name == "gohttp-wsgi-flask"
+        if needs_venv and not row.skip:
+            if venv_error:
+                row.skip = f"n/a ({venv_error})"
+            elif row.env is venv_env and not Path(row.argv(0)[0]).exists():
+                row.skip = f"n/a ({Path(row.argv(0)[0]).name} not installed)"
+
+
+# --------------------------------------------------------------------------
+# Starting and stopping a server, for real.
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    """True if nothing listens on port (TIME_WAIT sockets do not count:
+    every server here binds with SO_REUSEADDR)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def session_pids(sid: int) -> list[int]:
+    """The live processes of session sid: a server and every process it
+    forked (gunicorn's and granian's workers), however reparented."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        # fields: state ppid pgrp session ...
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            pids.append(int(entry))
+    return pids
+
+
+def rss_mib(sid: int) -> float:
+    """The summed VmRSS of the server's process tree, in MiB."""
+    total_kib = 0
+    for pid in session_pids(sid):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        m = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        if m:
+            total_kib += int(m.group(1))
+    return total_kib / 1024
+
+
+def busy_jiffies() -> int:
+    """CPU time spent by all processes (user + nice + system), in clock
+    ticks, from /proc/stat."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[1]) + int(fields[2]) + int(fields[3])
+
+
+def session_jiffies(sid: int) -> int:
+    """CPU time of the live processes of session sid, in clock ticks."""
+    total = 0
+    for pid in session_pids(sid):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])     # utime stime
+    return total
+
+
+def children_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class OtherLoad:
+    """Measures how many cores processes other than the server and the
+    load generator used over a window: on a shared machine, a round
+    that another job disturbed can then be told from a slow server."""
+
+    def __init__(self, sid: int) -> None:
+        self.sid = sid
+        self.hz = os.sysconf("SC_CLK_TCK")
+        self.t0 = time.monotonic()
+        self.busy0 = busy_jiffies()
+        self.server0 = session_jiffies(sid)
+        self.client0 = children_seconds()
+
+    def cores(self) -> float:
+        elapsed = time.monotonic() - self.t0
+        busy = (busy_jiffies() - self.busy0) / self.hz
+        server = (session_jiffies(self.sid) - self.server0) / self.hz
+        client = children_seconds() - self.client0
+        return max(0.0, busy - server - client) / elapsed
+
+
+def http_request(port: int, method: str = "GET", path: str = "/",
+                 body: Optional[bytes] = None,
+                 timeout: float = 2.0) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+class Server:
+    """One server process, in its own session so that Ctrl-C on the
+    harness does not reach it and its whole tree can be signalled."""
+
+    def __init__(self, row: Row, port: int, prefix: list[str],
+                 logfile: Path, start_timeout: float = START_TIMEOUT,
+                 extra_env: Optional[dict[str, str]] = None) -> None:
+        self.row = row
+        self.port = port
+        self.logfile = logfile
+        logfile.parent.mkdir(parents=True, exist_ok=True)
+        with open(logfile, "ab") as f:
+            f.write(f"\n==== {datetime.datetime.now():%H:%M:%S} "
+                    f"{row.name} port {port}\n".encode())
+        self._log = open(logfile, "ab")
+        self.proc = subprocess.Popen(
+            [*prefix, *row.argv(port)], cwd=BENCH,
+            env=dict(row.env(), **(extra_env or {})),
+            stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        self.pid = self.proc.pid
+        try:
+            self._wait_ready(start_timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.row.name} exited with status "
+                                   f"{self.proc.returncode}: {self.tail()}")
+            try:
+                status, body = http_request(self.port)
+            except (OSError, http.client.HTTPException) as exc:
+                last = exc
+                time.sleep(0.05)
+                continue
+            if status != 200 or body != HELLO:
+                raise RuntimeError(f"{self.row.name}: GET / answered "
+                                   f"{status} {body[:40]!r}, not 200 {HELLO!r}")
+            return
+        raise RuntimeError(f"{self.row.name} did not answer within "
+                           f"{timeout:g}s ({last}): {self.tail()}")
+
+    def echo_works(self) -> bool:
+        try:
+            status, body = http_request(self.port, "POST", "/echo",
+                                        POST_BODY, timeout=10)
+        except (OSError, http.client.HTTPException):
+            return False
+        return status == 200 and body == POST_BODY
+
+    def rss_mib(self) -> float:
+        return rss_mib(self.pid)
+
+    def tail(self, lines: int = 5) -> str:
+        self._log.flush()
+        text = self.logfile.read_text(errors="replace").strip().splitlines()
+        return " | ".join(text[-lines:])
+
+    def stop(self) -> None:
+        """SIGTERM the server's process group, SIGKILL what is left after
+        STOP_TIMEOUT, then wait until no process of the session is alive
+        and nothing listens on the port."""
+        try:
+            if self.proc.poll() is None:
+                self._signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    log(f"  {self.row.name}: no exit {STOP_TIMEOUT:g}s after "
+                        f"SIGTERM: SIGKILL")
+                    self._signal(signal.SIGKILL)
+                    self.proc.wait()
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while session_pids(self.pid):          # workers of a master
+                if time.monotonic() > deadline:
+                    for pid in session_pids(self.pid):
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+                time.sleep(0.05)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while not port_is_free(self.port):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"port {self.port} still in use after "
+                                       f"{self.row.name} stopped")
+                time.sleep(0.05)
+        finally:
+            self._log.close()
+
+    def _signal(self, sig: int) -> None:
+        try:
+            os.killpg(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+# --------------------------------------------------------------------------
+# The load generators.
+
+@dataclass
+class Sample:
+    rps: float
+    p50_ms: Optional[float] = None
+    p99_ms: Optional[float] = None
+    rss_mib: Optional[float] = None
+    errors: str = ""
+    other_cpu: Optional[float] = None   # cores used by other processes
+
+
+_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def parse_wrk(out: str) -> Sample:
+    m = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    if not m:
+        raise RuntimeError(f"no Requests/sec in wrk's output: {out!r}")
+    lat = {pct: float(v) * _UNITS_MS[unit] for pct, v, unit in
+           re.findall(r"^\s*(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)}
+    errors = []
+    m_sock = re.search(r"Socket errors: connect (\d+), read (\d+), "
+                       r"write (\d+), timeout (\d+)", out)
+    if m_sock:
+        kinds = ("connect", "read", "write", "timeout")
+        errors += [f"{n} {k}" for k, n in zip(kinds, m_sock.groups())
+                   if n != "0"]
+    m_bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m_bad:
+        errors.append(f"{m_bad.group(1)} non-2xx")
+    return Sample(float(m.group(1)), lat.get("50"), lat.get("99"),
+                  errors=", ".join(errors))
+
+
+def parse_ab(out: str) -> Sample:
+    m = re.search(r"Requests per second:\s*([\d.]+)", out)
+    if not m:
+        raise RuntimeError(f"no Requests per second in ab's output: {out!r}")
+    errors = []
+    failed = re.search(r"Failed requests:\s*(\d+)", out)
+    if failed and failed.group(1) != "0":
+        errors.append(f"{failed.group(1)} failed")
+    bad = re.search(r"Non-2xx responses:\s*(\d+)", out)
+    if bad:
+        errors.append(f"{bad.group(1)} non-2xx")
+    return Sample(float(m.group(1)), errors=", ".join(errors))
+
+
+def run_client(argv: list[str], timeout: float) -> str:
+    proc = subprocess.run(argv, capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): "
+                           f"{(proc.stderr or proc.stdout).strip()[-300:]}")
+    return proc.stdout
+
+
+@dataclass
+class Workload:
+    name: str       # for the notes
+    title: str      # column title
+    path: str
+    measure: Callable[[list[str], str, "Settings"], Sample]
+
+
+@dataclass
+class Settings:
+    duration: float
+    ab_requests: int
+
+
+def wrk_args(script: Optional[Path]) -> list[str]:
+    return ["-s", str(script)] if script else []
+
+
+def wrk_workload(script: Optional[Path]) -> Callable[[list[str], str, Settings], Sample]:
+    def measure(client: list[str], url: str, s: Settings) -> Sample:
+        run_client([*client, "wrk", "-t2", "-c50", f"-d{WARMUP:g}s",
+                    *wrk_args(script), url], timeout=WARMUP + 30)
+        out = run_client([*client, "wrk", "-t2", "-c50", f"-d{s.duration:g}s",
+                          "--latency", *wrk_args(script), url],
+                         timeout=s.duration + 30)
+        return parse_wrk(out)
+    return measure
+
+
+def ab_measure(client: list[str], url: str, s: Settings) -> Sample:
+    run_client([*client, "ab", "-q", "-r", "-c", "10", "-t", f"{WARMUP:g}",
+                url], timeout=WARMUP + 60)
+    out = run_client([*client, "ab", "-q", "-r", "-n", str(s.ab_requests),
+                      "-c", "10", url], timeout=300)
+    return parse_ab(out)
+
+
+WORKLOADS = {
+    "get": Workload("GET, wrk keep-alive", "GET req/s", "/",
+                    wrk_workload(None)),
+    "ab": Workload("GET, ab -c 10 no keep-alive", "ab req/s", "/", ab_measure),
+    "post": Workload("POST 64 KiB echo, wrk keep-alive", "POST 64K req/s",
+                     "/echo", wrk_workload(POST_SCRIPT)),
+}
+
+
+# --------------------------------------------------------------------------
+# The run: rounds of every row, interleaved.
+
+@dataclass
+class Mode:
+    name: str                  # "unpinned" / "pinned"
+    title: str
+    server_prefix: list[str]
+    client_prefix: list[str]
+    workloads: list[str]
+    # results[row][workload] = samples, one a round
+    results: dict[str, dict[str, list[Sample]]] = field(default_factory=dict)
+    failures: dict[str, list[str]] = field(default_factory=dict)
+
+
+def measure_row(mode: Mode, row: Row, settings: Settings) -> None:
+    port = free_port()
+    logfile = BUILD / "logs" / f"{mode.name}-{row.name}.log"
+    results = mode.results.setdefault(row.name, {})
+    failures = mode.failures.setdefault(row.name, [])
+    try:
+        server = Server(row, port, mode.server_prefix, logfile)
+    except RuntimeError as exc:
+        failures.append(f"start: {exc}")
+        log(f"  {row.name}: FAILED to start: {exc}")
+        return
+    parts = []
+    try:
+        for key in mode.workloads:
+            work = WORKLOADS[key]
+            if key == "post" and not server.echo_works():
+                failures.append("POST /echo did not echo the 64 KiB body")
+                continue
+            other = OtherLoad(server.pid)
+            try:
+                sample = work.measure(mode.client_prefix,
+                                      f"http://{HOST}:{port}{work.path}",
+                                      settings)
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                failures.append(f"{work.name}: {exc}")
+                continue
+            sample.other_cpu = other.cores()
+            if key == "get":
+                sample.rss_mib = server.rss_mib()
+            if server.proc.poll() is not None:
+                failures.append(f"{work.name}: the server died: "
+                                f"{server.tail()}")
+                break
+            results.setdefault(key, []).append(sample)
+            extra = f" p99 {sample.p99_ms:.2f} ms" if sample.p99_ms else ""
+            parts.append(f"{key} {sample.rps:,.0f}/s{extra}"
+                         + (f" [{sample.errors}]" if sample.errors else "")
+                         + f" (others {sample.other_cpu:.2f} cores)")
+    finally:
+        server.stop()
+    log(f"  {row.name}: {'; '.join(parts)}")
+
+
+def run_benchmark(args: argparse.Namespace, rows: list[Row]) -> list[Mode]:
+    settings = Settings(args.duration, args.ab_requests)
+    modes = []
+    if args.pin in ("off", "both"):
+        modes.append(Mode("unpinned", "Unpinned: server and load generator "
+                          "share both cores", [], [], args.workloads))
+    if args.pin in ("on", "both"):
+        modes.append(Mode("pinned", "Pinned: server on core 0 "
+                          "(`taskset -c 0`), load generator on core 1",
+                          ["taskset", "-c", "0"], ["taskset", "-c", "1"],
+                          args.pinned_workloads))
+    live = [row for row in rows if not row.skip]
+    for r in range(args.rounds):
+        for mode in modes:
+            log(f"round {r + 1}/{args.rounds}, {mode.name}")
+            for row in live:
+                measure_row(mode, row, settings)
+    return modes
+
+
+# --------------------------------------------------------------------------
+# The report.
+
+def version_of(argv: list[str], pattern: str = r"(.+)") -> str:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    m = re.search(pattern, proc.stdout + proc.stderr)
+    return m.group(1).strip() if m else "?"
+
+
+def machine_header() -> list[str]:
+    cpu = "?"
+    try:
+        m = re.search(r"^model name\s*:\s*(.+)$",
+                      Path("/proc/cpuinfo").read_text(), re.M)
+        cpu = m.group(1).strip() if m else "?"
+    except OSError:
+        pass
+    go = go_command()
+    commit = version_of(["git", "-C", str(REPO), "rev-parse", "--short",
+                         "HEAD"])
+    changed = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain",
+                              "--", "go", "ext", "gohttp"],
+                             capture_output=True, text=True).stdout.strip()
+    now = datetime.datetime.now().astimezone()
+    return [
+        f"- date: {now:%Y-%m-%d %H:%M %Z}",
+        f"- machine: {os.cpu_count()} CPUs (nproc), {cpu}; "
+        f"kernel {platform.release()}; load average at the end "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        f"- gohttp: {commit}{' with uncommitted changes' if changed else ''}"
+        f", Python {platform.python_version()}"
+        f", {version_of([go, 'version'], r'(go[0-9.]+)') if go else 'no Go'}",
+    ]
+
+
+def tools_header() -> str:
+    wrk = version_of(["wrk", "-v"], r"wrk (\S+)")
+    ab = version_of(["ab", "-V"], r"Version (\S+)")
+    code = ("import importlib.metadata as m\n"
+            f"for p in {PEERS!r}:\n"
+            "    try: print(p, m.version(p))\n"
+            "    except Exception: print(p, '-')\n")
+    peers = version_of([str(VENV / "bin" / "python"), "-c", code], r"([\s\S]+)")
+    peers = ", ".join(peers.splitlines())
+    return f"- wrk {wrk}, ab {ab}; peers: {peers}"
+
+
+def med(values: list[Optional[float]]) -> Optional[float]:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(value: Optional[float], spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def mode_table(mode: Mode, rows: list[Row]) -> list[str]:
+    base = mode.results.get("go", {})
+    head = ["server"]
+    for key in mode.workloads:
+        head += [WORKLOADS[key].title, "× Go"]
+        if key == "get":
+            head += ["spread", "p50 ms", "p99 ms", "RSS MiB", "others"]
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] + ["--:"] * (len(head) - 1)) + "|"]
+    notes: list[str] = []
+    disturbed: dict[str, dict[str, list[str]]] = {}   # row: workload: rounds
+    for row in rows:
+        if row.skip:
+            cells = [row.label, row.skip] + [""] * (len(head) - 2)
+            lines.append("| " + " | ".join(cells) + " |")
+            continue
+        cells = [row.label]
+        results = mode.results.get(row.name, {})
+        for key in mode.workloads:
+            samples = results.get(key, [])
+            rps = med([s.rps for s in samples])
+            go_rps = med([s.rps for s in base.get(key, [])])
+            ratio = rps / go_rps if rps and go_rps else None
+            cells += [fmt(rps, ",.0f"), fmt(ratio, ".2f") + ("×" if ratio else "")]
+            if key == "get":
+                spread = ((max(s.rps for s in samples) - min(s.rps for s in samples))
+                          / rps * 100 if rps and len(samples) > 1 else None)
+                cells += [fmt(spread, ".0f") + ("%" if spread is not None else ""),
+                          fmt(med([s.p50_ms for s in samples]), ".2f"),
+                          fmt(med([s.p99_ms for s in samples]), ".2f"),
+                          fmt(med([s.rss_mib for s in samples]), ".1f"),
+                          fmt(med([s.other_cpu for s in samples]), ".2f")]
+            for i, s in enumerate(samples):
+                if s.errors:
+                    notes.append(f"{row.label}, {WORKLOADS[key].name}, "
+                                 f"round {i + 1}: {s.errors}")
+                if s.other_cpu is not None and s.other_cpu > DISTURBED:
+                    disturbed.setdefault(row.label, {}).setdefault(
+                        key, []).append(f"r{i + 1} {s.other_cpu:.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+        notes += [f"{row.label}: {f}" for f in mode.failures.get(row.name, [])]
+    if notes:
+        lines += ["", "Errors reported during the run:", ""]
+        lines += [f"- {n}" for n in notes]
+    if disturbed:
+        lines += ["", f"Measurements during which other processes used more "
+                  f"than {DISTURBED:g} of a core (round, cores):", ""]
+        lines += [f"- {label}: " + "; ".join(f"{key} {', '.join(rounds)}"
+                                             for key, rounds in by_key.items())
+                  for label, by_key in disturbed.items()]
+    return lines
+
+
+def throughput_report(args: argparse.Namespace, rows: list[Row],
+                      modes: list[Mode], elapsed: float) -> str:
+    out = ["## Throughput", ""]
+    out += machine_header()
+    out.append(tools_header())
+    out.append(f"- settings: {args.rounds} round(s) interleaved, wrk "
+               f"`-t2 -c50 -d{args.duration:g}s --latency` after "
+               f"{WARMUP:g} s of warm-up, `ab -n {args.ab_requests} -c 10`, "
+               f"1 worker per server; the whole run took "
+               f"{elapsed / 60:.1f} min")
+    if args.quick:
+        out.append("- **--quick smoke test: not a measurement to compare**")
+    out.append("")
+    out.append("Medians over rounds.  × Go: the row's req/s over pure Go "
+               "net/http's in the same table.  spread: (max − min) / median "
+               "of the GET req/s over rounds.  RSS: the server's process "
+               "tree after the GET run.  others: cores used by processes "
+               "other than the server and the load generator during the GET "
+               "run (another job on a shared machine).")
+    for mode in modes:
+        out += ["", f"### {mode.title}", ""]
+        out += mode_table(mode, rows)
+    return "\n".join(out) + "\n"
+
+
+def write_section(name: str, text: str, path: Path) -> None:
+    """Replace one run.py section of results.md, keeping the others."""
+    begin, end = f"<!-- run.py: {name} -->", f"<!-- /run.py: {name} -->"
+    block = f"{begin}\n{text}{end}\n"
+    old = path.read_text() if path.exists() else (
+        "# gohttp benchmark results\n\nWritten by `bench/run.py`; "
+        "`bench/README.md` says how to run and read them.\n\n")
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end) + r"\n?",
+                         re.S)
+    if pattern.search(old):
+        new = pattern.sub(lambda _: block, old)
+    else:
+        new = old.rstrip("\n") + "\n\n" + block
+    path.write_text(new)
+
+
+# --------------------------------------------------------------------------
+# Callgrind: instructions per request, repeatable on a noisy machine.
+
+def dump_total(path: Path) -> int:
+    m = re.search(r"^totals:\s*(\d+)", path.read_text(errors="replace"), re.M)
+    if not m:
+        raise RuntimeError(f"no totals in {path}")
+    return int(m.group(1))
+
+
+def callgrind_control(option: str, pid: int) -> None:
+    proc = subprocess.run(["callgrind_control", option, str(pid)],
+                          capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0 or "OK" not in proc.stdout:
+        raise RuntimeError(f"callgrind_control {option} {pid}: "
+                           f"{(proc.stdout + proc.stderr).strip()}")
+
+
+def keepalive_requests(conn: http.client.HTTPConnection, n: int) -> None:
+    for _ in range(n):
+        conn.request("GET", "/")
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status != 200 or body != HELLO:
+            raise RuntimeError(f"GET / answered {resp.status} {body[:40]!r}")
+
+
+def callgrind_row(row: Row, args: argparse.Namespace) -> tuple[list[int], str]:
+    """Ir per request of two measured phases of args.requests requests,
+    after a warm-up; ([], why) when callgrind cannot run it."""
+    outdir = BUILD / "callgrind"
+    outdir.mkdir(parents=True, exist_ok=True)
+    for old in outdir.glob(f"callgrind.out.{row.name}.*"):
+        old.unlink()
+    prefix = ["valgrind", "--tool=callgrind",
+              f"--callgrind-out-file={outdir}/callgrind.out.{row.name}.%p"]
+    # Go preempts goroutines with signals (SIGURG); callgrind 3.19 asserts
+    # on them (threads.c: vgCallgrind_post_signal).  The cooperative
+    # preemption points are enough for a server that only serves.
+    extra_env = {"GODEBUG": "asyncpreemptoff=1", "PYTHONMALLOC": "malloc"}
+    try:
+        server = Server(row, free_port(), prefix,
+                        BUILD / "logs" / f"callgrind-{row.name}.log",
+                        start_timeout=300, extra_env=extra_env)
+    except RuntimeError as exc:
+        return [], f"did not run under callgrind: {exc}"
+    per_request = []
+    try:
+        conn = http.client.HTTPConnection(HOST, server.port, timeout=120)
+        keepalive_requests(conn, args.warmup_requests)
+        callgrind_control("--zero", server.pid)
+        for phase in (1, 2):
+            keepalive_requests(conn, args.requests)
+            callgrind_control("--dump", server.pid)
+            dump = outdir / f"callgrind.out.{row.name}.{server.pid}.{phase}"
+            per_request.append(round(dump_total(dump) / args.requests))
+        conn.close()
+    except (RuntimeError, OSError, http.client.HTTPException,
+            subprocess.TimeoutExpired) as exc:
+        return per_request, f"failed under callgrind: {exc}; {server.tail()}"
+    finally:
+        server.stop()
+    return per_request, ""
+
+
+def run_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
+    ensure_tools(CALLGRIND_TOOLS)
+    wanted = ("go", "gohttp", "gohttp-wsgi")
+    out = ["## Instructions per request (callgrind)", ""]
+    out += machine_header()
+    out.append(f"- {version_of(['valgrind', '--version'])}, "
+               f"`--tool=callgrind`, GODEBUG=asyncpreemptoff=1, "
+               f"PYTHONMALLOC=malloc")
+    out.append(f"- one keep-alive connection (http.client), GET / × "
+               f"{args.warmup_requests} to warm up, counters zeroed, then two "
+               f"phases of {args.requests} requests, each dumped: Ir of the "
+               f"phase / requests.  Counts the whole server process (Go "
+               f"runtime, net/http, the C trampoline, Python), not the client.")
+    out += ["", "| server | Ir/request, phase 1 | phase 2 | × Go |",
+            "|---|--:|--:|--:|"]
+    base = None
+    notes = []
+    for row in rows:
+        if row.name not in wanted:
+            continue
+        if row.skip:
+            out.append(f"| {row.label} | {row.skip} | | |")
+            continue
+        log(f"callgrind: {row.name}")
+        counts, why = callgrind_row(row, args)
+        if why:
+            notes.append(f"{row.label} {why}")
+        if len(counts) < 2:
+            out.append(f"| {row.label} | n/a (see below) | | |")
+            continue
+        mean = sum(counts) / len(counts)
+        if row.name == "go":
+            base = mean
+        ratio = f"{mean / base:.2f}×" if base else "–"
+        out.append(f"| {row.label} | {counts[0]:,} | {counts[1]:,} | {ratio} |")
+        log(f"  {row.name}: {counts[0]:,} / {counts[1]:,} Ir per request")
+    if notes:
+        out += [""] + [f"- {n}" for n in notes]
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------
+
+def parse_args() -> argparse.Namespace:
+    names = [row.name for row in all_rows()]
+    p = argparse.ArgumentParser(
+        description="gohttp's benchmark against pure Go net/http and the "
+                    "Python servers; see bench/README.md.")
+    p.add_argument("--rows", default="",
+                   help=f"comma-separated subset of: {', '.join(names)} "
+                        f"(go is always measured: it is the baseline)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="interleaved rounds (default 3)")
+    p.add_argument("--duration", type=float, default=5,
+                   help="seconds of each wrk measurement (default 5)")
+    p.add_argument("--ab-requests", type=int, default=10000,
+                   help="requests of the ab measurement (default 10000)")
+    p.add_argument("--pin", choices=("off", "on", "both"), default="both",
+                   help="unpinned table, pinned table (server on core 0, "
+                        "client on core 1), or both (default)")
+    p.add_argument("--workloads", default="get,ab,post",
+                   help="workloads of the unpinned table (default "
+                        "get,ab,post)")
+    p.add_argument("--pinned-workloads", default="get",
+                   help="workloads of the pinned table (default get, to "
+                        "keep the run short)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: 1 round of 2 s, ab -n 2000")
+    p.add_argument("--callgrind", action="store_true",
+                   help="instead: instructions per request of pure Go and "
+                        "gohttp under valgrind --tool=callgrind")
+    p.add_argument("--requests", type=int, default=2000,
+                   help="requests of each callgrind phase (default 2000)")
+    p.add_argument("--warmup-requests", type=int, default=200,
+                   help="callgrind warm-up requests (default 200)")
+    p.add_argument("--output", default=str(RESULTS),
+                   help="markdown file to update (default bench/results.md;"
+                        " '-' for stdout only)")
+    args = p.parse_args()
+    if args.quick:
+        args.rounds, args.duration, args.ab_requests = 1, 2, 2000
+    for opt in ("workloads", "pinned_workloads"):
+        chosen = [w for w in getattr(args, opt).split(",") if w]
+        bad = set(chosen) - set(WORKLOADS)
+        if bad:
+            p.error(f"unknown workload {', '.join(sorted(bad))}: choose from "
+                    f"{', '.join(WORKLOADS)}")
+        setattr(args, opt, chosen)
+    chosen = {r for r in args.rows.split(",") if r}
+    if chosen - set(names):
+        p.error(f"unknown row {', '.join(sorted(chosen - set(names)))}: "
+                f"choose from {', '.join(names)}")
+    args.rows = chosen | {"go"} if chosen else set(names)
+    if args.rounds < 1 or args.duration <= 0:
+        p.error("--rounds and --duration must be positive")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    started = time.monotonic()
+    ensure_tools(TOOLS)
+    go = go_command()
+    if not go:
+        sys.exit("run.py: Go is needed to build bench/gohello (the baseline):"
+                 " put go on PATH or set GOHTTP_GO")
+    build_gohello(go)
+    venv_error = ensure_venv()
+    if venv_error:
+        log(venv_error)
+    rows = [row for row in all_rows() if row.name in args.rows]
+    mark_skips(rows, venv_error)
+    for row in rows:
+        if row.skip:
+            log(f"{row.name}: {row.skip}")
+
+    if args.callgrind:
+        report, section = run_callgrind(args, rows), "callgrind"
+    else:
+        modes = run_benchmark(args, rows)
+        report = throughput_report(args, rows, modes,
+                                   time.monotonic() - started)
+        section = "throughput"
+    print(report)
+    if args.output != "-":
+        write_section(section, report, Path(args.output))
+        log(f"written to {args.output} "
+            f"({(time.monotonic() - started) / 60:.1f} min)")
+
+
+if __name__ == "__main__":
+    main()

@@ -161,6 +161,15 @@ def venv_env() -> dict[str, str]:
                 PATH=f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
+def static_dir() -> Path:
+    """A directory whose index.html is the 13-byte hello, for the rows that
+    serve GET / as a static file."""
+    directory = BUILD / "static"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "index.html").write_bytes(HELLO)
+    return directory
+
+
 @dataclass
 class Row:
     name: str                         # for --rows
@@ -194,6 +203,12 @@ def all_rows() -> list[Row]:
         Row("gohttp", "gohttp native handler",
             lambda port: [py, str(BENCH / "apps" / "gohttp_native.py"),
                           str(port)], gohttp_env),
+        Row("go-static", "pure Go static file",
+            lambda port: [str(GOHELLO), "-addr", f"{HOST}:{port}",
+                          "-static", str(static_dir())], clean_env),
+        Row("gohttp-static", "gohttp static file (srv.static)",
+            lambda port: [py, str(BENCH / "apps" / "gohttp_static.py"),
+                          str(port), str(static_dir())], gohttp_env),
         Row("gohttp-wsgi", "gohttp WSGI",
             gohttp_wsgi("apps.wsgi_plain:app"), gohttp_env),
         Row("gohttp-wsgi-flask", "gohttp WSGI + Flask",

@@ -14,13 +14,18 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "address to listen on")
+	static := flag.String("static", "", "serve GET / from the files in this directory instead")
 	flag.Parse()
 	body := []byte("Hello, world!")
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		w.Write(body)
-	})
+	if *static != "" {
+		mux.Handle("GET /", http.FileServer(http.Dir(*static)))
+	} else {
+		mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			w.Write(body)
+		})
+	}
 	// The body is read whole before the response starts: once an HTTP/1.x
 	// response has flushed its headers, net/http discards the rest of the
 	// request body (a 64 KiB echo written as it is read stops at 32 KiB).

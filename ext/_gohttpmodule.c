@@ -185,6 +185,7 @@ gohttp_clear(PyObject *module)
     Py_CLEAR(st->logger);
     Py_CLEAR(st->str_map);
     Py_CLEAR(st->str_error);
+    Py_CLEAR(st->str_fileno);
     Py_CLEAR(st->kwnames_exc_info);
     return 0;
 }
@@ -263,8 +264,9 @@ gohttp_exec(PyObject *module)
     st->logger = PyObject_CallMethod(logging, "getLogger", "s", "gohttp");
     st->str_map = PyUnicode_InternFromString("_map");
     st->str_error = PyUnicode_InternFromString("error");
+    st->str_fileno = PyUnicode_InternFromString("fileno");
     st->kwnames_exc_info = Py_BuildValue("(s)", "exc_info");
-    if (!st->logger || !st->str_map || !st->str_error
+    if (!st->logger || !st->str_map || !st->str_error || !st->str_fileno
         || !st->kwnames_exc_info) {
         goto done;
     }

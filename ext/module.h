@@ -32,6 +32,7 @@ typedef struct {
     PyObject *logger;           /* logging.getLogger("gohttp") */
     PyObject *str_map;          /* "_map", the Headers attribute C reads */
     PyObject *str_error;        /* "error" */
+    PyObject *str_fileno;       /* "fileno" */
     PyObject *kwnames_exc_info; /* ("exc_info",) */
 } gohttp_state;
 

@@ -6,11 +6,18 @@
  * flush(), or when the handler returns.  Until then w.header is a plain
  * Python object.  Body bytes cross on each write(); the GIL is released
  * for a write that may reach the socket, so a slow client does not stall
- * other handlers.
+ * other handlers.  send_file() hands Go a file descriptor instead: Go
+ * copies the file to the client (with sendfile(2) where it can), and no
+ * byte of it passes through C or Python.
  */
 #include "module.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Go buffers the first bytes of a body (net/http's
  * bufferBeforeChunkingSize) without touching the socket: writes that stay
@@ -396,6 +403,188 @@ done:
     return result;
 }
 
+/* The file descriptor send_file() was given: file itself if an int, else
+ * what its fileno() returns.  -1 with TypeError if file has none (such as
+ * io.BytesIO, whose fileno() raises io.UnsupportedOperation, an OSError). */
+static int
+file_descriptor(gohttp_state *st, PyObject *file)
+{
+    PyObject *fileno = NULL, *number = NULL;
+    int fd = -1;
+
+    if (PyLong_Check(file)) {
+        number = Py_NewRef(file);
+    }
+    else {
+        fileno = PyObject_GetAttr(file, st->str_fileno);
+        if (fileno != NULL) {
+            number = PyObject_CallNoArgs(fileno);
+        }
+        if (number == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_AttributeError)
+                || PyErr_ExceptionMatches(PyExc_OSError)) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_TypeError,
+                    "send_file() needs a file descriptor (an int) or a file "
+                    "opened on one, with a working fileno(), not %.200s: "
+                    "send data held in memory with write()",
+                    Py_TYPE(file)->tp_name);
+            }
+            goto done;
+        }
+        if (!PyLong_Check(number)) {
+            PyErr_Format(PyExc_TypeError,
+                         "%.200s.fileno() returned %.200s, not an int",
+                         Py_TYPE(file)->tp_name, Py_TYPE(number)->tp_name);
+            goto done;
+        }
+    }
+    int overflow;
+    long value = PyLong_AsLongAndOverflow(number, &overflow);
+    if (value == -1 && PyErr_Occurred()) {
+        goto done;
+    }
+    if (overflow || value < 0 || value > INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "invalid file descriptor %R", number);
+        goto done;
+    }
+    fd = (int)value;
+done:
+    Py_XDECREF(fileno);
+    Py_XDECREF(number);
+    return fd;
+}
+
+/* Refuse, while a mistake can still be a clean 500, a descriptor that
+ * cannot be sent: closed, a directory, open for writing only, or not
+ * seekable (a pipe, a socket).  Returns 0, or -1 with an OSError set. */
+static int
+check_readable(int fd)
+{
+    struct stat st;
+    gohttp_error err = {0};
+    int flags;
+
+    if (fstat(fd, &st) < 0 || (flags = fcntl(fd, F_GETFL)) < 0) {
+        err.sys_errno = errno;
+        PyOS_snprintf(err.message, sizeof err.message,
+                      "send_file(): fd %d: %s", fd, strerror(errno));
+    }
+    else if (S_ISDIR(st.st_mode)) {
+        err.sys_errno = EISDIR;
+        PyOS_snprintf(err.message, sizeof err.message,
+                      "send_file(): fd %d is a directory", fd);
+    }
+    else if ((flags & O_ACCMODE) == O_WRONLY) {
+        err.sys_errno = EBADF;
+        PyOS_snprintf(err.message, sizeof err.message,
+                      "send_file(): fd %d is open for writing only: open "
+                      "the file for reading (\"rb\")", fd);
+    }
+    else if (lseek(fd, 0, SEEK_CUR) < 0) {
+        err.sys_errno = errno;
+        PyOS_snprintf(err.message, sizeof err.message,
+                      "send_file(): fd %d: %s: send_file() sends files that "
+                      "can seek; read from pipes and sockets, and write() "
+                      "what you read", fd, strerror(errno));
+    }
+    else {
+        return 0;
+    }
+    return gohttp_raise(GOHTTP_EIO, &err);
+}
+
+PyDoc_STRVAR(send_file_doc,
+"send_file(file, offset=0, count=None)\n--\n\n"
+"Send count bytes of file, from offset (count None: to the end of the\n"
+"file), as part of the response body, and return the number of bytes\n"
+"sent.  file is a file descriptor or a file object opened on one (it has\n"
+"fileno()), open for reading and seekable (not a pipe or socket).  It\n"
+"stays open, its file offset after the last byte sent (a file object's\n"
+"own buffer is not updated: seek() before reading it again).  Like\n"
+"write(), the first call sends the status and headers.  Go copies the\n"
+"file without Python, with sendfile(2) when the response has a\n"
+"Content-Length and goes over cleartext HTTP/1.x.  Raises\n"
+"BrokenPipeError (an OSError) if the client has gone away, ValueError if\n"
+"the file is longer than the Content-Length allows.\n\n"
+"    with open(path, \"rb\") as f:\n"
+"        w.header.set(\"Content-Length\", str(os.fstat(f.fileno()).st_size))\n"
+"        w.send_file(f)");
+
+static PyObject *
+response_send_file(PyObject *op, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"file", "offset", "count", NULL};
+    ResponseWriterObject *self = Response_CAST(op);
+    PyObject *file, *count_arg = Py_None, *result = NULL;
+    long long offset = 0, count = -1;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|LO:send_file", kwlist,
+                                     &file, &offset, &count_arg)) {
+        return NULL;
+    }
+    if (offset < 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "send_file() offset must be >= 0, not %lld", offset);
+        return NULL;
+    }
+    if (count_arg != Py_None) {
+        if (!PyIndex_Check(count_arg)) {
+            PyErr_Format(PyExc_TypeError,
+                         "send_file() count must be an int or None (to the "
+                         "end of the file), not %.200s",
+                         Py_TYPE(count_arg)->tp_name);
+            return NULL;
+        }
+        PyObject *number = PyNumber_Index(count_arg);   /* new reference */
+        if (number == NULL) {
+            return NULL;
+        }
+        count = PyLong_AsLongLong(number);
+        Py_DECREF(number);
+        if (count == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (count < 0) {
+            PyErr_Format(PyExc_ValueError,
+                         "send_file() count must be >= 0, or None for the "
+                         "rest of the file, not %lld", count);
+            return NULL;
+        }
+    }
+    int fd = file_descriptor(self->state, file);
+    if (fd < 0) {
+        return NULL;
+    }
+
+    Py_BEGIN_CRITICAL_SECTION(op);
+    size_t unused;
+    if (check_live(self) < 0 || check_readable(fd) < 0
+        || (!self->started && commit(self, 200, NULL, 0, &unused) < 0)) {
+        goto done;
+    }
+    uintptr_t call = self->call;
+    uint64_t generation = self->generation;
+    int64_t written = 0;
+    gohttp_error err;
+    gohttp_status status;
+    /* Go reads fd through a duplicate it makes at once; file stays alive
+     * (the caller holds it), and fd open unless another thread closes it. */
+    Py_BEGIN_ALLOW_THREADS
+    status = gohttp_call_send_file(call, generation, fd, offset, count,
+                                   &written, &err);
+    Py_END_ALLOW_THREADS
+    self->written += written;
+    if (status != GOHTTP_OK) {
+        gohttp_raise(status, &err);
+        goto done;
+    }
+    result = PyLong_FromLongLong(written);
+done:
+    Py_END_CRITICAL_SECTION();
+    return result;
+}
+
 /* Called when the handler returned normally: send headers that were set
  * but never sent.  Returns 0, or -1 with an exception set. */
 int
@@ -434,15 +623,17 @@ static PyMethodDef response_methods[] = {
     {"set_status", response_write_header, METH_O,
      PyDoc_STR("set_status(code, /)\n--\n\nAn alias of write_header().")},
     {"flush", response_flush, METH_NOARGS, flush_doc},
+    {"send_file", (PyCFunction)(void (*)(void))response_send_file,
+     METH_VARARGS | METH_KEYWORDS, send_file_doc},
     {NULL, NULL, 0, NULL},
 };
 
 PyDoc_STRVAR(response_doc,
 "How a handler writes its response: handler(w, req).\n\n"
 "Set headers in w.header, then optionally w.write_header(code), then\n"
-"w.write(data) as often as needed.  Valid only until the handler\n"
-"returns; afterwards every method raises RuntimeError.  Not created from\n"
-"Python.");
+"w.write(data) or w.send_file(file) as often as needed.  Valid only\n"
+"until the handler returns; afterwards every method raises RuntimeError.\n"
+"Not created from Python.");
 
 static PyType_Slot response_slots[] = {
     {Py_tp_dealloc, response_dealloc},

@@ -16,6 +16,8 @@
  *  5. The C side owns Python objects; Go holds them only as opaque
  *     uintptr_t handler values that C promised to keep alive until the
  *     server is shut down and drained.
+ *  6. A file descriptor C passes (gohttp_call_send_file) stays C's: Go
+ *     reads through a duplicate that it closes before the call returns.
  */
 #ifndef GOHTTP_BRIDGE_H
 #define GOHTTP_BRIDGE_H

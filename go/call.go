@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"runtime/cgo"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -39,6 +40,9 @@ type call struct {
 	r           *http.Request
 	wroteHeader bool
 	bodyEOF     bool
+	status      int   // the final status code sent, 200 until one is
+	declared    int64 // the Content-Length C sent, or -1
+	written     int64 // body bytes written
 
 	req  C.gohttp_request // handed to C; plain integers only
 	data []byte           // the spans of req point into it
@@ -80,6 +84,7 @@ func (c *call) begin(w http.ResponseWriter, r *http.Request, handler uintptr, na
 	c.active = true
 	c.w, c.r = w, r
 	c.wroteHeader = false
+	c.status, c.declared, c.written = http.StatusOK, -1, 0
 	c.bodyEOF = r.Body == nil || r.Body == http.NoBody
 	c.pack(r, names)
 }
@@ -193,6 +198,12 @@ func (c *call) writeHeader(code int, headers unsafe.Pointer, n int) error {
 	c.w.WriteHeader(code)
 	if code >= 200 || code == http.StatusSwitchingProtocols {
 		c.wroteHeader = true
+		c.status = code
+		// As net/http reads it: a bad value is dropped, not sent.
+		c.declared = -1
+		if v, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64); err == nil && v >= 0 {
+			c.declared = v
+		}
 	}
 	return nil
 }
@@ -204,6 +215,7 @@ func (c *call) writeHeader(code int, headers unsafe.Pointer, n int) error {
 func (c *call) write(p []byte) (int, error) {
 	c.wroteHeader = true
 	n, err := c.w.Write(p)
+	c.written += int64(n)
 	switch {
 	case errors.Is(err, http.ErrBodyNotAllowed):
 		return n, errInvalid("%v: the status code or method does not allow one", err)

@@ -14,6 +14,7 @@
 //	server.go     a server's lifecycle: routes, listen, wait, shutdown
 //	lane.go       the goroutines that run handlers in C, one at a time
 //	call.go       one handler call: the request handed to C, the response
+//	sendfile.go   a response body sent from a file descriptor, by Go alone
 //	pattern.go    the wildcard names of a ServeMux pattern
 //	status.go     Go errors and panics turned into bridge.h statuses
 //	listeners.go  TCP, Unix socket and inherited-descriptor listeners

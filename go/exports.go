@@ -242,6 +242,30 @@ func gohttp_call_write(h C.uintptr_t, generation C.uint64_t, p *C.char, n C.size
 	return report(err, e)
 }
 
+// gohttp_call_send_file sends count bytes of the file open as fd,
+// starting at offset, as part of the response body (count -1: up to the
+// end of the file), and stores how many were sent in *written.  fd
+// remains C's: Go duplicates it, and closes the duplicate before the call
+// returns, so fd must stay open until then and is still open afterwards.
+// The duplicate shares fd's file offset, which the call leaves after the
+// last byte sent.  On HTTP/1.x over cleartext TCP, with a Content-Length
+// set, the bytes go from the file to the socket with sendfile(2); they
+// never pass through C.  Call it without the GIL.
+//
+//export gohttp_call_send_file
+func gohttp_call_send_file(h C.uintptr_t, generation C.uint64_t, fd C.int, offset C.int64_t, count C.int64_t, written *C.int64_t, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	*written = 0
+	c, e := lookupCall(h, generation)
+	if e != nil {
+		return report(err, e)
+	}
+	defer c.mu.Unlock()
+	n, e := c.sendFile(int(fd), int64(offset), int64(count))
+	*written = C.int64_t(n)
+	return report(err, e)
+}
+
 // gohttp_call_flush sends buffered response data to the client.  Call it
 // without the GIL.
 //

@@ -1,12 +1,15 @@
 """Type stubs for the C extension gohttp._gohttp (ext/)."""
 
 import os
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Optional, Protocol, Sequence, Union
 
 from ._headers import Headers
 
 _Seconds = Optional[float]
 _BytesLike = Union[bytes, bytearray, memoryview, str]
+
+class _HasFileno(Protocol):
+    def fileno(self) -> int: ...
 
 class Request:
     """An HTTP request, as a handler receives it; valid until it returns."""
@@ -45,6 +48,9 @@ class ResponseWriter:
     def write_header(self, code: int, /) -> None: ...
     def set_status(self, code: int, /) -> None: ...
     def flush(self) -> None: ...
+    def send_file(
+        self, file: Union[int, _HasFileno], offset: int = 0, count: Optional[int] = None
+    ) -> int: ...
 
 class Server:
     """The core of gohttp.Server: a Go http.Server and its ServeMux."""

@@ -25,6 +25,7 @@ the connection.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import socket
@@ -74,10 +75,11 @@ class FileWrapper:
     """``wsgi.file_wrapper``: a file sent to the client in blocks.
 
     ``return environ["wsgi.file_wrapper"](open(path, "rb"))`` sends the
-    file and closes it.  If the application sets no Content-Length and
-    the file is a regular file, the adapter sets it from the file's size.
-    (For now Python reads the blocks; Go does not yet send the file
-    itself with sendfile.)
+    file, from its current position, and closes it.  A regular file
+    opened in binary mode is sent by Go alone (``w.send_file``: with
+    sendfile(2) on cleartext HTTP/1.x), and if the application sets no
+    Content-Length the adapter sets it from the file's size.  Anything
+    else with a ``read()`` is read in Python, blksize bytes at a time.
     """
 
     __slots__ = ("filelike", "blksize")
@@ -272,16 +274,20 @@ def _check_chunk(chunk: object, app: str) -> None:
             f"gave a {type(chunk).__name__}{hint}: {chunk!r:.80}")
 
 
-def _file_size_left(filelike: Any) -> Optional[int]:
-    """How many bytes are left to read in a regular file, or None."""
+def _regular_file(filelike: Any) -> Optional[tuple[int, int, int]]:
+    """(file descriptor, position, bytes left) of a regular file, or
+    None for anything else (io.BytesIO, a pipe, a socket)."""
     try:
-        st = os.fstat(filelike.fileno())
+        fd = filelike.fileno()
+        st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return None
-        left: int = st.st_size - filelike.tell()
-        return max(left, 0)
+        position = filelike.tell()
     except (AttributeError, OSError, ValueError):
         return None
+    if type(fd) is not int or type(position) is not int:
+        return None
+    return fd, position, max(st.st_size - position, 0)
 
 
 # ---- one response -----------------------------------------------------------
@@ -366,9 +372,7 @@ class _Response:
         if self.discard:
             return
         if self.length is not None and self.sent + len(data) > self.length:
-            logger.warning("WSGI app %s: the response body is longer than "
-                           "its Content-Length %d: the rest is not sent",
-                           self.app, self.length)
+            self.warn_too_long()
             data = data[:self.length - self.sent]
             if not data:
                 return
@@ -377,6 +381,24 @@ class _Response:
         except OSError as exc:
             raise ClientDisconnected(*exc.args) from exc
         self.sent += len(data)
+
+    def send_file(self, fd: int, position: int, size: int) -> None:
+        """Have Go send the size bytes of the file open as fd from
+        position, no more than the declared Content-Length."""
+        if self.discard:
+            return
+        if self.length is not None and self.sent + size > self.length:
+            self.warn_too_long()
+            size = self.length - self.sent
+        try:
+            self.sent += self.w.send_file(fd, position, size)
+        except ConnectionError as exc:  # not an error reading the file
+            raise ClientDisconnected(*exc.args) from exc
+
+    def warn_too_long(self) -> None:
+        logger.warning("WSGI app %s: the response body is longer than "
+                       "its Content-Length %d: the rest is not sent",
+                       self.app, self.length)
 
     def flush(self) -> None:
         """Send what Go holds, unless the body is already complete (the
@@ -406,12 +428,23 @@ class _Response:
                 if chunk:
                     self.send(chunk)
         elif kind is FileWrapper:
-            if not self.started:
-                self.start(_file_size_left(result.filelike))  # type: ignore[attr-defined]
-            for chunk in result:
-                if type(chunk) is not bytes:
-                    _check_chunk(chunk, self.app)
-                self.send(chunk)
+            filelike = result.filelike  # type: ignore[attr-defined]
+            regular = _regular_file(filelike)
+            if regular is not None and not isinstance(filelike,
+                                                      io.TextIOBase):
+                # Go sends it from the file, no Python per block.
+                fd, position, left = regular
+                if not self.started:
+                    self.start(left)
+                self.send_file(fd, position, left)
+            else:
+                # Read in Python; a text file fails on its first str.
+                if not self.started:
+                    self.start(None if regular is None else regular[2])
+                for chunk in result:
+                    if type(chunk) is not bytes:
+                        _check_chunk(chunk, self.app)
+                    self.send(chunk)
         else:
             if result is None or isinstance(result, (str, bytes)):
                 raise TypeError(

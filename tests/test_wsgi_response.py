@@ -12,7 +12,7 @@ import urllib3
 
 import gohttp.wsgi
 from support import TIMEOUT, connect, read_to_end, read_until
-from wsgi_support import Closing, error_text, hello_app
+from wsgi_support import Closing, TrackedFile, error_text, hello_app
 
 pytest_plugins = ["wsgi_fixtures"]  # serve_app, wsgi_errors
 
@@ -370,7 +370,7 @@ def test_file_wrapper_sends_a_file_with_its_length(serve_app, tmp_path):
     opened = []
 
     def app(environ, start_response):
-        f = open(path, "rb")
+        f = TrackedFile(path)
         opened.append(f)
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return environ["wsgi.file_wrapper"](f, 32768)
@@ -379,7 +379,7 @@ def test_file_wrapper_sends_a_file_with_its_length(serve_app, tmp_path):
     r = urllib3.request("GET", server.url + "/")
     assert r.data == data
     assert r.headers["Content-Length"] == str(len(data))
-    assert opened[0].closed
+    assert opened[0].closed_event.wait(TIMEOUT)
 
 
 def test_file_wrapper_from_the_middle_of_a_file(serve_app, tmp_path):

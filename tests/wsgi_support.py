@@ -3,6 +3,7 @@ wsgi_fixtures.py)."""
 
 from __future__ import annotations
 
+import io
 import logging
 import queue
 import re
@@ -63,6 +64,19 @@ class Closing:
 
     def close(self) -> None:
         self.closed.set()
+
+
+class TrackedFile(io.BufferedReader):
+    """open(path, "rb") that records close(): with sendfile the client can
+    have the whole body before the adapter closes the file."""
+
+    def __init__(self, path: Any) -> None:
+        super().__init__(io.FileIO(path, "rb"))
+        self.closed_event = threading.Event()
+
+    def close(self) -> None:
+        super().close()
+        self.closed_event.set()
 
 
 class Banner:

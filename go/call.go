@@ -86,6 +86,14 @@ func (c *call) begin(w http.ResponseWriter, r *http.Request, handler uintptr, na
 	c.wroteHeader = false
 	c.status, c.declared, c.written = http.StatusOK, -1, 0
 	c.bodyEOF = r.Body == nil || r.Body == http.NoBody
+	if !c.bodyEOF {
+		// By default net/http's HTTP/1 server throws away the unread
+		// body once the response starts, so a handler that echoes as it
+		// reads would lose the rest.  Python handlers (and WSGI apps)
+		// interleave reads and writes freely.  HTTP/2 is always full
+		// duplex and says so with an error, which is fine.
+		_ = http.NewResponseController(w).EnableFullDuplex()
+	}
 	c.pack(r, names)
 }
 

@@ -474,3 +474,19 @@ def test_request_has_no_setters(server, fetch, record):
 
     fetch("GET", "/r")
     assert record.values == [AttributeError, AttributeError, "GET"]
+
+
+@pytest.mark.parametrize("size", [3_000, 100_000, 300_000, 4_000_000])
+def test_echo_while_reading_keeps_the_whole_body(server, fetch, size):
+    """A handler may write before it has read the whole body.  By default
+    net/http's HTTP/1 server throws away the unread rest of a body of up
+    to 256 KiB once the response starts; gohttp asks it not to."""
+    @server.route("POST /echo")
+    def echo(w, req):
+        while chunk := req.read(65536):
+            w.write(chunk)
+
+    body = os.urandom(size)
+    r = fetch("POST", "/echo", body=body)
+    assert r.status == 200
+    assert r.data == body

@@ -40,6 +40,7 @@ type call struct {
 	r           *http.Request
 	wroteHeader bool
 	bodyEOF     bool
+	fullDuplex  bool
 	status      int   // the final status code sent, 200 until one is
 	declared    int64 // the Content-Length C sent, or -1
 	written     int64 // body bytes written
@@ -86,14 +87,7 @@ func (c *call) begin(w http.ResponseWriter, r *http.Request, handler uintptr, na
 	c.wroteHeader = false
 	c.status, c.declared, c.written = http.StatusOK, -1, 0
 	c.bodyEOF = r.Body == nil || r.Body == http.NoBody
-	if !c.bodyEOF {
-		// By default net/http's HTTP/1 server throws away the unread
-		// body once the response starts, so a handler that echoes as it
-		// reads would lose the rest.  Python handlers (and WSGI apps)
-		// interleave reads and writes freely.  HTTP/2 is always full
-		// duplex and says so with an error, which is fine.
-		_ = http.NewResponseController(w).EnableFullDuplex()
-	}
+	c.fullDuplex = false
 	c.pack(r, names)
 }
 
@@ -263,6 +257,17 @@ func (c *call) flush() error {
 func (c *call) read(p []byte) (int, error) {
 	if c.bodyEOF || len(p) == 0 {
 		return 0, nil
+	}
+	if !c.fullDuplex && !c.wroteHeader {
+		// By default net/http's HTTP/1 server throws away the unread
+		// body once the response starts, so a handler that echoes as it
+		// reads would lose the rest.  A handler that reads before it
+		// writes may interleave the two from now on.  (Asked for every
+		// request, a body left unread would instead make Go close the
+		// connection with data pending: a reset that eats the answer.)
+		// HTTP/2 is always full duplex and says so with an error.
+		_ = http.NewResponseController(c.w).EnableFullDuplex()
+		c.fullDuplex = true
 	}
 	body, generation := c.r.Body, c.generation
 	c.mu.Unlock() // a body read may block; writes may go on meanwhile

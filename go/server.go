@@ -111,6 +111,10 @@ func (s *server) route(handler uintptr, names []string) http.Handler {
 		case !started && bodyTooLarge(r):
 			http.Error(w, "413 request entity too large", http.StatusRequestEntityTooLarge)
 		case !started:
+			// The handler may have left its body half read (a read
+			// timeout, a reset): the connection cannot be trusted for
+			// another request.
+			w.Header().Set("Connection", "close")
 			http.Error(w, "500 internal server error", http.StatusInternalServerError)
 		default:
 			// Part of a response is out; the rest cannot be made valid.

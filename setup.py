@@ -63,8 +63,11 @@ ASAN_FLAGS = ["-fsanitize=address", "-fno-omit-frame-pointer"]
 # reads the system roots through Security and CoreFoundation; net's
 # resolver calls libresolv), which only a link done by go itself honours.
 DARWIN_GO_LIBS = ["-framework", "CoreFoundation", "-framework", "Security", "-lresolv"]
-# Go >= 1.24 supports macOS 11 and later; say so in the .so (and the wheel tag).
-DARWIN_MIN_VERSION = (11, 0)
+# The oldest macOS each Go release runs on (its release notes; cmd/link's
+# macho.go has it as `macOS`): the .so (and the wheel tag) must not claim
+# an older one. A Go newer than the table gets its last entry: extend the
+# table when a Go release drops a macOS.
+DARWIN_MIN_VERSION = {(1, 24): (11, 0), (1, 25): (12, 0), (1, 26): (12, 0), (1, 27): (13, 0)}
 
 # Linux (any ELF linker): hide everything but the module's init function.
 VERSION_SCRIPT = """\
@@ -142,13 +145,12 @@ class build_go_ext(build_ext):
                 "gohttp builds on Linux and macOS only: on Windows, Go's C archive "
                 "needs MinGW while CPython's extensions are built with MSVC."
             )
-        if sys.platform == "darwin":
-            _raise_macos_deployment_target()
-
         try:
             self._go = gohttp_toolchain.require_go(GO_DIR)
         except gohttp_toolchain.GoNotFoundError as e:
             raise SystemExit(f"error: {e}") from None
+        if sys.platform == "darwin":
+            _raise_macos_deployment_target(self._go.version)
         self._flags = BuildFlags()
 
         go_out = os.path.join(os.path.abspath(self.build_temp), "go")
@@ -186,6 +188,16 @@ class build_go_ext(build_ext):
                 + [os.path.join(go_out, "libgohttp.h"), archive]
             )
         super().run()
+
+    def build_extensions(self) -> None:
+        # A Python built with --enable-shared (pyenv's) puts
+        # -Wl,-rpath,PREFIX/lib into LDSHARED for its libpython. An
+        # extension module does not link libpython, and a wheel must not
+        # carry the build machine's paths (auditwheel leaves a RUNPATH as
+        # it is), so the link drops it.
+        linker = self.compiler.linker_so
+        self.compiler.linker_so = [a for a in linker if not _is_rpath(a)]
+        super().build_extensions()
 
     def build_extension(self, ext: Extension) -> None:
         # build_ext only compares file times; a change of switches (say,
@@ -225,14 +237,27 @@ class build_go_ext(build_ext):
         return path
 
 
-def _raise_macos_deployment_target() -> None:
+def _is_rpath(arg: str) -> bool:
+    return arg.startswith("-Wl,-rpath")
+
+
+def _macos_min_version(go_version: str) -> tuple[int, int]:
+    """The oldest macOS that Go go_version ("go1.26.8") runs on."""
+    match = re.search(r"go(\d+)\.(\d+)", go_version)
+    release = (int(match.group(1)), int(match.group(2))) if match else max(DARWIN_MIN_VERSION)
+    known = [r for r in DARWIN_MIN_VERSION if r <= release]
+    return DARWIN_MIN_VERSION[max(known) if known else min(DARWIN_MIN_VERSION)]
+
+
+def _raise_macos_deployment_target(go_version: str) -> None:
+    wanted = _macos_min_version(go_version)
     current = os.environ.get("MACOSX_DEPLOYMENT_TARGET", "")
     try:
         parsed = tuple(int(p) for p in current.split("."))
     except ValueError:
         parsed = ()
-    if parsed < DARWIN_MIN_VERSION:
-        os.environ["MACOSX_DEPLOYMENT_TARGET"] = "%d.%d" % DARWIN_MIN_VERSION
+    if parsed < wanted:
+        os.environ["MACOSX_DEPLOYMENT_TARGET"] = "%d.%d" % wanted
 
 
 setup(

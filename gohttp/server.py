@@ -11,7 +11,7 @@ import threading
 from typing import (TYPE_CHECKING, Any, Callable, Optional, Sequence,
                     TypeVar, Union)
 
-from . import _gohttp
+from . import __version__, _gohttp
 from ._gohttp import Request, ResponseWriter
 
 if TYPE_CHECKING:
@@ -251,8 +251,9 @@ class Server:
                 if not self._started:
                     self.start()
                 what = f"{app_name} on" if app_name else "on"
-                print(f" * gohttp serving {what} {self.url} (Go net/http) - "
-                      f"press Ctrl-C to stop", file=sys.stderr, flush=True)
+                print(f" * gohttp {__version__} serving {what} {self.url} "
+                      f"(Go net/http) - press Ctrl-C to stop",
+                      file=sys.stderr, flush=True)
                 self._core.wait()
                 return  # shutdown() was called elsewhere
             except KeyboardInterrupt:

@@ -144,6 +144,15 @@ def test_an_import_error_shows_the_traceback(subprocess_env):
     assert 'broken_import.py", line' in stderr
 
 
+def test_version_is_the_packages(subprocess_env):
+    """--version prints gohttp.__version__, the one place it is kept."""
+    done = subprocess.run([sys.executable, "-m", "gohttp", "--version"],
+                          cwd=TESTS, env=subprocess_env, capture_output=True,
+                          text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"gohttp {gohttp.__version__}\n"
+
+
 def test_help_lists_every_option_with_its_default(subprocess_env):
     done = subprocess.run([sys.executable, "-m", "gohttp", "--help"],
                           env=subprocess_env, capture_output=True, text=True,

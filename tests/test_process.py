@@ -17,13 +17,15 @@ import time
 import pytest
 import urllib3
 
+import gohttp
 import support
 from support import TIMEOUT, outcome
 
-# run()'s banner: " * gohttp serving on http://127.0.0.1:PORT (...)", with
-# the app's name before "on" when the gohttp command runs it.
+# run()'s banner: " * gohttp 0.1.0 serving on http://127.0.0.1:PORT (...)",
+# with the app's name before "on" when the gohttp command runs it.
 BANNER = re.compile(
-    rb" \* gohttp serving (?:\S+ )?on http://127\.0\.0\.1:(\d+) ")
+    rb" \* gohttp " + re.escape(gohttp.__version__.encode())
+    + rb" serving (?:\S+ )?on http://127\.0\.0\.1:(\d+) ")
 CRASH_SIGNS = ("Fatal Python error", "panic:", "fatal error:",
                "Segmentation fault", "Traceback", "SIGSEGV", "goroutine ")
 
@@ -305,7 +307,7 @@ def test_signal_while_the_banner_is_printed_still_stops_gracefully(
             def write(self, text):
                 n = self.inner.write(text)
                 self.inner.flush()
-                if "gohttp serving on" in text:
+                if " serving on " in text:
                     time.sleep(5)  # the signal lands here
                 return n
 

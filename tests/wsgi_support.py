@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import pytest
 
+import gohttp
 from support import TIMEOUT
 
 App = Callable[..., Any]
@@ -83,7 +84,10 @@ class Banner:
     """Reads a gohttp process's stderr on a thread; waits for the
     banner and keeps every line."""
 
-    PATTERN = re.compile(r" \* gohttp serving (?:(\S+) )?on (http://\S+)")
+    # " * gohttp 0.1.0 serving [APP ]on URL (Go net/http) - ...": the
+    # version must be gohttp's own.
+    PATTERN = re.compile(r" \* gohttp " + re.escape(gohttp.__version__)
+                         + r" serving (?:(\S+) )?on (http://\S+)")
 
     def __init__(self, proc: subprocess.Popen) -> None:
         self.lines: list[str] = []

@@ -82,17 +82,6 @@ def _parse_static(value: str) -> tuple[str, str]:
     return prefix, directory
 
 
-def _parse_timeout(value: str) -> Optional[float]:
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not seconds >= 0:
-        raise argparse.ArgumentTypeError(
-            f"a timeout is a number of seconds, 0 for none, not {value!r}")
-    return seconds or None
-
-
 def _parse_seconds(value: str) -> float:
     try:
         seconds = float(value)
@@ -102,6 +91,16 @@ def _parse_seconds(value: str) -> float:
         raise argparse.ArgumentTypeError(
             f"want a number of seconds, not {value!r}")
     return seconds
+
+
+def _parse_timeout(value: str) -> Optional[float]:
+    """Seconds, where 0 means no limit (None)."""
+    try:
+        return _parse_seconds(value) or None
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"a timeout is a number of seconds, 0 for none, not {value!r}"
+        ) from None
 
 
 def _positive_int(value: str) -> int:

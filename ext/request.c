@@ -6,6 +6,12 @@
  * view ends when the handler returns (gohttp_request_release); after
  * that every attribute raises RuntimeError instead of reading memory Go
  * has reused.
+ *
+ * Threads: a handler may hand its Request to other threads.  Every field
+ * is read and changed in the object's critical section.  Reading the body
+ * waits in Go without the GIL, which also suspends the critical section,
+ * so one read at a time is let into Go (reading): a second thread's read
+ * meanwhile raises RuntimeError rather than interleave with it.
  */
 #include "module.h"
 
@@ -16,11 +22,14 @@ typedef struct {
     gohttp_state *state;          /* borrowed: the type keeps the module */
     const gohttp_request *req;    /* borrowed from Go; NULL once released */
     const char *data;             /* borrowed from Go; NULL once released */
+    uintptr_t call;               /* the Go call, for body reads */
+    uint64_t generation;
     PyObject *headers;            /* Headers, made on first access */
     PyObject *body;               /* the whole body, once read, or NULL */
     Py_ssize_t body_pos;          /* read() position within body */
     int64_t body_read;            /* bytes read from Go so far */
     int body_over;                /* Go reported the end of the body */
+    int reading;                  /* a thread is reading the body from Go */
 } RequestObject;
 
 #define Request_CAST(op) ((RequestObject *)(op))
@@ -80,11 +89,14 @@ gohttp_request_new(gohttp_state *st, const gohttp_request *req,
     self->state = st;
     self->req = req;
     self->data = data;
+    self->call = req->call;
+    self->generation = req->generation;
     self->headers = NULL;
     self->body = NULL;
     self->body_pos = 0;
     self->body_read = 0;
     self->body_over = 0;
+    self->reading = 0;
     return (PyObject *)self;   /* new reference */
 }
 
@@ -203,8 +215,32 @@ done:
 
 /* ---- the body ----------------------------------------------------------- */
 
+/* Start a read of the body from Go: 0, or -1 with RuntimeError if
+ * another thread is reading it.  Call inside the critical section, and
+ * end_read after. */
+static int
+begin_read(RequestObject *self)
+{
+    if (self->reading) {
+        PyErr_SetString(PyExc_RuntimeError,
+            "another thread is reading this request's body: read it from "
+            "one thread at a time");
+        return -1;
+    }
+    self->reading = 1;
+    return 0;
+}
+
+static void
+end_read(RequestObject *self)
+{
+    self->reading = 0;
+}
+
 /* Read up to n bytes of the body from Go into a new bytes object (new
- * reference), without the GIL.  Returns fewer than n only at the end. */
+ * reference), without the GIL.  Returns fewer than n only at the end.
+ * Call between begin_read and end_read.  self->req is not used: the
+ * handler may return meanwhile (then Go refuses the call). */
 static PyObject *
 read_from_go(RequestObject *self, Py_ssize_t n)
 {
@@ -215,8 +251,8 @@ read_from_go(RequestObject *self, Py_ssize_t n)
     if (buf == NULL) {
         return NULL;
     }
-    uintptr_t call = self->req->call;
-    uint64_t generation = self->req->generation;
+    uintptr_t call = self->call;
+    uint64_t generation = self->generation;
     char *p = PyBytes_AS_STRING(buf);
     gohttp_error err;
     size_t got = 0;
@@ -328,11 +364,13 @@ get_body(PyObject *op, void *closure)
     else if (self->body != NULL) {
         result = Py_NewRef(self->body);
     }
-    else {
-        self->body = read_rest_from_go(self);
-        if (self->body != NULL) {
-            self->body_pos = PyBytes_GET_SIZE(self->body);
-            result = Py_NewRef(self->body);
+    else if (begin_read(self) == 0) {
+        PyObject *body = read_rest_from_go(self);
+        end_read(self);
+        if (body != NULL) {
+            Py_XSETREF(self->body, body);
+            self->body_pos = PyBytes_GET_SIZE(body);
+            result = Py_NewRef(body);
         }
     }
     Py_END_CRITICAL_SECTION();
@@ -375,8 +413,12 @@ request_read(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
             self->body_pos += n;
         }
     }
+    else if (begin_read(self) < 0) {
+        goto done;
+    }
     else if (size < 0) {
         result = read_rest_from_go(self);
+        end_read(self);
     }
     else {
         int64_t length = self->req->content_length;
@@ -389,6 +431,7 @@ request_read(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
             }
             result = read_from_go(self, size);
         }
+        end_read(self);
     }
 done:
     Py_END_CRITICAL_SECTION();

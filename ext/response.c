@@ -9,6 +9,13 @@
  * other handlers.  send_file() hands Go a file descriptor instead: Go
  * copies the file to the client (with sendfile(2) where it can), and no
  * byte of it passes through C or Python.
+ *
+ * Threads: a handler may hand w to other threads.  The fields are read
+ * and changed in the object's critical section, w.header's map in its own
+ * while it is packed.  A write that waits in Go without the GIL suspends
+ * the critical section, so another thread may write meanwhile: Go, which
+ * locks each call, keeps the response consistent (one status line, the
+ * Content-Length honoured), and started and written here only count.
  */
 #include "module.h"
 
@@ -128,7 +135,12 @@ latin1_bytes(PyObject *s, Py_ssize_t *len)
 /* Pack the header map {canonical key: [values]} into buf, which holds
  * capacity bytes, or only size it when buf is NULL.  Returns 0, or -1
  * with an exception set (also if the map grew since it was sized: another
- * thread changed it). */
+ * thread changed it).
+ *
+ * Call inside the map's critical section, which keeps its keys and lists
+ * alive (borrowed) while other threads may write w.header.  A list may
+ * still grow (Headers.add appends without the map's lock), so each value
+ * is taken as a strong reference, and j is checked against the size. */
 static int
 pack_headers(PyObject *map, char *buf, size_t capacity, size_t *size)
 {
@@ -147,14 +159,20 @@ pack_headers(PyObject *map, char *buf, size_t capacity, size_t *size)
         }
         for (Py_ssize_t j = 0; j < PyList_GET_SIZE(values); j++) {
             Py_ssize_t vlen;
-            const char *v = latin1_bytes(PyList_GET_ITEM(values, j), &vlen);
-            if (v == NULL) {
-                return -1;
+            PyObject *value = PyList_GetItemRef(values, j);   /* new */
+            if (value == NULL) {
+                return -1;   /* IndexError: the list shrank meanwhile */
             }
-            if (put_item(buf, capacity, size, k, klen) < 0
-                || put_item(buf, capacity, size, v, vlen) < 0) {
+            const char *v = latin1_bytes(value, &vlen);
+            int rc = v == NULL ? -1 : 0;
+            if (v != NULL && (put_item(buf, capacity, size, k, klen) < 0
+                              || put_item(buf, capacity, size, v, vlen) < 0)) {
                 PyErr_SetString(PyExc_RuntimeError,
                                 "w.header changed while it was being sent");
+                rc = -1;
+            }
+            Py_DECREF(value);   /* v was copied into buf, or only counted */
+            if (rc < 0) {
                 return -1;
             }
         }
@@ -185,15 +203,20 @@ commit(ResponseWriterObject *self, int code, const char *body, size_t n,
             PyErr_SetString(PyExc_TypeError, "corrupt Headers object");
             goto done;
         }
-        if (pack_headers(map, NULL, 0, &size) < 0) {
-            goto done;
+        int packed = -1;
+        Py_BEGIN_CRITICAL_SECTION(map);
+        if (pack_headers(map, NULL, 0, &size) == 0) {
+            size_t capacity = size > sizeof stack ? size : sizeof stack;
+            if (size > sizeof stack && (buf = PyMem_Malloc(size)) == NULL) {
+                buf = stack;
+                PyErr_NoMemory();
+            }
+            else {
+                packed = pack_headers(map, buf, capacity, &size);
+            }
         }
-        size_t capacity = size > sizeof stack ? size : sizeof stack;
-        if (size > sizeof stack && (buf = PyMem_Malloc(size)) == NULL) {
-            PyErr_NoMemory();
-            goto done;
-        }
-        if (pack_headers(map, buf, capacity, &size) < 0) {
+        Py_END_CRITICAL_SECTION();
+        if (packed < 0) {
             goto done;
         }
     }
@@ -605,9 +628,12 @@ static PyObject *
 response_repr(PyObject *op)
 {
     ResponseWriterObject *self = Response_CAST(op);
-    return PyUnicode_FromFormat("<gohttp.ResponseWriter %s>",
-                                self->call == 0 ? "(finished)"
-                                : self->started ? "(started)" : "(new)");
+    const char *what;
+    Py_BEGIN_CRITICAL_SECTION(op);
+    what = self->call == 0 ? "(finished)"
+           : self->started ? "(started)" : "(new)";
+    Py_END_CRITICAL_SECTION();
+    return PyUnicode_FromFormat("<gohttp.ResponseWriter %s>", what);
 }
 
 static PyGetSetDef response_getset[] = {

@@ -7,6 +7,12 @@
  * that no handler is left in C.  While serving, a Server holds a
  * reference to itself, so that it lives on while Go serves even if
  * Python drops it; the reference goes when the server has stopped.
+ *
+ * Threads: any thread may call a Server's methods at once (free-threaded
+ * builds run them truly in parallel).  The fields a method changes
+ * (routes, serving, port) change and are read in the object's critical
+ * section; handle changes only when no other thread can reach the object
+ * (dealloc, or the GC clearing a cycle).  Go guards its own server.
  */
 #include "module.h"
 
@@ -53,14 +59,31 @@ forked_or_freed(ServerObject *self)
     return 0;
 }
 
-/* Drop the reference a serving server holds to itself. */
+/* Drop the reference a serving server holds to itself, once: threads
+ * that see the server stop at the same moment (wait(), shutdown(), the
+ * serving property) all come here, and only the first may drop it. */
 static void
 stop_serving(ServerObject *self)
 {
-    if (self->serving) {
-        self->serving = 0;
+    int was_serving;
+    Py_BEGIN_CRITICAL_SECTION((PyObject *)self);
+    was_serving = self->serving;
+    self->serving = 0;
+    Py_END_CRITICAL_SECTION();
+    if (was_serving) {
         Py_DECREF(self);   /* the caller holds another reference */
     }
+}
+
+/* Read an int field of a server that another method may be setting. */
+static int
+read_field(ServerObject *self, const int *field)
+{
+    int value;
+    Py_BEGIN_CRITICAL_SECTION((PyObject *)self);
+    value = *field;
+    Py_END_CRITICAL_SECTION();
+    return value;
 }
 
 /* Free the Go server and, if Go can no longer call them, the routes. */
@@ -702,14 +725,15 @@ server_shutdown(PyObject *op, PyObject *args, PyObject *kwargs)
 static PyObject *
 get_port(PyObject *op, void *closure)
 {
-    return PyLong_FromLong(Server_CAST(op)->port);
+    ServerObject *self = Server_CAST(op);
+    return PyLong_FromLong(read_field(self, &self->port));
 }
 
 static PyObject *
 get_serving(PyObject *op, void *closure)
 {
     ServerObject *self = Server_CAST(op);
-    if (self->serving && !forked_or_freed(self)) {
+    if (read_field(self, &self->serving) && !forked_or_freed(self)) {
         /* It may have stopped with no one waiting: a shutdown started by
          * one of its handlers, or a failed listener.  Ask Go. */
         int forced;
@@ -720,7 +744,7 @@ get_serving(PyObject *op, void *closure)
             stop_serving(self);
         }
     }
-    return PyBool_FromLong(self->serving);
+    return PyBool_FromLong(read_field(self, &self->serving));
 }
 
 static PyGetSetDef server_getset[] = {

@@ -125,6 +125,10 @@ def _environ_name(key: str) -> str:
     """
     name = _environ_names.get(key)
     if name is None:
+        # _FIXED_NAMES first: another thread may have just cleared the
+        # cache, and "Content-Type" must not become HTTP_CONTENT_TYPE.
+        name = _FIXED_NAMES.get(key)
+    if name is None:
         name = "" if "_" in key else "HTTP_" + key.upper().replace("-", "_")
         if len(_environ_names) >= _NAMES_MAX:
             _environ_names.clear()

@@ -282,9 +282,11 @@ static PyModuleDef_Slot gohttp_slots[] = {
 #if PY_VERSION_HEX >= 0x030C0000
     {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
 #endif
-#if PY_VERSION_HEX >= 0x030D0000
-    /* Handlers need the GIL on GIL builds only; see dispatch.c. */
-    {Py_mod_gil, Py_MOD_GIL_USED},
+#ifdef Py_GIL_DISABLED
+    /* True, and kept true: no C state here relies on the GIL (each file
+     * says how it guards its own), so a free-threaded interpreter keeps
+     * the GIL off after import and handlers run in parallel. */
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
 #endif
     {0, NULL},
 };

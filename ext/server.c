@@ -86,6 +86,30 @@ read_field(ServerObject *self, const int *field)
     return value;
 }
 
+/* 1 if Python threads run in parallel: a free-threaded build whose GIL
+ * is off (PYTHON_GIL=1, or importing an extension that needs the GIL,
+ * turns it on), else 0; -1 with an exception set. */
+static int
+handlers_run_in_parallel(void)
+{
+#ifdef Py_GIL_DISABLED
+    PyObject *sys = PyImport_ImportModule("sys"), *enabled = NULL;
+    int rc = -1;
+    if (sys != NULL) {
+        enabled = PyObject_CallMethod(sys, "_is_gil_enabled", NULL);
+    }
+    if (enabled != NULL) {
+        rc = PyObject_IsTrue(enabled);
+        rc = rc < 0 ? -1 : !rc;
+    }
+    Py_XDECREF(enabled);
+    Py_XDECREF(sys);
+    return rc;
+#else
+    return 0;
+#endif
+}
+
 /* Free the Go server and, if Go can no longer call them, the routes. */
 static void
 free_go_server(ServerObject *self)
@@ -131,6 +155,11 @@ server_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (gohttp_check_fork() < 0) {
         return NULL;
     }
+    int parallel = handlers_run_in_parallel();
+    if (parallel < 0) {
+        return NULL;
+    }
+    gohttp_set_parallel(parallel);   /* how the new server's lane starts */
     self = (ServerObject *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;

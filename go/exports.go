@@ -23,6 +23,17 @@ func gohttp_set_dispatch(fn C.gohttp_dispatch_fn) {
 	dispatchFn.Store((*[0]byte)(fn))
 }
 
+// gohttp_set_parallel tells Go whether Python runs handlers in parallel
+// (parallel != 0: a free-threaded build with the GIL off).  Servers made
+// afterwards run one handler per CPU at once from the start, instead of
+// one at a time until calls wait.  The extension calls it before it makes
+// each server.
+//
+//export gohttp_set_parallel
+func gohttp_set_parallel(parallel C.int32_t) {
+	parallelHandlers.Store(parallel != 0)
+}
+
 func lookupServer(h C.uintptr_t) (*server, error) {
 	if h == 0 {
 		return nil, errState("invalid server handle")

@@ -6,6 +6,7 @@ package main
 import "C"
 
 import (
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -22,9 +23,14 @@ import (
 // The number of runners bounds how many goroutines are in C at once,
 // each holding an OS thread, so 5,000 slow requests queue here rather
 // than spawn 5,000 threads.
+//
+// A free-threaded Python with the GIL off runs handlers in parallel: there
+// a lane starts with one runner per CPU (up to max) and keeps them, so
+// CPU-bound handlers use every core from the first request.
 type lane struct {
 	jobs     chan *call
 	max      int32
+	min      int32        // runners started at once and kept: 1, or one per CPU
 	active   atomic.Int32 // runners running
 	pending  atomic.Int64 // calls sent and not yet finished
 	finished atomic.Uint64
@@ -36,14 +42,24 @@ type lane struct {
 // without finishing a call, before the lane adds a runner.
 const waitTooLong = 2 * time.Millisecond
 
+// parallelHandlers is set when Python runs handlers in parallel (see
+// gohttp_set_parallel); it is read when a lane is made.
+var parallelHandlers atomic.Bool
+
 func newLane(max int) *lane {
 	l := &lane{
 		jobs: make(chan *call, 4096),
 		max:  int32(max),
+		min:  1,
 		wake: make(chan struct{}, 1),
 		stop: make(chan struct{}),
 	}
-	l.spawn()
+	if parallelHandlers.Load() {
+		l.min = int32(min(max, runtime.GOMAXPROCS(0)))
+	}
+	for range l.min {
+		l.spawn()
+	}
 	go l.monitor()
 	return l
 }
@@ -77,10 +93,11 @@ func (l *lane) spawn() {
 	}
 }
 
-// leave reports whether a runner may leave: only while another remains.
+// leave reports whether a runner may leave: only while more than min
+// remain.
 func (l *lane) leave() bool {
 	n := l.active.Load()
-	return n > 1 && l.active.CompareAndSwap(n, n-1)
+	return n > l.min && l.active.CompareAndSwap(n, n-1)
 }
 
 func (l *lane) runner() {

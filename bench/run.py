@@ -46,6 +46,8 @@ BUILD = BENCH / ".build"          # the gohello binary, server logs, dumps
 GOHELLO = BUILD / "gohello"
 POST_SCRIPT = BENCH / "post64k.lua"
 RESULTS = BENCH / "results.md"
+# The free-threaded CPython `make freethreaded` builds, for the gohttp-ft row.
+FT_PYTHON = REPO / ".cache" / "python3.13t" / "bin" / "python3.13t"
 
 HOST = "127.0.0.1"
 HELLO = b"Hello, world!"
@@ -124,12 +126,12 @@ def build_gohello(go: str) -> None:
                    cwd=BENCH / "gohello", env=env, check=True)
 
 
-def probe_gohttp() -> tuple[Optional[str], bool]:
+def probe_gohttp(python: str = sys.executable) -> tuple[Optional[str], bool]:
     """(why gohttp cannot run or None, whether it has serve_wsgi), asked
     of a child: importing gohttp here would start a Go runtime in the
     harness."""
     code = "import gohttp; print(hasattr(gohttp, 'serve_wsgi'))"
-    proc = subprocess.run([sys.executable, "-c", code], env=gohttp_env(),
+    proc = subprocess.run([python, "-c", code], env=gohttp_env(),
                           capture_output=True, text=True)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["?"])[-1]
@@ -203,6 +205,9 @@ def all_rows() -> list[Row]:
         Row("gohttp", "gohttp native handler",
             lambda port: [py, str(BENCH / "apps" / "gohttp_native.py"),
                           str(port)], gohttp_env),
+        Row("gohttp-ft", "gohttp native handler, free-threaded 3.13t",
+            lambda port: [str(FT_PYTHON), str(BENCH / "apps" / "gohttp_native.py"),
+                          str(port)], gohttp_env),
         Row("go-static", "pure Go static file",
             lambda port: [str(GOHELLO), "-addr", f"{HOST}:{port}",
                           "-static", str(static_dir())], clean_env),
@@ -235,7 +240,13 @@ def all_rows() -> list[Row]:
 def mark_skips(rows: list[Row], venv_error: Optional[str]) -> None:
     gohttp_error, has_wsgi = probe_gohttp()
     for row in rows:
-        if row.name.startswith("gohttp"):
+        if row.name == "gohttp-ft":
+            if not FT_PYTHON.exists():
+                row.skip = "n/a (no free-threaded CPython: make freethreaded)"
+            elif probe_gohttp(str(FT_PYTHON))[0]:
+                row.skip = ("n/a (gohttp not built for it: "
+                            "make all PYTHON=.cache/python3.13t/bin/python3.13t)")
+        elif row.name.startswith("gohttp"):
             if gohttp_error:
                 row.skip = f"n/a ({gohttp_error})"
             elif "wsgi" in row.name and not has_wsgi:

@@ -54,7 +54,7 @@ REQUESTS_PER_CLIENT = 8
 CLIENTS = 2
 WANTED_SPEEDUP = 1.6
 QUIET_ROUNDS = 3           # rounds the machine was quiet, at least
-BUDGET = 90.0              # seconds to find them in
+BUDGET = 60.0              # seconds to find them in
 QUIET = 0.3                # cores other processes may use in a quiet burst
 
 

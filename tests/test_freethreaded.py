@@ -306,3 +306,57 @@ def test_headers_changed_by_another_thread_while_sent(
             assert r.data == b"ok"
             assert r.headers["X-Mine"].count("m") == 20
     assert http.request("GET", server.url + "/racy-headers").status in (200, 500)
+
+
+def test_many_clients_at_once_each_get_their_own_answer(
+        server: gohttp.Server) -> None:
+    # Native and WSGI handlers, bodies and headers, from 8 clients at
+    # once: free-threaded, as many handlers run at the same moment as
+    # there are CPUs, so a request must never see another's state.
+    @server.route("POST /native/{id}")
+    def native(w: gohttp.ResponseWriter, req: gohttp.Request) -> None:
+        ident = req.path_value("id")
+        assert req.headers.get("X-Id") == ident
+        body = req.body
+        w.header.set("X-Id", ident)
+        w.header.add("X-Len", str(len(body)))
+        w.write(body[::-1])
+
+    def app(environ: dict, start_response: Callable) -> list[bytes]:
+        body = environ["wsgi.input"].read()
+        start_response("200 OK", [("X-Id", environ["HTTP_X_ID"]),
+                                  ("Content-Type", "text/plain")])
+        return [environ["PATH_INFO"].encode(), b":", body]
+
+    server.mount_wsgi("/wsgi", app)
+    failures: list[str] = []
+
+    def client(n: int) -> None:
+        pool = urllib3.HTTPConnectionPool(
+            "127.0.0.1", server.port, maxsize=1, retries=False,
+            timeout=urllib3.Timeout(connect=TIMEOUT, read=TIMEOUT))
+        try:
+            for i in range(40):
+                ident = f"{n}-{i}"
+                body = ident.encode() * (1 + i * 37)
+                if i % 2:
+                    r = pool.request("POST", f"/native/{ident}", body=body,
+                                     headers={"X-Id": ident})
+                    want = body[::-1]
+                else:
+                    r = pool.request("POST", f"/wsgi/{ident}", body=body,
+                                     headers={"X-Id": ident})
+                    want = f"/{ident}:".encode() + body
+                if (r.status, r.headers.get("X-Id"), r.data) != (200, ident, want):
+                    failures.append(f"{ident}: {r.status} {r.headers} {r.data[:60]!r}")
+        except Exception as exc:
+            failures.append(f"client {n}: {exc!r}")
+        finally:
+            pool.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures[:5]

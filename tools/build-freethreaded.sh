@@ -65,7 +65,12 @@ cd "$WORK"
 echo "downloading the source package of python3.13 (Debian trixie)"
 # --download-only: the pristine upstream tarball, without Debian's patches
 # (they change the install layout for Debian's own packaging).
-apt-get source --download-only --only-source -o APT::Sandbox::User=root python3.13 >/dev/null
+if ! apt-get source --download-only --only-source -o APT::Sandbox::User=root python3.13 >/dev/null; then
+    echo "could not download the source package of python3.13: is Debian's mirror" \
+         "(deb.debian.org, see $SOURCES) reachable? Or point FT_PREFIX (make" \
+         "freethreaded FT_PREFIX=...) at an existing free-threaded CPython 3.13." >&2
+    exit 1
+fi
 tar xf python3.13_*.orig.tar.xz
 cd Python-3.13*/
 

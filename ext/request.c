@@ -11,7 +11,9 @@
  * is read and changed in the object's critical section.  Reading the body
  * waits in Go without the GIL, which also suspends the critical section,
  * so one read at a time is let into Go (reading): a second thread's read
- * meanwhile raises RuntimeError rather than interleave with it.
+ * meanwhile raises RuntimeError rather than interleave with it.  The
+ * headers are copied out of Go's block before any Python object is made
+ * from them, since making one may suspend the critical section too.
  */
 #include "module.h"
 
@@ -164,7 +166,8 @@ static PyObject *
 get_headers(PyObject *op, void *closure)
 {
     RequestObject *self = Request_CAST(op);
-    PyObject *map = NULL, *result = NULL;
+    PyObject *map = NULL, *made = NULL, *result = NULL;
+    char *block = NULL;
     Py_BEGIN_CRITICAL_SECTION(op);
     if (check_live(self) < 0) {
         goto done;
@@ -173,13 +176,25 @@ get_headers(PyObject *op, void *closure)
         result = Py_NewRef(self->headers);
         goto done;
     }
+    /* Copy the packed headers out of Go's memory before making any Python
+     * object: an allocation may run code (a finalizer) that suspends this
+     * critical section, and the handler may return meanwhile and Go reuse
+     * the block.  PyMem_RawMalloc runs no Python code. */
+    Py_ssize_t size;
+    const char *span = span_ptr(self, GOHTTP_F_HEADERS, &size);
+    uint32_t count = self->req->header_count;
+    block = PyMem_RawMalloc(size > 0 ? (size_t)size : 1);
+    if (block == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memcpy(block, span, (size_t)size);
     map = PyDict_New();
     if (map == NULL) {
         goto done;
     }
-    Py_ssize_t unused;
-    const char *p = span_ptr(self, GOHTTP_F_HEADERS, &unused);
-    for (uint32_t i = 0; i < self->req->header_count; i++) {
+    const char *p = block;
+    for (uint32_t i = 0; i < count; i++) {
         Py_ssize_t klen, vlen;
         const char *k = next_item(&p, &klen);
         const char *v = next_item(&p, &vlen);
@@ -204,11 +219,17 @@ get_headers(PyObject *op, void *closure)
             goto done;
         }
     }
-    self->headers = PyObject_CallMethod(self->state->Headers, "_frozen",
-                                        "O", map);
-    result = Py_XNewRef(self->headers);
+    made = PyObject_CallMethod(self->state->Headers, "_frozen", "O", map);
+    if (made != NULL) {
+        if (self->headers == NULL) {   /* else another thread made them */
+            self->headers = Py_NewRef(made);
+        }
+        result = Py_NewRef(self->headers);
+    }
 done:
     Py_END_CRITICAL_SECTION();
+    PyMem_RawFree(block);
+    Py_XDECREF(made);
     Py_XDECREF(map);
     return result;
 }

@@ -26,12 +26,11 @@ import (
 type call struct {
 	handle cgo.Handle
 
-	// Set by the request's goroutine before the lane runs the call, read
-	// by the runner; the lane's channels order the two.
+	// Used by the request's own goroutine, and by the lane (lane.go).
 	handler uintptr
-	queued  time.Time
-	outcome C.gohttp_outcome
-	done    chan struct{} // the runner's word that the handler returned
+	queued  time.Time        // when it began to wait for a place
+	outcome C.gohttp_outcome // what the handler said
+	done    chan struct{}    // the lane's word that it has a place
 
 	mu          sync.Mutex // guards everything below against C threads
 	generation  uint64

@@ -53,7 +53,7 @@ func newServer(maxHandlers int) (*server, error) {
 	}
 	s := &server{
 		mux:  http.NewServeMux(),
-		lane: newLane(maxHandlers),
+		lane: newLane(1, maxHandlers),
 		done: make(chan struct{}),
 	}
 	return s, nil

@@ -5,6 +5,7 @@
  *   dispatch.c       Go → Python: thread states, the GIL, one handler call
  *   server.c         Server: routes, listen, wait, shutdown
  *   request.c        Request: a read-only view of the request for handlers
+ *   headers.c        Headers and canonical_key: the header map both use
  *   response.c       ResponseWriter: status, headers, body for handlers
  *
  * The memory rules across the Go/C boundary are in go/bridge.h.
@@ -28,9 +29,8 @@ typedef struct {
     PyTypeObject *ServerType;
     PyTypeObject *RequestType;
     PyTypeObject *ResponseWriterType;
-    PyObject *Headers;          /* gohttp._headers.Headers */
+    PyTypeObject *HeadersType;
     PyObject *logger;           /* logging.getLogger("gohttp") */
-    PyObject *str_map;          /* "_map", the Headers attribute C reads */
     PyObject *str_error;        /* "error" */
     PyObject *str_fileno;       /* "fileno" */
     PyObject *kwnames_exc_info; /* ("exc_info",) */
@@ -58,8 +58,9 @@ int gohttp_gate_close(double timeout);
 PyObject *gohttp_current_server(void);
 long gohttp_thread_states_made(void);
 
-/* server.c, request.c, response.c: the type specs */
+/* server.c, request.c, response.c, headers.c: the type specs */
 extern PyType_Spec gohttp_server_spec;
+extern PyType_Spec gohttp_headers_spec;
 extern PyType_Spec gohttp_request_spec;
 extern PyType_Spec gohttp_response_spec;
 
@@ -68,6 +69,18 @@ extern PyType_Spec gohttp_response_spec;
 PyObject *gohttp_request_new(gohttp_state *st, const gohttp_request *req,
                              const char *data);
 void gohttp_request_release(PyObject *request);
+
+/* headers.c.  A Headers is a dict {canonical key: [str values]} inside. */
+int gohttp_headers_init(void);               /* once per process */
+PyObject *gohttp_canonical_key_function(PyObject *module, PyObject *key);
+extern const char gohttp_canonical_key_doc[];
+PyObject *gohttp_canonical_key(PyObject *key);              /* new reference */
+PyObject *gohttp_headers_new(gohttp_state *st);             /* new reference */
+/* New reference: read-only Headers over map, which it takes a reference
+ * to; map must not change afterwards. */
+PyObject *gohttp_headers_frozen(gohttp_state *st, PyObject *map);
+/* Borrowed: the dict inside headers, a Headers. */
+PyObject *gohttp_headers_map(PyObject *headers);
 
 /* response.c */
 PyObject *gohttp_response_new(gohttp_state *st, const gohttp_request *req);

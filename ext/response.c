@@ -177,14 +177,7 @@ commit(ResponseWriterObject *self, int code, const char *body, size_t n,
     int sent = 0, rc = -1;
 
     if (self->header != NULL) {
-        map = PyObject_GetAttr(self->header, self->state->str_map);
-        if (map == NULL) {
-            goto done;
-        }
-        if (!PyDict_Check(map)) {
-            PyErr_SetString(PyExc_TypeError, "corrupt Headers object");
-            goto done;
-        }
+        map = Py_NewRef(gohttp_headers_map(self->header));
         if (pack_headers(map, NULL, 0, &size) < 0) {
             goto done;
         }
@@ -241,7 +234,7 @@ get_header(PyObject *op, void *closure)
     Py_BEGIN_CRITICAL_SECTION(op);
     if (check_live(self) == 0) {
         if (self->header == NULL) {
-            self->header = PyObject_CallNoArgs(self->state->Headers);
+            self->header = gohttp_headers_new(self->state);
         }
         result = Py_XNewRef(self->header);
     }

@@ -186,6 +186,7 @@ gohttp_clear(PyObject *module)
     Py_CLEAR(st->HeadersType);
     Py_CLEAR(st->logger);
     Py_CLEAR(st->str_error);
+    Py_CLEAR(st->str_content_length);
     Py_CLEAR(st->str_fileno);
     Py_CLEAR(st->kwnames_exc_info);
     return 0;
@@ -257,9 +258,10 @@ gohttp_exec(PyObject *module)
     }
     st->logger = PyObject_CallMethod(logging, "getLogger", "s", "gohttp");
     st->str_error = PyUnicode_InternFromString("error");
+    st->str_content_length = PyUnicode_InternFromString("Content-Length");
     st->str_fileno = PyUnicode_InternFromString("fileno");
     st->kwnames_exc_info = Py_BuildValue("(s)", "exc_info");
-    if (!st->logger || !st->str_error || !st->str_fileno
+    if (!st->logger || !st->str_error || !st->str_content_length || !st->str_fileno
         || !st->kwnames_exc_info) {
         goto done;
     }

@@ -32,6 +32,7 @@ typedef struct {
     PyTypeObject *HeadersType;
     PyObject *logger;           /* logging.getLogger("gohttp") */
     PyObject *str_error;        /* "error" */
+    PyObject *str_content_length; /* "Content-Length" */
     PyObject *str_fileno;       /* "fileno" */
     PyObject *kwnames_exc_info; /* ("exc_info",) */
 } gohttp_state;
@@ -53,7 +54,8 @@ void gohttp_log_exception(gohttp_state *st, const char *format, ...);
 /* dispatch.c */
 int gohttp_dispatch_init(void);
 gohttp_outcome gohttp_dispatch(uintptr_t handler, const gohttp_request *req,
-                               const char *data);
+                               const char *data, gohttp_reply *reply,
+                               char *reply_buf);
 int gohttp_gate_close(double timeout);
 PyObject *gohttp_current_server(void);
 long gohttp_thread_states_made(void);
@@ -83,7 +85,10 @@ PyObject *gohttp_headers_frozen(gohttp_state *st, PyObject *map);
 PyObject *gohttp_headers_map(PyObject *headers);
 
 /* response.c */
-PyObject *gohttp_response_new(gohttp_state *st, const gohttp_request *req);
+/* New reference.  reply and reply_buf are borrowed from Go until
+ * gohttp_response_release: where the writer holds a small response back. */
+PyObject *gohttp_response_new(gohttp_state *st, const gohttp_request *req,
+                              gohttp_reply *reply, char *reply_buf);
 int gohttp_response_finish(PyObject *response);
 void gohttp_response_release(PyObject *response);
 

@@ -212,7 +212,7 @@ func gohttp_call_write_header(h C.uintptr_t, generation C.uint64_t, code C.int32
 		return report(err, e)
 	}
 	defer c.mu.Unlock()
-	if e := c.writeHeader(int(code), unsafe.Pointer(headers), int(n)); e != nil {
+	if e := c.writeHeader(int(code), unsafe.Slice((*byte)(unsafe.Pointer(headers)), int(n))); e != nil {
 		return report(err, e)
 	}
 	*sent = 1

@@ -68,7 +68,7 @@ func newLane(min, max int) *lane {
 
 // enterC runs c's handler in C and stores what it says in c.outcome.
 func enterC(c *call) {
-	c.outcome = invoke(c.handler, &c.req, &c.data[0])
+	c.outcome = invoke(c)
 }
 
 // run runs c's handler in C, on the calling goroutine's thread, and

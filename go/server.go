@@ -102,7 +102,7 @@ func (s *server) route(handler uintptr, names []string) http.Handler {
 
 		c.begin(w, r, handler, names)
 		outcome := s.lane.run(c)
-		started := c.end()
+		started := c.end(outcome)
 
 		switch {
 		case outcome == C.GOHTTP_HANDLED:

@@ -90,6 +90,12 @@ PyObject *gohttp_headers_map(PyObject *headers);
 PyObject *gohttp_response_new(gohttp_state *st, const gohttp_request *req,
                               gohttp_reply *reply, char *reply_buf);
 int gohttp_response_finish(PyObject *response);
+/* For C handlers (wsgi.c), what w.header = headers (a Headers, which it
+ * takes a reference to), w.write_header(code) and w.write(p[:n]) do:
+ * 0, or -1 with an exception set. */
+int gohttp_response_set_header(PyObject *response, PyObject *headers);
+int gohttp_response_start(PyObject *response, int code);
+int gohttp_response_write(PyObject *response, const char *p, Py_ssize_t n);
 void gohttp_response_release(PyObject *response);
 
 #endif /* GOHTTP_MODULE_H */

@@ -411,12 +411,41 @@ PyDoc_STRVAR(write_header_doc,
 "at most once, before write(); without it, the first write() sends 200.\n"
 "Informational codes (1xx) may precede the final one.");
 
+/* write_header(code) with the critical section held: 0, or -1 with an
+ * exception set. */
+static int
+start(ResponseWriterObject *self, int code)
+{
+    size_t unused;
+    if (check_live(self) < 0) {
+        return -1;
+    }
+    if (self->started) {
+        PyErr_SetString(PyExc_RuntimeError,
+            "the response has already started: write_header() must "
+            "come before write() and flush(), and only once");
+        return -1;
+    }
+    int held = hold(self, code, NULL, 0);
+    if (held != 0) {
+        return held == 1 ? 0 : -1;
+    }
+    return commit(self, code, NULL, 0, &unused);
+}
+
+int
+gohttp_response_start(PyObject *op, int code)
+{
+    int rc;
+    Py_BEGIN_CRITICAL_SECTION(op);
+    rc = start(Response_CAST(op), code);
+    Py_END_CRITICAL_SECTION();
+    return rc;
+}
+
 static PyObject *
 response_write_header(PyObject *op, PyObject *arg)
 {
-    ResponseWriterObject *self = Response_CAST(op);
-    PyObject *result = NULL;
-    size_t unused;
     int overflow;
     long code = PyLong_AsLongAndOverflow(arg, &overflow);
     if (code == -1 && PyErr_Occurred()) {
@@ -428,24 +457,87 @@ response_write_header(PyObject *op, PyObject *arg)
                      arg);
         return NULL;
     }
-    Py_BEGIN_CRITICAL_SECTION(op);
-    if (check_live(self) == 0) {
-        if (self->started) {
-            PyErr_SetString(PyExc_RuntimeError,
-                "the response has already started: write_header() must "
-                "come before write() and flush(), and only once");
+    if (gohttp_response_start(op, (int)code) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* write(p[:n]) with the critical section held: 0 with *written set, or
+ * -1 with an exception set.  p stays valid: the caller holds its owner. */
+static int
+write_body(ResponseWriterObject *self, const char *p, Py_ssize_t n,
+           size_t *written)
+{
+    *written = 0;
+    if (check_live(self) < 0) {
+        return -1;
+    }
+    if (!self->started) {
+        int held = hold(self, 200, p, (size_t)n);
+        if (held != 0) {
+            *written = held == 1 ? (size_t)n : 0;
+            return held == 1 ? 0 : -1;
         }
-        else {
-            int held = hold(self, (int)code, NULL, 0);
-            if (held == 1
-                || (held == 0 && commit(self, (int)code, NULL, 0,
-                                        &unused) == 0)) {
-                result = Py_NewRef(Py_None);
-            }
+        /* status, headers and data in one crossing */
+        return commit(self, 200, p, (size_t)n, written);
+    }
+    if (self->held) {
+        if (hold_more(self, p, (size_t)n)) {
+            *written = (size_t)n;
+            return 0;
+        }
+        if (release_held(self) < 0) {
+            return -1;
         }
     }
+    gohttp_error err;
+    gohttp_status status = GOHTTP_OK;
+    uintptr_t call = self->call;
+    uint64_t generation = self->generation;
+    if (n == 0) {
+        /* nothing to send */
+    }
+    else if (self->written + n <= GO_BODY_BUFFER) {
+        status = gohttp_call_write(call, generation, (char *)p, (size_t)n,
+                                   written, &err);
+    }
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        status = gohttp_call_write(call, generation, (char *)p, (size_t)n,
+                                   written, &err);
+        Py_END_ALLOW_THREADS
+    }
+    self->written += (int64_t)*written;
+    if (status != GOHTTP_OK) {
+        return gohttp_raise(status, &err);
+    }
+    return 0;
+}
+
+int
+gohttp_response_write(PyObject *op, const char *p, Py_ssize_t n)
+{
+    size_t written;
+    int rc;
+    Py_BEGIN_CRITICAL_SECTION(op);
+    rc = write_body(Response_CAST(op), p, n, &written);
     Py_END_CRITICAL_SECTION();
-    return result;
+    return rc;
+}
+
+int
+gohttp_response_set_header(PyObject *op, PyObject *headers)
+{
+    ResponseWriterObject *self = Response_CAST(op);
+    int rc = -1;
+    Py_BEGIN_CRITICAL_SECTION(op);
+    if (check_live(self) == 0) {
+        Py_XSETREF(self->header, Py_NewRef(headers));
+        rc = 0;
+    }
+    Py_END_CRITICAL_SECTION();
+    return rc;
 }
 
 PyDoc_STRVAR(write_doc,
@@ -484,61 +576,11 @@ response_write(PyObject *op, PyObject *data)
         return NULL;
     }
 
-    Py_BEGIN_CRITICAL_SECTION(op);
-    if (check_live(self) < 0) {
-        goto done;
-    }
     size_t written = 0;
-    if (!self->started) {
-        int held = hold(self, 200, p, (size_t)n);
-        if (held < 0) {
-            goto done;
-        }
-        if (held == 1) {
-            result = PyLong_FromSsize_t(n);
-            goto done;
-        }
-        /* status, headers and data in one crossing */
-        if (commit(self, 200, p, (size_t)n, &written) < 0) {
-            goto done;
-        }
+    Py_BEGIN_CRITICAL_SECTION(op);
+    if (write_body(self, p, n, &written) == 0) {
         result = PyLong_FromSize_t(written);
-        goto done;
     }
-    if (self->held) {
-        if (hold_more(self, p, (size_t)n)) {
-            result = PyLong_FromSsize_t(n);
-            goto done;
-        }
-        if (release_held(self) < 0) {
-            goto done;
-        }
-    }
-    gohttp_error err;
-    gohttp_status status = GOHTTP_OK;
-    uintptr_t call = self->call;
-    uint64_t generation = self->generation;
-    if (n == 0) {
-        /* nothing to send */
-    }
-    else if (self->written + n <= GO_BODY_BUFFER) {
-        status = gohttp_call_write(call, generation, (char *)p, (size_t)n,
-                                   &written, &err);
-    }
-    else {
-        /* data stays alive and, if a buffer, locked: we hold both. */
-        Py_BEGIN_ALLOW_THREADS
-        status = gohttp_call_write(call, generation, (char *)p, (size_t)n,
-                                   &written, &err);
-        Py_END_ALLOW_THREADS
-    }
-    self->written += (int64_t)written;
-    if (status != GOHTTP_OK) {
-        gohttp_raise(status, &err);
-        goto done;
-    }
-    result = PyLong_FromSize_t(written);
-done:
     Py_END_CRITICAL_SECTION();
     if (view.obj != NULL) {
         PyBuffer_Release(&view);

@@ -141,6 +141,7 @@ type config struct {
 	accessLog         string // "": off; "-": standard error
 	accessLogFormat   logFormat
 	forwardedAllowIPs string
+	reusePort         bool // SO_REUSEPORT on TCP listeners
 }
 
 // configFrom copies what c says; c is C memory, read during the call only.
@@ -162,6 +163,7 @@ func configFrom(c *C.gohttp_config) config {
 		accessLog:         C.GoString(c.access_log),
 		accessLogFormat:   logFormat(c.access_log_format),
 		forwardedAllowIPs: C.GoString(c.forwarded_allow_ips),
+		reusePort:         c.reuse_port != 0,
 	}
 	if c.nbinds > 0 && c.binds != nil {
 		for _, b := range unsafe.Slice(c.binds, int(c.nbinds)) {
@@ -229,7 +231,7 @@ func (s *server) listen(cfg config) (int, error) {
 
 	var lns []net.Listener
 	for _, addr := range addrs {
-		ln, err := listenAddr(addr)
+		ln, err := listenAddr(addr, cfg.reusePort)
 		if err != nil {
 			for _, ln := range lns {
 				ln.Close()
@@ -297,6 +299,13 @@ func (s *server) serve(ln net.Listener, useTLS bool) {
 	s.hs.Close()
 	s.closeLog()
 	close(s.done)
+}
+
+// handled returns how many handler calls the server has finished: the
+// requests that ran Python (not those Go answered alone, such as static
+// files and 404s).
+func (s *server) handled() uint64 {
+	return s.lane.finished.Load()
 }
 
 // addresses returns the addresses the server listens on, as listen bound

@@ -69,6 +69,10 @@ class Server:
       ``access_log_format`` "combined", "common" or "json".
     - ``forwarded_allow_ips="127.0.0.1,10.0.0.0/8"``: proxies whose
       X-Forwarded-For sets ``req.remote_addr``.
+    - ``reuse_port=True``: TCP listeners set SO_REUSEPORT, so that other
+      processes may listen on the same address (the kernel spreads
+      connections among them).  ``run(workers=N)`` starts such
+      processes for you.
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class Server:
         access_log: Union[bool, StrPath] = False,
         access_log_format: str = "combined",
         forwarded_allow_ips: Union[str, Sequence[str], None] = None,
+        reuse_port: bool = False,
         shutdown_timeout: float = 10.0,
     ) -> None:
         self._core = _gohttp.Server(max_handlers=max_handlers)
@@ -110,6 +115,7 @@ class Server:
                         access_log=access_log,
                         access_log_format=access_log_format,
                         forwarded_allow_ips=forwarded_allow_ips,
+                        reuse_port=reuse_port,
                         shutdown_timeout=shutdown_timeout)
 
     def _configure(self, host: Optional[str] = None,
@@ -499,7 +505,7 @@ def _listen_options(options: dict[str, Any],
             if value is not None and not isinstance(value, str):
                 value = ",".join(value)
             core[name] = value or None
-        elif name == "http2_cleartext":
+        elif name in ("http2_cleartext", "reuse_port"):
             core[name] = bool(value)
         else:  # timeouts and max_header_bytes: listen() checks them
             core[name] = value

@@ -32,9 +32,12 @@ gohttp_check_fork(void)
     if (forked_child) {
         PyErr_SetString(PyExc_RuntimeError,
             "gohttp cannot be used in a process forked after it was "
-            "imported: the Go runtime does not survive fork(). Start "
-            "worker processes with the 'spawn' method, or import gohttp "
-            "only in the child");
+            "imported: the Go runtime does not survive fork(). For "
+            "worker processes, use gohttp's own (gohttp APP --workers N, "
+            "or run(workers=N)), which start fresh interpreters; "
+            "otherwise start them with multiprocessing's 'spawn' method, "
+            "or import gohttp only in the child. gunicorn --preload and "
+            "other pre-fork servers cannot run gohttp");
         return -1;
     }
     return 0;

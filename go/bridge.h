@@ -161,6 +161,11 @@ typedef struct {
     /* Trusted proxies: comma-separated IPs and CIDRs, or "*" for any;
      * NULL or "": X-Forwarded-For is never honoured. */
     const char *forwarded_allow_ips;
+
+    /* 1: TCP listeners set SO_REUSEPORT, so that several processes (the
+     * workers of one supervisor) may listen on the same address, the
+     * kernel spreading connections among them. */
+    int32_t reuse_port;
 } gohttp_config;
 
 #endif /* GOHTTP_BRIDGE_H */

@@ -18,6 +18,7 @@
 //	pattern.go    the wildcard names of a ServeMux pattern
 //	status.go     Go errors and panics turned into bridge.h statuses
 //	listeners.go  TCP, Unix socket and inherited-descriptor listeners
+//	reuseport_*   the value of SO_REUSEPORT on each system
 //	tls.go        certificates, ALPN and cleartext HTTP/2
 //	limits.go     body size and connection count limits
 //	static.go     static files served by Go alone

@@ -112,6 +112,7 @@ class Server:
         access_log: Optional[str] = None,
         access_log_format: str = "combined",
         forwarded_allow_ips: Optional[str] = None,
+        reuse_port: bool = False,
     ) -> int: ...
     def static(
         self,
@@ -126,6 +127,8 @@ class Server:
     def shutdown(self, timeout: float = 5.0) -> bool: ...
     @property
     def port(self) -> int: ...
+    @property
+    def handled(self) -> int: ...
     @property
     def serving(self) -> bool: ...
 

@@ -219,7 +219,7 @@ get_headers(PyObject *op, void *closure)
             goto done;
         }
     }
-    made = PyObject_CallMethod(self->state->Headers, "_frozen", "O", map);
+    made = gohttp_headers_frozen(self->state, map);
     if (made != NULL) {
         if (self->headers == NULL) {   /* else another thread made them */
             self->headers = Py_NewRef(made);

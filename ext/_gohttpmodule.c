@@ -95,18 +95,7 @@ gohttp_log_exception(gohttp_state *st, const char *format, ...)
 {
     PyObject *exc = NULL, *message = NULL, *result = NULL;
     va_list vargs;
-#if PY_VERSION_HEX >= 0x030C0000
-    exc = PyErr_GetRaisedException();
-#else
-    PyObject *type, *tb;
-    PyErr_Fetch(&type, &exc, &tb);
-    PyErr_NormalizeException(&type, &exc, &tb);
-    if (tb != NULL && exc != NULL) {
-        PyException_SetTraceback(exc, tb);
-    }
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
-#endif
+    exc = PyErr_GetRaisedException();   /* module.h has it for 3.10 */
     if (exc == NULL) {
         return;
     }

@@ -66,18 +66,6 @@ span(const gohttp_request *req, const char *data, int field, Py_ssize_t *n)
     return data + req->field[field].off;
 }
 
-/* Read one item of a packed list at *p (bridge.h) and advance *p. */
-static inline const char *
-next_item(const char **p, Py_ssize_t *len)
-{
-    uint32_t n;
-    memcpy(&n, *p, sizeof n);
-    const char *item = *p + sizeof n;
-    *p = item + n;
-    *len = (Py_ssize_t)n;
-    return item;
-}
-
 static inline int
 is(const char *s, Py_ssize_t n, const char *literal)
 {
@@ -128,8 +116,8 @@ add_headers(gohttp_state *st, PyObject *env, const gohttp_request *req,
 
     for (uint32_t i = 0; i < req->header_count; i++) {
         Py_ssize_t klen, vlen;
-        const char *k = next_item(&p, &klen);
-        const char *v = next_item(&p, &vlen);
+        const char *k = gohttp_next_item(&p, &klen);
+        const char *v = gohttp_next_item(&p, &vlen);
         int again = prev != NULL && klen == prev_len
                     && memcmp(k, prev, (size_t)klen) == 0;
         if (!again) {

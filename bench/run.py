@@ -6,6 +6,7 @@ servers users would pick, every row measured in the same run.
     python3 bench/run.py --quick      # smoke test: 1 round of 2 s
     python3 bench/run.py --rows gohttp,granian-wsgi --rounds 5
     python3 bench/run.py --callgrind  # instructions per request
+    python3 bench/run.py --memory     # RSS over 1,000,000 requests
 
 Each row is a server process started fresh on a free loopback port,
 checked to answer correctly, loaded, then stopped and checked to be gone.
@@ -181,8 +182,17 @@ class Row:
     skip: Optional[str] = None        # why it is not measured
 
 
+def gohttp_python() -> str:
+    """The python gohttp's rows run: the venv's, which is this python
+    with the same site as the peers.  (A .pth file in this python's own
+    site-packages may import more at start-up: on the machines this was
+    measured on, one imports certifi, 3.8 MiB of RSS that no peer pays.)"""
+    venv_python = VENV / "bin" / "python"
+    return str(venv_python) if venv_python.exists() else sys.executable
+
+
 def all_rows() -> list[Row]:
-    py = sys.executable
+    py = gohttp_python()
     vbin = VENV / "bin"
 
     def granian(interface: str, app: str, *extra: str,
@@ -878,6 +888,14 @@ def callgrind_row(row: Row, args: argparse.Namespace) -> tuple[list[int], str]:
             dump = outdir / f"callgrind.out.{row.name}.{server.pid}.{phase}"
             per_request.append(round(dump_total(dump) / args.requests))
         conn.close()
+        # Phase 3: 50 connections at once, as wrk's, through ab -k: the
+        # handler calls queue for the interpreter.
+        run_client(["ab", "-q", "-k", "-c", "50", "-n",
+                    str(args.requests * 5), f"http://{HOST}:{server.port}/"],
+                   timeout=1800)
+        callgrind_control("--dump", server.pid)
+        dump = outdir / f"callgrind.out.{row.name}.{server.pid}.3"
+        per_request.append(round(dump_total(dump) / (args.requests * 5)))
     except (RuntimeError, OSError, http.client.HTTPException,
             subprocess.TimeoutExpired) as exc:
         return per_request, f"failed under callgrind: {exc}; {server.tail()}"
@@ -888,6 +906,7 @@ def callgrind_row(row: Row, args: argparse.Namespace) -> tuple[list[int], str]:
 
 def run_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
     ensure_tools(CALLGRIND_TOOLS)
+    ensure_tools({"ab": "apache2-utils"})
     wanted = ("go", "gohttp", "gohttp-wsgi")
     out = ["## Instructions per request (callgrind)", ""]
     out += machine_header()
@@ -897,11 +916,14 @@ def run_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
     out.append(f"- one keep-alive connection (http.client), GET / × "
                f"{args.warmup_requests} to warm up, counters zeroed, then two "
                f"phases of {args.requests} requests, each dumped: Ir of the "
-               f"phase / requests.  Counts the whole server process (Go "
-               f"runtime, net/http, the C trampoline, Python), not the client.")
-    out += ["", "| server | Ir/request, phase 1 | phase 2 | × Go |",
-            "|---|--:|--:|--:|"]
-    base = None
+               f"phase / requests; then a third phase of "
+               f"{args.requests * 5} requests on 50 keep-alive connections "
+               f"at once (`ab -k -c 50`).  Counts the whole server process "
+               f"(Go runtime, net/http, the C trampoline, Python), not the "
+               f"client.")
+    out += ["", "| server | Ir/request, 1 conn, phase 1 | phase 2 | × Go "
+            "| 50 conns | × Go |", "|---|--:|--:|--:|--:|--:|"]
+    base = base50 = None
     notes = []
     for row in rows:
         if row.name not in wanted:
@@ -913,17 +935,82 @@ def run_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
         counts, why = callgrind_row(row, args)
         if why:
             notes.append(f"{row.label} {why}")
-        if len(counts) < 2:
-            out.append(f"| {row.label} | n/a (see below) | | |")
+        if len(counts) < 3:
+            out.append(f"| {row.label} | n/a (see below) | | | | |")
             continue
-        mean = sum(counts) / len(counts)
+        mean = (counts[0] + counts[1]) / 2
         if row.name == "go":
-            base = mean
+            base, base50 = mean, counts[2]
         ratio = f"{mean / base:.2f}×" if base else "–"
-        out.append(f"| {row.label} | {counts[0]:,} | {counts[1]:,} | {ratio} |")
-        log(f"  {row.name}: {counts[0]:,} / {counts[1]:,} Ir per request")
+        ratio50 = f"{counts[2] / base50:.2f}×" if base else "–"
+        out.append(f"| {row.label} | {counts[0]:,} | {counts[1]:,} | {ratio} "
+                   f"| {counts[2]:,} | {ratio50} |")
+        log(f"  {row.name}: {counts[0]:,} / {counts[1]:,} Ir per request, "
+            f"{counts[2]:,} on 50 connections")
     if notes:
         out += [""] + [f"- {n}" for n in notes]
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------
+# Memory: RSS over many requests once warm.
+
+def wrk_requests(port: int, seconds: float) -> int:
+    """Requests wrk made in seconds of GET / on 50 connections."""
+    out = run_client(["wrk", "-t2", "-c50", f"-d{seconds:g}s",
+                      f"http://{HOST}:{port}/"], timeout=seconds + 60)
+    m = re.search(r"(\d+) requests in", out)
+    if not m or re.search(r"Non-2xx|Socket errors", out):
+        raise RuntimeError(f"wrk: {out.strip()[-300:]}")
+    return int(m.group(1))
+
+
+def memory_row(row: Row, args: argparse.Namespace) -> list[str]:
+    """The row's RSS after a warm-up and after args.memory_requests more
+    requests, sampled along the way."""
+    server = Server(row, free_port(), [], BUILD / "logs" /
+                    f"memory-{row.name}.log")
+    try:
+        made = 0
+        while made < args.memory_requests // 10:   # warm: 10% first
+            made += wrk_requests(server.port, 5)
+        warm = server.rss_mib()
+        samples, made = [warm], 0
+        while made < args.memory_requests:
+            made += wrk_requests(server.port, 10)
+            samples.append(server.rss_mib())
+        peak = max(samples)
+        log(f"  {row.name}: {warm:.1f} -> {samples[-1]:.1f} MiB over "
+            f"{made:,} requests (peak {peak:.1f})")
+        return [row.label, f"{made:,}", f"{warm:.1f}", f"{samples[-1]:.1f}",
+                f"{samples[-1] - warm:+.1f}", f"{peak:.1f}",
+                " ".join(f"{s:.1f}" for s in samples)]
+    finally:
+        server.stop()
+
+
+def run_memory(args: argparse.Namespace, rows: list[Row]) -> str:
+    wanted = ("go", "gohttp", "gohttp-wsgi")
+    out = ["## Memory over many requests", ""]
+    out += machine_header()
+    out.append(f"- GET / with wrk on 50 keep-alive connections: "
+               f"{args.memory_requests // 10:,} requests to warm up, then "
+               f"{args.memory_requests:,} more in 10 s runs, the server's "
+               f"RSS sampled after each run")
+    out += ["", "| server | requests | RSS warm MiB | RSS after | growth "
+            "| peak | samples |", "|---|--:|--:|--:|--:|--:|---|"]
+    for row in rows:
+        if row.name not in wanted:
+            continue
+        if row.skip:
+            out.append(f"| {row.label} | {row.skip} | | | | | |")
+            continue
+        log(f"memory: {row.name}")
+        try:
+            cells = memory_row(row, args)
+        except RuntimeError as exc:
+            cells = [row.label, f"failed: {exc}", "", "", "", "", ""]
+        out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
 
 
@@ -957,6 +1044,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--callgrind", action="store_true",
                    help="instead: instructions per request of pure Go and "
                         "gohttp under valgrind --tool=callgrind")
+    p.add_argument("--memory", action="store_true",
+                   help="instead: the RSS of pure Go and gohttp over "
+                        "--memory-requests requests once warm")
+    p.add_argument("--memory-requests", type=int, default=1_000_000,
+                   help="requests of the --memory run (default 1,000,000)")
     p.add_argument("--requests", type=int, default=2000,
                    help="requests of each callgrind phase (default 2000)")
     p.add_argument("--warmup-requests", type=int, default=200,
@@ -1004,6 +1096,8 @@ def main() -> None:
 
     if args.callgrind:
         report, section = run_callgrind(args, rows), "callgrind"
+    elif args.memory:
+        report, section = run_memory(args, rows), "memory"
     else:
         modes = run_benchmark(args, rows)
         report = throughput_report(args, rows, modes,

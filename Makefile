@@ -88,7 +88,7 @@ ifeq ($(UNAME),Linux)
 endif
 
 sdist-tools:
-	@$(PYTHON) -c "import build" 2>/dev/null || { \
+	@$(PYTHON) -c "import build.__main__" 2>/dev/null || { \
 		echo "$(PYTHON): installing build"; \
 		$(PYTHON) -m pip install --quiet build; }
 

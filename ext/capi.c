@@ -4,12 +4,15 @@
  * gohttp/include/gohttp.h.
  *
  * A C handler's route runs without Python: Go calls c_dispatch straight
- * from the request's goroutine (go/chandler.go), c_dispatch calls the
- * extension's handler, and the handler's reads and writes cross back into
- * Go through the same gohttp_call_* exports a Python ResponseWriter uses.
- * Like Go's ResponseWriter, the response headers stay on this side (in
- * the call's own buffer) until the response starts, so that a small
- * response costs one crossing back: status, headers and body together.
+ * from the request's goroutine (go/chandler.go), and c_dispatch calls the
+ * extension's handler.  Reads cross back into Go through the same
+ * gohttp_call_* exports a Python ResponseWriter uses.  The response stays
+ * on this side for as long as it can, as in Go's own ResponseWriter: the
+ * headers until the response starts, and the first body bytes too, in
+ * the reply buffer Go lends for the call (go/chandler.h).  A response that
+ * fits there and is never flushed goes back to Go with the return of the
+ * call, and costs no crossing back at all; a larger one crosses when it
+ * outgrows the buffer, with status, headers and body together.
  *
  * gohttp.h's types are opaque to the extension; here they are one struct
  * on c_dispatch's stack, which lives exactly as long as the handler call
@@ -17,6 +20,7 @@
  * shared between calls but the route, which is read-only while serving.
  */
 #include "module.h"
+#include "chandler.h"
 #include "gohttp.h"
 
 #include <stdio.h>
@@ -43,11 +47,15 @@ struct gohttp_rw {
     int code;                   /* what write_header chose; 0: none yet */
     int started;                /* the status and headers went to Go */
     int aborted;
+    int direct;                 /* no reply: every write goes to Go */
     char *headers;              /* packed list (bridge.h): key, value, ... */
     size_t headers_len;
     size_t headers_cap;
+    char *reply;                /* Go's reply buffer: headers, then body */
+    size_t reply_cap;
+    size_t held;                /* body bytes kept in reply, after headers */
+    gohttp_c_reply *out;        /* what c_dispatch tells Go on return */
     gohttp_error err;           /* the last failure, for api->error */
-    char stack[1024];           /* where headers start out */
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -180,6 +188,10 @@ req_content_length(const gohttp_req *r)
     return r->req->content_length;
 }
 
+static int commit(gohttp_rw *w, int code, const void *body, size_t n,
+                  size_t *written);
+static int final_code(gohttp_rw *w);
+
 static int64_t
 req_read(const gohttp_req *r, void *buf, size_t n)
 {
@@ -188,6 +200,14 @@ req_read(const gohttp_req *r, void *buf, size_t n)
     if (check_live(w) < 0) {
         return -1;
     }
+    if (w->held > 0) {
+        /* Body bytes written before this read go to Go first, so that Go
+         * sees the response start before the read, as the handler did. */
+        size_t unused;
+        if (commit(w, final_code(w), NULL, 0, &unused) < 0) {
+            return -1;
+        }
+    }
     gohttp_status status = gohttp_call_read(w->call, w->generation, buf, n,
                                             &got, &w->err);
     return status == GOHTTP_OK ? (int64_t)got : -1;
@@ -195,22 +215,30 @@ req_read(const gohttp_req *r, void *buf, size_t n)
 
 /* ---- the response headers --------------------------------------------- */
 
-/* 1 if c may appear in a header name (an HTTP token, RFC 9110). */
+/* 1 for the bytes of an HTTP token (RFC 9110), which header names are. */
+static const unsigned char token_char[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1,
+    ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1,
+    ['`'] = 1, ['|'] = 1, ['~'] = 1,
+    ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
+};
+
+/* 1 once nothing about the headers may change: the response started, or
+ * its status or first body bytes were given. */
 static int
-is_token_char(unsigned char c)
+headers_final(gohttp_rw *w)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-           || (c >= '0' && c <= '9') || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
+    return w->started || w->code != 0 || w->held > 0;
 }
 
-/* Check a header change; 0, or -1 with the reason in w. */
-static int
+/* Check a header change; the name's length, or -1 with the reason in w. */
+static Py_ssize_t
 check_header(gohttp_rw *w, const char *name, const char *value)
 {
     if (check_live(w) < 0) {
         return -1;
     }
-    if (w->started || w->code != 0) {
+    if (headers_final(w)) {
         return fail(w, "the response has already started: headers can no "
                        "longer change (set them before write_header(), "
                        "write() and flush())");
@@ -218,8 +246,9 @@ check_header(gohttp_rw *w, const char *name, const char *value)
     if (name == NULL || name[0] == '\0') {
         return fail(w, "a header name must be a non-empty string");
     }
-    for (const char *p = name; *p; p++) {
-        if (!is_token_char((unsigned char)*p)) {
+    size_t len = 0;
+    while (name[len] != '\0') {
+        if (!token_char[(unsigned char)name[len++]]) {
             return fail(w, "invalid header name: header names are HTTP "
                            "tokens (letters, digits and !#$%&'*+-.^_`|~)");
         }
@@ -227,10 +256,15 @@ check_header(gohttp_rw *w, const char *name, const char *value)
     if (value != NULL && strpbrk(value, "\r\n") != NULL) {
         return fail(w, "invalid header value: it may not contain CR or LF");
     }
-    return 0;
+    if (len > UINT32_MAX / 2) {
+        return fail(w, "header name too long");
+    }
+    return (Py_ssize_t)len;
 }
 
-/* Make room for need more bytes of headers; 0, or -1 with the reason. */
+/* Make room for need more bytes of headers; 0, or -1 with the reason.
+ * Headers that outgrow the reply buffer move to memory of their own; the
+ * response then crosses into Go when it starts (w->direct). */
 static int
 reserve(gohttp_rw *w, size_t need)
 {
@@ -247,25 +281,16 @@ reserve(gohttp_rw *w, size_t need)
         return fail(w, "out of memory for the response headers");
     }
     memcpy(buf, w->headers, w->headers_len);
-    if (w->headers != w->stack) {
+    if (w->headers != w->reply) {
         PyMem_RawFree(w->headers);
     }
     w->headers = buf;
     w->headers_cap = cap;
+    w->direct = 1;
     return 0;
 }
 
-/* Append one packed-list item; room must have been reserved. */
-static char *
-put_item(char *p, const char *s, size_t len)
-{
-    uint32_t n = (uint32_t)len;
-    memcpy(p, &n, sizeof n);
-    memcpy(p + sizeof n, s, len);
-    return p + sizeof n + len;
-}
-
-/* Remove every pair whose key is name (already canonical, len bytes). */
+/* Remove every pair whose key is name (len bytes, any case). */
 static void
 remove_pairs(gohttp_rw *w, const char *name, size_t len)
 {
@@ -276,20 +301,25 @@ remove_pairs(gohttp_rw *w, const char *name, size_t len)
         gohttp_str key = next_item(&p);
         (void)next_item(&p);
         size_t size = (size_t)(p - pair);
-        if (key.len == len && memcmp(key.ptr, name, len) == 0) {
+        if (equal_fold(key, name, len)) {
             continue;
         }
-        memmove(out, pair, size);
+        if (out != pair) {
+            memmove(out, pair, size);
+        }
         out += size;
     }
     w->headers_len = (size_t)(out - w->headers);
 }
 
-/* Go's canonical form of a valid header name, as textproto writes it:
- * "content-type" → "Content-Type".  buf has len bytes. */
-static void
-canonical_key(char *buf, const char *name, size_t len)
+/* Append name in Go's canonical form, as textproto writes a valid one
+ * ("content-type" → "Content-Type"), as one packed-list item at p. */
+static char *
+put_canonical_key(char *p, const char *name, size_t len)
 {
+    uint32_t n = (uint32_t)len;
+    memcpy(p, &n, sizeof n);
+    p += sizeof n;
     int upper = 1;
     for (size_t i = 0; i < len; i++) {
         char c = name[i];
@@ -299,43 +329,43 @@ canonical_key(char *buf, const char *name, size_t len)
         else if (!upper && c >= 'A' && c <= 'Z') {
             c += 'a' - 'A';
         }
-        buf[i] = c;
+        p[i] = c;
         upper = c == '-';
     }
+    return p + len;
 }
 
 /* The shared work of set, add and del: value NULL deletes. */
 static int
 change_header(gohttp_rw *w, const char *name, const char *value, int replace)
 {
-    if (check_header(w, name, value) < 0) {
+    Py_ssize_t nlen = check_header(w, name, value);
+    if (nlen < 0) {
         return -1;
     }
-    size_t nlen = strlen(name), vlen = value != NULL ? strlen(value) : 0;
-    if (nlen > UINT32_MAX || vlen > UINT32_MAX) {
-        return fail(w, "header too large");
+    if (replace && w->headers_len > 0) {
+        remove_pairs(w, name, (size_t)nlen);
     }
-    size_t need = 2 * sizeof(uint32_t) + nlen + vlen;
-    /* Reserve first: the canonical name is written where it will stay. */
-    if (value != NULL && reserve(w, need) < 0) {
+    if (value == NULL) {
+        return 0;
+    }
+    size_t vlen = strlen(value);
+    if (vlen > UINT32_MAX / 2) {
+        return fail(w, "header value too long");
+    }
+    if (reserve(w, 2 * sizeof(uint32_t) + (size_t)nlen + vlen) < 0) {
         return -1;
     }
-    char canonical[256], *key = nlen <= sizeof canonical ? canonical : NULL;
-    if (key == NULL && (key = PyMem_RawMalloc(nlen)) == NULL) {
-        return fail(w, "out of memory for the response headers");
-    }
-    canonical_key(key, name, nlen);
-    if (replace) {
-        remove_pairs(w, key, nlen);
-    }
-    if (value != NULL) {
-        char *p = w->headers + w->headers_len;
-        p = put_item(p, key, nlen);
-        p = put_item(p, value, vlen);
-        w->headers_len = (size_t)(p - w->headers);
-    }
-    if (key != canonical) {
-        PyMem_RawFree(key);
+    char *p = put_canonical_key(w->headers + w->headers_len, name,
+                                (size_t)nlen);
+    uint32_t n = (uint32_t)vlen;
+    memcpy(p, &n, sizeof n);
+    memcpy(p + sizeof n, value, vlen);
+    w->headers_len = (size_t)(p + sizeof n + vlen - w->headers);
+    if (nlen == 14 && equal_fold((gohttp_str){name, 14}, "Content-Length",
+                                 14)) {
+        /* Go checks a body against it as it writes: let it, at once. */
+        w->direct = 1;
     }
     return 0;
 }
@@ -366,13 +396,40 @@ rw_del_header(gohttp_rw *w, const char *name)
 
 /* ---- the response ------------------------------------------------------ */
 
-/* Send the status (write_header's, else 200), the headers and the first
- * n bytes of body in one crossing; store the body bytes written. */
+static int
+final_code(gohttp_rw *w)
+{
+    return w->code != 0 ? w->code : 200;
+}
+
+/* Start the response in Go: the status code, the headers, the body bytes
+ * held so far, then the n bytes of body (n may be 0), in one crossing;
+ * store in *written how many of body went.  0, or -1 with the reason. */
 static int
 commit(gohttp_rw *w, int code, const void *body, size_t n, size_t *written)
 {
     int sent = 0;
-    gohttp_status status = gohttp_call_write_header(
+    gohttp_status status;
+    *written = 0;
+    if (w->held > 0) {
+        size_t held_written = 0;
+        status = gohttp_call_write_header(
+            w->call, w->generation, code, w->headers, w->headers_len,
+            w->headers + w->headers_len, w->held, &held_written, &sent,
+            &w->err);
+        w->held = 0;
+        w->started = sent;
+        if (status != GOHTTP_OK) {
+            return -1;
+        }
+        if (n == 0) {
+            return 0;
+        }
+        status = gohttp_call_write(w->call, w->generation, (char *)body, n,
+                                   written, &w->err);
+        return status == GOHTTP_OK ? 0 : -1;
+    }
+    status = gohttp_call_write_header(
         w->call, w->generation, code, w->headers, w->headers_len,
         (char *)body, n, written, &sent, &w->err);
     if (sent && (code >= 200 || code == 101)) {
@@ -382,19 +439,13 @@ commit(gohttp_rw *w, int code, const void *body, size_t n, size_t *written)
 }
 
 static int
-final_code(gohttp_rw *w)
-{
-    return w->code != 0 ? w->code : 200;
-}
-
-static int
 rw_write_header(gohttp_rw *w, int code)
 {
     size_t unused;
     if (check_live(w) < 0) {
         return -1;
     }
-    if (w->started || w->code != 0) {
+    if (headers_final(w)) {
         return fail(w, "the response has already started: write_header() "
                        "comes once, before write() and flush()");
     }
@@ -403,6 +454,9 @@ rw_write_header(gohttp_rw *w, int code)
     }
     if (code < 200 && code != 101) {
         return commit(w, code, NULL, 0, &unused);   /* 1xx: at once */
+    }
+    if (code == 204 || code == 304) {
+        w->direct = 1;   /* Go refuses a body for them: let it say so */
     }
     w->code = code;   /* sent with the first write, or at the end */
     return 0;
@@ -414,6 +468,14 @@ rw_write(gohttp_rw *w, const void *buf, size_t n)
     size_t written = 0;
     if (check_live(w) < 0) {
         return -1;
+    }
+    if (!w->started && !w->direct
+        && n <= w->reply_cap - w->headers_len - w->held) {
+        /* Held in the reply buffer, after the headers (which are there
+         * unless they outgrew it, and then direct is set). */
+        memcpy(w->headers + w->headers_len + w->held, buf, n);
+        w->held += n;
+        return (int64_t)n;
     }
     if (!w->started) {
         if (commit(w, final_code(w), buf, n, &written) < 0) {
@@ -456,10 +518,11 @@ rw_error(const gohttp_rw *w)
 
 /* ---- one request ------------------------------------------------------- */
 
-/* The gohttp_dispatch_fn Go calls for a C handler route (bridge.h,
+/* The gohttp_c_dispatch_fn Go calls for a C handler route (chandler.h,
  * go/chandler.go), on the request's goroutine, without the GIL. */
 static gohttp_outcome
-c_dispatch(uintptr_t handler, const gohttp_request *req, const char *data)
+c_dispatch(uintptr_t handler, const gohttp_request *req, const char *data,
+           char *buf, size_t cap, gohttp_c_reply *reply)
 {
     gohttp_c_route *route = (gohttp_c_route *)handler;
     gohttp_rw w;
@@ -471,9 +534,11 @@ c_dispatch(uintptr_t handler, const gohttp_request *req, const char *data)
     w.code = 0;
     w.started = 0;
     w.aborted = 0;
-    w.headers = w.stack;
-    w.headers_len = 0;
-    w.headers_cap = sizeof w.stack;
+    w.direct = 0;
+    w.headers = w.reply = buf;
+    w.headers_len = w.held = 0;
+    w.headers_cap = w.reply_cap = cap;
+    w.out = reply;
     w.err.sys_errno = 0;
     w.err.message[0] = '\0';
 
@@ -483,13 +548,22 @@ c_dispatch(uintptr_t handler, const gohttp_request *req, const char *data)
     if (w.aborted) {
         outcome = GOHTTP_FAILED;
     }
-    else if (!w.started && (w.code != 0 || w.headers_len > 0)) {
-        /* Headers set, or a status chosen, but nothing written.  If it
-         * fails, the client has gone: there is no one left to tell. */
+    else if (!w.started && w.headers == w.reply
+             && (w.code != 0 || w.headers_len > 0 || w.held > 0)) {
+        /* All of it is in the reply buffer: Go sends it on return. */
+        reply->replied = 1;
+        reply->code = final_code(&w);
+        reply->headers_len = (uint32_t)w.headers_len;
+        reply->body_off = (uint32_t)w.headers_len;
+        reply->body_len = (uint32_t)w.held;
+    }
+    else if (!w.started && w.headers != w.reply) {
+        /* Headers too large for the reply buffer, never sent.  If this
+         * fails, the client has gone: no one is left to tell. */
         size_t unused;
         (void)commit(&w, final_code(&w), NULL, 0, &unused);
     }
-    if (w.headers != w.stack) {
+    if (w.headers != w.reply) {
         PyMem_RawFree(w.headers);
     }
     return outcome;

@@ -114,18 +114,53 @@ misuse(gohttp_rw *w, const gohttp_req *r, void *ctx)
     api->write(w, out, strlen(out));
 }
 
-/* Headers too large for the first buffer: 40 of 100 bytes each. */
+/* Headers too large for the reply buffer Go lends (8 KiB): 60 of 150
+ * bytes each. */
 static void
 big_headers(gohttp_rw *w, const gohttp_req *r, void *ctx)
 {
-    char name[32], value[101];
-    memset(value, 'v', 100);
-    value[100] = '\0';
-    for (int i = 0; i < 40; i++) {
+    char name[32], value[151];
+    memset(value, 'v', 150);
+    value[150] = '\0';
+    for (int i = 0; i < 60; i++) {
         snprintf(name, sizeof name, "X-Big-%d", i);
         api->set_header(w, name, value);
     }
     api->write(w, "big", 3);
+}
+
+/* 2,000 writes of 10 bytes: the first ones held in the reply buffer,
+ * then sent with the first that does not fit, then one by one. */
+static void
+pieces(gohttp_rw *w, const gohttp_req *r, void *ctx)
+{
+    char piece[16];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(piece, sizeof piece, "%09d,", i);
+        if (api->write(w, piece, 10) != 10) {
+            api->abort(w);
+            return;
+        }
+    }
+}
+
+/* Writes, then reads the body, then writes again. */
+static void
+write_then_read(gohttp_rw *w, const gohttp_req *r, void *ctx)
+{
+    char buf[64];
+    api->set_header(w, "Content-Type", "text/plain");
+    api->write(w, "before:", 7);
+    int64_t got = api->read(r, buf, sizeof buf);
+    api->write(w, buf, got > 0 ? (size_t)got : 0);
+}
+
+/* Content-Length set by the handler: Go checks the body against it. */
+static void
+declared_length(gohttp_rw *w, const gohttp_req *r, void *ctx)
+{
+    api->set_header(w, "Content-Length", "5");
+    api->write(w, "12345", 5);
 }
 
 /* Reads the body 7 bytes at a time and answers how much it got. */
@@ -167,6 +202,9 @@ static const struct {
     {"stream", stream},
     {"misuse", misuse},
     {"big_headers", big_headers},
+    {"pieces", pieces},
+    {"write_then_read", write_then_read},
+    {"declared_length", declared_length},
     {"count_body", count_body},
     {"gone", gone},
 };

@@ -68,7 +68,8 @@
  *
  * Errors.  A function that fails returns -1, and api->error(w) says why
  * until the next call on w.  Reading and writing fail once the client has
- * gone; the handler should then return.  A handler that calls
+ * gone (writes only once they reach the connection: see write()); the
+ * handler should then return.  A handler that calls
  * api->abort(w) gets, like a Go handler that panics, a 500 for the client
  * if the response has not started, and the connection closed if it has.
  * A handler that writes nothing gets an empty 200, as in Go.
@@ -186,11 +187,14 @@ typedef struct gohttp_capi {
      * once and may come before the final one.  Returns 0, or -1. */
     int (*write_header)(gohttp_rw *w, int code);
 
-    /* Write n bytes of buf to the body; the first write sends the status
-     * (200 unless write_header() said otherwise) and the headers.  Go
-     * buffers small writes.  Returns n, or -1 (the client went away, a
-     * body longer than the Content-Length set, a status or method that
-     * allows no body). */
+    /* Write n bytes of buf to the body; the first write ends the headers
+     * and the status (200 unless write_header() said otherwise).  Small
+     * writes are kept, as Go's ResponseWriter buffers them: a response
+     * of up to about 8 KiB that is never flushed goes out when the
+     * handler returns, in one piece.  Returns n, or -1 (the client went
+     * away, a body longer than the Content-Length set, a status that
+     * allows no body).  As in Go, a write that was only buffered does
+     * not see the client go. */
     int64_t (*write)(gohttp_rw *w, const void *buf, size_t n);
 
     /* Send what is buffered to the client now (starting the response if

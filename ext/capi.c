@@ -127,20 +127,29 @@ equal_fold(gohttp_str s, const char *name, size_t len)
     return 1;
 }
 
+/* The value of the first pair named name (any case if fold) in the
+ * packed list of field which, which holds count pairs; ptr NULL if none. */
 static gohttp_str
-req_header(const gohttp_req *r, const char *name)
+find_pair(const gohttp_req *r, int which, uint32_t count, const char *name,
+          int fold)
 {
-    gohttp_str key, value;
     size_t len = strlen(name);
-    const char *p = field(r, GOHTTP_F_HEADERS).ptr;
-    for (uint32_t i = 0; i < r->req->header_count; i++) {
-        key = next_item(&p);
-        value = next_item(&p);
-        if (equal_fold(key, name, len)) {
+    const char *p = field(r, which).ptr;
+    for (uint32_t i = 0; i < count; i++) {
+        gohttp_str key = next_item(&p);
+        gohttp_str value = next_item(&p);
+        if (fold ? equal_fold(key, name, len)
+                 : key.len == len && memcmp(key.ptr, name, len) == 0) {
             return value;
         }
     }
     return (gohttp_str){NULL, 0};
+}
+
+static gohttp_str
+req_header(const gohttp_req *r, const char *name)
+{
+    return find_pair(r, GOHTTP_F_HEADERS, r->req->header_count, name, 1);
 }
 
 static size_t
@@ -169,17 +178,9 @@ req_header_at(const gohttp_req *r, size_t i, gohttp_str *name,
 static gohttp_str
 req_path_value(const gohttp_req *r, const char *name)
 {
-    gohttp_str key, value;
-    size_t len = strlen(name);
-    const char *p = field(r, GOHTTP_F_PATH_VALUES).ptr;
-    for (uint32_t i = 0; i < r->req->path_value_count; i++) {
-        key = next_item(&p);
-        value = next_item(&p);
-        if (key.len == len && memcmp(key.ptr, name, len) == 0) {
-            return value;
-        }
-    }
-    return (gohttp_str){"", 0};
+    gohttp_str value = find_pair(r, GOHTTP_F_PATH_VALUES,
+                                 r->req->path_value_count, name, 0);
+    return value.ptr != NULL ? value : (gohttp_str){"", 0};
 }
 
 static int64_t

@@ -92,6 +92,8 @@ func (s *server) cRoute(handler uintptr, names []string) http.Handler {
 
 		switch {
 		case outcome == C.GOHTTP_HANDLED:
+		case !started && bodyTooLarge(r):
+			http.Error(w, "413 request entity too large", http.StatusRequestEntityTooLarge)
 		case !started:
 			w.Header().Set("Connection", "close")
 			http.Error(w, "500 internal server error", http.StatusInternalServerError)

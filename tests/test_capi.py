@@ -182,6 +182,15 @@ def test_body_over_the_limit(make_server, c_handler):
     assert b"request body too large: the limit is 100 bytes" in r.data
 
 
+def test_abort_after_the_body_limit_is_a_413(make_server, probe):
+    srv = make_server(max_body_bytes=100)
+    probe.route(srv, "POST /read", "read_or_abort")
+    r = fetch(srv, "POST", "/read", body=iter([b"x" * 1000]), chunked=True)
+    assert r.status == 413
+    r = fetch(srv, "POST", "/read", body=b"x" * 50)
+    assert (r.status, r.data) == (200, b"")
+
+
 def test_nothing_written_is_an_empty_200(server, probe):
     probe.route(server, "GET /empty", "empty")
     r = fetch(server, "GET", "/empty")

@@ -203,7 +203,8 @@ typedef struct gohttp_capi {
     int (*flush)(gohttp_rw *w);
 
     /* Give up on the response: once the handler returns, the client gets
-     * a 500 if the response has not started, else the connection is
+     * a 500 if the response has not started (a 413 if reading the body
+     * failed at the server's max_body_bytes), else the connection is
      * closed (a half response cannot pass for a whole one).  Later
      * writes fail. */
     void (*abort)(gohttp_rw *w);

@@ -177,6 +177,19 @@ count_body(gohttp_rw *w, const gohttp_req *r, void *ctx)
     api->write(w, out, (size_t)n);
 }
 
+/* Reads the whole body, and gives up if that fails. */
+static void
+read_or_abort(gohttp_rw *w, const gohttp_req *r, void *ctx)
+{
+    char buf[4096];
+    int64_t got;
+    while ((got = api->read(r, buf, sizeof buf)) > 0) {
+    }
+    if (got < 0) {
+        api->abort(w);
+    }
+}
+
 /* Writes until the client has gone, then keeps the error. */
 static void
 gone(gohttp_rw *w, const gohttp_req *r, void *ctx)
@@ -206,6 +219,7 @@ static const struct {
     {"write_then_read", write_then_read},
     {"declared_length", declared_length},
     {"count_body", count_body},
+    {"read_or_abort", read_or_abort},
     {"gone", gone},
 };
 

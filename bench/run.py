@@ -208,19 +208,20 @@ def all_rows() -> list[Row]:
     py = sys.executable
     vbin = VENV / "bin"
 
-    def granian(interface: str, app: str, *extra: str) -> Callable[[int], list[str]]:
+    def granian(interface: str, app: str, *extra: str,
+                workers: int = 1) -> Callable[[int], list[str]]:
         return lambda port: [str(vbin / "granian"), "--interface", interface,
                              "--host", HOST, "--port", str(port),
-                             "--workers", "1", *extra, app]
+                             "--workers", str(workers), *extra, app]
 
-    def gunicorn(app: str) -> Callable[[int], list[str]]:
-        return lambda port: [str(vbin / "gunicorn"), "--workers", "1",
-                             "--worker-class", "sync", "--bind",
+    def gunicorn(app: str, workers: int = 1) -> Callable[[int], list[str]]:
+        return lambda port: [str(vbin / "gunicorn"), "--workers",
+                             str(workers), "--worker-class", "sync", "--bind",
                              f"{HOST}:{port}", "--log-level", "warning", app]
 
-    def gohttp_wsgi(app: str) -> Callable[[int], list[str]]:
+    def gohttp_wsgi(app: str, workers: int = 1) -> Callable[[int], list[str]]:
         return lambda port: [py, str(BENCH / "apps" / "gohttp_wsgi.py"),
-                             app, str(port)]
+                             app, str(port), str(workers)]
 
     return [
         Row("go", "pure Go net/http",
@@ -253,6 +254,16 @@ def all_rows() -> list[Row]:
             venv_env),
         Row("gunicorn-flask", "gunicorn sync + Flask",
             gunicorn("apps.wsgi_flask:app"), venv_env),
+        # Two worker processes each: the supervisors' own ways.
+        Row("gohttp-w2", "gohttp native handler, 2 workers",
+            lambda port: [py, str(BENCH / "apps" / "gohttp_native.py"),
+                          str(port), "2"], gohttp_env),
+        Row("gohttp-wsgi-w2", "gohttp WSGI, 2 workers",
+            gohttp_wsgi("apps.wsgi_plain:app", workers=2), gohttp_env),
+        Row("granian-wsgi-w2", "granian WSGI --workers 2",
+            granian("wsgi", "apps.wsgi_plain:app", workers=2), venv_env),
+        Row("gunicorn-w2", "gunicorn sync -w 2",
+            gunicorn("apps.wsgi_plain:app", workers=2), venv_env),
         Row("uvicorn", "uvicorn ASGI",
             lambda port: [str(vbin / "uvicorn"), "--host", HOST, "--port",
                           str(port), "--no-access-log", "--log-level",
@@ -299,7 +310,9 @@ def port_is_free(port: int) -> bool:
 
 def session_pids(sid: int) -> list[int]:
     """The live processes of session sid: a server and every process it
-    forked (gunicorn's and granian's workers), however reparented."""
+    forked (gunicorn's and granian's workers), however reparented; and
+    the children of sid, which gohttp's workers are (each in a session of
+    its own)."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -310,7 +323,7 @@ def session_pids(sid: int) -> list[int]:
             continue
         fields = stat[stat.rindex(")") + 2:].split()
         # fields: state ppid pgrp session ...
-        if fields[0] != "Z" and int(fields[3]) == sid:
+        if fields[0] != "Z" and sid in (int(fields[3]), int(fields[1])):
             pids.append(int(entry))
     return pids
 

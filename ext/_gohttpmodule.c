@@ -32,9 +32,12 @@ gohttp_check_fork(void)
     if (forked_child) {
         PyErr_SetString(PyExc_RuntimeError,
             "gohttp cannot be used in a process forked after it was "
-            "imported: the Go runtime does not survive fork(). Start "
-            "worker processes with the 'spawn' method, or import gohttp "
-            "only in the child");
+            "imported: the Go runtime does not survive fork(). For "
+            "worker processes, use gohttp's own (gohttp APP --workers N, "
+            "or run(workers=N)), which start fresh interpreters; "
+            "otherwise start them with multiprocessing's 'spawn' method, "
+            "or import gohttp only in the child. gunicorn --preload and "
+            "other pre-fork servers cannot run gohttp");
         return -1;
     }
     return 0;
@@ -157,6 +160,8 @@ thread_states(PyObject *module, PyObject *unused)
 static PyMethodDef gohttp_functions[] = {
     {"_close_gate", close_gate, METH_O, close_gate_doc},
     {"_thread_states", thread_states, METH_NOARGS, thread_states_doc},
+    {"canonical_key", gohttp_canonical_key_function, METH_O,
+     gohttp_canonical_key_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -169,7 +174,7 @@ gohttp_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ServerType);
     Py_VISIT(st->RequestType);
     Py_VISIT(st->ResponseWriterType);
-    Py_VISIT(st->Headers);
+    Py_VISIT(st->HeadersType);
     Py_VISIT(st->logger);
     return 0;
 }
@@ -181,10 +186,10 @@ gohttp_clear(PyObject *module)
     Py_CLEAR(st->ServerType);
     Py_CLEAR(st->RequestType);
     Py_CLEAR(st->ResponseWriterType);
-    Py_CLEAR(st->Headers);
+    Py_CLEAR(st->HeadersType);
     Py_CLEAR(st->logger);
-    Py_CLEAR(st->str_map);
     Py_CLEAR(st->str_error);
+    Py_CLEAR(st->str_content_length);
     Py_CLEAR(st->str_fileno);
     Py_CLEAR(st->kwnames_exc_info);
     return 0;
@@ -218,7 +223,7 @@ static void
 process_init(void)
 {
     if (pthread_atfork(NULL, NULL, mark_forked_child) != 0
-        || gohttp_dispatch_init() < 0) {
+        || gohttp_dispatch_init() < 0 || gohttp_headers_init() < 0) {
         process_init_failed = 1;
         return;
     }
@@ -230,7 +235,7 @@ static int
 gohttp_exec(PyObject *module)
 {
     gohttp_state *st = PyModule_GetState(module);
-    PyObject *headers_mod = NULL, *logging = NULL;
+    PyObject *logging = NULL;
     int rc = -1;
 
     if (gohttp_check_fork() < 0) {
@@ -249,16 +254,9 @@ gohttp_exec(PyObject *module)
     st->ServerType = add_type(module, &gohttp_server_spec);
     st->RequestType = add_type(module, &gohttp_request_spec);
     st->ResponseWriterType = add_type(module, &gohttp_response_spec);
-    if (!st->ServerType || !st->RequestType || !st->ResponseWriterType) {
-        goto done;
-    }
-
-    headers_mod = PyImport_ImportModule("gohttp._headers");
-    if (headers_mod == NULL) {
-        goto done;
-    }
-    st->Headers = PyObject_GetAttrString(headers_mod, "Headers");
-    if (st->Headers == NULL) {
+    st->HeadersType = add_type(module, &gohttp_headers_spec);
+    if (!st->ServerType || !st->RequestType || !st->ResponseWriterType
+        || !st->HeadersType) {
         goto done;
     }
     logging = PyImport_ImportModule("logging");
@@ -266,17 +264,16 @@ gohttp_exec(PyObject *module)
         goto done;
     }
     st->logger = PyObject_CallMethod(logging, "getLogger", "s", "gohttp");
-    st->str_map = PyUnicode_InternFromString("_map");
     st->str_error = PyUnicode_InternFromString("error");
+    st->str_content_length = PyUnicode_InternFromString("Content-Length");
     st->str_fileno = PyUnicode_InternFromString("fileno");
     st->kwnames_exc_info = Py_BuildValue("(s)", "exc_info");
-    if (!st->logger || !st->str_map || !st->str_error || !st->str_fileno
+    if (!st->logger || !st->str_error || !st->str_content_length || !st->str_fileno
         || !st->kwnames_exc_info) {
         goto done;
     }
     rc = 0;
 done:
-    Py_XDECREF(headers_mod);
     Py_XDECREF(logging);
     return rc;
 }

@@ -9,7 +9,7 @@
  * gohttp_call_* exports a Python ResponseWriter uses.  The response stays
  * on this side for as long as it can, as in Go's own ResponseWriter: the
  * headers until the response starts, and the first body bytes too, in
- * the reply buffer Go lends for the call (go/chandler.h).  A response that
+ * the reply buffer Go lends for the call (bridge.h).  A response that
  * fits there and is never flushed goes back to Go with the return of the
  * call, and costs no crossing back at all; a larger one crosses when it
  * outgrows the buffer, with status, headers and body together.
@@ -20,7 +20,6 @@
  * shared between calls but the route, which is read-only while serving.
  */
 #include "module.h"
-#include "chandler.h"
 #include "gohttp.h"
 
 #include <stdio.h>
@@ -54,7 +53,6 @@ struct gohttp_rw {
     char *reply;                /* Go's reply buffer: headers, then body */
     size_t reply_cap;
     size_t held;                /* body bytes kept in reply, after headers */
-    gohttp_c_reply *out;        /* what c_dispatch tells Go on return */
     gohttp_error err;           /* the last failure, for api->error */
 };
 
@@ -519,11 +517,11 @@ rw_error(const gohttp_rw *w)
 
 /* ---- one request ------------------------------------------------------- */
 
-/* The gohttp_c_dispatch_fn Go calls for a C handler route (chandler.h,
+/* The gohttp_dispatch_fn Go calls for a C handler route (bridge.h,
  * go/chandler.go), on the request's goroutine, without the GIL. */
 static gohttp_outcome
 c_dispatch(uintptr_t handler, const gohttp_request *req, const char *data,
-           char *buf, size_t cap, gohttp_c_reply *reply)
+           gohttp_reply *reply, char *reply_buf)
 {
     gohttp_c_route *route = (gohttp_c_route *)handler;
     gohttp_rw w;
@@ -536,10 +534,9 @@ c_dispatch(uintptr_t handler, const gohttp_request *req, const char *data,
     w.started = 0;
     w.aborted = 0;
     w.direct = 0;
-    w.headers = w.reply = buf;
+    w.headers = w.reply = reply_buf;
     w.headers_len = w.held = 0;
-    w.headers_cap = w.reply_cap = cap;
-    w.out = reply;
+    w.headers_cap = w.reply_cap = reply->capacity;
     w.err.sys_errno = 0;
     w.err.message[0] = '\0';
 
@@ -552,10 +549,8 @@ c_dispatch(uintptr_t handler, const gohttp_request *req, const char *data,
     else if (!w.started && w.headers == w.reply
              && (w.code != 0 || w.headers_len > 0 || w.held > 0)) {
         /* All of it is in the reply buffer: Go sends it on return. */
-        reply->replied = 1;
-        reply->code = final_code(&w);
-        reply->headers_len = (uint32_t)w.headers_len;
-        reply->body_off = (uint32_t)w.headers_len;
+        reply->status = final_code(&w);
+        reply->header_len = (uint32_t)w.headers_len;
         reply->body_len = (uint32_t)w.held;
     }
     else if (!w.started && w.headers != w.reply) {

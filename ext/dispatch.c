@@ -122,7 +122,8 @@ gohttp_current_server(void)
 
 /* Run one handler with the GIL held. */
 static gohttp_outcome
-run_handler(gohttp_route *route, const gohttp_request *req, const char *data)
+run_handler(gohttp_route *route, const gohttp_request *req, const char *data,
+            gohttp_reply *reply, char *reply_buf)
 {
     gohttp_state *st = route->state;
     gohttp_outcome outcome = GOHTTP_FAILED;
@@ -134,7 +135,7 @@ run_handler(gohttp_route *route, const gohttp_request *req, const char *data)
     if (r == NULL) {
         goto error;
     }
-    w = gohttp_response_new(st, req);
+    w = gohttp_response_new(st, req, reply, reply_buf);
     if (w == NULL) {
         goto error;
     }
@@ -177,7 +178,8 @@ done:
 
 /* The gohttp_dispatch_fn Go calls for every request (bridge.h). */
 gohttp_outcome
-gohttp_dispatch(uintptr_t handler, const gohttp_request *req, const char *data)
+gohttp_dispatch(uintptr_t handler, const gohttp_request *req, const char *data,
+                gohttp_reply *reply, char *reply_buf)
 {
     if (!gate_enter()) {
         return GOHTTP_UNAVAILABLE;
@@ -186,7 +188,8 @@ gohttp_dispatch(uintptr_t handler, const gohttp_request *req, const char *data)
         keep_thread_state();
     }
     PyGILState_STATE gil = PyGILState_Ensure();
-    gohttp_outcome outcome = run_handler((gohttp_route *)handler, req, data);
+    gohttp_outcome outcome = run_handler((gohttp_route *)handler, req, data,
+                                         reply, reply_buf);
     PyGILState_Release(gil);
     gate_leave();
     return outcome;

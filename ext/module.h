@@ -5,6 +5,7 @@
  *   dispatch.c       Go → Python: thread states, the GIL, one handler call
  *   server.c         Server: routes, listen, wait, shutdown
  *   request.c        Request: a read-only view of the request for handlers
+ *   headers.c        Headers and canonical_key: the header map both use
  *   response.c       ResponseWriter: status, headers, body for handlers
  *   capi.c           the C API for other extensions (gohttp/include/gohttp.h)
  *
@@ -29,10 +30,10 @@ typedef struct {
     PyTypeObject *ServerType;
     PyTypeObject *RequestType;
     PyTypeObject *ResponseWriterType;
-    PyObject *Headers;          /* gohttp._headers.Headers */
+    PyTypeObject *HeadersType;
     PyObject *logger;           /* logging.getLogger("gohttp") */
-    PyObject *str_map;          /* "_map", the Headers attribute C reads */
     PyObject *str_error;        /* "error" */
+    PyObject *str_content_length; /* "Content-Length" */
     PyObject *str_fileno;       /* "fileno" */
     PyObject *kwnames_exc_info; /* ("exc_info",) */
 } gohttp_state;
@@ -57,7 +58,8 @@ void gohttp_log_exception(gohttp_state *st, const char *format, ...);
 /* dispatch.c */
 int gohttp_dispatch_init(void);
 gohttp_outcome gohttp_dispatch(uintptr_t handler, const gohttp_request *req,
-                               const char *data);
+                               const char *data, gohttp_reply *reply,
+                               char *reply_buf);
 int gohttp_gate_close(double timeout);
 PyObject *gohttp_current_server(void);
 long gohttp_thread_states_made(void);
@@ -77,8 +79,9 @@ void gohttp_capi_init(void);
 int gohttp_capi_add(PyObject *module);
 void gohttp_c_route_free(gohttp_c_route *route);
 
-/* server.c, request.c, response.c: the type specs */
+/* server.c, request.c, response.c, headers.c: the type specs */
 extern PyType_Spec gohttp_server_spec;
+extern PyType_Spec gohttp_headers_spec;
 extern PyType_Spec gohttp_request_spec;
 extern PyType_Spec gohttp_response_spec;
 
@@ -88,9 +91,30 @@ PyObject *gohttp_request_new(gohttp_state *st, const gohttp_request *req,
                              const char *data);
 void gohttp_request_release(PyObject *request);
 
+/* headers.c.  A Headers is a dict {canonical key: [str values]} inside. */
+int gohttp_headers_init(void);               /* once per process */
+PyObject *gohttp_canonical_key_function(PyObject *module, PyObject *key);
+extern const char gohttp_canonical_key_doc[];
+PyObject *gohttp_canonical_key(PyObject *key);              /* new reference */
+PyObject *gohttp_headers_new(gohttp_state *st);             /* new reference */
+/* New reference: read-only Headers over map, which it takes a reference
+ * to; map must not change afterwards. */
+PyObject *gohttp_headers_frozen(gohttp_state *st, PyObject *map);
+/* Borrowed: the dict inside headers, a Headers. */
+PyObject *gohttp_headers_map(PyObject *headers);
+
 /* response.c */
-PyObject *gohttp_response_new(gohttp_state *st, const gohttp_request *req);
+/* New reference.  reply and reply_buf are borrowed from Go until
+ * gohttp_response_release: where the writer holds a small response back. */
+PyObject *gohttp_response_new(gohttp_state *st, const gohttp_request *req,
+                              gohttp_reply *reply, char *reply_buf);
 int gohttp_response_finish(PyObject *response);
+/* For C handlers (wsgi.c), what w.header = headers (a Headers, which it
+ * takes a reference to), w.write_header(code) and w.write(p[:n]) do:
+ * 0, or -1 with an exception set. */
+int gohttp_response_set_header(PyObject *response, PyObject *headers);
+int gohttp_response_start(PyObject *response, int code);
+int gohttp_response_write(PyObject *response, const char *p, Py_ssize_t n);
 void gohttp_response_release(PyObject *response);
 
 #endif /* GOHTTP_MODULE_H */

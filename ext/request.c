@@ -192,8 +192,7 @@ get_headers(PyObject *op, void *closure)
             goto done;
         }
     }
-    self->headers = PyObject_CallMethod(self->state->Headers, "_frozen",
-                                        "O", map);
+    self->headers = gohttp_headers_frozen(self->state, map);
     result = Py_XNewRef(self->headers);
 done:
     Py_END_CRITICAL_SECTION();

@@ -1,14 +1,18 @@
 /*
  * response.c — gohttp.ResponseWriter, how a handler answers.
  *
- * The status and headers cross to Go in one call (gohttp_call_write_header)
- * when the response starts: at write_header(), the first write() or
- * flush(), or when the handler returns.  Until then w.header is a plain
- * Python object.  Body bytes cross on each write(); the GIL is released
- * for a write that may reach the socket, so a slow client does not stall
- * other handlers.  send_file() hands Go a file descriptor instead: Go
- * copies the file to the client (with sendfile(2) where it can), and no
- * byte of it passes through C or Python.
+ * A small response does not cross to Go while the handler runs: the
+ * status, the headers and the body bytes are held back in the reply
+ * buffer Go lent for the call (bridge.h, gohttp_reply), and Go sends them
+ * once the handler has returned.  A hello world thus costs no call from C
+ * into Go at all.  What does not fit, or must reach Go at once (flush(),
+ * send_file(), a 1xx status, a write the body-size rules could refuse),
+ * crosses in calls: first what is held, with the status and headers in
+ * one call (gohttp_call_write_header), then the body bytes of each
+ * write().  The GIL is released for a write that may reach the socket, so
+ * a slow client does not stall other handlers.  send_file() hands Go a
+ * file descriptor: Go copies the file to the client (with sendfile(2)
+ * where it can), and no byte of it passes through C or Python.
  */
 #include "module.h"
 
@@ -29,9 +33,13 @@ typedef struct {
     gohttp_state *state;     /* borrowed: the type keeps the module alive */
     uintptr_t call;          /* the Go call; 0 once released */
     uint64_t generation;
+    gohttp_reply *reply;     /* borrowed from Go until released */
+    char *reply_buf;         /* borrowed from Go until released */
     PyObject *header;        /* Headers, made on first access, or NULL */
-    int started;             /* the status and headers were sent */
-    int64_t written;         /* body bytes written so far */
+    int started;             /* the status and headers are final */
+    int held;                /* ...and wait in reply, with some body */
+    int64_t declared;        /* the held Content-Length, or -1 */
+    int64_t written;         /* body bytes written (or held) so far */
 } ResponseWriterObject;
 
 #define Response_CAST(op) ((ResponseWriterObject *)(op))
@@ -49,7 +57,8 @@ check_live(ResponseWriterObject *self)
 }
 
 PyObject *
-gohttp_response_new(gohttp_state *st, const gohttp_request *req)
+gohttp_response_new(gohttp_state *st, const gohttp_request *req,
+                    gohttp_reply *reply, char *reply_buf)
 {
     ResponseWriterObject *self = PyObject_New(ResponseWriterObject,
                                               st->ResponseWriterType);
@@ -59,8 +68,12 @@ gohttp_response_new(gohttp_state *st, const gohttp_request *req)
     self->state = st;
     self->call = req->call;
     self->generation = req->generation;
+    self->reply = reply;
+    self->reply_buf = reply_buf;
     self->header = NULL;
     self->started = 0;
+    self->held = 0;
+    self->declared = -1;
     self->written = 0;
     return (PyObject *)self;   /* new reference */
 }
@@ -70,6 +83,8 @@ gohttp_response_release(PyObject *op)
 {
     Py_BEGIN_CRITICAL_SECTION(op);
     Response_CAST(op)->call = 0;
+    Response_CAST(op)->reply = NULL;
+    Response_CAST(op)->reply_buf = NULL;
     Py_END_CRITICAL_SECTION();
 }
 
@@ -126,9 +141,9 @@ latin1_bytes(PyObject *s, Py_ssize_t *len)
 }
 
 /* Pack the header map {canonical key: [values]} into buf, which holds
- * capacity bytes, or only size it when buf is NULL.  Returns 0, or -1
- * with an exception set (also if the map grew since it was sized: another
- * thread changed it). */
+ * capacity bytes, or only size it when buf is NULL.  Returns 0; 1 if it
+ * does not fit (no exception set; what buf holds is then meaningless); or
+ * -1 with an exception set. */
 static int
 pack_headers(PyObject *map, char *buf, size_t capacity, size_t *size)
 {
@@ -153,9 +168,7 @@ pack_headers(PyObject *map, char *buf, size_t capacity, size_t *size)
             }
             if (put_item(buf, capacity, size, k, klen) < 0
                 || put_item(buf, capacity, size, v, vlen) < 0) {
-                PyErr_SetString(PyExc_RuntimeError,
-                                "w.header changed while it was being sent");
-                return -1;
+                return 1;
             }
         }
     }
@@ -177,14 +190,7 @@ commit(ResponseWriterObject *self, int code, const char *body, size_t n,
     int sent = 0, rc = -1;
 
     if (self->header != NULL) {
-        map = PyObject_GetAttr(self->header, self->state->str_map);
-        if (map == NULL) {
-            goto done;
-        }
-        if (!PyDict_Check(map)) {
-            PyErr_SetString(PyExc_TypeError, "corrupt Headers object");
-            goto done;
-        }
+        map = Py_NewRef(gohttp_headers_map(self->header));
         if (pack_headers(map, NULL, 0, &size) < 0) {
             goto done;
         }
@@ -193,7 +199,12 @@ commit(ResponseWriterObject *self, int code, const char *body, size_t n,
             PyErr_NoMemory();
             goto done;
         }
-        if (pack_headers(map, buf, capacity, &size) < 0) {
+        int packed = pack_headers(map, buf, capacity, &size);
+        if (packed == 1) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "w.header changed while it was being sent");
+        }
+        if (packed != 0) {
             goto done;
         }
     }
@@ -233,6 +244,149 @@ done:
     return rc;
 }
 
+/* ---- holding a small response back ------------------------------------- */
+
+/* The Content-Length of the header map, which a held response must not
+ * pass: 1 with *length set (-1 if there is none); 0 if the header is there
+ * but not one plain number (Go is the judge of it: do not hold); -1 with
+ * an exception set. */
+static int
+held_length(gohttp_state *st, PyObject *map, int64_t *length)
+{
+    PyObject *values = PyDict_GetItemWithError(map, st->str_content_length);
+    *length = -1;
+    if (values == NULL) {                               /* borrowed */
+        return PyErr_Occurred() ? -1 : 1;
+    }
+    if (!PyList_Check(values) || PyList_GET_SIZE(values) != 1) {
+        return 0;
+    }
+    PyObject *value = PyList_GET_ITEM(values, 0);
+    if (!PyUnicode_Check(value) || !PyUnicode_IS_ASCII(value)) {
+        return 0;
+    }
+    const char *s = (const char *)PyUnicode_1BYTE_DATA(value);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(value);
+    if (n == 0 || n > 18) {
+        return 0;
+    }
+    int64_t v = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+    *length = v;
+    return 1;
+}
+
+/* Hold the response back for Go to send when the handler returns: status
+ * code, the headers and the n body bytes at body (bridge.h, gohttp_reply).
+ * Returns 1 if held; 0 if it cannot be (it does not fit, or Go may refuse
+ * the body: send it now instead), with nothing changed; -1 with an
+ * exception set. */
+static int
+hold(ResponseWriterObject *self, int code, const char *body, size_t n)
+{
+    gohttp_reply *reply = self->reply;
+    size_t size = 0;
+    int64_t declared = -1;
+
+    if (reply == NULL || code < 200
+        || (n > 0 && (code == 204 || code == 304))) {
+        return 0;
+    }
+    if (self->header != NULL) {
+        PyObject *map = gohttp_headers_map(self->header);   /* borrowed */
+        int usable = held_length(self->state, map, &declared);
+        if (usable <= 0) {
+            return usable;
+        }
+        if (declared >= 0 && (int64_t)n > declared) {
+            return 0;
+        }
+        int packed = pack_headers(map, self->reply_buf, reply->capacity,
+                                  &size);
+        if (packed != 0) {
+            return packed == 1 ? 0 : -1;
+        }
+    }
+    if (n > reply->capacity - size) {
+        return 0;
+    }
+    if (n > 0) {
+        memcpy(self->reply_buf + size, body, n);
+    }
+    reply->header_len = (uint32_t)size;
+    reply->body_len = (uint32_t)n;
+    reply->status = code;
+    self->held = self->started = 1;
+    self->declared = declared;
+    self->written += (int64_t)n;
+    return 1;
+}
+
+/* Add n more body bytes to the held response.  1 if they were added, 0 if
+ * they cannot be (nothing changed). */
+static int
+hold_more(ResponseWriterObject *self, const char *body, size_t n)
+{
+    gohttp_reply *reply = self->reply;
+    size_t used = (size_t)reply->header_len + reply->body_len;
+    if ((n > 0 && (reply->status == 204 || reply->status == 304))
+        || n > reply->capacity - used
+        || (self->declared >= 0
+            && (int64_t)(reply->body_len + n) > self->declared)) {
+        return 0;
+    }
+    memcpy(self->reply_buf + used, body, n);
+    reply->body_len += (uint32_t)n;
+    self->written += (int64_t)n;
+    return 1;
+}
+
+/* Send the held response to Go now, if there is one.  Returns 0, or -1
+ * with an exception set. */
+static int
+release_held(ResponseWriterObject *self)
+{
+    gohttp_reply *reply = self->reply;
+    if (!self->held) {
+        return 0;
+    }
+    int code = reply->status;
+    size_t headers_len = reply->header_len, body_len = reply->body_len;
+    const char *buf = self->reply_buf;
+    uintptr_t call = self->call;
+    uint64_t generation = self->generation;
+    size_t written = 0;
+    int sent = 0;
+    gohttp_error err;
+    gohttp_status status;
+
+    self->held = 0;
+    reply->status = 0;   /* Go must not send it again */
+    if (body_len <= GO_BODY_BUFFER) {
+        status = gohttp_call_write_header(call, generation, code,
+                                          (char *)buf, headers_len,
+                                          (char *)buf + headers_len,
+                                          body_len, &written, &sent, &err);
+    }
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        status = gohttp_call_write_header(call, generation, code,
+                                          (char *)buf, headers_len,
+                                          (char *)buf + headers_len,
+                                          body_len, &written, &sent, &err);
+        Py_END_ALLOW_THREADS
+    }
+    if (status != GOHTTP_OK) {
+        return gohttp_raise(status, &err);
+    }
+    return 0;
+}
+
 static PyObject *
 get_header(PyObject *op, void *closure)
 {
@@ -241,7 +395,7 @@ get_header(PyObject *op, void *closure)
     Py_BEGIN_CRITICAL_SECTION(op);
     if (check_live(self) == 0) {
         if (self->header == NULL) {
-            self->header = PyObject_CallNoArgs(self->state->Headers);
+            self->header = gohttp_headers_new(self->state);
         }
         result = Py_XNewRef(self->header);
     }
@@ -257,12 +411,41 @@ PyDoc_STRVAR(write_header_doc,
 "at most once, before write(); without it, the first write() sends 200.\n"
 "Informational codes (1xx) may precede the final one.");
 
+/* write_header(code) with the critical section held: 0, or -1 with an
+ * exception set. */
+static int
+start(ResponseWriterObject *self, int code)
+{
+    size_t unused;
+    if (check_live(self) < 0) {
+        return -1;
+    }
+    if (self->started) {
+        PyErr_SetString(PyExc_RuntimeError,
+            "the response has already started: write_header() must "
+            "come before write() and flush(), and only once");
+        return -1;
+    }
+    int held = hold(self, code, NULL, 0);
+    if (held != 0) {
+        return held == 1 ? 0 : -1;
+    }
+    return commit(self, code, NULL, 0, &unused);
+}
+
+int
+gohttp_response_start(PyObject *op, int code)
+{
+    int rc;
+    Py_BEGIN_CRITICAL_SECTION(op);
+    rc = start(Response_CAST(op), code);
+    Py_END_CRITICAL_SECTION();
+    return rc;
+}
+
 static PyObject *
 response_write_header(PyObject *op, PyObject *arg)
 {
-    ResponseWriterObject *self = Response_CAST(op);
-    PyObject *result = NULL;
-    size_t unused;
     int overflow;
     long code = PyLong_AsLongAndOverflow(arg, &overflow);
     if (code == -1 && PyErr_Occurred()) {
@@ -274,19 +457,87 @@ response_write_header(PyObject *op, PyObject *arg)
                      arg);
         return NULL;
     }
-    Py_BEGIN_CRITICAL_SECTION(op);
-    if (check_live(self) == 0) {
-        if (self->started) {
-            PyErr_SetString(PyExc_RuntimeError,
-                "the response has already started: write_header() must "
-                "come before write() and flush(), and only once");
+    if (gohttp_response_start(op, (int)code) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* write(p[:n]) with the critical section held: 0 with *written set, or
+ * -1 with an exception set.  p stays valid: the caller holds its owner. */
+static int
+write_body(ResponseWriterObject *self, const char *p, Py_ssize_t n,
+           size_t *written)
+{
+    *written = 0;
+    if (check_live(self) < 0) {
+        return -1;
+    }
+    if (!self->started) {
+        int held = hold(self, 200, p, (size_t)n);
+        if (held != 0) {
+            *written = held == 1 ? (size_t)n : 0;
+            return held == 1 ? 0 : -1;
         }
-        else if (commit(self, (int)code, NULL, 0, &unused) == 0) {
-            result = Py_NewRef(Py_None);
+        /* status, headers and data in one crossing */
+        return commit(self, 200, p, (size_t)n, written);
+    }
+    if (self->held) {
+        if (hold_more(self, p, (size_t)n)) {
+            *written = (size_t)n;
+            return 0;
+        }
+        if (release_held(self) < 0) {
+            return -1;
         }
     }
+    gohttp_error err;
+    gohttp_status status = GOHTTP_OK;
+    uintptr_t call = self->call;
+    uint64_t generation = self->generation;
+    if (n == 0) {
+        /* nothing to send */
+    }
+    else if (self->written + n <= GO_BODY_BUFFER) {
+        status = gohttp_call_write(call, generation, (char *)p, (size_t)n,
+                                   written, &err);
+    }
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        status = gohttp_call_write(call, generation, (char *)p, (size_t)n,
+                                   written, &err);
+        Py_END_ALLOW_THREADS
+    }
+    self->written += (int64_t)*written;
+    if (status != GOHTTP_OK) {
+        return gohttp_raise(status, &err);
+    }
+    return 0;
+}
+
+int
+gohttp_response_write(PyObject *op, const char *p, Py_ssize_t n)
+{
+    size_t written;
+    int rc;
+    Py_BEGIN_CRITICAL_SECTION(op);
+    rc = write_body(Response_CAST(op), p, n, &written);
     Py_END_CRITICAL_SECTION();
-    return result;
+    return rc;
+}
+
+int
+gohttp_response_set_header(PyObject *op, PyObject *headers)
+{
+    ResponseWriterObject *self = Response_CAST(op);
+    int rc = -1;
+    Py_BEGIN_CRITICAL_SECTION(op);
+    if (check_live(self) == 0) {
+        Py_XSETREF(self->header, Py_NewRef(headers));
+        rc = 0;
+    }
+    Py_END_CRITICAL_SECTION();
+    return rc;
 }
 
 PyDoc_STRVAR(write_doc,
@@ -325,43 +576,11 @@ response_write(PyObject *op, PyObject *data)
         return NULL;
     }
 
-    Py_BEGIN_CRITICAL_SECTION(op);
-    if (check_live(self) < 0) {
-        goto done;
-    }
     size_t written = 0;
-    if (!self->started) {   /* status, headers and data in one crossing */
-        if (commit(self, 200, p, (size_t)n, &written) < 0) {
-            goto done;
-        }
+    Py_BEGIN_CRITICAL_SECTION(op);
+    if (write_body(self, p, n, &written) == 0) {
         result = PyLong_FromSize_t(written);
-        goto done;
     }
-    gohttp_error err;
-    gohttp_status status = GOHTTP_OK;
-    uintptr_t call = self->call;
-    uint64_t generation = self->generation;
-    if (n == 0) {
-        /* nothing to send */
-    }
-    else if (self->written + n <= GO_BODY_BUFFER) {
-        status = gohttp_call_write(call, generation, (char *)p, (size_t)n,
-                                   &written, &err);
-    }
-    else {
-        /* data stays alive and, if a buffer, locked: we hold both. */
-        Py_BEGIN_ALLOW_THREADS
-        status = gohttp_call_write(call, generation, (char *)p, (size_t)n,
-                                   &written, &err);
-        Py_END_ALLOW_THREADS
-    }
-    self->written += (int64_t)written;
-    if (status != GOHTTP_OK) {
-        gohttp_raise(status, &err);
-        goto done;
-    }
-    result = PyLong_FromSize_t(written);
-done:
     Py_END_CRITICAL_SECTION();
     if (view.obj != NULL) {
         PyBuffer_Release(&view);
@@ -382,7 +601,7 @@ response_flush(PyObject *op, PyObject *unused)
     PyObject *result = NULL;
     Py_BEGIN_CRITICAL_SECTION(op);
     size_t no_body;
-    if (check_live(self) < 0
+    if (check_live(self) < 0 || release_held(self) < 0
         || (!self->started && commit(self, 200, NULL, 0, &no_body) < 0)) {
         goto done;
     }
@@ -560,6 +779,7 @@ response_send_file(PyObject *op, PyObject *args, PyObject *kwargs)
     Py_BEGIN_CRITICAL_SECTION(op);
     size_t unused;
     if (check_live(self) < 0 || check_readable(fd) < 0
+        || release_held(self) < 0
         || (!self->started && commit(self, 200, NULL, 0, &unused) < 0)) {
         goto done;
     }
@@ -585,8 +805,9 @@ done:
     return result;
 }
 
-/* Called when the handler returned normally: send headers that were set
- * but never sent.  Returns 0, or -1 with an exception set. */
+/* Called when the handler returned normally: hold back (or else send)
+ * headers that were set but never sent; what is held, Go sends.  Returns
+ * 0, or -1 with an exception set. */
 int
 gohttp_response_finish(PyObject *op)
 {
@@ -595,7 +816,13 @@ gohttp_response_finish(PyObject *op)
     Py_BEGIN_CRITICAL_SECTION(op);
     if (self->call != 0 && !self->started && self->header != NULL) {
         size_t unused;
-        rc = commit(self, 200, NULL, 0, &unused);
+        rc = hold(self, 200, NULL, 0);
+        if (rc == 0) {
+            rc = commit(self, 200, NULL, 0, &unused);
+        }
+        else if (rc == 1) {
+            rc = 0;
+        }
     }
     Py_END_CRITICAL_SECTION();
     return rc;

@@ -407,13 +407,16 @@ PyDoc_STRVAR(listen_doc,
 "       write_timeout=None, idle_timeout=None, max_header_bytes=0,\n"
 "       max_body_bytes=0, max_connections=0, binds=None, certfile=None,\n"
 "       keyfile=None, http2_cleartext=False, access_log=None,\n"
-"       access_log_format='combined', forwarded_allow_ips=None)\n--\n\n"
+"       access_log_format='combined', forwarded_allow_ips=None,\n"
+"       reuse_port=False)\n--\n\n"
 "Bind host:port (host None: none) and every address of binds\n"
 "('HOST:PORT', '[::1]:PORT', 'unix:PATH', 'fd://N'), and serve them in\n"
 "the background; return the port of the first TCP listener (port 0\n"
 "lets the OS pick).  Timeouts are seconds, None for no limit; limits 0\n"
 "for none.  certfile and keyfile (PEM) serve TLS, with HTTP/2 by ALPN.\n"
-"access_log is '-' (standard error) or a file path.\n"
+"access_log is '-' (standard error) or a file path.  reuse_port sets\n"
+"SO_REUSEPORT on TCP listeners, so that other processes may listen on\n"
+"the same address.\n"
 "Raises OSError if an address cannot be bound or a file cannot be read,\n"
 "ValueError for a bad option or a certificate that does not match its\n"
 "key (nothing is bound then), RuntimeError if the server is serving or\n"
@@ -428,13 +431,13 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
                              "max_body_bytes", "max_connections", "binds",
                              "certfile", "keyfile", "http2_cleartext",
                              "access_log", "access_log_format",
-                             "forwarded_allow_ips", NULL};
+                             "forwarded_allow_ips", "reuse_port", NULL};
     ServerObject *self = Server_CAST(op);
     const char *host;
     int port;
     PyObject *rht = Py_None, *rt = Py_None, *wt = Py_None, *it = Py_None;
     long long max_header_bytes = 0, max_body_bytes = 0;
-    int max_connections = 0, http2_cleartext = 0;
+    int max_connections = 0, http2_cleartext = 0, reuse_port = 0;
     PyObject *binds = Py_None, *keep = NULL;
     const char **bind_array = NULL;
     Py_ssize_t nbinds = 0;
@@ -444,13 +447,13 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
     PyObject *result = NULL;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs,
-                                     "zi|$OOOOLLiOzzpzsz:listen", kwlist,
+                                     "zi|$OOOOLLiOzzpzszp:listen", kwlist,
                                      &host, &port, &rht, &rt, &wt, &it,
                                      &max_header_bytes, &max_body_bytes,
                                      &max_connections, &binds, &certfile,
                                      &keyfile, &http2_cleartext, &access_log,
                                      &access_log_format,
-                                     &forwarded_allow_ips)) {
+                                     &forwarded_allow_ips, &reuse_port)) {
         return NULL;
     }
     if (port < 0 || port > 65535) {
@@ -499,6 +502,7 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
     cfg.access_log = access_log;
     cfg.access_log_format = format;
     cfg.forwarded_allow_ips = forwarded_allow_ips;
+    cfg.reuse_port = reuse_port;
 
     Py_BEGIN_CRITICAL_SECTION(op);
     if (check_handle(self) < 0) {
@@ -769,6 +773,23 @@ get_port(PyObject *op, void *closure)
 }
 
 static PyObject *
+get_handled(PyObject *op, void *closure)
+{
+    ServerObject *self = Server_CAST(op);
+    uint64_t count = 0;
+    gohttp_error err;
+
+    if (check_handle(self) < 0) {
+        return NULL;
+    }
+    gohttp_status status = gohttp_server_handled(self->handle, &count, &err);
+    if (status != GOHTTP_OK) {
+        return gohttp_raise(status, &err), NULL;
+    }
+    return PyLong_FromUnsignedLongLong(count);
+}
+
+static PyObject *
 get_serving(PyObject *op, void *closure)
 {
     ServerObject *self = Server_CAST(op);
@@ -789,6 +810,10 @@ get_serving(PyObject *op, void *closure)
 static PyGetSetDef server_getset[] = {
     {"port", get_port, NULL,
      PyDoc_STR("The bound port once listening, else 0."), NULL},
+    {"handled", get_handled, NULL,
+     PyDoc_STR("How many requests have run a handler, since the server "
+               "was made (static files and Go's own 404s not counted)."),
+     NULL},
     {"serving", get_serving, NULL,
      PyDoc_STR("True from listen() until the server has stopped."), NULL},
     {NULL},

@@ -8,6 +8,8 @@
  *  2. A request reaches C as (gohttp_request *, const char *data): both
  *     point into Go memory that holds no Go pointers, and both are valid
  *     only until the handler callback returns.  C copies what it keeps.
+ *     So do (gohttp_reply *, char *reply_buf), the one place where C
+ *     writes Go memory: a small response C holds back for Go to send.
  *  3. Memory C hands to Go (write buffers, read buffers, packed headers)
  *     stays owned by C; Go copies what it keeps and never frees it.
  *  4. Every export returns a gohttp_status.  No Go panic crosses into C:
@@ -76,6 +78,24 @@ typedef struct {
     uint64_t generation;    /* pass with call; stale pairs are refused */
 } gohttp_request;
 
+/*
+ * A response C holds back, for Go to send once the handler has returned:
+ * a handler that writes a small response whole (status, headers, body)
+ * then costs no call from C into Go.  Go sets capacity; C fills reply_buf
+ * with header_len bytes of packed headers (canonical key, value, ...),
+ * then body_len bytes of body, and sets status.  Go sends it only if the
+ * handler returned GOHTTP_HANDLED; any other outcome discards it, so a
+ * handler that raises after writing still gets a clean 500.  C sends what
+ * it holds itself (gohttp_call_write_header) before anything that must
+ * reach Go at once: a flush, a file, a write too large to hold.
+ */
+typedef struct {
+    int32_t status;       /* 0: nothing held */
+    uint32_t header_len;
+    uint32_t body_len;
+    uint32_t capacity;    /* bytes at reply_buf; set by Go */
+} gohttp_reply;
+
 /* What a handler callback tells Go when it returns. */
 typedef enum {
     GOHTTP_HANDLED = 0,     /* the response is complete */
@@ -90,7 +110,9 @@ typedef enum {
  */
 typedef gohttp_outcome (*gohttp_dispatch_fn)(uintptr_t handler,
                                              const gohttp_request *req,
-                                             const char *data);
+                                             const char *data,
+                                             gohttp_reply *reply,
+                                             char *reply_buf);
 
 /* Access log formats (gohttp_config.access_log_format). */
 typedef enum {
@@ -139,6 +161,11 @@ typedef struct {
     /* Trusted proxies: comma-separated IPs and CIDRs, or "*" for any;
      * NULL or "": X-Forwarded-For is never honoured. */
     const char *forwarded_allow_ips;
+
+    /* 1: TCP listeners set SO_REUSEPORT, so that several processes (the
+     * workers of one supervisor) may listen on the same address, the
+     * kernel spreading connections among them. */
+    int32_t reuse_port;
 } gohttp_config;
 
 #endif /* GOHTTP_BRIDGE_H */

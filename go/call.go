@@ -15,7 +15,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 )
 
 // A call is what one request needs to run its handler in C.  A server
@@ -26,12 +25,11 @@ import (
 type call struct {
 	handle cgo.Handle
 
-	// Set by the request's goroutine before the lane runs the call, read
-	// by the runner; the lane's channels order the two.
+	// Used by the request's own goroutine, and by the lane (lane.go).
 	handler uintptr
-	queued  time.Time
-	outcome C.gohttp_outcome
-	done    chan struct{} // the runner's word that the handler returned
+	queued  time.Time        // when it began to wait for a place
+	outcome C.gohttp_outcome // what the handler said
+	done    chan struct{}    // the lane's word that it has a place
 
 	mu          sync.Mutex // guards everything below against C threads
 	generation  uint64
@@ -47,13 +45,24 @@ type call struct {
 
 	req  C.gohttp_request // handed to C; plain integers only
 	data []byte           // the spans of req point into it
+
+	reply    C.gohttp_reply // a response C held back, for Go to send
+	replyBuf []byte         // its headers and body; C writes it
 }
+
+// replySize is how much of a response C may hold back: the headers and
+// body of a small response, as much as net/http buffers before it writes.
+const replySize = 4096
 
 // dataKeep is the largest data block a call keeps for its next request.
 const dataKeep = 64 << 10
 
 func newCall() *call {
-	c := &call{data: make([]byte, 0, 1024), done: make(chan struct{}, 1)}
+	c := &call{
+		data:     make([]byte, 0, 1024),
+		replyBuf: make([]byte, replySize),
+		done:     make(chan struct{}, 1),
+	}
 	c.handle = cgo.NewHandle(c)
 	return c
 }
@@ -88,13 +97,18 @@ func (c *call) begin(w http.ResponseWriter, r *http.Request, handler uintptr, na
 	c.status, c.declared, c.written = http.StatusOK, -1, 0
 	c.bodyEOF = r.Body == nil || r.Body == http.NoBody
 	c.fullDuplex = false
+	c.reply = C.gohttp_reply{capacity: C.uint32_t(len(c.replyBuf))}
 	c.pack(r, names)
 }
 
-// end retires the call; it reports whether the response had started.
-func (c *call) end() (started bool) {
+// end retires the call, first sending the response C held back if the
+// handler succeeded; it reports whether the response had started.
+func (c *call) end(outcome C.gohttp_outcome) (started bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.reply.status != 0 && outcome == C.GOHTTP_HANDLED {
+		c.sendReply()
+	}
 	started = c.wroteHeader
 	c.active = false
 	c.w, c.r = nil, nil
@@ -155,13 +169,9 @@ func appendItem(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// unpackPairs calls fn for each (key, value) pair of a packed list that C
-// owns.  The strings are copies.
-func unpackPairs(p unsafe.Pointer, n int, fn func(key, value string)) error {
-	if n == 0 {
-		return nil
-	}
-	b := unsafe.Slice((*byte)(p), n)
+// unpackPairs calls fn for each (key, value) pair of the packed list b,
+// which C owns.  The strings are copies, but for common keys.
+func unpackPairs(b []byte, fn func(key, value string)) error {
 	var item [2]string
 	for i := 0; len(b) > 0; i++ {
 		if len(b) < 4 {
@@ -172,7 +182,11 @@ func unpackPairs(p unsafe.Pointer, n int, fn func(key, value string)) error {
 		if size > len(b) {
 			return errInvalid("malformed header block")
 		}
-		item[i%2] = string(b[:size])
+		if i%2 == 0 {
+			item[0] = commonKey(b[:size])
+		} else {
+			item[1] = string(b[:size])
+		}
 		b = b[size:]
 		if i%2 == 1 {
 			fn(item[0], item[1])
@@ -181,8 +195,26 @@ func unpackPairs(p unsafe.Pointer, n int, fn func(key, value string)) error {
 	return nil
 }
 
+// commonKey returns key as a string, without allocating one for the
+// response headers most handlers set.
+func commonKey(key []byte) string {
+	switch string(key) { // compared in place: no allocation
+	case "Content-Type":
+		return "Content-Type"
+	case "Content-Length":
+		return "Content-Length"
+	case "Cache-Control":
+		return "Cache-Control"
+	case "Location":
+		return "Location"
+	case "Set-Cookie":
+		return "Set-Cookie"
+	}
+	return string(key)
+}
+
 // writeHeader sends the status line and the headers packed by C.
-func (c *call) writeHeader(code int, headers unsafe.Pointer, n int) error {
+func (c *call) writeHeader(code int, headers []byte) error {
 	if c.wroteHeader {
 		return errState("the response has already started: headers and status can no longer change")
 	}
@@ -191,7 +223,7 @@ func (c *call) writeHeader(code int, headers unsafe.Pointer, n int) error {
 	}
 	h := c.w.Header()
 	clear(h) // C sends the whole header set each time (after a 1xx too)
-	err := unpackPairs(headers, n, func(key, value string) {
+	err := unpackPairs(headers, func(key, value string) {
 		h[key] = append(h[key], value)
 	})
 	if err != nil {
@@ -203,11 +235,27 @@ func (c *call) writeHeader(code int, headers unsafe.Pointer, n int) error {
 		c.status = code
 		// As net/http reads it: a bad value is dropped, not sent.
 		c.declared = -1
-		if v, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64); err == nil && v >= 0 {
-			c.declared = v
+		if cl := h["Content-Length"]; len(cl) > 0 { // keys are canonical
+			if v, err := strconv.ParseInt(cl[0], 10, 64); err == nil && v >= 0 {
+				c.declared = v
+			}
 		}
 	}
 	return nil
+}
+
+// sendReply sends the response C held back in c.reply and c.replyBuf.
+// Errors are those of a client gone away: the handler has returned, and
+// net/http closes the connection.
+func (c *call) sendReply() {
+	headers := c.replyBuf[:c.reply.header_len]
+	body := c.replyBuf[c.reply.header_len : c.reply.header_len+c.reply.body_len]
+	if c.writeHeader(int(c.reply.status), headers) != nil {
+		return
+	}
+	if len(body) > 0 {
+		c.write(body)
+	}
 }
 
 // write sends p, which C owns, as part of the body.

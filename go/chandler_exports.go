@@ -5,17 +5,18 @@ package main
 // no panic into C.
 
 /*
-#include "chandler.h"
+#include "bridge.h"
 */
 import "C"
 
-// gohttp_set_c_dispatch sets the C function that runs C handlers
-// (chandler.h): Go calls it for the routes of gohttp_server_handle_c,
-// straight from the request's goroutine and without the lane.  The
-// extension calls it once, when it loads.
+// gohttp_set_c_dispatch sets the C function that runs C handlers: Go
+// calls it as it calls the dispatch function of gohttp_set_dispatch, but
+// for the routes of gohttp_server_handle_c, straight from the request's
+// goroutine and without the lane.  The extension calls it once, when it
+// loads.
 //
 //export gohttp_set_c_dispatch
-func gohttp_set_c_dispatch(fn C.gohttp_c_dispatch_fn) {
+func gohttp_set_c_dispatch(fn C.gohttp_dispatch_fn) {
 	cDispatchFn.Store((*[0]byte)(fn))
 }
 

@@ -12,12 +12,13 @@
 //	exports.go    every function C may call (the gohttp_* symbols)
 //	shim.go       the C helper that calls the dispatch function pointer
 //	server.go     a server's lifecycle: routes, listen, wait, shutdown
-//	lane.go       the goroutines that run handlers in C, one at a time
+//	lane.go       how many handler calls may be in C at once, and who waits
 //	call.go       one handler call: the request handed to C, the response
 //	sendfile.go   a response body sent from a file descriptor, by Go alone
 //	pattern.go    the wildcard names of a ServeMux pattern
 //	status.go     Go errors and panics turned into bridge.h statuses
 //	listeners.go  TCP, Unix socket and inherited-descriptor listeners
+//	reuseport_*   the value of SO_REUSEPORT on each system
 //	tls.go        certificates, ALPN and cleartext HTTP/2
 //	limits.go     body size and connection count limits
 //	static.go     static files served by Go alone

@@ -124,6 +124,22 @@ func gohttp_server_addresses(h C.uintptr_t, buf *C.char, capacity C.size_t, size
 	return C.GOHTTP_OK
 }
 
+// gohttp_server_handled stores in *count how many handler calls the
+// server has finished since it was made: the requests that reached C.
+// It is one atomic load, cheap enough to poll.
+//
+//export gohttp_server_handled
+func gohttp_server_handled(h C.uintptr_t, count *C.uint64_t, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	*count = 0
+	s, e := lookupServer(h)
+	if e != nil {
+		return report(err, e)
+	}
+	*count = C.uint64_t(s.handled())
+	return C.GOHTTP_OK
+}
+
 // gohttp_server_wait blocks for up to timeoutNs until the server stops.
 // It returns GOHTTP_OK once stopped, with *forced set to 1 if its
 // shutdown cut requests off; GOHTTP_ETIMEOUT while serving; an I/O error
@@ -212,7 +228,7 @@ func gohttp_call_write_header(h C.uintptr_t, generation C.uint64_t, code C.int32
 		return report(err, e)
 	}
 	defer c.mu.Unlock()
-	if e := c.writeHeader(int(code), unsafe.Pointer(headers), int(n)); e != nil {
+	if e := c.writeHeader(int(code), unsafe.Slice((*byte)(unsafe.Pointer(headers)), int(n))); e != nil {
 		return report(err, e)
 	}
 	*sent = 1

@@ -6,107 +6,142 @@ package main
 import "C"
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// A lane runs a server's handler calls in C.  Python runs one handler at
-// a time under the GIL, so the fastest lane is one goroutine entering C
-// for call after call: a single thread takes the GIL with no one to hand
-// it to, and the goroutines of the connections wait in Go, costing no
-// thread.  Handlers that block (I/O, sleep) release the GIL, though, and
-// then one runner would leave the interpreter idle while calls wait; so
-// the lane adds a runner when calls wait too long, up to max, and a
-// runner leaves when the queue is empty and others remain.
+// A lane bounds how many handler calls are in C at once.  Python runs
+// one handler at a time under the GIL, so by default the lane has one
+// place: the request's own goroutine takes it and enters C on its own
+// thread, and then writes its response at once; a goroutine that finds
+// the place taken waits in Go, costing no thread, until the place is
+// handed to it.  No goroutine sits between a request and Python, and an
+// OS thread never waits for the GIL.
 //
-// The number of runners bounds how many goroutines are in C at once,
-// each holding an OS thread, so 5,000 slow requests queue here rather
-// than spawn 5,000 threads.
+// Handlers that block (I/O, sleep) release the GIL, though, and then one
+// place would leave the interpreter idle while calls wait; so the lane
+// widens by one place when calls have waited too long, up to max, and
+// narrows again when a call finishes with no one waiting.  The width
+// bounds how many goroutines are in C at once, each holding an OS
+// thread, so 5,000 slow requests wait here rather than spawn 5,000
+// threads.
 type lane struct {
-	jobs     chan *call
-	max      int32
-	active   atomic.Int32 // runners running
-	pending  atomic.Int64 // calls sent and not yet finished
-	finished atomic.Uint64
-	wake     chan struct{} // the monitor's alarm: pending left zero
+	mu      sync.Mutex // guards the fields up to finished
+	width   int32      // places now: 1 (or min) to max
+	inC     int32      // places taken
+	waiting []*call    // FIFO: calls waiting for a place
+	head    int        // waiting[head:] are the ones still waiting
+
+	min, max int32
+	enter    func(*call)   // runs a call's handler: enterC, or a test's
+	finished atomic.Uint64 // calls that left C
+	wake     chan struct{} // the monitor's alarm: someone waits
 	stop     chan struct{} // closed by close
 }
 
-// waitTooLong is how long a call may wait in the queue, or the lane go
-// without finishing a call, before the lane adds a runner.
+// waitTooLong is how long a call may wait for a place, or the lane go
+// without finishing a call while calls wait, before the lane widens.
 const waitTooLong = 2 * time.Millisecond
 
-func newLane(max int) *lane {
-	l := &lane{
-		jobs: make(chan *call, 4096),
-		max:  int32(max),
-		wake: make(chan struct{}, 1),
-		stop: make(chan struct{}),
+// newLane makes a lane with min places at first and at least, and up
+// to max.  min > 1 is for interpreters without a GIL, where handlers
+// run in parallel.
+func newLane(min, max int) *lane {
+	if min < 1 {
+		min = 1
 	}
-	l.spawn()
+	if max < min {
+		max = min
+	}
+	l := &lane{
+		width: int32(min),
+		min:   int32(min),
+		max:   int32(max),
+		enter: enterC,
+		wake:  make(chan struct{}, 1),
+		stop:  make(chan struct{}),
+	}
 	go l.monitor()
 	return l
 }
 
-// run runs c's handler in C and returns when it has finished.
+// enterC runs c's handler in C and stores what it says in c.outcome.
+func enterC(c *call) {
+	c.outcome = invoke(c)
+}
+
+// run runs c's handler in C, on the calling goroutine's thread, and
+// returns when it has finished.
 func (l *lane) run(c *call) C.gohttp_outcome {
-	if l.pending.Add(1) == 1 {
-		select {
-		case l.wake <- struct{}{}:
-		default:
+	l.mu.Lock()
+	if l.inC < l.width && l.head == len(l.waiting) {
+		l.inC++
+		l.mu.Unlock()
+	} else {
+		c.queued = time.Now()
+		l.waiting = append(l.waiting, c)
+		first := l.head == len(l.waiting)-1
+		l.mu.Unlock()
+		if first {
+			select {
+			case l.wake <- struct{}{}:
+			default:
+			}
 		}
+		<-c.done // a leaving call handed us its place
 	}
-	c.queued = time.Now()
-	l.jobs <- c
-	<-c.done
-	l.pending.Add(-1)
+	l.enter(c)
+	l.leave()
 	return c.outcome
 }
 
-// spawn adds a runner unless the lane has max.
-func (l *lane) spawn() {
-	for {
-		n := l.active.Load()
-		if n >= l.max {
-			return
+// leave gives up a place: to the longest waiting call, if any, else back
+// to the lane, which narrows if it had widened.
+func (l *lane) leave() {
+	l.finished.Add(1)
+	l.mu.Lock()
+	if l.inC > l.width || l.head == len(l.waiting) {
+		l.inC--
+		if l.head == len(l.waiting) && l.width > l.min && l.inC < l.width {
+			l.width--
 		}
-		if l.active.CompareAndSwap(n, n+1) {
-			go l.runner()
-			return
+		l.mu.Unlock()
+		return
+	}
+	next := l.pop()
+	// A call that waited too long means the places are stuck in handlers
+	// that block: widen, and let the next waiter in too.
+	var also *call
+	if time.Since(next.queued) > waitTooLong && l.width < l.max {
+		l.width++
+		if l.head < len(l.waiting) {
+			l.inC++
+			also = l.pop()
 		}
+	}
+	l.mu.Unlock()
+	next.done <- struct{}{}
+	if also != nil {
+		also.done <- struct{}{}
 	}
 }
 
-// leave reports whether a runner may leave: only while another remains.
-func (l *lane) leave() bool {
-	n := l.active.Load()
-	return n > 1 && l.active.CompareAndSwap(n, n-1)
-}
-
-func (l *lane) runner() {
-	for {
-		var c *call
-		select {
-		case c = <-l.jobs:
-		case <-l.stop:
-			l.active.Add(-1)
-			return
-		}
-		if time.Since(c.queued) > waitTooLong {
-			l.spawn() // calls wait: maybe the GIL is idle meanwhile
-		}
-		c.outcome = invoke(c.handler, &c.req, &c.data[0])
-		l.finished.Add(1)
-		c.done <- struct{}{}
-		if len(l.jobs) == 0 && l.leave() {
-			return
-		}
+// pop takes the longest waiting call off the queue.  Call with l.mu held
+// and someone waiting.
+func (l *lane) pop() *call {
+	c := l.waiting[l.head]
+	l.waiting[l.head] = nil
+	l.head++
+	if l.head == len(l.waiting) {
+		l.waiting, l.head = l.waiting[:0], 0
 	}
+	return c
 }
 
-// monitor adds a runner when calls wait and none has finished for
-// waitTooLong: every runner is stuck in a handler that does not return.
-// It sleeps while the lane is idle.
+// monitor widens the lane when calls wait and none has finished for
+// waitTooLong: every place is stuck in a handler that does not return.
+// It sleeps while no one waits.
 func (l *lane) monitor() {
 	t := time.NewTimer(waitTooLong)
 	t.Stop()
@@ -116,7 +151,7 @@ func (l *lane) monitor() {
 		case <-l.stop:
 			return
 		}
-		for l.pending.Load() > 0 {
+		for l.someoneWaits() {
 			before := l.finished.Load()
 			t.Reset(waitTooLong)
 			select {
@@ -124,15 +159,35 @@ func (l *lane) monitor() {
 			case <-l.stop:
 				return
 			}
-			if l.finished.Load() == before && len(l.jobs) > 0 {
-				l.spawn()
+			if l.finished.Load() == before {
+				l.widen()
 			}
 		}
 	}
 }
 
-// close stops the runners and the monitor.  Call it only once no more
-// calls can come: after the server has stopped and drained.
+func (l *lane) someoneWaits() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.head < len(l.waiting)
+}
+
+// widen adds a place, if the lane may, and hands it to a waiting call.
+func (l *lane) widen() {
+	l.mu.Lock()
+	if l.width >= l.max || l.head == len(l.waiting) {
+		l.mu.Unlock()
+		return
+	}
+	l.width++
+	l.inC++
+	next := l.pop()
+	l.mu.Unlock()
+	next.done <- struct{}{}
+}
+
+// close stops the monitor.  Call it only once no more calls can come:
+// after the server has stopped and drained.
 func (l *lane) close() {
 	close(l.stop)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -18,8 +19,10 @@ import (
 //	fd://3                              a listening socket inherited from
 //	                                    the parent (systemd socket activation)
 
-// listenAddr opens a listener on one address.
-func listenAddr(addr string) (net.Listener, error) {
+// listenAddr opens a listener on one address.  With reusePort, a TCP
+// listener sets SO_REUSEPORT before it binds, so that other processes
+// may listen on the same address too (each gets its own accept queue).
+func listenAddr(addr string, reusePort bool) (net.Listener, error) {
 	switch {
 	case strings.HasPrefix(addr, "unix:"):
 		return listenUnix(strings.TrimPrefix(addr, "unix:"))
@@ -33,7 +36,26 @@ func listenAddr(addr string) (net.Listener, error) {
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return nil, errInvalid("bad address %q: the port must be a number from 0 to 65535", addr)
 	}
-	return net.Listen("tcp", net.JoinHostPort(host, port))
+	var lc net.ListenConfig
+	if reusePort {
+		lc.Control = setReusePort
+	}
+	return lc.Listen(context.Background(), "tcp", net.JoinHostPort(host, port))
+}
+
+// setReusePort is a net.ListenConfig.Control that sets SO_REUSEPORT on
+// the socket before it binds.
+func setReusePort(network, address string, c syscall.RawConn) error {
+	var err error
+	if e := c.Control(func(fd uintptr) {
+		err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, soReusePort, 1)
+	}); e != nil {
+		return e
+	}
+	if err != nil {
+		return fmt.Errorf("SO_REUSEPORT on %s: %w", address, err)
+	}
+	return nil
 }
 
 // listenUnix listens on a Unix domain socket at path.  A socket file

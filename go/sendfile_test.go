@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
-	"unsafe"
 )
 
 // sendFileServer serves every request by sending the file at path with
@@ -35,14 +34,14 @@ func sendFileServer(t *testing.T, path string, code int, cl, offset, count int64
 			headers = appendItem(appendItem(nil, "Content-Length"), strconv.FormatInt(cl, 10))
 		}
 		c.mu.Lock()
-		if err := c.writeHeader(code, pointer(headers), len(headers)); err != nil {
+		if err := c.writeHeader(code, headers); err != nil {
 			c.mu.Unlock()
 			results <- sendResult{err: err}
 			return
 		}
 		n, err := c.sendFile(int(f.Fd()), offset, count)
 		c.mu.Unlock()
-		c.end()
+		c.end(0)
 		// The caller's descriptor is still open, its offset after the
 		// last byte sent.
 		pos, serr := f.Seek(0, io.SeekCurrent)
@@ -55,13 +54,6 @@ func sendFileServer(t *testing.T, path string, code int, cl, offset, count int64
 type sendResult struct {
 	n, pos       int64
 	err, seekErr error
-}
-
-func pointer(b []byte) unsafe.Pointer {
-	if len(b) == 0 {
-		return nil
-	}
-	return unsafe.Pointer(&b[0])
 }
 
 func writeTestFile(t *testing.T, size int) (string, []byte) {

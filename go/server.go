@@ -31,6 +31,12 @@ type server struct {
 	lane *lane
 	busy atomic.Int64 // calls taken from the pool and not yet returned
 
+	// Connections accepted that have not yet sent a request (see
+	// trackFresh), which a shutdown waits for.
+	fresh      atomic.Int64
+	freshConns sync.Map       // net.Conn -> struct{}
+	accepting  sync.WaitGroup // the serve goroutines
+
 	callsMu sync.Mutex
 	idle    []*call // calls not in use
 	all     []*call // every call made, to free their handles
@@ -43,6 +49,7 @@ type server struct {
 	forced   bool               // the shutdown cut requests off
 	hurry    context.CancelFunc // ends the graceful wait of a shutdown
 	addrs    []string           // what listen bound
+	lns      []net.Listener     // what serve accepts on
 	log      *accessLog         // nil: no access log
 	statics  []*staticDir       // closed by free
 }
@@ -53,7 +60,7 @@ func newServer(maxHandlers int) (*server, error) {
 	}
 	s := &server{
 		mux:  http.NewServeMux(),
-		lane: newLane(maxHandlers),
+		lane: newLane(1, maxHandlers),
 		done: make(chan struct{}),
 	}
 	return s, nil
@@ -102,7 +109,7 @@ func (s *server) route(handler uintptr, names []string) http.Handler {
 
 		c.begin(w, r, handler, names)
 		outcome := s.lane.run(c)
-		started := c.end()
+		started := c.end(outcome)
 
 		switch {
 		case outcome == C.GOHTTP_HANDLED:
@@ -141,6 +148,7 @@ type config struct {
 	accessLog         string // "": off; "-": standard error
 	accessLogFormat   logFormat
 	forwardedAllowIPs string
+	reusePort         bool // SO_REUSEPORT on TCP listeners
 }
 
 // configFrom copies what c says; c is C memory, read during the call only.
@@ -162,6 +170,7 @@ func configFrom(c *C.gohttp_config) config {
 		accessLog:         C.GoString(c.access_log),
 		accessLogFormat:   logFormat(c.access_log_format),
 		forwardedAllowIPs: C.GoString(c.forwarded_allow_ips),
+		reusePort:         c.reuse_port != 0,
 	}
 	if c.nbinds > 0 && c.binds != nil {
 		for _, b := range unsafe.Slice(c.binds, int(c.nbinds)) {
@@ -229,7 +238,7 @@ func (s *server) listen(cfg config) (int, error) {
 
 	var lns []net.Listener
 	for _, addr := range addrs {
-		ln, err := listenAddr(addr)
+		ln, err := listenAddr(addr, cfg.reusePort)
 		if err != nil {
 			for _, ln := range lns {
 				ln.Close()
@@ -265,19 +274,67 @@ func (s *server) listen(cfg config) (int, error) {
 		MaxHeaderBytes:    cfg.maxHeaderBytes,
 		TLSConfig:         tlsConfig,
 		Protocols:         protocols(cfg.http2Cleartext),
+		ConnState:         s.trackFresh,
 	}
 	s.log = log
+	s.lns = lns
 	s.state = stateServing
+	s.accepting.Add(len(lns))
 	for _, ln := range lns {
 		go s.serve(ln, tlsConfig != nil)
 	}
 	return port, nil
 }
 
+// trackFresh counts the connections accepted that have not yet sent a
+// request.  It runs on every state change, so on every request of a
+// keep-alive connection: then it is one atomic load.
+func (s *server) trackFresh(c net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateNew:
+		s.freshConns.Store(c, struct{}{})
+		s.fresh.Add(1)
+	case http.StateActive, http.StateClosed, http.StateHijacked:
+		if s.fresh.Load() > 0 {
+			if _, ok := s.freshConns.LoadAndDelete(c); ok {
+				s.fresh.Add(-1)
+			}
+		}
+	}
+}
+
+// freshGrace is how long a shutdown waits for accepted connections to
+// send their first request.
+const freshGrace = time.Second
+
+// stopAccepting closes the listeners, then waits (up to freshGrace, or
+// ctx) until every connection already accepted has sent its request.
+// http.Server.Shutdown would close such a connection unanswered once it
+// reads the request, and a client (or a worker that replaces this one
+// on a shared socket) would lose it.
+func (s *server) stopAccepting(ctx context.Context, lns []net.Listener) {
+	for _, ln := range lns {
+		ln.Close()
+	}
+	s.accepting.Wait() // a connection accepted meanwhile is counted now
+	grace := time.NewTimer(freshGrace)
+	defer grace.Stop()
+	for s.fresh.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-grace.C:
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
 // serve serves one listener until the server shuts down.  If serving
 // fails otherwise (accept fails for good), the server stops: its other
 // listeners close, and wait reports the error.
 func (s *server) serve(ln net.Listener, useTLS bool) {
+	defer s.accepting.Done()
 	var err error
 	if useTLS {
 		err = s.hs.ServeTLS(ln, "", "") // the certificate is in TLSConfig
@@ -297,6 +354,13 @@ func (s *server) serve(ln net.Listener, useTLS bool) {
 	s.hs.Close()
 	s.closeLog()
 	close(s.done)
+}
+
+// handled returns how many handler calls the server has finished: the
+// requests that ran Python (not those Go answered alone, such as static
+// files and 404s).
+func (s *server) handled() uint64 {
+	return s.lane.finished.Load()
 }
 
 // addresses returns the addresses the server listens on, as listen bound
@@ -376,7 +440,7 @@ func (s *server) shutdown(timeout time.Duration) (graceful bool) {
 	if prev == stateServing {
 		s.hurry = cancel
 	}
-	hs := s.hs
+	hs, lns := s.hs, s.lns
 	s.mu.Unlock()
 	switch prev {
 	case stateNew:
@@ -390,7 +454,10 @@ func (s *server) shutdown(timeout time.Duration) (graceful bool) {
 		return true
 	}
 
-	graceful = hs.Shutdown(ctx) == nil
+	s.stopAccepting(ctx, lns)
+	// Shutdown's error is the listeners' (closed already) unless time
+	// ran out.
+	graceful = hs.Shutdown(ctx) == nil || ctx.Err() == nil
 	if !graceful {
 		hs.Close()
 	}

@@ -4,6 +4,7 @@
     gohttp myapp:create_app()           # a factory that returns the app
     gohttp myapp                        # routes registered with @gohttp.route
     gohttp myapp:server                 # a gohttp.Server made by myapp
+    gohttp myapp:app --workers 4        # four worker processes, one port
     python -m gohttp --help
 """
 
@@ -19,6 +20,7 @@ import traceback
 from typing import Any, Optional, Sequence
 
 from . import __version__
+from . import _workers
 from .server import Server, _default_server
 from .wsgi import mount
 
@@ -103,6 +105,21 @@ def _parse_timeout(value: str) -> Optional[float]:
         ) from None
 
 
+def _parse_workers(value: str) -> int:
+    if value == "auto" or (value.isdigit() and int(value) >= 0):
+        return 0 if value == "auto" else int(value)
+    raise argparse.ArgumentTypeError(
+        f"want a number of worker processes, or 0 or auto for one per CPU, "
+        f"not {value!r}")
+
+
+def _whole_number(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"want a whole number of at least 0, not {value!r}")
+    return int(value)
+
+
 def _positive_int(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(
@@ -159,6 +176,32 @@ def _parser() -> argparse.ArgumentParser:
         "--static-listing", action="store_true",
         help="list the files of --static directories without an "
              "index.html (default: 404)")
+    parser.add_argument(
+        "--workers", "-w", type=_parse_workers, default=1, metavar="N",
+        help="serve from N worker processes, all on the same sockets, run "
+             "by a supervisor that restarts those that die and replaces "
+             "them one by one on SIGHUP; 0 or auto for one per CPU "
+             f"(this machine: {_workers.cpu_count()}) (default: 1, no "
+             "supervisor)")
+    parser.add_argument(
+        "--reuse-port", action="store_true",
+        help="set SO_REUSEPORT on TCP listeners, so that other processes "
+             "may listen on the same address, such as a new gohttp started "
+             "before the old one stops; --workers needs no such option "
+             "(default: off)")
+    parser.add_argument(
+        "--max-requests", type=_positive_int, default=None, metavar="N",
+        help="replace a worker once it has handled about N requests that "
+             "ran Python, to contain leaks in the app; starts a supervisor "
+             "even with one worker (default: never)")
+    parser.add_argument(
+        "--max-requests-jitter", type=_whole_number, default=0, metavar="N",
+        help="add a random 0 to N to each worker's --max-requests, so that "
+             "workers do not all restart at once (default: 0)")
+    parser.add_argument(
+        "--max-rss", type=_positive_int, default=None, metavar="MIB",
+        help="replace a worker whose resident memory exceeds MIB mebibytes; "
+             "starts a supervisor even with one worker (default: no limit)")
     parser.add_argument(
         "--log-level", default="info",
         choices=["debug", "info", "warning", "error", "critical"],
@@ -324,6 +367,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
             options[name] = getattr(args, name)
     if args.http2_cleartext:
         options["http2_cleartext"] = True
+    if args.reuse_port:
+        options["reuse_port"] = True
     if args.access_log is not None:
         options["access_log"] = args.access_log
     return options
@@ -344,6 +389,20 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
     _configure_logging(args.log_level)
+    policy = _workers.Policy.of(args.workers, args.max_requests,
+                                args.max_requests_jitter, args.max_rss)
+    if policy.supervised and not _workers.in_worker():
+        # The supervisor does not import the app (a worker that cannot
+        # import it fails the start): each worker runs this command again.
+        timeout = args.shutdown_timeout
+        try:
+            _workers.Supervisor(
+                policy, app_name=args.app,
+                shutdown_timeout=(_DEFAULTS["shutdown_timeout"]
+                                  if timeout is None else timeout)).run()
+        except _workers.BootError:
+            raise SystemExit(1) from None
+        return
 
     target, name = _load(args.app)
     options = _options(args)
@@ -370,7 +429,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             server.static(prefix, directory, listing=args.static_listing)
     except (OSError, ValueError, TypeError) as exc:
         raise _fail(str(exc)) from None
-    server.run(app_name=name)
+    server.run(app_name=name, workers=policy.workers,
+               max_requests=policy.max_requests,
+               max_requests_jitter=policy.max_requests_jitter,
+               max_rss=policy.max_rss)
 
 
 if __name__ == "__main__":

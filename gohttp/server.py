@@ -69,6 +69,10 @@ class Server:
       ``access_log_format`` "combined", "common" or "json".
     - ``forwarded_allow_ips="127.0.0.1,10.0.0.0/8"``: proxies whose
       X-Forwarded-For sets ``req.remote_addr``.
+    - ``reuse_port=True``: TCP listeners set SO_REUSEPORT, so that other
+      processes may listen on the same address (the kernel spreads
+      connections among them).  ``run(workers=N)`` starts such
+      processes for you.
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class Server:
         access_log: Union[bool, StrPath] = False,
         access_log_format: str = "combined",
         forwarded_allow_ips: Union[str, Sequence[str], None] = None,
+        reuse_port: bool = False,
         shutdown_timeout: float = 10.0,
     ) -> None:
         self._core = _gohttp.Server(max_handlers=max_handlers)
@@ -110,6 +115,7 @@ class Server:
                         access_log=access_log,
                         access_log_format=access_log_format,
                         forwarded_allow_ips=forwarded_allow_ips,
+                        reuse_port=reuse_port,
                         shutdown_timeout=shutdown_timeout)
 
     def _configure(self, host: Optional[str] = None,
@@ -237,12 +243,55 @@ class Server:
             self._drain()
             raise
 
-    def run(self, *, app_name: Optional[str] = None) -> None:
+    def run(self, *, app_name: Optional[str] = None,
+            workers: Union[int, str] = 1,
+            max_requests: Optional[int] = None,
+            max_requests_jitter: int = 0,
+            max_rss: Optional[int] = None) -> None:
         """Serve in the foreground until Ctrl-C or SIGTERM, then shut
         down gracefully (in-flight requests finish, up to
         shutdown_timeout seconds; a second Ctrl-C cuts them off) and
         return.  Prints the address it serves on, and app_name if
-        given."""
+        given.
+
+        With ``workers=N`` (0 or "auto": one per CPU) this process
+        becomes a supervisor: it runs the program again N times, as
+        fresh interpreters (never forked), each serving this server on
+        the same sockets, which the supervisor binds once.  Code before
+        this call runs again in every worker, so keep it importable and
+        guard what must run once with ``if __name__ == "__main__"``
+        only if it comes before run().  The supervisor restarts a
+        worker that dies, replaces them one by one on SIGHUP, and
+        replaces one that has handled ``max_requests`` requests (plus
+        up to ``max_requests_jitter``, at random) or uses more than
+        ``max_rss`` MiB; SIGTERM or Ctrl-C drains them all::
+
+            srv.run(workers=4, max_requests=10_000,
+                    max_requests_jitter=1_000)
+        """
+        from . import _workers
+
+        policy = _workers.Policy.of(workers, max_requests,
+                                    max_requests_jitter, max_rss)
+        if _workers.in_worker():
+            _workers.serve_as_worker(self, app_name)
+        elif policy.supervised:
+            if self._started:
+                raise RuntimeError("run(workers=...) needs a server not "
+                                   "yet started: the workers listen, not "
+                                   "the supervisor")
+            _workers.Supervisor(policy, app_name=app_name,
+                                shutdown_timeout=self.shutdown_timeout
+                                ).run()
+        else:
+            self._serve_in_foreground(app_name)
+
+    def _serve_in_foreground(
+            self, app_name: Optional[str] = None, *, banner: bool = True,
+            on_listening: Optional[Callable[[], None]] = None) -> None:
+        """run() in this process: until Ctrl-C or SIGTERM, or shutdown()
+        from elsewhere.  on_listening is called once listening.  A worker
+        prints neither banner nor drain notice: its supervisor does."""
         # Signals are caught from the first moment: one that lands while
         # the server starts or the banner prints still drains the server.
         restore = _catch_sigterm()
@@ -250,17 +299,20 @@ class Server:
             try:
                 if not self._started:
                     self.start()
-                what = f"{app_name} on" if app_name else "on"
-                print(f" * gohttp {__version__} serving {what} {self.url} "
-                      f"(Go net/http) - press Ctrl-C to stop",
-                      file=sys.stderr, flush=True)
+                if on_listening is not None:
+                    on_listening()
+                if banner:
+                    what = f"{app_name} on" if app_name else "on"
+                    print(f" * gohttp {__version__} serving {what} "
+                          f"{self.url} (Go net/http) - press Ctrl-C to stop",
+                          file=sys.stderr, flush=True)
                 self._core.wait()
                 return  # shutdown() was called elsewhere
             except KeyboardInterrupt:
                 why = "Ctrl-C"
             except _Terminated:
                 why = "SIGTERM"
-            self._drain(why)
+            self._drain(why if banner else "")
         finally:
             restore()
 
@@ -406,17 +458,22 @@ def route(pattern: str) -> Callable[[H], H]:
     return _default_server().route(pattern)
 
 
-def run(host: str = "127.0.0.1", port: int = 5000, **options: Any) -> None:
+def run(host: str = "127.0.0.1", port: int = 5000, *,
+        workers: Union[int, str] = 1, max_requests: Optional[int] = None,
+        max_requests_jitter: int = 0, max_rss: Optional[int] = None,
+        **options: Any) -> None:
     """Serve the routes registered with route() on host:port until Ctrl-C
     or SIGTERM, then shut down gracefully and return.  options are
     Server's keyword arguments (listeners, TLS, timeouts, limits, access
-    log)."""
+    log); workers and the limits after it run worker processes, which run
+    the program again up to this call: see Server.run()."""
     srv = _default_server()
     if "max_handlers" in options:
         raise TypeError("run() cannot change max_handlers of the default "
                         "server: create a gohttp.Server(max_handlers=...)")
     srv._configure(host, port, **options)
-    srv.run()
+    srv.run(workers=workers, max_requests=max_requests,
+            max_requests_jitter=max_requests_jitter, max_rss=max_rss)
 
 
 def shutdown(timeout: Optional[float] = None) -> bool:
@@ -499,7 +556,7 @@ def _listen_options(options: dict[str, Any],
             if value is not None and not isinstance(value, str):
                 value = ",".join(value)
             core[name] = value or None
-        elif name == "http2_cleartext":
+        elif name in ("http2_cleartext", "reuse_port"):
             core[name] = bool(value)
         else:  # timeouts and max_header_bytes: listen() checks them
             core[name] = value

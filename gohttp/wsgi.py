@@ -683,13 +683,19 @@ def mount(server: "Server", prefix: str, app: WSGIApplication, *,
 
 def serve_wsgi(app: WSGIApplication, host: str = "127.0.0.1",
                port: int = 5000, *, name: Optional[str] = None,
+               workers: Union[int, str] = 1,
+               max_requests: Optional[int] = None,
+               max_requests_jitter: int = 0,
+               max_rss: Optional[int] = None,
                **server_options: Any) -> None:
     """Serve the WSGI application app on host:port until Ctrl-C or
     SIGTERM, then shut down gracefully and return.
 
     server_options are gohttp.Server's keyword arguments (timeouts,
     max_handlers, shutdown_timeout, ...); name names app in logs and the
-    banner (default: "module:qualname").
+    banner (default: "module:qualname").  workers, max_requests,
+    max_requests_jitter and max_rss run it in worker processes, which
+    run the program again up to this call: see gohttp.Server.run().
 
     >>> import gohttp
     >>> def app(environ, start_response):
@@ -701,4 +707,6 @@ def serve_wsgi(app: WSGIApplication, host: str = "127.0.0.1",
 
     srv = Server(host, port, **server_options)
     handler = mount(srv, "/", app, name=name)
-    srv.run(app_name=handler.name)
+    srv.run(app_name=handler.name, workers=workers,
+            max_requests=max_requests,
+            max_requests_jitter=max_requests_jitter, max_rss=max_rss)

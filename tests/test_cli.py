@@ -242,8 +242,8 @@ def captured(monkeypatch):
         seen["init"] = kwargs
         real_init(self, *args, **kwargs)
 
-    def run(self, *, app_name=None):
-        seen.update(server=self, app_name=app_name)
+    def run(self, *, app_name=None, **workers):
+        seen.update(server=self, app_name=app_name, workers=workers)
 
     monkeypatch.setattr(gohttp.Server, "__init__", init)
     monkeypatch.setattr(gohttp.Server, "run", run)

@@ -63,13 +63,31 @@ def test_server_keeps_serving_after_handler_exceptions(server, fetch,
 
 def test_exception_after_write_header_before_anything_went_out(server,
                                                                fetch):
-    """write_header starts the response: the exception can no longer turn
-    it into a 500, so the connection is cut rather than the response
-    passed off as complete."""
+    """A small response waits in the process until the handler returns
+    (ext/response.c holds it back): nothing had gone out, so an exception
+    after write_header and write still gives a clean 500, and none of the
+    partial response."""
+    @server.route("/half")
+    def half(w, req):
+        w.header.set("X-Partial", "1")
+        w.write_header(200)
+        w.write(b"partial")
+        raise RuntimeError("after writing")
+
+    r = fetch("GET", "/half")
+    assert r.status == 500
+    assert b"partial" not in r.data
+    assert "X-Partial" not in r.headers
+
+
+def test_exception_after_a_write_too_large_to_hold_aborts(server, fetch):
+    """A write larger than what can be held back goes to Go at once: the
+    response has started, so the connection is cut rather than the
+    response passed off as complete."""
     @server.route("/half")
     def half(w, req):
         w.write_header(200)
-        w.write(b"partial")
+        w.write(b"x" * 100_000)
         raise RuntimeError("after writing")
 
     with pytest.raises(urllib3.exceptions.ProtocolError):

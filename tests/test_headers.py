@@ -1,4 +1,4 @@
-"""gohttp.Headers and canonical_key, the pure-Python header map: no server."""
+"""gohttp.Headers and canonical_key, the header map (ext/headers.c): no server."""
 
 import pytest
 
@@ -218,3 +218,66 @@ def test_copy_of_read_only_headers_is_mutable():
 def test_headers_have_no_instance_dict():
     with pytest.raises(AttributeError):
         Headers().anything = 1
+
+
+@pytest.mark.parametrize("items", [[("X-A",)], [("X-A", "1", "2")], [5]])
+def test_bad_items_raise_type_error(items):
+    with pytest.raises(TypeError, match="pairs"):
+        Headers(items)
+
+
+def test_keyword_arguments_raise_type_error():
+    with pytest.raises(TypeError, match="keyword"):
+        Headers(items=[("X-A", "1")])
+
+
+def test_wrong_argument_counts_raise_type_error():
+    h = Headers()
+    with pytest.raises(TypeError):
+        h.set("X-A")
+    with pytest.raises(TypeError):
+        h.add("X-A", "1", "2")
+    with pytest.raises(TypeError):
+        h.get()
+
+
+def test_headers_leak_nothing():
+    """Headers is C (ext/headers.c): every path, errors included, frees
+    what it made."""
+    import gc
+    import tracemalloc
+
+    def exercise():
+        h = Headers({"a": "1"})
+        h.set("content-type", "text/plain")
+        h.add("Set-Cookie", "a=1")
+        h.add("set-cookie", "b=2")
+        h["X-Id"] = "7"
+        h.get("CONTENT-TYPE"), h.get("missing", "x"), h.get_all("set-cookie")
+        list(h.items()), h.keys(), list(h), len(h), "x-id" in h, repr(h)
+        c = h.copy()
+        c == h
+        del c["x-id"]
+        c.delete("missing")
+        for bad in (lambda: h.set("bad key", "v"), lambda: h.set("X", 1),
+                    lambda: h.add("X", "a\nb"), lambda: h["missing"],
+                    lambda: Headers._frozen({}).set("A", "b"),
+                    lambda: Headers([("A",)])):
+            try:
+                bad()
+            except (TypeError, ValueError, KeyError):
+                pass
+
+    for _ in range(200):
+        exercise()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(5000):
+            exercise()
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 64 * 1024, f"{grown} bytes still allocated"

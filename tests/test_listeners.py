@@ -215,6 +215,22 @@ def test_address_in_use(started):
         srv.start()
 
 
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"),
+                    reason="the system has no SO_REUSEPORT")
+def test_reuse_port_shares_an_address(started):
+    first = started(host="127.0.0.1", port=0, reuse_port=True)
+    second = started(host="127.0.0.1", port=first.port, reuse_port=True)
+    assert second.addresses == first.addresses
+    # Both accept: the kernel spreads connections among them.  Once the
+    # first stops, the second takes every connection.
+    first.shutdown()
+    for _ in range(5):
+        assert exchange(second.address, REQUEST).startswith(b"HTTP/1.1 200 ")
+    # A server without it cannot join them.
+    with pytest.raises(OSError, match="address already in use"):
+        gohttp.Server(host="127.0.0.1", port=second.port).start()
+
+
 def test_addresses_before_start():
     srv = gohttp.Server(bind=["127.0.0.1:0"], uds="/tmp/never.sock")
     assert srv.addresses == []

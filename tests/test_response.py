@@ -304,6 +304,61 @@ def test_writing_past_content_length_is_the_handlers_error(server, fetch,
     assert "Content-Length" in str(exc)
 
 
+@pytest.mark.parametrize("content_length", ["5", "+5", "05"])
+def test_writing_past_content_length_in_a_later_write(server, fetch, record,
+                                                      content_length):
+    """The first write is held back in C; the second one would pass the
+    Content-Length, so it goes to Go, which refuses it.  The Go side is
+    the judge of values C does not read as one plain number."""
+    done = threading.Event()
+
+    @server.route("/cl")
+    def cl(w, req):
+        w.header.set("Content-Length", content_length)
+        record(w.write(b"abc"))
+        record(outcome(lambda: w.write(b"defg")))
+        done.set()
+
+    try:
+        fetch("GET", "/cl").data
+    except urllib3.exceptions.HTTPError:
+        pass  # the body is short of its Content-Length: the client sees it
+    assert done.wait(TIMEOUT)
+    first, exc = record.values
+    assert first == 3
+    assert isinstance(exc, ValueError), repr(exc)
+    assert "Content-Length" in str(exc)
+
+
+def test_small_writes_past_what_is_held_back_arrive_whole(server, fetch):
+    """A response starts held back in C (bridge.h, gohttp_reply); once it
+    outgrows that, what was held goes out first, then the rest."""
+    parts = [bytes([65 + i % 26]) * (i + 1) for i in range(200)]
+
+    @server.route("/parts")
+    def many(w, req):
+        w.header.set("Content-Type", "application/octet-stream")
+        for part in parts:
+            assert w.write(part) == len(part)
+
+    r = fetch("GET", "/parts")
+    assert r.status == 200
+    assert r.data == b"".join(parts)
+
+
+def test_headers_too_large_to_hold_back(server, fetch):
+    big = "v" * 20_000
+
+    @server.route("/big")
+    def big_headers(w, req):
+        w.header.set("X-Big", big)
+        w.write(b"ok")
+
+    r = fetch("GET", "/big")
+    assert r.headers["X-Big"] == big
+    assert r.data == b"ok"
+
+
 def test_small_response_gets_a_content_length(server, fetch):
     @server.route("/small")
     def small(w, req):

@@ -118,6 +118,21 @@ class Banner:
             if match:
                 return match.group(1), match.group(2)
 
+    def wait_for(self, text: str) -> str:
+        """The next line that holds text; fails if the process ends or
+        TIMEOUT passes first."""
+        while True:
+            try:
+                line = self._queue.get(timeout=TIMEOUT)
+            except queue.Empty:
+                pytest.fail(f"no {text!r} in time:\n" + "".join(self.lines))
+            if line is None:
+                pytest.fail(f"the process ended without {text!r}:\n"
+                            + "".join(self.lines))
+            self.lines.append(line)
+            if text in line:
+                return line
+
     def rest(self) -> str:
         """Everything written to stderr, once the process has ended."""
         self._thread.join(TIMEOUT)

@@ -1,6 +1,6 @@
 """gohttp's native handler API: the benchmark's hello world and echo.
 
-    PYTHONPATH=. python3 bench/apps/gohttp_native.py PORT
+    PYTHONPATH=. python3 bench/apps/gohttp_native.py PORT [WORKERS]
 
 GET / answers the 13 bytes "Hello, world!" (text/plain); POST /echo sends
 the request body back.  Runs in the foreground until SIGTERM or Ctrl-C.
@@ -26,4 +26,4 @@ def echo(w, req):
 
 
 if __name__ == "__main__":
-    srv.run()
+    srv.run(workers=int(sys.argv[2]) if len(sys.argv) > 2 else 1)

@@ -1,6 +1,6 @@
 """Serve a WSGI app with gohttp's WSGI adapter.
 
-    PYTHONPATH=.:bench python3 bench/apps/gohttp_wsgi.py apps.wsgi_plain:app PORT
+    PYTHONPATH=.:bench python3 bench/apps/gohttp_wsgi.py apps.wsgi_plain:app PORT [WORKERS]
 
 Runs in the foreground until SIGTERM or Ctrl-C.
 """
@@ -13,4 +13,6 @@ import gohttp
 if __name__ == "__main__":
     module, _, name = sys.argv[1].partition(":")
     app = getattr(importlib.import_module(module), name or "app")
-    gohttp.serve_wsgi(app, host="127.0.0.1", port=int(sys.argv[2]))
+    workers = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    gohttp.serve_wsgi(app, host="127.0.0.1", port=int(sys.argv[2]),
+                      workers=workers)

@@ -190,7 +190,7 @@ typedef struct gohttp_capi {
     /* Write n bytes of buf to the body; the first write ends the headers
      * and the status (200 unless write_header() said otherwise).  Small
      * writes are kept, as Go's ResponseWriter buffers them: a response
-     * of up to about 8 KiB that is never flushed goes out when the
+     * of up to about 4 KiB that is never flushed goes out when the
      * handler returns, in one piece.  Returns n, or -1 (the client went
      * away, a body longer than the Content-Length set, a status that
      * allows no body).  As in Go, a write that was only buffered does

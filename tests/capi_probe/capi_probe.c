@@ -114,7 +114,7 @@ misuse(gohttp_rw *w, const gohttp_req *r, void *ctx)
     api->write(w, out, strlen(out));
 }
 
-/* Headers too large for the reply buffer Go lends (8 KiB): 60 of 150
+/* Headers too large for the reply buffer Go lends (4 KiB): 60 of 150
  * bytes each. */
 static void
 big_headers(gohttp_rw *w, const gohttp_req *r, void *ctx)

@@ -1,0 +1,758 @@
+/*
+ * headers.c — gohttp.Headers and canonical_key: HTTP headers as Go's
+ * http.Header has them, case-insensitive and multi-valued.
+ *
+ * A Headers wraps one dict, {canonical key: [values]}, every key a str in
+ * Go's canonical form ("content-type" → "Content-Type") and every value a
+ * str without CR, LF or NUL.  response.c packs that dict for Go as it is,
+ * and the WSGI adapter reads it as `_map`; nothing else may be stored in
+ * it.  Request headers are read-only Headers made over a dict that C
+ * filled (gohttp_headers_frozen).
+ *
+ * Each method that reads and then changes the dict holds the object's
+ * critical section, so that on a free-threaded build two threads sharing
+ * one Headers see each change whole.
+ */
+#include "module.h"
+
+#include <structmember.h>   /* T_OBJECT, READONLY (3.10, 3.11) */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *map;       /* dict {canonical str: list of str}; never NULL */
+    int readonly;        /* set at creation, never changed */
+} HeadersObject;
+
+#define Headers_CAST(op) ((HeadersObject *)(op))
+
+/* RFC 9110 token characters: what a header name may hold. */
+static const char token_chars[] =
+    "!#$%&'*+-.^_`|~0123456789"
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+static unsigned char is_token[256];
+
+static void
+init_token_table(void)
+{
+    for (const char *c = token_chars; *c; c++) {
+        is_token[(unsigned char)*c] = 1;
+    }
+}
+
+/* ---- names and values ------------------------------------------------- */
+
+/* What a header name is: its canonical form or not a valid name. */
+typedef enum { NAME_INVALID, NAME_CANONICAL, NAME_TO_CANONICALIZE } name_kind;
+
+static name_kind
+classify(PyObject *key)
+{
+    if (!PyUnicode_IS_ASCII(key) || PyUnicode_GET_LENGTH(key) == 0) {
+        return NAME_INVALID;
+    }
+    const unsigned char *s = PyUnicode_1BYTE_DATA(key);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(key);
+    int upper = 1, canonical = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (!is_token[c]) {
+            return NAME_INVALID;
+        }
+        if (upper ? (c >= 'a' && c <= 'z') : (c >= 'A' && c <= 'Z')) {
+            canonical = 0;
+        }
+        upper = c == '-';
+    }
+    return canonical ? NAME_CANONICAL : NAME_TO_CANONICALIZE;
+}
+
+/* New reference: key (a valid name) in canonical form. */
+static PyObject *
+to_canonical(PyObject *key)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(key);
+    const unsigned char *s = PyUnicode_1BYTE_DATA(key);
+    PyObject *result = PyUnicode_New(n, 127);
+    if (result == NULL) {
+        return NULL;
+    }
+    unsigned char *out = PyUnicode_1BYTE_DATA(result);
+    int upper = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (upper && c >= 'a' && c <= 'z') {
+            c -= 'a' - 'A';
+        }
+        else if (!upper && c >= 'A' && c <= 'Z') {
+            c += 'a' - 'A';
+        }
+        out[i] = c;
+        upper = c == '-';
+    }
+    return result;
+}
+
+/* New reference: the canonical form of key (a str), or key itself when it
+ * is not a valid header name, as Go's textproto.CanonicalMIMEHeaderKey. */
+PyObject *
+gohttp_canonical_key(PyObject *key)
+{
+    return classify(key) == NAME_TO_CANONICALIZE ? to_canonical(key)
+                                                 : Py_NewRef(key);
+}
+
+/* New reference: the key a lookup uses, or NULL with TypeError. */
+static PyObject *
+lookup_key(PyObject *key)
+{
+    if (!PyUnicode_Check(key)) {
+        PyErr_Format(PyExc_TypeError, "header name must be str, not %.200s",
+                     Py_TYPE(key)->tp_name);
+        return NULL;
+    }
+    return gohttp_canonical_key(key);
+}
+
+/* New reference: the key a change stores, or NULL with TypeError or
+ * ValueError (an invalid name would never reach Go intact). */
+static PyObject *
+checked_key(PyObject *key)
+{
+    if (!PyUnicode_Check(key)) {
+        PyErr_Format(PyExc_TypeError, "header name must be str, not %.200s",
+                     Py_TYPE(key)->tp_name);
+        return NULL;
+    }
+    switch (classify(key)) {
+    case NAME_CANONICAL:
+        return Py_NewRef(key);
+    case NAME_TO_CANONICALIZE:
+        return to_canonical(key);
+    default:
+        PyErr_Format(PyExc_ValueError, "invalid header name %R: use "
+                     "letters, digits and !#$%%&'*+-.^_`|~ only", key);
+        return NULL;
+    }
+}
+
+/* 0 if value may be sent as the value of header key, else -1 with
+ * TypeError (not a str) or ValueError (CR, LF or NUL: response splitting). */
+static int
+check_value(PyObject *key, PyObject *value)
+{
+    if (!PyUnicode_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "value of header %R must be str, not "
+                     "%.200s: convert it with str()", key,
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    int kind = PyUnicode_KIND(value);
+    const void *data = PyUnicode_DATA(value);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(value);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c == '\r' || c == '\n' || c == '\0') {
+            PyErr_Format(PyExc_ValueError, "value of header %R contains CR, "
+                         "LF or NUL, which would split the response: %R",
+                         key, value);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+check_writable(HeadersObject *self)
+{
+    if (self->readonly) {
+        PyErr_SetString(PyExc_TypeError, "these headers are read-only "
+                        "(request headers cannot change; set response "
+                        "headers on w.header)");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- making Headers ------------------------------------------------------ */
+
+/* New reference: a Headers of type tp over map, which it takes a new
+ * reference to. */
+static PyObject *
+headers_over(PyTypeObject *tp, PyObject *map, int readonly)
+{
+    HeadersObject *self = PyObject_New(HeadersObject, tp);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->map = Py_NewRef(map);
+    self->readonly = readonly;
+    return (PyObject *)self;
+}
+
+PyObject *
+gohttp_headers_new(gohttp_state *st)
+{
+    PyObject *map = PyDict_New(), *result = NULL;
+    if (map != NULL) {
+        result = headers_over(st->HeadersType, map, 0);
+        Py_DECREF(map);
+    }
+    return result;   /* new reference */
+}
+
+PyObject *
+gohttp_headers_frozen(gohttp_state *st, PyObject *map)
+{
+    return headers_over(st->HeadersType, map, 1);   /* new reference */
+}
+
+PyObject *
+gohttp_headers_map(PyObject *headers)
+{
+    return Headers_CAST(headers)->map;   /* borrowed */
+}
+
+static void
+headers_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    Py_DECREF(Headers_CAST(op)->map);
+    PyObject_Free(op);
+    Py_DECREF(tp);
+}
+
+/* Append value to the values of key (both checked). */
+static int
+append_value(PyObject *map, PyObject *key, PyObject *value)
+{
+    PyObject *values = PyDict_GetItemWithError(map, key);   /* borrowed */
+    if (values != NULL) {
+        return PyList_Append(values, value);
+    }
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    values = PyList_New(1);
+    if (values == NULL) {
+        return -1;
+    }
+    PyList_SET_ITEM(values, 0, Py_NewRef(value));
+    int rc = PyDict_SetItem(map, key, values);
+    Py_DECREF(values);
+    return rc;
+}
+
+/* add() without the read-only check. */
+static int
+add_checked(HeadersObject *self, PyObject *key, PyObject *value)
+{
+    PyObject *canonical = checked_key(key);
+    if (canonical == NULL) {
+        return -1;
+    }
+    int rc = -1;
+    if (check_value(canonical, value) == 0) {
+        Py_BEGIN_CRITICAL_SECTION(self);
+        rc = append_value(self->map, canonical, value);
+        Py_END_CRITICAL_SECTION();
+    }
+    Py_DECREF(canonical);
+    return rc;
+}
+
+/* Add every (key, value) of items: a mapping or an iterable of pairs. */
+static int
+add_items(HeadersObject *self, PyObject *items)
+{
+    PyObject *pairs = NULL, *iter = NULL, *pair = NULL;
+    int rc = -1;
+
+    if (PyDict_Check(items) || PyObject_HasAttrString(items, "keys")) {
+        pairs = PyMapping_Items(items);   /* a list of (key, value) */
+    }
+    else {
+        pairs = Py_NewRef(items);
+    }
+    if (pairs == NULL || (iter = PyObject_GetIter(pairs)) == NULL) {
+        goto done;
+    }
+    while ((pair = PyIter_Next(iter)) != NULL) {
+        PyObject *seq = PySequence_Fast(pair, "");
+        if (seq == NULL || PySequence_Fast_GET_SIZE(seq) != 2) {
+            Py_XDECREF(seq);
+            PyErr_Format(PyExc_TypeError, "Headers() takes a mapping or "
+                         "(name, value) pairs, not an item %R", pair);
+            goto done;
+        }
+        int added = add_checked(self, PySequence_Fast_GET_ITEM(seq, 0),
+                                PySequence_Fast_GET_ITEM(seq, 1));
+        Py_DECREF(seq);
+        Py_CLEAR(pair);
+        if (added < 0) {
+            goto done;
+        }
+    }
+    rc = PyErr_Occurred() ? -1 : 0;
+done:
+    Py_XDECREF(pair);
+    Py_XDECREF(iter);
+    Py_XDECREF(pairs);
+    return rc;
+}
+
+static PyObject *
+headers_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
+{
+    PyObject *items = Py_None, *map = NULL, *self = NULL;
+    if ((kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "Headers() takes no keyword "
+                        "arguments: give a mapping or (name, value) pairs");
+        return NULL;
+    }
+    if (!PyArg_UnpackTuple(args, "Headers", 0, 1, &items)) {
+        return NULL;
+    }
+    if ((map = PyDict_New()) == NULL) {
+        return NULL;
+    }
+    self = headers_over(tp, map, 0);
+    Py_DECREF(map);
+    if (self != NULL && items != Py_None
+        && add_items(Headers_CAST(self), items) < 0) {
+        Py_CLEAR(self);
+    }
+    return self;   /* new reference */
+}
+
+/* ---- reading --------------------------------------------------------------- */
+
+/* Borrowed: the values of key, or NULL (with an exception set only if
+ * something failed). */
+static PyObject *
+values_of(HeadersObject *self, PyObject *key)
+{
+    PyObject *canonical = lookup_key(key);
+    if (canonical == NULL) {
+        return NULL;
+    }
+    PyObject *values = PyDict_GetItemWithError(self->map, canonical);
+    Py_DECREF(canonical);
+    return values;
+}
+
+PyDoc_STRVAR(get_doc,
+"get(key, default=None, /)\n--\n\n"
+"The first value of key, or default if there is none.");
+
+/* 0 if a method that takes min to max arguments got nargs, else -1 with
+ * TypeError. */
+static int
+check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t min,
+            Py_ssize_t max)
+{
+    if (nargs >= min && nargs <= max) {
+        return 0;
+    }
+    if (min == max) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)",
+                     name, min, nargs);
+    }
+    else {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd arguments "
+                     "(%zd given)", name, min, max, nargs);
+    }
+    return -1;
+}
+
+static PyObject *
+headers_get(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    HeadersObject *self = Headers_CAST(op);
+    PyObject *result = NULL;
+    if (check_nargs("get", nargs, 1, 2) < 0) {
+        return NULL;
+    }
+    Py_BEGIN_CRITICAL_SECTION(op);
+    PyObject *values = values_of(self, args[0]);
+    if (values != NULL && PyList_GET_SIZE(values) > 0) {
+        result = Py_NewRef(PyList_GET_ITEM(values, 0));
+    }
+    else if (!PyErr_Occurred()) {
+        result = Py_NewRef(nargs > 1 ? args[1] : Py_None);
+    }
+    Py_END_CRITICAL_SECTION();
+    return result;
+}
+
+PyDoc_STRVAR(get_all_doc,
+"get_all(key, /)\n--\n\n"
+"Every value of key, in order, as a new list; [] if there is none.");
+
+static PyObject *
+headers_get_all(PyObject *op, PyObject *key)
+{
+    PyObject *result = NULL;
+    Py_BEGIN_CRITICAL_SECTION(op);
+    PyObject *values = values_of(Headers_CAST(op), key);
+    if (values != NULL) {
+        result = PyList_GetSlice(values, 0, PyList_GET_SIZE(values));
+    }
+    else if (!PyErr_Occurred()) {
+        result = PyList_New(0);
+    }
+    Py_END_CRITICAL_SECTION();
+    return result;
+}
+
+/* New reference: a list of every (key, value) pair, in order. */
+static PyObject *
+item_list(HeadersObject *self)
+{
+    PyObject *list = PyList_New(0), *key, *values;
+    Py_ssize_t pos = 0;
+    if (list == NULL) {
+        return NULL;
+    }
+    Py_BEGIN_CRITICAL_SECTION(self);
+    while (PyDict_Next(self->map, &pos, &key, &values)) {   /* borrowed */
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(values); i++) {
+            PyObject *pair = PyTuple_Pack(2, key, PyList_GET_ITEM(values, i));
+            if (pair == NULL || PyList_Append(list, pair) < 0) {
+                Py_XDECREF(pair);
+                Py_CLEAR(list);
+                break;
+            }
+            Py_DECREF(pair);
+        }
+        if (list == NULL) {
+            break;
+        }
+    }
+    Py_END_CRITICAL_SECTION();
+    return list;
+}
+
+PyDoc_STRVAR(items_doc,
+"items()\n--\n\n"
+"An iterator over every (key, value) pair; a key with several values\n"
+"comes once per value.");
+
+static PyObject *
+headers_items(PyObject *op, PyObject *unused)
+{
+    PyObject *list = item_list(Headers_CAST(op));
+    if (list == NULL) {
+        return NULL;
+    }
+    PyObject *iter = PyObject_GetIter(list);
+    Py_DECREF(list);
+    return iter;   /* new reference */
+}
+
+PyDoc_STRVAR(keys_doc,
+"keys()\n--\n\n"
+"The keys, in canonical form and insertion order, as a new list.");
+
+static PyObject *
+headers_keys(PyObject *op, PyObject *unused)
+{
+    return PyDict_Keys(Headers_CAST(op)->map);   /* new reference */
+}
+
+static PyObject *
+headers_subscript(PyObject *op, PyObject *key)
+{
+    PyObject *result = NULL;
+    Py_BEGIN_CRITICAL_SECTION(op);
+    PyObject *values = values_of(Headers_CAST(op), key);
+    if (values != NULL && PyList_GET_SIZE(values) > 0) {
+        result = Py_NewRef(PyList_GET_ITEM(values, 0));
+    }
+    else if (!PyErr_Occurred()) {
+        PyErr_SetObject(PyExc_KeyError, key);
+    }
+    Py_END_CRITICAL_SECTION();
+    return result;
+}
+
+static int
+headers_contains(PyObject *op, PyObject *key)
+{
+    if (!PyUnicode_Check(key)) {
+        return 0;
+    }
+    PyObject *canonical = gohttp_canonical_key(key);
+    if (canonical == NULL) {
+        return -1;
+    }
+    int rc = PyDict_Contains(Headers_CAST(op)->map, canonical);
+    Py_DECREF(canonical);
+    return rc;
+}
+
+static PyObject *
+headers_iter(PyObject *op)
+{
+    /* Over a copy of the keys: deleting while iterating is safe. */
+    PyObject *keys = PyDict_Keys(Headers_CAST(op)->map), *iter;
+    if (keys == NULL) {
+        return NULL;
+    }
+    iter = PyObject_GetIter(keys);
+    Py_DECREF(keys);
+    return iter;   /* new reference */
+}
+
+static Py_ssize_t
+headers_length(PyObject *op)
+{
+    return PyDict_Size(Headers_CAST(op)->map);
+}
+
+static PyObject *
+headers_richcompare(PyObject *op, PyObject *other, int cmp)
+{
+    if ((cmp != Py_EQ && cmp != Py_NE) || !Py_IS_TYPE(other, Py_TYPE(op))) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    return PyObject_RichCompare(Headers_CAST(op)->map,
+                                Headers_CAST(other)->map, cmp);
+}
+
+static PyObject *
+headers_repr(PyObject *op)
+{
+    PyObject *items = item_list(Headers_CAST(op)), *result = NULL;
+    if (items != NULL) {
+        result = PyUnicode_FromFormat("Headers(%R)", items);
+        Py_DECREF(items);
+    }
+    return result;
+}
+
+PyDoc_STRVAR(copy_doc,
+"copy()\n--\n\n"
+"A mutable copy (also of read-only headers).");
+
+static PyObject *
+headers_copy(PyObject *op, PyObject *unused)
+{
+    HeadersObject *self = Headers_CAST(op);
+    PyObject *map = PyDict_New(), *key, *values, *result = NULL;
+    Py_ssize_t pos = 0;
+    int failed = 0;
+    if (map == NULL) {
+        return NULL;
+    }
+    Py_BEGIN_CRITICAL_SECTION(op);
+    while (!failed && PyDict_Next(self->map, &pos, &key, &values)) {
+        PyObject *copy = PyList_GetSlice(values, 0, PyList_GET_SIZE(values));
+        failed = copy == NULL || PyDict_SetItem(map, key, copy) < 0;
+        Py_XDECREF(copy);
+    }
+    Py_END_CRITICAL_SECTION();
+    if (!failed) {
+        result = headers_over(Py_TYPE(op), map, 0);
+    }
+    Py_DECREF(map);
+    return result;   /* new reference */
+}
+
+/* ---- writing --------------------------------------------------------------- */
+
+/* Replace every value of key with value. */
+static int
+set_value(HeadersObject *self, PyObject *key, PyObject *value)
+{
+    if (check_writable(self) < 0) {
+        return -1;
+    }
+    PyObject *canonical = checked_key(key), *values = NULL;
+    int rc = -1;
+    if (canonical == NULL || check_value(canonical, value) < 0) {
+        goto done;
+    }
+    if ((values = PyList_New(1)) == NULL) {
+        goto done;
+    }
+    PyList_SET_ITEM(values, 0, Py_NewRef(value));
+    rc = PyDict_SetItem(self->map, canonical, values);
+done:
+    Py_XDECREF(values);
+    Py_XDECREF(canonical);
+    return rc;
+}
+
+/* Remove every value of key; with missing_ok 0, KeyError if none. */
+static int
+delete_key(HeadersObject *self, PyObject *key, int missing_ok)
+{
+    if (check_writable(self) < 0) {
+        return -1;
+    }
+    PyObject *canonical = lookup_key(key);
+    if (canonical == NULL) {
+        return -1;
+    }
+    int rc = PyDict_DelItem(self->map, canonical);
+    Py_DECREF(canonical);
+    if (rc < 0 && PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyErr_Clear();
+        if (missing_ok) {
+            return 0;
+        }
+        PyErr_SetObject(PyExc_KeyError, key);
+    }
+    return rc;
+}
+
+PyDoc_STRVAR(set_doc,
+"set(key, value, /)\n--\n\n"
+"Replace every value of key with value.");
+
+static PyObject *
+headers_set(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("set", nargs, 2, 2) < 0
+        || set_value(Headers_CAST(op), args[0], args[1]) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(add_doc,
+"add(key, value, /)\n--\n\n"
+"Add value to those of key.");
+
+static PyObject *
+headers_add(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    HeadersObject *self = Headers_CAST(op);
+    if (check_nargs("add", nargs, 2, 2) < 0
+        || check_writable(self) < 0
+        || add_checked(self, args[0], args[1]) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(delete_doc,
+"delete(key, /)\n--\n\n"
+"Remove every value of key; nothing happens if there is none.");
+
+static PyObject *
+headers_delete(PyObject *op, PyObject *key)
+{
+    if (delete_key(Headers_CAST(op), key, 1) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static int
+headers_ass_subscript(PyObject *op, PyObject *key, PyObject *value)
+{
+    return value == NULL ? delete_key(Headers_CAST(op), key, 0)
+                         : set_value(Headers_CAST(op), key, value);
+}
+
+PyDoc_STRVAR(frozen_doc,
+"_frozen(map, /)\n--\n\n"
+"Read-only Headers over map ({canonical key: [values]}), which it takes\n"
+"over: the caller must not change map afterwards.");
+
+static PyObject *
+headers_frozen(PyObject *cls, PyObject *map)
+{
+    if (!PyDict_Check(map)) {
+        PyErr_Format(PyExc_TypeError, "_frozen() takes a dict, not %.200s",
+                     Py_TYPE(map)->tp_name);
+        return NULL;
+    }
+    return headers_over((PyTypeObject *)cls, map, 1);
+}
+
+/* ---- the type ---------------------------------------------------------------- */
+
+static PyMethodDef headers_methods[] = {
+    {"get", (PyCFunction)(void (*)(void))headers_get, METH_FASTCALL, get_doc},
+    {"get_all", headers_get_all, METH_O, get_all_doc},
+    {"values", headers_get_all, METH_O,
+     PyDoc_STR("values(key, /)\n--\n\nAn alias of get_all() (Go's "
+               "Header.Values).")},
+    {"items", headers_items, METH_NOARGS, items_doc},
+    {"keys", headers_keys, METH_NOARGS, keys_doc},
+    {"copy", headers_copy, METH_NOARGS, copy_doc},
+    {"set", (PyCFunction)(void (*)(void))headers_set, METH_FASTCALL, set_doc},
+    {"add", (PyCFunction)(void (*)(void))headers_add, METH_FASTCALL, add_doc},
+    {"delete", headers_delete, METH_O, delete_doc},
+    {"_frozen", headers_frozen, METH_O | METH_CLASS, frozen_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef headers_members[] = {
+    {"_map", T_OBJECT, offsetof(HeadersObject, map), READONLY,
+     PyDoc_STR("The dict {canonical key: [values]} behind the headers; "
+               "for gohttp's own use.")},
+    {NULL},
+};
+
+PyDoc_STRVAR(headers_doc,
+"Headers(items=None, /)\n--\n\n"
+"Case-insensitive, multi-valued HTTP headers, as Go's http.Header.\n\n"
+"items is a mapping or an iterable of (name, value) pairs.  Keys are\n"
+"kept in Go's canonical form, so a lookup in any case finds them.\n"
+"w.header is a mutable Headers; req.headers a read-only one.\n\n"
+"    >>> h = Headers()\n"
+"    >>> h.set(\"content-type\", \"text/plain\")\n"
+"    >>> h.add(\"Set-Cookie\", \"a=1\"); h.add(\"set-cookie\", \"b=2\")\n"
+"    >>> h.get(\"Content-Type\"), h.get_all(\"SET-COOKIE\")\n"
+"    ('text/plain', ['a=1', 'b=2'])\n"
+"    >>> \"content-TYPE\" in h, sorted(h)\n"
+"    (True, ['Content-Type', 'Set-Cookie'])");
+
+static PyType_Slot headers_slots[] = {
+    {Py_tp_new, headers_new},
+    {Py_tp_dealloc, headers_dealloc},
+    {Py_tp_repr, headers_repr},
+    {Py_tp_hash, PyObject_HashNotImplemented},
+    {Py_tp_richcompare, headers_richcompare},
+    {Py_tp_iter, headers_iter},
+    {Py_tp_methods, headers_methods},
+    {Py_tp_members, headers_members},
+    {Py_tp_doc, (void *)headers_doc},
+    {Py_mp_subscript, headers_subscript},
+    {Py_mp_ass_subscript, headers_ass_subscript},
+    {Py_mp_length, headers_length},
+    {Py_sq_contains, headers_contains},
+    {0, NULL},
+};
+
+PyType_Spec gohttp_headers_spec = {
+    .name = "gohttp.Headers",
+    .basicsize = sizeof(HeadersObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = headers_slots,
+};
+
+/* ---- canonical_key --------------------------------------------------------- */
+
+const char gohttp_canonical_key_doc[] = (
+"canonical_key(key, /)\n--\n\n"
+"Return key in Go's canonical header form: \"x-request-id\" →\n"
+"\"X-Request-Id\".  A key that is not a valid header name comes back\n"
+"unchanged, as Go's textproto.CanonicalMIMEHeaderKey does.");
+
+PyObject *
+gohttp_canonical_key_function(PyObject *module, PyObject *key)
+{
+    return lookup_key(key);   /* new reference */
+}
+
+int
+gohttp_headers_init(void)
+{
+    init_token_table();
+    return 0;
+}

@@ -1,0 +1,813 @@
+"""Worker processes: a supervisor that runs N copies of the program, all
+serving the same listening sockets, and the worker's side of it.
+
+The Go runtime does not survive fork(), so workers are never forked from
+a process that imported gohttp: the supervisor starts each one as a new
+interpreter running the same command line (``sys.orig_argv``), with
+``GOHTTP_WORKER`` in its environment.  The program runs again in the
+worker up to its ``run(workers=...)`` (or the gohttp command's
+``--workers``), which there serves as one worker instead of supervising.
+
+Each worker has a control socket to the supervisor (a socketpair), over
+which it sends JSON lines and receives its listening sockets:
+
+    worker -> {"listen": ["127.0.0.1:8000", "unix:/run/a.sock"]}
+    supervisor -> {"fds": 2}, with the sockets as SCM_RIGHTS, in order
+                  (or {"error": "..."} if they cannot be bound)
+    worker -> {"ready": PID, "urls": [...], "shutdown_timeout": 10.0}
+    worker -> {"recycle": "why"}     (after max_requests or max_rss)
+
+The supervisor binds the sockets (see Listeners): port 0 is picked once,
+and a worker that stops closes only its copies, so connections queued
+on a socket wait for the next worker and none is lost when a worker is
+replaced.  A worker whose control socket closes (the supervisor died)
+shuts down.  The supervisor stops workers with SIGTERM (their graceful
+drain); they ignore SIGHUP, which is the supervisor's.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import random
+import selectors
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from .server import Server
+
+logger = logging.getLogger("gohttp")
+
+ENV = "GOHTTP_WORKER"
+
+# How long a new worker may take to import the app and listen.
+BOOT_TIMEOUT = 120.0
+# How often a worker checks its request count and memory.
+CHECK_INTERVAL = 0.1
+# How long a worker waits to be replaced before it asks again (its
+# replacement may have failed to start).
+ASK_AGAIN = 30.0
+# A worker that served this long before it died restarts without delay.
+STABLE_AFTER = 10.0
+# A dead worker's sockets stay open, the connections queued on them
+# waiting for its replacement, if that starts sooner than this.
+RELEASE_AFTER = 1.0
+# How long past its shutdown_timeout a stopping worker has before SIGKILL.
+KILL_GRACE = 5.0
+
+
+class BootError(RuntimeError):
+    """The workers could not start: the app did not import, an address
+    could not be bound."""
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on."""
+    if hasattr(os, "process_cpu_count"):  # 3.13
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+@dataclass
+class Policy:
+    """How many workers, and when to recycle one."""
+
+    workers: int = 1
+    max_requests: Optional[int] = None
+    max_requests_jitter: int = 0
+    max_rss: Optional[int] = None  # MiB
+
+    @classmethod
+    def of(cls, workers: Union[int, str] = 1,
+           max_requests: Optional[int] = None, max_requests_jitter: int = 0,
+           max_rss: Optional[int] = None) -> "Policy":
+        """Check run()'s worker arguments; workers 0 or "auto" is one per
+        CPU."""
+        if workers == "auto":
+            workers = 0
+        if not isinstance(workers, int) or isinstance(workers, bool) \
+                or workers < 0:
+            raise ValueError(f"workers must be a number of processes, or 0 "
+                             f"or 'auto' for one per CPU, not {workers!r}")
+        for name, value in (("max_requests", max_requests),
+                            ("max_rss", max_rss)):
+            if value is not None and (not isinstance(value, int)
+                                      or isinstance(value, bool)
+                                      or value < 1):
+                raise ValueError(f"{name} must be a positive int, or None "
+                                 f"for no limit, not {value!r}")
+        if not isinstance(max_requests_jitter, int) \
+                or max_requests_jitter < 0:
+            raise ValueError(f"max_requests_jitter must be an int >= 0, not "
+                             f"{max_requests_jitter!r}")
+        return cls(workers or cpu_count(), max_requests, max_requests_jitter,
+                   max_rss)
+
+    @property
+    def supervised(self) -> bool:
+        """Whether a supervisor is needed: several workers, or one that
+        is replaced when it reaches a limit."""
+        return (self.workers > 1 or self.max_requests is not None
+                or self.max_rss is not None)
+
+    def request_limit(self) -> Optional[int]:
+        """One worker's max_requests, jitter added: workers started
+        together do not all recycle at once."""
+        if self.max_requests is None:
+            return None
+        return self.max_requests + random.randint(0, self.max_requests_jitter)
+
+
+def in_worker() -> bool:
+    """True in a process a supervisor started as a worker."""
+    return ENV in os.environ
+
+
+# ---- messages on the control socket ----------------------------------------
+
+def _send(sock: socket.socket, message: dict[str, Any],
+          fds: Optional[list[int]] = None) -> None:
+    data = json.dumps(message).encode() + b"\n"
+    if fds:
+        socket.send_fds(sock, [data], fds)
+    else:
+        sock.sendall(data)
+
+
+def _receive_line(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    """One message and the descriptors that came with it (blocking)."""
+    data, fds, _, _ = socket.recv_fds(sock, 65536, 16)
+    while data and not data.endswith(b"\n"):
+        more = sock.recv(65536)
+        if not more:
+            break
+        data += more
+    if not data:
+        raise ConnectionError("the supervisor closed the control socket")
+    return json.loads(data), list(fds)
+
+
+# ---- the worker's side ------------------------------------------------------
+
+def serve_as_worker(srv: "Server", app_name: Optional[str]) -> None:
+    """Serve srv as one worker of the supervisor that started this
+    process, until it stops this worker; see the module docstring."""
+    from .server import _binds
+
+    settings = json.loads(os.environ.pop(ENV))  # not for our own children
+    control = socket.socket(fileno=settings["fd"])
+    # SIGHUP reloads the workers: the supervisor's business, not ours.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    wanted = _binds(srv._listeners) or [_host_port(srv.host, srv.port)]
+    _send(control, {"listen": wanted})
+    reply, fds = _receive_line(control)
+    if "error" in reply or len(fds) != len(wanted):
+        for fd in fds:
+            os.close(fd)
+        raise SystemExit(3)  # the supervisor says why
+    # The sockets are the supervisor's: the worker's server closes its
+    # copies, and does not set SO_REUSEPORT itself.
+    srv._listeners = {"bind": [f"fd://{fd}" for fd in fds]}
+
+    def listening() -> None:
+        _send(control, {"ready": os.getpid(), "urls": srv.urls,
+                        "shutdown_timeout": srv.shutdown_timeout})
+        threading.Thread(
+            target=_watch, name="gohttp-worker-watch", daemon=True,
+            args=(srv, control, settings.get("max_requests"),
+                  settings.get("max_rss"))).start()
+
+    srv._serve_in_foreground(app_name, banner=False, on_listening=listening)
+
+
+def _watch(srv: "Server", control: socket.socket,
+           max_requests: Optional[int], max_rss: Optional[int]) -> None:
+    """Shut the worker down if the supervisor goes; ask to be recycled
+    once a limit is reached."""
+    control.settimeout(CHECK_INTERVAL if (max_requests or max_rss) else None)
+    asked = -ASK_AGAIN  # when it last asked to be recycled
+    while True:
+        try:
+            if not control.recv(1):
+                break  # the supervisor has gone
+        except socket.timeout:
+            pass
+        except OSError:
+            break
+        if time.monotonic() - asked < ASK_AGAIN or not srv.serving:
+            continue
+        why = _limit_reached(srv, max_requests, max_rss)
+        if why:
+            asked = time.monotonic()
+            try:
+                _send(control, {"recycle": why})
+            except OSError:
+                break
+    if srv.serving:
+        logger.warning("worker %d: the supervisor has gone; shutting down",
+                       os.getpid())
+        srv.shutdown()
+
+
+def _limit_reached(srv: "Server", max_requests: Optional[int],
+                   max_rss: Optional[int]) -> str:
+    """Why this worker should be recycled, or ""."""
+    if max_requests is not None:
+        handled = srv._core.handled
+        if handled >= max_requests:
+            return f"served {handled} requests (max_requests {max_requests})"
+    if max_rss is not None:
+        rss = _rss_mib()
+        if rss > max_rss:
+            return f"uses {rss} MiB of memory (max_rss {max_rss})"
+    return ""
+
+
+def _rss_mib() -> int:
+    """This process's resident memory in MiB: the current size where
+    /proc says it, else the peak."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") >> 20
+    except OSError:
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak >> 20 if sys.platform == "darwin" else peak >> 10
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# ---- the supervisor's listening sockets -------------------------------------
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _tcp_socket(address: str, *, listen: bool) -> socket.socket:
+    """A TCP socket bound to address ("HOST:PORT", "[V6]:PORT", ":PORT"
+    for every interface), with SO_REUSEPORT where the system has it;
+    listening, or only holding the port.  OSError says which address
+    could not be bound."""
+    host, port = _split(address)
+    try:
+        if host:
+            family, _, _, _, sockaddr = socket.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM,
+                flags=socket.AI_PASSIVE)[0]
+        elif socket.has_dualstack_ipv6():
+            family, sockaddr = socket.AF_INET6, ("::", port)
+        else:
+            family, sockaddr = socket.AF_INET, ("0.0.0.0", port)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot listen on {address}: "
+                                 f"{exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY,
+                            1 if host else 0)
+        if hasattr(socket, "SO_REUSEPORT"):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(sockaddr)
+        if listen:
+            sock.listen(max(socket.SOMAXCONN, 1024))  # the kernel caps it
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {address}: "
+                                 f"{exc.strerror or exc}") from None
+    return sock
+
+
+def _unix_socket(path: str) -> socket.socket:
+    """A listening Unix socket at path, replacing a stale one (no one
+    accepts on it) as the Go side does."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        pass
+    else:
+        if not stat.S_ISSOCK(mode):
+            raise OSError(errno.EEXIST, f"a file that is not a socket is at "
+                                        f"{path}")
+        probe = socket.socket(socket.AF_UNIX)
+        try:
+            probe.connect(path)
+        except OSError:
+            os.unlink(path)  # stale: its server has gone
+        else:
+            raise OSError(errno.EADDRINUSE, f"another server accepts on "
+                                            f"{path}")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        sock.listen(max(socket.SOMAXCONN, 1024))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class Listeners:
+    """The sockets the supervisor binds for its workers.
+
+    Unix sockets and inherited descriptors are one socket all workers
+    accept on.  A TCP address, on Linux, is one SO_REUSEPORT socket per
+    worker slot, so that the kernel spreads connections evenly (on a
+    shared socket, the process that wins the accept race takes most of
+    them, and a keep-alive client stays with it); a socket that binds
+    and never listens keeps the port, so that port 0 is picked once.  A
+    slot's sockets outlive its workers: a replacement accepts on the
+    same socket, and nothing queued there is lost.  Elsewhere (macOS,
+    whose SO_REUSEPORT does not balance), TCP is shared too.
+    """
+
+    def __init__(self) -> None:
+        self.balanced = (sys.platform.startswith("linux")
+                         and hasattr(socket, "SO_REUSEPORT"))
+        self._shared: dict[str, socket.socket] = {}
+        self._keepers: dict[str, socket.socket] = {}  # hold the ports
+        self._slots: dict[int, dict[str, socket.socket]] = {}
+        self._unix_paths: list[str] = []
+
+    def get(self, addresses: list[str], slot: int) -> list[int]:
+        """The descriptors for the worker of slot, one per address, in
+        order; raises OSError if an address cannot be bound."""
+        own = self._slots.setdefault(slot, {})
+        fds = []
+        for address in addresses:
+            if self.balanced and not address.startswith(("unix:", "fd://")):
+                if address not in own:
+                    own[address] = self._balanced(address)
+                sock = own[address]
+            else:
+                if address not in self._shared:
+                    self._shared[address] = self._shared_socket(address)
+                sock = self._shared[address]
+            fds.append(sock.fileno())
+        return fds
+
+    def _balanced(self, address: str) -> socket.socket:
+        if address not in self._keepers:
+            self._keepers[address] = _tcp_socket(address, listen=False)
+        host, _ = _split(address)
+        port = self._keepers[address].getsockname()[1]
+        return _tcp_socket(_host_port(host, port), listen=True)
+
+    def _shared_socket(self, address: str) -> socket.socket:
+        if address.startswith("unix:"):
+            sock = _unix_socket(address[5:])
+            self._unix_paths.append(address[5:])
+            return sock
+        if address.startswith("fd://"):
+            return socket.socket(fileno=int(address[5:]))
+        return _tcp_socket(address, listen=True)
+
+    def release(self, slot: int) -> None:
+        """Close slot's own sockets: its worker died, and connections
+        should go to the others until a new one starts."""
+        for sock in self._slots.pop(slot, {}).values():
+            sock.close()
+
+    def close(self) -> None:
+        for slot in list(self._slots):
+            self.release(slot)
+        for sock in [*self._shared.values(), *self._keepers.values()]:
+            sock.close()
+        self._shared.clear()
+        self._keepers.clear()
+        for path in self._unix_paths:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+# ---- the supervisor ---------------------------------------------------------
+
+@dataclass(eq=False)
+class Worker:
+    """One worker process, as the supervisor sees it."""
+
+    slot: int
+    proc: subprocess.Popen
+    control: socket.socket
+    started: float
+    replaces: Optional["Worker"] = None  # stopped once this one is ready
+    ready_at: Optional[float] = None
+    stop_deadline: Optional[float] = None  # set once SIGTERM was sent
+    recycling: bool = False
+    buffer: bytes = b""
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def __str__(self) -> str:
+        return f"worker {self.slot} (pid {self.pid})"
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class Supervisor:
+    """Runs policy.workers workers of command until SIGTERM or SIGINT:
+    restarts those that die, reloads them one by one on SIGHUP, recycles
+    those past their limits."""
+
+    def __init__(self, policy: Policy, *, app_name: Optional[str] = None,
+                 shutdown_timeout: float = 10.0,
+                 command: Optional[list[str]] = None) -> None:
+        self.policy = policy
+        self.app_name = app_name
+        self.shutdown_timeout = shutdown_timeout
+        self.command = command or _rerun_command()
+        self.listeners = Listeners()
+        self.slots: dict[int, Optional[Worker]] = {
+            n: None for n in range(1, policy.workers + 1)}
+        self.workers: list[Worker] = []  # every live process
+        self.failures = {n: 0 for n in self.slots}
+        self.restart_at: dict[int, float] = {}  # slot -> when
+        self.reload_queue: list[int] = []
+        self.reloading: Optional[Worker] = None  # the reload's new worker
+        self.booted = False
+        self.boot_error = ""  # why the workers could not start
+        self.stopping = ""  # why, once stopping
+        self.urls: list[str] = []
+        self.selector = selectors.DefaultSelector()
+        self.signals: list[int] = []
+
+    # The loop.
+    def run(self) -> None:
+        """Serve until SIGTERM or SIGINT, then drain every worker and
+        return.  Raises BootError if the workers cannot start."""
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("workers are supervised from the main "
+                               "thread, which receives the signals: call "
+                               "run(workers=...) there")
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        self.selector.register(wake_r, selectors.EVENT_READ)
+        previous = self._catch_signals(wake_w)
+        try:
+            for slot in self.slots:
+                self._spawn(slot)
+            while self.workers or not self.stopping:
+                self._step(wake_r)
+        finally:
+            self._restore_signals(previous)
+            for w in self.workers:
+                w.proc.kill()
+                w.proc.wait()
+            self.listeners.close()
+            self.selector.close()
+            os.close(wake_r)
+            os.close(wake_w)
+        if self.boot_error:
+            raise BootError(self.boot_error)
+
+    def _step(self, wake_r: int) -> None:
+        now = time.monotonic()
+        timeout = min([1.0] + [max(0.0, t - now) for t in self._deadlines()])
+        for key, _ in self.selector.select(timeout):
+            if key.fd == wake_r:
+                try:
+                    os.read(wake_r, 4096)
+                except BlockingIOError:
+                    pass
+            else:
+                self._read(key.data)
+        while self.signals:
+            self._on_signal(self.signals.pop(0))
+        self._reap()
+        self._timers()
+
+    def _deadlines(self) -> list[float]:
+        times = list(self.restart_at.values())
+        for w in self.workers:
+            if w.stop_deadline is not None:
+                times.append(w.stop_deadline)
+            elif w.ready_at is None:
+                times.append(w.started + BOOT_TIMEOUT)
+        return times
+
+    # Signals.
+    def _catch_signals(self, wake_w: int) -> dict[int, Any]:
+        def note(signum: int, frame: object) -> None:
+            self.signals.append(signum)
+
+        caught = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
+                  signal.SIGCHLD]
+        previous = {s: signal.signal(s, note) for s in caught}
+        previous[-1] = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        return previous
+
+    @staticmethod
+    def _restore_signals(previous: dict[int, Any]) -> None:
+        signal.set_wakeup_fd(previous.pop(-1))
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    def _on_signal(self, signum: int) -> None:
+        if signum == signal.SIGCHLD:
+            return  # _reap looks
+        if signum == signal.SIGHUP:
+            if not self.stopping and self.booted:
+                self._reload()
+            return
+        why = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+        if self.stopping:
+            print(f" * {why} again: stopping the workers at once",
+                  file=sys.stderr, flush=True)
+            for w in self.workers:
+                self._signal(w, signal.SIGTERM)  # a second one cuts off
+            return
+        self._stop_all(why)
+
+    def _stop_all(self, why: str) -> None:
+        self.stopping = why
+        self.restart_at.clear()
+        self.reload_queue.clear()
+        if self.booted:
+            print(f" * {why}: shutting down {len(self.workers)} workers, "
+                  f"waiting up to {self.shutdown_timeout:g}s for requests "
+                  f"in flight", file=sys.stderr, flush=True)
+        for w in self.workers:
+            self._stop(w)
+
+    # Workers.
+    def _spawn(self, slot: int, replaces: Optional[Worker] = None
+               ) -> Worker:
+        ours, theirs = socket.socketpair()
+        settings = {"fd": theirs.fileno(), "slot": slot,
+                    "max_requests": self.policy.request_limit(),
+                    "max_rss": self.policy.max_rss}
+        env = dict(os.environ, **{ENV: json.dumps(settings)})
+        try:
+            # A session of its own: Ctrl-C in a terminal reaches the
+            # supervisor alone, which then stops the workers in order.
+            proc = subprocess.Popen(self.command, env=env,
+                                    pass_fds=[theirs.fileno()],
+                                    stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        except OSError:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        w = Worker(slot, proc, ours, time.monotonic(), replaces=replaces)
+        self.workers.append(w)
+        self.selector.register(ours, selectors.EVENT_READ, w)
+        if replaces is None:
+            self.slots[slot] = w
+        logger.debug("%s started", w)
+        return w
+
+    def _signal(self, w: Worker, signum: int) -> None:
+        try:
+            w.proc.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    def _stop(self, w: Worker) -> None:
+        """Ask w to drain and exit."""
+        if w.stop_deadline is None:
+            w.stop_deadline = (time.monotonic() + self.shutdown_timeout
+                               + KILL_GRACE)
+        self._signal(w, signal.SIGTERM)
+
+    def _read(self, w: Worker) -> None:
+        try:
+            data = w.control.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._forget_control(w)
+            return
+        w.buffer += data
+        while b"\n" in w.buffer:
+            line, _, w.buffer = w.buffer.partition(b"\n")
+            try:
+                message = json.loads(line)
+            except ValueError:
+                logger.error("%s sent a malformed message: %r", w, line)
+                continue
+            self._on_message(w, message)
+
+    def _forget_control(self, w: Worker) -> None:
+        try:
+            self.selector.unregister(w.control)
+        except (KeyError, ValueError):
+            pass
+        w.control.close()
+
+    def _on_message(self, w: Worker, message: dict[str, Any]) -> None:
+        if "listen" in message:
+            try:
+                fds = self.listeners.get(list(message["listen"]), w.slot)
+            except OSError as exc:
+                self._refuse(w, str(exc.strerror or exc))
+                return
+            w.control.setblocking(True)
+            try:
+                _send(w.control, {"fds": len(fds)}, fds)
+            except OSError:
+                pass  # it died; _reap tells
+            finally:
+                w.control.setblocking(False)
+        elif "ready" in message:
+            self._on_ready(w, message)
+        elif "recycle" in message:
+            if (self.slots.get(w.slot) is w and not self.stopping
+                    and not w.recycling and w.stop_deadline is None):
+                w.recycling = True
+                logger.info("%s %s: replacing it", w, message["recycle"])
+                self._spawn(w.slot, replaces=w)
+
+    def _refuse(self, w: Worker, why: str) -> None:
+        w.control.setblocking(True)
+        try:
+            _send(w.control, {"error": why})
+        except OSError:
+            pass
+        w.control.setblocking(False)
+        if not self.booted and not self.stopping:
+            self._boot_failed(why)
+        else:
+            logger.error("%s cannot listen: %s", w, why)
+
+    def _boot_failed(self, why: str) -> None:
+        print(f"gohttp: {why}", file=sys.stderr, flush=True)
+        self.boot_error = why
+        self._stop_all(why)
+
+    def _on_ready(self, w: Worker, message: dict[str, Any]) -> None:
+        w.ready_at = time.monotonic()
+        self.shutdown_timeout = float(message.get("shutdown_timeout",
+                                                  self.shutdown_timeout))
+        if not self.urls:
+            self.urls = list(message.get("urls") or [])
+        if self.stopping:
+            self._stop(w)
+            return
+        old = w.replaces
+        if old is not None:
+            w.replaces = None
+            self.slots[w.slot] = w
+            logger.info("%s ready; stopping %s", w, old)
+            self._stop(old)
+            if w is self.reloading:
+                self._next_reload()
+        else:
+            logger.info("%s ready", w)
+        if not self.booted and all(s is not None and s.ready_at is not None
+                                   for s in self.slots.values()):
+            self.booted = True
+            self._banner()
+
+    def _banner(self) -> None:
+        what = f"{self.app_name} on" if self.app_name else "on"
+        where = " ".join(self.urls) or "?"
+        n = len(self.slots)
+        print(f" * gohttp {__version__} serving {what} {where} with {n} "
+              f"worker{'s' if n != 1 else ''} (Go net/http) - press Ctrl-C "
+              f"to stop", file=sys.stderr, flush=True)
+
+    def _reap(self) -> None:
+        for w in list(self.workers):
+            code = w.proc.poll()
+            if code is None:
+                continue
+            self.workers.remove(w)
+            self._forget_control(w)
+            self._on_exit(w, code)
+
+    def _on_exit(self, w: Worker, code: int) -> None:
+        now = time.monotonic()
+        if w.stop_deadline is not None or self.stopping:
+            logger.debug("%s stopped (%s)", w, _exit_reason(code))
+            if self.slots.get(w.slot) is w:
+                self.slots[w.slot] = None
+            return
+        if not self.booted:
+            if not self.boot_error:
+                self._boot_failed(f"{w} exited before it was ready "
+                                  f"({_exit_reason(code)}): see its error "
+                                  f"above")
+            return
+        if w.replaces is not None:
+            # A replacement that failed.  The worker it was to replace
+            # keeps serving, unless it died meanwhile.
+            old, w.replaces = w.replaces, None
+            old.recycling = False
+            logger.error("%s exited before it was ready (%s)", w,
+                         _exit_reason(code))
+            if w is self.reloading:
+                logger.error("SIGHUP: reload stopped; the workers not yet "
+                             "replaced keep serving")
+                self.reloading = None
+                self.reload_queue.clear()
+            if self.slots.get(w.slot) is None:
+                self._restart_later(w.slot)
+            return
+        # The slot's worker died.
+        self.slots[w.slot] = None
+        if w.ready_at is not None and now - w.ready_at >= STABLE_AFTER:
+            self.failures[w.slot] = 0
+        if any(x.replaces is w for x in self.workers):
+            logger.warning("%s died (%s); its replacement is starting", w,
+                           _exit_reason(code))
+            return
+        logger.warning("%s died (%s)", w, _exit_reason(code))
+        self._restart_later(w.slot)
+
+    def _restart_later(self, slot: int) -> None:
+        """Start a worker for slot after a delay that doubles with each
+        failure in a row, from 0.1s up to 30s."""
+        delay = min(0.1 * 2 ** self.failures[slot], 30.0)
+        self.failures[slot] += 1
+        self.restart_at[slot] = time.monotonic() + delay
+        logger.warning("restarting worker %d in %.1fs", slot, delay)
+        if delay >= RELEASE_AFTER:
+            # Connections queued on its sockets would wait too long: the
+            # other workers take them until it is back.
+            self.listeners.release(slot)
+
+    def _timers(self) -> None:
+        now = time.monotonic()
+        for slot, when in list(self.restart_at.items()):
+            if when <= now and not self.stopping:
+                del self.restart_at[slot]
+                self._spawn(slot)
+        for w in self.workers:
+            if w.stop_deadline is not None and now >= w.stop_deadline:
+                logger.warning("%s did not stop in time: killing it", w)
+                w.proc.kill()
+                w.stop_deadline = now + KILL_GRACE
+            elif w.ready_at is None and now - w.started >= BOOT_TIMEOUT:
+                logger.error("%s was not ready after %gs: killing it", w,
+                             BOOT_TIMEOUT)
+                w.proc.kill()
+
+    # SIGHUP: one by one.
+    def _reload(self) -> None:
+        logger.info("SIGHUP: replacing the %d workers one by one",
+                    len(self.slots))
+        self.reload_queue = list(self.slots)  # again, if under way
+        if self.reloading is None:
+            self._next_reload()
+
+    def _next_reload(self) -> None:
+        """Start the new worker of the next slot to reload."""
+        self.reloading = None
+        while self.reload_queue:
+            slot = self.reload_queue.pop(0)
+            current = self.slots.get(slot)
+            if current is None or current.recycling:
+                continue  # its restart or replacement runs the new code
+            current.recycling = True
+            self.reloading = self._spawn(slot, replaces=current)
+            return
+        logger.info("SIGHUP: every worker replaced")
+
+
+def _rerun_command() -> list[str]:
+    """The command line that runs this program again."""
+    argv = getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv]
+    if not sys.argv or sys.argv[0] in ("", "-"):
+        raise RuntimeError(
+            "workers are started by running the program again, but this "
+            "one came from an interactive session or standard input: put "
+            "it in a file (or use the gohttp command: gohttp APP "
+            "--workers N)")
+    return [sys.executable, *argv[1:]]

@@ -1,0 +1,283 @@
+"""Worker processes: `gohttp APP --workers N` and run(workers=N), as real
+processes on real sockets.
+
+Every request goes on a connection of its own (support.get): the kernel
+spreads new connections among the workers, and no keep-alive connection
+outlives the worker it went to.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import urllib3
+
+import support
+from support import TIMEOUT
+from test_cli import gohttp_command, stop
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX only")
+
+APP = "wsgi_apps.workers_app:app"
+READY = re.compile(r"worker (\d+) \(pid (\d+)\) ready")
+
+
+def ready_pids(banner):
+    """The pids of the workers the supervisor has said are ready."""
+    return [int(m.group(2)) for line in banner.lines
+            if (m := READY.search(line))]
+
+
+def pid_of(url):
+    r = support.get(url + "/")
+    assert r.status == 200
+    return int(r.headers["X-Worker-Pid"])
+
+
+def pids_seen(url, want, tries=200):
+    """The worker pids that answer requests, until want distinct ones
+    have (or tries requests went)."""
+    seen = set()
+    for _ in range(tries):
+        seen.add(pid_of(url))
+        if len(seen) >= want:
+            break
+    return seen
+
+
+def wait_gone(pids):
+    """Wait until none of pids is a live process (the supervisor reaps
+    its workers; these tests' workers are not our children)."""
+    deadline = time.monotonic() + TIMEOUT
+    alive = set(pids)
+    while alive and time.monotonic() < deadline:
+        for pid in list(alive):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                alive.discard(pid)
+        time.sleep(0.02)
+    assert not alive, f"processes {alive} still run"
+
+
+class Load:
+    """Client threads sending requests in a loop until stopped, counting
+    what failed."""
+
+    def __init__(self, url, threads=2):
+        self.url = url + "/"
+        self.done = threading.Event()
+        self.ok = 0
+        self.failed: list[str] = []
+        self.pids: set[int] = set()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._loop, daemon=True)
+                        for _ in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def _loop(self):
+        while not self.done.is_set():
+            try:
+                r = support.get(self.url)
+                good = r.status == 200
+                what = f"status {r.status}"
+            except Exception as exc:  # noqa: BLE001 - counted
+                good, what = False, repr(exc)
+            with self.lock:
+                if good:
+                    self.ok += 1
+                    self.pids.add(int(r.headers["X-Worker-Pid"]))
+                else:
+                    self.failed.append(what)
+
+    def wait_for_requests(self, n):
+        deadline = time.monotonic() + TIMEOUT
+        start = self.ok
+        while self.ok - start < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self.ok - start >= n, f"only {self.ok - start} requests"
+
+    def stop(self):
+        self.done.set()
+        for t in self.threads:
+            t.join(TIMEOUT)
+
+
+def test_workers_all_serve_then_sigterm(subprocess_env):
+    with gohttp_command(subprocess_env, APP, "-b", "127.0.0.1:0",
+                        "--workers", "3") as (proc, banner):
+        _, url = banner.wait()
+        assert "with 3 workers" in banner.lines[-1]
+        assert banner.lines[-1].count("http://") == 1  # the address, once
+        workers = set(ready_pids(banner))
+        assert len(workers) == 3 and proc.pid not in workers
+        assert pids_seen(url, 3) == workers
+        assert stop(proc) == 0
+        rest = banner.rest()
+        assert "SIGTERM: shutting down 3 workers" in rest
+    for pid in workers:  # every worker has gone
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_a_killed_worker_loses_only_its_requests_and_comes_back(
+        subprocess_env):
+    with gohttp_command(subprocess_env, APP, "-b", "127.0.0.1:0",
+                        "--workers", "2") as (proc, banner):
+        _, url = banner.wait()
+        victim, survivor = ready_pids(banner)
+        load = Load(url)
+        load.wait_for_requests(20)
+        os.kill(victim, signal.SIGKILL)
+        line = banner.wait_for("ready")  # its replacement
+        replacement = int(READY.search(line).group(2))
+        assert replacement not in (victim, survivor)
+        load.wait_for_requests(50)
+        load.stop()
+        # At most what was in flight in the victim: one per client thread.
+        assert len(load.failed) <= 2, load.failed
+        assert replacement in pids_seen(url, 2) | load.pids
+        assert any("died (killed by SIGKILL)" in x for x in banner.lines)
+        assert stop(proc) == 0
+
+
+def test_sighup_replaces_every_worker_without_a_failed_request(
+        subprocess_env):
+    with gohttp_command(subprocess_env, APP, "-b", "127.0.0.1:0",
+                        "--workers", "2") as (proc, banner):
+        _, url = banner.wait()
+        before = set(ready_pids(banner))
+        load = Load(url)
+        load.wait_for_requests(20)
+        proc.send_signal(signal.SIGHUP)
+        banner.wait_for("every worker replaced")
+        after = set(ready_pids(banner)) - before
+        wait_gone(before)
+        load.wait_for_requests(20)
+        load.stop()
+        assert load.failed == []
+        assert len(after) == 2
+        assert pids_seen(url, 2) == after
+        assert stop(proc) == 0
+
+
+def test_sigterm_drains_a_request_in_flight(subprocess_env):
+    with gohttp_command(subprocess_env, APP, "-b", "127.0.0.1:0",
+                        "--workers", "2") as (proc, banner):
+        _, url = banner.wait()
+        result = {}
+
+        def slow():
+            result["r"] = support.get(url + "/slow?1.0")
+
+        client = threading.Thread(target=slow)
+        client.start()
+        banner.wait_for("slow request started")
+        began = time.monotonic()
+        assert stop(proc) == 0
+        client.join(TIMEOUT)
+        r = result["r"]
+        assert (r.status, r.data) == (200, r.headers["X-Worker-Pid"].encode())
+        assert time.monotonic() - began < 5  # no worker waited for a kill
+        # Nothing accepts any more.
+        with pytest.raises(urllib3.exceptions.HTTPError):
+            support.get(url + "/")
+
+
+def test_max_requests_recycles_a_worker(subprocess_env):
+    with gohttp_command(subprocess_env, APP, "-b", "127.0.0.1:0",
+                        "--workers", "1", "--max-requests", "20",
+                        "--max-requests-jitter", "5") as (proc, banner):
+        _, url = banner.wait()
+        assert "with 1 worker " in banner.lines[-1]
+        first = ready_pids(banner)[0]
+        load = Load(url, threads=1)
+        banner.wait_for("requests (max_requests")
+        line = banner.wait_for("ready")
+        load.wait_for_requests(5)
+        load.stop()
+        assert load.failed == []
+        assert int(READY.search(line).group(2)) != first
+        assert stop(proc) == 0
+
+
+def test_workers_stop_when_the_supervisor_is_killed(subprocess_env):
+    with gohttp_command(subprocess_env, APP, "-b", "127.0.0.1:0",
+                        "--workers", "2") as (proc, banner):
+        _, url = banner.wait()
+        workers = ready_pids(banner)
+        proc.kill()
+        proc.wait(TIMEOUT)
+        wait_gone(workers)
+
+
+def test_a_worker_that_cannot_start_fails_the_start(subprocess_env):
+    done = subprocess.run(
+        [sys.executable, "-m", "gohttp", "wsgi_apps.broken_import:app",
+         "--workers", "2", "-b", "127.0.0.1:0"],
+        cwd=support.GOHTTP_PATH + "/tests", env=subprocess_env,
+        capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 1
+    assert "cannot import 'wsgi_apps.broken_import'" in done.stderr
+    assert "exited before it was ready" in done.stderr
+
+
+def test_an_address_in_use_fails_the_start(subprocess_env):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "gohttp", APP, "--workers", "2",
+             "-b", f"127.0.0.1:{port}"],
+            cwd=support.GOHTTP_PATH + "/tests", env=subprocess_env,
+            capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("value", ["-1", "many", "2.5"])
+def test_bad_workers_value(subprocess_env, value):
+    done = subprocess.run(
+        [sys.executable, "-m", "gohttp", APP, "--workers", value],
+        cwd=support.GOHTTP_PATH + "/tests", env=subprocess_env,
+        capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 2
+    assert "--workers" in done.stderr and "auto" in done.stderr
+
+
+SERVE_WSGI = """
+import os, gohttp
+
+def app(environ, start_response):
+    start_response("200 OK", [("X-Worker-Pid", str(os.getpid()))])
+    return [b"hi"]
+
+gohttp.serve_wsgi(app, "127.0.0.1", 0, workers=2, shutdown_timeout=3)
+"""
+
+
+def test_serve_wsgi_with_workers(subprocess_env):
+    with gohttp_command(subprocess_env, code=SERVE_WSGI) as (proc, banner):
+        _, url = banner.wait()
+        assert "with 2 workers" in banner.lines[-1]
+        pids = pids_seen(url, 2)
+        assert len(pids) == 2 and proc.pid not in pids
+        assert stop(proc) == 0
+
+
+def test_workers_argument_is_checked():
+    import gohttp
+    srv = gohttp.Server("127.0.0.1", 0)
+    for bad in (-1, "many", 1.5, True):
+        with pytest.raises(ValueError, match="workers must be"):
+            srv.run(workers=bad)
+    with pytest.raises(ValueError, match="max_requests must be"):
+        srv.run(workers=2, max_requests=0)
+    assert not srv.serving

@@ -1,0 +1,17 @@
+"""The app of the worker-process tests: each response names the worker's
+pid; /slow?SECONDS takes its time, saying on stderr when it starts."""
+
+import os
+import sys
+import time
+
+
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/slow":
+        print(f"slow request started in {os.getpid()}", file=sys.stderr,
+              flush=True)
+        time.sleep(float(environ["QUERY_STRING"] or 1))
+    pid = str(os.getpid())
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("X-Worker-Pid", pid)])
+    return [pid.encode()]

@@ -312,25 +312,15 @@ remove_pairs(gohttp_rw *w, const char *name, size_t len)
 }
 
 /* Append name in Go's canonical form, as textproto writes a valid one
- * ("content-type" → "Content-Type"), as one packed-list item at p. */
+ * ("content-type" → "Content-Type"; headers.c), as one packed-list item
+ * at p. */
 static char *
 put_canonical_key(char *p, const char *name, size_t len)
 {
     uint32_t n = (uint32_t)len;
     memcpy(p, &n, sizeof n);
     p += sizeof n;
-    int upper = 1;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        if (upper && c >= 'a' && c <= 'z') {
-            c -= 'a' - 'A';
-        }
-        else if (!upper && c >= 'A' && c <= 'Z') {
-            c += 'a' - 'A';
-        }
-        p[i] = c;
-        upper = c == '-';
-    }
+    gohttp_canonicalize((unsigned char *)p, (const unsigned char *)name, len);
     return p + len;
 }
 

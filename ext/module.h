@@ -96,6 +96,8 @@ int gohttp_headers_init(void);               /* once per process */
 PyObject *gohttp_canonical_key_function(PyObject *module, PyObject *key);
 extern const char gohttp_canonical_key_doc[];
 PyObject *gohttp_canonical_key(PyObject *key);              /* new reference */
+/* The n bytes of a valid header name s in canonical form, into out. */
+void gohttp_canonicalize(unsigned char *out, const unsigned char *s, size_t n);
 PyObject *gohttp_headers_new(gohttp_state *st);             /* new reference */
 /* New reference: read-only Headers over map, which it takes a reference
  * to; map must not change afterwards. */

@@ -95,18 +95,7 @@ gohttp_log_exception(gohttp_state *st, const char *format, ...)
 {
     PyObject *exc = NULL, *message = NULL, *result = NULL;
     va_list vargs;
-#if PY_VERSION_HEX >= 0x030C0000
-    exc = PyErr_GetRaisedException();
-#else
-    PyObject *type, *tb;
-    PyErr_Fetch(&type, &exc, &tb);
-    PyErr_NormalizeException(&type, &exc, &tb);
-    if (tb != NULL && exc != NULL) {
-        PyException_SetTraceback(exc, tb);
-    }
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
-#endif
+    exc = PyErr_GetRaisedException();   /* module.h has it for 3.10 */
     if (exc == NULL) {
         return;
     }
@@ -175,6 +164,9 @@ gohttp_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->RequestType);
     Py_VISIT(st->ResponseWriterType);
     Py_VISIT(st->HeadersType);
+    Py_VISIT(st->WSGIAppType);
+    Py_VISIT(st->StartResponseType);
+    Py_VISIT(st->ErrorStreamType);
     Py_VISIT(st->logger);
     return 0;
 }
@@ -187,6 +179,12 @@ gohttp_clear(PyObject *module)
     Py_CLEAR(st->RequestType);
     Py_CLEAR(st->ResponseWriterType);
     Py_CLEAR(st->HeadersType);
+    Py_CLEAR(st->WSGIAppType);
+    Py_CLEAR(st->StartResponseType);
+    Py_CLEAR(st->ErrorStreamType);
+    for (int i = 0; i < GOHTTP_WSGI_NKEYS; i++) {
+        Py_CLEAR(st->wsgi_key[i]);
+    }
     Py_CLEAR(st->logger);
     Py_CLEAR(st->str_error);
     Py_CLEAR(st->str_content_length);
@@ -255,8 +253,12 @@ gohttp_exec(PyObject *module)
     st->RequestType = add_type(module, &gohttp_request_spec);
     st->ResponseWriterType = add_type(module, &gohttp_response_spec);
     st->HeadersType = add_type(module, &gohttp_headers_spec);
+    st->WSGIAppType = add_type(module, &gohttp_wsgi_app_spec);
+    st->StartResponseType = add_type(module, &gohttp_start_response_spec);
+    st->ErrorStreamType = add_type(module, &gohttp_error_stream_spec);
     if (!st->ServerType || !st->RequestType || !st->ResponseWriterType
-        || !st->HeadersType) {
+        || !st->HeadersType || !st->WSGIAppType || !st->StartResponseType
+        || !st->ErrorStreamType || gohttp_environ_init_state(st) < 0) {
         goto done;
     }
     logging = PyImport_ImportModule("logging");

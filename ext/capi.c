@@ -97,11 +97,9 @@ static gohttp_str req_remote_addr(const gohttp_req *r) { return field(r, GOHTTP_
 static gohttp_str
 next_item(const char **p)
 {
-    uint32_t n;
-    memcpy(&n, *p, sizeof n);
-    gohttp_str item = {*p + sizeof n, n};
-    *p = item.ptr + n;
-    return item;
+    Py_ssize_t n;
+    const char *item = gohttp_next_item(p, &n);
+    return (gohttp_str){item, (size_t)n};
 }
 
 static int

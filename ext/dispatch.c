@@ -131,6 +131,13 @@ run_handler(gohttp_route *route, const gohttp_request *req, const char *data,
     PyObject *w = NULL, *r = NULL, *result = NULL;
     PyObject *saved_server = current_server;
 
+    if (Py_IS_TYPE(handler, st->WSGIAppType)) {
+        current_server = route->server;
+        outcome = gohttp_wsgi_run(handler, req, data, reply, reply_buf);
+        current_server = saved_server;
+        Py_DECREF(handler);
+        return outcome;
+    }
     r = gohttp_request_new(st, req, data);
     if (r == NULL) {
         goto error;

@@ -107,6 +107,38 @@ gohttp_canonical_key(PyObject *key)
                                                  : Py_NewRef(key);
 }
 
+PyObject *
+gohttp_header_key(PyObject *name)
+{
+    if (!PyUnicode_CheckExact(name)) {
+        return NULL;
+    }
+    switch (classify(name)) {
+    case NAME_CANONICAL:
+        return Py_NewRef(name);
+    case NAME_TO_CANONICALIZE:
+        return to_canonical(name);
+    default:
+        return NULL;
+    }
+}
+
+int
+gohttp_header_value_ok(PyObject *value)
+{
+    if (!PyUnicode_CheckExact(value) || PyUnicode_MAX_CHAR_VALUE(value) > 0xFF) {
+        return 0;
+    }
+    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(value);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(value);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* New reference: the key a lookup uses, or NULL with TypeError. */
 static PyObject *
 lookup_key(PyObject *key)
@@ -204,6 +236,12 @@ gohttp_headers_new(gohttp_state *st)
         Py_DECREF(map);
     }
     return result;   /* new reference */
+}
+
+PyObject *
+gohttp_headers_over(gohttp_state *st, PyObject *map)
+{
+    return headers_over(st->HeadersType, map, 0);   /* new reference */
 }
 
 PyObject *

@@ -50,18 +50,6 @@ span_ptr(RequestObject *self, int field, Py_ssize_t *len)
     return self->data + sp.off;
 }
 
-/* Read one item of a packed list at *p (bridge.h) and advance *p. */
-static inline const char *
-next_item(const char **p, Py_ssize_t *len)
-{
-    uint32_t n;
-    memcpy(&n, *p, sizeof n);
-    const char *item = *p + sizeof n;
-    *p = item + n;
-    *len = (Py_ssize_t)n;
-    return item;
-}
-
 /* Decode bytes that may not be valid UTF-8 without losing any. */
 static inline PyObject *
 decode_utf8(const char *s, Py_ssize_t len)
@@ -169,8 +157,8 @@ get_headers(PyObject *op, void *closure)
     const char *p = span_ptr(self, GOHTTP_F_HEADERS, &unused);
     for (uint32_t i = 0; i < self->req->header_count; i++) {
         Py_ssize_t klen, vlen;
-        const char *k = next_item(&p, &klen);
-        const char *v = next_item(&p, &vlen);
+        const char *k = gohttp_next_item(&p, &klen);
+        const char *v = gohttp_next_item(&p, &vlen);
         PyObject *key = PyUnicode_DecodeLatin1(k, klen, NULL);
         PyObject *value = key ? PyUnicode_DecodeLatin1(v, vlen, NULL) : NULL;
         PyObject *values = value ? PyDict_GetItemWithError(map, key) : NULL;
@@ -424,8 +412,8 @@ request_path_value(PyObject *op, PyObject *name)
         const char *p = span_ptr(self, GOHTTP_F_PATH_VALUES, &unused);
         for (uint32_t i = 0; i < self->req->path_value_count; i++) {
             Py_ssize_t klen, vlen;
-            const char *k = next_item(&p, &klen);
-            const char *v = next_item(&p, &vlen);
+            const char *k = gohttp_next_item(&p, &klen);
+            const char *v = gohttp_next_item(&p, &vlen);
             if (klen == name_len && memcmp(k, name_s, klen) == 0) {
                 result = decode_utf8(v, vlen);
                 goto done;

@@ -9,12 +9,12 @@ logger.
 
 from __future__ import annotations
 
-import logging
-from typing import Callable, Iterable, Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional
+
+from . import _gohttp
 
 __all__ = ["ErrorStream", "InputStream", "empty_input"]
 
-logger = logging.getLogger("gohttp")
 
 # How much readline() asks Go for at a time.  Request.read(n) returns less
 # than n only at the end of the body, so this also bounds how long a
@@ -152,35 +152,5 @@ def _no_body(size: object = -1) -> bytes:
 empty_input = InputStream(_no_body)
 
 
-class ErrorStream:
-    """``wsgi.errors``: each line written goes to the ``gohttp`` logger
-    at ERROR level, after tag (the application's name).  A line without its b"\\n"
-    waits for the rest, or for flush()."""
-
-    __slots__ = ("_tag", "_pending")
-
-    def __init__(self, tag: str) -> None:
-        self._tag = tag
-        self._pending = ""
-
-    def write(self, text: str) -> int:
-        if not isinstance(text, str):
-            raise TypeError(f"wsgi.errors.write() takes str, not "
-                            f"{type(text).__name__}")
-        *lines, rest = (self._pending + text).split("\n")
-        self._pending = rest
-        for line in lines:
-            logger.error("%s: %s", self._tag, line)
-        return len(text)
-
-    def writelines(self, lines: Iterable[str]) -> None:
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        if self._pending:
-            line, self._pending = self._pending, ""
-            logger.error("%s: %s", self._tag, line)
-
-    def __repr__(self) -> str:
-        return f"<gohttp wsgi.errors for {self._tag}>"
+# wsgi.errors is in C (ext/errorstream.c): one is made per request.
+ErrorStream = _gohttp.ErrorStream

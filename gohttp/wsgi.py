@@ -21,6 +21,11 @@ application returns through ``w``.  Errors are left to the native layer,
 which logs them to the ``gohttp`` logger: an exception before anything
 was sent gives the client a 500, one after the response started closes
 the connection.
+
+A mounted application runs in C (ext/wsgi.c, the route ``mount()``
+registers): the environ, start_response and a response given as a list
+of bytes are C's, and this module's code takes over only for the rest
+(iterators, file wrappers, write(), exc_info) and to name mistakes.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from types import TracebackType
 from typing import (TYPE_CHECKING, Any, Callable, Iterable, Optional,
                     Protocol, Tuple, Type, Union)
 
-from ._gohttp import Request, ResponseWriter
+from ._gohttp import Request, ResponseWriter, WSGIApp
 from ._headers import _TOKEN, canonical_key
 from ._wsgi_streams import ErrorStream, InputStream, empty_input
 
@@ -597,6 +602,19 @@ class WSGIHandler:
         except ClientDisconnected:
             logger.debug("WSGI app %s: the client went away", self.name)
             return
+        self._send(response, result)
+
+    def _response(self, w: ResponseWriter, status: Optional[str],
+                  headers: object) -> _Response:
+        """A _Response for w, told what start_response was told: where
+        the C adapter (ext/wsgi.c) hands a response over."""
+        response = _Response(w, self.name)
+        response.status = status
+        response.headers = headers
+        return response
+
+    def _send(self, response: _Response, result: Iterable[bytes]) -> None:
+        """Send the body the app returned, then close() it."""
         try:
             response.send_iterable(result)
         except ClientDisconnected:
@@ -673,11 +691,14 @@ def mount(server: "Server", prefix: str, app: WSGIApplication, *,
     script_name = _script_name(prefix)
     handler = WSGIHandler(app, script_name=script_name, server=server,
                           name=name, access_log=access_log)
+    # The route runs the app in C; with access_log, in Python all along.
+    route: Callable[..., None] = handler if access_log else WSGIApp(
+        handler, InputStream, empty_input, ClientDisconnected)
     if script_name:
-        server.handle(script_name + "/", handler)   # the subtree
-        server.handle(script_name, handler)         # the prefix itself
+        server.handle(script_name + "/", route)   # the subtree
+        server.handle(script_name, route)         # the prefix itself
     else:
-        server.handle("/", handler)
+        server.handle("/", route)
     return handler
 
 

@@ -97,3 +97,74 @@ def test_failing_wsgi_requests_leave_nothing_behind(serve_app, caplog):
         settle()
         objects = len(gc.get_objects()) - objects_before
     assert objects < 500, f"{objects} more objects tracked by the GC"
+
+
+def plain_app(environ, start_response):
+    """The C adapter's own path (ext/wsgi.c): one start_response, a list
+    of bytes.  Touches the environ, reads the body, sends headers that C
+    drops, keeps or counts."""
+    body = environ["wsgi.input"].read()
+    status = "204 No Content" if environ["PATH_INFO"] == "/none" else "200 OK"
+    start_response(status, [
+        ("Content-Type", "text/plain"),
+        ("X-Agent", environ.get("HTTP_USER_AGENT", "")),
+        ("X-Many", environ.get("HTTP_X_MANY", "")),
+        ("Keep-Alive", "timeout=5"),   # hop-by-hop: dropped
+    ])
+    return [environ["QUERY_STRING"].encode(), b"|", body]
+
+
+def test_plain_wsgi_requests_leave_nothing_behind(serve_app):
+    import tracemalloc
+
+    server = serve_app(plain_app, validate=False)
+    pool = urllib3.PoolManager(maxsize=1, block=True, retries=False,
+                               timeout=urllib3.Timeout(connect=TIMEOUT,
+                                                       read=TIMEOUT))
+
+    def run(n):
+        for i in range(n):
+            r = pool.request("GET", f"{server.url}/get?i={i}",
+                             headers={"User-Agent": "leak",
+                                      "X-Many": "a"})
+            assert r.data == f"i={i}|".encode(), r.data
+            r = pool.request("POST", f"{server.url}/post?i={i}",
+                             body=b"x" * 100)
+            assert r.data == f"i={i}|".encode() + b"x" * 100
+            assert pool.request("GET", f"{server.url}/none").status == 204
+
+    run(WARM_UP // 2)
+    settle()
+    app_refs = sys.getrefcount(plain_app)
+    total_refs = getattr(sys, "gettotalrefcount", lambda: 0)()
+    objects_before = len(gc.get_objects())
+    tracemalloc.start()
+    try:
+        traced_before = tracemalloc.get_traced_memory()[0]
+        run(REQUESTS // 3)
+        settle()
+        traced = tracemalloc.get_traced_memory()[0] - traced_before
+    finally:
+        tracemalloc.stop()
+    objects = len(gc.get_objects()) - objects_before
+    assert sys.getrefcount(plain_app) == app_refs
+    assert traced < 256 * 1024, f"{traced} more bytes allocated by Python"
+    assert objects < 500, f"{objects} more objects tracked by the GC"
+    if total_refs:  # a debug build of CPython counts every reference
+        grown = sys.gettotalrefcount() - total_refs
+        assert grown < 1000, f"{grown} more references"
+
+
+def test_plain_apps_run_in_c_and_others_in_python(serve_app):
+    """What the C adapter takes (ext/wsgi.c): start_response is C's own
+    unless the server logs accesses in Python."""
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(type(start_response).__name__)
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    server = serve_app(app, validate=False)
+    assert urllib3.request("GET", server.url + "/").data == b"ok"
+    assert seen == ["start_response"]

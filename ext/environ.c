@@ -1,0 +1,268 @@
+/*
+ * environ.c — the PEP 3333 environ of a request, built in C from the
+ * request block Go packed (bridge.h).
+ *
+ * Strings come as PEP 3333 wants them: the bytes as sent (paths after Go
+ * percent-decoded them), each byte one character of a latin-1 str.
+ * Request headers become HTTP_* keys, but for Content-Type and
+ * Content-Length; a header whose name holds "_" is dropped, since
+ * "X_Id" would pass for "X-Id" (a trick to slip a header past a proxy
+ * that checks "X-Id"), and so is Proxy, which code that reads proxy
+ * settings from the environment would take for one ("httpoxy").  The
+ * values of a header sent several times are joined with ",", or "; " for
+ * Cookie.
+ */
+#include "module.h"
+
+#include <string.h>
+
+static const char *const key_names[GOHTTP_WSGI_NKEYS] = {
+    [GOHTTP_WSGI_REQUEST_METHOD] = "REQUEST_METHOD",
+    [GOHTTP_WSGI_SCRIPT_NAME] = "SCRIPT_NAME",
+    [GOHTTP_WSGI_PATH_INFO] = "PATH_INFO",
+    [GOHTTP_WSGI_QUERY_STRING] = "QUERY_STRING",
+    [GOHTTP_WSGI_REQUEST_URI] = "REQUEST_URI",
+    [GOHTTP_WSGI_RAW_URI] = "RAW_URI",
+    [GOHTTP_WSGI_SERVER_PROTOCOL] = "SERVER_PROTOCOL",
+    [GOHTTP_WSGI_URL_SCHEME] = "wsgi.url_scheme",
+    [GOHTTP_WSGI_REMOTE_ADDR] = "REMOTE_ADDR",
+    [GOHTTP_WSGI_REMOTE_PORT] = "REMOTE_PORT",
+    [GOHTTP_WSGI_INPUT] = "wsgi.input",
+    [GOHTTP_WSGI_ERRORS] = "wsgi.errors",
+    [GOHTTP_WSGI_HTTP_HOST] = "HTTP_HOST",
+    [GOHTTP_WSGI_CONTENT_TYPE] = "CONTENT_TYPE",
+    [GOHTTP_WSGI_CONTENT_LENGTH] = "CONTENT_LENGTH",
+};
+
+int
+gohttp_environ_init_state(gohttp_state *st)
+{
+    for (int i = 0; i < GOHTTP_WSGI_NKEYS; i++) {
+        st->wsgi_key[i] = PyUnicode_InternFromString(key_names[i]);
+        if (st->wsgi_key[i] == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Set env[key] to the latin-1 str of s[:n].  0, or -1 with an exception. */
+static int
+set_latin1(PyObject *env, PyObject *key, const char *s, Py_ssize_t n)
+{
+    PyObject *value = PyUnicode_DecodeLatin1(s, n, NULL);
+    if (value == NULL) {
+        return -1;
+    }
+    int rc = PyDict_SetItem(env, key, value);
+    Py_DECREF(value);
+    return rc;
+}
+
+static inline const char *
+span(const gohttp_request *req, const char *data, int field, Py_ssize_t *n)
+{
+    *n = (Py_ssize_t)req->field[field].len;
+    return data + req->field[field].off;
+}
+
+static inline int
+is(const char *s, Py_ssize_t n, const char *literal)
+{
+    return (size_t)n == strlen(literal) && memcmp(s, literal, (size_t)n) == 0;
+}
+
+/* New reference: the environ key of the request header k[:n], in Go's
+ * canonical form; Py_None if the header is dropped; NULL on error. */
+static PyObject *
+header_key(gohttp_state *st, const char *k, Py_ssize_t n)
+{
+    if (is(k, n, "Content-Type")) {
+        return Py_NewRef(st->wsgi_key[GOHTTP_WSGI_CONTENT_TYPE]);
+    }
+    if (is(k, n, "Content-Length")) {
+        return Py_NewRef(st->wsgi_key[GOHTTP_WSGI_CONTENT_LENGTH]);
+    }
+    if (is(k, n, "Proxy") || memchr(k, '_', (size_t)n) != NULL) {
+        return Py_NewRef(Py_None);
+    }
+    PyObject *key = PyUnicode_New(5 + n, 127);
+    if (key == NULL) {
+        return NULL;
+    }
+    Py_UCS1 *out = PyUnicode_1BYTE_DATA(key);
+    memcpy(out, "HTTP_", 5);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)k[i];
+        if (c >= 0x80) {   /* Go refuses such names: be safe all the same */
+            Py_DECREF(key);
+            return Py_NewRef(Py_None);
+        }
+        out[5 + i] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? c - 32 : c;
+    }
+    return key;
+}
+
+/* Add the request headers to env.  0, or -1 with an exception set. */
+static int
+add_headers(gohttp_state *st, PyObject *env, const gohttp_request *req,
+            const char *data)
+{
+    Py_ssize_t unused;
+    const char *p = span(req, data, GOHTTP_F_HEADERS, &unused);
+    const char *prev = NULL;     /* the previous header's name */
+    Py_ssize_t prev_len = 0;
+    PyObject *key = NULL;        /* its environ key, or Py_None */
+
+    for (uint32_t i = 0; i < req->header_count; i++) {
+        Py_ssize_t klen, vlen;
+        const char *k = gohttp_next_item(&p, &klen);
+        const char *v = gohttp_next_item(&p, &vlen);
+        int again = prev != NULL && klen == prev_len
+                    && memcmp(k, prev, (size_t)klen) == 0;
+        if (!again) {
+            Py_XSETREF(key, header_key(st, k, klen));
+            if (key == NULL) {
+                return -1;
+            }
+            prev = k;
+            prev_len = klen;
+        }
+        if (key == Py_None) {
+            continue;
+        }
+        PyObject *value = PyUnicode_DecodeLatin1(v, vlen, NULL);
+        if (value != NULL && again) {   /* the same header sent again */
+            PyObject *first = PyDict_GetItemWithError(env, key);  /* borrowed */
+            const char *sep = is(k, klen, "Cookie") ? "; " : ",";
+            PyObject *joined = NULL;
+            if (first != NULL) {
+                PyObject *with_sep = PyUnicode_FromFormat("%U%s", first, sep);
+                if (with_sep != NULL) {
+                    joined = PyUnicode_Concat(with_sep, value);
+                    Py_DECREF(with_sep);
+                }
+            }
+            Py_SETREF(value, joined);
+        }
+        int rc = value != NULL ? PyDict_SetItem(env, key, value) : -1;
+        Py_XDECREF(value);
+        if (rc < 0) {
+            Py_DECREF(key);
+            return -1;
+        }
+    }
+    Py_XDECREF(key);
+    return 0;
+}
+
+/* Set REMOTE_ADDR and REMOTE_PORT from "ip:port" or "[ip]:port". */
+static int
+add_remote(gohttp_state *st, PyObject *env, const char *s, Py_ssize_t n)
+{
+    Py_ssize_t colon = n;
+    while (colon > 0 && s[colon - 1] != ':') {
+        colon--;
+    }
+    const char *host = s, *port = s + colon;
+    Py_ssize_t host_len = colon > 0 ? colon - 1 : 0, port_len = n - colon;
+    if (colon == 0) {   /* no port: a Unix socket's "@" or "" */
+        host_len = n;
+        port_len = 0;
+    }
+    if (host_len >= 2 && host[0] == '[' && host[host_len - 1] == ']') {
+        host++;
+        host_len -= 2;
+    }
+    if (set_latin1(env, st->wsgi_key[GOHTTP_WSGI_REMOTE_ADDR], host,
+                   host_len) < 0) {
+        return -1;
+    }
+    return set_latin1(env, st->wsgi_key[GOHTTP_WSGI_REMOTE_PORT], port,
+                      port_len);
+}
+
+PyObject *
+gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
+                    const char *data, PyObject *base, PyObject *script,
+                    PyObject *input, PyObject *errors)
+{
+    PyObject **key = st->wsgi_key;
+    PyObject *env = PyDict_Copy(base);
+    Py_ssize_t n;
+    const char *s;
+    if (env == NULL) {
+        return NULL;
+    }
+
+    /* SCRIPT_NAME and PATH_INFO: the path splits at the mount prefix, if
+     * it is there (Go routed the request here, but a pattern with a host
+     * or a method may route others). */
+    const char *path = span(req, data, GOHTTP_F_PATH, &n);
+    Py_ssize_t script_len = PyBytes_GET_SIZE(script);
+    const char *script_s = PyBytes_AS_STRING(script);
+    if (script_len > 0 && n >= script_len
+        && memcmp(path, script_s, (size_t)script_len) == 0
+        && (n == script_len || path[script_len] == '/')) {
+        path += script_len;
+        n -= script_len;
+    }
+    else {
+        script_len = 0;
+    }
+    if (set_latin1(env, key[GOHTTP_WSGI_SCRIPT_NAME], script_s,
+                   script_len) < 0
+        || set_latin1(env, key[GOHTTP_WSGI_PATH_INFO], path, n) < 0) {
+        goto error;
+    }
+
+    s = span(req, data, GOHTTP_F_METHOD, &n);
+    if (set_latin1(env, key[GOHTTP_WSGI_REQUEST_METHOD], s, n) < 0) {
+        goto error;
+    }
+    s = span(req, data, GOHTTP_F_QUERY, &n);
+    if (set_latin1(env, key[GOHTTP_WSGI_QUERY_STRING], s, n) < 0) {
+        goto error;
+    }
+    s = span(req, data, GOHTTP_F_URL, &n);
+    PyObject *url = PyUnicode_DecodeLatin1(s, n, NULL);
+    if (url == NULL) {
+        goto error;
+    }
+    int url_rc = PyDict_SetItem(env, key[GOHTTP_WSGI_REQUEST_URI], url);
+    if (url_rc == 0) {
+        url_rc = PyDict_SetItem(env, key[GOHTTP_WSGI_RAW_URI], url);
+    }
+    Py_DECREF(url);
+    if (url_rc < 0) {
+        goto error;
+    }
+    s = span(req, data, GOHTTP_F_PROTO, &n);
+    if (set_latin1(env, key[GOHTTP_WSGI_SERVER_PROTOCOL], s, n) < 0) {
+        goto error;
+    }
+    s = span(req, data, GOHTTP_F_SCHEME, &n);
+    if (set_latin1(env, key[GOHTTP_WSGI_URL_SCHEME], s, n) < 0) {
+        goto error;
+    }
+    s = span(req, data, GOHTTP_F_REMOTE_ADDR, &n);
+    if (add_remote(st, env, s, n) < 0) {
+        goto error;
+    }
+    if (PyDict_SetItem(env, key[GOHTTP_WSGI_INPUT], input) < 0
+        || PyDict_SetItem(env, key[GOHTTP_WSGI_ERRORS], errors) < 0) {
+        goto error;
+    }
+    s = span(req, data, GOHTTP_F_HOST, &n);
+    if (n > 0 && set_latin1(env, key[GOHTTP_WSGI_HTTP_HOST], s, n) < 0) {
+        goto error;
+    }
+    if (add_headers(st, env, req, data) < 0) {
+        goto error;
+    }
+    return env;   /* new reference */
+
+error:
+    Py_DECREF(env);
+    return NULL;
+}

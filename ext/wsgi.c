@@ -1,0 +1,704 @@
+/*
+ * wsgi.c — WSGI (PEP 3333) in C for the common application: the request
+ * runs with no Python of gohttp's own.
+ *
+ * gohttp.wsgi.WSGIHandler is the adapter written in Python, complete; the
+ * WSGIApp made from it (gohttp._gohttp.WSGIApp) is what a server routes
+ * to.  dispatch.c hands a WSGIApp the request as Go packed it (bridge.h):
+ * this file builds the environ (environ.c), calls the application with a
+ * start_response written in C, and when the application made one plain
+ * start_response call and returned a list or tuple of bytes (what Flask,
+ * Django and most apps do), writes the response itself through
+ * response.c, which holds a small one back for Go to send.
+ *
+ * Whatever else happens is the Python adapter's to handle, with what
+ * start_response was told: an iterator or a file wrapper, the write()
+ * callable, exc_info or a second start_response call, and every mistake
+ * (a bad status or header, a body that is not bytes or not as long as its
+ * Content-Length).  C only checks that all is plain before it answers, and
+ * hands over, having sent nothing, at the first doubt: the messages that
+ * name a mistake live in one place, gohttp/wsgi.py.
+ */
+#include "module.h"
+
+#include <string.h>
+#include <structmember.h>   /* T_OBJECT, READONLY (3.10, 3.11) */
+
+/* ---- WSGIApp ------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    gohttp_state *state;      /* borrowed: the type keeps the module alive */
+    PyObject *handler;        /* the Python WSGIHandler */
+    PyObject *app;            /* handler.app */
+    PyObject *name;           /* handler.name */
+    PyObject *script;         /* the mount prefix as UTF-8 bytes */
+    PyObject *input_type;     /* InputStream, for requests with a body */
+    PyObject *empty_input;    /* wsgi.input of requests without one */
+    PyObject *disconnected;   /* ClientDisconnected */
+    PyObject *constants;      /* environ entries of every request, or NULL */
+} WSGIAppObject;
+
+#define WSGIApp_CAST(op) ((WSGIAppObject *)(op))
+
+static PyObject *
+wsgi_app_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"handler", "input_type", "empty_input",
+                             "client_disconnected", NULL};
+    PyObject *handler, *input_type, *empty_input, *disconnected;
+    PyObject *script_name = NULL;
+    WSGIAppObject *self = NULL;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO:WSGIApp", kwlist,
+                                     &handler, &input_type, &empty_input,
+                                     &disconnected)) {
+        return NULL;
+    }
+    gohttp_state *st = PyType_GetModuleState(tp);
+    if (st == NULL || (self = PyObject_GC_New(WSGIAppObject, tp)) == NULL) {
+        return NULL;
+    }
+    self->state = st;
+    self->handler = Py_NewRef(handler);
+    self->input_type = Py_NewRef(input_type);
+    self->empty_input = Py_NewRef(empty_input);
+    self->disconnected = Py_NewRef(disconnected);
+    self->app = PyObject_GetAttrString(handler, "app");
+    self->name = PyObject_GetAttrString(handler, "name");
+    self->script = NULL;
+    self->constants = NULL;
+    PyObject_GC_Track(self);
+    if (self->app == NULL || self->name == NULL
+        || (script_name = PyObject_GetAttrString(handler,
+                                                 "script_name")) == NULL) {
+        goto error;
+    }
+    if (!PyUnicode_Check(self->name) || !PyUnicode_Check(script_name)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "WSGIApp: the handler's name and script_name must "
+                        "be str");
+        goto error;
+    }
+    self->script = PyUnicode_AsEncodedString(script_name, "utf-8",
+                                             "surrogateescape");
+    if (self->script == NULL) {
+        goto error;
+    }
+    Py_DECREF(script_name);
+    return (PyObject *)self;   /* new reference */
+
+error:
+    Py_XDECREF(script_name);
+    Py_DECREF(self);
+    return NULL;
+}
+
+static int
+wsgi_app_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    WSGIAppObject *self = WSGIApp_CAST(op);
+    Py_VISIT(Py_TYPE(op));
+    Py_VISIT(self->handler);
+    Py_VISIT(self->app);
+    Py_VISIT(self->input_type);
+    Py_VISIT(self->empty_input);
+    Py_VISIT(self->disconnected);
+    Py_VISIT(self->constants);
+    return 0;
+}
+
+static int
+wsgi_app_clear(PyObject *op)
+{
+    WSGIAppObject *self = WSGIApp_CAST(op);
+    Py_CLEAR(self->handler);
+    Py_CLEAR(self->app);
+    Py_CLEAR(self->name);
+    Py_CLEAR(self->script);
+    Py_CLEAR(self->input_type);
+    Py_CLEAR(self->empty_input);
+    Py_CLEAR(self->disconnected);
+    Py_CLEAR(self->constants);
+    return 0;
+}
+
+static void
+wsgi_app_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    wsgi_app_clear(op);
+    PyObject_GC_Del(op);
+    Py_DECREF(tp);
+}
+
+/* Called from Python, a WSGIApp is the Python adapter: handler(w, req). */
+static PyObject *
+wsgi_app_call(PyObject *op, PyObject *args, PyObject *kwargs)
+{
+    return PyObject_Call(WSGIApp_CAST(op)->handler, args, kwargs);
+}
+
+static PyObject *
+wsgi_app_repr(PyObject *op)
+{
+    return PyObject_Repr(WSGIApp_CAST(op)->handler);
+}
+
+/* Borrowed: the environ entries of every request, asked of the handler
+ * at the first request (when the server knows its port). */
+static PyObject *
+constants(WSGIAppObject *self)
+{
+    PyObject *result;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    if (self->constants == NULL) {
+        PyObject *made = PyObject_CallMethod(self->handler,
+                                             "_make_constants", NULL);
+        if (made != NULL && !PyDict_Check(made)) {
+            PyErr_SetString(PyExc_TypeError,
+                            "WSGIHandler._make_constants() must return a dict");
+            Py_CLEAR(made);
+        }
+        self->constants = made;
+    }
+    result = self->constants;
+    Py_END_CRITICAL_SECTION();
+    return result;
+}
+
+static PyMemberDef wsgi_app_members[] = {
+    {"handler", T_OBJECT, offsetof(WSGIAppObject, handler), READONLY,
+     PyDoc_STR("The gohttp.wsgi.WSGIHandler this runs.")},
+    {NULL},
+};
+
+PyDoc_STRVAR(wsgi_app_doc,
+"WSGIApp(handler, input_type, empty_input, client_disconnected)\n--\n\n"
+"The route a server runs a WSGIHandler by: the request in C, with the\n"
+"handler's Python for what C does not do.  Made by gohttp.wsgi.mount().");
+
+static PyType_Slot wsgi_app_slots[] = {
+    {Py_tp_new, wsgi_app_new},
+    {Py_tp_dealloc, wsgi_app_dealloc},
+    {Py_tp_traverse, wsgi_app_traverse},
+    {Py_tp_clear, wsgi_app_clear},
+    {Py_tp_call, wsgi_app_call},
+    {Py_tp_repr, wsgi_app_repr},
+    {Py_tp_members, wsgi_app_members},
+    {Py_tp_doc, (void *)wsgi_app_doc},
+    {0, NULL},
+};
+
+PyType_Spec gohttp_wsgi_app_spec = {
+    .name = "gohttp.wsgi.WSGIApp",
+    .basicsize = sizeof(WSGIAppObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE
+             | Py_TPFLAGS_HAVE_GC,
+    .slots = wsgi_app_slots,
+};
+
+/* ---- start_response ------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    WSGIAppObject *wsgi;      /* strong */
+    PyObject *w;              /* the ResponseWriter: strong */
+    PyObject *status;         /* as given, or NULL */
+    PyObject *headers;        /* as given, or NULL */
+    PyObject *response;       /* the Python adapter's _Response, once it
+                                 took over, or NULL */
+} StartResponseObject;
+
+#define StartResponse_CAST(op) ((StartResponseObject *)(op))
+
+/* Hand the response over to the Python adapter: a _Response told what
+ * start_response was told so far.  0, or -1 with an exception set. */
+static int
+take_over(StartResponseObject *self)
+{
+    if (self->response != NULL) {
+        return 0;
+    }
+    self->response = PyObject_CallMethod(
+        self->wsgi->handler, "_response", "OOO", self->w,
+        self->status ? self->status : Py_None,
+        self->headers ? self->headers : Py_None);
+    return self->response == NULL ? -1 : 0;
+}
+
+static PyObject *
+start_response_write(PyObject *op, PyObject *data)
+{
+    StartResponseObject *self = StartResponse_CAST(op);
+    if (take_over(self) < 0) {
+        return NULL;
+    }
+    return PyObject_CallMethod(self->response, "write", "O", data);
+}
+
+static PyMethodDef write_def = {
+    "write", start_response_write, METH_O,
+    PyDoc_STR("write(data, /)\n--\n\nThe write() callable of PEP 3333: "
+              "data reaches the client before it returns."),
+};
+
+/* start_response(status, headers, exc_info=None) */
+static PyObject *
+start_response_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf,
+                          PyObject *kwnames)
+{
+    StartResponseObject *self = StartResponse_CAST(op);
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    int plain = nargs == 2 && nkw == 0 && self->response == NULL
+                && self->status == NULL;
+
+    if (!plain) {
+        /* exc_info, a second call, bad arguments: the Python adapter's */
+        PyObject *method = NULL, *result = NULL;
+        if (take_over(self) == 0) {
+            method = PyObject_GetAttrString(self->response, "start_response");
+        }
+        if (method != NULL) {
+            result = PyObject_Vectorcall(method, args, nargsf, kwnames);
+            Py_DECREF(method);
+        }
+        return result;
+    }
+    self->status = Py_NewRef(args[0]);
+    self->headers = Py_NewRef(args[1]);
+    return PyCFunction_New(&write_def, op);   /* new reference */
+}
+
+static int
+start_response_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    StartResponseObject *self = StartResponse_CAST(op);
+    Py_VISIT(Py_TYPE(op));
+    Py_VISIT(self->wsgi);
+    Py_VISIT(self->w);
+    Py_VISIT(self->status);
+    Py_VISIT(self->headers);
+    Py_VISIT(self->response);
+    return 0;
+}
+
+static int
+start_response_clear(PyObject *op)
+{
+    StartResponseObject *self = StartResponse_CAST(op);
+    Py_CLEAR(self->wsgi);
+    Py_CLEAR(self->w);
+    Py_CLEAR(self->status);
+    Py_CLEAR(self->headers);
+    Py_CLEAR(self->response);
+    return 0;
+}
+
+static void
+start_response_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    start_response_clear(op);
+    PyObject_GC_Del(op);
+    Py_DECREF(tp);
+}
+
+static PyMemberDef start_response_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET,
+     offsetof(StartResponseObject, vectorcall), READONLY, NULL},
+    {NULL},
+};
+
+static PyType_Slot start_response_slots[] = {
+    {Py_tp_dealloc, start_response_dealloc},
+    {Py_tp_traverse, start_response_traverse},
+    {Py_tp_clear, start_response_clear},
+    {Py_tp_call, PyVectorcall_Call},
+    {Py_tp_members, start_response_members},
+    {Py_tp_doc, (void *)PyDoc_STR(
+        "start_response(status, headers, exc_info=None)\n--\n\n"
+        "PEP 3333's start_response; returns the write() callable.")},
+    {0, NULL},
+};
+
+PyType_Spec gohttp_start_response_spec = {
+    .name = "gohttp.wsgi.start_response",
+    .basicsize = sizeof(StartResponseObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE
+             | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
+             | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = start_response_slots,
+};
+
+static StartResponseObject *
+start_response_new(WSGIAppObject *wsgi, PyObject *w)
+{
+    StartResponseObject *self = PyObject_GC_New(StartResponseObject,
+                                                wsgi->state->StartResponseType);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->vectorcall = start_response_vectorcall;
+    self->wsgi = (WSGIAppObject *)Py_NewRef(wsgi);
+    self->w = Py_NewRef(w);
+    self->status = self->headers = self->response = NULL;
+    PyObject_GC_Track(self);
+    return self;   /* new reference */
+}
+
+/* ---- the plain response ---------------------------------------------------- */
+
+/* The code of a final status line such as "200 OK", or -1 if status is
+ * anything else. */
+static int
+plain_status(PyObject *status)
+{
+    if (!PyUnicode_CheckExact(status) || !PyUnicode_IS_ASCII(status)) {
+        return -1;
+    }
+    const char *s = (const char *)PyUnicode_1BYTE_DATA(status);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(status);
+    if (n < 3 || (n > 3 && s[3] != ' ')) {
+        return -1;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+    }
+    if (memchr(s, '\r', (size_t)n) || memchr(s, '\n', (size_t)n)) {
+        return -1;
+    }
+    int code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+    return code >= 200 ? code : -1;
+}
+
+static inline int
+key_is(PyObject *key, const char *literal)
+{
+    size_t n = strlen(literal);
+    return (size_t)PyUnicode_GET_LENGTH(key) == n
+           && memcmp(PyUnicode_1BYTE_DATA(key), literal, n) == 0;
+}
+
+/* Headers of one connection, not of the response (RFC 9110 7.6.1), in
+ * canonical form; Go writes its own. */
+static int
+hop_by_hop(PyObject *key)
+{
+    static const char *const names[] = {
+        "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+        "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (key_is(key, names[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+is_close(PyObject *value)
+{
+    const char *s = (const char *)PyUnicode_1BYTE_DATA(value);
+    return PyUnicode_GET_LENGTH(value) == 5 && PyOS_strnicmp(s, "close", 5) == 0;
+}
+
+/* A plain Content-Length value: its number, or -1. */
+static int64_t
+plain_length(PyObject *value)
+{
+    const char *s = (const char *)PyUnicode_1BYTE_DATA(value);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(value);
+    int64_t v = 0;
+    if (n == 0 || n > 18) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* Fill map with the headers given to start_response, as the Python
+ * adapter would.  1 if they were all plain, with *declared set to their
+ * Content-Length (-1 if none); 0 at the first doubt; -1 with an exception
+ * set. */
+static int
+plain_headers(PyObject *map, PyObject *headers, int64_t *declared)
+{
+    *declared = -1;
+    if (!PyList_CheckExact(headers) && !PyTuple_CheckExact(headers)) {
+        return 0;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(headers);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(headers, i);   /* borrowed */
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2) {
+            return 0;
+        }
+        PyObject *value = PyTuple_GET_ITEM(item, 1);
+        if (!gohttp_header_value_ok(value)) {
+            return 0;
+        }
+        PyObject *key = gohttp_header_key(PyTuple_GET_ITEM(item, 0));
+        if (key == NULL) {
+            return 0;
+        }
+        int rc = 1;
+        if (key_is(key, "Content-Length")) {
+            *declared = *declared == -1 ? plain_length(value) : -1;
+            rc = *declared >= 0;   /* one plain number, or doubt */
+        }
+        else if (key_is(key, "Connection")) {
+            rc = is_close(value) ? 1 : 2;   /* keep "close" only */
+        }
+        else if (hop_by_hop(key)) {
+            rc = 2;
+        }
+        if (rc == 1) {
+            PyObject *values = PyDict_GetItemWithError(map, key);
+            if (values != NULL) {                          /* borrowed */
+                rc = PyList_Append(values, value) < 0 ? -1 : 1;
+            }
+            else if (PyErr_Occurred()
+                     || (values = PyList_New(1)) == NULL) {
+                rc = -1;
+            }
+            else {
+                PyList_SET_ITEM(values, 0, Py_NewRef(value));
+                rc = PyDict_SetItem(map, key, values) < 0 ? -1 : 1;
+                Py_DECREF(values);
+            }
+        }
+        Py_DECREF(key);
+        if (rc <= 0) {
+            return rc;
+        }
+    }
+    return 1;
+}
+
+/* Send the response of an app that called start_response once and
+ * returned result, a list or tuple.  1 if sent; 0 if it is not plain and
+ * nothing was sent; -1 with an exception set. */
+static int
+send_plain(StartResponseObject *sr, PyObject *result)
+{
+    gohttp_state *st = sr->wsgi->state;
+    Py_ssize_t nchunks = PySequence_Fast_GET_SIZE(result);
+    PyObject **chunks = PySequence_Fast_ITEMS(result);
+    PyObject *map = NULL, *headers = NULL;
+    int64_t total = 0, declared;
+    int rc = -1;
+
+    int code = plain_status(sr->status);
+    if (code < 0) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < nchunks; i++) {
+        if (!PyBytes_CheckExact(chunks[i])) {
+            return 0;
+        }
+        total += PyBytes_GET_SIZE(chunks[i]);
+    }
+    if ((map = PyDict_New()) == NULL) {
+        return -1;
+    }
+    int plain = plain_headers(map, sr->headers, &declared);
+    int discard = code == 204 || code == 304;   /* no body allowed */
+    if (plain <= 0 || (declared >= 0 && declared != total && !discard)) {
+        rc = plain < 0 ? -1 : 0;   /* a mistake, or a body at odds with
+                                      its length: Python names it */
+        goto done;
+    }
+    if (declared < 0 && !discard) {
+        PyObject *length = PyUnicode_FromFormat("%lld", (long long)total);
+        PyObject *values = length ? PyList_New(1) : NULL;
+        if (values == NULL) {
+            Py_XDECREF(length);
+            goto done;
+        }
+        PyList_SET_ITEM(values, 0, length);
+        int set = PyDict_SetItem(map, st->str_content_length, values);
+        Py_DECREF(values);
+        if (set < 0) {
+            goto done;
+        }
+    }
+    if ((headers = gohttp_headers_over(st, map)) == NULL
+        || gohttp_response_set_header(sr->w, headers) < 0
+        || gohttp_response_start(sr->w, code) < 0) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < nchunks && !discard; i++) {
+        Py_ssize_t n = PyBytes_GET_SIZE(chunks[i]);
+        if (n > 0 && gohttp_response_write(sr->w, PyBytes_AS_STRING(chunks[i]),
+                                           n) < 0) {
+            if (!PyErr_ExceptionMatches(PyExc_OSError)) {
+                goto done;
+            }
+            PyErr_Clear();   /* the client went away: nothing to tell it */
+            break;
+        }
+    }
+    rc = 1;
+done:
+    Py_XDECREF(headers);
+    Py_XDECREF(map);
+    return rc;
+}
+
+/* ---- one request ----------------------------------------------------------- */
+
+/* New reference: wsgi.input for req. */
+static PyObject *
+make_input(WSGIAppObject *wsgi, const gohttp_request *req, PyObject *r)
+{
+    if (req->content_length == 0) {
+        return Py_NewRef(wsgi->empty_input);
+    }
+    PyObject *read = PyObject_GetAttrString(r, "read"), *input = NULL;
+    if (read != NULL) {
+        PyObject *length = req->content_length < 0
+                           ? Py_NewRef(Py_None)
+                           : PyLong_FromLongLong(req->content_length);
+        if (length != NULL) {
+            input = PyObject_CallFunctionObjArgs(wsgi->input_type, read,
+                                                 length, NULL);
+            Py_DECREF(length);
+        }
+        Py_DECREF(read);
+    }
+    return input;
+}
+
+/* Call close() of result, if it has one.  0, or -1 with an exception. */
+static int
+close_result(WSGIAppObject *wsgi, PyObject *result)
+{
+    if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
+        return 0;
+    }
+    PyObject *close = NULL;
+    if (PyObject_GetOptionalAttrString(result, "close", &close) <= 0) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject *done = PyObject_CallNoArgs(close);
+    Py_DECREF(close);
+    if (done == NULL) {
+        gohttp_log_exception(wsgi->state, "WSGI app %U: error in the close() "
+                             "of its response", wsgi->name);
+        return 0;   /* the response stands as sent */
+    }
+    Py_DECREF(done);
+    return 0;
+}
+
+gohttp_outcome
+gohttp_wsgi_run(PyObject *op, const gohttp_request *req, const char *data,
+                gohttp_reply *reply, char *reply_buf)
+{
+    WSGIAppObject *wsgi = WSGIApp_CAST(op);
+    gohttp_state *st = wsgi->state;
+    gohttp_outcome outcome = GOHTTP_FAILED;
+    PyObject *r = NULL, *w = NULL, *base, *input = NULL, *errors = NULL;
+    PyObject *environ = NULL, *result = NULL, *sent = NULL;
+    StartResponseObject *sr = NULL;
+
+    if ((base = constants(wsgi)) == NULL) {   /* borrowed */
+        goto error;
+    }
+    /* A Request only for what needs one: a body to read. */
+    if (req->content_length != 0
+        && (r = gohttp_request_new(st, req, data)) == NULL) {
+        goto error;
+    }
+    if ((w = gohttp_response_new(st, req, reply, reply_buf)) == NULL
+        || (input = make_input(wsgi, req, r)) == NULL
+        || (errors = gohttp_error_stream_new(st, wsgi->name)) == NULL
+        || (environ = gohttp_wsgi_environ(st, req, data, base, wsgi->script,
+                                          input, errors)) == NULL
+        || (sr = start_response_new(wsgi, w)) == NULL) {
+        goto error;
+    }
+
+    PyObject *args[] = {environ, (PyObject *)sr};
+    result = PyObject_Vectorcall(wsgi->app, args, 2, NULL);
+    if (result == NULL) {
+        if (!PyErr_ExceptionMatches(wsgi->disconnected)) {
+            goto error;
+        }
+        PyErr_Clear();   /* the app's write() found the client gone */
+        outcome = GOHTTP_HANDLED;
+        goto done;
+    }
+    int plain = 0;
+    if (sr->response == NULL && sr->status != NULL
+        && (PyList_CheckExact(result) || PyTuple_CheckExact(result))) {
+        plain = send_plain(sr, result);
+        if (plain < 0) {
+            close_result(wsgi, result);
+            goto error;
+        }
+    }
+    if (!plain) {
+        /* the Python adapter sends it, and calls close() */
+        if (take_over(sr) < 0) {
+            close_result(wsgi, result);
+            goto error;
+        }
+        sent = PyObject_CallMethod(wsgi->handler, "_send", "OO",
+                                   sr->response, result);
+        if (sent == NULL) {
+            goto error;
+        }
+    }
+    else if (close_result(wsgi, result) < 0) {
+        goto error;
+    }
+    if (gohttp_error_stream_flush(errors) < 0 || gohttp_response_finish(w) < 0) {
+        goto error;
+    }
+    outcome = GOHTTP_HANDLED;
+    goto done;
+
+error:
+    {
+        PyObject *exc = PyErr_GetRaisedException();
+        if (errors != NULL && gohttp_error_stream_flush(errors) < 0) {
+            PyErr_WriteUnraisable(errors);   /* what the app said first */
+        }
+        if (r == NULL && (r = gohttp_request_new(st, req, data)) == NULL) {
+            PyErr_Clear();   /* the log line names no request then */
+        }
+        PyErr_SetRaisedException(exc);
+    }
+    gohttp_log_exception(st, "error in handler %R for %R", op,
+                         r != NULL ? r : Py_None);
+done:
+    if (r != NULL) {
+        gohttp_request_release(r);
+    }
+    if (w != NULL) {
+        gohttp_response_release(w);
+    }
+    Py_XDECREF(sent);
+    Py_XDECREF(result);
+    Py_XDECREF((PyObject *)sr);
+    Py_XDECREF(environ);
+    Py_XDECREF(errors);
+    Py_XDECREF(input);
+    Py_XDECREF(w);
+    Py_XDECREF(r);
+    return outcome;
+}

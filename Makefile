@@ -30,11 +30,12 @@ FT_GIL_OFF = PYTHONPATH=$(CURDIR) $(FT_PYTHON) -W error::RuntimeWarning -c \
 all: setuptools
 	$(BUILD_INPLACE)
 
-# The in-place build needs setuptools, which Python 3.12+ no longer ships.
+# The in-place build needs setuptools, which Python 3.12+ no longer ships,
+# and >= 77 to read pyproject.toml's PEP 639 license fields.
 setuptools:
-	@$(PYTHON) -c "import setuptools" 2>/dev/null || { \
-		echo "$(PYTHON) has no setuptools: installing it (the build's one requirement)"; \
-		$(PYTHON) -m pip install --quiet "setuptools>=64"; }
+	@$(PYTHON) -c "import setuptools, sys; sys.exit(int(setuptools.__version__.split('.')[0]) < 77)" 2>/dev/null || { \
+		echo "$(PYTHON) has no setuptools >= 77: installing it (the build's one requirement)"; \
+		$(PYTHON) -m pip install --quiet "setuptools>=77"; }
 
 test: all go-check
 	$(PYTHON) -m pytest -q tests
@@ -94,7 +95,7 @@ ifeq ($(UNAME),Linux)
 endif
 
 sdist-tools:
-	@$(PYTHON) -c "import build" 2>/dev/null || { \
+	@$(PYTHON) -c "import build.__main__" 2>/dev/null || { \
 		echo "$(PYTHON): installing build"; \
 		$(PYTHON) -m pip install --quiet build; }
 

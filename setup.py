@@ -45,6 +45,8 @@ from setuptools.command.build_ext import build_ext
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 GO_DIR = os.path.join(ROOT, "go")
+# The public header of the C API (gohttp.h), shipped in the package.
+INCLUDE_DIR = os.path.join(ROOT, "gohttp", "include")
 
 sys.path.insert(0, os.path.join(ROOT, "build_backend"))
 import gohttp_toolchain  # noqa: E402  (lives in build_backend/)
@@ -178,13 +180,13 @@ class build_go_ext(build_ext):
         link_args += go_ldflags
 
         for ext in self.extensions:
-            ext.include_dirs = [GO_DIR, go_out]
+            ext.include_dirs = [GO_DIR, go_out, INCLUDE_DIR]
             ext.extra_objects = [archive]
             ext.extra_compile_args = list(self._flags.compile_args)
             ext.extra_link_args = link_args
             # A change to any of these relinks the extension.
             ext.depends = sorted(
-                glob.glob("ext/*.h") + glob.glob("go/*.h")
+                glob.glob("ext/*.h") + glob.glob("go/*.h") + glob.glob("gohttp/include/*.h")
                 + [os.path.join(go_out, "libgohttp.h"), archive]
             )
         super().run()

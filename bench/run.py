@@ -127,6 +127,31 @@ def build_gohello(go: str) -> None:
                    cwd=BENCH / "gohello", env=env, check=True)
 
 
+C_HANDLER = BUILD / "c_handler"     # examples/c_handler, built for gohttp-c
+
+
+def build_c_handler() -> Optional[str]:
+    """Build the C API's example extension (examples/c_handler/) against
+    the in-place gohttp, for the gohttp-c row.  Returns why it failed, or
+    None."""
+    shutil.rmtree(C_HANDLER, ignore_errors=True)
+    shutil.copytree(REPO / "examples" / "c_handler", C_HANDLER,
+                    ignore=shutil.ignore_patterns("build", "*.so"))
+    proc = subprocess.run([sys.executable, "setup.py", "-q", "build_ext",
+                           "--inplace"], cwd=C_HANDLER, env=gohttp_env(),
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return f"n/a (building examples/c_handler failed: {last})"
+    return None
+
+
+def c_handler_env() -> dict[str, str]:
+    env = gohttp_env()
+    env["PYTHONPATH"] += os.pathsep + str(C_HANDLER)
+    return env
+
+
 def probe_gohttp(python: str = sys.executable) -> tuple[Optional[str], bool]:
     """(why gohttp cannot run or None, whether it has serve_wsgi), asked
     of a child: importing gohttp here would start a Go runtime in the
@@ -219,6 +244,9 @@ def all_rows() -> list[Row]:
         Row("gohttp-ft", "gohttp native handler, free-threaded 3.13t",
             lambda port: [str(FT_PYTHON), str(BENCH / "apps" / "gohttp_native.py"),
                           str(port)], gohttp_env),
+        Row("gohttp-c", "gohttp C handler (C API)",
+            lambda port: [py, str(BENCH / "apps" / "gohttp_c.py"),
+                          str(port)], c_handler_env),
         Row("go-static", "pure Go static file",
             lambda port: [str(GOHELLO), "-addr", f"{HOST}:{port}",
                           "-static", str(static_dir())], clean_env),
@@ -907,7 +935,7 @@ def callgrind_row(row: Row, args: argparse.Namespace) -> tuple[list[int], str]:
 def run_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
     ensure_tools(CALLGRIND_TOOLS)
     ensure_tools({"ab": "apache2-utils"})
-    wanted = ("go", "gohttp", "gohttp-wsgi")
+    wanted = ("go", "gohttp", "gohttp-c", "gohttp-wsgi")
     out = ["## Instructions per request (callgrind)", ""]
     out += machine_header()
     out.append(f"- {version_of(['valgrind', '--version'])}, "
@@ -1090,6 +1118,9 @@ def main() -> None:
         log(venv_error)
     rows = [row for row in all_rows() if row.name in args.rows]
     mark_skips(rows, venv_error)
+    for row in rows:
+        if row.name == "gohttp-c" and not row.skip:
+            row.skip = build_c_handler()
     for row in rows:
         if row.skip:
             log(f"{row.name}: {row.skip}")

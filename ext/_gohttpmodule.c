@@ -226,6 +226,7 @@ process_init(void)
         return;
     }
     gohttp_set_dispatch(gohttp_dispatch);
+    gohttp_capi_init();
 }
 
 static int
@@ -245,6 +246,9 @@ gohttp_exec(PyObject *module)
         return -1;
     }
 
+    if (gohttp_capi_add(module) < 0) {
+        goto done;
+    }
     st->ServerType = add_type(module, &gohttp_server_spec);
     st->RequestType = add_type(module, &gohttp_request_spec);
     st->ResponseWriterType = add_type(module, &gohttp_response_spec);

@@ -70,19 +70,11 @@ classify(PyObject *key)
     return canonical ? NAME_CANONICAL : NAME_TO_CANONICALIZE;
 }
 
-/* New reference: key (a valid name) in canonical form. */
-static PyObject *
-to_canonical(PyObject *key)
+void
+gohttp_canonicalize(unsigned char *out, const unsigned char *s, size_t n)
 {
-    Py_ssize_t n = PyUnicode_GET_LENGTH(key);
-    const unsigned char *s = PyUnicode_1BYTE_DATA(key);
-    PyObject *result = PyUnicode_New(n, 127);
-    if (result == NULL) {
-        return NULL;
-    }
-    unsigned char *out = PyUnicode_1BYTE_DATA(result);
     int upper = 1;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         unsigned char c = s[i];
         if (upper && c >= 'a' && c <= 'z') {
             c -= 'a' - 'A';
@@ -93,6 +85,19 @@ to_canonical(PyObject *key)
         out[i] = c;
         upper = c == '-';
     }
+}
+
+/* New reference: key (a valid name) in canonical form. */
+static PyObject *
+to_canonical(PyObject *key)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(key);
+    PyObject *result = PyUnicode_New(n, 127);
+    if (result == NULL) {
+        return NULL;
+    }
+    gohttp_canonicalize(PyUnicode_1BYTE_DATA(result),
+                        PyUnicode_1BYTE_DATA(key), (size_t)n);
     return result;
 }
 

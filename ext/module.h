@@ -10,6 +10,7 @@
  *   environ.c        the WSGI environ of a request
  *   errorstream.c    wsgi.errors: lines to the gohttp logger
  *   response.c       ResponseWriter: status, headers, body for handlers
+ *   capi.c           the C API for other extensions (gohttp/include/gohttp.h)
  *
  * The memory rules across the Go/C boundary are in go/bridge.h.
  */
@@ -129,6 +130,9 @@ typedef struct {
     gohttp_state *state;     /* borrowed: the server's type keeps the module alive */
 } gohttp_route;
 
+/* A C handler route of the C API (capi.c), owned by its server. */
+typedef struct gohttp_c_route gohttp_c_route;
+
 /* _gohttpmodule.c */
 extern PyModuleDef gohttp_module;
 int gohttp_raise(gohttp_status status, const gohttp_error *err);
@@ -143,6 +147,21 @@ gohttp_outcome gohttp_dispatch(uintptr_t handler, const gohttp_request *req,
 int gohttp_gate_close(double timeout);
 PyObject *gohttp_current_server(void);
 long gohttp_thread_states_made(void);
+
+/* server.c: 1 if obj is a gohttp._gohttp.Server.  add_c_route registers
+ * route for pattern (NUL-terminated UTF-8) on that server, which owns it
+ * from then on; 0, or -1 with an exception set (route is still the
+ * caller's).  Call with the GIL. */
+int gohttp_is_server(PyObject *obj);
+int gohttp_server_add_c_route(PyObject *server, const char *pattern,
+                              gohttp_c_route *route);
+
+/* capi.c: init sets Go's C dispatch, once per process; add puts the
+ * capsule _C_API in the module.  route_free releases a route and its ctx
+ * once Go can no longer call it; call with the GIL. */
+void gohttp_capi_init(void);
+int gohttp_capi_add(PyObject *module);
+void gohttp_c_route_free(gohttp_c_route *route);
 
 /* server.c, request.c, response.c, headers.c, wsgi.c, errorstream.c:
  * the type specs */
@@ -165,6 +184,8 @@ int gohttp_headers_init(void);               /* once per process */
 PyObject *gohttp_canonical_key_function(PyObject *module, PyObject *key);
 extern const char gohttp_canonical_key_doc[];
 PyObject *gohttp_canonical_key(PyObject *key);              /* new reference */
+/* The n bytes of a valid header name s in canonical form, into out. */
+void gohttp_canonicalize(unsigned char *out, const unsigned char *s, size_t n);
 PyObject *gohttp_headers_new(gohttp_state *st);             /* new reference */
 /* New reference: read-only Headers over map, which it takes a reference
  * to; map must not change afterwards. */

@@ -1,8 +1,8 @@
 /*
  * server.c — gohttp._gohttp.Server: one Go http.Server with its ServeMux.
  *
- * Ownership: a Server owns its routes (PyMem_Raw memory, see module.h);
- * Go holds each route's address as a handler value.  A route is freed
+ * Ownership: a Server owns its routes, Python and C (PyMem_Raw memory,
+ * see module.h); Go holds each route's address as a handler value.  A route is freed
  * only when Go can no longer call it: after gohttp_server_free reported
  * that no handler is left in C.  While serving, a Server holds a
  * reference to itself, so that it lives on while Go serves even if
@@ -29,6 +29,9 @@ typedef struct {
     gohttp_route **routes;   /* PyMem_Raw array of PyMem_Raw routes */
     Py_ssize_t nroutes;
     Py_ssize_t capacity;
+    gohttp_c_route **c_routes;   /* the C API's routes (capi.c), likewise */
+    Py_ssize_t nc_routes;
+    Py_ssize_t c_capacity;
     int serving;             /* holds a reference to itself */
     int port;
 } ServerObject;
@@ -133,6 +136,31 @@ free_go_server(ServerObject *self)
     PyMem_RawFree(self->routes);
     self->routes = NULL;
     self->nroutes = self->capacity = 0;
+    for (Py_ssize_t i = 0; i < self->nc_routes; i++) {
+        gohttp_c_route_free(self->c_routes[i]);
+    }
+    PyMem_RawFree(self->c_routes);
+    self->c_routes = NULL;
+    self->nc_routes = self->c_capacity = 0;
+}
+
+/* A PyMem_Raw array of n items of size bytes, *capacity in all, with
+ * room for one more: items itself, or the array moved to a larger block
+ * (updating *capacity).  NULL with MemoryError, items left as it was. */
+static void *
+room_for_one(void *items, Py_ssize_t n, Py_ssize_t *capacity, size_t size)
+{
+    if (n < *capacity) {
+        return items;
+    }
+    Py_ssize_t grown = *capacity ? *capacity * 2 : 8;
+    void *resized = PyMem_RawRealloc(items, (size_t)grown * size);
+    if (resized == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    *capacity = grown;
+    return resized;
 }
 
 static PyObject *
@@ -245,17 +273,12 @@ server_handle(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     if (check_handle(self) < 0) {
         goto done;
     }
-    if (self->nroutes == self->capacity) {
-        Py_ssize_t capacity = self->capacity ? self->capacity * 2 : 8;
-        gohttp_route **routes = PyMem_RawRealloc(
-            self->routes, (size_t)capacity * sizeof *routes);
-        if (routes == NULL) {
-            PyErr_NoMemory();
-            goto done;
-        }
-        self->routes = routes;
-        self->capacity = capacity;
+    gohttp_route **routes = room_for_one(self->routes, self->nroutes,
+                                         &self->capacity, sizeof *routes);
+    if (routes == NULL) {
+        goto done;
     }
+    self->routes = routes;
     route = PyMem_RawMalloc(sizeof *route);
     if (route == NULL) {
         PyErr_NoMemory();
@@ -278,6 +301,46 @@ server_handle(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 done:
     Py_END_CRITICAL_SECTION();
     return result;
+}
+
+int
+gohttp_is_server(PyObject *obj)
+{
+    /* Every Server type (one per import of the module) has this dealloc;
+     * the type allows no subclasses. */
+    return Py_TYPE(obj)->tp_dealloc == server_dealloc;
+}
+
+int
+gohttp_server_add_c_route(PyObject *op, const char *pattern,
+                          gohttp_c_route *route)
+{
+    ServerObject *self = Server_CAST(op);
+    int rc = -1;
+
+    Py_BEGIN_CRITICAL_SECTION(op);
+    if (check_handle(self) < 0) {
+        goto done;
+    }
+    gohttp_c_route **routes = room_for_one(self->c_routes, self->nc_routes,
+                                           &self->c_capacity, sizeof *routes);
+    if (routes == NULL) {
+        goto done;
+    }
+    self->c_routes = routes;
+    gohttp_error err;
+    gohttp_status status = gohttp_server_handle_c(
+        self->handle, (char *)pattern, strlen(pattern), (uintptr_t)route,
+        &err);
+    if (status != GOHTTP_OK) {
+        gohttp_raise(status, &err);
+        goto done;
+    }
+    self->c_routes[self->nc_routes++] = route;   /* the server owns it now */
+    rc = 0;
+done:
+    Py_END_CRITICAL_SECTION();
+    return rc;
 }
 
 /* Seconds (a number, or None for no limit) to nanoseconds. */

@@ -27,7 +27,12 @@ var dispatchFn atomic.Pointer[[0]byte]
 // Go memory that holds no Go pointers, which C uses only until invoke
 // returns (bridge.h, rule 2).
 func invoke(c *call) C.gohttp_outcome {
-	fn := dispatchFn.Load()
+	return invokeFn(dispatchFn.Load(), c)
+}
+
+// invokeFn runs the dispatch function fn, Python's or C handlers'
+// (chandler.go), for c.
+func invokeFn(fn *[0]byte, c *call) C.gohttp_outcome {
 	if fn == nil {
 		return C.GOHTTP_FAILED
 	}

@@ -15,10 +15,23 @@ runs only the handlers::
 
 __version__ = "0.1.0"
 
+import os as _os
+
 from ._headers import Headers, canonical_key
 from ._gohttp import Request, ResponseWriter
 from .server import Handler, Server, route, run, shutdown
 from .wsgi import serve_wsgi
+
+
+
+def get_include() -> str:
+    """The directory of gohttp.h, the C API for extensions that answer
+    requests in C (see the README's "Embedding from C")::
+
+        Extension("myext", ["myext.c"], include_dirs=[gohttp.get_include()])
+    """
+    return _os.path.join(_os.path.dirname(__file__), "include")
+
 
 __all__ = [
     "Handler",
@@ -28,6 +41,7 @@ __all__ = [
     "Server",
     "__version__",
     "canonical_key",
+    "get_include",
     "route",
     "run",
     "serve_wsgi",

@@ -134,3 +134,8 @@ class Server:
 
 def _close_gate(timeout: float, /) -> bool: ...
 def _thread_states() -> int: ...
+
+# The C API for other extensions: a PyCapsule named "gohttp._gohttp._C_API"
+# holding the function table of gohttp/include/gohttp.h.  Use it from C
+# with gohttp_import(); from Python it is opaque.
+_C_API: object

@@ -55,6 +55,7 @@ DROPPED_ENV = ["GOHTTP_GO", "GOROOT", "GOPATH", "GOFLAGS", "CC", "CXX", "LDSHARE
 
 # Sources the sdist must carry (globs relative to the repository root).
 SDIST_NEEDS = ["setup.py", "pyproject.toml", "MANIFEST.in", "README.md", "CHANGELOG.md",
+               "LICENSE", "gohttp/include/gohttp.h", "examples/c_handler/*",
                "build_backend/*.py", "go/go.mod", "go/*.go", "go/*.h",
                "ext/*.c", "ext/*.h", "gohttp/*.py", "gohttp/*.pyi", "gohttp/py.typed",
                "tests/smoke_installed.py"]
@@ -98,6 +99,11 @@ def check_wheel_contents(wheel: str) -> None:
         metadata = z.read(f"gohttp-{version()}.dist-info/METADATA").decode()
         if f"\nVersion: {version()}\n" not in metadata:
             raise CheckFailed(f"{wheel}: METADATA does not say Version: {version()}")
+        if "\nLicense-Expression: MIT\n" not in metadata:
+            raise CheckFailed(f"{wheel}: METADATA does not say License-Expression: MIT")
+        for needed in ("gohttp/include/gohttp.h", f"gohttp-{version()}.dist-info/licenses/LICENSE"):
+            if needed not in names:
+                raise CheckFailed(f"{wheel} has no {needed}")
         log(f"metadata: Version: {version()}; "
             + "; ".join(line for line in wheel_info.splitlines() if line.startswith("Tag:")))
         if sys.platform.startswith("linux"):

@@ -46,6 +46,10 @@ def main() -> None:
     check("the extension is part of the installed package",
           os.path.dirname(os.path.abspath(gohttp._gohttp.__file__)) == package_dir)
 
+    header = os.path.join(gohttp.get_include(), "gohttp.h")
+    check(f"the C API: {header} and gohttp._gohttp._C_API",
+          os.path.isfile(header) and type(gohttp._gohttp._C_API).__name__ == "PyCapsule")
+
     installed = metadata.version("gohttp")
     check(f"metadata version {installed} is gohttp.__version__",
           installed == gohttp.__version__, f"{installed} != {gohttp.__version__}")

@@ -7,6 +7,7 @@ the run.
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 from pathlib import Path
@@ -44,6 +45,13 @@ class Recorder:
     def one(self) -> object:
         assert len(self.values) == 1, self.values
         return self.values[0]
+
+
+def as_in_a_terminal() -> None:
+    """preexec_fn of the servers tests start: SIGINT as a terminal gives
+    it, even when the test run itself ignores it (a shell's background
+    job does), for Python then never makes Ctrl-C a KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def get(url: str, **kw: object) -> urllib3.BaseHTTPResponse:

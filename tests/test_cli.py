@@ -12,7 +12,7 @@ import urllib3
 
 import gohttp
 import gohttp.__main__ as cli
-from support import TIMEOUT
+from support import TIMEOUT, as_in_a_terminal
 from wsgi_support import Banner
 
 TESTS = Path(__file__).resolve().parent
@@ -26,7 +26,8 @@ def gohttp_command(env, *args, code=None):
     command = ([sys.executable, "-c", code] if code
                else [sys.executable, "-m", "gohttp", *args])
     proc = subprocess.Popen(command, cwd=TESTS, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=as_in_a_terminal)
     try:
         yield proc, Banner(proc)
     finally:

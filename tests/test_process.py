@@ -19,7 +19,7 @@ import urllib3
 
 import gohttp
 import support
-from support import TIMEOUT, outcome
+from support import TIMEOUT, as_in_a_terminal, outcome
 
 # run()'s banner: " * gohttp 0.1.0 serving on http://127.0.0.1:PORT (...)",
 # with the app's name before "on" when the gohttp command runs it.
@@ -40,7 +40,7 @@ class Script:
         self.proc = subprocess.Popen(
             [sys.executable, str(path), *args], env=env, cwd=tmp_path,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE)
+            stderr=subprocess.PIPE, preexec_fn=as_in_a_terminal)
         self.err = b""
 
     def wait_for(self, pattern, timeout=TIMEOUT):

@@ -620,7 +620,9 @@ set_value(HeadersObject *self, PyObject *key, PyObject *value)
         goto done;
     }
     PyList_SET_ITEM(values, 0, Py_NewRef(value));
+    Py_BEGIN_CRITICAL_SECTION(self);
     rc = PyDict_SetItem(self->map, canonical, values);
+    Py_END_CRITICAL_SECTION();
 done:
     Py_XDECREF(values);
     Py_XDECREF(canonical);
@@ -638,7 +640,10 @@ delete_key(HeadersObject *self, PyObject *key, int missing_ok)
     if (canonical == NULL) {
         return -1;
     }
-    int rc = PyDict_DelItem(self->map, canonical);
+    int rc;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    rc = PyDict_DelItem(self->map, canonical);
+    Py_END_CRITICAL_SECTION();
     Py_DECREF(canonical);
     if (rc < 0 && PyErr_ExceptionMatches(PyExc_KeyError)) {
         PyErr_Clear();

@@ -9,8 +9,10 @@
  *    call and kept for its life: a bare PyGILState_Ensure/Release pair on
  *    a thread without one would make and free a thread state per request.
  *    The first PyGILState_Ensure on a thread is never released, so the
- *    gilstate counter never falls to zero; the pthread key's destructor
- *    deletes the thread state if the thread ever exits.
+ *    gilstate counter never falls to zero; each call then attaches the
+ *    thread's own thread state (PyEval_RestoreThread) with no lookup.
+ *    The pthread key's destructor deletes the thread state if the thread
+ *    ever exits.
  *  - The exit gate: a process-wide count of calls in flight and a closed
  *    flag, both atomic.  At interpreter exit the gate closes; later calls
  *    get 503 without touching Python, and the closer waits for those in
@@ -34,7 +36,9 @@ static atomic_long gate_in_flight;
 static atomic_long thread_states_made;   /* for tests: _thread_states() */
 
 static pthread_key_t thread_state_key;
-static _Thread_local int thread_has_state;
+/* This OS thread's thread state, once it has one (borrowed: the thread
+ * keeps it for life). */
+static _Thread_local PyThreadState *thread_state;
 
 /* The server whose handler this thread runs, or NULL (borrowed). */
 static _Thread_local PyObject *current_server;
@@ -103,8 +107,7 @@ keep_thread_state(void)
 {
     (void)PyGILState_Ensure();   /* never released: see the top */
     pthread_setspecific(thread_state_key, PyThreadState_Get());
-    (void)PyEval_SaveThread();
-    thread_has_state = 1;
+    thread_state = PyEval_SaveThread();
     atomic_fetch_add(&thread_states_made, 1);
 }
 
@@ -191,13 +194,15 @@ gohttp_dispatch(uintptr_t handler, const gohttp_request *req, const char *data,
     if (!gate_enter()) {
         return GOHTTP_UNAVAILABLE;
     }
-    if (!thread_has_state) {
+    if (thread_state == NULL) {
         keep_thread_state();
     }
-    PyGILState_STATE gil = PyGILState_Ensure();
+    /* The thread's own thread state, which PyGILState_Ensure would look up
+     * and count: a handler's own PyGILState_Ensure still finds it. */
+    PyEval_RestoreThread(thread_state);
     gohttp_outcome outcome = run_handler((gohttp_route *)handler, req, data,
                                          reply, reply_buf);
-    PyGILState_Release(gil);
+    (void)PyEval_SaveThread();
     gate_leave();
     return outcome;
 }

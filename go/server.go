@@ -101,8 +101,16 @@ func (s *server) putCall(c *call) {
 }
 
 // handle registers a route whose requests go to the C handler value.
-// A bad or conflicting pattern is an EINVAL error with the mux's message.
+// A bad or conflicting pattern is an EINVAL error with the mux's message;
+// a server that was shut down refuses new routes (ESTATE), as it refuses
+// to serve again.
 func (s *server) handle(pattern string, handler uintptr) (err error) {
+	s.mu.Lock()
+	closed := s.state == stateClosed
+	s.mu.Unlock()
+	if closed {
+		return errState("the server was shut down: routes no longer change; create a new Server to serve again")
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = errInvalid("%v", p)

@@ -157,6 +157,16 @@ def test_start_after_shutdown_of_a_never_started_server():
     assert not srv.serving
 
 
+def test_adding_a_route_after_shutdown_raises_runtime_error(server):
+    """As the C API's handle() does: a route added to a server that can
+    never serve again is a mistake, not a no-op."""
+    assert server.shutdown() is True
+    with pytest.raises(RuntimeError, match="shut down"):
+        server.handle("/late", lambda w, req: None)
+    with pytest.raises(RuntimeError, match="shut down"):
+        server.route("GET /later")(lambda w, req: None)
+
+
 def test_port_in_use_by_another_server_raises_os_error(server):
     other = gohttp.Server("127.0.0.1", server.port)
     with pytest.raises(OSError) as info:

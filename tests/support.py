@@ -116,16 +116,23 @@ def exchange(address: tuple[str, int], data: bytes) -> bytes:
 
 
 def refuses_connections(address: tuple[str, int]) -> bool:
-    """True if nothing accepts TCP connections at address."""
+    """True if nothing accepts TCP connections at address; False if
+    something does, or if the answer was a reset (a listener closing
+    with this connection in its queue): ask again to know."""
     try:
         sock = socket.create_connection(address, timeout=TIMEOUT)
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        return False
     with sock:
         # A free port in the ephemeral range can be picked as the client's
         # own port: TCP then connects the socket to itself.  Nobody
         # accepted that connection.
-        return sock.getsockname() == sock.getpeername()
+        try:
+            return sock.getsockname() == sock.getpeername()
+        except OSError:   # reset by a listener that closed meanwhile
+            return False
 
 
 def _proc_status(field: str) -> int:

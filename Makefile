@@ -24,7 +24,7 @@ FT_PYTHON = $(FT_PREFIX)/bin/python3.13t
 FT_GIL_OFF = PYTHONPATH=$(CURDIR) $(FT_PYTHON) -W error::RuntimeWarning -c \
 	'import sys, gohttp; assert not sys._is_gil_enabled(), "import gohttp turned the GIL on"'
 
-.PHONY: all setuptools test go-check run clean wheel sdist bench debug asan cgocheck \
+.PHONY: all setuptools test typecheck go-check run clean wheel sdist bench debug asan cgocheck \
 	wheel-tools sdist-tools test-wheel test-sdist test-matrix freethreaded test-freethreaded
 
 all: setuptools
@@ -37,8 +37,17 @@ setuptools:
 		echo "$(PYTHON) has no setuptools >= 77: installing it (the build's one requirement)"; \
 		$(PYTHON) -m pip install --quiet "setuptools>=77"; }
 
-test: all go-check
+test: all go-check typecheck
 	$(PYTHON) -m pytest -q tests
+
+# gohttp/ against its own stubs (_gohttp.pyi): skipped, with a message,
+# where mypy is not installed (tests/requirements.txt has it).
+typecheck:
+	@if $(PYTHON) -c "import mypy" 2>/dev/null; then \
+		$(PYTHON) -m mypy gohttp; \
+	else \
+		echo "typecheck skipped: no mypy for $(PYTHON) (pip install -r tests/requirements.txt)"; \
+	fi
 
 go-check:
 	cd go && $(GO) vet ./...

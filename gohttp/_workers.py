@@ -525,7 +525,7 @@ class Supervisor:
 
         caught = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
                   signal.SIGCHLD]
-        previous = {s: signal.signal(s, note) for s in caught}
+        previous: dict[int, Any] = {s: signal.signal(s, note) for s in caught}
         previous[-1] = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         return previous
 

@@ -431,7 +431,10 @@ def _catch_sigterm() -> Callable[[], None]:
         raise _Terminated()
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+    return restore
 
 
 # The default server, for route() and run().

@@ -173,15 +173,8 @@ error:
     gohttp_log_exception(st, "error in handler %R for %R", handler,
                          r != NULL ? r : Py_None);
 done:
-    if (r != NULL) {
-        gohttp_request_release(r);
-    }
-    if (w != NULL) {
-        gohttp_response_release(w);
-    }
+    gohttp_views_end(r, w);
     Py_XDECREF(result);
-    Py_XDECREF(w);
-    Py_XDECREF(r);
     Py_DECREF(handler);
     return outcome;
 }

@@ -237,4 +237,20 @@ PyObject *gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
 PyObject *gohttp_error_stream_new(gohttp_state *st, PyObject *tag);
 int gohttp_error_stream_flush(PyObject *stream);
 
+/* End a handler call's views: release r (a Request) and w (a
+ * ResponseWriter), which may be NULL, so that a handler that kept them
+ * reads no memory Go has reused, and drop the caller's references. */
+static inline void
+gohttp_views_end(PyObject *r, PyObject *w)
+{
+    if (r != NULL) {
+        gohttp_request_release(r);
+        Py_DECREF(r);
+    }
+    if (w != NULL) {
+        gohttp_response_release(w);
+        Py_DECREF(w);
+    }
+}
+
 #endif /* GOHTTP_MODULE_H */

@@ -737,19 +737,12 @@ error:
     gohttp_log_exception(st, "error in handler %R for %R", op,
                          r != NULL ? r : Py_None);
 done:
-    if (r != NULL) {
-        gohttp_request_release(r);
-    }
-    if (w != NULL) {
-        gohttp_response_release(w);
-    }
+    gohttp_views_end(r, w);
     Py_XDECREF(sent);
     Py_XDECREF(result);
     Py_XDECREF((PyObject *)sr);
     Py_XDECREF(environ);
     Py_XDECREF(errors);
     Py_XDECREF(input);
-    Py_XDECREF(w);
-    Py_XDECREF(r);
     return outcome;
 }

@@ -100,11 +100,17 @@ func (s *server) putCall(c *call) {
 	s.busy.Add(-1)
 }
 
-// handle registers a route whose requests go to the C handler value.
-// A bad or conflicting pattern is an EINVAL error with the mux's message;
-// a server that was shut down refuses new routes (ESTATE), as it refuses
-// to serve again.
-func (s *server) handle(pattern string, handler uintptr) (err error) {
+// handle registers a route whose requests go to the Python handler
+// value, through the lane.
+func (s *server) handle(pattern string, handler uintptr) error {
+	return s.register(pattern, handler, s.lane.run)
+}
+
+// register adds pattern to the mux, served by route with run.  A bad or
+// conflicting pattern is an EINVAL error with the mux's message; a server
+// that was shut down refuses new routes (ESTATE), as it refuses to serve
+// again (and the C side could never learn when to free their handlers).
+func (s *server) register(pattern string, handler uintptr, run func(*call) C.gohttp_outcome) (err error) {
 	s.mu.Lock()
 	closed := s.state == stateClosed
 	s.mu.Unlock()
@@ -116,18 +122,19 @@ func (s *server) handle(pattern string, handler uintptr) (err error) {
 			err = errInvalid("%v", p)
 		}
 	}()
-	s.mux.Handle(pattern, s.route(handler, wildcardNames(pattern)))
+	s.mux.Handle(pattern, s.route(handler, wildcardNames(pattern), run))
 	return nil
 }
 
-// route returns the http.Handler that runs one C handler.
-func (s *server) route(handler uintptr, names []string) http.Handler {
+// route returns the http.Handler that runs one handler value in C with
+// run, and answers for a handler that failed.
+func (s *server) route(handler uintptr, names []string, run func(*call) C.gohttp_outcome) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := s.getCall()
 		defer s.putCall(c)
 
 		c.begin(w, r, handler, names)
-		outcome := s.lane.run(c)
+		outcome := run(c)
 		started := c.end(outcome)
 
 		switch {

@@ -182,6 +182,18 @@ add_remote(gohttp_state *st, PyObject *env, const char *s, Py_ssize_t n)
                       port_len);
 }
 
+/* The request fields that go into the environ as they are. */
+static const struct {
+    int field;   /* GOHTTP_F_* */
+    int key;     /* GOHTTP_WSGI_* */
+} copied[] = {
+    {GOHTTP_F_METHOD, GOHTTP_WSGI_REQUEST_METHOD},
+    {GOHTTP_F_QUERY, GOHTTP_WSGI_QUERY_STRING},
+    {GOHTTP_F_URL, GOHTTP_WSGI_REQUEST_URI},
+    {GOHTTP_F_PROTO, GOHTTP_WSGI_SERVER_PROTOCOL},
+    {GOHTTP_F_SCHEME, GOHTTP_WSGI_URL_SCHEME},
+};
+
 PyObject *
 gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
                     const char *data, PyObject *base, PyObject *script,
@@ -216,34 +228,16 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
         goto error;
     }
 
-    s = span(req, data, GOHTTP_F_METHOD, &n);
-    if (set_latin1(env, key[GOHTTP_WSGI_REQUEST_METHOD], s, n) < 0) {
-        goto error;
+    for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++) {
+        s = span(req, data, copied[i].field, &n);
+        if (set_latin1(env, key[copied[i].key], s, n) < 0) {
+            goto error;
+        }
     }
-    s = span(req, data, GOHTTP_F_QUERY, &n);
-    if (set_latin1(env, key[GOHTTP_WSGI_QUERY_STRING], s, n) < 0) {
-        goto error;
-    }
-    s = span(req, data, GOHTTP_F_URL, &n);
-    PyObject *url = PyUnicode_DecodeLatin1(s, n, NULL);
-    if (url == NULL) {
-        goto error;
-    }
-    int url_rc = PyDict_SetItem(env, key[GOHTTP_WSGI_REQUEST_URI], url);
-    if (url_rc == 0) {
-        url_rc = PyDict_SetItem(env, key[GOHTTP_WSGI_RAW_URI], url);
-    }
-    Py_DECREF(url);
-    if (url_rc < 0) {
-        goto error;
-    }
-    s = span(req, data, GOHTTP_F_PROTO, &n);
-    if (set_latin1(env, key[GOHTTP_WSGI_SERVER_PROTOCOL], s, n) < 0) {
-        goto error;
-    }
-    s = span(req, data, GOHTTP_F_SCHEME, &n);
-    if (set_latin1(env, key[GOHTTP_WSGI_URL_SCHEME], s, n) < 0) {
-        goto error;
+    /* RAW_URI is gunicorn's name for REQUEST_URI: the same str. */
+    PyObject *url = PyDict_GetItemWithError(env, key[GOHTTP_WSGI_REQUEST_URI]);
+    if (url == NULL || PyDict_SetItem(env, key[GOHTTP_WSGI_RAW_URI], url) < 0) {
+        goto error;   /* borrowed: env holds it */
     }
     s = span(req, data, GOHTTP_F_REMOTE_ADDR, &n);
     if (add_remote(st, env, s, n) < 0) {

@@ -182,9 +182,7 @@ gohttp_clear(PyObject *module)
     Py_CLEAR(st->WSGIAppType);
     Py_CLEAR(st->StartResponseType);
     Py_CLEAR(st->ErrorStreamType);
-    for (int i = 0; i < GOHTTP_WSGI_NKEYS; i++) {
-        Py_CLEAR(st->wsgi_key[i]);
-    }
+    gohttp_environ_clear_state(st);
     Py_CLEAR(st->logger);
     Py_CLEAR(st->str_error);
     Py_CLEAR(st->str_content_length);

@@ -34,6 +34,38 @@ static const char *const key_names[GOHTTP_WSGI_NKEYS] = {
     [GOHTTP_WSGI_CONTENT_LENGTH] = "CONTENT_LENGTH",
 };
 
+/* A string literal and its length. */
+typedef struct {
+    const char *s;
+    Py_ssize_t n;
+} literal;
+
+#define LITERAL(s) {s, sizeof(s) - 1}
+
+/* Values most requests send, each made once: a field that is one of them
+ * shares its str (see latin1). */
+static const literal common_values[GOHTTP_WSGI_NCOMMON_VALUES] = {
+    LITERAL("GET"), LITERAL("HEAD"), LITERAL("POST"), LITERAL("PUT"),
+    LITERAL("DELETE"), LITERAL("OPTIONS"), LITERAL("PATCH"),
+    LITERAL("HTTP/1.1"), LITERAL("HTTP/1.0"), LITERAL("HTTP/2.0"),
+    LITERAL("http"), LITERAL("https"),
+};
+
+/* Request headers browsers and proxies send, as Go canonicalizes their
+ * names: their environ keys are made once (see header_key). */
+static const literal common_headers[GOHTTP_WSGI_NCOMMON_HEADERS] = {
+    LITERAL("Accept"), LITERAL("Accept-Encoding"), LITERAL("Accept-Language"),
+    LITERAL("Authorization"), LITERAL("Cache-Control"), LITERAL("Connection"),
+    LITERAL("Cookie"), LITERAL("If-Modified-Since"), LITERAL("If-None-Match"),
+    LITERAL("Origin"), LITERAL("Pragma"), LITERAL("Referer"),
+    LITERAL("Sec-Fetch-Dest"), LITERAL("Sec-Fetch-Mode"),
+    LITERAL("Sec-Fetch-Site"), LITERAL("Upgrade-Insecure-Requests"),
+    LITERAL("User-Agent"), LITERAL("X-Forwarded-For"),
+    LITERAL("X-Forwarded-Proto"), LITERAL("X-Real-Ip"), LITERAL("X-Request-Id"),
+};
+
+static PyObject *new_header_key(const char *k, Py_ssize_t n);
+
 int
 gohttp_environ_init_state(gohttp_state *st)
 {
@@ -43,14 +75,66 @@ gohttp_environ_init_state(gohttp_state *st)
             return -1;
         }
     }
+    for (int i = 0; i < GOHTTP_WSGI_NCOMMON_VALUES; i++) {
+        st->wsgi_value[i] = PyUnicode_FromStringAndSize(common_values[i].s,
+                                                        common_values[i].n);
+        if (st->wsgi_value[i] == NULL) {
+            return -1;
+        }
+    }
+    for (int i = 0; i < GOHTTP_WSGI_NCOMMON_HEADERS; i++) {
+        st->wsgi_header_key[i] = new_header_key(common_headers[i].s,
+                                                common_headers[i].n);
+        if (st->wsgi_header_key[i] == NULL) {
+            return -1;
+        }
+        PyUnicode_InternInPlace(&st->wsgi_header_key[i]);
+    }
     return 0;
+}
+
+void
+gohttp_environ_clear_state(gohttp_state *st)
+{
+    for (int i = 0; i < GOHTTP_WSGI_NKEYS; i++) {
+        Py_CLEAR(st->wsgi_key[i]);
+    }
+    for (int i = 0; i < GOHTTP_WSGI_NCOMMON_VALUES; i++) {
+        Py_CLEAR(st->wsgi_value[i]);
+    }
+    for (int i = 0; i < GOHTTP_WSGI_NCOMMON_HEADERS; i++) {
+        Py_CLEAR(st->wsgi_header_key[i]);
+    }
+}
+
+/* The index in names[:count] of s[:n], or -1. */
+static int
+find(const literal *names, int count, const char *s, Py_ssize_t n)
+{
+    for (int i = 0; i < count; i++) {
+        if (names[i].n == n && memcmp(names[i].s, s, (size_t)n) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* New reference: the latin-1 str of s[:n], one of the common values if
+ * it is one.  NULL with an exception set. */
+static PyObject *
+latin1(gohttp_state *st, const char *s, Py_ssize_t n)
+{
+    int i = find(common_values, GOHTTP_WSGI_NCOMMON_VALUES, s, n);
+    return i >= 0 ? Py_NewRef(st->wsgi_value[i])
+                  : PyUnicode_DecodeLatin1(s, n, NULL);
 }
 
 /* Set env[key] to the latin-1 str of s[:n].  0, or -1 with an exception. */
 static int
-set_latin1(PyObject *env, PyObject *key, const char *s, Py_ssize_t n)
+set_latin1(gohttp_state *st, PyObject *env, PyObject *key, const char *s,
+           Py_ssize_t n)
 {
-    PyObject *value = PyUnicode_DecodeLatin1(s, n, NULL);
+    PyObject *value = latin1(st, s, n);
     if (value == NULL) {
         return -1;
     }
@@ -86,6 +170,15 @@ header_key(gohttp_state *st, const char *k, Py_ssize_t n)
     if (is(k, n, "Proxy") || memchr(k, '_', (size_t)n) != NULL) {
         return Py_NewRef(Py_None);
     }
+    int i = find(common_headers, GOHTTP_WSGI_NCOMMON_HEADERS, k, n);
+    return i >= 0 ? Py_NewRef(st->wsgi_header_key[i]) : new_header_key(k, n);
+}
+
+/* New reference: "HTTP_" and the header name k[:n] in upper case, "-"
+ * made "_"; Py_None for a name that is not ASCII; NULL on error. */
+static PyObject *
+new_header_key(const char *k, Py_ssize_t n)
+{
     PyObject *key = PyUnicode_New(5 + n, 127);
     if (key == NULL) {
         return NULL;
@@ -174,11 +267,11 @@ add_remote(gohttp_state *st, PyObject *env, const char *s, Py_ssize_t n)
         host++;
         host_len -= 2;
     }
-    if (set_latin1(env, st->wsgi_key[GOHTTP_WSGI_REMOTE_ADDR], host,
+    if (set_latin1(st, env, st->wsgi_key[GOHTTP_WSGI_REMOTE_ADDR], host,
                    host_len) < 0) {
         return -1;
     }
-    return set_latin1(env, st->wsgi_key[GOHTTP_WSGI_REMOTE_PORT], port,
+    return set_latin1(st, env, st->wsgi_key[GOHTTP_WSGI_REMOTE_PORT], port,
                       port_len);
 }
 
@@ -222,15 +315,15 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
     else {
         script_len = 0;
     }
-    if (set_latin1(env, key[GOHTTP_WSGI_SCRIPT_NAME], script_s,
+    if (set_latin1(st, env, key[GOHTTP_WSGI_SCRIPT_NAME], script_s,
                    script_len) < 0
-        || set_latin1(env, key[GOHTTP_WSGI_PATH_INFO], path, n) < 0) {
+        || set_latin1(st, env, key[GOHTTP_WSGI_PATH_INFO], path, n) < 0) {
         goto error;
     }
 
     for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++) {
         s = span(req, data, copied[i].field, &n);
-        if (set_latin1(env, key[copied[i].key], s, n) < 0) {
+        if (set_latin1(st, env, key[copied[i].key], s, n) < 0) {
             goto error;
         }
     }
@@ -248,7 +341,7 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
         goto error;
     }
     s = span(req, data, GOHTTP_F_HOST, &n);
-    if (n > 0 && set_latin1(env, key[GOHTTP_WSGI_HTTP_HOST], s, n) < 0) {
+    if (n > 0 && set_latin1(st, env, key[GOHTTP_WSGI_HTTP_HOST], s, n) < 0) {
         goto error;
     }
     if (add_headers(st, env, req, data) < 0) {

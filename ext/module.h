@@ -106,6 +106,10 @@ enum {
     GOHTTP_WSGI_NKEYS
 };
 
+/* How many common field values and header keys environ.c keeps. */
+#define GOHTTP_WSGI_NCOMMON_VALUES 12
+#define GOHTTP_WSGI_NCOMMON_HEADERS 21
+
 typedef struct {
     PyTypeObject *ServerType;
     PyTypeObject *RequestType;
@@ -115,6 +119,8 @@ typedef struct {
     PyTypeObject *StartResponseType;
     PyTypeObject *ErrorStreamType;
     PyObject *wsgi_key[GOHTTP_WSGI_NKEYS];   /* interned str */
+    PyObject *wsgi_value[GOHTTP_WSGI_NCOMMON_VALUES];         /* str */
+    PyObject *wsgi_header_key[GOHTTP_WSGI_NCOMMON_HEADERS];   /* interned */
     PyObject *logger;           /* logging.getLogger("gohttp") */
     PyObject *str_error;        /* "error" */
     PyObject *str_content_length; /* "Content-Length" */
@@ -223,6 +229,7 @@ gohttp_outcome gohttp_wsgi_run(PyObject *op, const gohttp_request *req,
 
 /* environ.c */
 int gohttp_environ_init_state(gohttp_state *st);
+void gohttp_environ_clear_state(gohttp_state *st);
 /* New reference: the environ of req, or NULL with an exception set: base
  * (a dict) copied, with the request's entries.  script is the mount
  * prefix as bytes; input and errors go in as wsgi.input and wsgi.errors.

@@ -160,6 +160,35 @@ def test_headers_with_underscores_are_dropped(serve_app):
     assert not [k for k in env if "6.6.6.6" in str(env[k])]
 
 
+@pytest.mark.parametrize("method", ["GET", "DELETE", "TRACE"])  # TRACE: not common
+def test_methods_common_or_not(serve_app, method):
+    """Common methods share one str each; any other is made as sent."""
+    seen = []
+    server = serve_app(record_environ(seen))
+    head, _ = send(server, method.encode() + b" / HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert seen[0]["REQUEST_METHOD"] == method
+
+
+def test_many_headers_common_or_not(serve_app):
+    """More headers than the environ has room for, in names whose keys
+    are made once (Accept-Language, Sec-Fetch-Mode) and names that are
+    not (X-Header-N)."""
+    seen = []
+    server = serve_app(record_environ(seen))
+    extra = b"".join(b"X-Header-%d: value %d\r\n" % (i, i) for i in range(40))
+    send(server, b"GET / HTTP/1.1\r\nHost: h\r\nAccept-Language: fr\r\n"
+                 b"Sec-Fetch-Mode: navigate\r\nX-Forwarded-Proto: https\r\n"
+                 + extra + b"\r\n")
+    [env] = seen
+    assert env["HTTP_ACCEPT_LANGUAGE"] == "fr"
+    assert env["HTTP_SEC_FETCH_MODE"] == "navigate"
+    assert env["HTTP_X_FORWARDED_PROTO"] == "https"
+    assert env["wsgi.url_scheme"] == "http"
+    for i in range(40):
+        assert env[f"HTTP_X_HEADER_{i}"] == f"value {i}"
+
+
 def test_the_proxy_header_is_dropped(serve_app):
     """httpoxy: as HTTP_PROXY it would pass for a proxy setting."""
     seen = []
@@ -248,10 +277,11 @@ def test_wsgi_errors_keeps_no_line_back_when_the_app_fails(serve_app,
 
 
 def test_environ_is_fresh_for_each_request(serve_app):
-    seen = []
+    seen, had_mine = [], []
 
     def app(environ, start_response):
         seen.append(environ)
+        had_mine.append("mine" in environ)
         environ["mine"] = True
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"ok"]
@@ -261,6 +291,7 @@ def test_environ_is_fresh_for_each_request(serve_app):
     for _ in range(3):
         http.request("GET", server.url + "/")
     assert len({id(e) for e in seen}) == 3
+    assert had_mine == [False] * 3  # no app sees what the last one set
     assert len({id(e["wsgi.errors"]) for e in seen}) == 3
 
 

@@ -170,47 +170,28 @@ func appendItem(b []byte, s string) []byte {
 }
 
 // unpackPairs calls fn for each (key, value) pair of the packed list b,
-// which C owns.  The strings are copies, but for common keys.
+// which C owns.  The strings share one copy of b: a response's headers
+// cost one allocation, not one each.
 func unpackPairs(b []byte, fn func(key, value string)) error {
-	var item [2]string
-	for i := 0; len(b) > 0; i++ {
-		if len(b) < 4 {
+	s := string(b)
+	var key string
+	for i, at := 0, 0; at < len(b); i++ {
+		if len(b)-at < 4 {
 			return errInvalid("malformed header block")
 		}
-		size := int(binary.NativeEndian.Uint32(b))
-		b = b[4:]
-		if size > len(b) {
+		size := int(binary.NativeEndian.Uint32(b[at:]))
+		at += 4
+		if size > len(b)-at {
 			return errInvalid("malformed header block")
 		}
 		if i%2 == 0 {
-			item[0] = commonKey(b[:size])
+			key = s[at : at+size]
 		} else {
-			item[1] = string(b[:size])
+			fn(key, s[at:at+size])
 		}
-		b = b[size:]
-		if i%2 == 1 {
-			fn(item[0], item[1])
-		}
+		at += size
 	}
 	return nil
-}
-
-// commonKey returns key as a string, without allocating one for the
-// response headers most handlers set.
-func commonKey(key []byte) string {
-	switch string(key) { // compared in place: no allocation
-	case "Content-Type":
-		return "Content-Type"
-	case "Content-Length":
-		return "Content-Length"
-	case "Cache-Control":
-		return "Cache-Control"
-	case "Location":
-		return "Location"
-	case "Set-Cookie":
-		return "Set-Cookie"
-	}
-	return string(key)
 }
 
 // writeHeader sends the status line and the headers packed by C.
@@ -223,8 +204,17 @@ func (c *call) writeHeader(code int, headers []byte) error {
 	}
 	h := c.w.Header()
 	clear(h) // C sends the whole header set each time (after a 1xx too)
+	// Values of keys sent once share one backing array, as net/textproto
+	// reads request headers.
+	// A pair takes 8 bytes at least: values never grows.
+	values := make([]string, 0, len(headers)/8)
 	err := unpackPairs(headers, func(key, value string) {
-		h[key] = append(h[key], value)
+		if v, ok := h[key]; ok {
+			h[key] = append(v, value)
+			return
+		}
+		values = append(values, value)
+		h[key] = values[len(values)-1 : len(values) : len(values)]
 	})
 	if err != nil {
 		return err

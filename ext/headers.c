@@ -242,12 +242,6 @@ gohttp_headers_new(gohttp_state *st)
 }
 
 PyObject *
-gohttp_headers_over(gohttp_state *st, PyObject *map)
-{
-    return headers_over(st->HeadersType, map, 0);   /* new reference */
-}
-
-PyObject *
 gohttp_headers_frozen(gohttp_state *st, PyObject *map)
 {
     return headers_over(st->HeadersType, map, 1);   /* new reference */

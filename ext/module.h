@@ -38,6 +38,25 @@ gohttp_next_item(const char **p, Py_ssize_t *len)
     return item;
 }
 
+/* Add one packed-list item (bridge.h) for s to buf at *pos, or only count
+ * its size when buf is NULL.  Returns -1 if it would pass capacity. */
+static inline int
+gohttp_put_item(char *buf, size_t capacity, size_t *pos, const char *s,
+         Py_ssize_t len)
+{
+    size_t need = sizeof(uint32_t) + (size_t)len;
+    if (buf != NULL) {
+        uint32_t n = (uint32_t)len;
+        if (need > capacity - *pos) {
+            return -1;
+        }
+        memcpy(buf + *pos, &n, sizeof n);
+        memcpy(buf + *pos + sizeof n, s, (size_t)len);
+    }
+    *pos += need;
+    return 0;
+}
+
 /* What 3.12 and 3.13 added, for 3.10 and 3.11. */
 #if PY_VERSION_HEX < 0x030C0000
 static inline PyObject *
@@ -196,8 +215,6 @@ PyObject *gohttp_headers_new(gohttp_state *st);             /* new reference */
 /* New reference: read-only Headers over map, which it takes a reference
  * to; map must not change afterwards. */
 PyObject *gohttp_headers_frozen(gohttp_state *st, PyObject *map);
-/* New reference: mutable Headers over map, which it takes a reference to. */
-PyObject *gohttp_headers_over(gohttp_state *st, PyObject *map);
 /* Borrowed: the dict inside headers, a Headers. */
 PyObject *gohttp_headers_map(PyObject *headers);
 /* For a response header given by a WSGI app: the canonical key of name,
@@ -213,11 +230,13 @@ int gohttp_header_value_ok(PyObject *value);
 PyObject *gohttp_response_new(gohttp_state *st, const gohttp_request *req,
                               gohttp_reply *reply, char *reply_buf);
 int gohttp_response_finish(PyObject *response);
-/* For C handlers (wsgi.c), what w.header = headers (a Headers, which it
- * takes a reference to), w.write_header(code) and w.write(p[:n]) do:
- * 0, or -1 with an exception set. */
-int gohttp_response_set_header(PyObject *response, PyObject *headers);
-int gohttp_response_start(PyObject *response, int code);
+/* For C handlers (wsgi.c): what w.write_header(code) does, for a writer
+ * whose w.header was never made, with the headers packed in
+ * headers[:size] (bridge.h) instead and their Content-Length declared
+ * (-1 if none); and what w.write(p[:n]) does.  0, or -1 with an
+ * exception set. */
+int gohttp_response_start_packed(PyObject *response, int code, char *headers,
+                                 size_t size, int64_t declared);
 int gohttp_response_write(PyObject *response, const char *p, Py_ssize_t n);
 void gohttp_response_release(PyObject *response);
 

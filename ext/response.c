@@ -108,25 +108,6 @@ response_dealloc(PyObject *op)
 
 /* ---- headers ----------------------------------------------------------- */
 
-/* Add one packed-list item (bridge.h) for s to buf at *pos, or only count
- * its size when buf is NULL.  Returns -1 if it would pass capacity. */
-static inline int
-put_item(char *buf, size_t capacity, size_t *pos, const char *s,
-         Py_ssize_t len)
-{
-    size_t need = sizeof(uint32_t) + (size_t)len;
-    if (buf != NULL) {
-        uint32_t n = (uint32_t)len;
-        if (need > capacity - *pos) {
-            return -1;
-        }
-        memcpy(buf + *pos, &n, sizeof n);
-        memcpy(buf + *pos + sizeof n, s, (size_t)len);
-    }
-    *pos += need;
-    return 0;
-}
-
 /* The latin-1 bytes of a header key or value, without copying: a str of
  * code points up to U+00FF keeps exactly those bytes.  Request headers
  * are decoded from latin-1 the same way.  NULL with ValueError beyond. */
@@ -179,8 +160,8 @@ pack_headers(PyObject *map, char *buf, size_t capacity, size_t *size)
             }
             const char *v = latin1_bytes(value, &vlen);
             int rc = v == NULL ? -1 : 0;
-            if (v != NULL && (put_item(buf, capacity, size, k, klen) < 0
-                              || put_item(buf, capacity, size, v, vlen) < 0)) {
+            if (v != NULL && (gohttp_put_item(buf, capacity, size, k, klen) < 0
+                              || gohttp_put_item(buf, capacity, size, v, vlen) < 0)) {
                 rc = 1;
             }
             Py_DECREF(value);   /* v was copied into buf, or only counted */
@@ -192,9 +173,47 @@ pack_headers(PyObject *map, char *buf, size_t capacity, size_t *size)
     return 0;
 }
 
-/* Send the status code, the headers and the first n bytes of the body
- * (n may be 0) in one call, and store how many body bytes went in
- * *written.  Returns 0, or -1 with an exception set. */
+/* Send the status code, the headers packed in headers[:size] and the
+ * first n bytes of the body (n may be 0) in one call, and store how many
+ * body bytes went in *written.  Returns 0, or -1 with an exception set. */
+static int
+commit_packed(ResponseWriterObject *self, int code, char *headers,
+              size_t size, const char *body, size_t n, size_t *written)
+{
+    gohttp_error err;
+    gohttp_status status;
+    int sent = 0;
+
+    *written = 0;
+    if (n <= GO_BODY_BUFFER) {
+        /* Go only buffers: the socket is not touched. */
+        status = gohttp_call_write_header(self->call, self->generation, code,
+                                          headers, size, (char *)body, n,
+                                          written, &sent, &err);
+    }
+    else {
+        uintptr_t call = self->call;
+        uint64_t generation = self->generation;
+        Py_BEGIN_ALLOW_THREADS
+        status = gohttp_call_write_header(call, generation, code, headers,
+                                          size, (char *)body, n, written,
+                                          &sent, &err);
+        Py_END_ALLOW_THREADS
+    }
+    self->written += (int64_t)*written;
+    if (sent && (code >= 200 || code == 101)) {
+        self->started = 1;   /* even if the body part failed */
+    }
+    if (status != GOHTTP_OK) {
+        return gohttp_raise(status, &err);
+    }
+    if (code >= 200 || code == 101) {
+        self->started = 1;
+    }
+    return 0;
+}
+
+/* commit_packed with the headers of w.header. */
 static int
 commit(ResponseWriterObject *self, int code, const char *body, size_t n,
        size_t *written)
@@ -202,9 +221,7 @@ commit(ResponseWriterObject *self, int code, const char *body, size_t n,
     PyObject *map = NULL;
     char stack[1024], *buf = stack;
     size_t size = 0;
-    gohttp_error err;
-    gohttp_status status;
-    int sent = 0, rc = -1;
+    int rc = -1;
 
     if (self->header != NULL) {
         map = Py_NewRef(gohttp_headers_map(self->header));
@@ -229,34 +246,7 @@ commit(ResponseWriterObject *self, int code, const char *body, size_t n,
             goto done;
         }
     }
-    *written = 0;
-    if (n <= GO_BODY_BUFFER) {
-        /* Go only buffers: the socket is not touched. */
-        status = gohttp_call_write_header(self->call, self->generation, code,
-                                          buf, size, (char *)body, n,
-                                          written, &sent, &err);
-    }
-    else {
-        uintptr_t call = self->call;
-        uint64_t generation = self->generation;
-        Py_BEGIN_ALLOW_THREADS
-        status = gohttp_call_write_header(call, generation, code, buf, size,
-                                          (char *)body, n, written, &sent,
-                                          &err);
-        Py_END_ALLOW_THREADS
-    }
-    self->written += (int64_t)*written;
-    if (sent && (code >= 200 || code == 101)) {
-        self->started = 1;   /* even if the body part failed */
-    }
-    if (status != GOHTTP_OK) {
-        gohttp_raise(status, &err);
-        goto done;
-    }
-    if (code >= 200 || code == 101) {
-        self->started = 1;
-    }
-    rc = 0;
+    rc = commit_packed(self, code, buf, size, body, n, written);
 done:
     if (buf != stack) {
         PyMem_Free(buf);
@@ -304,10 +294,36 @@ held_length(gohttp_state *st, PyObject *map, int64_t *length)
 }
 
 /* Hold the response back for Go to send when the handler returns: status
- * code, the headers and the n body bytes at body (bridge.h, gohttp_reply).
- * Returns 1 if held; 0 if it cannot be (it does not fit, or Go may refuse
- * the body: send it now instead), with nothing changed; -1 with an
- * exception set. */
+ * code, the headers packed in headers[:size], whose Content-Length is
+ * declared (-1 if none), and the n body bytes at body (bridge.h,
+ * gohttp_reply).  Returns 1 if held; 0 if it cannot be (it does not fit,
+ * or Go may refuse the body: send it now instead), with nothing changed. */
+static int
+hold_packed(ResponseWriterObject *self, int code, const char *headers,
+            size_t size, int64_t declared, const char *body, size_t n)
+{
+    gohttp_reply *reply = self->reply;
+    if (reply == NULL || code < 200
+        || (n > 0 && (code == 204 || code == 304))
+        || (declared >= 0 && (int64_t)n > declared)
+        || size > reply->capacity || n > reply->capacity - size) {
+        return 0;
+    }
+    memcpy(self->reply_buf, headers, size);
+    if (n > 0) {
+        memcpy(self->reply_buf + size, body, n);
+    }
+    reply->header_len = (uint32_t)size;
+    reply->body_len = (uint32_t)n;
+    reply->status = code;
+    self->held = self->started = 1;
+    self->declared = declared;
+    self->written += (int64_t)n;
+    return 1;
+}
+
+/* hold_packed with the headers of w.header: 1 if held, 0 if not, -1
+ * with an exception set. */
 static int
 hold(ResponseWriterObject *self, int code, const char *body, size_t n)
 {
@@ -347,20 +363,7 @@ hold(ResponseWriterObject *self, int code, const char *body, size_t n)
             return 0;   /* released meanwhile: the caller's call to Go fails */
         }
     }
-    if (n > reply->capacity - size) {
-        return 0;
-    }
-    memcpy(self->reply_buf, headers, size);
-    if (n > 0) {
-        memcpy(self->reply_buf + size, body, n);
-    }
-    reply->header_len = (uint32_t)size;
-    reply->body_len = (uint32_t)n;
-    reply->status = code;
-    self->held = self->started = 1;
-    self->declared = declared;
-    self->written += (int64_t)n;
-    return 1;
+    return hold_packed(self, code, headers, size, declared, body, n);
 }
 
 /* Add n more body bytes to the held response.  1 if they were added, 0 if
@@ -469,12 +472,32 @@ start(ResponseWriterObject *self, int code)
     return commit(self, code, NULL, 0, &unused);
 }
 
-int
-gohttp_response_start(PyObject *op, int code)
+static int
+response_start(PyObject *op, int code)
 {
     int rc;
     Py_BEGIN_CRITICAL_SECTION(op);
     rc = start(Response_CAST(op), code);
+    Py_END_CRITICAL_SECTION();
+    return rc;
+}
+
+int
+gohttp_response_start_packed(PyObject *op, int code, char *headers,
+                             size_t size, int64_t declared)
+{
+    ResponseWriterObject *self = Response_CAST(op);
+    size_t unused;
+    int rc = -1;
+    Py_BEGIN_CRITICAL_SECTION(op);
+    if (check_live(self) == 0 && self->header == NULL && !self->started) {
+        rc = hold_packed(self, code, headers, size, declared, NULL, 0) == 1
+             ? 0 : commit_packed(self, code, headers, size, NULL, 0, &unused);
+    }
+    else if (!PyErr_Occurred()) {
+        PyErr_SetString(PyExc_RuntimeError, "gohttp_response_start_packed: "
+                        "the response has headers or has started already");
+    }
     Py_END_CRITICAL_SECTION();
     return rc;
 }
@@ -493,7 +516,7 @@ response_write_header(PyObject *op, PyObject *arg)
                      arg);
         return NULL;
     }
-    if (gohttp_response_start(op, (int)code) < 0) {
+    if (response_start(op, (int)code) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -558,20 +581,6 @@ gohttp_response_write(PyObject *op, const char *p, Py_ssize_t n)
     int rc;
     Py_BEGIN_CRITICAL_SECTION(op);
     rc = write_body(Response_CAST(op), p, n, &written);
-    Py_END_CRITICAL_SECTION();
-    return rc;
-}
-
-int
-gohttp_response_set_header(PyObject *op, PyObject *headers)
-{
-    ResponseWriterObject *self = Response_CAST(op);
-    int rc = -1;
-    Py_BEGIN_CRITICAL_SECTION(op);
-    if (check_live(self) == 0) {
-        Py_XSETREF(self->header, Py_NewRef(headers));
-        rc = 0;
-    }
     Py_END_CRITICAL_SECTION();
     return rc;
 }

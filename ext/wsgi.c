@@ -487,12 +487,31 @@ plain_length(PyObject *value)
     return v;
 }
 
-/* Fill map with the headers given to start_response, as the Python
- * adapter would.  1 if they were all plain, with *declared set to their
- * Content-Length (-1 if none); 0 at the first doubt; -1 with an exception
- * set. */
+/* Where the plain headers of a response are packed (bridge.h): its
+ * headers must fit in Go's reply buffer to be held back, and any that do
+ * not fit go to the Python adapter. */
+typedef struct {
+    char buf[4096];   /* Go's replySize */
+    size_t size;
+} packed_headers;
+
+/* Add key and value (latin-1 strs) to out.  0 if they do not fit. */
 static int
-plain_header_items(PyObject *map, PyObject *headers, int64_t *declared)
+pack_pair(packed_headers *out, PyObject *key, PyObject *value)
+{
+    return gohttp_put_item(out->buf, sizeof out->buf, &out->size,
+                           (const char *)PyUnicode_1BYTE_DATA(key),
+                           PyUnicode_GET_LENGTH(key)) == 0
+           && gohttp_put_item(out->buf, sizeof out->buf, &out->size,
+                              (const char *)PyUnicode_1BYTE_DATA(value),
+                              PyUnicode_GET_LENGTH(value)) == 0;
+}
+
+/* Pack the headers given to start_response into out, as the Python
+ * adapter would send them.  1 if they were all plain, with *declared set
+ * to their Content-Length (-1 if none); 0 at the first doubt. */
+static int
+plain_header_items(packed_headers *out, PyObject *headers, int64_t *declared)
 {
     Py_ssize_t n = PySequence_Fast_GET_SIZE(headers);
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -520,34 +539,24 @@ plain_header_items(PyObject *map, PyObject *headers, int64_t *declared)
             rc = 2;
         }
         if (rc == 1) {
-            PyObject *values = PyDict_GetItemWithError(map, key);
-            if (values != NULL) {                          /* borrowed */
-                rc = PyList_Append(values, value) < 0 ? -1 : 1;
-            }
-            else if (PyErr_Occurred()
-                     || (values = PyList_New(1)) == NULL) {
-                rc = -1;
-            }
-            else {
-                PyList_SET_ITEM(values, 0, Py_NewRef(value));
-                rc = PyDict_SetItem(map, key, values) < 0 ? -1 : 1;
-                Py_DECREF(values);
-            }
+            rc = pack_pair(out, key, value);
         }
         Py_DECREF(key);
-        if (rc <= 0) {
-            return rc;
+        if (rc == 0) {
+            return 0;
         }
     }
     return 1;
 }
 
-/* plain_headers over a tuple of the headers: the app's list could change
- * meanwhile (another of its threads), and its items with it. */
+/* plain_header_items over a tuple of the headers: the app's list could
+ * change meanwhile (another of its threads), and its items with it.
+ * -1 with an exception set if that tuple cannot be made. */
 static int
-plain_headers(PyObject *map, PyObject *headers, int64_t *declared)
+plain_headers(packed_headers *out, PyObject *headers, int64_t *declared)
 {
     *declared = -1;
+    out->size = 0;
     if (!PyList_CheckExact(headers) && !PyTuple_CheckExact(headers)) {
         return 0;
     }
@@ -555,7 +564,7 @@ plain_headers(PyObject *map, PyObject *headers, int64_t *declared)
     if (items == NULL) {
         return -1;
     }
-    int rc = plain_header_items(map, items, declared);
+    int rc = plain_header_items(out, items, declared);
     Py_DECREF(items);
     return rc;
 }
@@ -566,12 +575,10 @@ plain_headers(PyObject *map, PyObject *headers, int64_t *declared)
 static int
 send_plain_items(StartResponseObject *sr, PyObject *result)
 {
-    gohttp_state *st = sr->wsgi->state;
     Py_ssize_t nchunks = PySequence_Fast_GET_SIZE(result);
     PyObject **chunks = PySequence_Fast_ITEMS(result);
-    PyObject *map = NULL, *headers = NULL;
+    packed_headers headers;
     int64_t total = 0, declared;
-    int rc = -1;
 
     int code = plain_status(sr->status);
     if (code < 0) {
@@ -583,51 +590,40 @@ send_plain_items(StartResponseObject *sr, PyObject *result)
         }
         total += PyBytes_GET_SIZE(chunks[i]);
     }
-    if ((map = PyDict_New()) == NULL) {
-        return -1;
-    }
-    int plain = plain_headers(map, sr->headers, &declared);
+    int plain = plain_headers(&headers, sr->headers, &declared);
     int discard = code == 204 || code == 304;   /* no body allowed */
     if (plain <= 0 || (declared >= 0 && declared != total && !discard)) {
-        rc = plain < 0 ? -1 : 0;   /* a mistake, or a body at odds with
-                                      its length: Python names it */
-        goto done;
+        return plain < 0 ? -1 : 0;   /* a mistake, or a body at odds with
+                                        its length: Python names it */
     }
     if (declared < 0 && !discard) {
-        PyObject *length = PyUnicode_FromFormat("%lld", (long long)total);
-        PyObject *values = length ? PyList_New(1) : NULL;
-        if (values == NULL) {
-            Py_XDECREF(length);
-            goto done;
+        char length[24];
+        size_t n = (size_t)snprintf(length, sizeof length, "%lld",
+                                    (long long)total);
+        if (gohttp_put_item(headers.buf, sizeof headers.buf, &headers.size,
+                            "Content-Length", 14) < 0
+            || gohttp_put_item(headers.buf, sizeof headers.buf, &headers.size,
+                               length, (Py_ssize_t)n) < 0) {
+            return 0;
         }
-        PyList_SET_ITEM(values, 0, length);
-        int set = PyDict_SetItem(map, st->str_content_length, values);
-        Py_DECREF(values);
-        if (set < 0) {
-            goto done;
-        }
+        declared = total;
     }
-    if ((headers = gohttp_headers_over(st, map)) == NULL
-        || gohttp_response_set_header(sr->w, headers) < 0
-        || gohttp_response_start(sr->w, code) < 0) {
-        goto done;
+    if (gohttp_response_start_packed(sr->w, code, headers.buf, headers.size,
+                                     discard ? -1 : declared) < 0) {
+        return -1;
     }
     for (Py_ssize_t i = 0; i < nchunks && !discard; i++) {
         Py_ssize_t n = PyBytes_GET_SIZE(chunks[i]);
         if (n > 0 && gohttp_response_write(sr->w, PyBytes_AS_STRING(chunks[i]),
                                            n) < 0) {
             if (!PyErr_ExceptionMatches(PyExc_OSError)) {
-                goto done;
+                return -1;
             }
             PyErr_Clear();   /* the client went away: nothing to tell it */
             break;
         }
     }
-    rc = 1;
-done:
-    Py_XDECREF(headers);
-    Py_XDECREF(map);
-    return rc;
+    return 1;
 }
 
 /* send_plain_items over a tuple of result: writes wait in Go without the

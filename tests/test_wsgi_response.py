@@ -95,6 +95,34 @@ def test_repeated_headers_and_cookies(serve_app):
     assert r.headers["X-Custom"] == "v"
 
 
+@pytest.mark.parametrize("size", [3000, 5000, 40000])
+def test_headers_too_large_to_hold_back(serve_app, size):
+    """Headers that do not fit Go's 4 KiB reply buffer, which C packs for
+    a plain response, are sent all the same."""
+    headers = TEXT + [("X-Big", "b" * size), ("X-After", "after")]
+    # Unvalidated: the validator's iterator would take the Python path.
+    server = serve_app(app_returning([b"body"], headers=headers),
+                       validate=False)
+    r = urllib3.request("GET", server.url + "/")
+    assert r.status == 200
+    assert r.headers["X-Big"] == "b" * size
+    assert r.headers["X-After"] == "after"
+    assert r.headers["Content-Length"] == "4"
+    assert r.data == b"body"
+
+
+def test_not_modified_with_a_content_length(serve_app):
+    server = serve_app(app_returning(
+        [], status="304 Not Modified", headers=[("Content-Length", "13"),
+                                                ("ETag", '"v1"')]),
+        validate=False)
+    r = urllib3.request("GET", server.url + "/")
+    assert r.status == 304
+    assert r.headers["ETag"] == '"v1"'
+    assert "Content-Length" not in r.headers  # Go drops it for a 304
+    assert r.data == b""
+
+
 def test_header_names_are_sent_in_canonical_case(serve_app):
     server = serve_app(app_returning(
         [b"x"], headers=[("content-type", "text/plain"), ("x-lower", "1")]))

@@ -238,6 +238,12 @@ def all_rows() -> list[Row]:
     return [
         Row("go", "pure Go net/http",
             lambda port: [str(GOHELLO), "-addr", f"{HOST}:{port}"], clean_env),
+        # What gohttp's default timeouts cost Go itself (a deadline timer
+        # reset twice per request): the baseline stays the bare server.
+        Row("go-timeouts", "pure Go net/http, gohttp's timeouts",
+            lambda port: [str(GOHELLO), "-addr", f"{HOST}:{port}",
+                          "-read-header-timeout", "10s",
+                          "-idle-timeout", "120s"], clean_env),
         Row("gohttp", "gohttp native handler",
             lambda port: [py, str(BENCH / "apps" / "gohttp_native.py"),
                           str(port)], gohttp_env),
@@ -935,7 +941,7 @@ def callgrind_row(row: Row, args: argparse.Namespace) -> tuple[list[int], str]:
 def run_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
     ensure_tools(CALLGRIND_TOOLS)
     ensure_tools({"ab": "apache2-utils"})
-    wanted = ("go", "gohttp", "gohttp-c", "gohttp-wsgi")
+    wanted = ("go", "go-timeouts", "gohttp", "gohttp-c", "gohttp-wsgi")
     out = ["## Instructions per request (callgrind)", ""]
     out += machine_header()
     out.append(f"- {version_of(['valgrind', '--version'])}, "

@@ -15,6 +15,8 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "address to listen on")
 	static := flag.String("static", "", "serve GET / from the files in this directory instead")
+	readHeaderTimeout := flag.Duration("read-header-timeout", 0, "http.Server.ReadHeaderTimeout (0: none)")
+	idleTimeout := flag.Duration("idle-timeout", 0, "http.Server.IdleTimeout (0: none)")
 	flag.Parse()
 	body := []byte("Hello, world!")
 	mux := http.NewServeMux()
@@ -53,5 +55,6 @@ func main() {
 	}
 	fmt.Fprintf(os.Stdout, "listening on %s\n", ln.Addr())
 	os.Stdout.Sync()
-	log.Fatal(http.Serve(ln, mux))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: *readHeaderTimeout, IdleTimeout: *idleTimeout}
+	log.Fatal(srv.Serve(ln))
 }

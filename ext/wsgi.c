@@ -37,6 +37,7 @@ typedef struct {
     PyObject *empty_input;    /* wsgi.input of requests without one */
     PyObject *disconnected;   /* ClientDisconnected */
     PyObject *constants;      /* environ entries of every request, or NULL */
+    PyObject *file_wrapper;   /* constants' wsgi.file_wrapper, or NULL */
 } WSGIAppObject;
 
 #define WSGIApp_CAST(op) ((WSGIAppObject *)(op))
@@ -68,6 +69,7 @@ wsgi_app_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     self->name = PyObject_GetAttrString(handler, "name");
     self->script = NULL;
     self->constants = NULL;
+    self->file_wrapper = NULL;
     PyObject_GC_Track(self);
     if (self->app == NULL || self->name == NULL
         || (script_name = PyObject_GetAttrString(handler,
@@ -105,6 +107,7 @@ wsgi_app_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->empty_input);
     Py_VISIT(self->disconnected);
     Py_VISIT(self->constants);
+    Py_VISIT(self->file_wrapper);
     return 0;
 }
 
@@ -120,6 +123,7 @@ wsgi_app_clear(PyObject *op)
     Py_CLEAR(self->empty_input);
     Py_CLEAR(self->disconnected);
     Py_CLEAR(self->constants);
+    Py_CLEAR(self->file_wrapper);
     return 0;
 }
 
@@ -196,7 +200,10 @@ constants(WSGIAppObject *self)
         if (made != NULL) {
             Py_SETREF(made, roomy_copy(made));
         }
-        if (self->constants == NULL) {   /* else another thread made them */
+        if (made != NULL && self->constants == NULL) {   /* else another
+                                                          thread made them */
+            PyObject *fw = PyDict_GetItemString(made, "wsgi.file_wrapper");
+            self->file_wrapper = Py_XNewRef(fw);   /* borrowed: made holds it */
             self->constants = made;
         }
         else {
@@ -571,9 +578,10 @@ plain_headers(packed_headers *out, PyObject *headers, int64_t *declared)
 
 /* Send the response of an app that called start_response once and
  * returned result, a list or tuple.  1 if sent; 0 if it is not plain and
- * nothing was sent; -1 with an exception set. */
+ * nothing was sent; -1 with an exception set.  With need_length, the
+ * headers must give the body's Content-Length. */
 static int
-send_plain_items(StartResponseObject *sr, PyObject *result)
+send_plain_items(StartResponseObject *sr, PyObject *result, int need_length)
 {
     Py_ssize_t nchunks = PySequence_Fast_GET_SIZE(result);
     PyObject **chunks = PySequence_Fast_ITEMS(result);
@@ -595,6 +603,9 @@ send_plain_items(StartResponseObject *sr, PyObject *result)
     if (plain <= 0 || (declared >= 0 && declared != total && !discard)) {
         return plain < 0 ? -1 : 0;   /* a mistake, or a body at odds with
                                         its length: Python names it */
+    }
+    if (declared < 0 && !discard && need_length) {
+        return 0;   /* the adapter streams it, as it would have */
     }
     if (declared < 0 && !discard) {
         char length[24];
@@ -635,8 +646,110 @@ send_plain(StartResponseObject *sr, PyObject *result)
     if (items == NULL) {
         return -1;
     }
-    int rc = send_plain_items(sr, items);
+    int rc = send_plain_items(sr, items, 0);
     Py_DECREF(items);
+    return rc;
+}
+
+/* Whether result is an iterable the adapter would stream: not a list or
+ * tuple, a file wrapper, or what is not a WSGI body at all (the adapter
+ * names that mistake). */
+static int
+streamed(WSGIAppObject *wsgi, PyObject *result)
+{
+    return Py_TYPE(result)->tp_iter != NULL
+           && !PyUnicode_Check(result) && !PyBytes_Check(result)
+           && !PyList_CheckExact(result) && !PyTuple_CheckExact(result)
+           && (PyObject *)Py_TYPE(result) != wsgi->file_wrapper;
+}
+
+/* The Content-Length that headers, given to start_response, declare: a
+ * plain number, else -1.  A first look only: send_plain_items checks. */
+static Py_ssize_t
+declared_length(PyObject *headers)
+{
+    Py_ssize_t length = -1;
+    if (!PyList_CheckExact(headers)) {
+        return -1;
+    }
+    Py_BEGIN_CRITICAL_SECTION(headers);   /* the app's list */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(headers); i++) {
+        PyObject *item = PyList_GET_ITEM(headers, i);   /* borrowed */
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2) {
+            break;
+        }
+        PyObject *key = PyTuple_GET_ITEM(item, 0);
+        PyObject *value = PyTuple_GET_ITEM(item, 1);
+        if (PyUnicode_CheckExact(key) && PyUnicode_IS_ASCII(key)
+            && PyUnicode_GET_LENGTH(key) == 14
+            && PyOS_strnicmp((const char *)PyUnicode_1BYTE_DATA(key),
+                             "content-length", 14) == 0) {
+            if (PyUnicode_CheckExact(value) && PyUnicode_IS_ASCII(value)) {
+                length = (Py_ssize_t)plain_length(value);
+            }
+            break;
+        }
+    }
+    Py_END_CRITICAL_SECTION();
+    return length;
+}
+
+/* Send the response of an app that called start_response once, with a
+ * Content-Length, and returned an iterable of one chunk of that length
+ * (what Flask and Django return), as send_plain does a list: no stream
+ * with one flush per chunk for a body that is whole.  result is iterated
+ * as far as its second chunk; nothing is sent until it says it has no
+ * more.  1 if sent; 0 if it is not such a response and nothing was sent,
+ * with *taken (a tuple of the chunks taken) and *rest (the iterator they
+ * came from) for the adapter; -1 with an exception set, the iterable's. */
+static int
+send_one_chunk(StartResponseObject *sr, PyObject *result, PyObject **taken,
+               PyObject **rest)
+{
+    Py_ssize_t length = declared_length(sr->headers), n = 0;
+    int exhausted = 0, rc = 0;
+    if (length < 0) {
+        return 0;   /* a stream, as far as anyone can tell */
+    }
+    PyObject *it = PyObject_GetIter(result), *chunks[2] = {NULL, NULL};
+    if (it == NULL) {
+        return -1;
+    }
+    while (n < 2) {
+        PyObject *chunk = PyIter_Next(it);
+        if (chunk == NULL) {
+            rc = PyErr_Occurred() ? -1 : 0;
+            exhausted = rc == 0;
+            break;
+        }
+        chunks[n++] = chunk;
+        if (!PyBytes_CheckExact(chunk) || sr->response != NULL
+            || PyBytes_GET_SIZE(chunk) != length) {
+            break;   /* a mistake, write() or start_response again, or a
+                        stream: the next chunk may wait for the client */
+        }
+    }
+    if (rc == 0) {
+        *taken = PyTuple_New(n);
+        if (*taken == NULL) {
+            rc = -1;
+        }
+        for (Py_ssize_t i = 0; rc == 0 && i < n; i++) {
+            PyTuple_SET_ITEM(*taken, i, Py_NewRef(chunks[i]));
+        }
+    }
+    if (rc == 0 && exhausted && n < 2 && sr->response == NULL) {
+        rc = send_plain_items(sr, *taken, 1);
+    }
+    if (rc == 0) {
+        *rest = Py_NewRef(it);   /* the adapter goes on */
+    }
+    else {
+        Py_CLEAR(*taken);
+    }
+    Py_XDECREF(chunks[0]);
+    Py_XDECREF(chunks[1]);
+    Py_DECREF(it);
     return rc;
 }
 
@@ -686,6 +799,19 @@ close_result(WSGIAppObject *wsgi, PyObject *result)
     return 0;
 }
 
+/* close_result after an error, whose exception stays set: close() runs
+ * with none pending, and an error of its own is logged. */
+static void
+close_after_error(WSGIAppObject *wsgi, PyObject *result)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    if (close_result(wsgi, result) < 0) {
+        gohttp_log_exception(wsgi->state, "WSGI app %U: error in the close() "
+                             "of its response", wsgi->name);
+    }
+    PyErr_SetRaisedException(exc);
+}
+
 gohttp_outcome
 gohttp_wsgi_run(PyObject *op, const gohttp_request *req, const char *data,
                 gohttp_reply *reply, char *reply_buf)
@@ -695,6 +821,7 @@ gohttp_wsgi_run(PyObject *op, const gohttp_request *req, const char *data,
     gohttp_outcome outcome = GOHTTP_FAILED;
     PyObject *r = NULL, *w = NULL, *base, *input = NULL, *errors = NULL;
     PyObject *environ = NULL, *result = NULL, *sent = NULL;
+    PyObject *taken = NULL, *rest = NULL;   /* of a stream C began */
     StartResponseObject *sr = NULL;
 
     if ((base = constants(wsgi)) == NULL) {   /* borrowed */
@@ -725,22 +852,29 @@ gohttp_wsgi_run(PyObject *op, const gohttp_request *req, const char *data,
         goto done;
     }
     int plain = 0;
-    if (sr->response == NULL && sr->status != NULL
-        && (PyList_CheckExact(result) || PyTuple_CheckExact(result))) {
-        plain = send_plain(sr, result);
+    if (sr->response == NULL && sr->status != NULL) {
+        if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
+            plain = send_plain(sr, result);
+        }
+        else if (streamed(wsgi, result)) {
+            plain = send_one_chunk(sr, result, &taken, &rest);
+        }
         if (plain < 0) {
-            close_result(wsgi, result);
+            close_after_error(wsgi, result);
             goto error;
         }
     }
     if (!plain) {
         /* the Python adapter sends it, and calls close() */
         if (take_over(sr) < 0) {
-            close_result(wsgi, result);
+            close_after_error(wsgi, result);
             goto error;
         }
-        sent = PyObject_CallMethod(wsgi->handler, "_send", "OO",
-                                   sr->response, result);
+        sent = rest == NULL
+               ? PyObject_CallMethod(wsgi->handler, "_send", "OO",
+                                     sr->response, result)
+               : PyObject_CallMethod(wsgi->handler, "_send", "OOOO",
+                                     sr->response, result, taken, rest);
         if (sent == NULL) {
             goto error;
         }
@@ -769,6 +903,8 @@ error:
                          r != NULL ? r : Py_None);
 done:
     gohttp_views_end(r, w);
+    Py_XDECREF(taken);
+    Py_XDECREF(rest);
     Py_XDECREF(sent);
     Py_XDECREF(result);
     Py_XDECREF((PyObject *)sr);

@@ -31,6 +31,7 @@ of bytes are C's, and this module's code takes over only for the rest
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import os
 import socket
@@ -38,8 +39,8 @@ import stat
 import time
 import weakref
 from types import TracebackType
-from typing import (TYPE_CHECKING, Any, Callable, Iterable, Optional,
-                    Protocol, Tuple, Type, Union)
+from typing import (TYPE_CHECKING, Any, Callable, Iterable, Iterator,
+                    Optional, Protocol, Tuple, Type, Union)
 
 from ._gohttp import Request, ResponseWriter, WSGIApp
 from ._headers import _TOKEN, canonical_key
@@ -617,10 +618,16 @@ class WSGIHandler:
         response.headers = headers
         return response
 
-    def _send(self, response: _Response, result: Iterable[bytes]) -> None:
-        """Send the body the app returned, then close() it."""
+    def _send(self, response: _Response, result: Iterable[bytes],
+              taken: tuple[object, ...] = (),
+              rest: Optional[Iterator[object]] = None) -> None:
+        """Send the body the app returned, then close() it.  When C began
+        to iterate result, taken holds the chunks it took and rest is the
+        iterator it took them from."""
+        body: Iterable[Any] = (result if rest is None
+                               else itertools.chain(taken, rest))
         try:
-            response.send_iterable(result)
+            response.send_iterable(body)
         except ClientDisconnected:
             logger.debug("WSGI app %s: the client went away", self.name)
         finally:

@@ -354,6 +354,63 @@ def test_close_is_called_after_an_error(serve_app, wsgi_errors, fail_at):
     assert body.closed.wait(TIMEOUT)
 
 
+# What Flask and Django return: an iterable of the whole body, with close()
+# and a Content-Length.  C sends it as it sends a list.
+
+def test_an_iterable_of_one_chunk_with_its_length(serve_app):
+    bodies = []
+
+    def app(environ, start_response):
+        start_response("200 OK", TEXT + [("Content-Length", "5")])
+        bodies.append(Closing([b"hello"]))
+        return bodies[-1]
+
+    server = serve_app(app, validate=False)
+    http = urllib3.PoolManager()
+    for _ in range(3):
+        r = http.request("GET", server.url + "/")
+        assert (r.status, r.data) == (200, b"hello")
+        assert r.headers["Content-Length"] == "5"
+    assert len(bodies) == 3 and all(b.closed.is_set() for b in bodies)
+
+
+@pytest.mark.parametrize("chunks,length", [
+    ([b"01", b"23"], 4),          # a stream of two chunks
+    ([b"", b"0123"], 4),          # an empty chunk first
+    ([b"0123", b""], 4),          # an empty chunk after the body
+    ([b"0123"], None),            # no length: streamed, as it was
+])
+def test_iterables_the_adapter_streams(serve_app, chunks, length):
+    headers = TEXT + ([("Content-Length", str(length))] if length else [])
+    body = Closing(chunks)
+    server = serve_app(app_returning(body, headers=headers), validate=False)
+    r = urllib3.request("GET", server.url + "/")
+    assert (r.status, r.data) == (200, b"0123")
+    assert body.closed.wait(TIMEOUT)
+
+
+def test_an_iterable_that_fails_after_its_whole_body(serve_app, wsgi_errors):
+    """Nothing was sent when it raised: a clean 500, and close()."""
+    body = Closing([b"0123", b"more"], fail_at=1)
+    server = serve_app(app_returning(
+        body, headers=TEXT + [("Content-Length", "4")]), validate=False)
+    r = urllib3.request("GET", server.url + "/")
+    assert r.status == 500
+    assert body.closed.wait(TIMEOUT)
+    assert "fails midway" in "\n".join(error_text(r) for r in wsgi_errors())
+    assert urllib3.request("GET", server.url + "/").status == 500  # serving
+
+
+def test_an_iterable_with_a_str_chunk(serve_app, wsgi_errors):
+    body = Closing(["text"])  # type: ignore[list-item]
+    server = serve_app(app_returning(
+        body, headers=TEXT + [("Content-Length", "4")]), validate=False)
+    r = urllib3.request("GET", server.url + "/")
+    assert r.status == 500
+    assert body.closed.wait(TIMEOUT)
+    assert "str" in "\n".join(error_text(r) for r in wsgi_errors())
+
+
 def test_close_is_called_when_the_client_goes_away(serve_app, wsgi_errors):
     closed = threading.Event()
     yielded = []

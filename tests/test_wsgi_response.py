@@ -389,26 +389,21 @@ def test_iterables_the_adapter_streams(serve_app, chunks, length):
     assert body.closed.wait(TIMEOUT)
 
 
-def test_an_iterable_that_fails_after_its_whole_body(serve_app, wsgi_errors):
-    """Nothing was sent when it raised: a clean 500, and close()."""
-    body = Closing([b"0123", b"more"], fail_at=1)
+@pytest.mark.parametrize("body,message", [
+    # It raises after the whole body: nothing was sent yet.
+    (Closing([b"0123", b"more"], fail_at=1), "fails midway"),
+    # Not bytes: the adapter names the mistake.
+    (Closing(["text"]), "must be bytes"),  # type: ignore[list-item]
+])
+def test_an_iterable_that_goes_wrong_gets_a_clean_500(serve_app, wsgi_errors,
+                                                      body, message):
     server = serve_app(app_returning(
         body, headers=TEXT + [("Content-Length", "4")]), validate=False)
     r = urllib3.request("GET", server.url + "/")
     assert r.status == 500
     assert body.closed.wait(TIMEOUT)
-    assert "fails midway" in "\n".join(error_text(r) for r in wsgi_errors())
+    assert message in "\n".join(error_text(r) for r in wsgi_errors())
     assert urllib3.request("GET", server.url + "/").status == 500  # serving
-
-
-def test_an_iterable_with_a_str_chunk(serve_app, wsgi_errors):
-    body = Closing(["text"])  # type: ignore[list-item]
-    server = serve_app(app_returning(
-        body, headers=TEXT + [("Content-Length", "4")]), validate=False)
-    r = urllib3.request("GET", server.url + "/")
-    assert r.status == 500
-    assert body.closed.wait(TIMEOUT)
-    assert "str" in "\n".join(error_text(r) for r in wsgi_errors())
 
 
 def test_close_is_called_when_the_client_goes_away(serve_app, wsgi_errors):

@@ -109,14 +109,24 @@ def plain_app(environ, start_response):
     of bytes.  Touches the environ, reads the body, sends headers that C
     drops, keeps or counts."""
     body = environ["wsgi.input"].read()
-    status = "204 No Content" if environ["PATH_INFO"] == "/none" else "200 OK"
-    start_response(status, [
+    path = environ["PATH_INFO"]
+    status = "204 No Content" if path == "/none" else "200 OK"
+    headers = [
         ("Content-Type", "text/plain"),
         ("X-Agent", environ.get("HTTP_USER_AGENT", "")),
         ("X-Many", environ.get("HTTP_X_MANY", "")),
         ("Keep-Alive", "timeout=5"),   # hop-by-hop: dropped
-    ])
-    return [environ["QUERY_STRING"].encode(), b"|", body]
+    ]
+    chunks = [environ["QUERY_STRING"].encode(), b"|", body]
+    if path.startswith("/iter"):
+        # An iterable with its length: of one chunk, C sends it; of two,
+        # C hands the chunks it took to the adapter.
+        whole = b"".join(chunks)
+        headers.append(("Content-Length", str(len(whole))))
+        start_response(status, headers)
+        return Body([whole] if path == "/iter" else [whole, b""])
+    start_response(status, headers)
+    return chunks
 
 
 def test_plain_wsgi_requests_leave_nothing_behind(serve_app):
@@ -137,6 +147,9 @@ def test_plain_wsgi_requests_leave_nothing_behind(serve_app):
                              body=b"x" * 100)
             assert r.data == f"i={i}|".encode() + b"x" * 100
             assert pool.request("GET", f"{server.url}/none").status == 204
+            for path in ("/iter", "/iter2"):
+                r = pool.request("GET", f"{server.url}{path}?i={i}")
+                assert r.data == f"i={i}|".encode(), r.data
 
     run(WARM_UP // 2)
     settle()
@@ -155,6 +168,7 @@ def test_plain_wsgi_requests_leave_nothing_behind(serve_app):
     assert sys.getrefcount(plain_app) == app_refs
     assert traced < 256 * 1024, f"{traced} more bytes allocated by Python"
     assert objects < 500, f"{objects} more objects tracked by the GC"
+    assert not Body.alive, f"{len(Body.alive)} response iterables are alive"
     if total_refs:  # a debug build of CPython counts every reference
         grown = sys.gettotalrefcount() - total_refs
         assert grown < 1000, f"{grown} more references"

@@ -43,7 +43,7 @@ typedef struct {
 #define LITERAL(s) {s, sizeof(s) - 1}
 
 /* Values most requests send, each made once: a field that is one of them
- * shares its str (see latin1). */
+ * shares its str (see set_common). */
 static const literal common_values[GOHTTP_WSGI_NCOMMON_VALUES] = {
     LITERAL("GET"), LITERAL("HEAD"), LITERAL("POST"), LITERAL("PUT"),
     LITERAL("DELETE"), LITERAL("OPTIONS"), LITERAL("PATCH"),
@@ -119,28 +119,35 @@ find(const literal *names, int count, const char *s, Py_ssize_t n)
     return -1;
 }
 
-/* New reference: the latin-1 str of s[:n], one of the common values if
- * it is one.  NULL with an exception set. */
-static PyObject *
-latin1(gohttp_state *st, const char *s, Py_ssize_t n)
-{
-    int i = find(common_values, GOHTTP_WSGI_NCOMMON_VALUES, s, n);
-    return i >= 0 ? Py_NewRef(st->wsgi_value[i])
-                  : PyUnicode_DecodeLatin1(s, n, NULL);
-}
-
-/* Set env[key] to the latin-1 str of s[:n].  0, or -1 with an exception. */
+/* Set env[key] to value, a new reference that this takes over (NULL: an
+ * error already set).  0, or -1 with an exception set. */
 static int
-set_latin1(gohttp_state *st, PyObject *env, PyObject *key, const char *s,
-           Py_ssize_t n)
+set_new(PyObject *env, PyObject *key, PyObject *value)
 {
-    PyObject *value = latin1(st, s, n);
     if (value == NULL) {
         return -1;
     }
     int rc = PyDict_SetItem(env, key, value);
     Py_DECREF(value);
     return rc;
+}
+
+/* Set env[key] to the latin-1 str of s[:n].  0, or -1 with an exception. */
+static int
+set_latin1(PyObject *env, PyObject *key, const char *s, Py_ssize_t n)
+{
+    return set_new(env, key, PyUnicode_DecodeLatin1(s, n, NULL));
+}
+
+/* set_latin1 for a field that is most often one of the common values:
+ * then env[key] is that str. */
+static int
+set_common(gohttp_state *st, PyObject *env, PyObject *key, const char *s,
+           Py_ssize_t n)
+{
+    int i = find(common_values, GOHTTP_WSGI_NCOMMON_VALUES, s, n);
+    return i >= 0 ? PyDict_SetItem(env, key, st->wsgi_value[i])
+                  : set_latin1(env, key, s, n);
 }
 
 static inline const char *
@@ -267,24 +274,25 @@ add_remote(gohttp_state *st, PyObject *env, const char *s, Py_ssize_t n)
         host++;
         host_len -= 2;
     }
-    if (set_latin1(st, env, st->wsgi_key[GOHTTP_WSGI_REMOTE_ADDR], host,
+    if (set_latin1(env, st->wsgi_key[GOHTTP_WSGI_REMOTE_ADDR], host,
                    host_len) < 0) {
         return -1;
     }
-    return set_latin1(st, env, st->wsgi_key[GOHTTP_WSGI_REMOTE_PORT], port,
+    return set_latin1(env, st->wsgi_key[GOHTTP_WSGI_REMOTE_PORT], port,
                       port_len);
 }
 
 /* The request fields that go into the environ as they are. */
 static const struct {
-    int field;   /* GOHTTP_F_* */
-    int key;     /* GOHTTP_WSGI_* */
+    int field;    /* GOHTTP_F_* */
+    int key;      /* GOHTTP_WSGI_* */
+    int common;   /* most often one of common_values */
 } copied[] = {
-    {GOHTTP_F_METHOD, GOHTTP_WSGI_REQUEST_METHOD},
-    {GOHTTP_F_QUERY, GOHTTP_WSGI_QUERY_STRING},
-    {GOHTTP_F_URL, GOHTTP_WSGI_REQUEST_URI},
-    {GOHTTP_F_PROTO, GOHTTP_WSGI_SERVER_PROTOCOL},
-    {GOHTTP_F_SCHEME, GOHTTP_WSGI_URL_SCHEME},
+    {GOHTTP_F_METHOD, GOHTTP_WSGI_REQUEST_METHOD, 1},
+    {GOHTTP_F_QUERY, GOHTTP_WSGI_QUERY_STRING, 0},
+    {GOHTTP_F_URL, GOHTTP_WSGI_REQUEST_URI, 0},
+    {GOHTTP_F_PROTO, GOHTTP_WSGI_SERVER_PROTOCOL, 1},
+    {GOHTTP_F_SCHEME, GOHTTP_WSGI_URL_SCHEME, 1},
 };
 
 PyObject *
@@ -315,15 +323,17 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
     else {
         script_len = 0;
     }
-    if (set_latin1(st, env, key[GOHTTP_WSGI_SCRIPT_NAME], script_s,
+    if (set_latin1(env, key[GOHTTP_WSGI_SCRIPT_NAME], script_s,
                    script_len) < 0
-        || set_latin1(st, env, key[GOHTTP_WSGI_PATH_INFO], path, n) < 0) {
+        || set_latin1(env, key[GOHTTP_WSGI_PATH_INFO], path, n) < 0) {
         goto error;
     }
 
     for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++) {
         s = span(req, data, copied[i].field, &n);
-        if (set_latin1(st, env, key[copied[i].key], s, n) < 0) {
+        PyObject *k = key[copied[i].key];
+        if ((copied[i].common ? set_common(st, env, k, s, n)
+                              : set_latin1(env, k, s, n)) < 0) {
             goto error;
         }
     }
@@ -341,7 +351,7 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
         goto error;
     }
     s = span(req, data, GOHTTP_F_HOST, &n);
-    if (n > 0 && set_latin1(st, env, key[GOHTTP_WSGI_HTTP_HOST], s, n) < 0) {
+    if (n > 0 && set_latin1(env, key[GOHTTP_WSGI_HTTP_HOST], s, n) < 0) {
         goto error;
     }
     if (add_headers(st, env, req, data) < 0) {

@@ -332,8 +332,7 @@ hold(ResponseWriterObject *self, int code, const char *body, size_t n)
     size_t size = 0;
     int64_t declared = -1;
 
-    if (reply == NULL || code < 200
-        || (n > 0 && (code == 204 || code == 304))) {
+    if (reply == NULL) {
         return 0;
     }
     if (self->header != NULL) {
@@ -352,9 +351,6 @@ hold(ResponseWriterObject *self, int code, const char *body, size_t n)
         Py_END_CRITICAL_SECTION2();
         if (usable <= 0) {
             return usable;
-        }
-        if (declared >= 0 && (int64_t)n > declared) {
-            return 0;
         }
         if (packed != 0) {
             return packed == 1 ? 0 : -1;

@@ -29,7 +29,7 @@ type call struct {
 	handler uintptr
 	queued  time.Time        // when it began to wait for a place
 	outcome C.gohttp_outcome // what the handler said
-	done    chan struct{}    // the lane's word that it has a place
+	done    chan bool        // the lane's word: true, a place is ours; false, one is free
 
 	mu          sync.Mutex // guards everything below against C threads
 	generation  uint64
@@ -61,7 +61,7 @@ func newCall() *call {
 	c := &call{
 		data:     make([]byte, 0, 1024),
 		replyBuf: make([]byte, replySize),
-		done:     make(chan struct{}, 1),
+		done:     make(chan bool, 1),
 	}
 	c.handle = cgo.NewHandle(c)
 	return c

@@ -15,9 +15,16 @@ import (
 // one handler at a time under the GIL, so by default the lane has one
 // place: the request's own goroutine takes it and enters C on its own
 // thread, and then writes its response at once; a goroutine that finds
-// the place taken waits in Go, costing no thread, until the place is
-// handed to it.  No goroutine sits between a request and Python, and an
-// OS thread never waits for the GIL.
+// the place taken waits in Go, costing no thread.  No goroutine sits
+// between a request and Python, and an OS thread never waits for the GIL.
+//
+// A call that leaves frees its place and wakes the longest waiting call,
+// but a call that arrives while that one is still being scheduled may
+// take the place first, as with sync.Mutex: a place handed to a parked
+// goroutine would stay idle until a thread runs it.  The woken call that
+// finds the place taken goes back to the front of the queue.  Once the
+// first waiter has waited handOffAfter, leaving calls hand it their place
+// instead, so none starves.
 //
 // Handlers that block (I/O, sleep) release the GIL, though, and then one
 // place would leave the interpreter idle while calls wait; so the lane
@@ -30,7 +37,7 @@ type lane struct {
 	mu      sync.Mutex // guards the fields up to finished
 	width   int32      // places now: 1 (or min) to max
 	inC     int32      // places taken
-	waiting []*call    // FIFO: calls waiting for a place
+	waiting []*call    // calls waiting for a place, longest first
 	head    int        // waiting[head:] are the ones still waiting
 
 	min, max int32
@@ -43,6 +50,10 @@ type lane struct {
 // waitTooLong is how long a call may wait for a place, or the lane go
 // without finishing a call while calls wait, before the lane widens.
 const waitTooLong = 2 * time.Millisecond
+
+// handOffAfter is how long the first waiter waits before leaving calls
+// hand it their place rather than free it for whoever comes first.
+const handOffAfter = time.Millisecond
 
 // newLane makes a lane with min places at first and at least, and up
 // to max.  min > 1 is for interpreters without a GIL, where handlers
@@ -75,29 +86,47 @@ func enterC(c *call) {
 // returns when it has finished.
 func (l *lane) run(c *call) C.gohttp_outcome {
 	l.mu.Lock()
-	if l.inC < l.width && l.head == len(l.waiting) {
+	if l.inC < l.width {
 		l.inC++
 		l.mu.Unlock()
 	} else {
 		c.queued = time.Now()
-		l.waiting = append(l.waiting, c)
-		first := l.head == len(l.waiting)-1
-		l.mu.Unlock()
-		if first {
-			select {
-			case l.wake <- struct{}{}:
-			default:
-			}
-		}
-		<-c.done // a leaving call handed us its place
+		l.await(c)
 	}
 	l.enter(c)
 	l.leave()
 	return c.outcome
 }
 
-// leave gives up a place: to the longest waiting call, if any, else back
-// to the lane, which narrows if it had widened.
+// await queues c and returns once c has a place.  Call it with l.mu
+// held; it returns with l.mu released.
+func (l *lane) await(c *call) {
+	l.waiting = append(l.waiting, c)
+	for {
+		if l.head == len(l.waiting)-1 {
+			select { // the first to wait: tell the monitor
+			case l.wake <- struct{}{}:
+			default:
+			}
+		}
+		l.mu.Unlock()
+		if handed := <-c.done; handed {
+			return
+		}
+		l.mu.Lock()
+		if l.inC < l.width {
+			l.inC++
+			l.mu.Unlock()
+			return
+		}
+		l.pushFront(c) // a running call took the freed place first
+	}
+}
+
+// leave gives up a place.  It frees the place and wakes the longest
+// waiting call, if any; or, once that call has waited handOffAfter,
+// hands the place to it, widening the lane if it waited waitTooLong.
+// With no one waiting, the lane narrows if it had widened.
 func (l *lane) leave() {
 	l.finished.Add(1)
 	l.mu.Lock()
@@ -110,10 +139,17 @@ func (l *lane) leave() {
 		return
 	}
 	next := l.pop()
+	waited := time.Since(next.queued)
+	if waited < handOffAfter {
+		l.inC--
+		l.mu.Unlock()
+		next.done <- false // a place is free: try for it
+		return
+	}
 	// A call that waited too long means the places are stuck in handlers
 	// that block: widen, and let the next waiter in too.
 	var also *call
-	if time.Since(next.queued) > waitTooLong && l.width < l.max {
+	if waited > waitTooLong && l.width < l.max {
 		l.width++
 		if l.head < len(l.waiting) {
 			l.inC++
@@ -121,9 +157,9 @@ func (l *lane) leave() {
 		}
 	}
 	l.mu.Unlock()
-	next.done <- struct{}{}
+	next.done <- true
 	if also != nil {
-		also.done <- struct{}{}
+		also.done <- true
 	}
 }
 
@@ -137,6 +173,18 @@ func (l *lane) pop() *call {
 		l.waiting, l.head = l.waiting[:0], 0
 	}
 	return c
+}
+
+// pushFront puts c back at the head of the queue.  Call with l.mu held.
+func (l *lane) pushFront(c *call) {
+	if l.head > 0 {
+		l.head--
+		l.waiting[l.head] = c
+		return
+	}
+	l.waiting = append(l.waiting, nil)
+	copy(l.waiting[1:], l.waiting)
+	l.waiting[0] = c
 }
 
 // monitor widens the lane when calls wait and none has finished for
@@ -183,7 +231,7 @@ func (l *lane) widen() {
 	l.inC++
 	next := l.pop()
 	l.mu.Unlock()
-	next.done <- struct{}{}
+	next.done <- true
 }
 
 // close stops the monitor.  Call it only once no more calls can come:

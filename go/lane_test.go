@@ -28,7 +28,7 @@ func laneLoad(t *testing.T, l *lane, n int, work func()) int32 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l.run(&call{done: make(chan struct{}, 1)})
+			l.run(&call{done: make(chan bool, 1)})
 		}()
 	}
 	finished := make(chan struct{})
@@ -71,5 +71,73 @@ func TestLaneWithMinRunsThatManyAtOnce(t *testing.T) {
 	peak := laneLoad(t, l, 30, func() { time.Sleep(5 * time.Millisecond) })
 	if peak != 3 {
 		t.Errorf("peak = %d calls in C at once, want 3", peak)
+	}
+}
+
+// waitingCall queues a call that has waited for d, as run would have.
+func waitingCall(l *lane, d time.Duration) *call {
+	c := &call{done: make(chan bool, 1), queued: time.Now().Add(-d)}
+	l.waiting = append(l.waiting, c)
+	return c
+}
+
+func TestLaneFreesThePlaceForAShortWaiter(t *testing.T) {
+	l := newLane(1, 4)
+	defer l.close()
+	l.inC = 1
+	c := waitingCall(l, 0)
+	l.leave()
+	if handed := <-c.done; handed {
+		t.Error("the place was handed over; want it freed, for whoever comes first")
+	}
+	if l.inC != 0 || l.width != 1 || len(l.waiting) != 0 {
+		t.Errorf("after leave: %d in C, width %d, %d waiting; want 0, 1, 0", l.inC, l.width, len(l.waiting))
+	}
+}
+
+func TestLaneHandsThePlaceToAWaiterThatWaitedLong(t *testing.T) {
+	l := newLane(1, 4)
+	defer l.close()
+	l.inC = 1
+	c := waitingCall(l, handOffAfter+time.Millisecond/2)
+	l.leave()
+	if handed := <-c.done; !handed {
+		t.Error("the place was freed; want it handed to the waiter that waited longest")
+	}
+	if l.inC != 1 || l.width != 1 {
+		t.Errorf("after leave: %d in C, width %d; want 1 and 1", l.inC, l.width)
+	}
+}
+
+func TestLaneWidensForAWaiterThatWaitedTooLong(t *testing.T) {
+	l := newLane(1, 4)
+	defer l.close()
+	l.inC = 1
+	first, second := waitingCall(l, 2*waitTooLong), waitingCall(l, waitTooLong)
+	l.leave()
+	if !<-first.done || !<-second.done {
+		t.Error("want both waiters handed a place")
+	}
+	if l.inC != 2 || l.width != 2 {
+		t.Errorf("after leave: %d in C, width %d; want 2 and 2", l.inC, l.width)
+	}
+}
+
+func TestLanePutsAWaiterThatLostThePlaceBackFirst(t *testing.T) {
+	l := newLane(1, 1)
+	defer l.close()
+	a, b, c, d := &call{}, &call{}, &call{}, &call{}
+	l.waiting = []*call{a, b}
+	l.pop()        // a, woken, leaves a free slot before b
+	l.pushFront(c) // goes into that slot
+	l.pushFront(d) // finds none: the others move up
+	got, want := l.waiting[l.head:], []*call{d, c, b}
+	if len(got) != len(want) {
+		t.Fatalf("%d waiting, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("waiting[%d] is not the call expected", i)
+		}
 	}
 }

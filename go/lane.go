@@ -39,6 +39,7 @@ type lane struct {
 	inC     int32      // places taken
 	waiting []*call    // calls waiting for a place, longest first
 	head    int        // waiting[head:] are the ones still waiting
+	woken   bool       // a call told that a place is free is on its way
 
 	min, max int32
 	enter    func(*call)   // runs a call's handler: enterC, or a test's
@@ -114,9 +115,14 @@ func (l *lane) await(c *call) {
 			return
 		}
 		l.mu.Lock()
+		l.woken = false
 		if l.inC < l.width {
 			l.inC++
+			next := l.wakeNext()
 			l.mu.Unlock()
+			if next != nil {
+				next.done <- false
+			}
 			return
 		}
 		l.pushFront(c) // a running call took the freed place first
@@ -124,7 +130,8 @@ func (l *lane) await(c *call) {
 }
 
 // leave gives up a place.  It frees the place and wakes the longest
-// waiting call, if any; or, once that call has waited handOffAfter,
+// waiting call, if any and if no woken call is already on its way to a
+// place; or, once the longest waiting call has waited handOffAfter,
 // hands the place to it, widening the lane if it waited waitTooLong.
 // With no one waiting, the lane narrows if it had widened.
 func (l *lane) leave() {
@@ -138,14 +145,17 @@ func (l *lane) leave() {
 		l.mu.Unlock()
 		return
 	}
-	next := l.pop()
-	waited := time.Since(next.queued)
+	waited := time.Since(l.waiting[l.head].queued)
 	if waited < handOffAfter {
 		l.inC--
+		next := l.wakeNext()
 		l.mu.Unlock()
-		next.done <- false // a place is free: try for it
+		if next != nil {
+			next.done <- false // a place is free: try for it
+		}
 		return
 	}
+	next := l.pop()
 	// A call that waited too long means the places are stuck in handlers
 	// that block: widen, and let the next waiter in too.
 	var also *call
@@ -173,6 +183,17 @@ func (l *lane) pop() *call {
 		l.waiting, l.head = l.waiting[:0], 0
 	}
 	return c
+}
+
+// wakeNext takes the longest waiting call off the queue, to be told a
+// place is free, unless no one waits, no place is free or a woken call
+// is already on its way to take one.  Call with l.mu held.
+func (l *lane) wakeNext() *call {
+	if l.woken || l.inC >= l.width || l.head == len(l.waiting) {
+		return nil
+	}
+	l.woken = true
+	return l.pop()
 }
 
 // pushFront puts c back at the head of the queue.  Call with l.mu held.

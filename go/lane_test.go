@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -139,5 +140,75 @@ func TestLanePutsAWaiterThatLostThePlaceBackFirst(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("waiting[%d] is not the call expected", i)
 		}
+	}
+}
+
+func TestLaneWakesOneWaiterAtATime(t *testing.T) {
+	l := newLane(1, 4)
+	defer l.close()
+	l.width, l.inC = 2, 2
+	first, second := waitingCall(l, 0), waitingCall(l, 0)
+	l.leave()
+	l.leave() // first is on its way: second is not woken too
+	if <-first.done {
+		t.Error("the place was handed over; want it freed")
+	}
+	select {
+	case <-second.done:
+		t.Error("a second waiter was woken while the first was on its way")
+	default:
+	}
+}
+
+func TestLaneWokenCallPassesOnAPlaceStillFree(t *testing.T) {
+	l := newLane(1, 2) // at its widest: the monitor cannot let the second in
+	defer l.close()
+	// Each call stays in C until both are in: two places, both used.
+	var in, entered atomic.Int32
+	var both atomic.Bool
+	l.enter = func(*call) {
+		if in.Add(1) == 2 {
+			both.Store(true)
+		}
+		entered.Add(1)
+		for deadline := time.Now().Add(2 * time.Second); entered.Load() < 2 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		in.Add(-1)
+	}
+	l.width, l.inC = 2, 2 // two calls in C, which leave below
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.run(&call{done: make(chan bool, 1)})
+		}()
+	}
+	for queued := 0; queued < 2; time.Sleep(time.Millisecond) {
+		l.mu.Lock()
+		queued = len(l.waiting) - l.head
+		l.mu.Unlock()
+	}
+	// With one P, both leave before the woken call runs: it finds the
+	// second place free when it takes the first.
+	// The places are freed, not handed over: the waiters are made fresh.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	l.mu.Lock()
+	for _, c := range l.waiting[l.head:] {
+		c.queued = time.Now()
+	}
+	l.mu.Unlock()
+	l.leave()
+	l.leave()
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the calls did not finish")
+	}
+	if !both.Load() {
+		t.Error("the second waiter was left waiting with a place free")
 	}
 }

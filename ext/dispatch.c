@@ -179,7 +179,18 @@ done:
     return outcome;
 }
 
-/* The gohttp_dispatch_fn Go calls for every request (bridge.h). */
+/* Nanoseconds on clock since *start. */
+static int64_t
+nanoseconds_since(clockid_t clock, const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(clock, &now);
+    return (int64_t)(now.tv_sec - start->tv_sec) * 1000000000
+           + (now.tv_nsec - start->tv_nsec);
+}
+
+/* The gohttp_dispatch_fn Go calls for every request (bridge.h).  When Go
+ * asks (reply->timed), it times the handler for the lane. */
 gohttp_outcome
 gohttp_dispatch(uintptr_t handler, const gohttp_request *req, const char *data,
                 gohttp_reply *reply, char *reply_buf)
@@ -193,8 +204,17 @@ gohttp_dispatch(uintptr_t handler, const gohttp_request *req, const char *data,
     /* The thread's own thread state, which PyGILState_Ensure would look up
      * and count: a handler's own PyGILState_Ensure still finds it. */
     PyEval_RestoreThread(thread_state);
+    struct timespec ran, cpu;
+    if (reply->timed) {
+        clock_gettime(CLOCK_MONOTONIC, &ran);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+    }
     gohttp_outcome outcome = run_handler((gohttp_route *)handler, req, data,
                                          reply, reply_buf);
+    if (reply->timed) {
+        reply->ran_ns = nanoseconds_since(CLOCK_MONOTONIC, &ran);
+        reply->cpu_ns = nanoseconds_since(CLOCK_THREAD_CPUTIME_ID, &cpu);
+    }
     (void)PyEval_SaveThread();
     gate_leave();
     return outcome;

@@ -94,6 +94,14 @@ typedef struct {
     uint32_t header_len;
     uint32_t body_len;
     uint32_t capacity;    /* bytes at reply_buf; set by Go */
+
+    /* The lane's question (lane.go): when Go sets timed, C sets ran_ns to
+     * how long the handler ran once it had the GIL, and cpu_ns to how much
+     * of that its thread spent on a CPU.  A handler that was on a CPU all
+     * along held the GIL: a wider lane would not have helped it. */
+    int32_t timed;
+    int64_t ran_ns;
+    int64_t cpu_ns;
 } gohttp_reply;
 
 /* What a handler callback tells Go when it returns. */

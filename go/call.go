@@ -29,6 +29,9 @@ type call struct {
 	handler uintptr
 	queued  time.Time        // when it began to wait for a place
 	outcome C.gohttp_outcome // what the handler said
+	timed   bool             // whether C times the handler, for the lane:
+	ran     time.Duration    // how long it ran, once it had the GIL,
+	onCPU   time.Duration    // and how much of that on a CPU
 	done    chan bool        // the lane's word: true, a place is ours; false, one is free
 
 	mu          sync.Mutex // guards everything below against C threads

@@ -29,10 +29,14 @@ import (
 // Handlers that block (I/O, sleep) release the GIL, though, and then one
 // place would leave the interpreter idle while calls wait; so the lane
 // widens by one place when calls have waited too long, up to max, and
-// narrows again when a call finishes with no one waiting.  The width
-// bounds how many goroutines are in C at once, each holding an OS
-// thread, so 5,000 slow requests wait here rather than spawn 5,000
-// threads.
+// narrows again when a call finishes with no one waiting.  Calls also
+// queue behind handlers that hold the GIL, where a wider lane would only
+// have them wait for the GIL in C; so C times the handlers of calls that
+// were handed their place after a long wait (bridge.h), and behind one
+// that ran on a CPU all along the lane does not widen, and narrows if it
+// had.  The width bounds how many goroutines are in C at once, each
+// holding an OS thread, so 5,000 slow requests wait here rather than
+// spawn 5,000 threads.
 type lane struct {
 	mu      sync.Mutex // guards the fields up to finished
 	width   int32      // places now: 1 (or min) to max
@@ -41,11 +45,12 @@ type lane struct {
 	head    int        // waiting[head:] are the ones still waiting
 	woken   bool       // a call told that a place is free is on its way
 
-	min, max int32
-	enter    func(*call)   // runs a call's handler: enterC, or a test's
-	finished atomic.Uint64 // calls that left C
-	wake     chan struct{} // the monitor's alarm: someone waits
-	stop     chan struct{} // closed by close
+	min, max   int32
+	enter      func(*call)   // runs a call's handler: enterC, or a test's
+	finished   atomic.Uint64 // calls that left C
+	heldTheGIL atomic.Bool   // whether the last handler timed held the GIL
+	wake       chan struct{} // the monitor's alarm: someone waits
+	stop       chan struct{} // closed by close
 }
 
 // waitTooLong is how long a call may wait for a place, or the lane go
@@ -55,6 +60,11 @@ const waitTooLong = 2 * time.Millisecond
 // handOffAfter is how long the first waiter waits before leaving calls
 // hand it their place rather than free it for whoever comes first.
 const handOffAfter = time.Millisecond
+
+// stallPatience is how many times waitTooLong the monitor waits for a
+// call to finish before widening, when the last handler timed held the
+// GIL.
+const stallPatience = 10
 
 // newLane makes a lane with min places at first and at least, and up
 // to max.  min > 1 is for interpreters without a GIL, where handlers
@@ -78,30 +88,50 @@ func newLane(min, max int) *lane {
 	return l
 }
 
-// enterC runs c's handler in C and stores what it says in c.outcome.
+// enterC runs c's handler in C and stores what it says in c.outcome,
+// and, if c.timed asks, how long the handler ran and was on a CPU.
 func enterC(c *call) {
+	c.reply.timed = 0
+	if c.timed {
+		c.reply.timed = 1
+	}
 	c.outcome = invoke(c)
+	if c.timed {
+		c.ran, c.onCPU = time.Duration(c.reply.ran_ns), time.Duration(c.reply.cpu_ns)
+	}
 }
 
 // run runs c's handler in C, on the calling goroutine's thread, and
 // returns when it has finished.
 func (l *lane) run(c *call) C.gohttp_outcome {
 	l.mu.Lock()
+	handed := false
 	if l.inC < l.width {
 		l.inC++
 		l.mu.Unlock()
 	} else {
 		c.queued = time.Now()
-		l.await(c)
+		handed = l.await(c)
 	}
+	// A call handed its place comes after a long wait: C times it, so
+	// that leave can tell a queue for the GIL from handlers that block.
+	c.timed = handed
 	l.enter(c)
-	l.leave()
+	l.leave(c)
 	return c.outcome
 }
 
-// await queues c and returns once c has a place.  Call it with l.mu
-// held; it returns with l.mu released.
-func (l *lane) await(c *call) {
+// heldTheGIL reports whether c's handler was timed and ran on a CPU for
+// at least half its time: then it held the GIL, and the calls that
+// waited waited for the interpreter, not for a place.
+func heldTheGIL(c *call) bool {
+	return c.timed && 2*c.onCPU >= c.ran
+}
+
+// await queues c and returns once c has a place, reporting whether a
+// leaving call handed it over.  Call it with l.mu held; it returns with
+// l.mu released.
+func (l *lane) await(c *call) (handed bool) {
 	l.waiting = append(l.waiting, c)
 	for {
 		if l.head == len(l.waiting)-1 {
@@ -111,8 +141,8 @@ func (l *lane) await(c *call) {
 			}
 		}
 		l.mu.Unlock()
-		if handed := <-c.done; handed {
-			return
+		if handed = <-c.done; handed {
+			return true
 		}
 		l.mu.Lock()
 		l.woken = false
@@ -123,25 +153,39 @@ func (l *lane) await(c *call) {
 			if next != nil {
 				next.done <- false
 			}
-			return
+			return false
 		}
 		l.pushFront(c) // a running call took the freed place first
 	}
 }
 
-// leave gives up a place.  It frees the place and wakes the longest
+// leave gives up c's place.  It frees the place and wakes the longest
 // waiting call, if any and if no woken call is already on its way to a
 // place; or, once the longest waiting call has waited handOffAfter,
-// hands the place to it, widening the lane if it waited waitTooLong.
-// With no one waiting, the lane narrows if it had widened.
-func (l *lane) leave() {
+// hands the place to it, widening the lane if it waited waitTooLong and
+// c's handler blocked.  With no one waiting, or when c's handler held
+// the GIL all along, the lane narrows if it had widened.
+func (l *lane) leave(c *call) {
 	l.finished.Add(1)
+	held := heldTheGIL(c)
+	if c.timed {
+		l.heldTheGIL.Store(held)
+	}
 	l.mu.Lock()
 	if l.inC > l.width || l.head == len(l.waiting) {
 		l.inC--
 		if l.head == len(l.waiting) && l.width > l.min && l.inC < l.width {
 			l.width--
 		}
+		l.mu.Unlock()
+		return
+	}
+	if held && l.inC == l.width && l.width > l.min {
+		// A wider lane only has the waiting calls wait for the GIL in C,
+		// each holding a thread: retire c's place.  The places still
+		// taken serve the queue.
+		l.width--
+		l.inC--
 		l.mu.Unlock()
 		return
 	}
@@ -156,10 +200,11 @@ func (l *lane) leave() {
 		return
 	}
 	next := l.pop()
-	// A call that waited too long means the places are stuck in handlers
-	// that block: widen, and let the next waiter in too.
+	// A call that waited too long, behind handlers that gave up the GIL,
+	// means the places are stuck in handlers that block: widen, and let
+	// the next waiter in too.
 	var also *call
-	if waited > waitTooLong && l.width < l.max {
+	if waited > waitTooLong && !held && l.width < l.max {
 		l.width++
 		if l.head < len(l.waiting) {
 			l.inC++
@@ -209,8 +254,9 @@ func (l *lane) pushFront(c *call) {
 }
 
 // monitor widens the lane when calls wait and none has finished for
-// waitTooLong: every place is stuck in a handler that does not return.
-// It sleeps while no one waits.
+// waitTooLong (stallPatience times that, if the last handler timed held
+// the GIL): every place is stuck in a handler that does not return.  It
+// sleeps while no one waits.
 func (l *lane) monitor() {
 	t := time.NewTimer(waitTooLong)
 	t.Stop()
@@ -220,6 +266,7 @@ func (l *lane) monitor() {
 		case <-l.stop:
 			return
 		}
+		stalled := 0 // checks in a row that saw no call finish
 		for l.someoneWaits() {
 			before := l.finished.Load()
 			t.Reset(waitTooLong)
@@ -228,8 +275,16 @@ func (l *lane) monitor() {
 			case <-l.stop:
 				return
 			}
-			if l.finished.Load() == before {
+			if l.finished.Load() != before {
+				stalled = 0
+				continue
+			}
+			// Behind handlers that held the GIL, a stall is more likely a
+			// long handler, or one whose thread the OS set aside, than one
+			// that blocks: give it longer.
+			if stalled++; stalled >= stallPatience || !l.heldTheGIL.Load() {
 				l.widen()
+				stalled = 0
 			}
 		}
 	}

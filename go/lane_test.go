@@ -87,7 +87,7 @@ func TestLaneFreesThePlaceForAShortWaiter(t *testing.T) {
 	defer l.close()
 	l.inC = 1
 	c := waitingCall(l, 0)
-	l.leave()
+	l.leave(&call{})
 	if handed := <-c.done; handed {
 		t.Error("the place was handed over; want it freed, for whoever comes first")
 	}
@@ -101,7 +101,7 @@ func TestLaneHandsThePlaceToAWaiterThatWaitedLong(t *testing.T) {
 	defer l.close()
 	l.inC = 1
 	c := waitingCall(l, handOffAfter+time.Millisecond/2)
-	l.leave()
+	l.leave(&call{})
 	if handed := <-c.done; !handed {
 		t.Error("the place was freed; want it handed to the waiter that waited longest")
 	}
@@ -115,7 +115,7 @@ func TestLaneWidensForAWaiterThatWaitedTooLong(t *testing.T) {
 	defer l.close()
 	l.inC = 1
 	first, second := waitingCall(l, 2*waitTooLong), waitingCall(l, waitTooLong)
-	l.leave()
+	l.leave(&call{})
 	if !<-first.done || !<-second.done {
 		t.Error("want both waiters handed a place")
 	}
@@ -148,8 +148,8 @@ func TestLaneWakesOneWaiterAtATime(t *testing.T) {
 	defer l.close()
 	l.width, l.inC = 2, 2
 	first, second := waitingCall(l, 0), waitingCall(l, 0)
-	l.leave()
-	l.leave() // first is on its way: second is not woken too
+	l.leave(&call{})
+	l.leave(&call{}) // first is on its way: second is not woken too
 	if <-first.done {
 		t.Error("the place was handed over; want it freed")
 	}
@@ -199,8 +199,8 @@ func TestLaneWokenCallPassesOnAPlaceStillFree(t *testing.T) {
 		c.queued = time.Now()
 	}
 	l.mu.Unlock()
-	l.leave()
-	l.leave()
+	l.leave(&call{})
+	l.leave(&call{})
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
 	select {
@@ -210,5 +210,57 @@ func TestLaneWokenCallPassesOnAPlaceStillFree(t *testing.T) {
 	}
 	if !both.Load() {
 		t.Error("the second waiter was left waiting with a place free")
+	}
+}
+
+// timedCall is a call whose handler C timed: it ran for ran, on a CPU
+// for cpu of that.
+func timedCall(ran, cpu time.Duration) *call {
+	return &call{timed: true, ran: ran, onCPU: cpu}
+}
+
+func TestLaneDoesNotWidenBehindAHandlerThatHeldTheGIL(t *testing.T) {
+	l := newLane(1, 4)
+	defer l.close()
+	l.inC = 1
+	next := waitingCall(l, 2*waitTooLong)
+	waitingCall(l, 2*waitTooLong)
+	l.leave(timedCall(time.Millisecond, 990*time.Microsecond))
+	if !<-next.done {
+		t.Error("want the place handed to the waiter that waited longest")
+	}
+	if l.inC != 1 || l.width != 1 {
+		t.Errorf("after leave: %d in C, width %d; want 1 and 1", l.inC, l.width)
+	}
+}
+
+func TestLaneWidensBehindAHandlerThatGaveUpTheGIL(t *testing.T) {
+	l := newLane(1, 4)
+	defer l.close()
+	l.inC = 1
+	first, second := waitingCall(l, 2*waitTooLong), waitingCall(l, 2*waitTooLong)
+	l.leave(timedCall(10*time.Millisecond, 100*time.Microsecond))
+	if !<-first.done || !<-second.done {
+		t.Error("want both waiters handed a place")
+	}
+	if l.inC != 2 || l.width != 2 {
+		t.Errorf("after leave: %d in C, width %d; want 2 and 2", l.inC, l.width)
+	}
+}
+
+func TestLaneNarrowsBehindAHandlerThatHeldTheGIL(t *testing.T) {
+	l := newLane(1, 4)
+	defer l.close()
+	l.width, l.inC = 3, 3
+	c := waitingCall(l, 2*waitTooLong)
+	l.leave(timedCall(time.Millisecond, time.Millisecond))
+	select {
+	case <-c.done:
+		t.Error("the place was passed on; want it retired")
+	default:
+	}
+	if l.inC != 2 || l.width != 2 || len(l.waiting)-l.head != 1 {
+		t.Errorf("after leave: %d in C, width %d, %d waiting; want 2, 2, 1",
+			l.inC, l.width, len(l.waiting)-l.head)
 	}
 }

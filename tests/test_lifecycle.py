@@ -11,6 +11,7 @@ import urllib3
 
 import gohttp
 import support
+from gohttp import _gohttp
 from support import (TIMEOUT, connect, read_to_end, read_until,
                      refuses_connections, thread_count)
 
@@ -599,6 +600,37 @@ def test_a_blocked_handler_does_not_stall_the_others(server):
     assert get(server, "/release").data == b"ok"
     waiter.join(TIMEOUT + 5)
     assert result == [b"released"]
+
+
+def test_handlers_that_hold_the_gil_do_not_widen_the_lane(make_server):
+    """Requests queued behind handlers that keep the GIL wait in Go: a
+    wider lane would only have them wait for the GIL in C, holding an OS
+    thread (and a thread state) each."""
+    srv = make_server()
+
+    @srv.route("/spin")
+    def spin(w, req):
+        end = time.perf_counter() + 0.001
+        while time.perf_counter() < end:
+            pass
+        w.write(b"spun")
+
+    assert get(srv, "/spin").data == b"spun"
+    before = _gohttp._thread_states()
+    socks = [connect(srv.address) for _ in range(60)]
+    try:
+        for sock in socks:
+            sock.sendall(b"GET /spin HTTP/1.1\r\nHost: x\r\n"
+                         b"Connection: close\r\n\r\n")
+        replies = [read_to_end(sock) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+    assert all(r.endswith(b"spun") for r in replies)
+    # A few threads Go had not used yet may enter C; before the lane timed
+    # its handlers, it widened to about one thread per queued request.
+    made = _gohttp._thread_states() - before
+    assert made < 15, made
 
 
 def test_a_handler_may_call_its_own_server(server):

@@ -8,6 +8,7 @@ import "C"
 import (
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -45,12 +46,12 @@ type lane struct {
 	head    int        // waiting[head:] are the ones still waiting
 	woken   bool       // a call told that a place is free is on its way
 
-	min, max   int32
-	enter      func(*call)   // runs a call's handler: enterC, or a test's
-	finished   atomic.Uint64 // calls that left C
-	heldTheGIL atomic.Bool   // whether the last handler timed held the GIL
-	wake       chan struct{} // the monitor's alarm: someone waits
-	stop       chan struct{} // closed by close
+	min, max int32
+	enter    func(*call)   // runs a call's handler: enterC, or a test's
+	finished atomic.Uint64 // calls that left C
+	heldRan  atomic.Int64  // ns the last handler timed that held the GIL ran
+	wake     chan struct{} // the monitor's alarm: someone waits
+	stop     chan struct{} // closed by close
 }
 
 // waitTooLong is how long a call may wait for a place, or the lane go
@@ -61,9 +62,8 @@ const waitTooLong = 2 * time.Millisecond
 // hand it their place rather than free it for whoever comes first.
 const handOffAfter = time.Millisecond
 
-// stallPatience is how many times waitTooLong the monitor waits for a
-// call to finish before widening, when the last handler timed held the
-// GIL.
+// stallPatience is how many times waitTooLong a stall may last at least,
+// while the process keeps a CPU busy, before the monitor widens.
 const stallPatience = 10
 
 // newLane makes a lane with min places at first and at least, and up
@@ -122,10 +122,11 @@ func (l *lane) run(c *call) C.gohttp_outcome {
 }
 
 // heldTheGIL reports whether c's handler was timed and ran on a CPU for
-// at least half its time: then it held the GIL, and the calls that
-// waited waited for the interpreter, not for a place.
-func heldTheGIL(c *call) bool {
-	return c.timed && 2*c.onCPU >= c.ran
+// at least half its share of the time, with inC handlers in C taking
+// turns with the GIL: then the calls that waited waited for the
+// interpreter, not for a place.
+func heldTheGIL(c *call, inC int32) bool {
+	return c.timed && 2*time.Duration(inC)*c.onCPU >= c.ran
 }
 
 // await queues c and returns once c has a place, reporting whether a
@@ -167,11 +168,11 @@ func (l *lane) await(c *call) (handed bool) {
 // the GIL all along, the lane narrows if it had widened.
 func (l *lane) leave(c *call) {
 	l.finished.Add(1)
-	held := heldTheGIL(c)
-	if c.timed {
-		l.heldTheGIL.Store(held)
-	}
 	l.mu.Lock()
+	held := heldTheGIL(c, l.inC)
+	if held {
+		l.heldRan.Store(int64(c.ran))
+	}
 	if l.inC > l.width || l.head == len(l.waiting) {
 		l.inC--
 		if l.head == len(l.waiting) && l.width > l.min && l.inC < l.width {
@@ -254,9 +255,10 @@ func (l *lane) pushFront(c *call) {
 }
 
 // monitor widens the lane when calls wait and none has finished for
-// waitTooLong (stallPatience times that, if the last handler timed held
-// the GIL): every place is stuck in a handler that does not return.  It
-// sleeps while no one waits.
+// waitTooLong: every place is stuck in a handler that does not return.
+// While the process keeps a CPU busy, though, the handler is more likely
+// long, holding the GIL, than blocked: then the monitor gives it its
+// patience.  It sleeps while no one waits.
 func (l *lane) monitor() {
 	t := time.NewTimer(waitTooLong)
 	t.Stop()
@@ -266,7 +268,8 @@ func (l *lane) monitor() {
 		case <-l.stop:
 			return
 		}
-		stalled := 0 // checks in a row that saw no call finish
+		var stalled time.Duration // how long no call has finished
+		at, cpu := time.Now(), processCPU()
 		for l.someoneWaits() {
 			before := l.finished.Load()
 			t.Reset(waitTooLong)
@@ -275,19 +278,37 @@ func (l *lane) monitor() {
 			case <-l.stop:
 				return
 			}
+			now, nowCPU := time.Now(), processCPU()
+			took := now.Sub(at)
+			busy := 2*(nowCPU-cpu) >= took
+			at, cpu = now, nowCPU
 			if l.finished.Load() != before {
 				stalled = 0
 				continue
 			}
-			// Behind handlers that held the GIL, a stall is more likely a
-			// long handler, or one whose thread the OS set aside, than one
-			// that blocks: give it longer.
-			if stalled++; stalled >= stallPatience || !l.heldTheGIL.Load() {
+			if stalled += took; !busy || stalled >= l.patience() {
 				l.widen()
 				stalled = 0
 			}
 		}
 	}
+}
+
+// patience is how long the monitor lets a stall last, while the process
+// keeps a CPU busy, before it widens: stallPatience times waitTooLong, or
+// twice as long as the last handler timed that held the GIL ran.
+func (l *lane) patience() time.Duration {
+	return max(stallPatience*waitTooLong, 2*time.Duration(l.heldRan.Load()))
+}
+
+// processCPU is the CPU time the process has used, or 0 when the system
+// does not say: then every stall looks like a handler that blocks.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (l *lane) someoneWaits() bool {

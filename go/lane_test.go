@@ -264,3 +264,35 @@ func TestLaneNarrowsBehindAHandlerThatHeldTheGIL(t *testing.T) {
 			l.inC, l.width, len(l.waiting)-l.head)
 	}
 }
+
+func TestLanePatienceGrowsBehindLongHandlersThatHeldTheGIL(t *testing.T) {
+	l := newLane(1, 4)
+	defer l.close()
+	if p := l.patience(); p != stallPatience*waitTooLong {
+		t.Errorf("patience with nothing timed = %v, want %v", p, stallPatience*waitTooLong)
+	}
+	l.inC = 1
+	l.leave(timedCall(80*time.Millisecond, 80*time.Millisecond))
+	if p := l.patience(); p != 160*time.Millisecond {
+		t.Errorf("patience behind an 80 ms handler = %v, want 160ms", p)
+	}
+	l.inC = 1
+	l.leave(timedCall(90*time.Millisecond, time.Millisecond))
+	if p := l.patience(); p != 160*time.Millisecond {
+		t.Errorf("patience after a handler that blocked = %v, want 160ms still", p)
+	}
+	l.inC = 1
+	l.leave(timedCall(time.Millisecond, time.Millisecond))
+	if p := l.patience(); p != stallPatience*waitTooLong {
+		t.Errorf("patience behind a short handler = %v, want %v", p, stallPatience*waitTooLong)
+	}
+}
+
+func TestProcessCPUCountsWork(t *testing.T) {
+	before := processCPU()
+	for end := time.Now().Add(20 * time.Millisecond); time.Now().Before(end); {
+	}
+	if used := processCPU() - before; used < 5*time.Millisecond {
+		t.Errorf("20 ms of spinning used %v of CPU, by getrusage", used)
+	}
+}

@@ -37,6 +37,7 @@ import os
 import socket
 import stat
 import time
+import warnings
 import weakref
 from types import TracebackType
 from typing import (TYPE_CHECKING, Any, Callable, Iterable, Iterator,
@@ -696,9 +697,18 @@ def mount(server: "Server", prefix: str, app: WSGIApplication, *,
           name: Optional[str] = None,
           access_log: bool = False) -> WSGIHandler:
     """Serve app on server for every path under prefix; see
-    ``Server.mount_wsgi``.  access_log=True logs a Common Log Format line
-    per request to the ``gohttp.access`` logger at INFO (the gohttp
-    command's --access-log).  Returns the handler it registered."""
+    ``Server.mount_wsgi``.  Returns the handler it registered.
+
+    access_log=True (deprecated) logs a Common Log Format line per request
+    to the ``gohttp.access`` logger at INFO, and runs the app in Python
+    all along: use ``gohttp.Server(access_log=True)`` (the gohttp
+    command's --access-log) instead, which Go writes for every route."""
+    if access_log:
+        warnings.warn(
+            "gohttp.wsgi.mount(access_log=True) is deprecated: pass "
+            "access_log=True to gohttp.Server instead, whose log Go writes "
+            "without running the app in Python", DeprecationWarning,
+            stacklevel=2)
     script_name = _script_name(prefix)
     handler = WSGIHandler(app, script_name=script_name, server=server,
                           name=name, access_log=access_log)

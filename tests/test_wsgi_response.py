@@ -555,9 +555,11 @@ def test_concurrent_requests(serve_app):
     assert failures == []
 
 
-def test_access_log(make_server, caplog):
+def test_access_log_of_the_adapter_still_works_and_is_deprecated(
+        make_server, caplog):
     server = make_server()
-    gohttp.wsgi.mount(server, "/", hello_app, access_log=True)
+    with pytest.warns(DeprecationWarning, match="gohttp.Server"):
+        gohttp.wsgi.mount(server, "/", hello_app, access_log=True)
     with caplog.at_level(logging.INFO, logger="gohttp.access"):
         urllib3.request("GET", server.url + "/some/path?q=1")
     [record] = [r for r in caplog.records if r.name == "gohttp.access"]

@@ -129,8 +129,9 @@ freethreaded:
 	tools/build-freethreaded.sh $(FT_PREFIX)
 
 # The whole suite on the free-threaded build: with the default (the GIL
-# off unless an import turns it on), then forced off with PYTHON_GIL=0.
-# Checks first that importing gohttp leaves the GIL off.
+# off unless an import turns it on), then forced off with PYTHON_GIL=0;
+# then its cp313t wheel.  Checks first that importing gohttp leaves the
+# GIL off.
 test-freethreaded: freethreaded
 	@$(FT_PYTHON) -c "import setuptools, pytest, urllib3, flask, django, falcon" 2>/dev/null || { \
 		echo "$(FT_PYTHON): installing setuptools and tests/requirements.txt"; \
@@ -140,6 +141,7 @@ test-freethreaded: freethreaded
 	env -u PYTHON_GIL $(FT_GIL_OFF)
 	env -u PYTHON_GIL $(FT_PYTHON) -m pytest -q -p no:cacheprovider tests
 	PYTHON_GIL=0 $(FT_PYTHON) -m pytest -q -p no:cacheprovider tests
+	$(MAKE) test-wheel PYTHON=$(FT_PYTHON)
 
 bench: all
 	$(PYTHON) bench/run.py

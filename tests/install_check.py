@@ -3,7 +3,7 @@
     python tests/install_check.py wheel [DIST]   # make test-wheel
     python tests/install_check.py sdist [DIST]   # make test-sdist
 
-wheel: takes the newest dist/gohttp-VERSION-cpXY-cpXY-*.whl for this
+wheel: takes the newest dist/gohttp-VERSION-cpXY-cpXY[t]-*.whl for this
 Python, checks what it holds (one native file, the extension, with Go
 linked in; on Linux a manylinux tag, no library beyond glibc, no RPATH,
 and the glibc symbols that decide the tag, listed), installs it into a
@@ -230,7 +230,10 @@ def smoke(work: str, env: dict[str, str]) -> None:
 
 def check_wheel(dist: str, work: str) -> None:
     tag = f"cp{sys.version_info[0]}{sys.version_info[1]}"
-    wheel = newest(os.path.join(dist, f"gohttp-{version()}-{tag}-{tag}-*.whl"),
+    # A free-threaded interpreter's ABI tag is cp313t; its wheel sits beside
+    # the cp313 one.
+    abi = tag + ("t" if sysconfig.get_config_var("Py_GIL_DISABLED") else "")
+    wheel = newest(os.path.join(dist, f"gohttp-{version()}-{tag}-{abi}-*.whl"),
                    f"build it with `make wheel PYTHON={sys.executable}`")
     log(f"wheel {wheel}")
     check_wheel_contents(wheel)

@@ -75,6 +75,18 @@ func TestLaneWithMinRunsThatManyAtOnce(t *testing.T) {
 	}
 }
 
+// wantLane checks, after a leave, how many calls are in C, the width and,
+// unless waiting is -1, how many calls wait.
+func wantLane(t *testing.T, l *lane, inC, width int32, waiting int) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.inC != inC || l.width != width || (waiting >= 0 && len(l.waiting)-l.head != waiting) {
+		t.Errorf("after leave: %d in C, width %d, %d waiting; want %d, %d, %d",
+			l.inC, l.width, len(l.waiting)-l.head, inC, width, waiting)
+	}
+}
+
 // waitingCall queues a call that has waited for d, as run would have.
 func waitingCall(l *lane, d time.Duration) *call {
 	c := &call{done: make(chan bool, 1), queued: time.Now().Add(-d)}
@@ -91,9 +103,7 @@ func TestLaneFreesThePlaceForAShortWaiter(t *testing.T) {
 	if handed := <-c.done; handed {
 		t.Error("the place was handed over; want it freed, for whoever comes first")
 	}
-	if l.inC != 0 || l.width != 1 || len(l.waiting) != 0 {
-		t.Errorf("after leave: %d in C, width %d, %d waiting; want 0, 1, 0", l.inC, l.width, len(l.waiting))
-	}
+	wantLane(t, l, 0, 1, 0)
 }
 
 func TestLaneHandsThePlaceToAWaiterThatWaitedLong(t *testing.T) {
@@ -105,9 +115,7 @@ func TestLaneHandsThePlaceToAWaiterThatWaitedLong(t *testing.T) {
 	if handed := <-c.done; !handed {
 		t.Error("the place was freed; want it handed to the waiter that waited longest")
 	}
-	if l.inC != 1 || l.width != 1 {
-		t.Errorf("after leave: %d in C, width %d; want 1 and 1", l.inC, l.width)
-	}
+	wantLane(t, l, 1, 1, -1)
 }
 
 func TestLaneWidensForAWaiterThatWaitedTooLong(t *testing.T) {
@@ -119,9 +127,7 @@ func TestLaneWidensForAWaiterThatWaitedTooLong(t *testing.T) {
 	if !<-first.done || !<-second.done {
 		t.Error("want both waiters handed a place")
 	}
-	if l.inC != 2 || l.width != 2 {
-		t.Errorf("after leave: %d in C, width %d; want 2 and 2", l.inC, l.width)
-	}
+	wantLane(t, l, 2, 2, -1)
 }
 
 func TestLanePutsAWaiterThatLostThePlaceBackFirst(t *testing.T) {
@@ -229,9 +235,7 @@ func TestLaneDoesNotWidenBehindAHandlerThatHeldTheGIL(t *testing.T) {
 	if !<-next.done {
 		t.Error("want the place handed to the waiter that waited longest")
 	}
-	if l.inC != 1 || l.width != 1 {
-		t.Errorf("after leave: %d in C, width %d; want 1 and 1", l.inC, l.width)
-	}
+	wantLane(t, l, 1, 1, -1)
 }
 
 func TestLaneWidensBehindAHandlerThatGaveUpTheGIL(t *testing.T) {
@@ -243,9 +247,7 @@ func TestLaneWidensBehindAHandlerThatGaveUpTheGIL(t *testing.T) {
 	if !<-first.done || !<-second.done {
 		t.Error("want both waiters handed a place")
 	}
-	if l.inC != 2 || l.width != 2 {
-		t.Errorf("after leave: %d in C, width %d; want 2 and 2", l.inC, l.width)
-	}
+	wantLane(t, l, 2, 2, -1)
 }
 
 func TestLaneNarrowsBehindAHandlerThatHeldTheGIL(t *testing.T) {
@@ -259,10 +261,7 @@ func TestLaneNarrowsBehindAHandlerThatHeldTheGIL(t *testing.T) {
 		t.Error("the place was passed on; want it retired")
 	default:
 	}
-	if l.inC != 2 || l.width != 2 || len(l.waiting)-l.head != 1 {
-		t.Errorf("after leave: %d in C, width %d, %d waiting; want 2, 2, 1",
-			l.inC, l.width, len(l.waiting)-l.head)
-	}
+	wantLane(t, l, 2, 2, 1)
 }
 
 func TestLanePatienceGrowsBehindLongHandlersThatHeldTheGIL(t *testing.T) {

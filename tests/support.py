@@ -106,6 +106,20 @@ def read_to_end(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
+def get_at_once(address: tuple[str, int], path: str, n: int) -> list[bytes]:
+    """Send n GET requests for path at once, each on its own connection
+    (Connection: close), and return the n raw replies, in order."""
+    socks = [connect(address) for _ in range(n)]
+    try:
+        for sock in socks:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n"
+                         f"Connection: close\r\n\r\n".encode())
+        return [read_to_end(sock) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 def exchange(address: tuple[str, int], data: bytes) -> bytes:
     """Send data on a new connection, close the sending side, and return
     all the server sent back until it closed."""

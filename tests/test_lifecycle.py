@@ -12,8 +12,8 @@ import urllib3
 import gohttp
 import support
 from gohttp import _gohttp
-from support import (TIMEOUT, connect, read_to_end, read_until,
-                     refuses_connections, thread_count)
+from support import (TIMEOUT, connect, get_at_once, read_to_end,
+                     read_until, refuses_connections, thread_count)
 
 
 def text(body):
@@ -620,15 +620,7 @@ def test_handlers_that_hold_the_gil_do_not_widen_the_lane(make_server, spin,
 
     assert get(srv, "/spin").data == b"spun"
     before = _gohttp._thread_states()
-    socks = [connect(srv.address) for _ in range(requests)]
-    try:
-        for sock in socks:
-            sock.sendall(b"GET /spin HTTP/1.1\r\nHost: x\r\n"
-                         b"Connection: close\r\n\r\n")
-        replies = [read_to_end(sock) for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
+    replies = get_at_once(srv.address, "/spin", requests)
     assert all(r.endswith(b"spun") for r in replies)
     # A few threads Go had not used yet may enter C; a lane that widened
     # behind these handlers took about one thread per queued request.
@@ -661,15 +653,7 @@ def test_many_slow_requests_queue_without_a_thread_each(make_server):
 
     assert get(srv, "/slow").data == b"done"  # warm: runner threads exist
     before = thread_count()
-    socks = [connect(srv.address) for _ in range(n)]
-    try:
-        for sock in socks:
-            sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n"
-                         b"Connection: close\r\n\r\n")
-        replies = [read_to_end(sock) for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
+    replies = get_at_once(srv.address, "/slow", n)
     assert all(r.startswith(b"HTTP/1.1 200 OK") and r.endswith(b"done")
                for r in replies)
     assert running.peak <= max_handlers

@@ -204,14 +204,16 @@ gohttp_dispatch(uintptr_t handler, const gohttp_request *req, const char *data,
     /* The thread's own thread state, which PyGILState_Ensure would look up
      * and count: a handler's own PyGILState_Ensure still finds it. */
     PyEval_RestoreThread(thread_state);
-    struct timespec ran, cpu;
-    if (reply->timed) {
+    /* Read once: the handler gets reply, and the clocks must pair up. */
+    const int timed = reply->timed;
+    struct timespec ran = {0, 0}, cpu = {0, 0};
+    if (timed) {
         clock_gettime(CLOCK_MONOTONIC, &ran);
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
     }
     gohttp_outcome outcome = run_handler((gohttp_route *)handler, req, data,
                                          reply, reply_buf);
-    if (reply->timed) {
+    if (timed) {
         reply->ran_ns = nanoseconds_since(CLOCK_MONOTONIC, &ran);
         reply->cpu_ns = nanoseconds_since(CLOCK_THREAD_CPUTIME_ID, &cpu);
     }

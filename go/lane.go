@@ -89,7 +89,9 @@ func newLane(min, max int) *lane {
 }
 
 // enterC runs c's handler in C and stores what it says in c.outcome,
-// and, if c.timed asks, how long the handler ran and was on a CPU.
+// and, if c.timed asks, how long the handler ran and was on a CPU.  The
+// lane reads these from c, not from c.reply, so that its tests, which
+// cannot use cgo, can set them.
 func enterC(c *call) {
 	c.reply.timed = 0
 	if c.timed {

@@ -103,7 +103,7 @@ func (ln *limitListener) Accept() (net.Conn, error) {
 	}
 	select {
 	case ln.limit.slots <- struct{}{}:
-		return &limitedConn{Conn: c, slots: ln.limit.slots}, nil
+		return &limitedConn{wrappedConn: wrappedConn{c}, slots: ln.limit.slots}, nil
 	case <-ln.closed:
 		c.Close()
 		return nil, net.ErrClosed
@@ -117,7 +117,7 @@ func (ln *limitListener) Close() error {
 
 // A limitedConn gives its slot back when it is first closed.
 type limitedConn struct {
-	net.Conn
+	wrappedConn
 	slots   chan struct{}
 	release sync.Once
 }
@@ -126,22 +126,4 @@ func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.release.Do(func() { <-c.slots })
 	return err
-}
-
-// ReadFrom keeps sendfile for static files: net/http uses it when the
-// connection has it.
-func (c *limitedConn) ReadFrom(r io.Reader) (int64, error) {
-	if rf, ok := c.Conn.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(c.Conn, r)
-}
-
-// CloseWrite lets net/http half-close the connection before it closes it,
-// so that a client still sending gets the response rather than a reset.
-func (c *limitedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
 }

@@ -284,6 +284,11 @@ func (s *server) listen(cfg config) (int, error) {
 		}
 		s.addrs = append(s.addrs, addrString(ln.Addr()))
 	}
+	if sw := newSweeper(shortestReadTimeout(&cfg), s.done); sw != nil {
+		for i := range lns {
+			lns[i] = sw.wrap(lns[i])
+		}
+	}
 	if cfg.maxConnections > 0 {
 		limit := newConnLimit(cfg.maxConnections)
 		for i := range lns {

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// sweptPair returns the server side of a TCP connection, accepted through
+// a sweeper for read timeouts of shortest, and its client side.
+func sweptPair(t *testing.T, shortest time.Duration) (*sweeper, *sweptConn, net.Conn) {
+	t.Helper()
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	sw := newSweeper(shortest, done)
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := sw.wrap(inner)
+	t.Cleanup(func() { ln.Close() })
+	client, err := net.Dial("tcp", inner.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	// Should a deadline never fire, the read it should end ends with EOF
+	// here, and the test fails rather than hangs.
+	hang := time.AfterFunc(5*time.Second, func() { client.Close() })
+	t.Cleanup(func() { hang.Stop() })
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return sw, c.(*sweptConn), client
+}
+
+// state returns what c keeps: its deadline, and whether one is set on
+// the connection itself.
+func state(c *sweptConn) (time.Duration, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.due, c.set
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) && errors.As(err, &ne) && ne.Timeout()
+}
+
+func TestSweeperTick(t *testing.T) {
+	for _, tc := range []struct{ shortest, tick time.Duration }{
+		{10 * time.Second, maxTick},
+		{time.Second, 50 * time.Millisecond},
+		{10 * time.Millisecond, minTick},
+	} {
+		sw := newSweeper(tc.shortest, make(chan struct{}))
+		if sw.tick != tc.tick {
+			t.Errorf("shortest %v: tick %v, want %v", tc.shortest, sw.tick, tc.tick)
+		}
+	}
+	if newSweeper(0, nil) != nil {
+		t.Error("a sweeper with no timeout to sweep")
+	}
+}
+
+func TestShortestReadTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  config
+		want time.Duration
+	}{
+		{config{}, 0},
+		{config{writeTimeout: time.Second}, 0}, // write deadlines pass through
+		{config{readHeaderTimeout: 10 * time.Second, idleTimeout: 120 * time.Second}, 10 * time.Second},
+		{config{readHeaderTimeout: 10 * time.Second, readTimeout: 3 * time.Second}, 3 * time.Second},
+		{config{idleTimeout: 2 * time.Second}, 2 * time.Second},
+	} {
+		if got := shortestReadTimeout(&tc.cfg); got != tc.want {
+			t.Errorf("%+v: %v, want %v", tc.cfg, got, tc.want)
+		}
+	}
+}
+
+func TestASweptDeadlineEndsABlockedRead(t *testing.T) {
+	_, c, _ := sweptPair(t, 200*time.Millisecond) // a 10 ms tick
+	start := time.Now()
+	c.SetReadDeadline(start.Add(100 * time.Millisecond))
+	if due, set := state(c); due == 0 || set {
+		t.Fatalf("a far deadline: kept %v, set %v; want it kept only", due, set)
+	}
+	_, err := c.Read(make([]byte, 1))
+	took := time.Since(start)
+	if !isTimeout(err) {
+		t.Fatalf("read: %v, want a timeout", err)
+	}
+	if took < 100*time.Millisecond || took > time.Second {
+		t.Errorf("the deadline fired after %v, want 100 ms and a tick or so", took)
+	}
+	// As with Go's own deadlines, a new one lets reads go on.
+	c.SetReadDeadline(time.Time{})
+	if _, set := state(c); set {
+		t.Error("the expired deadline stayed set")
+	}
+}
+
+func TestAReadAfterAnExpiredDeadlineCanGoOnOnceItIsLifted(t *testing.T) {
+	_, c, client := sweptPair(t, 200*time.Millisecond)
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := c.Read(make([]byte, 1)); !isTimeout(err) {
+		t.Fatalf("read: %v, want a timeout", err)
+	}
+	c.SetReadDeadline(time.Time{})
+	client.Write([]byte("x"))
+	if n, err := c.Read(make([]byte, 1)); n != 1 || err != nil {
+		t.Fatalf("read after the deadline was lifted: %d, %v", n, err)
+	}
+}
+
+func TestAClearedDeadlineNeverFires(t *testing.T) {
+	_, c, client := sweptPair(t, 200*time.Millisecond)
+	c.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	c.SetReadDeadline(time.Time{})
+	time.Sleep(100 * time.Millisecond) // several sweeps
+	client.Write([]byte("x"))
+	if n, err := c.Read(make([]byte, 1)); n != 1 || err != nil {
+		t.Fatalf("read: %d, %v", n, err)
+	}
+}
+
+func TestPastAndNearDeadlinesPassThrough(t *testing.T) {
+	sw, c, _ := sweptPair(t, 200*time.Millisecond)
+	// net/http's abortPendingRead: a read in progress must end now.
+	c.SetReadDeadline(time.Unix(1, 0))
+	if due, set := state(c); due != 0 || !set {
+		t.Fatalf("a past deadline: kept %v, set %v; want it set", due, set)
+	}
+	if _, err := c.Read(make([]byte, 1)); !isTimeout(err) {
+		t.Fatalf("read: %v, want a timeout", err)
+	}
+	c.SetReadDeadline(time.Now().Add(sw.tick))
+	if due, set := state(c); due != 0 || !set {
+		t.Fatalf("a deadline a tick off: kept %v, set %v; want it set", due, set)
+	}
+	c.SetReadDeadline(time.Time{})
+	if due, set := state(c); due != 0 || set {
+		t.Fatalf("no deadline: kept %v, set %v", due, set)
+	}
+}
+
+func TestAFarDeadlineReplacesOneSetOnTheConnection(t *testing.T) {
+	_, c, _ := sweptPair(t, 200*time.Millisecond)
+	c.SetReadDeadline(time.Unix(1, 0))
+	start := time.Now()
+	c.SetReadDeadline(start.Add(100 * time.Millisecond))
+	if due, set := state(c); due == 0 || set {
+		t.Fatalf("kept %v, set %v; want the far deadline kept and the past one cleared", due, set)
+	}
+	_, err := c.Read(make([]byte, 1))
+	if took := time.Since(start); !isTimeout(err) || took < 100*time.Millisecond {
+		t.Fatalf("read: %v after %v, want a timeout after 100 ms", err, took)
+	}
+}
+
+func TestSetDeadlineSetsBoth(t *testing.T) {
+	_, c, _ := sweptPair(t, 200*time.Millisecond)
+	c.SetDeadline(time.Unix(1, 0))
+	if _, err := c.Write([]byte("x")); !isTimeout(err) {
+		t.Errorf("write: %v, want a timeout", err)
+	}
+	if _, err := c.Read(make([]byte, 1)); !isTimeout(err) {
+		t.Errorf("read: %v, want a timeout", err)
+	}
+}
+
+func TestASweptConnIsForgottenWhenClosed(t *testing.T) {
+	sw, c, _ := sweptPair(t, time.Second)
+	if n := sw.swept(); n != 1 {
+		t.Fatalf("swept %d connections, want 1", n)
+	}
+	c.Close()
+	c.Close()
+	if n := sw.swept(); n != 0 {
+		t.Fatalf("swept %d connections after close, want 0", n)
+	}
+}
+
+func TestASweptConnKeepsWhatNetHTTPLooksFor(t *testing.T) {
+	_, c, _ := sweptPair(t, time.Second)
+	var conn net.Conn = c
+	if _, ok := conn.(io.ReaderFrom); !ok {
+		t.Error("no ReadFrom: static files would lose sendfile")
+	}
+	if _, ok := conn.(interface{ CloseWrite() error }); !ok {
+		t.Error("no CloseWrite")
+	}
+}

@@ -142,10 +142,12 @@ type sweptConn struct {
 	closeOnce sync.Once
 }
 
+// SetReadDeadline runs six times per keep-alive request: it has no defer.
 func (c *sweptConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.setReadDeadline(t)
+	err := c.setReadDeadline(t)
+	c.mu.Unlock()
+	return err
 }
 
 func (c *sweptConn) SetDeadline(t time.Time) error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"testing"
 	"time"
@@ -196,5 +197,74 @@ func TestASweptConnKeepsWhatNetHTTPLooksFor(t *testing.T) {
 	}
 	if _, ok := conn.(interface{ CloseWrite() error }); !ok {
 		t.Error("no CloseWrite")
+	}
+}
+
+// waitSwept waits up to a second for sw to sweep n connections.
+func waitSwept(t *testing.T, sw *sweeper, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Second); sw.swept() != n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("sweeping %d connections, want %d", sw.swept(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// net/http's own timeouts, through a sweeper: keep-alive requests go on,
+// an idle connection and a client slow to send its headers are cut off,
+// neither early.
+func TestNetHTTPTimeoutsThroughASweeper(t *testing.T) {
+	done := make(chan struct{})
+	defer close(done)
+	sw := newSweeper(200*time.Millisecond, done)
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }),
+		ReadHeaderTimeout: 200 * time.Millisecond,
+		IdleTimeout:       300 * time.Millisecond,
+	}
+	go hs.Serve(sw.wrap(inner))
+	defer hs.Close()
+	url := "http://" + inner.Addr().String() + "/"
+
+	client := &http.Client{Transport: &http.Transport{}}
+	for i := 0; i < 100; i++ {
+		resp, err := client.Get(url)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(body) != "ok" {
+			t.Fatalf("request %d: %q, %v", i, body, err)
+		}
+	}
+	idle := time.Now()
+	waitSwept(t, sw, 1) // one keep-alive connection served them all
+	waitSwept(t, sw, 0)
+	// (The server's idle wait began a little before the client's.)
+	if took := time.Since(idle); took < 290*time.Millisecond {
+		t.Errorf("the idle connection was closed after %v, before idle_timeout", took)
+	}
+
+	slow, err := net.Dial("tcp", inner.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	start := time.Now()
+	slow.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n"))
+	slow.SetReadDeadline(start.Add(2 * time.Second))
+	_, err = slow.Read(make([]byte, 1024))
+	took := time.Since(start)
+	if err == nil || isTimeout(err) {
+		t.Fatalf("read: %v, want the server to close the connection", err)
+	}
+	if took < 190*time.Millisecond { // the server accepted before start
+		t.Errorf("the slow client was cut off after %v, before read_header_timeout", took)
 	}
 }

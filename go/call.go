@@ -222,6 +222,9 @@ func (c *call) writeHeader(code int, headers []byte) error {
 	if err != nil {
 		return err
 	}
+	if _, ok := h["Date"]; !ok && code >= 200 {
+		h["Date"] = currentDate() // see date.go
+	}
 	c.w.WriteHeader(code)
 	if code >= 200 || code == http.StatusSwitchingProtocols {
 		c.wroteHeader = true

@@ -1,6 +1,7 @@
 """gohttp.ResponseWriter: status, headers and body, as a client sees them."""
 
 import array
+import email.utils
 import hashlib
 import socket
 import threading
@@ -20,6 +21,28 @@ def test_handler_that_writes_nothing_gives_empty_200(server, fetch):
     r = fetch("GET", "/")
     assert (r.status, r.data) == (200, b"")
     assert r.headers["Content-Length"] == "0"
+
+
+def test_date_header_is_now_unless_the_handler_sets_one(server, fetch):
+    # Go makes the Date of handlers' responses once a second (go/date.go).
+    @server.route("/")
+    def now(w, req):
+        w.write(b"x")
+
+    @server.route("/own")
+    def own(w, req):
+        w.header.set("Date", "Wed, 21 Oct 2015 07:28:00 GMT")
+
+    for _ in range(4):  # over 2 s: a Date that stopped would show
+        before = time.time()
+        r = fetch("GET", "/")
+        after = time.time()
+        sent = email.utils.parsedate_to_datetime(r.headers["Date"])
+        assert r.headers["Date"].endswith(" GMT")
+        assert before - 2 < sent.timestamp() <= after + 1
+        time.sleep(0.75)
+    r = fetch("GET", "/own")
+    assert r.headers.getlist("Date") == ["Wed, 21 Oct 2015 07:28:00 GMT"]
 
 
 def test_write_types_and_return_values(server, fetch, record):

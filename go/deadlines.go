@@ -60,11 +60,17 @@ func newSweeper(shortest time.Duration, done <-chan struct{}) *sweeper {
 	return s
 }
 
-// shortestReadTimeout returns the shortest of the read timeouts cfg sets,
-// or 0 if it sets none.
-func shortestReadTimeout(cfg *config) time.Duration {
+// shortestReadTimeout returns the shortest timeout cfg sets that net/http
+// enforces with a read deadline, or 0 if there is none: the read
+// timeouts, and with TLS the write timeout too, since the deadline of
+// the handshake is the shortest of the header, read and write timeouts.
+func shortestReadTimeout(cfg *config, tls bool) time.Duration {
+	timeouts := []time.Duration{cfg.readHeaderTimeout, cfg.readTimeout, cfg.idleTimeout}
+	if tls {
+		timeouts = append(timeouts, cfg.writeTimeout)
+	}
 	shortest := time.Duration(0)
-	for _, d := range []time.Duration{cfg.readHeaderTimeout, cfg.readTimeout, cfg.idleTimeout} {
+	for _, d := range timeouts {
 		if d > 0 && (shortest == 0 || d < shortest) {
 			shortest = d
 		}

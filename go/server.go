@@ -284,7 +284,7 @@ func (s *server) listen(cfg config) (int, error) {
 		}
 		s.addrs = append(s.addrs, addrString(ln.Addr()))
 	}
-	if sw := newSweeper(shortestReadTimeout(&cfg), s.done); sw != nil {
+	if sw := newSweeper(shortestReadTimeout(&cfg, tlsConfig != nil), s.done); sw != nil {
 		for i := range lns {
 			lns[i] = sw.wrap(lns[i])
 		}

@@ -148,7 +148,7 @@ type sweptConn struct {
 	closeOnce sync.Once
 }
 
-// SetReadDeadline runs six times per keep-alive request: it has no defer.
+// SetReadDeadline runs five times per keep-alive request: it has no defer.
 func (c *sweptConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	err := c.setReadDeadline(t)
@@ -157,9 +157,7 @@ func (c *sweptConn) SetReadDeadline(t time.Time) error {
 }
 
 func (c *sweptConn) SetDeadline(t time.Time) error {
-	c.mu.Lock()
-	err := c.setReadDeadline(t)
-	c.mu.Unlock()
+	err := c.SetReadDeadline(t)
 	if werr := c.Conn.SetWriteDeadline(t); err == nil {
 		err = werr
 	}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"runtime/cgo"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -51,6 +50,8 @@ type call struct {
 
 	reply    C.gohttp_reply // a response C held back, for Go to send
 	replyBuf []byte         // its headers and body; C writes it
+
+	headers headerBlock // the last response's headers, for the next one
 }
 
 // replySize is how much of a response C may hold back: the headers and
@@ -172,31 +173,6 @@ func appendItem(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// unpackPairs calls fn for each (key, value) pair of the packed list b,
-// which C owns.  The strings share one copy of b: a response's headers
-// cost one allocation, not one each.
-func unpackPairs(b []byte, fn func(key, value string)) error {
-	s := string(b)
-	var key string
-	for i, at := 0, 0; at < len(b); i++ {
-		if len(b)-at < 4 {
-			return errInvalid("malformed header block")
-		}
-		size := int(binary.NativeEndian.Uint32(b[at:]))
-		at += 4
-		if size > len(b)-at {
-			return errInvalid("malformed header block")
-		}
-		if i%2 == 0 {
-			key = s[at : at+size]
-		} else {
-			fn(key, s[at:at+size])
-		}
-		at += size
-	}
-	return nil
-}
-
 // writeHeader sends the status line and the headers packed by C.
 func (c *call) writeHeader(code int, headers []byte) error {
 	if c.wroteHeader {
@@ -207,35 +183,17 @@ func (c *call) writeHeader(code int, headers []byte) error {
 	}
 	h := c.w.Header()
 	clear(h) // C sends the whole header set each time (after a 1xx too)
-	// Values of keys sent once share one backing array, as net/textproto
-	// reads request headers.
-	// A pair takes 8 bytes at least: values never grows.
-	values := make([]string, 0, len(headers)/8)
-	err := unpackPairs(headers, func(key, value string) {
-		if v, ok := h[key]; ok {
-			h[key] = append(v, value)
-			return
-		}
-		values = append(values, value)
-		h[key] = values[len(values)-1 : len(values) : len(values)]
-	})
-	if err != nil {
+	if err := c.headers.set(h, headers); err != nil {
 		return err
 	}
-	if _, ok := h["Date"]; !ok && code >= 200 {
+	if !c.headers.hasDate && code >= 200 {
 		h["Date"] = currentDate() // see date.go
 	}
 	c.w.WriteHeader(code)
 	if code >= 200 || code == http.StatusSwitchingProtocols {
 		c.wroteHeader = true
 		c.status = code
-		// As net/http reads it: a bad value is dropped, not sent.
-		c.declared = -1
-		if cl := h["Content-Length"]; len(cl) > 0 { // keys are canonical
-			if v, err := strconv.ParseInt(cl[0], 10, 64); err == nil && v >= 0 {
-				c.declared = v
-			}
-		}
+		c.declared = c.headers.declared
 	}
 	return nil
 }

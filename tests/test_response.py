@@ -273,6 +273,41 @@ def test_headers_set_but_nothing_written_are_still_sent(server, fetch):
     assert r.headers.getlist("X-Multi") == ["1", "2"]
 
 
+def test_each_response_has_its_own_headers_on_one_connection(server, http):
+    # Go reuses the strings of a call's last header block when the next
+    # response's block is the same (go/headerblock.go): alike, different
+    # and no headers must each arrive as the handler set them.
+    @server.route("/h")
+    def h(w, req):
+        kind = req.query
+        if kind in ("a", "cookies"):
+            w.header.set("Content-Type", "text/plain")
+        if kind == "cookies":
+            for value in ("a=1", "b=2", "c=3"):
+                w.header.add("Set-Cookie", value)
+        if kind == "length":
+            w.header.set("Content-Length", "2")
+        w.write(b"ok")
+
+    expect = {
+        "a": {"Content-Type": ["text/plain"], "Set-Cookie": []},
+        "cookies": {"Content-Type": ["text/plain"],
+                    "Set-Cookie": ["a=1", "b=2", "c=3"]},
+        "none": {"Content-Type": ["text/plain; charset=utf-8"],
+                 "Set-Cookie": []},
+        "length": {"Content-Type": ["text/plain; charset=utf-8"],
+                   "Set-Cookie": []},
+    }
+    for kind in ["a", "a", "cookies", "cookies", "none", "a", "length",
+                 "length", "none", "cookies", "a"]:
+        r = http.request("GET", f"{server.url}/h?{kind}")
+        assert (r.status, r.data) == (200, b"ok")
+        got = {k: r.headers.getlist(k) for k in expect[kind]}
+        assert got == expect[kind], kind
+        assert r.headers.getlist("Content-Length") == ["2"]
+        assert len(r.headers.getlist("Date")) == 1
+
+
 def test_header_changes_after_the_response_started_have_no_effect(
         server, fetch):
     @server.route("/h")

@@ -146,9 +146,22 @@ thread_states(PyObject *module, PyObject *unused)
     return PyLong_FromLong(gohttp_thread_states_made());
 }
 
+PyDoc_STRVAR(go_procs_doc,
+"_go_procs()\n--\n\n"
+"How many OS threads may run Go code at once (Go's GOMAXPROCS): the CPUs,\n"
+"unless the environment set GOMAXPROCS, as the supervisor does for its\n"
+"workers.  For tests.");
+
+static PyObject *
+go_procs(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromLong(gohttp_go_procs());
+}
+
 static PyMethodDef gohttp_functions[] = {
     {"_close_gate", close_gate, METH_O, close_gate_doc},
     {"_thread_states", thread_states, METH_NOARGS, thread_states_doc},
+    {"_go_procs", go_procs, METH_NOARGS, go_procs_doc},
     {"canonical_key", gohttp_canonical_key_function, METH_O,
      gohttp_canonical_key_doc},
     {NULL, NULL, 0, NULL},

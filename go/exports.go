@@ -10,6 +10,7 @@ package main
 import "C"
 
 import (
+	"runtime"
 	"runtime/cgo"
 	"time"
 	"unsafe"
@@ -32,6 +33,15 @@ func gohttp_set_dispatch(fn C.gohttp_dispatch_fn) {
 //export gohttp_set_parallel
 func gohttp_set_parallel(parallel C.int32_t) {
 	parallelHandlers.Store(parallel != 0)
+}
+
+// gohttp_go_procs returns how many OS threads may run Go code at once
+// (runtime.GOMAXPROCS): the CPUs by default, or the GOMAXPROCS variable
+// of the environment the process started with.
+//
+//export gohttp_go_procs
+func gohttp_go_procs() C.int32_t {
+	return C.int32_t(runtime.GOMAXPROCS(0))
 }
 
 func lookupServer(h C.uintptr_t) (*server, error) {

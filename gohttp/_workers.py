@@ -82,6 +82,16 @@ def cpu_count() -> int:
     return os.cpu_count() or 1
 
 
+def go_procs(workers: int) -> int:
+    """The GOMAXPROCS a worker's Go runtime gets, unless the environment
+    sets one: the CPUs shared among the workers, at least one.  Go's
+    default, every CPU in every worker, keeps workers × CPUs schedulers,
+    which spend on waking one another what they save by running in
+    parallel (granian's workers, likewise, each run one runtime thread
+    by default)."""
+    return max(1, -(-cpu_count() // workers))
+
+
 @dataclass
 class Policy:
     """How many workers, and when to recycle one."""
@@ -570,6 +580,7 @@ class Supervisor:
                     "max_requests": self.policy.request_limit(),
                     "max_rss": self.policy.max_rss}
         env = dict(os.environ, **{ENV: json.dumps(settings)})
+        env.setdefault("GOMAXPROCS", str(go_procs(self.policy.workers)))
         try:
             # A session of its own: Ctrl-C in a terminal reaches the
             # supervisor alone, which then stops the workers in order.

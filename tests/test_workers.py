@@ -127,6 +127,31 @@ def test_workers_all_serve_then_sigterm(subprocess_env):
             os.kill(pid, 0)
 
 
+@pytest.mark.parametrize("workers, given", [(2, None), (3, None), (2, "3")])
+def test_workers_share_the_cpus_among_their_go_runtimes(subprocess_env,
+                                                        workers, given):
+    # Each worker's Go runtime gets the CPUs divided among the workers
+    # (at least one), unless the environment sets GOMAXPROCS.
+    from gohttp._workers import cpu_count
+    env = dict(subprocess_env)
+    env.pop("GOMAXPROCS", None)
+    if given is not None:
+        env["GOMAXPROCS"] = given
+    want = int(given) if given else max(1, -(-cpu_count() // workers))
+    with gohttp_command(env, APP, "-b", "127.0.0.1:0",
+                        "--workers", str(workers)) as (proc, banner):
+        _, url = banner.wait()
+        procs = {}
+        for _ in range(200):
+            r = support.get(url + "/")
+            procs[r.headers["X-Worker-Pid"]] = r.headers["X-Go-Procs"]
+            if len(procs) == workers:
+                break
+        assert len(procs) == workers
+        assert set(procs.values()) == {str(want)}
+        assert stop(proc) == 0
+
+
 def test_a_killed_worker_loses_only_its_requests_and_comes_back(
         subprocess_env):
     with gohttp_command(subprocess_env, APP, "-b", "127.0.0.1:0",

@@ -1,9 +1,12 @@
 """The app of the worker-process tests: each response names the worker's
-pid; /slow?SECONDS takes its time, saying on stderr when it starts."""
+pid and its Go runtime's GOMAXPROCS; /slow?SECONDS takes its time, saying
+on stderr when it starts."""
 
 import os
 import sys
 import time
+
+from gohttp import _gohttp
 
 
 def app(environ, start_response):
@@ -13,5 +16,6 @@ def app(environ, start_response):
         time.sleep(float(environ["QUERY_STRING"] or 1))
     pid = str(os.getpid())
     start_response("200 OK", [("Content-Type", "text/plain"),
-                              ("X-Worker-Pid", pid)])
+                              ("X-Worker-Pid", pid),
+                              ("X-Go-Procs", str(_gohttp._go_procs()))])
     return [pid.encode()]

@@ -724,6 +724,22 @@ def version_of(argv: list[str], pattern: str = r"(.+)") -> str:
     return m.group(1).strip() if m else "?"
 
 
+def source_state() -> tuple[str, bool]:
+    """The commit checked out, and whether go/, ext/ or gohttp/ differ
+    from it."""
+    commit = version_of(["git", "-C", str(REPO), "rev-parse", "--short",
+                         "HEAD"])
+    changed = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain",
+                              "--", "go", "ext", "gohttp"],
+                             capture_output=True, text=True).stdout.strip()
+    return commit, bool(changed)
+
+
+# The source state when the run began, which is what it measures (make
+# bench builds first): an edit made while it runs does not change it.
+SOURCE_STATE: Optional[tuple[str, bool]] = None
+
+
 def machine_header() -> list[str]:
     cpu = "?"
     try:
@@ -733,11 +749,7 @@ def machine_header() -> list[str]:
     except OSError:
         pass
     go = go_command()
-    commit = version_of(["git", "-C", str(REPO), "rev-parse", "--short",
-                         "HEAD"])
-    changed = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain",
-                              "--", "go", "ext", "gohttp"],
-                             capture_output=True, text=True).stdout.strip()
+    commit, changed = SOURCE_STATE or source_state()
     now = datetime.datetime.now().astimezone()
     return [
         f"- date: {now:%Y-%m-%d %H:%M %Z}",
@@ -1111,7 +1123,9 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
+    global SOURCE_STATE
     args = parse_args()
+    SOURCE_STATE = source_state()
     started = time.monotonic()
     ensure_tools(TOOLS)
     go = go_command()

@@ -198,6 +198,46 @@ func TestASweptConnIsForgottenWhenClosed(t *testing.T) {
 	}
 }
 
+func TestClosingConnsInAnyOrderLeavesTheRestSwept(t *testing.T) {
+	done := make(chan struct{})
+	defer close(done)
+	sw := newSweeper(time.Hour, done) // ticks too rarely to interfere
+	var conns []*sweptConn
+	for range 20 {
+		inner, peer := net.Pipe()
+		defer peer.Close()
+		conns = append(conns, sw.add(inner))
+	}
+	open := map[*sweptConn]bool{}
+	for i, c := range conns {
+		if i%3 == 0 || i == len(conns)-1 || i == 1 {
+			c.Close() // the first, the last, and some between
+		} else {
+			open[c] = true
+		}
+	}
+	if n := sw.swept(); n != len(open) {
+		t.Fatalf("swept %d connections, want %d", n, len(open))
+	}
+	// Each open connection, and no other, gets its passed deadline set.
+	now := 10 * time.Minute
+	for _, c := range conns {
+		c.mu.Lock()
+		c.due = now - time.Second
+		c.mu.Unlock()
+	}
+	sw.sweep(now)
+	for i, c := range conns {
+		due, set := state(c)
+		if open[c] && (due != 0 || !set) {
+			t.Errorf("open connection %d: kept %v, set %v; want it expired", i, due, set)
+		}
+		if !open[c] && (due == 0 || set) {
+			t.Errorf("closed connection %d was swept", i)
+		}
+	}
+}
+
 func TestASweptConnKeepsWhatNetHTTPLooksFor(t *testing.T) {
 	_, c, _ := sweptPair(t, time.Second)
 	var conn net.Conn = c

@@ -24,6 +24,18 @@ from .wsgi import serve_wsgi
 
 
 
+def _forget_chosen_gomaxprocs() -> None:
+    """In a worker, the Go runtime has read the GOMAXPROCS its supervisor
+    chose (gohttp/_workers.py): the app's subprocesses must not inherit
+    it."""
+    chosen = _os.environ.pop("GOHTTP_GOMAXPROCS", None)
+    if chosen is not None and _os.environ.get("GOMAXPROCS") == chosen:
+        del _os.environ["GOMAXPROCS"]
+
+
+_forget_chosen_gomaxprocs()
+
+
 def get_include() -> str:
     """The directory of gohttp.h, the C API for extensions that answer
     requests in C (see the README's "Embedding from C")::

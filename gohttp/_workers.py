@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("gohttp")
 
 ENV = "GOHTTP_WORKER"
+# Set beside GOMAXPROCS when the supervisor chose it (see go_procs).
+GO_PROCS_ENV = "GOHTTP_GOMAXPROCS"
 
 # How long a new worker may take to import the app and listen.
 BOOT_TIMEOUT = 120.0
@@ -580,7 +582,12 @@ class Supervisor:
                     "max_requests": self.policy.request_limit(),
                     "max_rss": self.policy.max_rss}
         env = dict(os.environ, **{ENV: json.dumps(settings)})
-        env.setdefault("GOMAXPROCS", str(go_procs(self.policy.workers)))
+        if "GOMAXPROCS" not in env:
+            # Read by the worker's Go runtime as it starts; gohttp's
+            # import then takes both out of os.environ, so that the
+            # app's own subprocesses do not inherit them.
+            env["GOMAXPROCS"] = env[GO_PROCS_ENV] = str(
+                go_procs(self.policy.workers))
         try:
             # A session of its own: Ctrl-C in a terminal reaches the
             # supervisor alone, which then stops the workers in order.

@@ -131,7 +131,8 @@ def test_workers_all_serve_then_sigterm(subprocess_env):
 def test_workers_share_the_cpus_among_their_go_runtimes(subprocess_env,
                                                         workers, given):
     # Each worker's Go runtime gets the CPUs divided among the workers
-    # (at least one), unless the environment sets GOMAXPROCS.
+    # (at least one), unless the environment sets GOMAXPROCS; the app's
+    # environment keeps only a GOMAXPROCS the user set.
     from gohttp._workers import cpu_count
     env = dict(subprocess_env)
     env.pop("GOMAXPROCS", None)
@@ -144,11 +145,12 @@ def test_workers_share_the_cpus_among_their_go_runtimes(subprocess_env,
         procs = {}
         for _ in range(200):
             r = support.get(url + "/")
-            procs[r.headers["X-Worker-Pid"]] = r.headers["X-Go-Procs"]
+            procs[r.headers["X-Worker-Pid"]] = (r.headers["X-Go-Procs"],
+                                                r.headers["X-Env-Gomaxprocs"])
             if len(procs) == workers:
                 break
         assert len(procs) == workers
-        assert set(procs.values()) == {str(want)}
+        assert set(procs.values()) == {(str(want), given or "unset")}
         assert stop(proc) == 0
 
 

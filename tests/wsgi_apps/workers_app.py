@@ -1,6 +1,6 @@
 """The app of the worker-process tests: each response names the worker's
-pid and its Go runtime's GOMAXPROCS; /slow?SECONDS takes its time, saying
-on stderr when it starts."""
+pid, its Go runtime's GOMAXPROCS and the GOMAXPROCS of its environment;
+/slow?SECONDS takes its time, saying on stderr when it starts."""
 
 import os
 import sys
@@ -17,5 +17,7 @@ def app(environ, start_response):
     pid = str(os.getpid())
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("X-Worker-Pid", pid),
-                              ("X-Go-Procs", str(_gohttp._go_procs()))])
+                              ("X-Go-Procs", str(_gohttp._go_procs())),
+                              ("X-Env-Gomaxprocs",
+                               os.environ.get("GOMAXPROCS", "unset"))])
     return [pid.encode()]

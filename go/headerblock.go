@@ -10,10 +10,13 @@ import (
 
 // A headerBlock is a response's headers as C packs them (bridge.h: a
 // packed list of key, value, key, value…), made into the values of a Go
-// header map.  A call keeps the last block it made: a handler tends to
-// answer with the same headers every time, and then the next response
-// reuses the strings and slices of the last one instead of copying and
-// allocating them again.
+// header map.  A call remembers the block of its last response.  A
+// handler tends to answer with the same headers every time: once a block
+// comes twice in a row, the call keeps the strings and slices it made of
+// it, and the responses after reuse them instead of copying and
+// allocating again.  A block unlike the last costs what it always did,
+// plus a copy kept for the comparison: headers that change with every
+// response (a Content-Length, an ETag) are never worth keeping.
 //
 // Sharing them is safe because nothing writes into them: net/http's
 // HTTP/1 and HTTP/2 writers clone the handler's header map before they
@@ -21,72 +24,88 @@ import (
 // date.go.  Each slice's capacity is its length, so an append elsewhere
 // copies.
 type headerBlock struct {
-	packed   []byte     // the block as C packed it, copied; nil if none kept
-	keys     []string   // each key once, in the order the block first names it
+	packed   []byte     // the last block as C packed it, copied; nil if none
+	ready    bool       // keys and values are made of packed
+	keys     []string   // each key once
 	values   [][]string // values[i] are keys[i]'s
-	hasDate  bool       // the block sets Date
+	hasDate  bool       // the last block sets Date
 	declared int64      // its Content-Length, as net/http reads it, or -1
 }
 
-// maxKeptBlock is the largest header block a call keeps for its next
-// response.
+// maxKeptBlock is the largest header block a call remembers.
 const maxKeptBlock = 2048
 
 // set puts the headers of block, which C owns, into h, which must be
 // empty.
 func (hb *headerBlock) set(h http.Header, block []byte) error {
-	if hb.packed == nil || !bytes.Equal(block, hb.packed) {
-		if err := hb.make(block); err != nil {
-			return err
+	if hb.packed != nil && bytes.Equal(block, hb.packed) {
+		if !hb.ready {
+			if err := hb.make(block); err != nil {
+				return err
+			}
 		}
+		for i, key := range hb.keys {
+			h[key] = hb.values[i]
+		}
+		return nil
 	}
-	for i, key := range hb.keys {
-		h[key] = hb.values[i]
+	// The kept strings are copies, not views of packed: its array may
+	// take the new block.
+	buf := hb.packed
+	hb.packed, hb.ready = nil, false
+	if err := unpackInto(h, block); err != nil {
+		return err
+	}
+	_, hb.hasDate = h["Date"] // keys are canonical
+	hb.declared = declaredLength(h["Content-Length"])
+	if len(block) <= maxKeptBlock {
+		hb.packed = append(buf[:0], block...)
 	}
 	return nil
 }
 
-// make makes hb from block, which C owns, and keeps a copy of block
-// unless it is too long to.
-func (hb *headerBlock) make(block []byte) error {
-	// New arrays, not the last block's: responses before may still hold
-	// those.  Values of keys sent once share one backing array, as
-	// net/textproto reads request headers; a pair takes 8 bytes at least,
-	// so values never grows.
-	index := make(map[string]int)
-	keys := make([]string, 0, len(block)/8)
-	values := make([][]string, 0, len(block)/8)
-	one := make([]string, 0, len(block)/8)
-	err := unpackPairs(block, func(key, value string) {
-		if i, ok := index[key]; ok {
-			values[i] = append(values[i], value)
+// unpackInto adds the headers of block, which C owns, to h.  Values of
+// keys sent once share one backing array, as net/textproto reads request
+// headers; a pair takes 8 bytes at least, so values never grows.
+func unpackInto(h http.Header, block []byte) error {
+	values := make([]string, 0, len(block)/8)
+	return unpackPairs(block, func(key, value string) {
+		if v, ok := h[key]; ok {
+			h[key] = append(v, value)
 			return
 		}
-		index[key] = len(keys)
-		keys = append(keys, key)
-		one = append(one, value)
-		values = append(values, one[len(one)-1:len(one):len(one)])
+		values = append(values, value)
+		h[key] = values[len(values)-1 : len(values) : len(values)]
 	})
-	if err != nil {
+}
+
+// declaredLength reads the values of a Content-Length header as net/http
+// does: a bad value is dropped, not sent, and gives -1, as does none.
+func declaredLength(values []string) int64 {
+	if len(values) > 0 {
+		if v, err := strconv.ParseInt(values[0], 10, 64); err == nil && v >= 0 {
+			return v
+		}
+	}
+	return -1
+}
+
+// make makes the keys and values hb keeps of block, which C owns and
+// which hb.packed holds a copy of.
+func (hb *headerBlock) make(block []byte) error {
+	// New arrays, not the last ones: responses before may still hold
+	// those.
+	h := make(http.Header)
+	if err := unpackInto(h, block); err != nil {
 		hb.packed = nil
 		return err
 	}
-	for i := range values {
-		values[i] = slices.Clip(values[i])
+	hb.keys, hb.values = hb.keys[:0:0], hb.values[:0:0]
+	for key, values := range h {
+		hb.keys = append(hb.keys, key)
+		hb.values = append(hb.values, slices.Clip(values))
 	}
-	hb.keys, hb.values = keys, values
-	_, hb.hasDate = index["Date"] // keys are canonical
-	// As net/http reads it: a bad value is dropped, not sent.
-	hb.declared = -1
-	if i, ok := index["Content-Length"]; ok {
-		if v, err := strconv.ParseInt(values[i][0], 10, 64); err == nil && v >= 0 {
-			hb.declared = v
-		}
-	}
-	hb.packed = nil
-	if len(block) <= maxKeptBlock {
-		hb.packed = append(make([]byte, 0, len(block)), block...)
-	}
+	hb.ready = true
 	return nil
 }
 

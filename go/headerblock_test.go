@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -52,45 +53,62 @@ func pack(pairs ...string) []byte {
 
 func TestHeaderBlockSetsTheHeaders(t *testing.T) {
 	var hb headerBlock
-	h := http.Header{}
 	block := pack("Content-Type", "text/plain", "Set-Cookie", "a=1", "X-One", "1",
 		"Set-Cookie", "b=2", "Content-Length", "5", "Set-Cookie", "c=3")
-	if err := hb.set(h, block); err != nil {
-		t.Fatal(err)
-	}
 	want := http.Header{"Content-Type": {"text/plain"}, "Set-Cookie": {"a=1", "b=2", "c=3"},
 		"X-One": {"1"}, "Content-Length": {"5"}}
-	if !reflect.DeepEqual(h, want) {
-		t.Fatalf("got %q, want %q", h, want)
+	// Made in place the first time, kept the second, reused the third.
+	var got []http.Header
+	for i := range 3 {
+		h := http.Header{}
+		if err := hb.set(h, block); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(h, want) {
+			t.Fatalf("response %d: got %q, want %q", i, h, want)
+		}
+		if hb.hasDate || hb.declared != 5 {
+			t.Errorf("response %d: hasDate %v, declared %d; want false, 5", i, hb.hasDate, hb.declared)
+		}
+		got = append(got, h)
 	}
-	for k, v := range h {
+	for k, v := range got[2] {
 		if cap(v) != len(v) {
 			t.Errorf("%s: cap %d, len %d: an append would write into a shared array", k, cap(v), len(v))
 		}
 	}
-	if hb.hasDate || hb.declared != 5 {
-		t.Errorf("hasDate %v, declared %d; want false, 5", hb.hasDate, hb.declared)
-	}
 	block[5]++ // C reuses its buffer: the kept block and the strings are copies
-	if h["Content-Type"][0] != "text/plain" {
-		t.Fatalf("a value changed with C's block: %q", h["Content-Type"])
+	for i, h := range got {
+		if h["Content-Type"][0] != "text/plain" {
+			t.Fatalf("response %d: a value changed with C's block: %q", i, h["Content-Type"])
+		}
+	}
+	h := http.Header{}
+	if err := hb.set(h, block); err != nil || h["Cpntent-Type"] == nil || h["Content-Type"] != nil {
+		t.Fatalf("the changed block: err %v, got %q", err, h)
 	}
 }
 
-func TestHeaderBlockReusesTheLastBlock(t *testing.T) {
+func TestHeaderBlockKeepsABlockThatComesTwice(t *testing.T) {
 	var hb headerBlock
-	first, again := http.Header{}, http.Header{}
-	if err := hb.set(first, pack("Content-Type", "text/plain", "Date", "x")); err != nil {
-		t.Fatal(err)
+	block := func() []byte { return pack("Content-Type", "text/plain", "Date", "x") }
+	first, second, third := http.Header{}, http.Header{}, http.Header{}
+	for _, h := range []http.Header{first, second, third} {
+		if err := hb.set(h, block()); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := hb.set(again, pack("Content-Type", "text/plain", "Date", "x")); err != nil {
-		t.Fatal(err)
+	if !reflect.DeepEqual(first, second) || !reflect.DeepEqual(second, third) {
+		t.Fatalf("got %q, %q, %q", first, second, third)
 	}
-	if !reflect.DeepEqual(first, again) || !hb.hasDate || hb.declared != -1 {
-		t.Fatalf("got %q then %q (hasDate %v, declared %d)", first, again, hb.hasDate, hb.declared)
+	if !hb.hasDate || hb.declared != -1 {
+		t.Errorf("hasDate %v, declared %d; want true, -1", hb.hasDate, hb.declared)
 	}
-	if &first["Content-Type"][0] != &again["Content-Type"][0] {
-		t.Error("the same block was made again, not reused")
+	if &second["Content-Type"][0] != &third["Content-Type"][0] {
+		t.Error("a block that came again was made again, not reused")
+	}
+	if &first["Content-Type"][0] == &second["Content-Type"][0] {
+		t.Error("the first response's values were kept: made in place, they may be changed")
 	}
 
 	// A different block makes new values, and leaves the earlier
@@ -99,11 +117,28 @@ func TestHeaderBlockReusesTheLastBlock(t *testing.T) {
 	if err := hb.set(other, pack("Content-Type", "text/html", "Content-Length", "-1")); err != nil {
 		t.Fatal(err)
 	}
-	if other.Get("Content-Type") != "text/html" || first.Get("Content-Type") != "text/plain" {
-		t.Fatalf("got %q, and the first response now has %q", other, first)
+	if other.Get("Content-Type") != "text/html" || third.Get("Content-Type") != "text/plain" {
+		t.Fatalf("got %q, and the third response now has %q", other, third)
 	}
 	if hb.hasDate || hb.declared != -1 {
 		t.Errorf("hasDate %v, declared %d; want false, -1 (a bad Content-Length)", hb.hasDate, hb.declared)
+	}
+}
+
+func TestHeaderBlockThatChangesEachTimeIsNeverKept(t *testing.T) {
+	var hb headerBlock
+	for i := range 5 {
+		h := http.Header{}
+		n := strconv.Itoa(10 + i)
+		if err := hb.set(h, pack("Content-Length", n, "Content-Type", "text/plain")); err != nil {
+			t.Fatal(err)
+		}
+		if h.Get("Content-Length") != n || hb.declared != int64(10+i) {
+			t.Fatalf("response %d: got %q, declared %d", i, h, hb.declared)
+		}
+		if hb.ready {
+			t.Fatalf("response %d: a block seen once was kept", i)
+		}
 	}
 }
 
@@ -129,5 +164,30 @@ func TestHeaderBlockLongAndMalformedBlocks(t *testing.T) {
 	h := http.Header{}
 	if err := hb.set(h, good); err != nil || h.Get("A") != "1" {
 		t.Fatalf("after a malformed block: err %v, got %q", err, h)
+	}
+}
+
+// BenchmarkHeaderBlock: a response with the same headers as the last,
+// and one whose Content-Length changes every time.
+func BenchmarkHeaderBlock(b *testing.B) {
+	var blocks [][]byte
+	for i := range 16 {
+		blocks = append(blocks, pack("Content-Type", "application/json",
+			"Content-Length", strconv.Itoa(100+i), "Cache-Control", "no-store"))
+	}
+	for _, bc := range []struct {
+		name  string
+		every int
+	}{{"same", 1}, {"changing", 16}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var hb headerBlock
+			h := http.Header{}
+			for i := 0; b.Loop(); i++ {
+				clear(h)
+				if err := hb.set(h, blocks[i%bc.every]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

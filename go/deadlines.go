@@ -144,6 +144,16 @@ func (s *sweeper) add(c net.Conn) *sweptConn {
 	return sc
 }
 
+// remove forgets c, in the place of which the last connection moves.
+func (s *sweeper) remove(c *sweptConn) {
+	s.mu.Lock()
+	last := s.conns[len(s.conns)-1]
+	s.conns[c.at], last.at = last, c.at
+	s.conns[len(s.conns)-1] = nil
+	s.conns = s.conns[:len(s.conns)-1]
+	s.mu.Unlock()
+}
+
 // A sweptConn is a connection whose far read deadlines its sweeper
 // enforces (see above).
 type sweptConn struct {
@@ -156,16 +166,6 @@ type sweptConn struct {
 
 	at        int // its index in s.conns, guarded by s.mu
 	closeOnce sync.Once
-}
-
-// remove forgets c, in the place of which the last connection moves.
-func (s *sweeper) remove(c *sweptConn) {
-	s.mu.Lock()
-	last := s.conns[len(s.conns)-1]
-	s.conns[c.at], last.at = last, c.at
-	s.conns[len(s.conns)-1] = nil
-	s.conns = s.conns[:len(s.conns)-1]
-	s.mu.Unlock()
 }
 
 // SetReadDeadline runs five times per keep-alive request: it has no defer.

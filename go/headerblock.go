@@ -93,14 +93,15 @@ func declaredLength(values []string) int64 {
 // make makes the keys and values hb keeps of block, which C owns and
 // which hb.packed holds a copy of.
 func (hb *headerBlock) make(block []byte) error {
-	// New arrays, not the last ones: responses before may still hold
-	// those.
+	// The value slices are new, made by unpackInto: responses before may
+	// still hold the last ones.  hb's own lists are not shared.
 	h := make(http.Header)
 	if err := unpackInto(h, block); err != nil {
 		hb.packed = nil
 		return err
 	}
-	hb.keys, hb.values = hb.keys[:0:0], hb.values[:0:0]
+	clear(hb.values)
+	hb.keys, hb.values = hb.keys[:0], hb.values[:0]
 	for key, values := range h {
 		hb.keys = append(hb.keys, key)
 		hb.values = append(hb.values, slices.Clip(values))

@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("gohttp")
 
 ENV = "GOHTTP_WORKER"
-# Set beside GOMAXPROCS when the supervisor chose it (see go_procs).
+# Set beside GOMAXPROCS when the supervisor chose it (see go_procs); the
+# worker's import of gohttp (__init__.py) takes both out of os.environ.
 GO_PROCS_ENV = "GOHTTP_GOMAXPROCS"
 
 # How long a new worker may take to import the app and listen.

@@ -44,7 +44,7 @@ test: all go-check typecheck
 # where mypy is not installed (tests/requirements.txt has it).
 typecheck:
 	@if $(PYTHON) -c "import mypy" 2>/dev/null; then \
-		$(PYTHON) -m mypy gohttp; \
+		$(PYTHON) -m mypy gohttp bench/run.py; \
 	else \
 		echo "typecheck skipped: no mypy for $(PYTHON) (pip install -r tests/requirements.txt)"; \
 	fi

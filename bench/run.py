@@ -540,6 +540,7 @@ class Sample:
     rss_mib: Optional[float] = None
     errors: str = ""
     other_cpu: Optional[float] = None   # cores used by other processes
+    round: int = 0                      # the round it was measured in
 
 
 _UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
@@ -649,7 +650,8 @@ class Mode:
     failures: dict[str, list[str]] = field(default_factory=dict)
 
 
-def measure_row(mode: Mode, row: Row, settings: Settings) -> None:
+def measure_row(mode: Mode, row: Row, settings: Settings,
+                round_no: int) -> None:
     port = free_port()
     logfile = BUILD / "logs" / f"{mode.name}-{row.name}.log"
     results = mode.results.setdefault(row.name, {})
@@ -676,6 +678,7 @@ def measure_row(mode: Mode, row: Row, settings: Settings) -> None:
                 failures.append(f"{work.name}: {exc}")
                 continue
             sample.other_cpu = other.cores()
+            sample.round = round_no
             if key == "get":
                 sample.rss_mib = server.rss_mib()
             if server.proc.poll() is not None:
@@ -708,7 +711,7 @@ def run_benchmark(args: argparse.Namespace, rows: list[Row]) -> list[Mode]:
         for mode in modes:
             log(f"round {r + 1}/{args.rounds}, {mode.name}")
             for row in live:
-                measure_row(mode, row, settings)
+                measure_row(mode, row, settings, r + 1)
     return modes
 
 
@@ -775,12 +778,23 @@ def tools_header() -> str:
 
 
 def med(values: list[Optional[float]]) -> Optional[float]:
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
 
 
 def fmt(value: Optional[float], spec: str) -> str:
     return "–" if value is None else format(value, spec)
+
+
+def round_ratios(samples: list[Sample], go: list[Sample]) -> str:
+    """The lowest and highest of the row's req/s over pure Go's in the
+    same round: how far one round's ratio may be from the median's."""
+    go_rps = {s.round: s.rps for s in go}
+    ratios = [s.rps / go_rps[s.round] for s in samples
+              if go_rps.get(s.round)]
+    if len(ratios) < 2:
+        return "–"
+    return f"{min(ratios):.2f}–{max(ratios):.2f}"
 
 
 def mode_table(mode: Mode, rows: list[Row]) -> list[str]:
@@ -789,7 +803,7 @@ def mode_table(mode: Mode, rows: list[Row]) -> list[str]:
     for key in mode.workloads:
         head += [WORKLOADS[key].title, "× Go"]
         if key == "get":
-            head += ["spread", "p50 ms", "p99 ms", "RSS MiB", "others"]
+            head += ["rounds × Go", "spread", "p50 ms", "p99 ms", "RSS MiB", "others"]
     lines = ["| " + " | ".join(head) + " |",
              "|" + "|".join(["---"] + ["--:"] * (len(head) - 1)) + "|"]
     notes: list[str] = []
@@ -808,6 +822,7 @@ def mode_table(mode: Mode, rows: list[Row]) -> list[str]:
             ratio = rps / go_rps if rps and go_rps else None
             cells += [fmt(rps, ",.0f"), fmt(ratio, ".2f") + ("×" if ratio else "")]
             if key == "get":
+                cells.append(round_ratios(samples, base.get(key, [])))
                 spread = ((max(s.rps for s in samples) - min(s.rps for s in samples))
                           / rps * 100 if rps and len(samples) > 1 else None)
                 cells += [fmt(spread, ".0f") + ("%" if spread is not None else ""),
@@ -850,11 +865,13 @@ def throughput_report(args: argparse.Namespace, rows: list[Row],
         out.append("- **--quick smoke test: not a measurement to compare**")
     out.append("")
     out.append("Medians over rounds.  × Go: the row's req/s over pure Go "
-               "net/http's in the same table.  spread: (max − min) / median "
-               "of the GET req/s over rounds.  RSS: the server's process "
-               "tree after the GET run.  others: cores used by processes "
-               "other than the server and the load generator during the GET "
-               "run (another job on a shared machine).")
+               "net/http's in the same table.  rounds × Go: the lowest and "
+               "the highest of the row's GET req/s over pure Go's in the "
+               "same round.  spread: (max − min) / median of the GET req/s "
+               "over rounds.  RSS: the server's process tree after the GET "
+               "run.  others: cores used by processes other than the server "
+               "and the load generator during the GET run (another job on a "
+               "shared machine).")
     for mode in modes:
         out += ["", f"### {mode.title}", ""]
         out += mode_table(mode, rows)
@@ -988,7 +1005,7 @@ def run_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
         if row.name == "go":
             base, base50 = mean, counts[2]
         ratio = f"{mean / base:.2f}×" if base else "–"
-        ratio50 = f"{counts[2] / base50:.2f}×" if base else "–"
+        ratio50 = f"{counts[2] / base50:.2f}×" if base50 else "–"
         out.append(f"| {row.label} | {counts[0]:,} | {counts[1]:,} | {ratio} "
                    f"| {counts[2]:,} | {ratio50} |")
         log(f"  {row.name}: {counts[0]:,} / {counts[1]:,} Ir per request, "
@@ -1112,11 +1129,11 @@ def parse_args() -> argparse.Namespace:
             p.error(f"unknown workload {', '.join(sorted(bad))}: choose from "
                     f"{', '.join(WORKLOADS)}")
         setattr(args, opt, chosen)
-    chosen = {r for r in args.rows.split(",") if r}
-    if chosen - set(names):
-        p.error(f"unknown row {', '.join(sorted(chosen - set(names)))}: "
+    rows = {r for r in args.rows.split(",") if r}
+    if rows - set(names):
+        p.error(f"unknown row {', '.join(sorted(rows - set(names)))}: "
                 f"choose from {', '.join(names)}")
-    args.rows = chosen | {"go"} if chosen else set(names)
+    args.rows = rows | {"go"} if rows else set(names)
     if args.rounds < 1 or args.duration <= 0:
         p.error("--rounds and --duration must be positive")
     return args

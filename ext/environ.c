@@ -43,7 +43,7 @@ typedef struct {
 #define LITERAL(s) {s, sizeof(s) - 1}
 
 /* Values most requests send, each made once: a field that is one of them
- * shares its str (see set_common). */
+ * shares its str (see new_value). */
 static const literal common_values[GOHTTP_WSGI_NCOMMON_VALUES] = {
     LITERAL("GET"), LITERAL("HEAD"), LITERAL("POST"), LITERAL("PUT"),
     LITERAL("DELETE"), LITERAL("OPTIONS"), LITERAL("PATCH"),
@@ -139,15 +139,15 @@ set_latin1(PyObject *env, PyObject *key, const char *s, Py_ssize_t n)
     return set_new(env, key, PyUnicode_DecodeLatin1(s, n, NULL));
 }
 
-/* set_latin1 for a field that is most often one of the common values:
- * then env[key] is that str. */
-static int
-set_common(gohttp_state *st, PyObject *env, PyObject *key, const char *s,
-           Py_ssize_t n)
+/* New reference: the latin-1 str of s[:n], or the common value it is,
+ * when common; NULL with an exception set. */
+static PyObject *
+new_value(gohttp_state *st, const char *s, Py_ssize_t n, int common)
 {
-    int i = find(common_values, GOHTTP_WSGI_NCOMMON_VALUES, s, n);
-    return i >= 0 ? PyDict_SetItem(env, key, st->wsgi_value[i])
-                  : set_latin1(env, key, s, n);
+    int i = common ? find(common_values, GOHTTP_WSGI_NCOMMON_VALUES, s, n)
+                   : -1;
+    return i >= 0 ? Py_NewRef(st->wsgi_value[i])
+                  : PyUnicode_DecodeLatin1(s, n, NULL);
 }
 
 static inline const char *
@@ -256,44 +256,146 @@ add_headers(gohttp_state *st, PyObject *env, const gohttp_request *req,
     return 0;
 }
 
-/* Set REMOTE_ADDR and REMOTE_PORT from "ip:port" or "[ip]:port". */
-static int
-add_remote(gohttp_state *st, PyObject *env, const char *s, Py_ssize_t n)
+/* Split "ip:port" or "[ip]:port" into the ip and the port. */
+static void
+split_remote(const char *s, Py_ssize_t n, const char **host,
+             Py_ssize_t *host_len, const char **port, Py_ssize_t *port_len)
 {
     Py_ssize_t colon = n;
     while (colon > 0 && s[colon - 1] != ':') {
         colon--;
     }
-    const char *host = s, *port = s + colon;
-    Py_ssize_t host_len = colon > 0 ? colon - 1 : 0, port_len = n - colon;
+    *host = s;
+    *host_len = colon > 0 ? colon - 1 : 0;
+    *port = s + colon;
+    *port_len = n - colon;
     if (colon == 0) {   /* no port: a Unix socket's "@" or "" */
-        host_len = n;
-        port_len = 0;
+        *host_len = n;
+        *port_len = 0;
     }
-    if (host_len >= 2 && host[0] == '[' && host[host_len - 1] == ']') {
-        host++;
-        host_len -= 2;
+    if (*host_len >= 2 && (*host)[0] == '[' && (*host)[*host_len - 1] == ']') {
+        (*host)++;
+        *host_len -= 2;
     }
-    if (set_latin1(env, st->wsgi_key[GOHTTP_WSGI_REMOTE_ADDR], host,
-                   host_len) < 0) {
-        return -1;
-    }
-    return set_latin1(env, st->wsgi_key[GOHTTP_WSGI_REMOTE_PORT], port,
-                      port_len);
 }
 
-/* The request fields that go into the environ as they are. */
-static const struct {
-    int field;    /* GOHTTP_F_* */
-    int key;      /* GOHTTP_WSGI_* */
-    int common;   /* most often one of common_values */
-} copied[] = {
-    {GOHTTP_F_METHOD, GOHTTP_WSGI_REQUEST_METHOD, 1},
-    {GOHTTP_F_QUERY, GOHTTP_WSGI_QUERY_STRING, 0},
-    {GOHTTP_F_URL, GOHTTP_WSGI_REQUEST_URI, 0},
-    {GOHTTP_F_PROTO, GOHTTP_WSGI_SERVER_PROTOCOL, 1},
-    {GOHTTP_F_SCHEME, GOHTTP_WSGI_URL_SCHEME, 1},
+/* The keys a request sets from its own fields and that the base
+ * remembers, in the order they come first in it.  Every request sets each
+ * of them but HTTP_HOST, which a request without a Host header (HTTP/1.0)
+ * lacks. */
+static const int remembered[] = {
+    GOHTTP_WSGI_SCRIPT_NAME, GOHTTP_WSGI_PATH_INFO, GOHTTP_WSGI_REQUEST_METHOD,
+    GOHTTP_WSGI_QUERY_STRING, GOHTTP_WSGI_REQUEST_URI, GOHTTP_WSGI_RAW_URI,
+    GOHTTP_WSGI_SERVER_PROTOCOL, GOHTTP_WSGI_URL_SCHEME,
+    GOHTTP_WSGI_REMOTE_ADDR, GOHTTP_WSGI_HTTP_HOST,
 };
+
+#define NREMEMBERED ((int)(sizeof remembered / sizeof remembered[0]))
+
+/* Room in the base for the entries a request adds beside those: the
+ * other request fields and the headers of a browser. */
+#define ENVIRON_ROOM 32
+
+/* The base begins with each remembered key, holding None until a request
+ * sets it, then constants' entries.  PyDict_Copy() copies a dict's table
+ * as it is, room and all, so each environ copied from it is filled
+ * without growing its table. */
+PyObject *
+gohttp_wsgi_environ_base(gohttp_state *st, PyObject *constants)
+{
+#if PY_VERSION_HEX < 0x030E0000
+    PyObject *base = _PyDict_NewPresized(PyDict_GET_SIZE(constants)
+                                         + NREMEMBERED + ENVIRON_ROOM);
+#else
+    PyObject *base = PyDict_New();   /* no presizing: copies then grow */
+#endif
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    if (base == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < NREMEMBERED; i++) {
+        if (PyDict_SetItem(base, st->wsgi_key[remembered[i]], Py_None) < 0) {
+            goto error;
+        }
+    }
+    /* item by item: PyDict_Update() would take constants' table instead */
+    while (PyDict_Next(constants, &pos, &key, &value)) {
+        if (PyDict_SetItem(base, key, value) < 0) {
+            goto error;
+        }
+    }
+    return base;   /* new reference */
+
+error:
+    Py_DECREF(base);
+    return NULL;
+}
+
+/* Whether value, an environ value, is the latin-1 str of s[:n]. */
+static int
+holds(PyObject *value, const char *s, Py_ssize_t n)
+{
+    return PyUnicode_CheckExact(value)
+           && PyUnicode_KIND(value) == PyUnicode_1BYTE_KIND
+           && PyUnicode_GET_LENGTH(value) == n
+           && memcmp(PyUnicode_1BYTE_DATA(value), s, (size_t)n) == 0;
+}
+
+/* A remembered field of a request: its bytes, and whether it is most
+ * often one of the common values. */
+typedef struct {
+    const char *s;
+    Py_ssize_t n;
+    int common;
+} field_bytes;
+
+/* Set the remembered keys of env, a copy of base, to the request's
+ * fields.  base holds the values of an earlier request, so that most
+ * fields are already right in the copy; a field that is not is set, in
+ * env and in base, for the requests after.  0, or -1 with an exception.
+ *
+ * base may change meanwhile (another thread's request, on a
+ * free-threaded build), so a value is checked in env, this request's
+ * own, never in base. */
+static int
+set_remembered(gohttp_state *st, PyObject *env, PyObject *base,
+               const field_bytes *fields)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *value, *made = NULL;   /* made: fields[i - 1]'s new str */
+
+    for (int i = 0; i < NREMEMBERED; i++) {
+        const field_bytes *f = &fields[i];
+        PyObject *want = st->wsgi_key[remembered[i]];
+        /* env's entries begin with the remembered keys, in order */
+        if (!PyDict_Next(env, &pos, &key, &value) || key != want) {
+            value = NULL;
+        }
+        if (value != NULL && holds(value, f->s, f->n)) {
+            made = NULL;
+            continue;
+        }
+        /* RAW_URI follows REQUEST_URI, from the same bytes: the same str */
+        PyObject *fresh = made != NULL && f->s == fields[i - 1].s
+                          && f->n == fields[i - 1].n
+                          ? Py_NewRef(made) : new_value(st, f->s, f->n,
+                                                        f->common);
+        if (fresh == NULL) {
+            return -1;
+        }
+        /* Setting a key env has replaces its value, not the keys: the
+         * PyDict_Next walk may go on. */
+        if (PyDict_SetItem(env, want, fresh) < 0
+            || PyDict_SetItem(base, want, fresh) < 0) {
+            Py_DECREF(fresh);
+            return -1;
+        }
+        made = fresh;   /* borrowed from here: env holds it */
+        Py_DECREF(fresh);
+    }
+    return 0;
+}
 
 PyObject *
 gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
@@ -301,9 +403,10 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
                     PyObject *input, PyObject *errors)
 {
     PyObject **key = st->wsgi_key;
+    field_bytes fields[NREMEMBERED];
+    Py_ssize_t n, port_len;
+    const char *s, *port;
     PyObject *env = PyDict_Copy(base);
-    Py_ssize_t n;
-    const char *s;
     if (env == NULL) {
         return NULL;
     }
@@ -323,35 +426,30 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
     else {
         script_len = 0;
     }
-    if (set_latin1(env, key[GOHTTP_WSGI_SCRIPT_NAME], script_s,
-                   script_len) < 0
-        || set_latin1(env, key[GOHTTP_WSGI_PATH_INFO], path, n) < 0) {
-        goto error;
-    }
-
-    for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++) {
-        s = span(req, data, copied[i].field, &n);
-        PyObject *k = key[copied[i].key];
-        if ((copied[i].common ? set_common(st, env, k, s, n)
-                              : set_latin1(env, k, s, n)) < 0) {
-            goto error;
-        }
-    }
-    /* RAW_URI is gunicorn's name for REQUEST_URI: the same str. */
-    PyObject *url = PyDict_GetItemWithError(env, key[GOHTTP_WSGI_REQUEST_URI]);
-    if (url == NULL || PyDict_SetItem(env, key[GOHTTP_WSGI_RAW_URI], url) < 0) {
-        goto error;   /* borrowed: env holds it */
-    }
+    fields[0] = (field_bytes){script_s, script_len, 0};
+    fields[1] = (field_bytes){path, n, 0};
+    s = span(req, data, GOHTTP_F_METHOD, &n);
+    fields[2] = (field_bytes){s, n, 1};
+    s = span(req, data, GOHTTP_F_QUERY, &n);
+    fields[3] = (field_bytes){s, n, 0};
+    s = span(req, data, GOHTTP_F_URL, &n);
+    fields[4] = (field_bytes){s, n, 0};
+    fields[5] = fields[4];   /* RAW_URI is gunicorn's name for REQUEST_URI */
+    s = span(req, data, GOHTTP_F_PROTO, &n);
+    fields[6] = (field_bytes){s, n, 1};
+    s = span(req, data, GOHTTP_F_SCHEME, &n);
+    fields[7] = (field_bytes){s, n, 1};
     s = span(req, data, GOHTTP_F_REMOTE_ADDR, &n);
-    if (add_remote(st, env, s, n) < 0) {
-        goto error;
-    }
-    if (PyDict_SetItem(env, key[GOHTTP_WSGI_INPUT], input) < 0
-        || PyDict_SetItem(env, key[GOHTTP_WSGI_ERRORS], errors) < 0) {
-        goto error;
-    }
+    split_remote(s, n, &fields[8].s, &fields[8].n, &port, &port_len);
+    fields[8].common = 0;
     s = span(req, data, GOHTTP_F_HOST, &n);
-    if (n > 0 && set_latin1(env, key[GOHTTP_WSGI_HTTP_HOST], s, n) < 0) {
+    fields[9] = (field_bytes){s, n, 0};
+    if (set_remembered(st, env, base, fields) < 0
+        || (n == 0 && PyDict_DelItem(env, key[GOHTTP_WSGI_HTTP_HOST]) < 0)
+        /* the port differs from one connection to the next */
+        || set_latin1(env, key[GOHTTP_WSGI_REMOTE_PORT], port, port_len) < 0
+        || PyDict_SetItem(env, key[GOHTTP_WSGI_INPUT], input) < 0
+        || PyDict_SetItem(env, key[GOHTTP_WSGI_ERRORS], errors) < 0) {
         goto error;
     }
     if (add_headers(st, env, req, data) < 0) {

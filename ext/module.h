@@ -249,10 +249,15 @@ gohttp_outcome gohttp_wsgi_run(PyObject *op, const gohttp_request *req,
 /* environ.c */
 int gohttp_environ_init_state(gohttp_state *st);
 void gohttp_environ_clear_state(gohttp_state *st);
+/* New reference: what gohttp_wsgi_environ copies for each request, made
+ * once from constants (a dict, borrowed), the entries of every request;
+ * NULL with an exception set. */
+PyObject *gohttp_wsgi_environ_base(gohttp_state *st, PyObject *constants);
 /* New reference: the environ of req, or NULL with an exception set: base
- * (a dict) copied, with the request's entries.  script is the mount
- * prefix as bytes; input and errors go in as wsgi.input and wsgi.errors.
- * All borrowed. */
+ * (from gohttp_wsgi_environ_base) copied, with the request's entries, and
+ * base then remembers the request's fields for the next.  script is the
+ * mount prefix as bytes; input and errors go in as wsgi.input and
+ * wsgi.errors.  All borrowed. */
 PyObject *gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
                               const char *data, PyObject *base,
                               PyObject *script, PyObject *input,

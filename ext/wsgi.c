@@ -150,38 +150,6 @@ wsgi_app_repr(PyObject *op)
     return PyObject_Repr(WSGIApp_CAST(op)->handler);
 }
 
-/* Room for the entries environ.c adds to the constants of every request:
- * its 13 and the request headers of a browser. */
-#define ENVIRON_ROOM 32
-
-/* New reference: a copy of the dict constants with room for ENVIRON_ROOM
- * more entries.  PyDict_Copy() copies a dict's table as it is, room and
- * all, so each environ copied from this one is filled without growing
- * its table twice. */
-static PyObject *
-roomy_copy(PyObject *constants)
-{
-#if PY_VERSION_HEX < 0x030E0000
-    PyObject *copy = _PyDict_NewPresized(PyDict_GET_SIZE(constants)
-                                         + ENVIRON_ROOM);
-#else
-    PyObject *copy = PyDict_New();   /* no presizing: copies then grow */
-#endif
-    PyObject *key, *value;
-    Py_ssize_t pos = 0;
-    if (copy == NULL) {
-        return NULL;
-    }
-    /* item by item: PyDict_Update() would take constants' table instead */
-    while (PyDict_Next(constants, &pos, &key, &value)) {
-        if (PyDict_SetItem(copy, key, value) < 0) {
-            Py_DECREF(copy);
-            return NULL;
-        }
-    }
-    return copy;
-}
-
 /* Borrowed: the environ entries of every request, asked of the handler
  * at the first request (when the server knows its port). */
 static PyObject *
@@ -198,7 +166,7 @@ constants(WSGIAppObject *self)
             Py_CLEAR(made);
         }
         if (made != NULL) {
-            Py_SETREF(made, roomy_copy(made));
+            Py_SETREF(made, gohttp_wsgi_environ_base(self->state, made));
         }
         if (made != NULL && self->constants == NULL) {   /* else another
                                                           thread made them */

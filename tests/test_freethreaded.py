@@ -326,7 +326,9 @@ def test_many_clients_at_once_each_get_their_own_answer(
         body = environ["wsgi.input"].read()
         start_response("200 OK", [("X-Id", environ["HTTP_X_ID"]),
                                   ("Content-Type", "text/plain")])
-        return [environ["PATH_INFO"].encode(), b":", body]
+        return [environ["PATH_INFO"].encode(), b"?",
+                environ["QUERY_STRING"].encode(), b" ",
+                environ["RAW_URI"].encode(), b":", body]
 
     server.mount_wsgi("/wsgi", app)
     failures: list[str] = []
@@ -344,9 +346,10 @@ def test_many_clients_at_once_each_get_their_own_answer(
                                      headers={"X-Id": ident})
                     want = body[::-1]
                 else:
-                    r = pool.request("POST", f"/wsgi/{ident}", body=body,
-                                     headers={"X-Id": ident})
-                    want = f"/{ident}:".encode() + body
+                    r = pool.request("POST", f"/wsgi/{ident}?q={ident}",
+                                     body=body, headers={"X-Id": ident})
+                    want = (f"/{ident}?q={ident} /wsgi/{ident}?q={ident}:"
+                            .encode() + body)
                 if (r.status, r.headers.get("X-Id"), r.data) != (200, ident, want):
                     failures.append(f"{ident}: {r.status} {r.headers} {r.data[:60]!r}")
         except Exception as exc:

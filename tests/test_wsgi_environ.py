@@ -72,6 +72,56 @@ def test_every_cgi_key(serve_app):
         "HTTP_ACCEPT", "HTTP_USER_AGENT"}
 
 
+def test_each_request_has_its_own_fields_after_others(serve_app):
+    """The environ a request gets starts from the fields of the requests
+    before it: each must still come out as its own, and an environ an app
+    kept must not change with the requests after."""
+    kept = []   # (the environ itself, a copy made while the app ran)
+
+    def app(environ, start_response):
+        kept.append((environ, dict(environ)))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    server = serve_app(app)
+    requests = [
+        b"GET /a?x=1 HTTP/1.1\r\nHost: one.test\r\n\r\n",
+        b"GET /a?x=1 HTTP/1.1\r\nHost: one.test\r\n\r\n",
+        b"POST /b HTTP/1.1\r\nHost: two.test\r\nContent-Length: 0\r\n\r\n",
+        b"GET /old HTTP/1.0\r\n\r\n",
+        b"GET /a?x=1 HTTP/1.1\r\nHost: one.test\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: one.test\r\n\r\n",
+    ]
+    ports = []
+    for request in requests:
+        head, (_, port) = send(server, request)
+        assert head.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")), head
+        ports.append(str(port))
+    expected = [
+        ("GET", "/a", "x=1", "/a?x=1", "HTTP/1.1", "one.test"),
+        ("GET", "/a", "x=1", "/a?x=1", "HTTP/1.1", "one.test"),
+        ("POST", "/b", "", "/b", "HTTP/1.1", "two.test"),
+        ("GET", "/old", "", "/old", "HTTP/1.0", None),
+        ("GET", "/a", "x=1", "/a?x=1", "HTTP/1.1", "one.test"),
+        ("GET", "/", "", "/", "HTTP/1.1", "one.test"),
+    ]
+    assert len(kept) == len(expected)
+    for (env, copy), want, port in zip(kept, expected, ports):
+        assert env == copy   # unchanged by the requests after it
+        method, path, query, uri, proto, host = want
+        assert env["REQUEST_METHOD"] == method
+        assert env["SCRIPT_NAME"] == ""
+        assert env["PATH_INFO"] == path
+        assert env["QUERY_STRING"] == query
+        assert env["REQUEST_URI"] == env["RAW_URI"] == uri
+        assert env["SERVER_PROTOCOL"] == proto
+        assert env["wsgi.url_scheme"] == "http"
+        assert env["REMOTE_ADDR"] == "127.0.0.1"
+        assert env["REMOTE_PORT"] == port
+        assert env.get("HTTP_HOST") == host
+        assert None not in env.values()
+
+
 def test_every_wsgi_key(serve_app):
     seen = []
     # Unvalidated: the validator wraps wsgi.input and wsgi.errors.

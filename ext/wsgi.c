@@ -36,7 +36,8 @@ typedef struct {
     PyObject *input_type;     /* InputStream, for requests with a body */
     PyObject *empty_input;    /* wsgi.input of requests without one */
     PyObject *disconnected;   /* ClientDisconnected */
-    PyObject *constants;      /* environ entries of every request, or NULL */
+    PyObject *constants;      /* the base each environ is copied from (see
+                                 gohttp_wsgi_environ_base), or NULL */
     PyObject *file_wrapper;   /* constants' wsgi.file_wrapper, or NULL */
 } WSGIAppObject;
 
@@ -150,8 +151,9 @@ wsgi_app_repr(PyObject *op)
     return PyObject_Repr(WSGIApp_CAST(op)->handler);
 }
 
-/* Borrowed: the environ entries of every request, asked of the handler
- * at the first request (when the server knows its port). */
+/* Borrowed: the base each environ is copied from, made at the first
+ * request (when the server knows its port) of the environ entries of
+ * every request, which the handler gives. */
 static PyObject *
 constants(WSGIAppObject *self)
 {

@@ -23,7 +23,6 @@ from .server import Handler, Server, route, run, shutdown
 from .wsgi import serve_wsgi
 
 
-
 def _forget_chosen_gomaxprocs() -> None:
     """In a worker, the Go runtime has read the GOMAXPROCS its supervisor
     chose (gohttp/_workers.py): the app's subprocesses must not inherit

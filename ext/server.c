@@ -187,13 +187,13 @@ server_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (parallel < 0) {
         return NULL;
     }
-    gohttp_set_parallel(parallel);   /* how the new server's lane starts */
     self = (ServerObject *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;
     }
     self->state = PyType_GetModuleState(type);
-    gohttp_status status = gohttp_server_new(max_handlers, &self->handle, &err);
+    gohttp_status status = gohttp_server_new(max_handlers, parallel,
+                                              &self->handle, &err);
     if (status != GOHTTP_OK) {
         Py_DECREF(self);
         gohttp_raise(status, &err);

@@ -55,18 +55,16 @@ type server struct {
 	statics  []*staticDir       // closed by free
 }
 
-// parallelHandlers is set when Python runs handlers in parallel (see
-// gohttp_set_parallel); it is read when a server is made.
-var parallelHandlers atomic.Bool
-
-func newServer(maxHandlers int) (*server, error) {
+// newServer makes a server whose lane runs up to maxHandlers calls;
+// parallel says whether Python runs handlers in parallel (the GIL off).
+func newServer(maxHandlers int, parallel bool) (*server, error) {
 	if maxHandlers < 1 {
 		return nil, errInvalid("max_handlers must be at least 1, not %d", maxHandlers)
 	}
 	// Under the GIL one place; with the GIL off, one per CPU from the
 	// start, so CPU-bound handlers use every core at once.
 	places := 1
-	if parallelHandlers.Load() {
+	if parallel {
 		places = min(maxHandlers, runtime.GOMAXPROCS(0))
 	}
 	s := &server{

@@ -57,6 +57,8 @@ type server struct {
 
 // newServer makes a server whose lane runs up to maxHandlers calls;
 // parallel says whether Python runs handlers in parallel (the GIL off).
+// A lane needs a place at least: gohttp.Server checks the user's value,
+// this only guards the lane.
 func newServer(maxHandlers int, parallel bool) (*server, error) {
 	if maxHandlers < 1 {
 		return nil, errInvalid("max_handlers must be at least 1, not %d", maxHandlers)
@@ -234,9 +236,6 @@ func (s *server) listen(cfg config) (int, error) {
 		return 0, errState("the server is already serving")
 	case stateClosed:
 		return 0, errState("the server was shut down: create a new Server to serve again")
-	}
-	if cfg.maxBodyBytes < 0 || cfg.maxConnections < 0 {
-		return 0, errInvalid("max_body_bytes and max_connections must be >= 0")
 	}
 	addrs := cfg.binds
 	if cfg.tcp {

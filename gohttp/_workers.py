@@ -43,7 +43,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from . import __version__
+from . import __version__, _options
 
 if TYPE_CHECKING:
     from .server import Server
@@ -105,30 +105,13 @@ class Policy:
     max_rss: Optional[int] = None  # MiB
 
     @classmethod
-    def of(cls, workers: Union[int, str] = 1,
-           max_requests: Optional[int] = None, max_requests_jitter: int = 0,
-           max_rss: Optional[int] = None) -> "Policy":
-        """Check run()'s worker arguments; workers 0 or "auto" is one per
-        CPU."""
-        if workers == "auto":
-            workers = 0
-        if not isinstance(workers, int) or isinstance(workers, bool) \
-                or workers < 0:
-            raise ValueError(f"workers must be a number of processes, or 0 "
-                             f"or 'auto' for one per CPU, not {workers!r}")
-        for name, value in (("max_requests", max_requests),
-                            ("max_rss", max_rss)):
-            if value is not None and (not isinstance(value, int)
-                                      or isinstance(value, bool)
-                                      or value < 1):
-                raise ValueError(f"{name} must be a positive int, or None "
-                                 f"for no limit, not {value!r}")
-        if not isinstance(max_requests_jitter, int) \
-                or max_requests_jitter < 0:
-            raise ValueError(f"max_requests_jitter must be an int >= 0, not "
-                             f"{max_requests_jitter!r}")
-        return cls(workers or cpu_count(), max_requests, max_requests_jitter,
-                   max_rss)
+    def of(cls, **given: Any) -> "Policy":
+        """Check run()'s worker arguments (see _options); workers 0 or
+        "auto" is one per CPU."""
+        checked = _options.check_all(given, (_options.RUN,), "run()")
+        policy = cls(**checked)
+        policy.workers = policy.workers or cpu_count()
+        return policy
 
     @property
     def supervised(self) -> bool:
@@ -179,13 +162,11 @@ def _receive_line(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
 def serve_as_worker(srv: "Server", app_name: Optional[str]) -> None:
     """Serve srv as one worker of the supervisor that started this
     process, until it stops this worker; see the module docstring."""
-    from .server import _binds
-
     settings = json.loads(os.environ.pop(ENV))  # not for our own children
     control = socket.socket(fileno=settings["fd"])
     # SIGHUP reloads the workers: the supervisor's business, not ours.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    wanted = _binds(srv._listeners) or [_host_port(srv.host, srv.port)]
+    wanted = [str(a) for a in srv._addresses()]
     _send(control, {"listen": wanted})
     reply, fds = _receive_line(control)
     if "error" in reply or len(fds) != len(wanted):
@@ -194,7 +175,7 @@ def serve_as_worker(srv: "Server", app_name: Optional[str]) -> None:
         raise SystemExit(3)  # the supervisor says why
     # The sockets are the supervisor's: the worker's server closes its
     # copies, and does not set SO_REUSEPORT itself.
-    srv._listeners = {"bind": [f"fd://{fd}" for fd in fds]}
+    srv._adopt_listeners(fds)
 
     def listening() -> None:
         _send(control, {"ready": os.getpid(), "urls": srv.urls,

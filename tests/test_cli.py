@@ -193,11 +193,19 @@ def test_defaults_in_help_are_the_servers():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--bind", "nonsense"], "--bind wants HOST:PORT"),
+    (["--bind", "nonsense"],
+     "--bind: bad address 'nonsense': want HOST:PORT"),
     (["--static", "static=./x"], "--static wants PREFIX=DIR"),
-    (["--bind", "127.0.0.1:99999"], "--bind wants HOST:PORT"),
-    (["--timeout-read", "-1"], "a timeout is a number of seconds"),
-    (["--max-handlers", "0"], "at least 1"),
+    (["--bind", "127.0.0.1:99999"], "--bind: bad address"),
+    (["--timeout-read", "-1"],
+     "--timeout-read must be a number of seconds (0 or more), or None for "
+     "no limit, not -1.0"),
+    (["--timeout-read", "soon"],
+     "--timeout-read wants a number of seconds, 0 for no limit, not 'soon'"),
+    (["--max-handlers", "0"],
+     "--max-handlers must be a whole number of at least 1, not 0"),
+    (["--workers", "many"], "--workers wants a number of worker processes"),
+    (["--fd", "x"], "--fd wants a file descriptor number, not 'x'"),
     (["--log-level", "loud"], "invalid choice"),
 ])
 def test_bad_options(captured, capsys, args, message):
@@ -211,7 +219,8 @@ def test_bad_options_exit_2(subprocess_env):
     code, stderr = failure(subprocess_env, "wsgi_apps.hello:app",
                            "-b", "127.0.0.1:1", "-b", "nonsense")
     assert code == 2
-    assert "gohttp: error: argument --bind/-b: --bind wants HOST:PORT" in stderr
+    assert ("gohttp: error: argument --bind/-b: --bind: bad address "
+            "'nonsense': want HOST:PORT") in stderr
 
 
 def test_a_missing_static_directory_is_a_clear_error(subprocess_env, tmp_path):
@@ -261,6 +270,7 @@ def test_options_map_to_server_arguments(captured):
     srv = captured["server"]
     assert (srv.host, srv.port) == ("::1", 8123)
     assert captured["init"] == {
+        "host": "::1", "port": 8123, "bind": None,
         "read_header_timeout": 2.5, "read_timeout": 30.0,
         "write_timeout": None, "idle_timeout": 7.0, "shutdown_timeout": 3.0,
         "max_handlers": 16}
@@ -288,7 +298,7 @@ def test_options_apply_to_a_server_app(captured):
               "--timeout-idle", "9"])
     assert captured["server"] is server
     assert (server.host, server.port) == ("", 8124)
-    assert server._limits["idle_timeout"] == 9.0
+    assert server._options["idle_timeout"] == 9.0
 
 
 @pytest.mark.parametrize("app, message", [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import socket
 
 import pytest
@@ -184,20 +185,28 @@ def test_fd_that_is_not_a_socket(started, tmp_path):
         os.close(w)
 
 
-@pytest.mark.parametrize("fd", [-1, "3", 1.0, True])
-def test_bad_fd_values(fd):
-    with pytest.raises(ValueError, match="fd"):
+@pytest.mark.parametrize("fd, error", [(-1, ValueError), ("3", TypeError),
+                                       (1.0, TypeError), (True, TypeError)])
+def test_bad_fd_values(fd, error):
+    with pytest.raises(error, match="fd must be a file descriptor number"):
         gohttp.Server(fd=fd)
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "localhost:http",
                                      "127.0.0.1:99999", "unix:", "fd://x"])
-def test_bad_bind_address_binds_nothing(address):
+def test_bad_bind_address_is_refused_at_once(address):
+    message = f"bind: bad address '{re.escape(address)}': want HOST:PORT"
+    with pytest.raises(ValueError, match=message):
+        gohttp.Server(bind=["127.0.0.1:0", address])
+
+
+def test_an_address_that_cannot_be_bound_binds_nothing(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    srv = gohttp.Server(bind=[f"127.0.0.1:{port}", address])
-    with pytest.raises(ValueError, match="address"):
+    srv = gohttp.Server(bind=[f"127.0.0.1:{port}",
+                              f"unix:{tmp_path}/no/such/dir/s.sock"])
+    with pytest.raises(OSError):
         srv.start()
     assert not srv.serving
     assert refuses_connections(("127.0.0.1", port))  # the good one closed too

@@ -302,8 +302,10 @@ def test_serve_wsgi_with_workers(subprocess_env):
 def test_workers_argument_is_checked():
     import gohttp
     srv = gohttp.Server("127.0.0.1", 0)
-    for bad in (-1, "many", 1.5, True):
-        with pytest.raises(ValueError, match="workers must be"):
+    for bad, error in ((-1, ValueError), ("many", TypeError),
+                       (1.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="workers must be a number of "
+                                        "worker processes"):
             srv.run(workers=bad)
     with pytest.raises(ValueError, match="max_requests must be"):
         srv.run(workers=2, max_requests=0)

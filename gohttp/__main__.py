@@ -19,7 +19,7 @@ import sys
 import traceback
 from typing import Any, Callable, Optional, Sequence
 
-from . import __version__, _options, _workers
+from . import __version__, _control, _options, _supervisor
 from .server import Server, _default_server
 from .wsgi import mount
 
@@ -52,7 +52,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         if cli.get("action") != "store_true":
             cli.setdefault("type", _reader(option))
             cli.setdefault("metavar", option.metavar)
-        help = option.help.format(cpus=_workers.cpu_count())
+        help = option.help.format(cpus=_supervisor.cpu_count())
         parser.add_argument(*option.flags, dest=option.name,
                             default=argparse.SUPPRESS,
                             help=f"{help} (default: {option.default_text})",
@@ -223,18 +223,18 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parser.parse_args(argv)
     _configure_logging(args.log_level)
     run_options = _given(args, (_options.RUN,))
-    policy = _workers.Policy.of(**run_options)
+    policy = _supervisor.Policy.of(**run_options)
     options = _server_options(args)
-    if policy.supervised and not _workers.in_worker():
+    if policy.supervised and not _control.in_worker():
         # The supervisor does not import the app (a worker that cannot
         # import it fails the start): each worker runs this command again.
         try:
-            _workers.Supervisor(
+            _supervisor.Supervisor(
                 policy, app_name=args.app,
                 shutdown_timeout=options.get(
                     "shutdown_timeout",
                     _options.DEFAULT["shutdown_timeout"])).run()
-        except _workers.BootError:
+        except _supervisor.BootError:
             raise SystemExit(1) from None
         return
 

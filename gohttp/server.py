@@ -305,22 +305,22 @@ class Server:
             srv.run(workers=4, max_requests=10_000,
                     max_requests_jitter=1_000)
         """
-        from . import _workers
+        from . import _control, _supervisor, _worker
 
-        policy = _workers.Policy.of(workers=workers,
-                                    max_requests=max_requests,
-                                    max_requests_jitter=max_requests_jitter,
-                                    max_rss=max_rss)
-        if _workers.in_worker():
-            _workers.serve_as_worker(self, app_name)
+        policy = _supervisor.Policy.of(workers=workers,
+                                       max_requests=max_requests,
+                                       max_requests_jitter=max_requests_jitter,
+                                       max_rss=max_rss)
+        if _control.in_worker():
+            _worker.serve_as_worker(self, app_name)
         elif policy.supervised:
             if self._started:
                 raise RuntimeError("run(workers=...) needs a server not "
                                    "yet started: the workers listen, not "
                                    "the supervisor")
-            _workers.Supervisor(policy, app_name=app_name,
-                                shutdown_timeout=self.shutdown_timeout
-                                ).run()
+            _supervisor.Supervisor(policy, app_name=app_name,
+                                   shutdown_timeout=self.shutdown_timeout
+                                   ).run()
         else:
             self._serve_in_foreground(app_name)
 

@@ -253,3 +253,62 @@ def test_configure_keeps_what_it_is_not_given(tmp_path):
     assert srv.urls == [f"unix:{tmp_path / 's'}"]
     srv._configure(uds=None)
     assert srv.urls == ["http://127.0.0.1:0"]
+
+
+# ---- the address forms, and adopting inherited listeners ---------------------
+
+@pytest.mark.parametrize("text, kind, where", [
+    ("127.0.0.1:8000", "tcp", ("127.0.0.1", 8000)),
+    (":8000", "tcp", ("", 8000)),
+    ("[::1]:0", "tcp", ("::1", 0)),
+    ("localhost:65535", "tcp", ("localhost", 65535)),
+    ("unix:/run/app.sock", "unix", "/run/app.sock"),
+    ("fd://3", "fd", 3),
+])
+def test_address_forms_parse_and_format_back(text, kind, where):
+    from gohttp import _address
+    address = _address.parse(text)
+    assert address.kind == kind
+    assert {"tcp": (address.host, address.port), "unix": address.path,
+            "fd": address.fd}[kind] == where
+    assert str(address) == text
+    assert _address.parse(str(address)) == address
+
+
+@pytest.mark.parametrize("text, url", [
+    ("127.0.0.1:8000", "https://127.0.0.1:8000"),
+    (":8000", "https://0.0.0.0:8000"),
+    ("[::]:8000", "https://0.0.0.0:8000"),
+    ("[::1]:8000", "https://[::1]:8000"),
+    ("unix:/run/a.sock", "unix:/run/a.sock"),
+])
+def test_address_urls(text, url):
+    from gohttp import _address
+    assert _address.parse(text).url("https") == url
+
+
+@pytest.mark.parametrize("text", ["::1:8000", "[127.0.0.1]:80", "host:",
+                                  "fd://-1", "fd://", "127.0.0.1:0\0"])
+def test_address_forms_refused(text):
+    from gohttp import _address
+    with pytest.raises(ValueError, match="want HOST:PORT"):
+        _address.parse(text)
+
+
+def test_adopted_listeners_replace_the_configured_addresses(short_tmp):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    port = sock.getsockname()[1]
+    srv = gohttp.Server(bind=f"unix:{short_tmp / 'unused.sock'}")
+    srv.handle("/who", who)
+    srv._adopt_listeners([sock.detach()])
+    with srv:
+        assert srv.addresses == [f"127.0.0.1:{port}"]
+        assert srv.url == f"http://127.0.0.1:{port}"
+        assert exchange(("127.0.0.1", port), REQUEST).startswith(
+            b"HTTP/1.1 200 ")
+        with pytest.raises(RuntimeError, match="has started"):
+            srv._adopt_listeners([0])
+    assert not (short_tmp / "unused.sock").exists()
+    assert refuses_connections(("127.0.0.1", port))  # the server closed it

@@ -133,7 +133,7 @@ def test_workers_share_the_cpus_among_their_go_runtimes(subprocess_env,
     # Each worker's Go runtime gets the CPUs divided among the workers
     # (at least one), unless the environment sets GOMAXPROCS; the app's
     # environment keeps only a GOMAXPROCS the user set.
-    from gohttp._workers import cpu_count
+    from gohttp._supervisor import cpu_count
     env = dict(subprocess_env)
     env.pop("GOMAXPROCS", None)
     if given is not None:

@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
-import logging
 import os
 import sys
 import traceback
 from typing import Any, Callable, Optional, Sequence
 
-from . import __version__, _control, _options, _supervisor
+from . import __version__, _control, _logging, _options, _supervisor
 from .server import Server, _default_server
 from .wsgi import mount
 
@@ -92,8 +91,15 @@ def _parser() -> argparse.ArgumentParser:
         help="list the files of --static directories without an "
              "index.html (default: 404)")
     parser.add_argument(
-        "--log-level", default="info", choices=_LOG_LEVELS,
-        help="the level of messages logged to stderr (default: info)")
+        "--log-level", choices=_LOG_LEVELS,
+        help="the level of gohttp's messages (logger gohttp.error) and, "
+             "without --log-config, of the app's, logged to stderr "
+             "(default: info)")
+    parser.add_argument(
+        "--log-config", metavar="FILE",
+        help="configure logging from FILE instead: a logging dictConfig "
+             "in .json or .yaml/.yml (needs PyYAML), else a fileConfig "
+             ".ini (default: gohttp's messages to stderr)")
     parser.add_argument("--version", action="version",
                         version=f"gohttp {__version__}",
                         help="print gohttp's version and exit")
@@ -189,12 +195,6 @@ def _takes_two_arguments(fn: Any) -> bool:
     return True
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
 def _given(args: argparse.Namespace, where: tuple[str, ...]
            ) -> dict[str, Any]:
     """The options of the table the command line gave, of those whose
@@ -221,7 +221,10 @@ def _server_options(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.log_level)
+    try:
+        _logging.configure_command(args.log_level, args.log_config)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     run_options = _given(args, (_options.RUN,))
     policy = _supervisor.Policy.of(**run_options)
     options = _server_options(args)
@@ -254,7 +257,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             server.static(prefix, directory, listing=args.static_listing)
     except (OSError, ValueError, TypeError) as exc:
         raise _fail(str(exc)) from None
-    server.run(app_name=name, **run_options)
+    try:
+        server.run(app_name=name, **run_options)
+    except OSError as exc:  # an address that cannot be bound
+        raise _fail(str(exc)) from None
 
 
 if __name__ == "__main__":

@@ -47,8 +47,8 @@ class Address:
         address itself for the other kinds."""
         if self.kind != "tcp":
             return str(self)
-        every = self.host in ("", "::")
-        return f"{scheme}://{tcp('0.0.0.0' if every else self.host, self.port)}"
+        host = "0.0.0.0" if self.host in ("", "::") else self.host
+        return f"{scheme}://{tcp(host, self.port)}"
 
 
 def tcp(host: str, port: int) -> Address:

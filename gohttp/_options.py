@@ -26,7 +26,8 @@ from . import _address
 
 # Where an option goes: the core's constructor, listen(), the address the
 # server binds, the Python Server itself, or run() (worker processes).
-CORE, LISTEN, ADDRESS, SERVER, RUN = "core", "listen", "address", "server", "run"
+CORE, LISTEN, ADDRESS = "core", "listen", "address"
+SERVER, RUN = "server", "run"
 
 
 @dataclass(frozen=True)

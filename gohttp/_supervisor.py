@@ -6,7 +6,6 @@ replaces them one by one on SIGHUP and recycles those past their limits
 from __future__ import annotations
 
 import json
-import logging
 import os
 import random
 import selectors
@@ -19,10 +18,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from . import __version__, _control, _options
+from . import __version__, _control, _logging, _options
 from ._sockets import Listeners
 
-logger = logging.getLogger("gohttp.error")
+logger = _logging.logger
 
 # How long a new worker may take to import the app and listen.
 BOOT_TIMEOUT = 120.0
@@ -231,8 +230,7 @@ class Supervisor:
             return
         why = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
         if self.stopping:
-            print(f" * {why} again: stopping the workers at once",
-                  file=sys.stderr, flush=True)
+            logger.warning("%s again: stopping the workers at once", why)
             for w in self.workers:
                 self._signal(w, signal.SIGTERM)  # a second one cuts off
             return
@@ -243,9 +241,9 @@ class Supervisor:
         self.restart_at.clear()
         self.reload_queue.clear()
         if self.booted:
-            print(f" * {why}: shutting down {len(self.workers)} workers, "
-                  f"waiting up to {self.shutdown_timeout:g}s for requests "
-                  f"in flight", file=sys.stderr, flush=True)
+            logger.info("%s: shutting down %d workers, waiting up to %gs "
+                        "for requests in flight", why, len(self.workers),
+                        self.shutdown_timeout)
         for w in self.workers:
             self._stop(w)
 
@@ -363,7 +361,7 @@ class Supervisor:
             logger.error("%s cannot listen: %s", w, why)
 
     def _boot_failed(self, why: str) -> None:
-        print(f"gohttp: {why}", file=sys.stderr, flush=True)
+        logger.error("the workers cannot start: %s", why)
         self.boot_error = why
         self._stop_all(why)
 
@@ -395,9 +393,9 @@ class Supervisor:
         what = f"{self.app_name} on" if self.app_name else "on"
         where = " ".join(self.urls) or "?"
         n = len(self.slots)
-        print(f" * gohttp {__version__} serving {what} {where} with {n} "
-              f"worker{'s' if n != 1 else ''} (Go net/http) - press Ctrl-C "
-              f"to stop", file=sys.stderr, flush=True)
+        logger.info("gohttp %s serving %s %s with %d worker%s (Go "
+                    "net/http) - press Ctrl-C to stop", __version__, what,
+                    where, n, "s" if n != 1 else "")
 
     def _reap(self) -> None:
         for w in list(self.workers):

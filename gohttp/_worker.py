@@ -5,7 +5,6 @@ limit, and stop when the supervisor goes (see _control.py)."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import socket
@@ -14,12 +13,12 @@ import threading
 import time
 from typing import TYPE_CHECKING, Optional
 
-from . import _control
+from . import _control, _logging
 
 if TYPE_CHECKING:
     from .server import Server
 
-logger = logging.getLogger("gohttp.error")
+logger = _logging.logger
 
 # How often a worker checks its request count and memory.
 CHECK_INTERVAL = 0.1
@@ -31,7 +30,8 @@ ASK_AGAIN = 30.0
 def serve_as_worker(srv: "Server", app_name: Optional[str]) -> None:
     """Serve srv as one worker of the supervisor that started this
     process, until it stops this worker; see the module docstring."""
-    settings = json.loads(os.environ.pop(_control.ENV))  # not for our own children
+    # Popped: not for the worker's own children.
+    settings = json.loads(os.environ.pop(_control.ENV))
     control = socket.socket(fileno=settings["fd"])
     # SIGHUP reloads the workers: the supervisor's business, not ours.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import signal
-import sys
 import threading
 from typing import (TYPE_CHECKING, Any, Callable, Optional, Sequence,
                     TypeVar, Union)
 
-from . import __version__, _address, _gohttp, _options
+from . import __version__, _address, _gohttp, _logging, _options
 from ._address import Address
 from ._gohttp import Request, ResponseWriter
 
@@ -24,7 +22,7 @@ Handler = Callable[[ResponseWriter, Request], None]
 StrPath = Union[str, "os.PathLike[str]"]
 H = TypeVar("H", bound=Handler)
 
-logger = logging.getLogger("gohttp")
+logger = _logging.logger
 
 _D = _options.DEFAULT
 # The options of _options.OPTIONS a Server keeps (max_handlers goes to
@@ -307,6 +305,7 @@ class Server:
         """
         from . import _control, _supervisor, _worker
 
+        _logging.install_default()
         policy = _supervisor.Policy.of(workers=workers,
                                        max_requests=max_requests,
                                        max_requests_jitter=max_requests_jitter,
@@ -341,9 +340,9 @@ class Server:
                     on_listening()
                 if banner:
                     what = f"{app_name} on" if app_name else "on"
-                    print(f" * gohttp {__version__} serving {what} "
-                          f"{self.url} (Go net/http) - press Ctrl-C to stop",
-                          file=sys.stderr, flush=True)
+                    logger.info("gohttp %s serving %s %s (Go net/http) - "
+                                "press Ctrl-C to stop", __version__, what,
+                                self.url)
                 self._core.wait()
                 return  # shutdown() was called elsewhere
             except KeyboardInterrupt:
@@ -359,12 +358,12 @@ class Server:
         short."""
         try:
             if why:
-                print(f" * {why}: shutting down, waiting up to "
-                      f"{self.shutdown_timeout:g}s for requests in flight",
-                      file=sys.stderr, flush=True)
+                logger.info("%s: shutting down, waiting up to %gs for "
+                            "requests in flight", why, self.shutdown_timeout)
             self.shutdown()
         except (KeyboardInterrupt, _Terminated):
-            print(" * forced shutdown", file=sys.stderr, flush=True)
+            logger.warning("forced shutdown: the requests in flight are "
+                           "cut off")
             self.shutdown(timeout=0)
 
     def shutdown(self, timeout: Optional[float] = None) -> bool:

@@ -18,7 +18,7 @@ or several, next to native routes, on one server::
 The adapter is itself a native handler, ``handler(w, req)``: it builds
 the environ from ``req``, calls the application, and writes what the
 application returns through ``w``.  Errors are left to the native layer,
-which logs them to the ``gohttp`` logger: an exception before anything
+which logs them to the ``gohttp.error`` logger: an exception before anything
 was sent gives the client a 500, one after the response started closes
 the connection.
 
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["FileWrapper", "WSGIApplication", "WSGIHandler", "mount",
            "serve_wsgi"]
 
-logger = logging.getLogger("gohttp")
+logger = logging.getLogger("gohttp.error")
 access_logger = logging.getLogger("gohttp.access")
 
 ExcInfo = Tuple[Type[BaseException], BaseException, Optional[TracebackType]]

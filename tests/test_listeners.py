@@ -255,7 +255,7 @@ def test_configure_keeps_what_it_is_not_given(tmp_path):
     assert srv.urls == ["http://127.0.0.1:0"]
 
 
-# ---- the address forms, and adopting inherited listeners ---------------------
+# ---- the address forms, and adopting inherited listeners --------------------
 
 @pytest.mark.parametrize("text, kind, where", [
     ("127.0.0.1:8000", "tcp", ("127.0.0.1", 8000)),

@@ -1059,7 +1059,7 @@ def chart_or_hint(text: str, path: Path) -> None:
         draw_chart(chart, path)
     except ImportError:
         venv_python = VENV / "bin" / "python"
-        if Path(sys.executable).resolve() == venv_python.resolve() \
+        if Path(sys.prefix).resolve() == VENV.resolve() \
                 or not venv_python.exists():
             log("no chart: matplotlib is not installed (pip install "
                 "matplotlib, or -r bench/requirements.txt)")

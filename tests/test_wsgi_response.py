@@ -9,7 +9,6 @@ import threading
 import pytest
 import urllib3
 
-import gohttp.wsgi
 from support import TIMEOUT, connect, read_to_end, read_until
 from wsgi_support import Closing, TrackedFile, error_text, hello_app
 

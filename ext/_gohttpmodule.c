@@ -256,6 +256,9 @@ gohttp_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->StartResponseType);
     Py_VISIT(st->ErrorStreamType);
     Py_VISIT(st->logger);
+    for (int i = 0; i < 3; i++) {
+        Py_VISIT(st->mapping_views[i]);
+    }
     return 0;
 }
 
@@ -271,6 +274,7 @@ gohttp_clear(PyObject *module)
     Py_CLEAR(st->StartResponseType);
     Py_CLEAR(st->ErrorStreamType);
     gohttp_environ_clear_state(st);
+    gohttp_headers_clear_state(st);
     Py_CLEAR(st->logger);
     Py_CLEAR(st->str_error);
     Py_CLEAR(st->str_content_length);
@@ -347,7 +351,8 @@ gohttp_exec(PyObject *module)
     st->ErrorStreamType = add_type(module, &gohttp_error_stream_spec);
     if (!st->ServerType || !st->RequestType || !st->ResponseWriterType
         || !st->HeadersType || !st->WSGIAppType || !st->StartResponseType
-        || !st->ErrorStreamType || gohttp_environ_init_state(st) < 0) {
+        || !st->ErrorStreamType || gohttp_environ_init_state(st) < 0
+        || gohttp_headers_init_state(st) < 0) {
         goto done;
     }
     logging = PyImport_ImportModule("logging");

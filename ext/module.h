@@ -145,6 +145,8 @@ typedef struct {
     PyObject *str_content_length; /* "Content-Length" */
     PyObject *str_fileno;       /* "fileno" */
     PyObject *kwnames_exc_info; /* ("exc_info",) */
+    PyObject *mapping_views[3]; /* collections.abc KeysView, ValuesView,
+                                   ItemsView: Headers' keys() and kin */
 } gohttp_state;
 
 /* One registered route.  Owned by its server (server.c); Go holds its
@@ -224,6 +226,8 @@ PyObject *gohttp_canonical_key(PyObject *key);              /* new reference */
 /* The n bytes of a valid header name s in canonical form, into out. */
 void gohttp_canonicalize(unsigned char *out, const unsigned char *s, size_t n);
 PyObject *gohttp_headers_new(gohttp_state *st);             /* new reference */
+int gohttp_headers_init_state(gohttp_state *st);
+void gohttp_headers_clear_state(gohttp_state *st);
 /* New reference: read-only Headers over map, which it takes a reference
  * to; map must not change afterwards. */
 PyObject *gohttp_headers_frozen(gohttp_state *st, PyObject *map);

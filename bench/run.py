@@ -7,12 +7,14 @@ servers users would pick, every row measured in the same run.
     python3 bench/run.py --rows gohttp,granian-wsgi --rounds 5
     python3 bench/run.py --callgrind  # instructions per request
     python3 bench/run.py --memory     # RSS over 1,000,000 requests
+    python3 bench/run.py --chart-only # redraw bench/results.svg from results.md
 
 Each row is a server process started fresh on a free loopback port,
 checked to answer correctly, loaded, then stopped and checked to be gone.
 Rounds are interleaved (A B C A B C ...); the table gives medians over
 rounds and the ratio to pure Go measured in the same run.  The table goes
-to stdout and to bench/results.md.  bench/README.md says how to read it.
+to stdout and to bench/results.md, and a chart of every ratio to
+bench/results.svg (with matplotlib, when installed).  bench/README.md says how to read it.
 
 Installs what it needs: wrk and ab (apt), the peers into bench/.venv
 (bench/requirements.txt).  gohttp itself comes from the in-place build
@@ -38,7 +40,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -47,6 +49,7 @@ BUILD = BENCH / ".build"          # the gohello binary, server logs, dumps
 GOHELLO = BUILD / "gohello"
 POST_SCRIPT = BENCH / "post64k.lua"
 RESULTS = BENCH / "results.md"
+CHART = BENCH / "results.svg"      # req/s × Go of every row, by matplotlib
 # The free-threaded CPython `make freethreaded` builds, for the gohttp-ft row.
 FT_PYTHON = REPO / ".cache" / "python3.13t" / "bin" / "python3.13t"
 
@@ -895,6 +898,183 @@ def write_section(name: str, text: str, path: Path) -> None:
 
 
 # --------------------------------------------------------------------------
+# The chart: every × Go of the throughput tables, drawn from the markdown
+# they are written as, so that --chart-only redraws it from results.md.
+
+@dataclass
+class Panel:
+    """One × Go column of one table: a bar per row."""
+    title: str
+    ratios: dict[str, Optional[float]]                # row label: ratio
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+@dataclass
+class Chart:
+    run: str                  # "commit c1de78c, 2026-12-01 19:41 UTC"
+    machine: str
+    rows: list[str]           # row labels in table order
+    panels: list[Panel]
+
+
+# The chart's name for a workload column of the table.
+_PANEL_TITLES = {"GET": "GET, keep-alive (wrk)",
+                 "ab": "GET, a connection each (ab)",
+                 "POST 64K": "POST 64 KiB echoed (wrk)"}
+
+
+def _ratio(cell: str) -> Optional[float]:
+    m = re.fullmatch(r"([0-9.]+)×", cell.strip())
+    return float(m.group(1)) if m else None
+
+
+def parse_throughput(text: str) -> Chart:
+    """The × Go columns of a throughput section (throughput_report's
+    text, or results.md's throughput section)."""
+    def header(key: str) -> str:
+        m = re.search(rf"^- {key}: (.+)$", text, re.M)
+        return m.group(1).strip() if m else "?"
+
+    commit = header("gohttp").split(",")[0]
+    machine = header("machine").split(";")[0]
+    rows: list[str] = []
+    panels: list[Panel] = []
+    for m in re.finditer(r"^### (.+?)\n\n((?:\|.*\n?)+)", text, re.M):
+        mode = m.group(1).split(":")[0]
+        lines = [line.strip().strip("|").split("|")
+                 for line in m.group(2).splitlines()]
+        head = [cell.strip() for cell in lines[0]]
+        body = [[cell.strip() for cell in line] for line in lines[2:]]
+        for label in (line[0] for line in body):
+            if label not in rows:
+                rows.append(label)
+        for i, name in enumerate(head):
+            if name != "× Go":
+                continue
+            what = head[i - 1].replace(" req/s", "")
+            panel = Panel(f"{_PANEL_TITLES.get(what, what)}\n{mode.lower()}",
+                          {})
+            spread = (i + 1 if i + 1 < len(head)
+                      and head[i + 1] == "rounds × Go" else None)
+            for line in body:
+                cells = line + [""] * (len(head) - len(line))
+                panel.ratios[line[0]] = _ratio(cells[i])
+                lo, dash, hi = (cells[spread].partition("–") if spread
+                                else ("", "", ""))
+                if dash:
+                    panel.ranges[line[0]] = (float(lo), float(hi))
+            panels.append(panel)
+    if not panels:
+        raise ValueError("no throughput table with a × Go column found")
+    # GET of every mode side by side, then the other workloads.
+    panels.sort(key=lambda p: not p.title.startswith(_PANEL_TITLES["GET"]))
+    return Chart(f"gohttp {commit}, {header('date')}", machine, rows, panels)
+
+
+def throughput_section(path: Path) -> str:
+    """The throughput section of results.md."""
+    text = path.read_text()
+    m = re.search(r"<!-- run\.py: throughput -->\n(.*?)<!-- /run\.py: "
+                  r"throughput -->", text, re.S)
+    if m:
+        return m.group(1)
+    if text.startswith("## Throughput"):   # a section alone
+        return text
+    raise ValueError(f"{path} has no throughput section: run `make bench` "
+                     f"first")
+
+
+def _bar_color(label: str) -> str:
+    if label.startswith("pure Go"):
+        return "#9e9e9e"
+    return "#1f77b4" if label.startswith("gohttp") else "#ff7f0e"
+
+
+def draw_chart(chart: Chart, path: Path) -> None:
+    """Draw chart as one panel per × Go column, rows top to bottom in
+    table order, with each GET ratio's range over rounds as a whisker."""
+    import importlib
+
+    matplotlib: Any = importlib.import_module("matplotlib")
+    matplotlib.use("Agg")
+    plt: Any = importlib.import_module("matplotlib.pyplot")
+    importlib.import_module("matplotlib.patches")
+    matplotlib.rcParams.update({
+        "svg.fonttype": "none",      # text stays text: small and greppable
+        "svg.hashsalt": "gohttp",    # the same run draws the same file
+        "font.size": 9,
+    })
+    n = len(chart.rows)
+    fig, axes = plt.subplots(1, len(chart.panels), sharey=True,
+                             figsize=(2.6 * len(chart.panels) + 2.8,
+                                      0.32 * n + 1.6),
+                             squeeze=False)
+    top = max(max([r for r in p.ratios.values() if r] + [hi for _, hi in
+                   p.ranges.values()] + [1.0]) for p in chart.panels)
+    ys = list(range(n))
+    for ax, panel in zip(axes[0], chart.panels):
+        for y, label in zip(ys, chart.rows):
+            ratio = panel.ratios.get(label)
+            if ratio is None:
+                ax.text(0.02, y, "n/a", va="center", fontsize=7,
+                        color="#777777")
+                continue
+            ax.barh(y, ratio, color=_bar_color(label), height=0.7)
+            end = ratio
+            if label in panel.ranges:
+                lo, end = panel.ranges[label]
+                ax.plot([lo, end], [y, y], color="black", linewidth=0.8)
+            ax.text(max(ratio, end) + 0.02 * top, y, f"{ratio:.2f}",
+                    fontsize=7, va="center")
+        ax.axvline(1.0, color="black", linewidth=0.6, linestyle="--")
+        ax.set_xlim(0, top * 1.15)
+        ax.set_title(panel.title, fontsize=9)
+        ax.set_xlabel("× pure Go req/s")
+        ax.grid(axis="x", linewidth=0.3)
+    axes[0][0].set_yticks(ys, chart.rows)
+    axes[0][0].invert_yaxis()
+    legend = [("gohttp", _bar_color("gohttp")),
+              ("pure Go net/http", _bar_color("pure Go")),
+              ("other Python servers", _bar_color(""))]
+    fig.legend(handles=[matplotlib.patches.Patch(color=color, label=name)
+                        for name, color in legend],
+               loc="lower center", ncol=len(legend), frameon=False)
+    fig.suptitle(f"req/s as a ratio to pure Go net/http, same run "
+                 f"(higher is better; whisker: lowest to highest round)\n"
+                 f"{chart.run}; {chart.machine}", fontsize=9)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.savefig(path, metadata={"Date": None})
+    plt.close(fig)
+
+
+def chart_or_hint(text: str, path: Path) -> None:
+    """Draw the chart of a throughput section to path with matplotlib:
+    this python's, else bench/.venv's; else say how to get it."""
+    try:
+        chart = parse_throughput(text)
+    except ValueError as exc:
+        log(f"no chart: {exc}")
+        return
+    try:
+        draw_chart(chart, path)
+    except ImportError:
+        venv_python = VENV / "bin" / "python"
+        if Path(sys.prefix).resolve() == VENV.resolve() \
+                or not venv_python.exists():
+            log("no chart: matplotlib is not installed (pip install "
+                "matplotlib, or -r bench/requirements.txt)")
+            return
+        section = BUILD / "throughput.md"
+        BUILD.mkdir(parents=True, exist_ok=True)
+        section.write_text(text)
+        subprocess.run([str(venv_python), __file__, "--chart-only",
+                        "--output", str(section), "--chart", str(path)],
+                       check=False)
+        return
+    log(f"chart drawn to {path}")
+
+
+# --------------------------------------------------------------------------
 # Callgrind: instructions per request, repeatable on a noisy machine.
 
 def dump_total(path: Path) -> int:
@@ -1118,7 +1298,14 @@ def parse_args() -> argparse.Namespace:
                    help="callgrind warm-up requests (default 200)")
     p.add_argument("--output", default=str(RESULTS),
                    help="markdown file to update (default bench/results.md;"
-                        " '-' for stdout only)")
+                        " '-' for stdout only); with --chart-only, the one "
+                        "to read")
+    p.add_argument("--chart", default=str(CHART),
+                   help="where a throughput run draws its chart, with "
+                        "matplotlib (default bench/results.svg)")
+    p.add_argument("--chart-only", action="store_true",
+                   help="instead: redraw the chart from the throughput "
+                        "tables already in --output, measuring nothing")
     args = p.parse_args()
     if args.quick:
         args.rounds, args.duration, args.ab_requests = 1, 2, 2000
@@ -1142,6 +1329,13 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     global SOURCE_STATE
     args = parse_args()
+    if args.chart_only:
+        try:
+            section = throughput_section(Path(args.output))
+        except (OSError, ValueError) as exc:
+            sys.exit(f"run.py: {exc}")
+        chart_or_hint(section, Path(args.chart))
+        return
     SOURCE_STATE = source_state()
     started = time.monotonic()
     ensure_tools(TOOLS)
@@ -1176,6 +1370,8 @@ def main() -> None:
         write_section(section, report, Path(args.output))
         log(f"written to {args.output} "
             f"({(time.monotonic() - started) / 60:.1f} min)")
+        if section == "throughput":
+            chart_or_hint(report, Path(args.chart))
 
 
 if __name__ == "__main__":

@@ -145,6 +145,8 @@ typedef struct {
     PyObject *str_content_length; /* "Content-Length" */
     PyObject *str_fileno;       /* "fileno" */
     PyObject *kwnames_exc_info; /* ("exc_info",) */
+    PyObject *mapping_views[3]; /* collections.abc KeysView, ValuesView,
+                                   ItemsView: Headers' keys() and kin */
 } gohttp_state;
 
 /* One registered route.  Owned by its server (server.c); Go holds its
@@ -157,6 +159,18 @@ typedef struct {
 
 /* A C handler route of the C API (capi.c), owned by its server. */
 typedef struct gohttp_c_route gohttp_c_route;
+
+/* _gohttpmodule.c: gohttp's exception classes (gohttp.Error and its
+ * subclasses), made once per process; borrowed references, valid once the
+ * module was imported. */
+typedef struct {
+    PyObject *Error;
+    PyObject *StateError;
+    PyObject *RequestFinishedError;
+    PyObject *ServerStateError;
+    PyObject *ForkedProcessError;
+} gohttp_exceptions;
+extern gohttp_exceptions gohttp_exc;
 
 /* _gohttpmodule.c */
 extern PyModuleDef gohttp_module;
@@ -212,6 +226,8 @@ PyObject *gohttp_canonical_key(PyObject *key);              /* new reference */
 /* The n bytes of a valid header name s in canonical form, into out. */
 void gohttp_canonicalize(unsigned char *out, const unsigned char *s, size_t n);
 PyObject *gohttp_headers_new(gohttp_state *st);             /* new reference */
+int gohttp_headers_init_state(gohttp_state *st);
+void gohttp_headers_clear_state(gohttp_state *st);
 /* New reference: read-only Headers over map, which it takes a reference
  * to; map must not change afterwards. */
 PyObject *gohttp_headers_frozen(gohttp_state *st, PyObject *map);

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from . import __version__, _control, _logging, _options
+from ._gohttp import Error
 from ._sockets import Listeners
 
 logger = _logging.logger
@@ -34,7 +35,7 @@ RELEASE_AFTER = 1.0
 KILL_GRACE = 5.0
 
 
-class BootError(RuntimeError):
+class BootError(Error, RuntimeError):
     """The workers could not start: the app did not import, an address
     could not be bound."""
 

@@ -11,7 +11,8 @@ from typing import (TYPE_CHECKING, Any, Callable, Optional, Sequence,
 
 from . import __version__, _address, _gohttp, _logging, _options
 from ._address import Address
-from ._gohttp import Request, ResponseWriter
+from ._gohttp import (ForkedProcessError, Request, ResponseWriter,
+                      ServerStateError)
 
 if TYPE_CHECKING:
     from .wsgi import WSGIApplication
@@ -143,8 +144,8 @@ class Server:
     def _set(self, options: dict[str, Any]) -> None:
         """_configure() with every option named in options."""
         if self._started:
-            raise RuntimeError("the server has started: its address and "
-                               "limits can no longer change")
+            raise ServerStateError("the server has started: its address "
+                                   "and limits can no longer change")
         values = {**self._options,
                   **_options.check_all(options, _SERVER_OPTIONS,
                                        "Server()")}
@@ -182,8 +183,8 @@ class Server:
         descriptors once started (closing them when it stops).  For a
         server not yet started."""
         if self._started:
-            raise RuntimeError("the server has started: it can no longer "
-                               "adopt listeners")
+            raise ServerStateError("the server has started: it can no "
+                                   "longer adopt listeners")
         self._adopted = [Address("fd", fd=_options.check("fd", fd))
                          for fd in fds]
 
@@ -254,9 +255,13 @@ class Server:
     def start(self) -> "Server":
         """Bind the address and serve in the background; return once
         listening.  Raises OSError if the address cannot be bound (port
-        in use), RuntimeError if already started or shut down."""
+        in use), gohttp.ServerStateError if already started or shut
+        down."""
         if self._started:
-            raise RuntimeError("the server has already been started")
+            if not self.serving:
+                raise ServerStateError("the server was shut down: create a "
+                                       "new Server to serve again")
+            raise ServerStateError("the server has already been started")
         self._core.listen(None, 0,
                           binds=[str(a) for a in self._addresses()],
                           **_options.listen_arguments(self._options))
@@ -314,9 +319,9 @@ class Server:
             _worker.serve_as_worker(self, app_name)
         elif policy.supervised:
             if self._started:
-                raise RuntimeError("run(workers=...) needs a server not "
-                                   "yet started: the workers listen, not "
-                                   "the supervisor")
+                raise ServerStateError("run(workers=...) needs a server "
+                                       "not yet started: the workers "
+                                       "listen, not the supervisor")
             _supervisor.Supervisor(policy, app_name=app_name,
                                    shutdown_timeout=self.shutdown_timeout
                                    ).run()
@@ -527,7 +532,7 @@ def _shutdown_all_at_exit() -> None:
             logger.exception("error shutting down %r at exit", srv)
     try:
         _gohttp._close_gate(2.0)
-    except RuntimeError:
+    except ForkedProcessError:
         pass  # a forked child: there is no Go runtime to stop
 
 

@@ -138,17 +138,29 @@ def test_ipv6_loopback():
         srv.shutdown()
 
 
-def test_start_twice_raises_runtime_error(server):
-    with pytest.raises(RuntimeError, match="already"):
+def test_start_twice_raises_server_state_error(server):
+    with pytest.raises(gohttp.ServerStateError, match="already"):
         server.start()
     assert server.serving
 
 
-def test_start_after_shutdown_raises_runtime_error(server):
+def test_start_after_shutdown_raises_server_state_error(server):
     assert server.shutdown() is True
-    with pytest.raises(RuntimeError):
+    with pytest.raises(gohttp.ServerStateError, match="was shut down"):
         server.start()
     assert not server.serving
+
+
+def test_configuring_a_started_server_raises_server_state_error(server):
+    with pytest.raises(gohttp.ServerStateError, match="has started"):
+        server._configure(port=8000)
+    with pytest.raises(gohttp.ServerStateError, match="has started"):
+        server._adopt_listeners([3])
+    with pytest.raises(gohttp.ServerStateError, match="not yet started"):
+        server.run(workers=2)
+    with pytest.raises(RuntimeError):  # what it derives from, as before
+        server.start()
+    assert server.serving
 
 
 def test_start_after_shutdown_of_a_never_started_server():

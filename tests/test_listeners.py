@@ -308,7 +308,7 @@ def test_adopted_listeners_replace_the_configured_addresses(short_tmp):
         assert srv.url == f"http://127.0.0.1:{port}"
         assert exchange(("127.0.0.1", port), REQUEST).startswith(
             b"HTTP/1.1 200 ")
-        with pytest.raises(RuntimeError, match="has started"):
+        with pytest.raises(gohttp.ServerStateError, match="has started"):
             srv._adopt_listeners([0])
     assert not (short_tmp / "unused.sock").exists()
     assert refuses_connections(("127.0.0.1", port))  # the server closed it

@@ -310,3 +310,20 @@ def test_workers_argument_is_checked():
     with pytest.raises(ValueError, match="max_requests must be"):
         srv.run(workers=2, max_requests=0)
     assert not srv.serving
+
+
+def test_run_with_workers_raises_a_gohttp_error_when_they_cannot_start(
+        subprocess_env):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code = ("import gohttp\n"
+                "try:\n"
+                f"    gohttp.run('127.0.0.1', {port}, workers=2)\n"
+                "except gohttp.Error as exc:\n"
+                "    print(type(exc).__name__, isinstance(exc, RuntimeError))\n")
+        done = subprocess.run([sys.executable, "-c", code],
+                              env=subprocess_env, capture_output=True,
+                              text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "BootError True\n"
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr

@@ -106,29 +106,18 @@ class Server:
         reuse_port: bool = _D["reuse_port"],
         shutdown_timeout: float = _D["shutdown_timeout"],
     ) -> None:
-        self._core = _gohttp.Server(
-            max_handlers=_options.check("max_handlers", max_handlers))
+        # Every argument is an option of _options.OPTIONS: checked there.
+        options = {name: value for name, value in locals().items()
+                   if name != "self"}
+        self._core = _gohttp.Server(max_handlers=_options.check(
+            "max_handlers", options.pop("max_handlers")))
         self._started = False
-        # Every option of _options.OPTIONS this server takes, checked.
+        # The options this server keeps (_SERVER_OPTIONS), checked.
         self._options: dict[str, Any] = {
             o.name: o.check(o.default) for o in _options.OPTIONS
             if o.where in _SERVER_OPTIONS}
         self._adopted: Optional[list[Address]] = None
-        self._set(dict(host=host, port=port, bind=bind, uds=uds, fd=fd,
-                       certfile=certfile, keyfile=keyfile,
-                       http2_cleartext=http2_cleartext,
-                       read_header_timeout=read_header_timeout,
-                       read_timeout=read_timeout,
-                       write_timeout=write_timeout,
-                       idle_timeout=idle_timeout,
-                       max_header_bytes=max_header_bytes,
-                       max_body_bytes=max_body_bytes,
-                       max_connections=max_connections,
-                       access_log=access_log,
-                       access_log_format=access_log_format,
-                       forwarded_allow_ips=forwarded_allow_ips,
-                       reuse_port=reuse_port,
-                       shutdown_timeout=shutdown_timeout))
+        self._set(options)
 
     def _configure(self, host: Optional[str] = None,
                    port: Optional[int] = None, **options: Any) -> None:

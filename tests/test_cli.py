@@ -194,6 +194,22 @@ def test_defaults_in_help_are_the_servers():
     assert f"(default: {defaults['idle_timeout'].default:g})" in help_text
 
 
+def test_the_option_table_is_servers_and_runs_signature():
+    """Server(), Server.run() and gohttp.run() take exactly the options
+    of the one table, with its defaults."""
+    import inspect
+    from gohttp import _options
+    for function, where, skip in [
+            (gohttp.Server, ("core", "address", "listen", "server"), ()),
+            (gohttp.Server.run, ("run",), ("self", "app_name")),
+            (gohttp.run, ("run",), ("host", "port", "options"))]:
+        params = {name: p.default for name, p in
+                  inspect.signature(function).parameters.items()
+                  if name not in skip}
+        assert params == {o.name: o.default for o in _options.OPTIONS
+                          if o.where in where}, function
+
+
 @pytest.mark.parametrize("args, message", [
     (["--bind", "nonsense"],
      "--bind: bad address 'nonsense': want HOST:PORT"),

@@ -106,11 +106,12 @@ class Server:
         reuse_port: bool = _D["reuse_port"],
         shutdown_timeout: float = _D["shutdown_timeout"],
     ) -> None:
-        # Every argument is an option of _options.OPTIONS: checked there.
+        # Every argument is an option of _options.OPTIONS: checked there,
+        # all of them before the core (a Go server) is made.
         options = {name: value for name, value in locals().items()
                    if name != "self"}
-        self._core = _gohttp.Server(max_handlers=_options.check(
-            "max_handlers", options.pop("max_handlers")))
+        max_handlers = _options.check("max_handlers",
+                                      options.pop("max_handlers"))
         self._started = False
         # The options this server keeps (_SERVER_OPTIONS), checked.
         self._options: dict[str, Any] = {
@@ -118,6 +119,7 @@ class Server:
             if o.where in _SERVER_OPTIONS}
         self._adopted: Optional[list[Address]] = None
         self._set(options)
+        self._core = _gohttp.Server(max_handlers=max_handlers)
 
     def _configure(self, host: Optional[str] = None,
                    port: Optional[int] = None, **options: Any) -> None:

@@ -227,30 +227,31 @@ class Option:
     shown: str = ""
     cli: dict[str, Any] = field(default_factory=dict)  # add_argument's
 
-    def check(self, value: Any, *, spelled: str = "") -> Any:
+    def check(self, value: Any, *, spelled: str = "",
+              want: str = "") -> Any:
         """value as the core takes it; TypeError or ValueError naming
-        the option (spelled, else its name) and value otherwise."""
+        the option (spelled, else its name) and value, and saying what
+        it must be (want, else the kind's), otherwise."""
         try:
             return self.kind.accept(value)
         except (TypeError, ValueError) as exc:
             name = spelled or self.name
             if exc.args:
                 raise type(exc)(f"{name}: {exc}") from None
-            raise type(exc)(f"{name} must be {self.kind.want}, not "
-                            f"{value!r}") from None
+            raise type(exc)(f"{name} must be {want or self.kind.want}, "
+                            f"not {value!r}") from None
 
     def read(self, text: str) -> Any:
         """The command's text for this option, checked; ValueError with
         the command's message (naming the first flag) otherwise."""
         flag = self.flags[0] if self.flags else self.name
+        want = self.kind.cli_want or self.kind.want
         try:
             value = self.kind.read(text)
         except ValueError:
-            raise ValueError(f"{flag} wants "
-                             f"{self.kind.cli_want or self.kind.want}, "
-                             f"not {text!r}") from None
+            raise ValueError(f"{flag} wants {want}, not {text!r}") from None
         try:
-            return self.check(value, spelled=flag)
+            return self.check(value, spelled=flag, want=want)
         except TypeError as exc:
             raise ValueError(str(exc)) from None
 

@@ -216,8 +216,9 @@ def test_the_option_table_is_servers_and_runs_signature():
     (["--static", "static=./x"], "--static wants PREFIX=DIR"),
     (["--bind", "127.0.0.1:99999"], "--bind: bad address"),
     (["--timeout-read", "-1"],
-     "--timeout-read must be a number of seconds (0 or more), or None for "
-     "no limit, not -1.0"),
+     "--timeout-read must be a number of seconds, 0 for no limit, not -1.0"),
+    (["--max-body-size", "0"],
+     "--max-body-size must be a whole number of at least 1, not 0"),
     (["--timeout-read", "soon"],
      "--timeout-read wants a number of seconds, 0 for no limit, not 'soon'"),
     (["--max-handlers", "0"],

@@ -24,13 +24,14 @@ mark_forked_child(void)
     forked_child = 1;
 }
 
-/* Return 0, or -1 with RuntimeError if this process is a fork of the one
- * that started the Go runtime.  Call it before any call into Go. */
+/* Return 0, or -1 with gohttp.ForkedProcessError if this process is a
+ * fork of the one that started the Go runtime.  Call it before any call
+ * into Go. */
 int
 gohttp_check_fork(void)
 {
     if (forked_child) {
-        PyErr_SetString(PyExc_RuntimeError,
+        PyErr_SetString(gohttp_exc.ForkedProcessError,
             "gohttp cannot be used in a process forked after it was "
             "imported: the Go runtime does not survive fork(). For "
             "worker processes, use gohttp's own (gohttp APP --workers N, "
@@ -45,6 +46,74 @@ gohttp_check_fork(void)
 
 /* ---- errors --------------------------------------------------------- */
 
+/* gohttp's exception classes.  They are made once per process, by the
+ * first exec of this module, and never freed: one Go runtime means one
+ * interpreter (Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED), and a module
+ * imported again must raise the very classes that `except gohttp.Error`
+ * names.  Every module object holds a reference to each as an attribute. */
+gohttp_exceptions gohttp_exc;
+
+typedef struct {
+    PyObject **slot;
+    const char *name;       /* as in gohttp.<name> */
+    PyObject **base;        /* a class made before; NULL: Exception */
+    PyObject **also;        /* a second base, or NULL */
+    const char *doc;
+} exception_spec;
+
+static const exception_spec exception_specs[] = {
+    {&gohttp_exc.Error, "gohttp.Error", NULL, NULL,
+     "Base class of the errors gohttp raises itself."},
+    {&gohttp_exc.StateError, "gohttp.StateError", &gohttp_exc.Error,
+     &PyExc_RuntimeError,
+     "An object was used in a state that does not allow it, such as\n"
+     "write_header() after the response started.  Also a RuntimeError."},
+    {&gohttp_exc.RequestFinishedError, "gohttp.RequestFinishedError",
+     &gohttp_exc.StateError, NULL,
+     "A ResponseWriter or Request was used after its handler returned."},
+    {&gohttp_exc.ServerStateError, "gohttp.ServerStateError",
+     &gohttp_exc.StateError, NULL,
+     "The server cannot do that now: it was started already, is serving,\n"
+     "or was shut down."},
+    {&gohttp_exc.ForkedProcessError, "gohttp.ForkedProcessError",
+     &gohttp_exc.StateError, NULL,
+     "gohttp was used in a process forked after it was imported: the Go\n"
+     "runtime does not survive fork()."},
+};
+
+/* Make the exception classes unless a former exec made them, and add
+ * them to module.  0, or -1 with an exception set. */
+static int
+add_exceptions(PyObject *module)
+{
+    const size_t n = sizeof(exception_specs) / sizeof(exception_specs[0]);
+    for (size_t i = 0; i < n; i++) {
+        const exception_spec *spec = &exception_specs[i];
+        if (*spec->slot == NULL) {
+            PyObject *base = spec->base != NULL ? *spec->base
+                                                : PyExc_Exception;
+            PyObject *bases = spec->also != NULL
+                ? PyTuple_Pack(2, base, *spec->also)
+                : PyTuple_Pack(1, base);
+            if (bases == NULL) {
+                return -1;
+            }
+            /* new reference, kept for the life of the process */
+            *spec->slot = PyErr_NewExceptionWithDoc(spec->name, spec->doc,
+                                                    bases, NULL);
+            Py_DECREF(bases);
+            if (*spec->slot == NULL) {
+                return -1;
+            }
+        }
+        if (PyModule_AddObjectRef(module, strchr(spec->name, '.') + 1,
+                                  *spec->slot) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Set the Python exception for a failed call into Go and return -1.
  * The one place where bridge.h statuses become exceptions. */
 int
@@ -57,7 +126,13 @@ gohttp_raise(gohttp_status status, const gohttp_error *err)
         PyErr_SetString(PyExc_ValueError, msg);
         break;
     case GOHTTP_ESTATE:
-        PyErr_SetString(PyExc_RuntimeError, msg);
+        PyErr_SetString(gohttp_exc.StateError, msg);
+        break;
+    case GOHTTP_EFINISHED:
+        PyErr_SetString(gohttp_exc.RequestFinishedError, msg);
+        break;
+    case GOHTTP_ECLOSED:
+        PyErr_SetString(gohttp_exc.ServerStateError, msg);
         break;
     case GOHTTP_ETIMEOUT:
         PyErr_SetString(PyExc_TimeoutError, msg);
@@ -247,6 +322,9 @@ gohttp_exec(PyObject *module)
     PyObject *logging = NULL;
     int rc = -1;
 
+    if (add_exceptions(module) < 0) {
+        return -1;
+    }
     if (gohttp_check_fork() < 0) {
         return -1;
     }

@@ -158,6 +158,18 @@ typedef struct {
 /* A C handler route of the C API (capi.c), owned by its server. */
 typedef struct gohttp_c_route gohttp_c_route;
 
+/* _gohttpmodule.c: gohttp's exception classes (gohttp.Error and its
+ * subclasses), made once per process; borrowed references, valid once the
+ * module was imported. */
+typedef struct {
+    PyObject *Error;
+    PyObject *StateError;
+    PyObject *RequestFinishedError;
+    PyObject *ServerStateError;
+    PyObject *ForkedProcessError;
+} gohttp_exceptions;
+extern gohttp_exceptions gohttp_exc;
+
 /* _gohttpmodule.c */
 extern PyModuleDef gohttp_module;
 int gohttp_raise(gohttp_status status, const gohttp_error *err);

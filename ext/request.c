@@ -4,14 +4,14 @@
  * A Request is a view of Go memory (bridge.h, rule 2): its fields are
  * decoded into Python objects only when a handler touches them.  The
  * view ends when the handler returns (gohttp_request_release); after
- * that every attribute raises RuntimeError instead of reading memory Go
+ * that every attribute raises RequestFinishedError instead of reading memory Go
  * has reused.
  *
  * Threads: a handler may hand its Request to other threads.  Every field
  * is read and changed in the object's critical section.  Reading the body
  * waits in Go without the GIL, which also suspends the critical section,
  * so one read at a time is let into Go (reading): a second thread's read
- * meanwhile raises RuntimeError rather than interleave with it.  The
+ * meanwhile raises StateError rather than interleave with it.  The
  * headers are copied out of Go's block before any Python object is made
  * from them, since making one may suspend the critical section too.
  */
@@ -40,13 +40,13 @@ static const char finished_msg[] =
     "the request is finished: a Request is valid only until its handler "
     "returns; copy what you need to keep";
 
-/* Return 0 if the view is live, else -1 with RuntimeError.  Call inside
+/* Return 0 if the view is live, else -1 with RequestFinishedError.  Call inside
  * the object's critical section. */
 static int
 check_live(RequestObject *self)
 {
     if (self->req == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, finished_msg);
+        PyErr_SetString(gohttp_exc.RequestFinishedError, finished_msg);
         return -1;
     }
     return 0;
@@ -224,14 +224,14 @@ done:
 
 /* ---- the body ----------------------------------------------------------- */
 
-/* Start a read of the body from Go: 0, or -1 with RuntimeError if
+/* Start a read of the body from Go: 0, or -1 with StateError if
  * another thread is reading it.  Call inside the critical section, and
  * end_read after. */
 static int
 begin_read(RequestObject *self)
 {
     if (self->reading) {
-        PyErr_SetString(PyExc_RuntimeError,
+        PyErr_SetString(gohttp_exc.StateError,
             "another thread is reading this request's body: read it from "
             "one thread at a time");
         return -1;
@@ -557,7 +557,7 @@ static PyMethodDef request_methods[] = {
 PyDoc_STRVAR(request_doc,
 "An HTTP request, as a handler receives it: handler(w, req).\n\n"
 "Valid only until the handler returns; afterwards every attribute raises\n"
-"RuntimeError.  Not created from Python.");
+"gohttp.RequestFinishedError (a RuntimeError).  Not created from Python.");
 
 static PyType_Slot request_slots[] = {
     {Py_tp_dealloc, request_dealloc},

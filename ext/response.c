@@ -57,7 +57,7 @@ static int
 check_live(ResponseWriterObject *self)
 {
     if (self->call == 0) {
-        PyErr_SetString(PyExc_RuntimeError,
+        PyErr_SetString(gohttp_exc.RequestFinishedError,
             "the request is finished: a ResponseWriter is valid only "
             "until its handler returns");
         return -1;
@@ -239,7 +239,7 @@ commit(ResponseWriterObject *self, int code, const char *body, size_t n,
         }
         Py_END_CRITICAL_SECTION2();
         if (packed == 1) {
-            PyErr_SetString(PyExc_RuntimeError,
+            PyErr_SetString(gohttp_exc.StateError,
                             "w.header changed while it was being sent");
         }
         if (packed != 0) {
@@ -456,7 +456,7 @@ start(ResponseWriterObject *self, int code)
         return -1;
     }
     if (self->started) {
-        PyErr_SetString(PyExc_RuntimeError,
+        PyErr_SetString(gohttp_exc.StateError,
             "the response has already started: write_header() must "
             "come before write() and flush(), and only once");
         return -1;
@@ -491,7 +491,7 @@ gohttp_response_start_packed(PyObject *op, int code, char *headers,
              ? 0 : commit_packed(self, code, headers, size, NULL, 0, &unused);
     }
     else if (!PyErr_Occurred()) {
-        PyErr_SetString(PyExc_RuntimeError, "gohttp_response_start_packed: "
+        PyErr_SetString(gohttp_exc.StateError, "gohttp_response_start_packed: "
                         "the response has headers or has started already");
     }
     Py_END_CRITICAL_SECTION();
@@ -903,8 +903,8 @@ PyDoc_STRVAR(response_doc,
 "How a handler writes its response: handler(w, req).\n\n"
 "Set headers in w.header, then optionally w.write_header(code), then\n"
 "w.write(data) or w.send_file(file) as often as needed.  Valid only\n"
-"until the handler returns; afterwards every method raises RuntimeError.\n"
-"Not created from Python.");
+"until the handler returns; afterwards every method raises\n"
+"gohttp.RequestFinishedError (a RuntimeError).  Not created from Python.");
 
 static PyType_Slot response_slots[] = {
     {Py_tp_dealloc, response_dealloc},

@@ -45,7 +45,7 @@ check_handle(ServerObject *self)
         return -1;
     }
     if (self->handle == 0) {
-        PyErr_SetString(PyExc_RuntimeError, "the server was freed");
+        PyErr_SetString(gohttp_exc.ServerStateError, "the server was freed");
         return -1;
     }
     return 0;
@@ -471,7 +471,7 @@ PyDoc_STRVAR(listen_doc,
 "the same address.\n"
 "Raises OSError if an address cannot be bound or a file cannot be read,\n"
 "ValueError for a bad option or a certificate that does not match its\n"
-"key (nothing is bound then), RuntimeError if the server is serving or\n"
+"key (nothing is bound then), gohttp.ServerStateError if the server is serving or\n"
 "was shut down.");
 
 static PyObject *

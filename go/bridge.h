@@ -36,10 +36,13 @@
 typedef enum {
     GOHTTP_OK = 0,
     GOHTTP_EINVAL = 1,  /* bad argument: maps to ValueError */
-    GOHTTP_ESTATE = 2,  /* wrong state (finished request, closed server): RuntimeError */
+    GOHTTP_ESTATE = 2,  /* wrong state (response started, ...): gohttp.StateError */
     GOHTTP_EIO = 3,     /* I/O error (client gone, bind failed): OSError, errno set */
     GOHTTP_EPANIC = 4,  /* a Go panic was recovered: RuntimeError */
-    GOHTTP_ETIMEOUT = 5 /* a wait timed out; not an error for most callers */
+    GOHTTP_ETIMEOUT = 5, /* a wait timed out; not an error for most callers */
+    GOHTTP_EFINISHED = 6, /* the request has finished: gohttp.RequestFinishedError */
+    GOHTTP_ECLOSED = 7   /* the server cannot do that now (shut down,
+                            already serving): gohttp.ServerStateError */
 } gohttp_status;
 
 /* Details of a failed call, filled by Go when the status is not GOHTTP_OK. */

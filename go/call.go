@@ -71,16 +71,16 @@ func newCall() *call {
 // error saying why C may no longer use it.  On success c.mu is held.
 func lookupCall(h C.uintptr_t, generation C.uint64_t) (*call, error) {
 	if h == 0 {
-		return nil, errState("invalid call handle")
+		return nil, errFinished("invalid call handle")
 	}
 	c, ok := cgo.Handle(h).Value().(*call)
 	if !ok {
-		return nil, errState("invalid call handle")
+		return nil, errFinished("invalid call handle")
 	}
 	c.mu.Lock()
 	if !c.active || c.generation != uint64(generation) {
 		c.mu.Unlock()
-		return nil, errState("the request is finished: the response writer and request are valid only until the handler returns")
+		return nil, errFinished("the request is finished: the response writer and request are valid only until the handler returns")
 	}
 	return c, nil
 }
@@ -277,7 +277,7 @@ func (c *call) read(p []byte) (int, error) {
 	}
 	c.mu.Lock()
 	if !c.active || c.generation != generation {
-		return 0, errState("the request finished while its body was being read")
+		return 0, errFinished("the request finished while its body was being read")
 	}
 	var mbe *http.MaxBytesError
 	switch {

@@ -24,7 +24,7 @@ func gohttp_set_c_dispatch(fn C.gohttp_dispatch_fn) {
 // as a route that calls the C dispatch function with handler, on the
 // request's own goroutine.  handler must stay valid until
 // gohttp_server_free returned GOHTTP_OK.  A server that was shut down
-// refuses it with GOHTTP_ESTATE.
+// refuses it with GOHTTP_ECLOSED.
 //
 //export gohttp_server_handle_c
 func gohttp_server_handle_c(h C.uintptr_t, pattern *C.char, n C.size_t, handler C.uintptr_t, err *C.gohttp_error) (status C.gohttp_status) {

@@ -46,11 +46,11 @@ func gohttp_go_procs() C.int32_t {
 
 func lookupServer(h C.uintptr_t) (*server, error) {
 	if h == 0 {
-		return nil, errState("invalid server handle")
+		return nil, errServerState("invalid server handle")
 	}
 	s, ok := cgo.Handle(h).Value().(*server)
 	if !ok {
-		return nil, errState("invalid server handle")
+		return nil, errServerState("invalid server handle")
 	}
 	return s, nil
 }

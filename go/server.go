@@ -108,14 +108,14 @@ func (s *server) handle(pattern string, handler uintptr) error {
 
 // register adds pattern to the mux, served by route with run.  A bad or
 // conflicting pattern is an EINVAL error with the mux's message; a server
-// that was shut down refuses new routes (ESTATE), as it refuses to serve
+// that was shut down refuses new routes (ECLOSED), as it refuses to serve
 // again (and the C side could never learn when to free their handlers).
 func (s *server) register(pattern string, handler uintptr, run func(*call) C.gohttp_outcome) (err error) {
 	s.mu.Lock()
 	closed := s.state == stateClosed
 	s.mu.Unlock()
 	if closed {
-		return errState("the server was shut down: routes no longer change; create a new Server to serve again")
+		return errServerState("the server was shut down: routes no longer change; create a new Server to serve again")
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -233,9 +233,9 @@ func (s *server) listen(cfg config) (int, error) {
 	defer s.mu.Unlock()
 	switch s.state {
 	case stateServing:
-		return 0, errState("the server is already serving")
+		return 0, errServerState("the server is already serving")
 	case stateClosed:
-		return 0, errState("the server was shut down: create a new Server to serve again")
+		return 0, errServerState("the server was shut down: create a new Server to serve again")
 	}
 	if cfg.maxBodyBytes < 0 || cfg.maxConnections < 0 {
 		return 0, errInvalid("max_body_bytes and max_connections must be >= 0")

@@ -25,6 +25,16 @@ func errState(format string, args ...any) error {
 	return &statusError{status: C.GOHTTP_ESTATE, msg: fmt.Sprintf(format, args...)}
 }
 
+// errFinished: the call's request has finished (RequestFinishedError).
+func errFinished(format string, args ...any) error {
+	return &statusError{status: C.GOHTTP_EFINISHED, msg: fmt.Sprintf(format, args...)}
+}
+
+// errServerState: the server cannot do that in its state (ServerStateError).
+func errServerState(format string, args ...any) error {
+	return &statusError{status: C.GOHTTP_ECLOSED, msg: fmt.Sprintf(format, args...)}
+}
+
 func errInvalid(format string, args ...any) error {
 	return &statusError{status: C.GOHTTP_EINVAL, msg: fmt.Sprintf(format, args...)}
 }

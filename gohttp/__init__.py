@@ -18,7 +18,8 @@ __version__ = "0.1.0"
 import os as _os
 
 from ._headers import Headers, canonical_key
-from ._gohttp import Request, ResponseWriter
+from ._gohttp import (Error, ForkedProcessError, Request, RequestFinishedError,
+                      ResponseWriter, ServerStateError, StateError)
 from .server import Handler, Server, route, run, shutdown
 from .wsgi import serve_wsgi
 
@@ -45,11 +46,16 @@ def get_include() -> str:
 
 
 __all__ = [
+    "Error",
+    "ForkedProcessError",
     "Handler",
     "Headers",
     "Request",
+    "RequestFinishedError",
     "ResponseWriter",
     "Server",
+    "ServerStateError",
+    "StateError",
     "__version__",
     "canonical_key",
     "get_include",

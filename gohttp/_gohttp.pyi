@@ -10,6 +10,21 @@ _BytesLike = Union[bytes, bytearray, memoryview, str]
 class _HasFileno(Protocol):
     def fileno(self) -> int: ...
 
+class Error(Exception):
+    """Base class of the errors gohttp raises itself."""
+
+class StateError(Error, RuntimeError):
+    """An object was used in a state that does not allow it."""
+
+class RequestFinishedError(StateError):
+    """A ResponseWriter or Request was used after its handler returned."""
+
+class ServerStateError(StateError):
+    """The server cannot do that now: started already, or shut down."""
+
+class ForkedProcessError(StateError):
+    """gohttp was used in a process forked after it was imported."""
+
 class Headers:
     """Case-insensitive, multi-valued HTTP headers, as Go's http.Header."""
 

@@ -182,7 +182,7 @@ def test_response_writer_after_return_raises(server, fetch):
     for use in (lambda: w.write(b"late"), lambda: w.write(""),
                 lambda: w.write_header(200), lambda: w.set_status(500),
                 lambda: w.flush(), lambda: w.header):
-        with pytest.raises(RuntimeError, match="finished"):
+        with pytest.raises(gohttp.RequestFinishedError, match="finished"):
             use()
     assert repr(w) == "<gohttp.ResponseWriter (finished)>"
 
@@ -191,9 +191,9 @@ def test_response_writer_after_return_without_any_use(server, fetch):
     kept = []
     server.handle("/keep", lambda w, req: kept.append(w))
     fetch("GET", "/keep")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(gohttp.RequestFinishedError):
         kept[0].write(b"x")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(gohttp.RequestFinishedError):
         kept[0].header
 
 
@@ -208,13 +208,13 @@ def test_request_after_return_raises(server, fetch):
     [req] = kept
     for name in ("method", "url", "path", "query", "host", "proto",
                  "remote_addr", "headers", "content_length", "body"):
-        with pytest.raises(RuntimeError, match="finished"):
+        with pytest.raises(gohttp.RequestFinishedError, match="finished"):
             getattr(req, name)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(gohttp.RequestFinishedError):
         req.read()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(gohttp.RequestFinishedError):
         req.read(10)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(gohttp.RequestFinishedError):
         req.path_value("id")
     assert repr(req) == "<gohttp.Request (finished)>"
 
@@ -235,7 +235,7 @@ def test_request_after_return_raises_even_for_what_was_read(server, fetch):
     fetch("POST", "/keep", body=b"body")
     [req] = kept
     for name in ("method", "headers", "body"):
-        with pytest.raises(RuntimeError):
+        with pytest.raises(gohttp.RequestFinishedError):
             getattr(req, name)
 
 
@@ -247,9 +247,9 @@ def test_objects_kept_from_many_requests_all_refuse(server, fetch):
     # A call slot is reused by later requests: old objects must not reach
     # the newer requests that use it.
     for w, req in kept:
-        with pytest.raises(RuntimeError):
+        with pytest.raises(gohttp.RequestFinishedError):
             w.write(b"stale")
-        with pytest.raises(RuntimeError):
+        with pytest.raises(gohttp.RequestFinishedError):
             req.method
 
 
@@ -278,12 +278,13 @@ def test_stale_writer_cannot_write_into_a_later_response(server, http,
     stale = outcome(lambda: kept[0].write(b"INJECTED"))
     go_on.set()
     t.join(TIMEOUT)
-    assert isinstance(stale, RuntimeError)
+    assert isinstance(stale, gohttp.RequestFinishedError)
     assert result == [b"second's own body"]
 
 
 def test_handler_threads_using_w_after_return(server, fetch, record):
-    """A thread the handler started that outlives it gets RuntimeError."""
+    """A thread the handler started that outlives it gets
+    RequestFinishedError."""
     started = threading.Event()
     returned = threading.Event()
     done = threading.Event()
@@ -303,7 +304,8 @@ def test_handler_threads_using_w_after_return(server, fetch, record):
     assert fetch("GET", "/bg").data == b"on time"
     returned.set()
     assert done.wait(TIMEOUT)
-    assert [type(v) for v in record.values] == [RuntimeError, RuntimeError]
+    assert [type(v) for v in record.values] == [
+        gohttp.RequestFinishedError, gohttp.RequestFinishedError]
 
 
 def test_request_and_response_writer_cannot_be_made(server):
@@ -409,3 +411,40 @@ def test_warning_turned_into_error_gives_500(server, fetch, caplog):
     assert r.status == 500
     [rec] = gohttp_errors(caplog)
     assert rec.exc_info[0] is RuntimeWarning
+
+
+def test_error_classes_form_one_hierarchy():
+    """gohttp.Error catches every error gohttp raises itself; the state
+    errors stay RuntimeErrors, as they were before they had names."""
+    for cls in (gohttp.RequestFinishedError, gohttp.ServerStateError,
+                gohttp.ForkedProcessError):
+        assert issubclass(cls, gohttp.StateError)
+        assert issubclass(cls, gohttp.Error)
+        assert issubclass(cls, RuntimeError)
+        assert cls.__module__ == "gohttp"
+        assert cls.__doc__
+    assert not issubclass(gohttp.Error, RuntimeError)
+
+
+def test_response_started_is_a_state_error(server, fetch):
+    seen = []
+
+    @server.route("/twice")
+    def twice(w, req):
+        w.write_header(200)
+        try:
+            w.write_header(201)
+        except gohttp.StateError as exc:
+            seen.append(exc)
+        w.write(b"ok")
+
+    assert fetch("GET", "/twice").data == b"ok"
+    [exc] = seen
+    assert not isinstance(exc, gohttp.RequestFinishedError)
+    assert "already started" in str(exc)
+
+
+def test_route_after_shutdown_is_a_server_state_error(server):
+    assert server.shutdown() is True
+    with pytest.raises(gohttp.ServerStateError, match="shut down"):
+        server.handle("/late", lambda w, req: None)

@@ -501,7 +501,7 @@ def test_fork_child_gets_a_clear_error(script):
                 try:
                     attempt()
                     codes.append(1)      # no error at all
-                except RuntimeError as exc:
+                except gohttp.ForkedProcessError as exc:
                     codes.append(0 if "fork" in str(exc) else 2)
                 except BaseException:
                     codes.append(3)
@@ -517,7 +517,7 @@ def test_fork_child_gets_a_clear_error(script):
     """)
     code, out, err = s.finish()
     assert_clean(code, err)
-    # Each of the three attempts raised RuntimeError mentioning fork.
+    # Each of the three attempts raised ForkedProcessError mentioning fork.
     assert "child exit code 0\n" in err
     assert "parent got 200" in err
 

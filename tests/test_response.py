@@ -181,7 +181,7 @@ def test_write_header_after_the_response_started(server, fetch, record):
     r = fetch("GET", "/late")
     assert (r.status, r.data) == (200, b"body first")
     assert fetch("GET", "/flushed").status == 200
-    assert record.values == [RuntimeError] * 4
+    assert record.values == [gohttp.StateError] * 4
 
 
 def test_header_api_on_the_response(server, fetch, record):

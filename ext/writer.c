@@ -11,23 +11,31 @@
 
 #define GO_BODY_BUFFER 2048
 
-/* Let go of w's lock, if it has one, when blocking: *token then holds
- * what relock takes.  Returns whether it did. */
-static int
-unlock(const gohttp_writer *w, int blocking, void **token)
+/* One call into Go: the call and generation, read while the caller's
+ * lock is held, and that lock let go of for a call that may block. */
+typedef struct {
+    uintptr_t call;
+    uint64_t generation;
+    int unlocked;
+    void *token;   /* what the unlocker's acquire takes back */
+} crossing;
+
+static crossing
+cross(const gohttp_writer *w, int blocking)
 {
-    if (!blocking || w->unlocker == NULL) {
-        return 0;
+    crossing c = {w->call, w->generation,
+                  blocking && w->unlocker != NULL, NULL};
+    if (c.unlocked) {
+        c.token = w->unlocker->release();
     }
-    *token = w->unlocker->release();
-    return 1;
+    return c;
 }
 
 static void
-relock(const gohttp_writer *w, int unlocked, void *token)
+uncross(const gohttp_writer *w, const crossing *c)
 {
-    if (unlocked) {
-        w->unlocker->acquire(token);
+    if (c->unlocked) {
+        w->unlocker->acquire(c->token);
     }
 }
 
@@ -36,16 +44,13 @@ gohttp_writer_commit(gohttp_writer *w, int code, const char *headers,
                      size_t size, const char *body, size_t n,
                      size_t *written, gohttp_error *err)
 {
-    uintptr_t call = w->call;
-    uint64_t generation = w->generation;
-    void *token = NULL;
     int sent = 0;
     *written = 0;
-    int unlocked = unlock(w, n > GO_BODY_BUFFER, &token);
+    crossing c = cross(w, n > GO_BODY_BUFFER);
     gohttp_status status = gohttp_call_write_header(
-        call, generation, code, (char *)headers, size, (char *)body, n,
+        c.call, c.generation, code, (char *)headers, size, (char *)body, n,
         written, &sent, err);
-    relock(w, unlocked, token);
+    uncross(w, &c);
     w->written += (int64_t)*written;
     if (sent && gohttp_code_is_final(code)) {
         w->started = 1;   /* even if the body part failed */
@@ -65,17 +70,14 @@ gohttp_writer_release(gohttp_writer *w, gohttp_error *err)
     size_t written = 0;
     int sent = 0;
     int code = reply->status;
-    uintptr_t call = w->call;
-    uint64_t generation = w->generation;
-    void *token = NULL;
 
     w->held = 0;
     reply->status = 0;   /* Go must not send it again */
-    int unlocked = unlock(w, body_len > GO_BODY_BUFFER, &token);
+    crossing c = cross(w, body_len > GO_BODY_BUFFER);
     gohttp_status status = gohttp_call_write_header(
-        call, generation, code, buf, headers_len, buf + headers_len,
+        c.call, c.generation, code, buf, headers_len, buf + headers_len,
         body_len, &written, &sent, err);
-    relock(w, unlocked, token);
+    uncross(w, &c);
     return status;   /* the body was counted in w->written when held */
 }
 
@@ -83,35 +85,27 @@ gohttp_status
 gohttp_writer_send(gohttp_writer *w, const char *p, size_t n,
                    size_t *written, gohttp_error *err)
 {
-    void *token = NULL;
     *written = 0;
     gohttp_status status = gohttp_writer_release(w, err);
-    if (status != GOHTTP_OK || n == 0) {
-        return status;
+    if (status == GOHTTP_OK && n > 0) {
+        crossing c = cross(w, w->written + (int64_t)n > GO_BODY_BUFFER);
+        status = gohttp_call_write(c.call, c.generation, (char *)p, n,
+                                   written, err);
+        uncross(w, &c);
+        w->written += (int64_t)*written;
     }
-    uintptr_t call = w->call;
-    uint64_t generation = w->generation;
-    int unlocked = unlock(w, w->written + (int64_t)n > GO_BODY_BUFFER,
-                          &token);
-    status = gohttp_call_write(call, generation, (char *)p, n, written, err);
-    relock(w, unlocked, token);
-    w->written += (int64_t)*written;
     return status;
 }
 
 gohttp_status
 gohttp_writer_flush(gohttp_writer *w, gohttp_error *err)
 {
-    void *token = NULL;
     gohttp_status status = gohttp_writer_release(w, err);
-    if (status != GOHTTP_OK) {
-        return status;
+    if (status == GOHTTP_OK) {
+        crossing c = cross(w, 1);
+        status = gohttp_call_flush(c.call, c.generation, err);
+        uncross(w, &c);
     }
-    uintptr_t call = w->call;
-    uint64_t generation = w->generation;
-    int unlocked = unlock(w, 1, &token);
-    status = gohttp_call_flush(call, generation, err);
-    relock(w, unlocked, token);
     return status;
 }
 
@@ -119,18 +113,14 @@ gohttp_status
 gohttp_writer_send_file(gohttp_writer *w, int fd, int64_t offset,
                         int64_t count, int64_t *written, gohttp_error *err)
 {
-    void *token = NULL;
     *written = 0;
     gohttp_status status = gohttp_writer_release(w, err);
-    if (status != GOHTTP_OK) {
-        return status;
+    if (status == GOHTTP_OK) {
+        crossing c = cross(w, 1);
+        status = gohttp_call_send_file(c.call, c.generation, fd, offset,
+                                       count, written, err);
+        uncross(w, &c);
+        w->written += *written;
     }
-    uintptr_t call = w->call;
-    uint64_t generation = w->generation;
-    int unlocked = unlock(w, 1, &token);
-    status = gohttp_call_send_file(call, generation, fd, offset, count,
-                                   written, err);
-    relock(w, unlocked, token);
-    w->written += *written;
     return status;
 }

@@ -124,12 +124,12 @@ gohttp_writer_hold(gohttp_writer *w, int code, const char *headers,
     gohttp_reply *reply = w->reply;
     if (reply == NULL || !gohttp_code_is_final(code)
         || (n > 0 && !gohttp_code_allows_body(code))
-        || declared == GOHTTP_LENGTH_UNKNOWN
-        || (declared >= 0 && (int64_t)n > declared)
+        || (declared != GOHTTP_LENGTH_NONE
+            && (declared < 0 || (int64_t)n > declared))
         || size > reply->capacity || n > reply->capacity - size) {
         return 0;
     }
-    if (headers != w->reply_buf && size > 0) {
+    if (headers != w->reply_buf) {
         memcpy(w->reply_buf, headers, size);
     }
     if (n > 0) {

@@ -358,6 +358,8 @@ def raw_answer(srv: gohttp.Server, method: str, target: str) -> bytes:
     ("GET", "status=404"),
     # an informational status goes out at once; the final one follows
     ("GET", "status=103&write=5"),
+    # 101 starts the response (no body, and nothing after it)
+    ("GET", "status=101&write=1"),
     # a large write after a held small one, and past the reply buffer
     ("GET", "write=10&write=100000"),
     ("GET", "write=10&write=3000&write=10"),

@@ -233,7 +233,25 @@ go_procs(PyObject *module, PyObject *unused)
     return PyLong_FromLong(gohttp_go_procs());
 }
 
+PyDoc_STRVAR(code_allows_body_doc,
+"_code_allows_body(code)\n--\n\n"
+"Whether a response with this status code may have a body: bridge.h's\n"
+"rule, for the WSGI adapter's Python path.");
+
+static PyObject *
+code_allows_body(PyObject *module, PyObject *arg)
+{
+    int overflow = 0;
+    long code = PyLong_AsLongAndOverflow(arg, &overflow);
+    if (code == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyBool_FromLong(!overflow && code >= 0 && code <= 999
+                           && gohttp_code_allows_body((int)code));
+}
+
 static PyMethodDef gohttp_functions[] = {
+    {"_code_allows_body", code_allows_body, METH_O, code_allows_body_doc},
     {"_close_gate", close_gate, METH_O, close_gate_doc},
     {"_thread_states", thread_states, METH_NOARGS, thread_states_doc},
     {"_go_procs", go_procs, METH_NOARGS, go_procs_doc},

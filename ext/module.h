@@ -10,6 +10,8 @@
  *   environ.c        the WSGI environ of a request
  *   errorstream.c    wsgi.errors: lines to the gohttp logger
  *   response.c       ResponseWriter: status, headers, body for handlers
+ *   writer.c/.h      the response both writers answer through: the held
+ *                    reply, then the calls into Go (plain C, no Python)
  *   capi.c           the C API for other extensions (gohttp/include/gohttp.h)
  *
  * The memory rules across the Go/C boundary are in go/bridge.h.

@@ -526,7 +526,7 @@ plain_length(PyObject *value)
  * headers must fit in Go's reply buffer to be held back, and any that do
  * not fit go to the Python adapter. */
 typedef struct {
-    char buf[4096];   /* Go's replySize */
+    char buf[GOHTTP_REPLY_SIZE];   /* bridge.h */
     size_t size;
 } packed_headers;
 
@@ -627,7 +627,7 @@ send_plain_items(StartResponseObject *sr, PyObject *result, int need_length)
         total += PyBytes_GET_SIZE(chunks[i]);
     }
     int plain = plain_headers(&headers, sr->headers, &declared);
-    int discard = code == 204 || code == 304;   /* no body allowed */
+    int discard = !gohttp_code_allows_body(code);
     if (plain <= 0 || (declared >= 0 && declared != total && !discard)) {
         return plain < 0 ? -1 : 0;   /* a mistake, or a body at odds with
                                         its length: Python names it */

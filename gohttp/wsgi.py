@@ -38,7 +38,7 @@ from types import TracebackType
 from typing import (TYPE_CHECKING, Any, Callable, Iterable, Iterator,
                     Optional, Protocol, Tuple, Type, Union)
 
-from ._gohttp import ResponseWriter, WSGIApp
+from ._gohttp import ResponseWriter, WSGIApp, _code_allows_body
 from ._headers import _TOKEN, canonical_key
 from ._wsgi_streams import InputStream, empty_input
 
@@ -326,7 +326,7 @@ class _Response:
         w = self.w
         target = w.header._map
         declared = _fill_headers(target, self.headers, self.app)
-        self.discard = code == 204 or code == 304
+        self.discard = not _code_allows_body(code)
         if declared is not None:
             self.length = declared
         elif length is not None and not self.discard:

@@ -162,7 +162,7 @@ gohttp_raise(gohttp_status status, const gohttp_error *err)
     return -1;
 }
 
-/* Log the raised exception, which this clears, to the "gohttp" logger;
+/* Log the raised exception, which this clears, to the "gohttp.error" logger;
  * the message is PyUnicode_FromFormat(format, ...).  Call with the GIL.
  * An exception that cannot be logged is reported as unraisable. */
 void
@@ -377,7 +377,8 @@ gohttp_exec(PyObject *module)
     if (logging == NULL) {
         goto done;
     }
-    st->logger = PyObject_CallMethod(logging, "getLogger", "s", "gohttp");
+    st->logger = PyObject_CallMethod(logging, "getLogger", "s",
+                                     "gohttp.error");
     st->str_error = PyUnicode_InternFromString("error");
     st->str_content_length = PyUnicode_InternFromString("Content-Length");
     st->str_fileno = PyUnicode_InternFromString("fileno");

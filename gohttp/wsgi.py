@@ -20,9 +20,9 @@ A mounted application runs in C (ext/wsgi.c: the ``WSGIApp`` route
 as a list of bytes are C's, and this module's code takes over only for
 the rest (iterators, file wrappers, write(), exc_info) and to name
 mistakes.  ``mount()`` hands C those functions of this module once.
-Errors are logged to the ``gohttp`` logger: an exception before anything
-was sent gives the client a 500, one after the response started closes
-the connection.
+Errors are logged to the ``gohttp.error`` logger: an exception before
+anything was sent gives the client a 500, one after the response started
+closes the connection.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["FileWrapper", "WSGIApp", "WSGIApplication", "mount",
            "serve_wsgi"]
 
-logger = logging.getLogger("gohttp")
+logger = logging.getLogger("gohttp.error")
 
 ExcInfo = Tuple[Type[BaseException], BaseException, Optional[TracebackType]]
 OptExcInfo = Union[ExcInfo, Tuple[None, None, None]]

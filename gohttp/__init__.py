@@ -20,6 +20,7 @@ import os as _os
 from ._headers import Headers, canonical_key
 from ._gohttp import (Error, ForkedProcessError, Request, RequestFinishedError,
                       ResponseWriter, ServerStateError, StateError)
+from ._supervisor import BootError
 from .server import Handler, Server, route, run, shutdown
 from .wsgi import serve_wsgi
 
@@ -46,6 +47,7 @@ def get_include() -> str:
 
 
 __all__ = [
+    "BootError",
     "Error",
     "ForkedProcessError",
     "Handler",

@@ -11,9 +11,9 @@ import pytest
 import urllib3
 
 import gohttp
-import support
+from helpers import common
 from gohttp import _gohttp
-from support import (TIMEOUT, connect, get_at_once, read_to_end,
+from helpers.common import (TIMEOUT, connect, get_at_once, read_to_end,
                      read_until, refuses_connections, thread_count)
 
 
@@ -24,7 +24,7 @@ def text(body):
 
 
 def get(srv, path="/"):
-    return support.get(srv.url + path)
+    return common.get(srv.url + path)
 
 
 def wait_until(predicate, timeout=TIMEOUT):
@@ -110,7 +110,7 @@ def test_all_interfaces_host():
     try:
         assert srv.url == f"http://0.0.0.0:{srv.port}"
         srv.handle("/", text(b"any"))
-        assert support.get(f"http://127.0.0.1:{srv.port}/").data == b"any"
+        assert common.get(f"http://127.0.0.1:{srv.port}/").data == b"any"
     finally:
         srv.shutdown()
 

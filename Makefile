@@ -43,8 +43,8 @@ WITH_GO = GOHTTP_GO="$$($(TOOLCHAIN) ensure)"
 # An ASan build runs in a python that is not built with ASan: the runtime
 # has to be loaded first. Leak checks would flag the interpreter itself.
 ASAN_RUN = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0
-# The suites of the special builds leave out the fresh-clone check, which
-# builds a normal gohttp of its own.
+# make pytest and the suites of the special builds leave out the
+# fresh-clone check, which builds a normal gohttp of its own.
 NO_FRESH_CLONE = GOHTTP_SKIP_FRESH_CLONE="make $@"
 
 # A free-threaded CPython 3.13 (PEP 703), built once by `make freethreaded`,
@@ -113,7 +113,7 @@ test: all go-check typecheck $(DOCS_CHECK) test-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 pytest: all test-deps
-	GOHTTP_SKIP_FRESH_CLONE="make pytest" $(PY) -m pytest $(PYTEST_ARGS)
+	$(NO_FRESH_CLONE) $(PY) -m pytest $(PYTEST_ARGS)
 
 # gohttp/ against its own stubs (_gohttp.pyi).
 typecheck: test-deps

@@ -26,7 +26,7 @@ Switches, read from the environment:
                              such mode); its runtime loads with the .so, and
                              UBSAN_OPTIONS=halt_on_error=1 makes a report fatal
     GOHTTP_SANITIZE=address,undefined
-                             both
+                             both (run as for address)
     GOEXPERIMENT=...         passed to go build untouched, e.g. cgocheck2 to
                              check every pointer that crosses into C
     CGO_CFLAGS, GOFLAGS, CC  as go build reads them

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -9,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -73,12 +75,19 @@ func loadKeyPair(certFile, keyFile, password string) (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	if keyPEM, err = decryptKey(keyFile, keyPEM, password); err != nil {
+	plainPEM, err := decryptKey(keyFile, keyPEM, password)
+	if err != nil {
 		return tls.Certificate{}, err
 	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	cert, err := tls.X509KeyPair(certPEM, plainPEM)
 	if err != nil {
-		return tls.Certificate{}, errInvalid("certfile %s with keyfile %s: %v", certFile, keyFile, err)
+		hint := ""
+		if password != "" && !bytes.Equal(plainPEM, keyPEM) {
+			// A wrong password passes DecryptPEMBlock's padding check
+			// once in a while, and the key is then garbage.
+			hint = " (is ssl_keyfile_password wrong?)"
+		}
+		return tls.Certificate{}, errInvalid("certfile %s with keyfile %s: %v%s", certFile, keyFile, err, hint)
 	}
 	return cert, nil
 }
@@ -140,12 +149,15 @@ func cipherSuites(list string) ([]uint16, error) {
 		return nil, nil
 	}
 	byName := map[string]*tls.CipherSuite{}
-	var names []string
-	for _, cs := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+	var names []string // the secure ones, for the error: it must fit gohttp_error
+	for _, cs := range tls.CipherSuites() {
 		byName[cs.Name] = cs
 		if tls12Capable(cs) {
 			names = append(names, cs.Name)
 		}
+	}
+	for _, cs := range tls.InsecureCipherSuites() {
+		byName[cs.Name] = cs
 	}
 	sort.Strings(names)
 	var ids []uint16
@@ -156,7 +168,7 @@ func cipherSuites(list string) ([]uint16, error) {
 		case name == "":
 			continue
 		case !ok:
-			return nil, errInvalid("ssl_ciphers: unknown cipher suite %q; Go's names for TLS 1.2 are: %s", name, strings.Join(names, ", "))
+			return nil, errInvalid("ssl_ciphers: unknown cipher suite %q: want Go's names, such as %s", name, strings.Join(names, ", "))
 		case !tls12Capable(cs):
 			return nil, errInvalid("ssl_ciphers: %s is a TLS 1.3 suite, which Go does not let anyone choose: name TLS 1.2 suites only", name)
 		}
@@ -164,6 +176,10 @@ func cipherSuites(list string) ([]uint16, error) {
 	}
 	if len(ids) == 0 {
 		return nil, errInvalid("ssl_ciphers names no cipher suite: %q", list)
+	}
+	// net/http refuses to serve HTTP/2 otherwise (RFC 9113, 9.2.2).
+	if !slices.Contains(ids, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256) && !slices.Contains(ids, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256) {
+		return nil, errInvalid("ssl_ciphers must include TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 or TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 (for the key's type), which HTTP/2 requires")
 	}
 	return ids, nil
 }

@@ -133,6 +133,9 @@ func TestVersionsAndCiphers(t *testing.T) {
 		t.Error("TLS 1.1 accepted")
 	}
 	ids, err := cipherSuites(" TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384")
+	if _, err := cipherSuites("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"); err == nil || !strings.Contains(err.Error(), "HTTP/2") {
+		t.Errorf("without HTTP/2's suite: %v", err)
+	}
 	if err != nil || len(ids) != 2 || ids[0] != tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 {
 		t.Errorf("two suites: %v %v", ids, err)
 	}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -206,12 +207,14 @@ def _read_cert_reqs(text: str) -> Any:
 
 
 def _accept_tls_version(value: Any) -> str:
-    """"1.2" or "1.3" from "1.2", "TLSv1.2", "TLSv1_2" or ssl.TLSVersion
-    (whose names are TLSv1_2 and TLSv1_3)."""
+    """"1.2" or "1.3" from "1.2", "TLSv1.2", "TLSv1_2" (ssl.TLSVersion's
+    names: it is taken too) or granian's "tls1.2"."""
+    if isinstance(value, float) and value in (1.2, 1.3):
+        return str(value)
     name = getattr(value, "name", value)
     if not isinstance(name, str):
         raise TypeError
-    version = name.removeprefix("TLSv").replace("_", ".")
+    version = re.sub(r"^tlsv?", "", name.lower()).replace("_", ".")
     if version not in ("1.2", "1.3"):
         raise ValueError
     return version
@@ -247,7 +250,7 @@ SECRET = Kind("a str, or None", _accept_optional_str)
 CERT_REQ = Kind("'none', 'optional' or 'required' (or ssl.CERT_NONE, "
                 "CERT_OPTIONAL, CERT_REQUIRED)", _accept_cert_reqs,
                 _read_cert_reqs, "none, optional or required")
-TLS_VERSION = Kind("'1.2' or '1.3' (also 'TLSv1.2', 'TLSv1.3' or an "
+TLS_VERSION = Kind("'1.2' or '1.3' (also 'TLSv1.3', 'tls1.3' or an "
                    "ssl.TLSVersion)", _accept_tls_version,
                    cli_want="1.2 or 1.3")
 CIPHERS = Kind("Go's names of TLS 1.2 cipher suites, comma-separated "

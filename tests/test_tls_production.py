@@ -352,7 +352,16 @@ def test_bad_cipher_suites_are_refused_before_listening(key_pair, options,
                              **options)
 
 
-@pytest.mark.parametrize("version", ["1.1", "TLSv1", "3", ""])
+@pytest.mark.parametrize("spelled, version", [
+    ("1.3", "1.3"), ("TLSv1.3", "1.3"), ("tls1.2", "1.2"),
+    (ssl.TLSVersion.TLSv1_3, "1.3"), (1.2, "1.2")])
+def test_min_version_spellings(key_pair, spelled, version):
+    srv = gohttp.Server(certfile=key_pair.combined, ssl_min_version=spelled)
+    assert srv._options["ssl_min_version"] == version
+
+
+@pytest.mark.parametrize("version", ["1.1", "TLSv1", "3", "",
+                                     ssl.TLSVersion.TLSv1_1])
 def test_bad_min_version(key_pair, version):
     with pytest.raises(ValueError, match="ssl_min_version must be"):
         gohttp.Server(certfile=key_pair.combined, ssl_min_version=version)

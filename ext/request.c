@@ -155,6 +155,29 @@ get_content_length(PyObject *op, void *closure)
     return result;
 }
 
+/* A PyMem_Raw copy of a span (free it with PyMem_RawFree), its size in
+ * *size if size is not NULL; NULL with MemoryError.  A field is copied out
+ * of Go's memory before any Python object is made of it: an allocation
+ * may run code (a finalizer) that suspends the critical section, and the
+ * handler may return meanwhile and Go reuse the block.  PyMem_RawMalloc
+ * runs no Python code.  Call inside the critical section, view live. */
+static char *
+copy_span(RequestObject *self, int field, Py_ssize_t *size)
+{
+    Py_ssize_t n;
+    const char *span = span_ptr(self, field, &n);
+    char *block = PyMem_RawMalloc(n > 0 ? (size_t)n : 1);
+    if (block == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    memcpy(block, span, (size_t)n);
+    if (size != NULL) {
+        *size = n;
+    }
+    return block;
+}
+
 static PyObject *
 get_headers(PyObject *op, void *closure)
 {
@@ -169,19 +192,11 @@ get_headers(PyObject *op, void *closure)
         result = Py_NewRef(self->headers);
         goto done;
     }
-    /* Copy the packed headers out of Go's memory before making any Python
-     * object: an allocation may run code (a finalizer) that suspends this
-     * critical section, and the handler may return meanwhile and Go reuse
-     * the block.  PyMem_RawMalloc runs no Python code. */
-    Py_ssize_t size;
-    const char *span = span_ptr(self, GOHTTP_F_HEADERS, &size);
     uint32_t count = self->req->header_count;
-    block = PyMem_RawMalloc(size > 0 ? (size_t)size : 1);
+    block = copy_span(self, GOHTTP_F_HEADERS, NULL);
     if (block == NULL) {
-        PyErr_NoMemory();
         goto done;
     }
-    memcpy(block, span, (size_t)size);
     map = PyDict_New();
     if (map == NULL) {
         goto done;
@@ -297,19 +312,15 @@ get_tls(PyObject *op, void *closure)
         result = Py_NewRef(self->tls);
         goto done;
     }
-    Py_ssize_t size;
-    const char *span = span_ptr(self, GOHTTP_F_TLS, &size);
-    if (size == 0) {
+    if (self->req->field[GOHTTP_F_TLS].len == 0) {
         result = Py_NewRef(Py_None);   /* cleartext */
         goto done;
     }
-    /* Copied out of Go's memory first, as get_headers does, and why. */
-    block = PyMem_RawMalloc((size_t)size);
+    Py_ssize_t size;
+    block = copy_span(self, GOHTTP_F_TLS, &size);
     if (block == NULL) {
-        PyErr_NoMemory();
         goto done;
     }
-    memcpy(block, span, (size_t)size);
     made = tls_mapping(block, size);
     if (made != NULL) {
         if (self->tls == NULL) {   /* else another thread made it */

@@ -412,10 +412,9 @@ set_named(PyObject *env, const char *name, const char *s, Py_ssize_t n)
     return rc;
 }
 
-/* The PEM form of the DER certificate der[:n]: a new str, or NULL with an
- * exception set.  Base64 in lines of 64, as openssl writes it. */
-static PyObject *
-pem_certificate(const unsigned char *der, Py_ssize_t n)
+/* Base64 in lines of 64, as openssl writes it (module.h). */
+PyObject *
+gohttp_pem_certificate(const unsigned char *der, Py_ssize_t n)
 {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -483,7 +482,7 @@ add_tls(PyObject *env, const char *span, Py_ssize_t size)
     const char *p = tls.chain;
     Py_ssize_t n;
     const char *leaf = gohttp_next_item(&p, &n);
-    PyObject *pem = pem_certificate((const unsigned char *)leaf, n);
+    PyObject *pem = gohttp_pem_certificate((const unsigned char *)leaf, n);
     if (pem == NULL) {
         return -1;
     }

@@ -315,6 +315,12 @@ PyObject *gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
                               PyObject *script, PyObject *input,
                               PyObject *errors);
 
+/* environ.c: the PEM form of the DER certificate der[:n] (a certificate
+ * of a request's TLS state, gohttp_tls_read): a new str, or NULL with an
+ * exception set.  What SSL_CLIENT_CERT holds; an ASGI scope's "tls"
+ * extension wants the same. */
+PyObject *gohttp_pem_certificate(const unsigned char *der, Py_ssize_t n);
+
 /* errorstream.c: a new wsgi.errors tagged with tag (borrowed), and its
  * flush(): 0, or -1 with an exception set. */
 PyObject *gohttp_error_stream_new(gohttp_state *st, PyObject *tag);

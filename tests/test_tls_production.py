@@ -458,7 +458,10 @@ def test_changed_files_are_served_on_the_next_handshake(make_server, pairs,
     wait_until(lambda: served_certificate(srv.address) == der(b.cert),
                "the renewed certificate")
 
-    # A broken file: logged once, and the current certificate stays.
+    # A broken file: logged, and the current certificate stays.  (A look
+    # between the key's and the certificate's renewal may have logged a
+    # mismatch: forget it.)
+    capfd.readouterr()
     replace(cert, b"-----BEGIN CERTIFICATE-----\nhalf written")
     wait_until(lambda: served_certificate(srv.address) and
                "cannot be loaded" in capfd.readouterr().err,

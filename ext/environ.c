@@ -462,6 +462,8 @@ static int
 add_tls(PyObject *env, const char *span, Py_ssize_t size)
 {
     gohttp_tls_state tls;
+    PyObject *pem = NULL;
+    int rc = -1;
     (void)gohttp_tls_read(span, size, &tls);
     int verified = tls.chain < tls.chain_end;
     if (set_named(env, "HTTPS", "on", 2) < 0
@@ -474,20 +476,21 @@ add_tls(PyObject *env, const char *span, Py_ssize_t size)
                          tls.name_len[GOHTTP_TLS_SERVER_NAME]) < 0)
         || set_named(env, "SSL_CLIENT_VERIFY", verified ? "SUCCESS" : "NONE",
                      verified ? 7 : 4) < 0) {
-        return -1;
+        goto done;
     }
-    if (!verified) {
-        return 0;
+    if (verified) {
+        const char *p = tls.chain;
+        Py_ssize_t n;
+        const char *leaf = gohttp_next_item(&p, &n);
+        pem = gohttp_pem_certificate((const unsigned char *)leaf, n);
+        if (pem == NULL
+            || PyDict_SetItemString(env, "SSL_CLIENT_CERT", pem) < 0) {
+            goto done;
+        }
     }
-    const char *p = tls.chain;
-    Py_ssize_t n;
-    const char *leaf = gohttp_next_item(&p, &n);
-    PyObject *pem = gohttp_pem_certificate((const unsigned char *)leaf, n);
-    if (pem == NULL) {
-        return -1;
-    }
-    int rc = PyDict_SetItemString(env, "SSL_CLIENT_CERT", pem);
-    Py_DECREF(pem);
+    rc = 0;
+done:
+    Py_XDECREF(pem);
     return rc;
 }
 

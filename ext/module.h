@@ -40,6 +40,40 @@ gohttp_next_item(const char **p, Py_ssize_t *len)
     return item;
 }
 
+/* A request's TLS state (bridge.h, GOHTTP_F_TLS), read in place: valid
+ * as long as the block it points into. */
+enum { GOHTTP_TLS_VERSION, GOHTTP_TLS_CIPHER, GOHTTP_TLS_SERVER_NAME,
+       GOHTTP_TLS_ALPN, GOHTTP_TLS_NNAMES };
+typedef struct {
+    uint16_t version;                   /* 0x0304 for TLS 1.3 */
+    uint16_t cipher_suite;              /* the IANA number */
+    const char *name[GOHTTP_TLS_NNAMES];
+    Py_ssize_t name_len[GOHTTP_TLS_NNAMES];
+    const char *chain;                  /* the certificates, DER each: */
+    const char *chain_end;              /* read with gohttp_next_item */
+} gohttp_tls_state;
+
+/* Read the TLS span at p, size bytes, into *tls: 1, or 0 for a cleartext
+ * request (an empty span). */
+static inline int
+gohttp_tls_read(const char *p, Py_ssize_t size, gohttp_tls_state *tls)
+{
+    if (size == 0) {
+        return 0;
+    }
+    const char *end = p + size;
+    Py_ssize_t n;
+    const char *ids = gohttp_next_item(&p, &n);
+    memcpy(&tls->version, ids, sizeof tls->version);
+    memcpy(&tls->cipher_suite, ids + 2, sizeof tls->cipher_suite);
+    for (int i = 0; i < GOHTTP_TLS_NNAMES; i++) {
+        tls->name[i] = gohttp_next_item(&p, &tls->name_len[i]);
+    }
+    tls->chain = p;
+    tls->chain_end = end;
+    return 1;
+}
+
 /* Add one packed-list item (bridge.h) for s to buf at *pos, or only count
  * its size when buf is NULL.  Returns -1 if it would pass capacity. */
 static inline int
@@ -280,6 +314,12 @@ PyObject *gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
                               const char *data, PyObject *base,
                               PyObject *script, PyObject *input,
                               PyObject *errors);
+
+/* environ.c: the PEM form of the DER certificate der[:n] (a certificate
+ * of a request's TLS state, gohttp_tls_read): a new str, or NULL with an
+ * exception set.  What SSL_CLIENT_CERT holds; an ASGI scope's "tls"
+ * extension wants the same. */
+PyObject *gohttp_pem_certificate(const unsigned char *der, Py_ssize_t n);
 
 /* errorstream.c: a new wsgi.errors tagged with tag (borrowed), and its
  * flush(): 0, or -1 with an exception set. */

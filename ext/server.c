@@ -389,6 +389,24 @@ log_format_from_name(const char *name)
     return -1;
 }
 
+/* A client certificate policy's name to its bridge.h value
+ * (gohttp_config.ssl_cert_reqs); -1 with ValueError (gohttp/_options.py
+ * reads the forms gohttp.Server takes). */
+static int
+cert_reqs_from_name(const char *name)
+{
+    static const char *const names[] = {"none", "optional", "required"};
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(name, names[i]) == 0) {
+            return i;
+        }
+    }
+    PyErr_Format(PyExc_ValueError,
+                 "ssl_cert_reqs must be 'none', 'optional' or 'required', "
+                 "not '%.100s'", name);
+    return -1;
+}
+
 /* The bind addresses (a sequence of str) as an array Go reads while the
  * GIL is released: *array is PyMem_Raw memory (PyMem_RawFree it), whose
  * strings live in *keep (a new reference: a tuple that holds them). */
@@ -458,12 +476,15 @@ PyDoc_STRVAR(listen_doc,
 "       max_body_bytes=0, max_connections=0, binds=None, certfile=None,\n"
 "       keyfile=None, http2_cleartext=False, access_log=None,\n"
 "       access_log_format='combined', forwarded_allow_ips=None,\n"
-"       reuse_port=False)\n--\n\n"
+"       reuse_port=False, ssl_keyfile_password=None, ssl_ca_certs=None,\n"
+"       ssl_cert_reqs='none', ssl_min_version=None, ssl_ciphers=None)\n"
+"--\n\n"
 "Bind host:port (host None: none) and every address of binds\n"
 "('HOST:PORT', '[::1]:PORT', 'unix:PATH', 'fd://N'), and serve them in\n"
 "the background; return the port of the first TCP listener (port 0\n"
 "lets the OS pick).  Timeouts are seconds, None for no limit; limits 0\n"
-"for none.  certfile and keyfile (PEM) serve TLS, with HTTP/2 by ALPN.\n"
+"for none.  certfile and keyfile (PEM) serve TLS, with HTTP/2 by ALPN;\n"
+"the ssl_ options are gohttp.Server's (checked there).\n"
 "access_log is '-' (standard error) or a file path.  reuse_port sets\n"
 "SO_REUSEPORT on TCP listeners, so that other processes may listen on\n"
 "the same address.\n"
@@ -481,7 +502,10 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
                              "max_body_bytes", "max_connections", "binds",
                              "certfile", "keyfile", "http2_cleartext",
                              "access_log", "access_log_format",
-                             "forwarded_allow_ips", "reuse_port", NULL};
+                             "forwarded_allow_ips", "reuse_port",
+                             "ssl_keyfile_password", "ssl_ca_certs",
+                             "ssl_cert_reqs", "ssl_min_version",
+                             "ssl_ciphers", NULL};
     ServerObject *self = Server_CAST(op);
     const char *host;
     int port;
@@ -493,17 +517,26 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
     Py_ssize_t nbinds = 0;
     const char *certfile = NULL, *keyfile = NULL, *access_log = NULL;
     const char *access_log_format = "combined", *forwarded_allow_ips = NULL;
+    const char *keyfile_password = NULL, *ca_certs = NULL;
+    const char *cert_reqs = "none", *min_version = NULL, *ciphers = NULL;
     gohttp_config cfg = {0};
     PyObject *result = NULL;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs,
-                                     "zi|$OOOOLLiOzzpzszp:listen", kwlist,
+                                     "zi|$OOOOLLiOzzpzszpzzszz:listen",
+                                     kwlist,
                                      &host, &port, &rht, &rt, &wt, &it,
                                      &max_header_bytes, &max_body_bytes,
                                      &max_connections, &binds, &certfile,
                                      &keyfile, &http2_cleartext, &access_log,
                                      &access_log_format,
-                                     &forwarded_allow_ips, &reuse_port)) {
+                                     &forwarded_allow_ips, &reuse_port,
+                                     &keyfile_password, &ca_certs,
+                                     &cert_reqs, &min_version, &ciphers)) {
+        return NULL;
+    }
+    int client_auth = cert_reqs_from_name(cert_reqs);
+    if (client_auth < 0) {
         return NULL;
     }
     int format = log_format_from_name(access_log_format);
@@ -534,6 +567,11 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
     cfg.access_log_format = format;
     cfg.forwarded_allow_ips = forwarded_allow_ips;
     cfg.reuse_port = reuse_port;
+    cfg.ssl_keyfile_password = keyfile_password;
+    cfg.ssl_ca_certs = ca_certs;
+    cfg.ssl_cert_reqs = client_auth;
+    cfg.ssl_min_version = min_version;
+    cfg.ssl_ciphers = ciphers;
 
     Py_BEGIN_CRITICAL_SECTION(op);
     if (check_handle(self) < 0) {
@@ -561,6 +599,33 @@ done:
     PyMem_RawFree(bind_array);
     Py_XDECREF(keep);
     return result;
+}
+
+PyDoc_STRVAR(reload_tls_doc,
+"reload_tls()\n--\n\n"
+"Load the certificate and key from their files again, for the\n"
+"handshakes to come.  If they cannot be loaded the current certificate\n"
+"stays: OSError for a file that cannot be read, ValueError for a bad\n"
+"pair; gohttp.ServerStateError if the server does not serve TLS.");
+
+static PyObject *
+server_reload_tls(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    ServerObject *self = Server_CAST(op);
+    gohttp_error err;
+    gohttp_status status;
+
+    if (check_handle(self) < 0) {
+        return NULL;
+    }
+    uintptr_t handle = self->handle;
+    Py_BEGIN_ALLOW_THREADS   /* it reads files */
+    status = gohttp_server_reload_tls(handle, &err);
+    Py_END_ALLOW_THREADS
+    if (status != GOHTTP_OK) {
+        return gohttp_raise(status, &err), NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(static_doc,
@@ -859,6 +924,7 @@ static PyMethodDef server_methods[] = {
     {"static", (PyCFunction)(void (*)(void))server_static,
      METH_VARARGS | METH_KEYWORDS, static_doc},
     {"addresses", server_addresses, METH_NOARGS, addresses_doc},
+    {"reload_tls", server_reload_tls, METH_NOARGS, reload_tls_doc},
     {"wait", (PyCFunction)(void (*)(void))server_wait,
      METH_VARARGS | METH_KEYWORDS, wait_doc},
     {"shutdown", (PyCFunction)(void (*)(void))server_shutdown,

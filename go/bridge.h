@@ -69,6 +69,15 @@ enum {
     GOHTTP_F_HEADERS,     /* packed pairs: key, value, key, value, ... */
     GOHTTP_F_PATH_VALUES, /* packed pairs: name, value, ... */
     GOHTTP_F_SCHEME,      /* "https" under TLS or by a trusted proxy, else "http" */
+    GOHTTP_F_TLS,         /* empty for cleartext; under TLS a packed list:
+                             uint16 version and uint16 cipher suite
+                             (4 bytes, native order), version name
+                             ("TLSv1.3"), cipher suite (Go's name), server
+                             name (SNI), ALPN protocol, then the client's
+                             verified certificate chain, DER each, leaf
+                             first (none without a client certificate).
+                             Go packs it only for TLS requests
+                             (go/tls_state.go); every adapter reads it. */
     GOHTTP_NFIELDS
 };
 
@@ -196,9 +205,17 @@ typedef struct {
     int32_t nbinds;
 
     /* TLS: both set, or neither.  keyfile may name the certfile when one
-     * PEM file holds both.  Under TLS, ALPN offers HTTP/2. */
+     * PEM file holds both.  Under TLS, ALPN offers HTTP/2.  The pair is
+     * reloaded when its files change (go/tls_reload.go). */
     const char *certfile;
     const char *keyfile;
+    const char *ssl_keyfile_password; /* for a legacy-encrypted PEM key */
+    const char *ssl_ca_certs;      /* PEM CAs that sign client certificates */
+    int32_t ssl_cert_reqs;         /* client certificates: 0 not asked for,
+                                      1 verified if given, 2 required */
+    const char *ssl_min_version;   /* "1.2" or "1.3"; NULL: 1.2 */
+    const char *ssl_ciphers;       /* Go's TLS 1.2 suite names,
+                                      comma-separated; NULL: Go's */
     int32_t http2_cleartext;       /* 1: also HTTP/2 with prior knowledge (h2c) */
 
     /* Access log: NULL or "" off, "-" standard error, else a file path

@@ -151,6 +151,15 @@ func (c *call) pack(r *http.Request, names []string) {
 	c.req.field[C.GOHTTP_F_PATH_VALUES] = C.gohttp_span{off: C.uint32_t(start), len: C.uint32_t(len(b) - start)}
 	c.req.path_value_count = C.uint32_t(len(names))
 
+	// Cleartext costs one test and one store; TLS a few short strings,
+	// and the client's certificates if it sent some.
+	c.req.field[C.GOHTTP_F_TLS] = C.gohttp_span{}
+	if r.TLS != nil {
+		start = len(b)
+		b = appendTLSState(b, r.TLS)
+		c.req.field[C.GOHTTP_F_TLS] = C.gohttp_span{off: C.uint32_t(start), len: C.uint32_t(len(b) - start)}
+	}
+
 	if len(b) == 0 {
 		b = append(b, 0) // so that &b[0] exists; no span covers it
 	}

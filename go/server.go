@@ -52,6 +52,7 @@ type server struct {
 	addrs    []string           // what listen bound
 	lns      []net.Listener     // what serve accepts on
 	log      *accessLog         // nil: no access log
+	certs    *certSource        // nil: no TLS
 	statics  []*staticDir       // closed by free
 }
 
@@ -169,7 +170,7 @@ type config struct {
 	maxHeaderBytes    int
 	maxBodyBytes      int64 // 0: no limit
 	maxConnections    int   // 0: no limit
-	certFile, keyFile string
+	tls               tlsOptions
 	http2Cleartext    bool
 	accessLog         string // "": off; "-": standard error
 	accessLogFormat   logFormat
@@ -190,8 +191,15 @@ func configFrom(c *C.gohttp_config) config {
 		maxHeaderBytes:    int(c.max_header_bytes),
 		maxBodyBytes:      int64(c.max_body_bytes),
 		maxConnections:    int(c.max_connections),
-		certFile:          C.GoString(c.certfile),
-		keyFile:           C.GoString(c.keyfile),
+		tls: tlsOptions{
+			certFile:    C.GoString(c.certfile),
+			keyFile:     C.GoString(c.keyfile),
+			keyPassword: C.GoString(c.ssl_keyfile_password),
+			caFile:      C.GoString(c.ssl_ca_certs),
+			clientAuth:  int(c.ssl_cert_reqs),
+			minVersion:  C.GoString(c.ssl_min_version),
+			ciphers:     C.GoString(c.ssl_ciphers),
+		},
 		http2Cleartext:    c.http2_cleartext != 0,
 		accessLog:         C.GoString(c.access_log),
 		accessLogFormat:   logFormat(c.access_log_format),
@@ -244,7 +252,7 @@ func (s *server) listen(cfg config) (int, error) {
 	if len(addrs) == 0 {
 		return 0, errInvalid("nothing to listen on: give a host and port, or bind addresses")
 	}
-	tlsConfig, err := loadTLS(cfg.certFile, cfg.keyFile)
+	tlsConfig, certs, err := loadTLS(cfg.tls)
 	if err != nil {
 		return 0, err
 	}
@@ -305,6 +313,7 @@ func (s *server) listen(cfg config) (int, error) {
 		ConnState:         s.trackFresh,
 	}
 	s.log = log
+	s.certs = certs
 	s.lns = lns
 	s.state = stateServing
 	s.accepting.Add(len(lns))

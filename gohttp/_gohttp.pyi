@@ -91,6 +91,10 @@ class Request:
     @property
     def headers(self) -> Headers: ...
     @property
+    def tls(self) -> Optional[Mapping[str, Any]]:
+        """None in cleartext; else version, cipher, server_name, alpn
+        (str or None) and client_cert_chain (a tuple of DER bytes)."""
+    @property
     def content_length(self) -> Optional[int]: ...
     @property
     def body(self) -> bytes: ...
@@ -137,7 +141,13 @@ class Server:
         access_log_format: str = "combined",
         forwarded_allow_ips: Optional[str] = None,
         reuse_port: bool = False,
+        ssl_keyfile_password: Optional[str] = None,
+        ssl_ca_certs: Optional[str] = None,
+        ssl_cert_reqs: str = "none",
+        ssl_min_version: Optional[str] = None,
+        ssl_ciphers: Optional[str] = None,
     ) -> int: ...
+    def reload_tls(self) -> None: ...
     def static(
         self,
         prefix: str,

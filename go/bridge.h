@@ -80,6 +80,7 @@ enum {
     GOHTTP_F_HEADERS,     /* packed pairs: key, value, key, value, ... */
     GOHTTP_F_PATH_VALUES, /* packed pairs: name, value, ... */
     GOHTTP_F_SCHEME,      /* "https" under TLS or by a trusted proxy, else "http" */
+    GOHTTP_F_LOCAL_ADDR,  /* "127.0.0.1:8000", "[::1]:8000", "unix:/run/a.sock" */
     GOHTTP_NFIELDS
 };
 

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"runtime/cgo"
 	"strconv"
@@ -140,6 +141,11 @@ func (c *call) pack(r *http.Request, names []string) {
 	put(C.GOHTTP_F_PROTO, r.Proto)
 	put(C.GOHTTP_F_REMOTE_ADDR, r.RemoteAddr)
 	put(C.GOHTTP_F_SCHEME, requestScheme(r))
+	local := ""
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		local = addrString(a)
+	}
+	put(C.GOHTTP_F_LOCAL_ADDR, local)
 
 	start, count := len(b), 0
 	for key, values := range r.Header {

@@ -21,7 +21,8 @@ from ._headers import Headers, canonical_key
 from ._gohttp import (Error, ForkedProcessError, Request, RequestFinishedError,
                       ResponseWriter, ServerStateError, StateError)
 from .server import Handler, Server, route, run, shutdown
-from .wsgi import serve_wsgi
+from .wsgi import ClientDisconnected, serve_wsgi
+from .asgi import LifespanFailure, serve_asgi
 
 
 def _forget_chosen_gomaxprocs() -> None:
@@ -46,10 +47,12 @@ def get_include() -> str:
 
 
 __all__ = [
+    "ClientDisconnected",
     "Error",
     "ForkedProcessError",
     "Handler",
     "Headers",
+    "LifespanFailure",
     "Request",
     "RequestFinishedError",
     "ResponseWriter",
@@ -61,6 +64,7 @@ __all__ = [
     "get_include",
     "route",
     "run",
+    "serve_asgi",
     "serve_wsgi",
     "shutdown",
 ]

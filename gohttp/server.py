@@ -15,6 +15,7 @@ from . import __version__, _gohttp
 from ._gohttp import Request, ResponseWriter
 
 if TYPE_CHECKING:
+    from .asgi import ASGIApplication
     from .wsgi import WSGIApplication
 
 __all__ = ["Server", "Handler", "route", "run", "shutdown"]
@@ -215,6 +216,29 @@ class Server:
 
         mount(self, prefix, app, name=name)
 
+    def mount_asgi(self, prefix: str, app: "ASGIApplication", *,
+                   root_path: Optional[str] = None, lifespan: str = "auto",
+                   timeout_lifespan: Optional[float] = 60.0) -> None:
+        """Serve the ASGI application app for prefix and every path under
+        it, with scope["root_path"] the prefix (and root_path, a prefix
+        a proxy took off, before it).  Its lifespan ("auto", "on",
+        "off") starts before the server listens and stops after its last
+        request.  See gohttp.asgi."""
+        from .asgi import mount
+
+        mount(self, prefix, app, root_path=root_path, lifespan=lifespan,
+              timeout_lifespan=timeout_lifespan)
+
+    def _add_hooks(self, startup: Callable[[], None],
+                   shutdown: Callable[[], None]) -> None:
+        """Run startup before the server listens, shutdown after it has
+        stopped (at every shutdown() call: it must be idempotent)."""
+        self.__dict__.setdefault("_hooks", []).append((startup, shutdown))
+
+    def _run_hooks(self, when: int) -> None:
+        for hooks in self.__dict__.get("_hooks", ()):
+            hooks[when]()
+
     # Lifecycle.
     def start(self) -> "Server":
         """Bind the address and serve in the background; return once
@@ -225,7 +249,12 @@ class Server:
         limits = {k: v for k, v in self._limits.items()}
         binds = _binds(self._listeners)
         host = None if binds else self.host  # binds replace host:port
-        self._core.listen(host, self._port, binds=binds, **limits)
+        self._run_hooks(0)   # ASGI lifespan startup
+        try:
+            self._core.listen(host, self._port, binds=binds, **limits)
+        except BaseException:
+            self._run_hooks(1)
+            raise
         self._started = True
         with _live_lock:
             _live.add(self)
@@ -341,6 +370,7 @@ class Server:
         try:
             return self._core.shutdown(timeout)
         finally:
+            self._run_hooks(1)   # ASGI: cancel what is left, lifespan shutdown
             if not self._core.serving:
                 with _live_lock:
                     _live.discard(self)

@@ -242,8 +242,7 @@ def mount(server: "Server", prefix: str, app: ASGIApplication, *,
     route = _gohttp.ASGIApp(app, proxy_root + script_name, ev.core,
                             path_prefix=proxy_root)
     life = Lifespan(app, lifespan, timeout_lifespan, ev.loop)
-    if lifespan != "off":
-        route.state = life.state
+    route.state = life.state   # copied into each scope
     mounts = _mounts(server, ev)
     if script_name:
         server._core.handle_asgi(script_name + "/", route)  # the subtree

@@ -743,12 +743,6 @@ send_body(ASGICallObject *self, PyObject *message)
         PyBuffer_Release(&view);
         return -1;
     }
-    if (self->disconnected) {
-        PyBuffer_Release(&view);
-        PyErr_SetString(self->loop->disconnected,
-                        "the client has gone away: the connection is closed");
-        return -1;
-    }
     gohttp_status rc = gohttp_asgi_body(self->handle, self->generation,
                                         view.buf, (size_t)view.len, more,
                                         &pending, &err);

@@ -37,7 +37,8 @@ type asgiState struct {
 	wantWritten bool   // send() waits for the bytes to drain
 	finished    bool   // the app is done
 	outcome     C.gohttp_outcome
-	gone        bool // the client went away (DISCONNECT posted)
+	gone        bool // a write failed: the client has gone, sends are refused
+	told        bool // DISCONNECT was posted
 }
 
 // handleASGI registers a route whose requests go to the ASGI app value
@@ -101,8 +102,12 @@ func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
 		select {
 		case <-a.kick:
 		case <-done:
+			// The client closed its side: maybe the whole connection,
+			// maybe only its sending half, and a half-closed client still
+			// reads the answer.  The app learns it (its receive()
+			// returns http.disconnect); writes go on until one fails.
 			done = nil
-			a.disconnect(c)
+			a.disconnect(c, false)
 		}
 		c.mu.Lock()
 		finished, outcome := a.finished, a.outcome
@@ -111,7 +116,7 @@ func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
 			return outcome // unsent: a 500 if nothing went out, else an abort
 		}
 		status, headers := 0, []byte(nil)
-		if a.startSet && !a.headerSent {
+		if a.startSet && !a.headerSent && (len(a.out) > 0 || a.final || finished) {
 			status, headers, a.headerSent = a.status, a.headers, true
 		}
 		out, final := a.out, a.final
@@ -161,7 +166,7 @@ func (a *asgiState) write(c *call, status int, headers, out []byte, final, finis
 	}
 	c.mu.Unlock()
 	if err != nil {
-		a.disconnect(c) // the client has gone, or the headers were bad
+		a.disconnect(c, true) // the client has gone, or the headers were bad
 	} else if written {
 		a.loop.post(asgiEvent{kind: C.GOHTTP_ASGI_WRITTEN, c: c, gen: c.generation})
 	}
@@ -179,17 +184,19 @@ func (a *asgiState) read(c *call) {
 	more := !c.bodyEOF
 	c.mu.Unlock()
 	if err != nil {
-		a.disconnect(c)
+		a.disconnect(c, false)
 		return
 	}
 	a.loop.post(asgiEvent{kind: C.GOHTTP_ASGI_BODY, c: c, gen: c.generation, chunk: a.chunk[:n], more: more})
 }
 
-// disconnect tells the loop, once, that the client has gone.
-func (a *asgiState) disconnect(c *call) {
+// disconnect tells the loop, once, that the client has gone; with
+// failed, a write failed, and sends are refused from now on.
+func (a *asgiState) disconnect(c *call, failed bool) {
 	c.mu.Lock()
-	was := a.gone
-	a.gone = true
+	was := a.told
+	a.told = true
+	a.gone = a.gone || failed
 	c.mu.Unlock()
 	if !was {
 		a.loop.post(asgiEvent{kind: C.GOHTTP_ASGI_DISCONNECT, c: c, gen: c.generation})

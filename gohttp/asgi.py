@@ -74,24 +74,26 @@ async def _run(app: ASGIApplication, scope: dict[str, Any],
     try:
         await app(scope, call.receive, call.send)
     except BaseException as exc:
-        call._finish(False)
+        # Logged first, then Go answers: the log says why before the
+        # client sees the 500.
         if isinstance(exc, asyncio.CancelledError):
-            raise
-        if isinstance(exc, OSError) and call.disconnected:
+            pass
+        elif isinstance(exc, OSError) and call.disconnected:
             error_logger.debug("ASGI app stopped: the client went away (%s)",
                                exc)
-            return
-        error_logger.error("Exception in ASGI application (%s %s)",
-                           scope["method"], scope["path"], exc_info=exc)
+        else:
+            error_logger.error("Exception in ASGI application (%s %s)",
+                               scope["method"], scope["path"], exc_info=exc)
+        call._finish(False)
         if not isinstance(exc, Exception):
             raise
     else:
-        call._finish(True)
         if not call.complete and not call.disconnected:
             error_logger.error(
                 "ASGI application returned without %s (%s %s)",
                 "completing its response" if call.started
                 else "sending a response", scope["method"], scope["path"])
+        call._finish(True)
 
 
 def _new_loop(kind: str) -> asyncio.AbstractEventLoop:

@@ -49,11 +49,21 @@ class Lifespan:
         failed (or, with mode "on", raised), or it takes too long."""
         if not self.supported or self.running:
             return
-        self._wait(self._startup(), "startup")
-        if self.failure is not None:
-            raise LifespanFailure(f"ASGI lifespan startup failed: "
-                                  f"{self.failure}")
+        try:
+            self._wait(self._startup(), "startup")
+            if self.failure is not None:
+                raise LifespanFailure(f"ASGI lifespan startup failed: "
+                                      f"{self.failure}")
+        except BaseException:
+            self._cancel()
+            raise
         self.running = self.supported
+
+    def _cancel(self) -> None:
+        """Cancel the lifespan task, if it still runs."""
+        task = getattr(self, "task", None)
+        if task is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(task.cancel)
 
     def shutdown(self) -> None:
         """Run the shutdown, once, if the startup completed; a failure is
@@ -65,10 +75,15 @@ class Lifespan:
             self._wait(self._shutdown(), "shutdown")
         except LifespanFailure as exc:
             logger.error("%s", exc)
+            self._cancel()
         if self.failure is not None:
             logger.error("ASGI lifespan shutdown failed: %s", self.failure)
 
     def _wait(self, coro: Any, step: str) -> None:
+        if asyncio._get_running_loop() is self.loop:
+            coro.close()   # an app that shuts its own server down
+            raise LifespanFailure(f"ASGI lifespan {step} cannot run from "
+                                  f"the ASGI loop's own thread")
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             fut.result(self.timeout)
@@ -98,6 +113,8 @@ class Lifespan:
                  "state": self.state}
         try:
             await self.app(scope, self.receive, self.send)
+        except asyncio.CancelledError:
+            raise
         except BaseException as exc:
             if self.started.is_set():
                 logger.error("Exception in ASGI lifespan", exc_info=exc)

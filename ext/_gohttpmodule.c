@@ -162,7 +162,7 @@ gohttp_raise(gohttp_status status, const gohttp_error *err)
     return -1;
 }
 
-/* Log the raised exception, which this clears, to the "gohttp" logger;
+/* Log the raised exception, which this clears, to the "gohttp.error" logger;
  * the message is PyUnicode_FromFormat(format, ...).  Call with the GIL.
  * An exception that cannot be logged is reported as unraisable. */
 void
@@ -233,7 +233,25 @@ go_procs(PyObject *module, PyObject *unused)
     return PyLong_FromLong(gohttp_go_procs());
 }
 
+PyDoc_STRVAR(code_allows_body_doc,
+"_code_allows_body(code)\n--\n\n"
+"Whether a response with this status code may have a body: bridge.h's\n"
+"rule, for the WSGI adapter's Python path.");
+
+static PyObject *
+code_allows_body(PyObject *module, PyObject *arg)
+{
+    int overflow = 0;
+    long code = PyLong_AsLongAndOverflow(arg, &overflow);
+    if (code == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyBool_FromLong(!overflow && code >= 0 && code <= 999
+                           && gohttp_code_allows_body((int)code));
+}
+
 static PyMethodDef gohttp_functions[] = {
+    {"_code_allows_body", code_allows_body, METH_O, code_allows_body_doc},
     {"_close_gate", close_gate, METH_O, close_gate_doc},
     {"_thread_states", thread_states, METH_NOARGS, thread_states_doc},
     {"_go_procs", go_procs, METH_NOARGS, go_procs_doc},
@@ -261,6 +279,9 @@ gohttp_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ASGICallType);
     Py_VISIT(st->ReadyType);
     Py_VISIT(st->asgi_done);
+    for (int i = 0; i < 3; i++) {
+        Py_VISIT(st->mapping_views[i]);
+    }
     return 0;
 }
 
@@ -282,6 +303,7 @@ gohttp_clear(PyObject *module)
     Py_CLEAR(st->ReadyType);
     Py_CLEAR(st->asgi_done);
     gohttp_scope_clear_state(st);
+    gohttp_headers_clear_state(st);
     Py_CLEAR(st->logger);
     Py_CLEAR(st->str_error);
     Py_CLEAR(st->str_content_length);
@@ -358,7 +380,8 @@ gohttp_exec(PyObject *module)
     st->ErrorStreamType = add_type(module, &gohttp_error_stream_spec);
     if (!st->ServerType || !st->RequestType || !st->ResponseWriterType
         || !st->HeadersType || !st->WSGIAppType || !st->StartResponseType
-        || !st->ErrorStreamType || gohttp_environ_init_state(st) < 0) {
+        || !st->ErrorStreamType || gohttp_environ_init_state(st) < 0
+        || gohttp_headers_init_state(st) < 0) {
         goto done;
     }
     st->ASGILoopType = add_type(module, &gohttp_asgi_loop_spec);
@@ -373,7 +396,8 @@ gohttp_exec(PyObject *module)
     if (logging == NULL) {
         goto done;
     }
-    st->logger = PyObject_CallMethod(logging, "getLogger", "s", "gohttp");
+    st->logger = PyObject_CallMethod(logging, "getLogger", "s",
+                                     "gohttp.error");
     st->str_error = PyUnicode_InternFromString("error");
     st->str_content_length = PyUnicode_InternFromString("Content-Length");
     st->str_fileno = PyUnicode_InternFromString("fileno");

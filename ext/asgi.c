@@ -12,7 +12,7 @@
  *             waits, so that neither costs a future.
  *
  * Threads: everything here runs on the loop's thread with the GIL held;
- * Go's request goroutines never call into C for ASGI (bridge.h, rule 7).
+ * Go's request goroutines never call into C for ASGI (bridge.h, rule 8).
  * A request crosses Go -> loop as events drain() takes in one call into
  * Go, and loop -> Go by the gohttp_asgi_* exports, none of which waits on
  * the network: a send() that finds too much unwritten, or a receive()

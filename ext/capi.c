@@ -5,14 +5,13 @@
  *
  * A C handler's route runs without Python: Go calls c_dispatch straight
  * from the request's goroutine (go/chandler.go), and c_dispatch calls the
- * extension's handler.  Reads cross back into Go through the same
- * gohttp_call_* exports a Python ResponseWriter uses.  The response stays
- * on this side for as long as it can, as in Go's own ResponseWriter: the
- * headers until the response starts, and the first body bytes too, in
- * the reply buffer Go lends for the call (bridge.h).  A response that
- * fits there and is never flushed goes back to Go with the return of the
- * call, and costs no crossing back at all; a larger one crosses when it
- * outgrows the buffer, with status, headers and body together.
+ * extension's handler.  The response goes through the writer a Python
+ * ResponseWriter uses (writer.h): a small one is held in the reply buffer
+ * Go lends for the call and goes back to Go with the return of the call,
+ * at no crossing; a larger one crosses when it outgrows the buffer, with
+ * status, headers and body together.  What is C's own here is the list of
+ * headers, built in place at the front of that buffer (bridge.h rule 7)
+ * until the response starts, or in memory of its own if it outgrows it.
  *
  * gohttp.h's types are opaque to the extension; here they are one struct
  * on c_dispatch's stack, which lives exactly as long as the handler call
@@ -21,6 +20,7 @@
  */
 #include "module.h"
 #include "gohttp.h"
+#include "writer.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -41,20 +41,22 @@ struct gohttp_req {
 
 struct gohttp_rw {
     struct gohttp_req r;
-    uintptr_t call;             /* the Go call and its generation */
-    uint64_t generation;
-    int code;                   /* what write_header chose; 0: none yet */
-    int started;                /* the status and headers went to Go */
+    gohttp_writer out;          /* the response (writer.h) */
     int aborted;
-    int direct;                 /* no reply: every write goes to Go */
-    char *headers;              /* packed list (bridge.h): key, value, ... */
+    char *headers;              /* packed list (bridge.h): key, value, ...;
+                                   reply_buf, or owned (PyMem_Raw) */
     size_t headers_len;
     size_t headers_cap;
-    char *reply;                /* Go's reply buffer: headers, then body */
-    size_t reply_cap;
-    size_t held;                /* body bytes kept in reply, after headers */
+    int64_t declared;           /* their Content-Length (writer.h) */
     gohttp_error err;           /* the last failure, for api->error */
 };
+
+/* 0 if status is GOHTTP_OK, else -1: w->err says why. */
+static int
+ok(gohttp_status status)
+{
+    return status == GOHTTP_OK ? 0 : -1;
+}
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -185,28 +187,18 @@ req_content_length(const gohttp_req *r)
     return r->req->content_length;
 }
 
-static int commit(gohttp_rw *w, int code, const void *body, size_t n,
-                  size_t *written);
-static int final_code(gohttp_rw *w);
-
 static int64_t
 req_read(const gohttp_req *r, void *buf, size_t n)
 {
     gohttp_rw *w = r->w;
     size_t got = 0;
-    if (check_live(w) < 0) {
+    /* A response held so far goes to Go first, so that Go sees it start
+     * before the read, as the handler did. */
+    if (check_live(w) < 0 || ok(gohttp_writer_release(&w->out, &w->err)) < 0) {
         return -1;
     }
-    if (w->held > 0) {
-        /* Body bytes written before this read go to Go first, so that Go
-         * sees the response start before the read, as the handler did. */
-        size_t unused;
-        if (commit(w, final_code(w), NULL, 0, &unused) < 0) {
-            return -1;
-        }
-    }
-    gohttp_status status = gohttp_call_read(w->call, w->generation, buf, n,
-                                            &got, &w->err);
+    gohttp_status status = gohttp_call_read(w->out.call, w->out.generation,
+                                            buf, n, &got, &w->err);
     return status == GOHTTP_OK ? (int64_t)got : -1;
 }
 
@@ -220,14 +212,6 @@ static const unsigned char token_char[256] = {
     ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
 };
 
-/* 1 once nothing about the headers may change: the response started, or
- * its status or first body bytes were given. */
-static int
-headers_final(gohttp_rw *w)
-{
-    return w->started || w->code != 0 || w->held > 0;
-}
-
 /* Check a header change; the name's length, or -1 with the reason in w. */
 static Py_ssize_t
 check_header(gohttp_rw *w, const char *name, const char *value)
@@ -235,7 +219,7 @@ check_header(gohttp_rw *w, const char *name, const char *value)
     if (check_live(w) < 0) {
         return -1;
     }
-    if (headers_final(w)) {
+    if (w->out.started) {
         return fail(w, "the response has already started: headers can no "
                        "longer change (set them before write_header(), "
                        "write() and flush())");
@@ -261,7 +245,7 @@ check_header(gohttp_rw *w, const char *name, const char *value)
 
 /* Make room for need more bytes of headers; 0, or -1 with the reason.
  * Headers that outgrow the reply buffer move to memory of their own; the
- * response then crosses into Go when it starts (w->direct). */
+ * response then crosses into Go when it starts. */
 static int
 reserve(gohttp_rw *w, size_t need)
 {
@@ -278,12 +262,11 @@ reserve(gohttp_rw *w, size_t need)
         return fail(w, "out of memory for the response headers");
     }
     memcpy(buf, w->headers, w->headers_len);
-    if (w->headers != w->reply) {
+    if (w->headers != w->out.reply_buf) {
         PyMem_RawFree(w->headers);
     }
     w->headers = buf;
     w->headers_cap = cap;
-    w->direct = 1;
     return 0;
 }
 
@@ -330,8 +313,13 @@ change_header(gohttp_rw *w, const char *name, const char *value, int replace)
     if (nlen < 0) {
         return -1;
     }
+    int is_length = nlen == 14
+                    && equal_fold((gohttp_str){name, 14}, "Content-Length", 14);
     if (replace && w->headers_len > 0) {
         remove_pairs(w, name, (size_t)nlen);
+    }
+    if (is_length && replace) {
+        w->declared = GOHTTP_LENGTH_NONE;
     }
     if (value == NULL) {
         return 0;
@@ -349,10 +337,11 @@ change_header(gohttp_rw *w, const char *name, const char *value, int replace)
     memcpy(p, &n, sizeof n);
     memcpy(p + sizeof n, value, vlen);
     w->headers_len = (size_t)(p + sizeof n + vlen - w->headers);
-    if (nlen == 14 && equal_fold((gohttp_str){name, 14}, "Content-Length",
-                                 14)) {
-        /* Go checks a body against it as it writes: let it, at once. */
-        w->direct = 1;
+    if (is_length) {
+        /* A second one: Go judges the two. */
+        w->declared = w->declared == GOHTTP_LENGTH_NONE
+                      ? gohttp_content_length(value, vlen)
+                      : GOHTTP_LENGTH_UNKNOWN;
     }
     return 0;
 }
@@ -383,46 +372,14 @@ rw_del_header(gohttp_rw *w, const char *name)
 
 /* ---- the response ------------------------------------------------------ */
 
+/* Start the response with code, the headers and the n bytes of body at
+ * body (n may be 0): held if it can be (writer.h).  0 with *written set,
+ * or -1 with the reason. */
 static int
-final_code(gohttp_rw *w)
+start(gohttp_rw *w, int code, const void *body, size_t n, size_t *written)
 {
-    return w->code != 0 ? w->code : 200;
-}
-
-/* Start the response in Go: the status code, the headers, the body bytes
- * held so far, then the n bytes of body (n may be 0), in one crossing;
- * store in *written how many of body went.  0, or -1 with the reason. */
-static int
-commit(gohttp_rw *w, int code, const void *body, size_t n, size_t *written)
-{
-    int sent = 0;
-    gohttp_status status;
-    *written = 0;
-    if (w->held > 0) {
-        size_t held_written = 0;
-        status = gohttp_call_write_header(
-            w->call, w->generation, code, w->headers, w->headers_len,
-            w->headers + w->headers_len, w->held, &held_written, &sent,
-            &w->err);
-        w->held = 0;
-        w->started = sent;
-        if (status != GOHTTP_OK) {
-            return -1;
-        }
-        if (n == 0) {
-            return 0;
-        }
-        status = gohttp_call_write(w->call, w->generation, (char *)body, n,
-                                   written, &w->err);
-        return status == GOHTTP_OK ? 0 : -1;
-    }
-    status = gohttp_call_write_header(
-        w->call, w->generation, code, w->headers, w->headers_len,
-        (char *)body, n, written, &sent, &w->err);
-    if (sent && (code >= 200 || code == 101)) {
-        w->started = 1;   /* even if the body part failed */
-    }
-    return status == GOHTTP_OK ? 0 : -1;
+    return ok(gohttp_writer_start(&w->out, code, w->headers, w->headers_len,
+                                  w->declared, body, n, written, &w->err));
 }
 
 static int
@@ -432,50 +389,30 @@ rw_write_header(gohttp_rw *w, int code)
     if (check_live(w) < 0) {
         return -1;
     }
-    if (headers_final(w)) {
+    if (w->out.started) {
         return fail(w, "the response has already started: write_header() "
                        "comes once, before write() and flush()");
     }
     if (code < 100 || code > 999) {
         return fail(w, "invalid status code: want 100 to 999");
     }
-    if (code < 200 && code != 101) {
-        return commit(w, code, NULL, 0, &unused);   /* 1xx: at once */
-    }
-    if (code == 204 || code == 304) {
-        w->direct = 1;   /* Go refuses a body for them: let it say so */
-    }
-    w->code = code;   /* sent with the first write, or at the end */
-    return 0;
+    /* A final status is held with the headers, an informational one
+     * sent at once. */
+    return start(w, code, NULL, 0, &unused);
 }
 
 static int64_t
 rw_write(gohttp_rw *w, const void *buf, size_t n)
 {
     size_t written = 0;
+    gohttp_status status;
     if (check_live(w) < 0) {
         return -1;
     }
-    if (!w->started && !w->direct
-        && n <= w->reply_cap - w->headers_len - w->held) {
-        /* Held in the reply buffer, after the headers (which are there
-         * unless they outgrew it, and then direct is set). */
-        memcpy(w->headers + w->headers_len + w->held, buf, n);
-        w->held += n;
-        return (int64_t)n;
+    if (!w->out.started) {
+        return start(w, 200, buf, n, &written) < 0 ? -1 : (int64_t)written;
     }
-    if (!w->started) {
-        if (commit(w, final_code(w), buf, n, &written) < 0) {
-            return -1;
-        }
-        return (int64_t)written;
-    }
-    if (n == 0) {
-        return 0;
-    }
-    gohttp_status status = gohttp_call_write(w->call, w->generation,
-                                             (char *)buf, n, &written,
-                                             &w->err);
+    status = gohttp_writer_write(&w->out, buf, n, &written, &w->err);
     return status == GOHTTP_OK ? (int64_t)written : -1;
 }
 
@@ -484,11 +421,10 @@ rw_flush(gohttp_rw *w)
 {
     size_t unused;
     if (check_live(w) < 0
-        || (!w->started && commit(w, final_code(w), NULL, 0, &unused) < 0)) {
+        || (!w->out.started && start(w, 200, NULL, 0, &unused) < 0)) {
         return -1;
     }
-    gohttp_status status = gohttp_call_flush(w->call, w->generation, &w->err);
-    return status == GOHTTP_OK ? 0 : -1;
+    return ok(gohttp_writer_flush(&w->out, &w->err));
 }
 
 static void
@@ -516,15 +452,12 @@ c_dispatch(uintptr_t handler, const gohttp_request *req, const char *data,
     w.r.req = req;
     w.r.data = data;
     w.r.w = &w;
-    w.call = req->call;
-    w.generation = req->generation;
-    w.code = 0;
-    w.started = 0;
+    gohttp_writer_init(&w.out, req, reply, reply_buf, NULL);  /* no GIL */
     w.aborted = 0;
-    w.direct = 0;
-    w.headers = w.reply = reply_buf;
-    w.headers_len = w.held = 0;
-    w.headers_cap = w.reply_cap = reply->capacity;
+    w.headers = reply_buf;
+    w.headers_len = 0;
+    w.headers_cap = reply->capacity;
+    w.declared = GOHTTP_LENGTH_NONE;
     w.err.sys_errno = 0;
     w.err.message[0] = '\0';
 
@@ -532,24 +465,18 @@ c_dispatch(uintptr_t handler, const gohttp_request *req, const char *data,
 
     gohttp_outcome outcome = GOHTTP_HANDLED;
     if (w.aborted) {
-        outcome = GOHTTP_FAILED;
+        outcome = GOHTTP_FAILED;   /* Go drops what is held */
     }
-    else if (!w.started && w.headers == w.reply
-             && (w.code != 0 || w.headers_len > 0 || w.held > 0)) {
-        /* All of it is in the reply buffer: Go sends it on return. */
-        reply->status = final_code(&w);
-        reply->header_len = (uint32_t)w.headers_len;
-        reply->body_len = (uint32_t)w.held;
-    }
-    else if (!w.started && w.headers != w.reply) {
-        /* Headers too large for the reply buffer, never sent.  If this
-         * fails, the client has gone: no one is left to tell. */
+    else if (!w.out.started && w.headers_len > 0) {
+        /* Headers set, nothing else: held, or sent if too large.  If
+         * this fails, the client has gone: no one is left to tell. */
         size_t unused;
-        (void)commit(&w, final_code(&w), NULL, 0, &unused);
+        (void)start(&w, 200, NULL, 0, &unused);
     }
-    if (w.headers != w.reply) {
+    if (w.headers != reply_buf) {
         PyMem_RawFree(w.headers);
     }
+    gohttp_writer_end(&w.out);
     return outcome;
 }
 

@@ -9,6 +9,13 @@
  * it.  Request headers are read-only Headers made over a dict that C
  * filled (gohttp_headers_frozen).
  *
+ * As a mapping (gohttp/_headers.py registers it as a
+ * collections.abc.Mapping), a key stands for its first value, as Go's
+ * Header.Get: h[key], get(), keys(), values() and items() agree, and
+ * len() counts keys; the three views are collections.abc's, as the
+ * Mapping mixins would make them.  get_all() and multi_items() give every
+ * value.
+ *
  * The object's critical section guards the lists in the dict: every
  * method that reads a list it got borrowed from the dict, or that adds,
  * replaces or drops one, holds it, so that on a free-threaded build a
@@ -322,14 +329,21 @@ add_checked(HeadersObject *self, PyObject *key, PyObject *value)
     return rc;
 }
 
-/* Add every (key, value) of items: a mapping or an iterable of pairs. */
+static PyObject *item_list(HeadersObject *self);
+
+/* Add every (key, value) of items: Headers (every value), another
+ * mapping, or an iterable of pairs. */
 static int
 add_items(HeadersObject *self, PyObject *items)
 {
     PyObject *pairs = NULL, *iter = NULL, *pair = NULL;
     int rc = -1;
 
-    if (PyDict_Check(items) || PyObject_HasAttrString(items, "keys")) {
+    if (Py_IS_TYPE(items, Py_TYPE(self))) {
+        pairs = item_list(Headers_CAST(items));   /* not its items(): those
+                                                     are first values */
+    }
+    else if (PyDict_Check(items) || PyObject_HasAttrString(items, "keys")) {
         pairs = PyMapping_Items(items);   /* a list of (key, value) */
     }
     else {
@@ -494,31 +508,69 @@ item_list(HeadersObject *self)
     return list;
 }
 
-PyDoc_STRVAR(items_doc,
-"items()\n--\n\n"
-"An iterator over every (key, value) pair; a key with several values\n"
-"comes once per value.");
+PyDoc_STRVAR(multi_items_doc,
+"multi_items()\n--\n\n"
+"A new list of every (key, value) pair, in order: a key with several\n"
+"values comes once per value.");
 
 static PyObject *
-headers_items(PyObject *op, PyObject *unused)
+headers_multi_items(PyObject *op, PyObject *unused)
 {
-    PyObject *list = item_list(Headers_CAST(op));
-    if (list == NULL) {
+    return item_list(Headers_CAST(op));   /* new reference */
+}
+
+/* Indexes of gohttp_state.mapping_views. */
+enum { KEYS_VIEW, VALUES_VIEW, ITEMS_VIEW, NVIEWS };
+
+/* New reference: a view of the headers as a Mapping of each key to its
+ * first value: the collections.abc view, as a Mapping's mixin methods
+ * make it (live, and case-insensitive as the headers are). */
+static PyObject *
+mapping_view(PyObject *op, int view)
+{
+    gohttp_state *st = PyType_GetModuleState(Py_TYPE(op));
+    if (st == NULL) {
         return NULL;
     }
-    PyObject *iter = PyObject_GetIter(list);
-    Py_DECREF(list);
-    return iter;   /* new reference */
+    return PyObject_CallOneArg(st->mapping_views[view], op);
 }
 
 PyDoc_STRVAR(keys_doc,
 "keys()\n--\n\n"
-"The keys, in canonical form and insertion order, as a new list.");
+"A KeysView of the keys, in canonical form and insertion order.");
 
 static PyObject *
 headers_keys(PyObject *op, PyObject *unused)
 {
-    return PyDict_Keys(Headers_CAST(op)->map);   /* new reference */
+    return mapping_view(op, KEYS_VIEW);
+}
+
+PyDoc_STRVAR(values_doc,
+"values()\n--\n\n"
+"A ValuesView of the first value of each key (h[key]); every value of\n"
+"one key is get_all(key).");
+
+static PyObject *
+headers_values(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 0) {
+        PyErr_SetString(PyExc_TypeError, "values() takes no arguments: it "
+                        "gives the first value of each key; for every value "
+                        "of one key use get_all(key)");
+        return NULL;
+    }
+    return mapping_view(op, VALUES_VIEW);
+}
+
+PyDoc_STRVAR(items_doc,
+"items()\n--\n\n"
+"An ItemsView of the (key, first value) pairs (h[key]); one pair per\n"
+"value is multi_items().");
+
+static PyObject *
+headers_items(PyObject *op, PyObject *unused)
+{
+    return mapping_view(op, ITEMS_VIEW);
 }
 
 static PyObject *
@@ -744,11 +796,11 @@ headers_frozen(PyObject *cls, PyObject *map)
 static PyMethodDef headers_methods[] = {
     {"get", (PyCFunction)(void (*)(void))headers_get, METH_FASTCALL, get_doc},
     {"get_all", headers_get_all, METH_O, get_all_doc},
-    {"values", headers_get_all, METH_O,
-     PyDoc_STR("values(key, /)\n--\n\nAn alias of get_all() (Go's "
-               "Header.Values).")},
-    {"items", headers_items, METH_NOARGS, items_doc},
+    {"multi_items", headers_multi_items, METH_NOARGS, multi_items_doc},
     {"keys", headers_keys, METH_NOARGS, keys_doc},
+    {"values", (PyCFunction)(void (*)(void))headers_values, METH_FASTCALL,
+     values_doc},
+    {"items", headers_items, METH_NOARGS, items_doc},
     {"copy", headers_copy, METH_NOARGS, copy_doc},
     {"set", (PyCFunction)(void (*)(void))headers_set, METH_FASTCALL, set_doc},
     {"add", (PyCFunction)(void (*)(void))headers_add, METH_FASTCALL, add_doc},
@@ -769,7 +821,9 @@ PyDoc_STRVAR(headers_doc,
 "Case-insensitive, multi-valued HTTP headers, as Go's http.Header.\n\n"
 "items is a mapping or an iterable of (name, value) pairs.  Keys are\n"
 "kept in Go's canonical form, so a lookup in any case finds them.\n"
-"w.header is a mutable Headers; req.headers a read-only one.\n\n"
+"w.header is a mutable Headers; req.headers a read-only one.  As a\n"
+"Mapping, a key stands for its first value (h[key], keys(), values(),\n"
+"items(), dict(h)); get_all(key) and multi_items() give every value.\n\n"
 "    >>> h = Headers()\n"
 "    >>> h.set(\"content-type\", \"text/plain\")\n"
 "    >>> h.add(\"Set-Cookie\", \"a=1\"); h.add(\"set-cookie\", \"b=2\")\n"
@@ -814,6 +868,31 @@ PyObject *
 gohttp_canonical_key_function(PyObject *module, PyObject *key)
 {
     return lookup_key(key);   /* new reference */
+}
+
+int
+gohttp_headers_init_state(gohttp_state *st)
+{
+    static const char *const names[NVIEWS] = {
+        [KEYS_VIEW] = "KeysView", [VALUES_VIEW] = "ValuesView",
+        [ITEMS_VIEW] = "ItemsView",
+    };
+    PyObject *abc = PyImport_ImportModule("collections.abc");
+    int rc = abc == NULL ? -1 : 0;
+    for (int i = 0; i < NVIEWS && rc == 0; i++) {
+        st->mapping_views[i] = PyObject_GetAttrString(abc, names[i]);
+        rc = st->mapping_views[i] == NULL ? -1 : 0;
+    }
+    Py_XDECREF(abc);
+    return rc;
+}
+
+void
+gohttp_headers_clear_state(gohttp_state *st)
+{
+    for (int i = 0; i < NVIEWS; i++) {
+        Py_CLEAR(st->mapping_views[i]);
+    }
 }
 
 int

@@ -10,6 +10,8 @@
  *   environ.c        the WSGI environ of a request
  *   errorstream.c    wsgi.errors: lines to the gohttp logger
  *   response.c       ResponseWriter: status, headers, body for handlers
+ *   writer.c/.h      the response both writers answer through: the held
+ *                    reply, then the calls into Go (plain C, no Python)
  *   capi.c           the C API for other extensions (gohttp/include/gohttp.h)
  *   asgi.c           ASGILoop, ASGIApp, ASGICall: ASGI requests on an event loop
  *   scope.c          the ASGI scope of a request, and the keys of ASGI messages
@@ -174,6 +176,8 @@ typedef struct {
     PyObject *asgi_header_name[GOHTTP_WSGI_NCOMMON_HEADERS]; /* lower-case bytes */
     PyObject *asgi_version;     /* scope["asgi"], copied for each request */
     PyObject *asgi_host;        /* b"host" */
+    PyObject *mapping_views[3]; /* collections.abc KeysView, ValuesView,
+                                   ItemsView: Headers' keys() and kin */
 } gohttp_state;
 
 /* One registered route.  Owned by its server (server.c); Go holds its
@@ -253,6 +257,8 @@ PyObject *gohttp_canonical_key(PyObject *key);              /* new reference */
 /* The n bytes of a valid header name s in canonical form, into out. */
 void gohttp_canonicalize(unsigned char *out, const unsigned char *s, size_t n);
 PyObject *gohttp_headers_new(gohttp_state *st);             /* new reference */
+int gohttp_headers_init_state(gohttp_state *st);
+void gohttp_headers_clear_state(gohttp_state *st);
 /* New reference: read-only Headers over map, which it takes a reference
  * to; map must not change afterwards. */
 PyObject *gohttp_headers_frozen(gohttp_state *st, PyObject *map);

@@ -1,18 +1,15 @@
 /*
  * response.c — gohttp.ResponseWriter, how a handler answers.
  *
- * A small response does not cross to Go while the handler runs: the
- * status, the headers and the body bytes are held back in the reply
- * buffer Go lent for the call (bridge.h, gohttp_reply), and Go sends them
- * once the handler has returned.  A hello world thus costs no call from C
- * into Go at all.  What does not fit, or must reach Go at once (flush(),
- * send_file(), a 1xx status, a write the body-size rules could refuse),
- * crosses in calls: first what is held, with the status and headers in
- * one call (gohttp_call_write_header), then the body bytes of each
- * write().  The GIL is released for a write that may reach the socket, so
- * a slow client does not stall other handlers.  send_file() hands Go a
- * file descriptor: Go copies the file to the client (with sendfile(2)
- * where it can), and no byte of it passes through C or Python.
+ * A thin Python type over the writer (writer.h), which C handlers use
+ * too: a small response is held in the reply buffer Go lent for the call
+ * and costs no call from C into Go at all; the rest crosses in calls,
+ * without the GIL when they may reach the socket, so a slow client does
+ * not stall other handlers.  What is Python's is here: the arguments,
+ * w.header (a Headers, packed for the writer when the response starts),
+ * and the exceptions.  send_file() hands Go a file descriptor: Go copies
+ * the file to the client (with sendfile(2) where it can), and no byte of
+ * it passes through C or Python.
  *
  * Threads: a handler may hand w to other threads.  The fields are read
  * and changed in the object's critical section; w.header's map is read in
@@ -24,6 +21,7 @@
  * Content-Length honoured), and started and written here only count.
  */
 #include "module.h"
+#include "writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,23 +30,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Go buffers the first bytes of a body (net/http's
- * bufferBeforeChunkingSize) without touching the socket: writes that stay
- * within it cannot block, so they keep the GIL and skip two GIL handoffs. */
-#define GO_BODY_BUFFER 2048
-
 typedef struct {
     PyObject_HEAD
     gohttp_state *state;     /* borrowed: the type keeps the module alive */
-    uintptr_t call;          /* the Go call; 0 once released */
-    uint64_t generation;
-    gohttp_reply *reply;     /* borrowed from Go until released */
-    char *reply_buf;         /* borrowed from Go until released */
+    gohttp_writer out;       /* borrows Go's reply until released */
     PyObject *header;        /* Headers, made on first access, or NULL */
-    int started;             /* the status and headers are final */
-    int held;                /* ...and wait in reply, with some body */
-    int64_t declared;        /* the held Content-Length, or -1 */
-    int64_t written;         /* body bytes written (or held) so far */
 } ResponseWriterObject;
 
 #define Response_CAST(op) ((ResponseWriterObject *)(op))
@@ -56,7 +42,7 @@ typedef struct {
 static int
 check_live(ResponseWriterObject *self)
 {
-    if (self->call == 0) {
+    if (self->out.call == 0) {
         PyErr_SetString(gohttp_exc.RequestFinishedError,
             "the request is finished: a ResponseWriter is valid only "
             "until its handler returns");
@@ -64,6 +50,21 @@ check_live(ResponseWriterObject *self)
     }
     return 0;
 }
+
+/* The writer lets go of the GIL around a call into Go that may block. */
+static void *
+save_thread(void)
+{
+    return PyEval_SaveThread();
+}
+
+static void
+restore_thread(void *tstate)
+{
+    PyEval_RestoreThread(tstate);
+}
+
+static const gohttp_unlocker release_gil = {save_thread, restore_thread};
 
 PyObject *
 gohttp_response_new(gohttp_state *st, const gohttp_request *req,
@@ -75,15 +76,8 @@ gohttp_response_new(gohttp_state *st, const gohttp_request *req,
         return NULL;
     }
     self->state = st;
-    self->call = req->call;
-    self->generation = req->generation;
-    self->reply = reply;
-    self->reply_buf = reply_buf;
+    gohttp_writer_init(&self->out, req, reply, reply_buf, &release_gil);
     self->header = NULL;
-    self->started = 0;
-    self->held = 0;
-    self->declared = -1;
-    self->written = 0;
     return (PyObject *)self;   /* new reference */
 }
 
@@ -91,9 +85,7 @@ void
 gohttp_response_release(PyObject *op)
 {
     Py_BEGIN_CRITICAL_SECTION(op);
-    Response_CAST(op)->call = 0;
-    Response_CAST(op)->reply = NULL;
-    Response_CAST(op)->reply_buf = NULL;
+    gohttp_writer_end(&Response_CAST(op)->out);
     Py_END_CRITICAL_SECTION();
 }
 
@@ -173,102 +165,18 @@ pack_headers(PyObject *map, char *buf, size_t capacity, size_t *size)
     return 0;
 }
 
-/* Send the status code, the headers packed in headers[:size] and the
- * first n bytes of the body (n may be 0) in one call, and store how many
- * body bytes went in *written.  Returns 0, or -1 with an exception set. */
-static int
-commit_packed(ResponseWriterObject *self, int code, char *headers,
-              size_t size, const char *body, size_t n, size_t *written)
-{
-    gohttp_error err;
-    gohttp_status status;
-    int sent = 0;
-
-    *written = 0;
-    if (n <= GO_BODY_BUFFER) {
-        /* Go only buffers: the socket is not touched. */
-        status = gohttp_call_write_header(self->call, self->generation, code,
-                                          headers, size, (char *)body, n,
-                                          written, &sent, &err);
-    }
-    else {
-        uintptr_t call = self->call;
-        uint64_t generation = self->generation;
-        Py_BEGIN_ALLOW_THREADS
-        status = gohttp_call_write_header(call, generation, code, headers,
-                                          size, (char *)body, n, written,
-                                          &sent, &err);
-        Py_END_ALLOW_THREADS
-    }
-    self->written += (int64_t)*written;
-    if (sent && (code >= 200 || code == 101)) {
-        self->started = 1;   /* even if the body part failed */
-    }
-    if (status != GOHTTP_OK) {
-        return gohttp_raise(status, &err);
-    }
-    if (code >= 200 || code == 101) {
-        self->started = 1;
-    }
-    return 0;
-}
-
-/* commit_packed with the headers of w.header. */
-static int
-commit(ResponseWriterObject *self, int code, const char *body, size_t n,
-       size_t *written)
-{
-    PyObject *map = NULL;
-    char stack[1024], *buf = stack;
-    size_t size = 0;
-    int rc = -1;
-
-    if (self->header != NULL) {
-        map = Py_NewRef(gohttp_headers_map(self->header));
-        int packed = -1;
-        Py_BEGIN_CRITICAL_SECTION2(self->header, map);
-        if (pack_headers(map, NULL, 0, &size) == 0) {
-            size_t capacity = size > sizeof stack ? size : sizeof stack;
-            if (size > sizeof stack && (buf = PyMem_Malloc(size)) == NULL) {
-                buf = stack;
-                PyErr_NoMemory();
-            }
-            else {
-                packed = pack_headers(map, buf, capacity, &size);
-            }
-        }
-        Py_END_CRITICAL_SECTION2();
-        if (packed == 1) {
-            PyErr_SetString(gohttp_exc.StateError,
-                            "w.header changed while it was being sent");
-        }
-        if (packed != 0) {
-            goto done;
-        }
-    }
-    rc = commit_packed(self, code, buf, size, body, n, written);
-done:
-    if (buf != stack) {
-        PyMem_Free(buf);
-    }
-    Py_XDECREF(map);
-    return rc;
-}
-
-/* ---- holding a small response back ------------------------------------- */
-
-/* The Content-Length of the header map, which a held response must not
- * pass: 1 with *length set (-1 if there is none); 0 if the header is there
- * but not one plain number (Go is the judge of it: do not hold); -1 with
+/* The Content-Length the header map declares (writer.h): a number,
+ * GOHTTP_LENGTH_NONE or GOHTTP_LENGTH_UNKNOWN, in *length.  0, or -1 with
  * an exception set. */
 static int
-held_length(gohttp_state *st, PyObject *map, int64_t *length)
+declared_length(gohttp_state *st, PyObject *map, int64_t *length)
 {
     PyObject *values = PyDict_GetItemWithError(map, st->str_content_length);
-    *length = -1;
+    *length = GOHTTP_LENGTH_NONE;
     if (values == NULL) {                               /* borrowed */
-        return PyErr_Occurred() ? -1 : 1;
+        return PyErr_Occurred() ? -1 : 0;
     }
+    *length = GOHTTP_LENGTH_UNKNOWN;
     if (!PyList_Check(values) || PyList_GET_SIZE(values) != 1) {
         return 0;
     }
@@ -277,149 +185,88 @@ held_length(gohttp_state *st, PyObject *map, int64_t *length)
         PyErr_Clear();   /* the list emptied meanwhile: let Go judge */
         return 0;
     }
-    int usable = PyUnicode_Check(value) && PyUnicode_IS_ASCII(value);
-    const char *s = usable ? (const char *)PyUnicode_1BYTE_DATA(value) : "";
-    Py_ssize_t n = usable ? PyUnicode_GET_LENGTH(value) : 0;
-    int64_t v = 0;
-    usable = usable && n > 0 && n <= 18;
-    for (Py_ssize_t i = 0; usable && i < n; i++) {
-        usable = s[i] >= '0' && s[i] <= '9';
-        v = v * 10 + (s[i] - '0');
+    if (PyUnicode_Check(value) && PyUnicode_IS_ASCII(value)) {
+        *length = gohttp_content_length(
+            (const char *)PyUnicode_1BYTE_DATA(value),
+            (size_t)PyUnicode_GET_LENGTH(value));
     }
     Py_DECREF(value);
-    if (usable) {
-        *length = v;
-    }
-    return usable;
+    return 0;
 }
 
-/* Hold the response back for Go to send when the handler returns: status
- * code, the headers packed in headers[:size], whose Content-Length is
- * declared (-1 if none), and the n body bytes at body (bridge.h,
- * gohttp_reply).  Returns 1 if held; 0 if it cannot be (it does not fit,
- * or Go may refuse the body: send it now instead), with nothing changed. */
+/* Pack w.header for the writer: into stack (GOHTTP_REPLY_SIZE bytes), or
+ * into memory of their own if they do not fit there.  *out is where they
+ * are (stack, or memory the caller frees with PyMem_Free), *size how many
+ * bytes, *declared their Content-Length.  0, or -1 with an exception set.
+ * Into stack first, not into reply_buf: taking the two locks may suspend
+ * this object's critical section, and the handler may return meanwhile
+ * and Go take its buffer back (the writer then holds nothing). */
 static int
-hold_packed(ResponseWriterObject *self, int code, const char *headers,
-            size_t size, int64_t declared, const char *body, size_t n)
+pack(ResponseWriterObject *self, char *stack, char **out, size_t *size,
+     int64_t *declared)
 {
-    gohttp_reply *reply = self->reply;
-    if (reply == NULL || code < 200
-        || (n > 0 && (code == 204 || code == 304))
-        || (declared >= 0 && (int64_t)n > declared)
-        || size > reply->capacity || n > reply->capacity - size) {
+    char *own = NULL;
+    int rc;
+    *out = stack;
+    *size = 0;
+    *declared = GOHTTP_LENGTH_NONE;
+    if (self->header == NULL) {
         return 0;
     }
-    memcpy(self->reply_buf, headers, size);
-    if (n > 0) {
-        memcpy(self->reply_buf + size, body, n);
+    PyObject *map = gohttp_headers_map(self->header);   /* borrowed */
+    Py_BEGIN_CRITICAL_SECTION2(self->header, map);
+    rc = declared_length(self->state, map, declared);
+    if (rc == 0) {
+        rc = pack_headers(map, stack, GOHTTP_REPLY_SIZE, size);
     }
-    reply->header_len = (uint32_t)size;
-    reply->body_len = (uint32_t)n;
-    reply->status = code;
-    self->held = self->started = 1;
-    self->declared = declared;
-    self->written += (int64_t)n;
-    return 1;
-}
-
-/* hold_packed with the headers of w.header: 1 if held, 0 if not, -1
- * with an exception set. */
-static int
-hold(ResponseWriterObject *self, int code, const char *body, size_t n)
-{
-    gohttp_reply *reply = self->reply;
-    char headers[4096];   /* Go's replySize */
-    size_t size = 0;
-    int64_t declared = -1;
-
-    if (reply == NULL) {
-        return 0;
+    if (rc == 1 && (rc = pack_headers(map, NULL, 0, size)) == 0) {
+        /* Too large to hold: sized, then packed where they fit. */
+        own = PyMem_Malloc(*size);
+        rc = own == NULL ? (PyErr_NoMemory(), -1)
+                         : pack_headers(map, own, *size, size);
     }
-    if (self->header != NULL) {
-        /* Packed into headers first, not into reply_buf: taking the two
-         * locks may suspend this object's critical section, and the
-         * handler may return meanwhile and Go take its buffer back. */
-        PyObject *map = gohttp_headers_map(self->header);   /* borrowed */
-        size_t capacity = reply->capacity < sizeof headers ? reply->capacity
-                                                           : sizeof headers;
-        int usable, packed = 0;
-        Py_BEGIN_CRITICAL_SECTION2(self->header, map);
-        usable = held_length(self->state, map, &declared);
-        if (usable > 0 && (declared < 0 || (int64_t)n <= declared)) {
-            packed = pack_headers(map, headers, capacity, &size);
-        }
-        Py_END_CRITICAL_SECTION2();
-        if (usable <= 0) {
-            return usable;
-        }
-        if (packed != 0) {
-            return packed == 1 ? 0 : -1;
-        }
-        if (self->reply != reply) {
-            return 0;   /* released meanwhile: the caller's call to Go fails */
-        }
+    Py_END_CRITICAL_SECTION2();
+    if (rc == 1) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "w.header changed while it was being sent");
     }
-    return hold_packed(self, code, headers, size, declared, body, n);
-}
-
-/* Add n more body bytes to the held response.  1 if they were added, 0 if
- * they cannot be (nothing changed). */
-static int
-hold_more(ResponseWriterObject *self, const char *body, size_t n)
-{
-    gohttp_reply *reply = self->reply;
-    size_t used = (size_t)reply->header_len + reply->body_len;
-    if ((n > 0 && (reply->status == 204 || reply->status == 304))
-        || n > reply->capacity - used
-        || (self->declared >= 0
-            && (int64_t)(reply->body_len + n) > self->declared)) {
-        return 0;
+    if (rc != 0) {
+        PyMem_Free(own);
+        return -1;
     }
-    memcpy(self->reply_buf + used, body, n);
-    reply->body_len += (uint32_t)n;
-    self->written += (int64_t)n;
-    return 1;
-}
-
-/* Send the held response to Go now, if there is one.  Returns 0, or -1
- * with an exception set. */
-static int
-release_held(ResponseWriterObject *self)
-{
-    gohttp_reply *reply = self->reply;
-    if (!self->held) {
-        return 0;
-    }
-    int code = reply->status;
-    size_t headers_len = reply->header_len, body_len = reply->body_len;
-    const char *buf = self->reply_buf;
-    uintptr_t call = self->call;
-    uint64_t generation = self->generation;
-    size_t written = 0;
-    int sent = 0;
-    gohttp_error err;
-    gohttp_status status;
-
-    self->held = 0;
-    reply->status = 0;   /* Go must not send it again */
-    if (body_len <= GO_BODY_BUFFER) {
-        status = gohttp_call_write_header(call, generation, code,
-                                          (char *)buf, headers_len,
-                                          (char *)buf + headers_len,
-                                          body_len, &written, &sent, &err);
-    }
-    else {
-        Py_BEGIN_ALLOW_THREADS
-        status = gohttp_call_write_header(call, generation, code,
-                                          (char *)buf, headers_len,
-                                          (char *)buf + headers_len,
-                                          body_len, &written, &sent, &err);
-        Py_END_ALLOW_THREADS
-    }
-    if (status != GOHTTP_OK) {
-        return gohttp_raise(status, &err);
+    if (own != NULL) {
+        *out = own;
     }
     return 0;
+}
+
+/* Start the response with code, w.header and the n body bytes at body:
+ * held if it can be (writer.h).  Call in the critical section.  0 with
+ * *written set, or -1 with an exception set. */
+static int
+start(ResponseWriterObject *self, int code, const char *body, size_t n,
+      size_t *written)
+{
+    char stack[GOHTTP_REPLY_SIZE], *headers;
+    size_t size;
+    int64_t declared;
+    gohttp_error err;
+    int rc = 0;
+
+    *written = 0;
+    if (pack(self, stack, &headers, &size, &declared) < 0) {
+        return -1;
+    }
+    gohttp_status status = gohttp_writer_start(&self->out, code, headers,
+                                               size, declared, body, n,
+                                               written, &err);
+    if (status != GOHTTP_OK) {
+        rc = gohttp_raise(status, &err);
+    }
+    if (headers != stack) {
+        PyMem_Free(headers);
+    }
+    return rc;
 }
 
 static PyObject *
@@ -449,23 +296,19 @@ PyDoc_STRVAR(write_header_doc,
 /* write_header(code) with the critical section held: 0, or -1 with an
  * exception set. */
 static int
-start(ResponseWriterObject *self, int code)
+start_status(ResponseWriterObject *self, int code)
 {
     size_t unused;
     if (check_live(self) < 0) {
         return -1;
     }
-    if (self->started) {
+    if (self->out.started) {
         PyErr_SetString(gohttp_exc.StateError,
             "the response has already started: write_header() must "
             "come before write() and flush(), and only once");
         return -1;
     }
-    int held = hold(self, code, NULL, 0);
-    if (held != 0) {
-        return held == 1 ? 0 : -1;
-    }
-    return commit(self, code, NULL, 0, &unused);
+    return start(self, code, NULL, 0, &unused);
 }
 
 static int
@@ -473,7 +316,7 @@ response_start(PyObject *op, int code)
 {
     int rc;
     Py_BEGIN_CRITICAL_SECTION(op);
-    rc = start(Response_CAST(op), code);
+    rc = start_status(Response_CAST(op), code);
     Py_END_CRITICAL_SECTION();
     return rc;
 }
@@ -484,11 +327,14 @@ gohttp_response_start_packed(PyObject *op, int code, char *headers,
 {
     ResponseWriterObject *self = Response_CAST(op);
     size_t unused;
+    gohttp_error err;
     int rc = -1;
     Py_BEGIN_CRITICAL_SECTION(op);
-    if (check_live(self) == 0 && self->header == NULL && !self->started) {
-        rc = hold_packed(self, code, headers, size, declared, NULL, 0) == 1
-             ? 0 : commit_packed(self, code, headers, size, NULL, 0, &unused);
+    if (check_live(self) == 0 && self->header == NULL && !self->out.started) {
+        gohttp_status status = gohttp_writer_start(&self->out, code, headers,
+                                                   size, declared, NULL, 0,
+                                                   &unused, &err);
+        rc = status == GOHTTP_OK ? 0 : gohttp_raise(status, &err);
     }
     else if (!PyErr_Occurred()) {
         PyErr_SetString(gohttp_exc.StateError, "gohttp_response_start_packed: "
@@ -524,50 +370,18 @@ static int
 write_body(ResponseWriterObject *self, const char *p, Py_ssize_t n,
            size_t *written)
 {
+    gohttp_error err;
     *written = 0;
     if (check_live(self) < 0) {
         return -1;
     }
-    if (!self->started) {
-        int held = hold(self, 200, p, (size_t)n);
-        if (held != 0) {
-            *written = held == 1 ? (size_t)n : 0;
-            return held == 1 ? 0 : -1;
-        }
-        /* status, headers and data in one crossing */
-        return commit(self, 200, p, (size_t)n, written);
+    if (!self->out.started) {
+        /* status, headers and data at once */
+        return start(self, 200, p, (size_t)n, written);
     }
-    if (self->held) {
-        if (hold_more(self, p, (size_t)n)) {
-            *written = (size_t)n;
-            return 0;
-        }
-        if (release_held(self) < 0) {
-            return -1;
-        }
-    }
-    gohttp_error err;
-    gohttp_status status = GOHTTP_OK;
-    uintptr_t call = self->call;
-    uint64_t generation = self->generation;
-    if (n == 0) {
-        /* nothing to send */
-    }
-    else if (self->written + n <= GO_BODY_BUFFER) {
-        status = gohttp_call_write(call, generation, (char *)p, (size_t)n,
-                                   written, &err);
-    }
-    else {
-        Py_BEGIN_ALLOW_THREADS
-        status = gohttp_call_write(call, generation, (char *)p, (size_t)n,
-                                   written, &err);
-        Py_END_ALLOW_THREADS
-    }
-    self->written += (int64_t)*written;
-    if (status != GOHTTP_OK) {
-        return gohttp_raise(status, &err);
-    }
-    return 0;
+    gohttp_status status = gohttp_writer_write(&self->out, p, (size_t)n,
+                                               written, &err);
+    return status == GOHTTP_OK ? 0 : gohttp_raise(status, &err);
 }
 
 int
@@ -642,17 +456,13 @@ response_flush(PyObject *op, PyObject *unused)
     PyObject *result = NULL;
     Py_BEGIN_CRITICAL_SECTION(op);
     size_t no_body;
-    if (check_live(self) < 0 || release_held(self) < 0
-        || (!self->started && commit(self, 200, NULL, 0, &no_body) < 0)) {
-        goto done;
-    }
-    uintptr_t call = self->call;
-    uint64_t generation = self->generation;
     gohttp_error err;
     gohttp_status status;
-    Py_BEGIN_ALLOW_THREADS
-    status = gohttp_call_flush(call, generation, &err);
-    Py_END_ALLOW_THREADS
+    if (check_live(self) < 0
+        || (!self->out.started && start(self, 200, NULL, 0, &no_body) < 0)) {
+        goto done;
+    }
+    status = gohttp_writer_flush(&self->out, &err);
     if (status != GOHTTP_OK) {
         gohttp_raise(status, &err);
         goto done;
@@ -819,23 +629,17 @@ response_send_file(PyObject *op, PyObject *args, PyObject *kwargs)
 
     Py_BEGIN_CRITICAL_SECTION(op);
     size_t unused;
-    if (check_live(self) < 0 || check_readable(fd) < 0
-        || release_held(self) < 0
-        || (!self->started && commit(self, 200, NULL, 0, &unused) < 0)) {
-        goto done;
-    }
-    uintptr_t call = self->call;
-    uint64_t generation = self->generation;
     int64_t written = 0;
     gohttp_error err;
     gohttp_status status;
+    if (check_live(self) < 0 || check_readable(fd) < 0
+        || (!self->out.started && start(self, 200, NULL, 0, &unused) < 0)) {
+        goto done;
+    }
     /* Go reads fd through a duplicate it makes at once; file stays alive
      * (the caller holds it), and fd open unless another thread closes it. */
-    Py_BEGIN_ALLOW_THREADS
-    status = gohttp_call_send_file(call, generation, fd, offset, count,
-                                   &written, &err);
-    Py_END_ALLOW_THREADS
-    self->written += written;
+    status = gohttp_writer_send_file(&self->out, fd, offset, count,
+                                     &written, &err);
     if (status != GOHTTP_OK) {
         gohttp_raise(status, &err);
         goto done;
@@ -855,15 +659,9 @@ gohttp_response_finish(PyObject *op)
     ResponseWriterObject *self = Response_CAST(op);
     int rc = 0;
     Py_BEGIN_CRITICAL_SECTION(op);
-    if (self->call != 0 && !self->started && self->header != NULL) {
+    if (self->out.call != 0 && !self->out.started && self->header != NULL) {
         size_t unused;
-        rc = hold(self, 200, NULL, 0);
-        if (rc == 0) {
-            rc = commit(self, 200, NULL, 0, &unused);
-        }
-        else if (rc == 1) {
-            rc = 0;
-        }
+        rc = start(self, 200, NULL, 0, &unused);
     }
     Py_END_CRITICAL_SECTION();
     return rc;
@@ -875,8 +673,8 @@ response_repr(PyObject *op)
     ResponseWriterObject *self = Response_CAST(op);
     const char *what;
     Py_BEGIN_CRITICAL_SECTION(op);
-    what = self->call == 0 ? "(finished)"
-           : self->started ? "(started)" : "(new)";
+    what = self->out.call == 0 ? "(finished)"
+           : self->out.started ? "(started)" : "(new)";
     Py_END_CRITICAL_SECTION();
     return PyUnicode_FromFormat("<gohttp.ResponseWriter %s>", what);
 }

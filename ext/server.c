@@ -175,11 +175,6 @@ server_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
                                      &max_handlers)) {
         return NULL;
     }
-    if (max_handlers < 1) {
-        PyErr_Format(PyExc_ValueError,
-                     "max_handlers must be at least 1, not %d", max_handlers);
-        return NULL;
-    }
     if (gohttp_check_fork() < 0) {
         return NULL;
     }
@@ -187,13 +182,13 @@ server_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (parallel < 0) {
         return NULL;
     }
-    gohttp_set_parallel(parallel);   /* how the new server's lane starts */
     self = (ServerObject *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;
     }
     self->state = PyType_GetModuleState(type);
-    gohttp_status status = gohttp_server_new(max_handlers, &self->handle, &err);
+    gohttp_status status = gohttp_server_new(max_handlers, parallel,
+                                              &self->handle, &err);
     if (status != GOHTTP_OK) {
         Py_DECREF(self);
         gohttp_raise(status, &err);
@@ -376,7 +371,9 @@ done:
     return rc;
 }
 
-/* Seconds (a number, or None for no limit) to nanoseconds. */
+/* Seconds (a number, or None for no limit) to nanoseconds.  The values
+ * gohttp.Server takes are checked in gohttp/_options.py; this refuses
+ * only what has no int64 nanoseconds (the cast would be undefined). */
 static int
 seconds_to_ns(PyObject *obj, const char *name, int64_t *ns)
 {
@@ -401,7 +398,8 @@ seconds_to_ns(PyObject *obj, const char *name, int64_t *ns)
     return 0;
 }
 
-/* An access log format's name to its bridge.h value; -1 with ValueError. */
+/* An access log format's name to its bridge.h value; -1 with ValueError
+ * (gohttp/_options.py lists the names gohttp.Server takes). */
 static int
 log_format_from_name(const char *name)
 {
@@ -539,25 +537,6 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
                                      &keyfile, &http2_cleartext, &access_log,
                                      &access_log_format,
                                      &forwarded_allow_ips, &reuse_port)) {
-        return NULL;
-    }
-    if (port < 0 || port > 65535) {
-        PyErr_Format(PyExc_ValueError,
-                     "port must be from 0 to 65535, not %d", port);
-        return NULL;
-    }
-    if (max_header_bytes < 0) {
-        PyErr_SetString(PyExc_ValueError, "max_header_bytes must be >= 0");
-        return NULL;
-    }
-    if (max_body_bytes < 0) {
-        PyErr_SetString(PyExc_ValueError,
-                        "max_body_bytes must be >= 0 (0: no limit)");
-        return NULL;
-    }
-    if (max_connections < 0) {
-        PyErr_SetString(PyExc_ValueError,
-                        "max_connections must be >= 0 (0: no limit)");
         return NULL;
     }
     int format = log_format_from_name(access_log_format);

@@ -2,22 +2,24 @@
  * wsgi.c — WSGI (PEP 3333) in C for the common application: the request
  * runs with no Python of gohttp's own.
  *
- * gohttp.wsgi.WSGIHandler is the adapter written in Python, complete; the
- * WSGIApp made from it (gohttp._gohttp.WSGIApp) is what a server routes
- * to.  dispatch.c hands a WSGIApp the request as Go packed it (bridge.h):
- * this file builds the environ (environ.c), calls the application with a
- * start_response written in C, and when the application made one plain
- * start_response call and returned a list or tuple of bytes (what Flask,
- * Django and most apps do), writes the response itself through
- * response.c, which holds a small one back for Go to send.
+ * A WSGIApp (gohttp.wsgi.WSGIApp, made by gohttp.wsgi.mount()) is what a
+ * server routes to.  dispatch.c hands it the request as Go packed it
+ * (bridge.h): this file builds the environ (environ.c), calls the
+ * application with a start_response written in C, and when the
+ * application made one plain start_response call and returned a list or
+ * tuple of bytes (what Flask, Django and most apps do), writes the
+ * response itself through response.c, which holds a small one back for
+ * Go to send.
  *
- * Whatever else happens is the Python adapter's to handle, with what
- * start_response was told: an iterator or a file wrapper, the write()
- * callable, exc_info or a second start_response call, and every mistake
- * (a bad status or header, a body that is not bytes or not as long as its
- * Content-Length).  C only checks that all is plain before it answers, and
- * hands over, having sent nothing, at the first doubt: the messages that
- * name a mistake live in one place, gohttp/wsgi.py.
+ * Whatever else happens is the Python adapter's (gohttp/wsgi.py) to
+ * handle, with what start_response was told: an iterator or a file
+ * wrapper, the write() callable, exc_info or a second start_response
+ * call, and every mistake (a bad status or header, a body that is not
+ * bytes or not as long as its Content-Length).  C only checks that all is
+ * plain before it answers, and hands over, having sent nothing, at the
+ * first doubt: the messages that name a mistake live in one place,
+ * gohttp/wsgi.py.  The adapter's functions are given once, to WSGIApp():
+ * C looks nothing of the adapter up by name.
  */
 #include "module.h"
 
@@ -29,13 +31,19 @@
 typedef struct {
     PyObject_HEAD
     gohttp_state *state;      /* borrowed: the type keeps the module alive */
-    PyObject *handler;        /* the Python WSGIHandler */
-    PyObject *app;            /* handler.app */
-    PyObject *name;           /* handler.name */
-    PyObject *script;         /* the mount prefix as UTF-8 bytes */
-    PyObject *input_type;     /* InputStream, for requests with a body */
-    PyObject *empty_input;    /* wsgi.input of requests without one */
-    PyObject *disconnected;   /* ClientDisconnected */
+    PyObject *app;            /* the WSGI application */
+    PyObject *name;           /* str: the app's name in logs */
+    PyObject *script_name;    /* str: the mount prefix, "" at the root */
+    PyObject *script;         /* script_name as UTF-8 bytes */
+    /* The Python adapter, each called as its stub in _gohttp.pyi says: */
+    PyObject *environ_base;   /* environ_base() -> dict, once */
+    PyObject *response;       /* response(w, name, status, headers) */
+    PyObject *start_response; /* start_response(response, *args, **kw) */
+    PyObject *write;          /* write(response, data) */
+    PyObject *send;           /* send(response, result[, taken, rest]) */
+    PyObject *input_type;     /* input_type(read, length): wsgi.input */
+    PyObject *empty_input;    /* wsgi.input of requests without a body */
+    PyObject *disconnected;   /* the exception of a client gone away */
     PyObject *constants;      /* the base each environ is copied from (see
                                  gohttp_wsgi_environ_base), or NULL */
     PyObject *file_wrapper;   /* constants' wsgi.file_wrapper, or NULL */
@@ -43,18 +51,55 @@ typedef struct {
 
 #define WSGIApp_CAST(op) ((WSGIAppObject *)(op))
 
+/* 0 if every one of the n objects is callable, else -1 with TypeError
+ * naming the first that is not. */
+static int
+check_callables(PyObject *const *objects, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (!PyCallable_Check(objects[i])) {
+            PyErr_Format(PyExc_TypeError, "WSGIApp: %s must be callable, "
+                         "not %.200s", names[i], Py_TYPE(objects[i])->tp_name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static PyObject *
 wsgi_app_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"handler", "input_type", "empty_input",
+    static char *kwlist[] = {"app", "name", "script_name", "environ_base",
+                             "response", "start_response", "write", "send",
+                             "input_type", "empty_input",
                              "client_disconnected", NULL};
-    PyObject *handler, *input_type, *empty_input, *disconnected;
-    PyObject *script_name = NULL;
+    static const char *const callable_names[] = {
+        "app", "environ_base", "response", "start_response", "write", "send",
+        "input_type",
+    };
+    PyObject *app, *name, *script_name, *environ_base, *response;
+    PyObject *start_response, *write, *send, *input_type, *empty_input;
+    PyObject *disconnected;
     WSGIAppObject *self = NULL;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO:WSGIApp", kwlist,
-                                     &handler, &input_type, &empty_input,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OUUOOOOOOOO:WSGIApp",
+                                     kwlist, &app, &name, &script_name,
+                                     &environ_base, &response,
+                                     &start_response, &write, &send,
+                                     &input_type, &empty_input,
                                      &disconnected)) {
+        return NULL;
+    }
+    PyObject *callables[] = {app, environ_base, response, start_response,
+                             write, send, input_type};
+    if (check_callables(callables, callable_names,
+                        (int)Py_ARRAY_LENGTH(callables)) < 0) {
+        return NULL;
+    }
+    if (!PyExceptionClass_Check(disconnected)) {
+        PyErr_Format(PyExc_TypeError, "WSGIApp: client_disconnected must be "
+                     "an exception class, not %.200s",
+                     Py_TYPE(disconnected)->tp_name);
         return NULL;
     }
     gohttp_state *st = PyType_GetModuleState(tp);
@@ -62,39 +107,26 @@ wsgi_app_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     self->state = st;
-    self->handler = Py_NewRef(handler);
+    self->app = Py_NewRef(app);
+    self->name = Py_NewRef(name);
+    self->script_name = Py_NewRef(script_name);
+    self->environ_base = Py_NewRef(environ_base);
+    self->response = Py_NewRef(response);
+    self->start_response = Py_NewRef(start_response);
+    self->write = Py_NewRef(write);
+    self->send = Py_NewRef(send);
     self->input_type = Py_NewRef(input_type);
     self->empty_input = Py_NewRef(empty_input);
     self->disconnected = Py_NewRef(disconnected);
-    self->app = PyObject_GetAttrString(handler, "app");
-    self->name = PyObject_GetAttrString(handler, "name");
-    self->script = NULL;
     self->constants = NULL;
     self->file_wrapper = NULL;
-    PyObject_GC_Track(self);
-    if (self->app == NULL || self->name == NULL
-        || (script_name = PyObject_GetAttrString(handler,
-                                                 "script_name")) == NULL) {
-        goto error;
-    }
-    if (!PyUnicode_Check(self->name) || !PyUnicode_Check(script_name)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "WSGIApp: the handler's name and script_name must "
-                        "be str");
-        goto error;
-    }
     self->script = PyUnicode_AsEncodedString(script_name, "utf-8",
                                              "surrogateescape");
+    PyObject_GC_Track(self);
     if (self->script == NULL) {
-        goto error;
+        Py_CLEAR(self);
     }
-    Py_DECREF(script_name);
     return (PyObject *)self;   /* new reference */
-
-error:
-    Py_XDECREF(script_name);
-    Py_DECREF(self);
-    return NULL;
 }
 
 static int
@@ -102,8 +134,12 @@ wsgi_app_traverse(PyObject *op, visitproc visit, void *arg)
 {
     WSGIAppObject *self = WSGIApp_CAST(op);
     Py_VISIT(Py_TYPE(op));
-    Py_VISIT(self->handler);
     Py_VISIT(self->app);
+    Py_VISIT(self->environ_base);
+    Py_VISIT(self->response);
+    Py_VISIT(self->start_response);
+    Py_VISIT(self->write);
+    Py_VISIT(self->send);
     Py_VISIT(self->input_type);
     Py_VISIT(self->empty_input);
     Py_VISIT(self->disconnected);
@@ -116,10 +152,15 @@ static int
 wsgi_app_clear(PyObject *op)
 {
     WSGIAppObject *self = WSGIApp_CAST(op);
-    Py_CLEAR(self->handler);
     Py_CLEAR(self->app);
     Py_CLEAR(self->name);
+    Py_CLEAR(self->script_name);
     Py_CLEAR(self->script);
+    Py_CLEAR(self->environ_base);
+    Py_CLEAR(self->response);
+    Py_CLEAR(self->start_response);
+    Py_CLEAR(self->write);
+    Py_CLEAR(self->send);
     Py_CLEAR(self->input_type);
     Py_CLEAR(self->empty_input);
     Py_CLEAR(self->disconnected);
@@ -138,33 +179,41 @@ wsgi_app_dealloc(PyObject *op)
     Py_DECREF(tp);
 }
 
-/* Called from Python, a WSGIApp is the Python adapter: handler(w, req). */
+/* A WSGIApp is a route: the server runs it (gohttp_wsgi_run), with the
+ * request Go packed.  It is callable only so that Server.handle() takes
+ * it, and says so if Python calls it. */
 static PyObject *
 wsgi_app_call(PyObject *op, PyObject *args, PyObject *kwargs)
 {
-    return PyObject_Call(WSGIApp_CAST(op)->handler, args, kwargs);
+    PyErr_Format(PyExc_TypeError, "%R is run by the server it is mounted "
+                 "on (Server.mount_wsgi()), not called from Python", op);
+    return NULL;
 }
 
 static PyObject *
 wsgi_app_repr(PyObject *op)
 {
-    return PyObject_Repr(WSGIApp_CAST(op)->handler);
+    WSGIAppObject *self = WSGIApp_CAST(op);
+    if (PyUnicode_GET_LENGTH(self->script_name) == 0) {
+        return PyUnicode_FromFormat("<gohttp WSGI app %U at '/'>", self->name);
+    }
+    return PyUnicode_FromFormat("<gohttp WSGI app %U at %R>", self->name,
+                                self->script_name);
 }
 
 /* Borrowed: the base each environ is copied from, made at the first
- * request (when the server knows its port) of the environ entries of
- * every request, which the handler gives. */
+ * request (when the server knows its port) from environ_base(), the
+ * environ entries of every request. */
 static PyObject *
 constants(WSGIAppObject *self)
 {
     PyObject *result;
     Py_BEGIN_CRITICAL_SECTION(self);
     if (self->constants == NULL) {
-        PyObject *made = PyObject_CallMethod(self->handler,
-                                             "_make_constants", NULL);
+        PyObject *made = PyObject_CallNoArgs(self->environ_base);
         if (made != NULL && !PyDict_Check(made)) {
-            PyErr_SetString(PyExc_TypeError,
-                            "WSGIHandler._make_constants() must return a dict");
+            PyErr_Format(PyExc_TypeError, "WSGIApp: environ_base() must "
+                         "return a dict, not %.200s", Py_TYPE(made)->tp_name);
             Py_CLEAR(made);
         }
         if (made != NULL) {
@@ -186,15 +235,21 @@ constants(WSGIAppObject *self)
 }
 
 static PyMemberDef wsgi_app_members[] = {
-    {"handler", T_OBJECT, offsetof(WSGIAppObject, handler), READONLY,
-     PyDoc_STR("The gohttp.wsgi.WSGIHandler this runs.")},
+    {"app", T_OBJECT, offsetof(WSGIAppObject, app), READONLY,
+     PyDoc_STR("The WSGI application this runs.")},
+    {"name", T_OBJECT, offsetof(WSGIAppObject, name), READONLY,
+     PyDoc_STR("The application's name in logs and the banner.")},
+    {"script_name", T_OBJECT, offsetof(WSGIAppObject, script_name), READONLY,
+     PyDoc_STR("Where it is mounted: its SCRIPT_NAME, \"\" at the root.")},
     {NULL},
 };
 
 PyDoc_STRVAR(wsgi_app_doc,
-"WSGIApp(handler, input_type, empty_input, client_disconnected)\n--\n\n"
-"The route a server runs a WSGIHandler by: the request in C, with the\n"
-"handler's Python for what C does not do.  Made by gohttp.wsgi.mount().");
+"WSGIApp(app, name, script_name, environ_base, response, start_response,\n"
+"        write, send, input_type, empty_input, client_disconnected)\n--\n\n"
+"The route a server runs a WSGI application by: the request in C, with\n"
+"the Python adapter's functions (given here, see gohttp/_gohttp.pyi) for\n"
+"what C does not do.  Made by gohttp.wsgi.mount().");
 
 static PyType_Slot wsgi_app_slots[] = {
     {Py_tp_new, wsgi_app_new},
@@ -225,14 +280,15 @@ typedef struct {
     PyObject *w;              /* the ResponseWriter: strong */
     PyObject *status;         /* as given, or NULL */
     PyObject *headers;        /* as given, or NULL */
-    PyObject *response;       /* the Python adapter's _Response, once it
-                                 took over, or NULL */
+    PyObject *response;       /* what the adapter's response() made, once
+                                 it took over, or NULL */
 } StartResponseObject;
 
 #define StartResponse_CAST(op) ((StartResponseObject *)(op))
 
-/* Hand the response over to the Python adapter: a _Response told what
- * start_response was told so far.  0, or -1 with an exception set. */
+/* Hand the response over to the Python adapter: the response(w, name,
+ * status, headers) it makes, told what start_response was told so far.
+ * 0, or -1 with an exception set. */
 static int
 take_over(StartResponseObject *self)
 {
@@ -241,10 +297,11 @@ take_over(StartResponseObject *self)
      * call may suspend the critical section, so check again after it. */
     Py_BEGIN_CRITICAL_SECTION(self);
     if (self->response == NULL) {
-        PyObject *made = PyObject_CallMethod(
-            self->wsgi->handler, "_response", "OOO", self->w,
-            self->status ? self->status : Py_None,
-            self->headers ? self->headers : Py_None);
+        PyObject *args[] = {self->w, self->wsgi->name,
+                            self->status ? self->status : Py_None,
+                            self->headers ? self->headers : Py_None};
+        PyObject *made = PyObject_Vectorcall(self->wsgi->response, args, 4,
+                                             NULL);
         if (made == NULL) {
             rc = -1;
         }
@@ -266,7 +323,8 @@ start_response_write(PyObject *op, PyObject *data)
     if (take_over(self) < 0) {
         return NULL;
     }
-    return PyObject_CallMethod(self->response, "write", "O", data);
+    PyObject *args[] = {self->response, data};
+    return PyObject_Vectorcall(self->wsgi->write, args, 2, NULL);
 }
 
 static PyMethodDef write_def = {
@@ -296,8 +354,8 @@ start_response_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf,
     if (!plain) {
         /* exc_info, a second call, bad arguments: the Python adapter's */
         PyObject *method = NULL, *result = NULL;
-        if (take_over(self) == 0) {
-            method = PyObject_GetAttrString(self->response, "start_response");
+        if (take_over(self) == 0) {   /* start_response bound to it */
+            method = PyMethod_New(self->wsgi->start_response, self->response);
         }
         if (method != NULL) {
             result = PyObject_Vectorcall(method, args, nargsf, kwnames);
@@ -468,7 +526,7 @@ plain_length(PyObject *value)
  * headers must fit in Go's reply buffer to be held back, and any that do
  * not fit go to the Python adapter. */
 typedef struct {
-    char buf[4096];   /* Go's replySize */
+    char buf[GOHTTP_REPLY_SIZE];   /* bridge.h */
     size_t size;
 } packed_headers;
 
@@ -569,7 +627,7 @@ send_plain_items(StartResponseObject *sr, PyObject *result, int need_length)
         total += PyBytes_GET_SIZE(chunks[i]);
     }
     int plain = plain_headers(&headers, sr->headers, &declared);
-    int discard = code == 204 || code == 304;   /* no body allowed */
+    int discard = !gohttp_code_allows_body(code);
     if (plain <= 0 || (declared >= 0 && declared != total && !discard)) {
         return plain < 0 ? -1 : 0;   /* a mistake, or a body at odds with
                                         its length: Python names it */
@@ -840,11 +898,9 @@ gohttp_wsgi_run(PyObject *op, const gohttp_request *req, const char *data,
             close_after_error(wsgi, result);
             goto error;
         }
-        sent = rest == NULL
-               ? PyObject_CallMethod(wsgi->handler, "_send", "OO",
-                                     sr->response, result)
-               : PyObject_CallMethod(wsgi->handler, "_send", "OOOO",
-                                     sr->response, result, taken, rest);
+        PyObject *args[] = {sr->response, result, taken, rest};
+        sent = PyObject_Vectorcall(wsgi->send, args, rest == NULL ? 2 : 4,
+                                   NULL);
         if (sent == NULL) {
             goto error;
         }

@@ -134,7 +134,7 @@ type loggingWriter struct {
 }
 
 func (w *loggingWriter) WriteHeader(code int) {
-	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+	if w.status == 0 && codeIsFinal(code) {
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)

@@ -2,7 +2,7 @@ package main
 
 // The exports of the ASGI path (asgiloop.go, asgicall.go).  Same rules as
 // exports.go: a gohttp_status back, err filled on failure, no panic into
-// C; bridge.h's rule 7 says who owns what.  Every one of them is called
+// C; bridge.h's rule 8 says who owns what.  Every one of them is called
 // by the event loop's thread, with the GIL held: none waits on the
 // network.
 

@@ -2,7 +2,7 @@ package main
 
 // The ASGI event loop's side of Go: the events that cross from request
 // goroutines to the one Python thread that runs ASGI apps (bridge.h,
-// rule 7).  The queue and its wake are eventQueue's (asgiqueue.go); this
+// rule 8).  The queue and its wake are eventQueue's (asgiqueue.go); this
 // file lays the events out in C's memory.
 
 /*
@@ -46,7 +46,7 @@ func newASGILoop() (*asgiLoop, error) {
 func (l *asgiLoop) post(e asgiEvent) bool { return l.q.post(e) }
 
 // take clears the wake, then copies queued events into events and their
-// bytes into buf, both C's (rule 7b), while they fit.  need is the size
+// bytes into buf, both C's (rule 8b), while they fit.  need is the size
 // of buf the first event needs when not even it fitted; more tells
 // whether events remain, so that C calls again at once.
 func (l *asgiLoop) take(events []C.gohttp_asgi_event, buf []byte) (n, used, need int, more bool) {

@@ -20,7 +20,13 @@
  *     server is shut down and drained.
  *  6. A file descriptor C passes (gohttp_call_send_file) stays C's: Go
  *     reads through a duplicate that it closes before the call returns.
- *  7. ASGI (go/asgi*.go, ext/asgi.c).  Python runs only on the event
+ *  7. One C module writes a call's (gohttp_reply, reply_buf): the writer,
+ *     ext/writer.h, which the Python ResponseWriter and the C API both
+ *     answer through.  It borrows them from the handler callback and
+ *     forgets them when the callback ends (gohttp_writer_end), before Go
+ *     reads them.  The C API alone also lends reply_buf's front to the
+ *     headers it builds, until the response starts (ext/capi.c).
+ *  8. ASGI (go/asgi*.go, ext/asgi.c).  Python runs only on the event
  *     loop's thread; Go never calls into C for an ASGI request.
  *     a. The loop (gohttp_asgi_loop_new) is a cgo.Handle owned by C, with
  *        a wake descriptor Go owns and closes in gohttp_asgi_loop_free.
@@ -104,7 +110,8 @@ typedef struct {
  * a handler that writes a small response whole (status, headers, body)
  * then costs no call from C into Go.  Go sets capacity; C fills reply_buf
  * with header_len bytes of packed headers (canonical key, value, ...),
- * then body_len bytes of body, and sets status.  Go sends it only if the
+ * then body_len bytes of body, and sets status (capacity is
+ * GOHTTP_REPLY_SIZE; ext/writer.h does all this).  Go sends it only if the
  * handler returned GOHTTP_HANDLED; any other outcome discards it, so a
  * handler that raises after writing still gets a clean 500.  C sends what
  * it holds itself (gohttp_call_write_header) before anything that must
@@ -125,6 +132,36 @@ typedef struct {
     int64_t cpu_ns;
 } gohttp_reply;
 
+/* The capacity of a call's reply_buf (gohttp_reply.capacity): how much
+ * of a response C may hold back, its packed headers and body together;
+ * as much as net/http buffers before it writes to the socket. */
+#define GOHTTP_REPLY_SIZE 4096
+
+/*
+ * The two rules about status codes that C and Go share.  Go cannot call
+ * these cheaply: go/statuscode.go has their Go twins (codeIsFinal,
+ * codeAllowsBody), and its test checks that both agree on every code.
+ */
+
+/* 1 if code starts the response: a final status (200 and up), or 101
+ * Switching Protocols, after which the connection speaks another
+ * protocol.  Headers cannot change afterwards.  Other 1xx codes are
+ * informational: they go out at once, and a final one follows. */
+static inline int
+gohttp_code_is_final(int code)
+{
+    return code >= 200 || code == 101;
+}
+
+/* 1 if a response with status code may carry a body, as net/http
+ * decides (RFC 9110 6.4.1): not 1xx, 204 No Content or 304 Not
+ * Modified.  Go refuses a body write for the others. */
+static inline int
+gohttp_code_allows_body(int code)
+{
+    return code >= 200 && code != 204 && code != 304;
+}
+
 /* What a handler callback tells Go when it returns. */
 typedef enum {
     GOHTTP_HANDLED = 0,     /* the response is complete */
@@ -143,7 +180,7 @@ typedef gohttp_outcome (*gohttp_dispatch_fn)(uintptr_t handler,
                                              gohttp_reply *reply,
                                              char *reply_buf);
 
-/* ASGI: the kinds of gohttp_asgi_event (rule 7). */
+/* ASGI: the kinds of gohttp_asgi_event (rule 8). */
 typedef enum {
     GOHTTP_ASGI_NEW = 1,        /* a request: req and its block */
     GOHTTP_ASGI_BODY = 2,       /* a chunk of the body the app asked for */

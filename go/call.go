@@ -58,17 +58,13 @@ type call struct {
 	asgi *asgiState // an ASGI request's (asgicall.go); nil until the call serves one
 }
 
-// replySize is how much of a response C may hold back: the headers and
-// body of a small response, as much as net/http buffers before it writes.
-const replySize = 4096
-
 // dataKeep is the largest data block a call keeps for its next request.
 const dataKeep = 64 << 10
 
 func newCall() *call {
 	c := &call{
 		data:     make([]byte, 0, 1024),
-		replyBuf: make([]byte, replySize),
+		replyBuf: make([]byte, C.GOHTTP_REPLY_SIZE), // bridge.h
 		done:     make(chan bool, 1),
 	}
 	c.handle = cgo.NewHandle(c)
@@ -202,7 +198,7 @@ func (c *call) writeHeaderSized(code int, headers []byte, size int64) error {
 	if err := c.headers.set(h, headers); err != nil {
 		return err
 	}
-	if !c.headers.hasDate && code >= 200 {
+	if !c.headers.hasDate && codeIsFinal(code) {
 		h["Date"] = currentDate() // see date.go
 	}
 	if size >= 0 && c.headers.declared < 0 && code >= 200 && code != http.StatusNoContent &&
@@ -210,7 +206,7 @@ func (c *call) writeHeaderSized(code int, headers []byte, size int64) error {
 		h["Content-Length"] = []string{strconv.FormatInt(size, 10)}
 	}
 	c.w.WriteHeader(code)
-	if code >= 200 || code == http.StatusSwitchingProtocols {
+	if codeIsFinal(code) {
 		c.wroteHeader = true
 		c.status = code
 		c.declared = c.headers.declared

@@ -3,10 +3,11 @@ package main
 // C handlers: routes that another C extension registers through gohttp's
 // C API (ext/capi.c, gohttp/include/gohttp.h).  Such a route calls C
 // straight from the request's goroutine: no lane, no GIL, no Python.
-// The C side answers as a Python handler's ResponseWriter does: a small
-// response held back in the call's reply buffer, which Go sends once C
-// has returned (bridge.h), else through the gohttp_call_* exports, with
-// the call's handle and generation.
+// The C side answers through the writer a Python handler's
+// ResponseWriter uses (ext/writer.h): a small response held back in the
+// call's reply buffer, which Go sends once C has returned (bridge.h),
+// else through the gohttp_call_* exports, with the call's handle and
+// generation.
 
 /*
 #include "bridge.h"

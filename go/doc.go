@@ -14,11 +14,18 @@
 //	server.go     a server's lifecycle: routes, listen, wait, shutdown
 //	lane.go       how many handler calls may be in C at once, and who waits
 //	call.go       one handler call: the request handed to C, the response
+//	headerblock.go the response headers C packs, reused when they repeat
+//	date.go       the Date header, made once a second
 //	sendfile.go   a response body sent from a file descriptor, by Go alone
+//	statuscode.go which status codes start a response, which allow a body
+//	chandler.go   routes of C handlers (the C API), run without the lane
+//	chandler_exports.go  the exports behind the C API
 //	pattern.go    the wildcard names of a ServeMux pattern
 //	status.go     Go errors and panics turned into bridge.h statuses
 //	listeners.go  TCP, Unix socket and inherited-descriptor listeners
 //	reuseport_*   the value of SO_REUSEPORT on each system
+//	conn.go       the base of the net.Conn wrappers listeners hand net/http
+//	deadlines.go  read deadlines, swept rather than timed
 //	tls.go        certificates, ALPN and cleartext HTTP/2
 //	limits.go     body size and connection count limits
 //	static.go     static files served by Go alone

@@ -24,17 +24,6 @@ func gohttp_set_dispatch(fn C.gohttp_dispatch_fn) {
 	dispatchFn.Store((*[0]byte)(fn))
 }
 
-// gohttp_set_parallel tells Go whether Python runs handlers in parallel
-// (parallel != 0: a free-threaded build with the GIL off).  Servers made
-// afterwards run one handler per CPU at once from the start, instead of
-// one at a time until calls wait.  The extension calls it before it makes
-// each server.
-//
-//export gohttp_set_parallel
-func gohttp_set_parallel(parallel C.int32_t) {
-	parallelHandlers.Store(parallel != 0)
-}
-
 // gohttp_go_procs returns how many OS threads may run Go code at once
 // (runtime.GOMAXPROCS): the CPUs by default, or the GOMAXPROCS variable
 // of the environment the process started with.
@@ -56,13 +45,16 @@ func lookupServer(h C.uintptr_t) (*server, error) {
 }
 
 // gohttp_server_new makes a server with maxHandlers calls, the most that
-// may be in C at once, and stores its handle in *out.  The handle is
-// valid until gohttp_server_free.
+// may be in C at once, and stores its handle in *out.  parallel != 0 says
+// that Python runs handlers in parallel (a free-threaded build with the
+// GIL off): the server then runs one handler per CPU at once from the
+// start, instead of one at a time until calls wait.  The handle is valid
+// until gohttp_server_free.
 //
 //export gohttp_server_new
-func gohttp_server_new(maxHandlers C.int32_t, out *C.uintptr_t, err *C.gohttp_error) (status C.gohttp_status) {
+func gohttp_server_new(maxHandlers C.int32_t, parallel C.int32_t, out *C.uintptr_t, err *C.gohttp_error) (status C.gohttp_status) {
 	defer recoverTo(err, &status)
-	s, e := newServer(int(maxHandlers))
+	s, e := newServer(int(maxHandlers), parallel != 0)
 	if e != nil {
 		return report(err, e)
 	}

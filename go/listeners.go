@@ -18,6 +18,10 @@ import (
 //	unix:/run/app.sock                  a Unix domain socket
 //	fd://3                              a listening socket inherited from
 //	                                    the parent (systemd socket activation)
+//
+// gohttp/_address.py parses and checks them, with the messages users
+// see; listenAddr only dispatches on the form, and its errors guard
+// against a caller that did not check.
 
 // listenAddr opens a listener on one address.  With reusePort, a TCP
 // listener sets SO_REUSEPORT before it binds, so that other processes

@@ -28,7 +28,7 @@ func (c *call) sendFile(fd int, offset, count int64) (int64, error) {
 		return 0, errInvalid("invalid file span: offset %d, count %d", offset, count)
 	}
 	c.wroteHeader = true
-	if !bodyAllowed(c.status) {
+	if !codeAllowsBody(c.status) {
 		return 0, errInvalid("%v: the status code does not allow one", http.ErrBodyNotAllowed)
 	}
 	f, err := dupFile(fd)
@@ -96,10 +96,4 @@ func dupFile(fd int) (*os.File, error) {
 		return nil, &os.PathError{Op: "dup", Path: fmt.Sprintf("fd %d", fd), Err: errno}
 	}
 	return os.NewFile(dup, fmt.Sprintf("fd %d", fd)), nil
-}
-
-// bodyAllowed reports whether a response with status code may have a
-// body, as net/http decides.
-func bodyAllowed(code int) bool {
-	return code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified
 }

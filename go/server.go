@@ -55,18 +55,18 @@ type server struct {
 	statics  []*staticDir       // closed by free
 }
 
-// parallelHandlers is set when Python runs handlers in parallel (see
-// gohttp_set_parallel); it is read when a server is made.
-var parallelHandlers atomic.Bool
-
-func newServer(maxHandlers int) (*server, error) {
+// newServer makes a server whose lane runs up to maxHandlers calls;
+// parallel says whether Python runs handlers in parallel (the GIL off).
+// A lane needs a place at least: gohttp.Server checks the user's value,
+// this only guards the lane.
+func newServer(maxHandlers int, parallel bool) (*server, error) {
 	if maxHandlers < 1 {
 		return nil, errInvalid("max_handlers must be at least 1, not %d", maxHandlers)
 	}
 	// Under the GIL one place; with the GIL off, one per CPU from the
 	// start, so CPU-bound handlers use every core at once.
 	places := 1
-	if parallelHandlers.Load() {
+	if parallel {
 		places = min(maxHandlers, runtime.GOMAXPROCS(0))
 	}
 	s := &server{
@@ -247,9 +247,6 @@ func (s *server) listen(cfg config) (int, error) {
 		return 0, errServerState("the server is already serving")
 	case stateClosed:
 		return 0, errServerState("the server was shut down: create a new Server to serve again")
-	}
-	if cfg.maxBodyBytes < 0 || cfg.maxConnections < 0 {
-		return 0, errInvalid("max_body_bytes and max_connections must be >= 0")
 	}
 	addrs := cfg.binds
 	if cfg.tcp {

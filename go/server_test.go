@@ -17,7 +17,7 @@ import (
 // C) on 127.0.0.1, and stops it when the test ends.
 func startServer(t *testing.T, cfg config, dir string) (*server, string) {
 	t.Helper()
-	s, err := newServer(1)
+	s, err := newServer(1, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestServerTLSAndHTTP2(t *testing.T) {
 
 func TestServerListenChecksEverythingFirst(t *testing.T) {
 	dir := t.TempDir()
-	s, err := newServer(1)
+	s, err := newServer(1, false)
 	if err != nil {
 		t.Fatal(err)
 	}

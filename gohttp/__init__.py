@@ -27,7 +27,7 @@ from .asgi import LifespanFailure, serve_asgi
 
 def _forget_chosen_gomaxprocs() -> None:
     """In a worker, the Go runtime has read the GOMAXPROCS its supervisor
-    chose (gohttp/_workers.py): the app's subprocesses must not inherit
+    chose (gohttp/_supervisor.py): the app's subprocesses must not inherit
     it."""
     chosen = _os.environ.pop("GOHTTP_GOMAXPROCS", None)
     if chosen is not None and _os.environ.get("GOMAXPROCS") == chosen:

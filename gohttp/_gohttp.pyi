@@ -1,11 +1,15 @@
 """Type stubs for the C extension gohttp._gohttp (ext/)."""
 
 import os
-from typing import (Callable, Iterable, Iterator, Mapping, Optional, Protocol,
-                    Sequence, Tuple, Union, overload)
+from typing import (Any, Callable, ItemsView, Iterable, Iterator, KeysView,
+                    Mapping, NoReturn, Optional, Protocol, Sequence, Tuple,
+                    TypeVar, Union, ValuesView, overload)
 
 _Seconds = Optional[float]
 _BytesLike = Union[bytes, bytearray, memoryview, str]
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+_R_contra = TypeVar("_R_contra", contravariant=True)
 
 class _HasFileno(Protocol):
     def fileno(self) -> int: ...
@@ -25,8 +29,11 @@ class ServerStateError(StateError):
 class ForkedProcessError(StateError):
     """gohttp was used in a process forked after it was imported."""
 
-class Headers:
-    """Case-insensitive, multi-valued HTTP headers, as Go's http.Header."""
+class Headers(Mapping[str, str]):
+    """Case-insensitive, multi-valued HTTP headers, as Go's http.Header.
+
+    A Mapping of each key to its first value (gohttp._headers registers
+    it); get_all(key) and multi_items() give every value."""
 
     def __init__(
         self,
@@ -42,11 +49,13 @@ class Headers:
     @overload
     def get(self, key: str, default: str, /) -> str: ...
     @overload
-    def get(self, key: str, default: None, /) -> Optional[str]: ...
+    def get(self, key: str, default: _T, /) -> Union[str, _T]: ...
     def get_all(self, key: str, /) -> list[str]: ...
-    def values(self, key: str, /) -> list[str]: ...
-    def items(self) -> Iterator[Tuple[str, str]]: ...
-    def keys(self) -> list[str]: ...
+    def multi_items(self) -> list[Tuple[str, str]]: ...
+    # Dict views of {key: first value} as the headers are at the call.
+    def keys(self) -> KeysView[str]: ...
+    def values(self) -> ValuesView[str]: ...
+    def items(self) -> ItemsView[str, str]: ...
     def copy(self) -> "Headers": ...
     def set(self, key: str, value: str, /) -> None: ...
     def add(self, key: str, value: str, /) -> None: ...
@@ -147,19 +156,64 @@ class Server:
     @property
     def serving(self) -> bool: ...
 
+class _StartResponseHook(Protocol[_R_contra]):
+    # start_response bound to the response C handed over: the app's own
+    # call (status, headers, exc_info=None) goes on as it was made.
+    def __call__(
+        self,
+        response: _R_contra,
+        status: str,
+        headers: list[Tuple[str, str]],
+        /,
+        exc_info: Any = None,
+    ) -> Callable[[bytes], object]: ...
+
+class _SendHook(Protocol[_R_contra]):
+    # taken and rest only when C began to iterate the app's result: the
+    # chunks it took, and the iterator it took them from.
+    def __call__(
+        self,
+        response: _R_contra,
+        result: Iterable[bytes],
+        taken: Tuple[object, ...] = ...,
+        rest: Optional[Iterator[object]] = ...,
+        /,
+    ) -> object: ...
+
 class WSGIApp:
-    """The route gohttp.wsgi.mount() registers: a WSGIHandler run in C."""
+    """The route gohttp.wsgi.mount() registers: a WSGI application run in
+    C, with the Python adapter's functions given here for the rest: C
+    calls them, and nothing of the adapter by name.  _R is the adapter's
+    response type: what response() makes and the others take first."""
 
     def __new__(
         cls,
-        handler: object,
-        input_type: Callable[..., object],
+        app: Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]],
+        name: str,
+        script_name: str,
+        # Once, at the first request: the environ entries of every request.
+        environ_base: Callable[[], dict[str, Any]],
+        # response(w, name, status, headers): the adapter takes over a
+        # response, told what start_response was told so far (or None).
+        response: Callable[[ResponseWriter, str, Optional[str], object], _R],
+        start_response: _StartResponseHook[_R],
+        write: Callable[[_R, bytes], object],
+        send: _SendHook[_R],
+        # input_type(read, length): wsgi.input of a request with a body;
+        # length None if chunked.
+        input_type: Callable[[Callable[..., bytes], Optional[int]], object],
         empty_input: object,
-        client_disconnected: type,
+        client_disconnected: type[BaseException],
     ) -> "WSGIApp": ...
     @property
-    def handler(self) -> object: ...
-    def __call__(self, w: ResponseWriter, req: Request, /) -> None: ...
+    def app(self) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def script_name(self) -> str: ...
+    # Callable only so that Server.handle() takes it: the server runs it,
+    # and a call from Python raises TypeError.
+    def __call__(self, w: ResponseWriter, req: Request, /) -> NoReturn: ...
 
 class ErrorStream:
     """wsgi.errors: lines to the gohttp logger, after a tag."""
@@ -172,6 +226,7 @@ class ErrorStream:
 def _close_gate(timeout: float, /) -> bool: ...
 def _thread_states() -> int: ...
 def _go_procs() -> int: ...
+def _code_allows_body(code: int, /) -> bool: ...
 
 # The C API for other extensions: a PyCapsule named "gohttp._gohttp._C_API"
 # holding the function table of gohttp/include/gohttp.h.  Use it from C

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import logging
 from typing import Any, Callable, Optional
 
-logger = logging.getLogger("gohttp.error")
+from ._logging import logger
 
 MODES = ("auto", "on", "off")
 

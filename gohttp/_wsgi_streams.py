@@ -1,19 +1,17 @@
-"""The two streams of a WSGI environ: ``wsgi.input`` and ``wsgi.errors``.
+"""``wsgi.input``: the request body of a WSGI environ.
 
-``wsgi.input`` reads the request body from Go as the application asks for
-it (``Request.read``), keeping at most one block of it for ``readline``;
-an upload is never held whole unless the application itself reads it
-whole.  ``wsgi.errors`` hands each line written to it to the ``gohttp``
-logger.
+It reads the body from Go as the application asks for it
+(``Request.read``), keeping at most one block of it for ``readline``; an
+upload is never held whole unless the application itself reads it
+whole.  (``wsgi.errors`` is in C, ext/errorstream.c: one is made per
+request.)
 """
 
 from __future__ import annotations
 
 from typing import Callable, Iterator, List, Optional
 
-from . import _gohttp
-
-__all__ = ["ErrorStream", "InputStream", "empty_input"]
+__all__ = ["InputStream", "empty_input"]
 
 
 # How much readline() asks Go for at a time.  Request.read(n) returns less
@@ -150,7 +148,3 @@ def _no_body(size: object = -1) -> bytes:
 
 # wsgi.input of requests without a body: it holds no state, so all share it.
 empty_input = InputStream(_no_body)
-
-
-# wsgi.errors is in C (ext/errorstream.c): one is made per request.
-ErrorStream = _gohttp.ErrorStream

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import logging
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Union
 
 from . import _gohttp
 from ._lifespan import MODES, Lifespan, LifespanFailure
+from ._logging import logger as error_logger
 from .wsgi import ClientDisconnected, _script_name
 
 if TYPE_CHECKING:
@@ -39,8 +39,6 @@ __all__ = ["ASGIApplication", "LifespanFailure", "mount", "serve_asgi"]
 ASGIApplication = Callable[[dict[str, Any], Callable[[], Awaitable[Any]],
                             Callable[[Any], Awaitable[None]]],
                            Awaitable[None]]
-
-error_logger = logging.getLogger("gohttp.error")
 
 LOOPS = ("auto", "asyncio", "uvloop")
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import signal
-import sys
 import threading
 from typing import (TYPE_CHECKING, Any, Callable, Optional, Sequence,
                     TypeVar, Union)
 
-from . import __version__, _gohttp
-from ._gohttp import Request, ResponseWriter
+from . import __version__, _address, _gohttp, _logging, _options
+from ._address import Address
+from ._gohttp import (ForkedProcessError, Request, ResponseWriter,
+                      ServerStateError)
 
 if TYPE_CHECKING:
     from .asgi import ASGIApplication
@@ -24,7 +24,12 @@ Handler = Callable[[ResponseWriter, Request], None]
 StrPath = Union[str, "os.PathLike[str]"]
 H = TypeVar("H", bound=Handler)
 
-logger = logging.getLogger("gohttp")
+logger = _logging.logger
+
+_D = _options.DEFAULT
+# The options of _options.OPTIONS a Server keeps (max_handlers goes to
+# its core once, run()'s to its workers).
+_SERVER_OPTIONS = (_options.ADDRESS, _options.LISTEN, _options.SERVER)
 
 # Servers started and not yet shut down; atexit stops them.
 _live: set["Server"] = set()
@@ -78,80 +83,102 @@ class Server:
 
     def __init__(
         self,
-        host: str = "127.0.0.1",
-        port: int = 5000,
+        host: str = _D["host"],
+        port: int = _D["port"],
         *,
-        bind: Union[str, Sequence[str], None] = None,
-        uds: Optional[StrPath] = None,
-        fd: Optional[int] = None,
-        certfile: Optional[StrPath] = None,
-        keyfile: Optional[StrPath] = None,
-        http2_cleartext: bool = False,
-        max_handlers: int = 64,
-        read_header_timeout: Optional[float] = 10.0,
-        read_timeout: Optional[float] = None,
-        write_timeout: Optional[float] = None,
-        idle_timeout: Optional[float] = 120.0,
-        max_header_bytes: int = 1 << 20,
-        max_body_bytes: Optional[int] = None,
-        max_connections: Optional[int] = None,
-        access_log: Union[bool, StrPath] = False,
-        access_log_format: str = "combined",
-        forwarded_allow_ips: Union[str, Sequence[str], None] = None,
-        reuse_port: bool = False,
-        shutdown_timeout: float = 10.0,
+        bind: Union[str, Sequence[str], None] = _D["bind"],
+        uds: Optional[StrPath] = _D["uds"],
+        fd: Optional[int] = _D["fd"],
+        certfile: Optional[StrPath] = _D["certfile"],
+        keyfile: Optional[StrPath] = _D["keyfile"],
+        http2_cleartext: bool = _D["http2_cleartext"],
+        max_handlers: int = _D["max_handlers"],
+        read_header_timeout: Optional[float] = _D["read_header_timeout"],
+        read_timeout: Optional[float] = _D["read_timeout"],
+        write_timeout: Optional[float] = _D["write_timeout"],
+        idle_timeout: Optional[float] = _D["idle_timeout"],
+        max_header_bytes: int = _D["max_header_bytes"],
+        max_body_bytes: Optional[int] = _D["max_body_bytes"],
+        max_connections: Optional[int] = _D["max_connections"],
+        access_log: Union[bool, StrPath] = _D["access_log"],
+        access_log_format: str = _D["access_log_format"],
+        forwarded_allow_ips: Union[str, Sequence[str], None] = (
+            _D["forwarded_allow_ips"]),
+        reuse_port: bool = _D["reuse_port"],
+        shutdown_timeout: float = _D["shutdown_timeout"],
     ) -> None:
-        self._core = _gohttp.Server(max_handlers=max_handlers)
+        # Every argument is an option of _options.OPTIONS: checked there,
+        # all of them before the core (a Go server) is made.
+        options = {name: value for name, value in locals().items()
+                   if name != "self"}
+        max_handlers = _options.check("max_handlers",
+                                      options.pop("max_handlers"))
         self._started = False
-        self._configure(host, port, bind=bind, uds=uds, fd=fd,
-                        certfile=certfile, keyfile=keyfile,
-                        http2_cleartext=http2_cleartext,
-                        read_header_timeout=read_header_timeout,
-                        read_timeout=read_timeout,
-                        write_timeout=write_timeout,
-                        idle_timeout=idle_timeout,
-                        max_header_bytes=max_header_bytes,
-                        max_body_bytes=max_body_bytes,
-                        max_connections=max_connections,
-                        access_log=access_log,
-                        access_log_format=access_log_format,
-                        forwarded_allow_ips=forwarded_allow_ips,
-                        reuse_port=reuse_port,
-                        shutdown_timeout=shutdown_timeout)
+        # The options this server keeps (_SERVER_OPTIONS), checked.
+        self._options: dict[str, Any] = {
+            o.name: o.check(o.default) for o in _options.OPTIONS
+            if o.where in _SERVER_OPTIONS}
+        self._adopted: Optional[list[Address]] = None
+        self._set(options)
+        self._core = _gohttp.Server(max_handlers=max_handlers)
 
     def _configure(self, host: Optional[str] = None,
-                   port: Optional[int] = None, *,
-                   shutdown_timeout: Optional[float] = None,
-                   **options: Any) -> None:
-        """Set the address and options (Server's keyword arguments) of a
-        server not yet started; host, port and options left out keep
-        their values."""
+                   port: Optional[int] = None, **options: Any) -> None:
+        """Set the address and options (Server's keyword arguments but
+        max_handlers) of a server not yet started; host, port and options
+        left out keep their values.  Nothing changes if one is wrong."""
+        if host is not None:
+            options["host"] = host
+        if port is not None:
+            options["port"] = port
+        self._set(options)
+
+    def _set(self, options: dict[str, Any]) -> None:
+        """_configure() with every option named in options."""
         if self._started:
-            raise RuntimeError("the server has started: its address and "
-                               "limits can no longer change")
-        first = not hasattr(self, "_limits")
-        if first:
-            self._limits: dict[str, Any] = {}
-            self._listeners: dict[str, Any] = {}
-            self._tls = False
-        if host is not None or first:
-            if not isinstance(host, str):
-                raise TypeError(f"host must be str, not {type(host).__name__}")
-            self.host = host
-        if port is not None or first:
-            if not isinstance(port, int) or isinstance(port, bool):
-                raise TypeError(f"port must be int, not {type(port).__name__}")
-            if not 0 <= port <= 65535:
-                raise ValueError(f"port must be from 0 to 65535, not {port}")
-            self._port = port
-        limits = {**self._limits, **_listen_options(options, self._listeners)}
-        if limits.get("http2_cleartext") and limits.get("certfile"):
-            raise ValueError("http2_cleartext is for servers without TLS: "
-                             "with certfile, clients get HTTP/2 by ALPN")
-        if shutdown_timeout is not None:
-            self.shutdown_timeout = float(shutdown_timeout)
-        self._limits = limits
-        self._tls = bool(limits.get("certfile"))
+            raise ServerStateError("the server has started: its address "
+                                   "and limits can no longer change")
+        values = {**self._options,
+                  **_options.check_all(options, _SERVER_OPTIONS,
+                                       "Server()")}
+        _options.check_together(values)
+        self._options = values
+
+    @property
+    def host(self) -> str:
+        """The host of host:port (not of bind, uds or fd)."""
+        return str(self._options["host"])
+
+    @property
+    def shutdown_timeout(self) -> float:
+        """How long run()'s Ctrl-C or SIGTERM, and shutdown(), wait for
+        requests in flight (seconds)."""
+        return float(self._options["shutdown_timeout"])
+
+    def _addresses(self) -> list[Address]:
+        """Where the server is to listen, in order: the inherited sockets
+        of _adopt_listeners, else bind, uds and fd, else host:port."""
+        if self._adopted is not None:
+            return list(self._adopted)
+        o = self._options
+        found = list(o["bind"] or ())
+        if o["uds"] is not None:
+            found.append(_address.parse("unix:" + o["uds"]))
+        if o["fd"] is not None:
+            found.append(Address("fd", fd=o["fd"]))
+        return found or [_address.tcp(o["host"], o["port"])]
+
+    def _adopt_listeners(self, fds: Sequence[int]) -> None:
+        """Listen on the listening sockets fds instead of the addresses
+        configured: a worker's, which its supervisor bound for
+        _addresses(), one each, in order.  The server owns the
+        descriptors once started (closing them when it stops).  For a
+        server not yet started."""
+        if self._started:
+            raise ServerStateError("the server has started: it can no "
+                                   "longer adopt listeners")
+        self._adopted = [Address("fd", fd=_options.check("fd", fd))
+                         for fd in fds]
 
     # Routes.
     def route(self, pattern: str) -> Callable[[H], H]:
@@ -243,15 +270,18 @@ class Server:
     def start(self) -> "Server":
         """Bind the address and serve in the background; return once
         listening.  Raises OSError if the address cannot be bound (port
-        in use), RuntimeError if already started or shut down."""
+        in use), gohttp.ServerStateError if already started or shut
+        down."""
         if self._started:
-            raise RuntimeError("the server has already been started")
-        limits = {k: v for k, v in self._limits.items()}
-        binds = _binds(self._listeners)
-        host = None if binds else self.host  # binds replace host:port
+            if not self.serving:
+                raise ServerStateError("the server was shut down: create a "
+                                       "new Server to serve again")
+            raise ServerStateError("the server has already been started")
         self._run_hooks(0)   # ASGI lifespan startup
         try:
-            self._core.listen(host, self._port, binds=binds, **limits)
+            self._core.listen(None, 0,
+                              binds=[str(a) for a in self._addresses()],
+                              **_options.listen_arguments(self._options))
         except BaseException:
             self._run_hooks(1)
             raise
@@ -273,10 +303,10 @@ class Server:
             raise
 
     def run(self, *, app_name: Optional[str] = None,
-            workers: Union[int, str] = 1,
-            max_requests: Optional[int] = None,
-            max_requests_jitter: int = 0,
-            max_rss: Optional[int] = None) -> None:
+            workers: Union[int, str] = _D["workers"],
+            max_requests: Optional[int] = _D["max_requests"],
+            max_requests_jitter: int = _D["max_requests_jitter"],
+            max_rss: Optional[int] = _D["max_rss"]) -> None:
         """Serve in the foreground until Ctrl-C or SIGTERM, then shut
         down gracefully (in-flight requests finish, up to
         shutdown_timeout seconds; a second Ctrl-C cuts them off) and
@@ -298,20 +328,23 @@ class Server:
             srv.run(workers=4, max_requests=10_000,
                     max_requests_jitter=1_000)
         """
-        from . import _workers
+        from . import _control, _supervisor, _worker
 
-        policy = _workers.Policy.of(workers, max_requests,
-                                    max_requests_jitter, max_rss)
-        if _workers.in_worker():
-            _workers.serve_as_worker(self, app_name)
+        _logging.install_default()
+        policy = _supervisor.Policy.of(workers=workers,
+                                       max_requests=max_requests,
+                                       max_requests_jitter=max_requests_jitter,
+                                       max_rss=max_rss)
+        if _control.in_worker():
+            _worker.serve_as_worker(self, app_name)
         elif policy.supervised:
             if self._started:
-                raise RuntimeError("run(workers=...) needs a server not "
-                                   "yet started: the workers listen, not "
-                                   "the supervisor")
-            _workers.Supervisor(policy, app_name=app_name,
-                                shutdown_timeout=self.shutdown_timeout
-                                ).run()
+                raise ServerStateError("run(workers=...) needs a server "
+                                       "not yet started: the workers "
+                                       "listen, not the supervisor")
+            _supervisor.Supervisor(policy, app_name=app_name,
+                                   shutdown_timeout=self.shutdown_timeout
+                                   ).run()
         else:
             self._serve_in_foreground(app_name)
 
@@ -332,9 +365,9 @@ class Server:
                     on_listening()
                 if banner:
                     what = f"{app_name} on" if app_name else "on"
-                    print(f" * gohttp {__version__} serving {what} "
-                          f"{self.url} (Go net/http) - press Ctrl-C to stop",
-                          file=sys.stderr, flush=True)
+                    logger.info("gohttp %s serving %s %s (Go net/http) - "
+                                "press Ctrl-C to stop", __version__, what,
+                                self.url)
                 self._core.wait()
                 return  # shutdown() was called elsewhere
             except KeyboardInterrupt:
@@ -350,12 +383,12 @@ class Server:
         short."""
         try:
             if why:
-                print(f" * {why}: shutting down, waiting up to "
-                      f"{self.shutdown_timeout:g}s for requests in flight",
-                      file=sys.stderr, flush=True)
+                logger.info("%s: shutting down, waiting up to %gs for "
+                            "requests in flight", why, self.shutdown_timeout)
             self.shutdown()
         except (KeyboardInterrupt, _Terminated):
-            print(" * forced shutdown", file=sys.stderr, flush=True)
+            logger.warning("forced shutdown: the requests in flight are "
+                           "cut off")
             self.shutdown(timeout=0)
 
     def shutdown(self, timeout: Optional[float] = None) -> bool:
@@ -384,29 +417,29 @@ class Server:
         self.shutdown()
 
     # Where it listens.
+    def _bound(self) -> list[Address]:
+        """The addresses listened on once started, else configured."""
+        if self._started:
+            return [_address.parse(a) for a in self._core.addresses()]
+        return self._addresses()
+
     @property
     def port(self) -> int:
-        """The port: the one the OS picked once started with port=0; with
-        bind, the first TCP listener's (0 if none)."""
+        """The port of the first TCP listener (0 if none): once started
+        with port 0, the one the OS picked."""
         if self._started:
             return self._core.port
-        if _binds(self._listeners):
-            return 0
-        return self._port
+        return next((a.port for a in self._addresses() if a.kind == "tcp"),
+                    0)
 
     @property
     def address(self) -> Union[tuple[str, int], str]:
-        """(host, port) as socket addresses go, or a Unix socket's path:
-        where the first listener listens."""
-        if not self._started and not _binds(self._listeners):
-            return self.host, self.port
-        first = self.addresses[0] if self._started else _binds(self._listeners)[0]
-        if first.startswith("unix:"):
-            return first[len("unix:"):]
-        if first.startswith("fd://"):
-            return first
-        host, _, port = first.rpartition(":")
-        return host.strip("[]"), int(port)
+        """(host, port) as socket addresses go, a Unix socket's path, or
+        "fd://N": where the first listener listens."""
+        first = self._bound()[0]
+        if first.kind == "tcp":
+            return first.host, first.port
+        return first.path if first.kind == "unix" else str(first)
 
     @property
     def addresses(self) -> list[str]:
@@ -425,16 +458,8 @@ class Server:
     @property
     def urls(self) -> list[str]:
         """The URL of each listener (see url)."""
-        scheme = "https" if self._tls else "http"
-        binds = _binds(self._listeners)
-        if not binds:
-            host = self.host or "0.0.0.0"
-            if ":" in host:
-                host = f"[{host}]"
-            return [f"{scheme}://{host}:{self.port}"]
-        found = self.addresses if self._started else binds
-        return [a if a.startswith(("unix:", "fd://")) else f"{scheme}://{a}"
-                for a in found]
+        scheme = "https" if self._options["certfile"] else "http"
+        return [a.url(scheme) for a in self._bound()]
 
     @property
     def serving(self) -> bool:
@@ -491,10 +516,11 @@ def route(pattern: str) -> Callable[[H], H]:
     return _default_server().route(pattern)
 
 
-def run(host: str = "127.0.0.1", port: int = 5000, *,
-        workers: Union[int, str] = 1, max_requests: Optional[int] = None,
-        max_requests_jitter: int = 0, max_rss: Optional[int] = None,
-        **options: Any) -> None:
+def run(host: str = _D["host"], port: int = _D["port"], *,
+        workers: Union[int, str] = _D["workers"],
+        max_requests: Optional[int] = _D["max_requests"],
+        max_requests_jitter: int = _D["max_requests_jitter"],
+        max_rss: Optional[int] = _D["max_rss"], **options: Any) -> None:
     """Serve the routes registered with route() on host:port until Ctrl-C
     or SIGTERM, then shut down gracefully and return.  options are
     Server's keyword arguments (listeners, TLS, timeouts, limits, access
@@ -527,87 +553,8 @@ def _shutdown_all_at_exit() -> None:
             logger.exception("error shutting down %r at exit", srv)
     try:
         _gohttp._close_gate(2.0)
-    except RuntimeError:
+    except ForkedProcessError:
         pass  # a forked child: there is no Go runtime to stop
-
-
-_LOG_FORMATS = ("combined", "common", "json")
-
-
-def _listen_options(options: dict[str, Any],
-                    listeners: dict[str, Any]) -> dict[str, Any]:
-    """Check Server's keyword arguments and turn them into those of the
-    core's listen(); bind, uds and fd go into listeners instead."""
-    core: dict[str, Any] = {}
-    for name, value in options.items():
-        if name == "bind":
-            if isinstance(value, str):
-                value = [value]
-            elif value is not None:
-                value = list(value)
-                for item in value:
-                    if not isinstance(item, str):
-                        raise TypeError(f"bind addresses must be str, not "
-                                        f"{type(item).__name__}")
-            listeners["bind"] = value or None
-        elif name == "uds":
-            listeners["uds"] = None if value is None else os.fspath(value)
-        elif name == "fd":
-            if value is not None and (not isinstance(value, int)
-                                      or isinstance(value, bool)
-                                      or value < 0):
-                raise ValueError(f"fd must be a file descriptor number "
-                                 f"(an int >= 0), not {value!r}")
-            listeners["fd"] = value
-        elif name in ("certfile", "keyfile"):
-            core[name] = None if value is None else os.fspath(value)
-        elif name in ("max_body_bytes", "max_connections"):
-            if value is None:
-                value = 0
-            elif (not isinstance(value, int) or isinstance(value, bool)
-                  or value < 1):
-                raise ValueError(f"{name} must be a positive int, or None "
-                                 f"for no limit, not {value!r}")
-            core[name] = value
-        elif name == "access_log":
-            if value is False or value is None:
-                value = None
-            elif value is True:
-                value = "-"
-            else:
-                value = os.fspath(value)
-                if not value:
-                    raise ValueError("access_log must be True, '-' "
-                                     "(standard error) or a file path")
-            core[name] = value
-        elif name == "access_log_format":
-            if value not in _LOG_FORMATS:
-                raise ValueError(f"access_log_format must be one of "
-                                 f"{', '.join(_LOG_FORMATS)}, not {value!r}")
-            core[name] = value
-        elif name == "forwarded_allow_ips":
-            if value is not None and not isinstance(value, str):
-                value = ",".join(value)
-            core[name] = value or None
-        elif name in ("http2_cleartext", "reuse_port"):
-            core[name] = bool(value)
-        else:  # timeouts and max_header_bytes: listen() checks them
-            core[name] = value
-    if core.get("keyfile") and not core.get("certfile"):
-        raise ValueError("keyfile needs certfile: give both, or certfile "
-                         "alone if it holds the key too")
-    return core
-
-
-def _binds(listeners: dict[str, Any]) -> list[str]:
-    """The addresses bind, uds and fd name, as the core's listen() takes
-    them; [] when the server listens on host:port."""
-    binds = list(listeners.get("bind") or ())
-    if listeners.get("uds") is not None:
-        binds.append("unix:" + listeners["uds"])
-    if listeners.get("fd") is not None:
-        binds.append(f"fd://{listeners['fd']}")
-    return binds
 
 
 atexit.register(_shutdown_all_at_exit)

@@ -15,17 +15,14 @@ or several, next to native routes, on one server::
         srv.route("GET /health")(health)         # a native handler
         ...
 
-The adapter is itself a native handler, ``handler(w, req)``: it builds
-the environ from ``req``, calls the application, and writes what the
-application returns through ``w``.  Errors are left to the native layer,
-which logs them to the ``gohttp`` logger: an exception before anything
-was sent gives the client a 500, one after the response started closes
-the connection.
-
-A mounted application runs in C (ext/wsgi.c, the route ``mount()``
-registers): the environ, start_response and a response given as a list
-of bytes are C's, and this module's code takes over only for the rest
-(iterators, file wrappers, write(), exc_info) and to name mistakes.
+A mounted application runs in C (ext/wsgi.c: the ``WSGIApp`` route
+``mount()`` registers): the environ, start_response and a response given
+as a list of bytes are C's, and this module's code takes over only for
+the rest (iterators, file wrappers, write(), exc_info) and to name
+mistakes.  ``mount()`` hands C those functions of this module once.
+Errors are logged to the ``gohttp.error`` logger: an exception before
+anything was sent gives the client a 500, one after the response started
+closes the connection.
 """
 
 from __future__ import annotations
@@ -36,25 +33,22 @@ import logging
 import os
 import socket
 import stat
-import time
-import warnings
 import weakref
 from types import TracebackType
 from typing import (TYPE_CHECKING, Any, Callable, Iterable, Iterator,
                     Optional, Protocol, Tuple, Type, Union)
 
-from ._gohttp import Request, ResponseWriter, WSGIApp
+from ._gohttp import ResponseWriter, WSGIApp, _code_allows_body
 from ._headers import _TOKEN, canonical_key
-from ._wsgi_streams import ErrorStream, InputStream, empty_input
+from ._wsgi_streams import InputStream, empty_input
 
 if TYPE_CHECKING:
     from .server import Server
 
-__all__ = ["FileWrapper", "WSGIApplication", "WSGIHandler", "mount",
+__all__ = ["FileWrapper", "WSGIApp", "WSGIApplication", "mount",
            "serve_wsgi"]
 
-logger = logging.getLogger("gohttp")
-access_logger = logging.getLogger("gohttp.access")
+logger = logging.getLogger("gohttp.error")
 
 ExcInfo = Tuple[Type[BaseException], BaseException, Optional[TracebackType]]
 OptExcInfo = Union[ExcInfo, Tuple[None, None, None]]
@@ -108,46 +102,6 @@ class FileWrapper:
         close = getattr(self.filelike, "close", None)
         if close is not None:
             close()
-
-
-# ---- the environ --------------------------------------------------------
-
-# Environ names of request headers, by canonical header name; "" drops
-# the header.  "Proxy" is dropped: as HTTP_PROXY, code that reads proxy
-# settings from the environment would take it for one ("httpoxy").
-_FIXED_NAMES = {
-    "Content-Type": "CONTENT_TYPE",
-    "Content-Length": "CONTENT_LENGTH",
-    "Proxy": "",
-}
-_environ_names: dict[str, str] = dict(_FIXED_NAMES)
-_NAMES_MAX = 1024
-
-
-def _environ_name(key: str) -> str:
-    """The environ key for the request header key ("X-Id" → "HTTP_X_ID").
-
-    A header whose name has "_" is dropped: "X_Id" would otherwise pass
-    for "X-Id", a trick to slip a header past a proxy that checks "X-Id".
-    """
-    name = _environ_names.get(key)
-    if name is None:
-        # _FIXED_NAMES first: another thread may have just cleared the
-        # cache, and "Content-Type" must not become HTTP_CONTENT_TYPE.
-        name = _FIXED_NAMES.get(key)
-    if name is None:
-        name = "" if "_" in key else "HTTP_" + key.upper().replace("-", "_")
-        if len(_environ_names) >= _NAMES_MAX:
-            _environ_names.clear()
-            _environ_names.update(_FIXED_NAMES)
-        _environ_names[key] = name
-    return name
-
-
-def _server_name(host: str) -> str:
-    if host in ("", "0.0.0.0", "::"):
-        return socket.gethostname()
-    return host
 
 
 # ---- start_response's arguments -------------------------------------------
@@ -304,17 +258,20 @@ def _regular_file(filelike: Any) -> Optional[tuple[int, int, int]]:
 # ---- one response -----------------------------------------------------------
 
 class _Response:
-    """The state of one response: start_response, write, and sending the
-    iterable the app returned."""
+    """The state of one response once C hands it over (WSGIApp's
+    response): start_response, write, and sending the iterable the app
+    returned.  status and headers: what start_response was told so far."""
 
     __slots__ = ("w", "app", "status", "headers", "code", "length",
                  "started", "sent", "discard")
 
-    def __init__(self, w: ResponseWriter, app: str) -> None:
+    def __init__(self, w: ResponseWriter, app: str,
+                 status: Optional[str] = None, headers: object = None
+                 ) -> None:
         self.w = w
         self.app = app
-        self.status: Optional[str] = None   # as given to start_response
-        self.headers: object = None         # as given to start_response
+        self.status = status                # as given to start_response
+        self.headers = headers              # as given to start_response
         self.code = 0                       # once started
         self.length: Optional[int] = None   # Content-Length the app declared
         self.started = False                # status and headers went to Go
@@ -369,7 +326,7 @@ class _Response:
         w = self.w
         target = w.header._map
         declared = _fill_headers(target, self.headers, self.app)
-        self.discard = code == 204 or code == 304
+        self.discard = not _code_allows_body(code)
         if declared is not None:
             self.length = declared
         elif length is not None and not self.discard:
@@ -482,43 +439,27 @@ class _Response:
                            "closed", self.app, self.length)
 
 
-# ---- the handler ------------------------------------------------------------
+# ---- what C calls -----------------------------------------------------------
 
-class WSGIHandler:
-    """A native handler ``handler(w, req)`` that runs a WSGI application.
+def _server_name(host: str) -> str:
+    if host in ("", "0.0.0.0", "::"):
+        return socket.gethostname()
+    return host
 
-    script_name is where the application is mounted ("" for the root,
-    else "/prefix"); server, if given, tells SERVER_NAME and SERVER_PORT.
-    Made and registered by ``Server.mount_wsgi()``.
-    """
 
-    __slots__ = ("app", "name", "script_name", "access_log", "_server",
-                 "_constants")
+def _environ_base(server: "Server") -> Callable[[], dict[str, Any]]:
+    """WSGIApp's environ_base: the environ entries that are the same for
+    every request, made at the first request, when the server knows its
+    port."""
+    # A weak reference: the server holds the route through its routes,
+    # and the C server does not take part in cycle collection.
+    ref = weakref.ref(server)
 
-    def __init__(self, app: WSGIApplication, *, script_name: str = "",
-                 server: Optional["Server"] = None,
-                 name: Optional[str] = None,
-                 access_log: bool = False) -> None:
-        if not callable(app):
-            raise TypeError(f"a WSGI application must be callable "
-                            f"app(environ, start_response), not "
-                            f"{type(app).__name__}")
-        self.app = app
-        self.name = name or _describe(app)
-        self.script_name = script_name
-        self.access_log = access_log
-        # A weak reference: the server holds this handler through its
-        # routes, and the C server does not take part in cycle collection.
-        self._server = None if server is None else weakref.ref(server)
-        self._constants: Optional[dict[str, Any]] = None
-
-    def _make_constants(self) -> dict[str, Any]:
-        """The environ entries that are the same for every request.  Made
-        at the first request, when the server knows its port."""
-        srv = self._server() if self._server is not None else None
+    def environ_base() -> dict[str, Any]:
+        srv = ref()
         host, port = ("localhost", "0") if srv is None else (
             _server_name(srv.host), str(srv.port))
-        self._constants = {
+        return {
             "SERVER_NAME": host,
             "SERVER_PORT": port,
             "wsgi.version": (1, 0),
@@ -528,122 +469,31 @@ class WSGIHandler:
             "wsgi.input_terminated": True,
             "wsgi.file_wrapper": FileWrapper,
         }
-        return self._constants
 
-    def environ(self, req: Request) -> dict[str, Any]:
-        """The PEP 3333 environ of req."""
-        # Paths come decoded from UTF-8 with surrogateescape: PEP 3333
-        # wants their raw bytes as a latin-1 str instead.
-        path = req.path
-        if not path.isascii():
-            path = path.encode("utf-8", "surrogateescape").decode("latin-1")
-        url = req.url
-        if not url.isascii():
-            url = url.encode("utf-8", "surrogateescape").decode("latin-1")
-        query = req.query
-        if not query.isascii():
-            query = query.encode("utf-8", "surrogateescape").decode("latin-1")
-        script_name = self.script_name
-        if script_name:
-            n = len(script_name)
-            if path.startswith(script_name) and (len(path) == n
-                                                 or path[n] == "/"):
-                path = path[n:]
-            else:  # outside the mount (Go routed it here): say so plainly
-                script_name = ""
-        remote_addr, _, remote_port = req.remote_addr.rpartition(":")
-        if remote_addr.startswith("["):
-            remote_addr = remote_addr[1:-1]
-        environ = (self._constants or self._make_constants()).copy()
-        environ["REQUEST_METHOD"] = req.method
-        environ["SCRIPT_NAME"] = script_name
-        environ["PATH_INFO"] = path
-        environ["QUERY_STRING"] = query
-        environ["REQUEST_URI"] = url
-        environ["RAW_URI"] = url
-        environ["SERVER_PROTOCOL"] = req.proto
-        environ["wsgi.url_scheme"] = req.scheme
-        environ["REMOTE_ADDR"] = remote_addr
-        environ["REMOTE_PORT"] = remote_port
-        length = req.content_length
-        environ["wsgi.input"] = (empty_input if length == 0
-                                 else InputStream(req.read, length))
-        environ["wsgi.errors"] = ErrorStream(self.name)
-        host = req.host
-        if host:
-            environ["HTTP_HOST"] = host
-        # Headers._map: {canonical name: [values]}, read-only here.
-        for key, values in req.headers._map.items():
-            name = _environ_names.get(key) or _environ_name(key)
-            if not name:
-                continue
-            if len(values) == 1:
-                environ[name] = values[0]
-            else:
-                environ[name] = ("; " if key == "Cookie" else ",").join(values)
-        return environ
+    return environ_base
 
-    def __call__(self, w: ResponseWriter, req: Request) -> None:
-        environ = self.environ(req)
-        errors = environ["wsgi.errors"]
-        response = _Response(w, self.name)
-        try:
-            if not self.access_log:
-                self._run(environ, response)
-                return
-            started = time.time()
+
+def _send(response: _Response, result: Iterable[bytes],
+          taken: tuple[object, ...] = (),
+          rest: Optional[Iterator[object]] = None) -> None:
+    """WSGIApp's send: send the body the app returned, then close() it.
+    When C began to iterate result, taken holds the chunks it took and
+    rest is the iterator it took them from."""
+    body: Iterable[Any] = (result if rest is None
+                           else itertools.chain(taken, rest))
+    try:
+        response.send_iterable(body)
+    except ClientDisconnected:
+        logger.debug("WSGI app %s: the client went away", response.app)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
             try:
-                self._run(environ, response)
-            except BaseException:
-                _log_access(environ, response, started, failed=True)
-                raise
-            _log_access(environ, response, started, failed=False)
-        finally:
-            errors.flush()
-
-    def _run(self, environ: dict[str, Any], response: _Response) -> None:
-        """Call the app, send its response, close it."""
-        try:
-            result = self.app(environ, response.start_response)
-        except ClientDisconnected:
-            logger.debug("WSGI app %s: the client went away", self.name)
-            return
-        self._send(response, result)
-
-    def _response(self, w: ResponseWriter, status: Optional[str],
-                  headers: object) -> _Response:
-        """A _Response for w, told what start_response was told: where
-        the C adapter (ext/wsgi.c) hands a response over."""
-        response = _Response(w, self.name)
-        response.status = status
-        response.headers = headers
-        return response
-
-    def _send(self, response: _Response, result: Iterable[bytes],
-              taken: tuple[object, ...] = (),
-              rest: Optional[Iterator[object]] = None) -> None:
-        """Send the body the app returned, then close() it.  When C began
-        to iterate result, taken holds the chunks it took and rest is the
-        iterator it took them from."""
-        body: Iterable[Any] = (result if rest is None
-                               else itertools.chain(taken, rest))
-        try:
-            response.send_iterable(body)
-        except ClientDisconnected:
-            logger.debug("WSGI app %s: the client went away", self.name)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:
-                    # The response stands as sent: log, do not cut it off.
-                    logger.exception("WSGI app %s: error in the close() of "
-                                     "its response", self.name)
-
-    def __repr__(self) -> str:
-        where = self.script_name or "/"
-        return f"<gohttp WSGI app {self.name} at {where!r}>"
+                close()
+            except Exception:
+                # The response stands as sent: log, do not cut it off.
+                logger.exception("WSGI app %s: error in the close() of "
+                                 "its response", response.app)
 
 
 def _describe(app: object) -> str:
@@ -654,21 +504,6 @@ def _describe(app: object) -> str:
         return f"{module}:{qualname}"
     cls = type(app)
     return f"{cls.__module__}:{cls.__qualname__} instance"
-
-
-def _log_access(environ: dict[str, Any], response: _Response,
-                started: float, *, failed: bool) -> None:
-    """One line in the Common Log Format, to the gohttp.access logger."""
-    if response.started or not failed:
-        code = response.code or 200
-    else:
-        code = 500
-    when = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(started))
-    access_logger.info('%s - - [%s] "%s %s %s" %d %s',
-                       environ["REMOTE_ADDR"], when,
-                       environ["REQUEST_METHOD"], environ["REQUEST_URI"],
-                       environ["SERVER_PROTOCOL"], code,
-                       response.sent or "-")
 
 
 # ---- mounting and serving ---------------------------------------------------
@@ -694,33 +529,29 @@ def _script_name(prefix: object) -> str:
 
 
 def mount(server: "Server", prefix: str, app: WSGIApplication, *,
-          name: Optional[str] = None,
-          access_log: bool = False) -> WSGIHandler:
+          name: Optional[str] = None) -> WSGIApp:
     """Serve app on server for every path under prefix; see
-    ``Server.mount_wsgi``.  Returns the handler it registered.
-
-    access_log=True (deprecated) logs a Common Log Format line per request
-    to the ``gohttp.access`` logger at INFO, and runs the app in Python
-    all along: use ``gohttp.Server(access_log=True)`` (the gohttp
-    command's --access-log) instead, which Go writes for every route."""
-    if access_log:
-        warnings.warn(
-            "gohttp.wsgi.mount(access_log=True) is deprecated: pass "
-            "access_log=True to gohttp.Server instead, whose log Go writes "
-            "without running the app in Python", DeprecationWarning,
-            stacklevel=2)
+    ``Server.mount_wsgi``.  Returns the route it registered, whose
+    ``app``, ``name`` and ``script_name`` say what it serves where.
+    (The access log is the server's: ``gohttp.Server(access_log=True)``.)
+    """
+    if not callable(app):
+        raise TypeError(f"a WSGI application must be callable "
+                        f"app(environ, start_response), not "
+                        f"{type(app).__name__}")
     script_name = _script_name(prefix)
-    handler = WSGIHandler(app, script_name=script_name, server=server,
-                          name=name, access_log=access_log)
-    # The route runs the app in C; with access_log, in Python all along.
-    route: Callable[..., None] = handler if access_log else WSGIApp(
-        handler, InputStream, empty_input, ClientDisconnected)
+    route = WSGIApp(
+        app, name or _describe(app), script_name,
+        environ_base=_environ_base(server), response=_Response,
+        start_response=_Response.start_response, write=_Response.write,
+        send=_send, input_type=InputStream, empty_input=empty_input,
+        client_disconnected=ClientDisconnected)
     if script_name:
         server.handle(script_name + "/", route)   # the subtree
         server.handle(script_name, route)         # the prefix itself
     else:
         server.handle("/", route)
-    return handler
+    return route
 
 
 def serve_wsgi(app: WSGIApplication, host: str = "127.0.0.1",
@@ -748,7 +579,7 @@ def serve_wsgi(app: WSGIApplication, host: str = "127.0.0.1",
     from .server import Server
 
     srv = Server(host, port, **server_options)
-    handler = mount(srv, "/", app, name=name)
-    srv.run(app_name=handler.name, workers=workers,
+    route = mount(srv, "/", app, name=name)
+    srv.run(app_name=route.name, workers=workers,
             max_requests=max_requests,
             max_requests_jitter=max_requests_jitter, max_rss=max_rss)

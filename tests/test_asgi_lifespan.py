@@ -48,8 +48,8 @@ class App:
         await respond(send, scope["state"].get("db", "-").encode())
 
 
-def serve(app, **mount):
-    srv = gohttp.Server("127.0.0.1", 0, shutdown_timeout=2.0)
+def serve(app, shutdown_timeout=2.0, **mount):
+    srv = gohttp.Server("127.0.0.1", 0, shutdown_timeout=shutdown_timeout)
     srv.mount_asgi("/", app, **mount)
     return srv
 
@@ -142,9 +142,7 @@ def test_shutdown_waits_for_requests_then_cancels_then_lifespan(http):
             order.append("forever cancelled")
             raise
 
-    srv = serve(asgi)
-    srv.shutdown_timeout = 1.0
-    srv.start()
+    srv = serve(asgi, shutdown_timeout=1.0).start()
     results = {}
 
     def get(path):

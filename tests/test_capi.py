@@ -24,7 +24,8 @@ import urllib3
 
 import gohttp
 from gohttp import _gohttp
-from support import GOHTTP_PATH, TIMEOUT, connect, get, rss_bytes
+from support import (GOHTTP_PATH, TIMEOUT, connect, get, read_to_end,
+                     rss_bytes)
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = {
@@ -305,6 +306,110 @@ def test_write_to_a_client_that_left_fails_cleanly(server, probe):
                                   "connection is closed")
     probe.route(server, "GET /empty", "empty")
     assert fetch(server, "GET", "/empty").status == 200
+
+
+# ---- one writer: C and Python answer alike ----------------------------
+
+def python_script(record):
+    """A Python handler that runs the steps of capi_probe's "script"
+    handler, as it does, and records what each did."""
+    def handler(w, req):
+        out, writes = [], 0
+        for step in req.query.split("&"):
+            op, _, arg = step.partition("=")
+            n = int(arg or 0)
+            try:
+                if op == "cl":
+                    w.header.set("Content-Length", str(n))
+                    rc = 0
+                elif op == "status":
+                    w.write_header(n)
+                    rc = 0
+                elif op == "write":
+                    rc = w.write(bytes([ord("a") + writes % 26]) * n)
+                    writes += 1
+                else:
+                    w.flush()
+                    rc = 0
+            except (ValueError, OSError, gohttp.Error) as exc:
+                out.append(f"error {exc}\n")
+            else:
+                out.append(f"ok {rc}\n")
+        record("".join(out))
+    return handler
+
+
+def raw_answer(srv: gohttp.Server, method: str, target: str) -> bytes:
+    """The bytes of the answer to one request, without its Date header
+    (the one thing that may differ from one answer to the next)."""
+    with connect(srv.address) as sock:
+        sock.sendall(f"{method} {target} HTTP/1.1\r\nHost: x\r\n"
+                     "Connection: close\r\n\r\n".encode())
+        data = read_to_end(sock)
+    return b"".join(line for line in data.splitlines(keepends=True)
+                    if not line.startswith(b"Date: "))
+
+
+@pytest.mark.parametrize("method, steps", [
+    # a body for a status that allows none: Go refuses the write
+    ("GET", "status=204&write=4"),
+    ("GET", "status=304&write=4"),
+    ("GET", "status=204"),
+    ("GET", "status=404"),
+    # an informational status goes out at once; the final one follows
+    ("GET", "status=103&write=5"),
+    # 101 starts the response (no body, and nothing after it)
+    ("GET", "status=101&write=1"),
+    # a large write after a held small one, and past the reply buffer
+    ("GET", "write=10&write=100000"),
+    ("GET", "write=10&write=3000&write=10"),
+    ("GET", "write=4000&write=200"),
+    # Content-Length: held when the body fits it, else Go judges
+    ("GET", "cl=5&write=5"),
+    ("GET", "cl=5&write=3&write=3"),
+    ("GET", "cl=3&write=5"),
+    ("GET", "cl=5&write=2&flush&write=3"),
+    ("GET", "write=5&flush&write=5"),
+    ("HEAD", "write=13"),
+    ("HEAD", "cl=13&write=13"),
+    ("HEAD", "status=204&write=1"),
+])
+def test_c_and_python_handlers_answer_alike(server, probe, record, method,
+                                            steps):
+    probe.route(server, "/c", "script")
+    server.handle("/py", python_script(record))
+
+    runs, _ = probe.script_result()
+    c_answer = raw_answer(server, method, "/c?" + steps)
+    deadline = time.monotonic() + TIMEOUT
+    while probe.script_result()[0] == runs and time.monotonic() < deadline:
+        time.sleep(0.01)
+    c_steps = probe.script_result()[1]
+    py_answer = raw_answer(server, method, "/py?" + steps)
+
+    assert c_answer == py_answer
+    assert c_steps == record.one()
+    if "status=204&write" in steps or "status=304&write" in steps:
+        assert "error http: request method or response status code does " \
+            "not allow body" in c_steps
+
+
+def test_c_handler_past_its_content_length_fails(server, probe):
+    """A C handler's Content-Length is held with its small response now:
+    a body longer than it is still refused, by the writer or by Go."""
+    probe.route(server, "/c", "script")
+    runs, _ = probe.script_result()
+    answer = raw_answer(server, "GET", "/c?cl=5&write=3&write=3")
+    deadline = time.monotonic() + TIMEOUT
+    while probe.script_result()[0] == runs and time.monotonic() < deadline:
+        time.sleep(0.01)
+    lines = probe.script_result()[1].splitlines()
+    assert lines[:2] == ["ok 0", "ok 3"]
+    assert lines[2].startswith("error http: wrote more than the declared "
+                               "Content-Length")
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"Content-Length: 5\r\n" in answer
+    assert answer.endswith(b"\r\n\r\naaa")   # and then the connection closed
 
 
 # ---- registering: wrong use -------------------------------------------

@@ -2,9 +2,11 @@
 (the console script runs the same main())."""
 
 import contextlib
+import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -192,12 +194,37 @@ def test_defaults_in_help_are_the_servers():
     assert f"(default: {defaults['idle_timeout'].default:g})" in help_text
 
 
+def test_the_option_table_is_servers_and_runs_signature():
+    """Server(), Server.run() and gohttp.run() take exactly the options
+    of the one table, with its defaults."""
+    import inspect
+    from gohttp import _options
+    for function, where, skip in [
+            (gohttp.Server, ("core", "address", "listen", "server"), ()),
+            (gohttp.Server.run, ("run",), ("self", "app_name")),
+            (gohttp.run, ("run",), ("host", "port", "options"))]:
+        params = {name: p.default for name, p in
+                  inspect.signature(function).parameters.items()
+                  if name not in skip}
+        assert params == {o.name: o.default for o in _options.OPTIONS
+                          if o.where in where}, function
+
+
 @pytest.mark.parametrize("args, message", [
-    (["--bind", "nonsense"], "--bind wants HOST:PORT"),
+    (["--bind", "nonsense"],
+     "--bind: bad address 'nonsense': want HOST:PORT"),
     (["--static", "static=./x"], "--static wants PREFIX=DIR"),
-    (["--bind", "127.0.0.1:99999"], "--bind wants HOST:PORT"),
-    (["--timeout-read", "-1"], "a timeout is a number of seconds"),
-    (["--max-handlers", "0"], "at least 1"),
+    (["--bind", "127.0.0.1:99999"], "--bind: bad address"),
+    (["--timeout-read", "-1"],
+     "--timeout-read must be a number of seconds, 0 for no limit, not -1.0"),
+    (["--max-body-size", "0"],
+     "--max-body-size must be a whole number of at least 1, not 0"),
+    (["--timeout-read", "soon"],
+     "--timeout-read wants a number of seconds, 0 for no limit, not 'soon'"),
+    (["--max-handlers", "0"],
+     "--max-handlers must be a whole number of at least 1, not 0"),
+    (["--workers", "many"], "--workers wants a number of worker processes"),
+    (["--fd", "x"], "--fd wants a file descriptor number, not 'x'"),
     (["--log-level", "loud"], "invalid choice"),
 ])
 def test_bad_options(captured, capsys, args, message):
@@ -211,7 +238,8 @@ def test_bad_options_exit_2(subprocess_env):
     code, stderr = failure(subprocess_env, "wsgi_apps.hello:app",
                            "-b", "127.0.0.1:1", "-b", "nonsense")
     assert code == 2
-    assert "gohttp: error: argument --bind/-b: --bind wants HOST:PORT" in stderr
+    assert ("gohttp: error: argument --bind/-b: --bind: bad address "
+            "'nonsense': want HOST:PORT") in stderr
 
 
 def test_a_missing_static_directory_is_a_clear_error(subprocess_env, tmp_path):
@@ -261,6 +289,7 @@ def test_options_map_to_server_arguments(captured):
     srv = captured["server"]
     assert (srv.host, srv.port) == ("::1", 8123)
     assert captured["init"] == {
+        "host": "::1", "port": 8123, "bind": None,
         "read_header_timeout": 2.5, "read_timeout": 30.0,
         "write_timeout": None, "idle_timeout": 7.0, "shutdown_timeout": 3.0,
         "max_handlers": 16}
@@ -288,7 +317,7 @@ def test_options_apply_to_a_server_app(captured):
               "--timeout-idle", "9"])
     assert captured["server"] is server
     assert (server.host, server.port) == ("", 8124)
-    assert server._limits["idle_timeout"] == 9.0
+    assert server._options["idle_timeout"] == 9.0
 
 
 @pytest.mark.parametrize("app, message", [
@@ -333,3 +362,147 @@ def test_a_wrong_app_exits_1_with_the_message(subprocess_env):
     assert stderr == ("gohttp: cannot import 'nosuchmodule': there is no "
                       f"module named 'nosuchmodule' (searched {TESTS} and "
                       "sys.path)\n")
+
+
+# ---- logging: the gohttp.error logger, --log-level, --log-config ------------
+
+def test_app_errors_and_lifecycle_go_to_gohttp_error_on_stderr(
+        subprocess_env):
+    with gohttp_command(subprocess_env, "wsgi_apps.hello:failing_app",
+                        "--bind", "127.0.0.1:0") as (proc, banner):
+        _, url = banner.wait()
+        r = urllib3.request("GET", url + "/", retries=False)
+        assert r.status == 500
+        assert stop(proc) == 0
+        rest = banner.rest()
+    assert " * SIGTERM: shutting down" in rest
+    assert " ERROR gohttp.error: " in rest
+    assert "RuntimeError: the app failed on purpose" in rest
+
+
+def test_an_address_that_cannot_be_bound_is_one_line(subprocess_env):
+    code, stderr = failure(subprocess_env, "wsgi_apps.hello:app",
+                           "--bind", "127.0.0.1:0", "--log-level", "warning",
+                           "--uds", "/nonexistent/dir/s.sock")
+    assert code == 1
+    assert stderr.startswith("gohttp: ") and "s.sock" in stderr
+    assert "Traceback" not in stderr and "serving" not in stderr
+
+
+LOG_CONFIG_JSON = """{
+  "version": 1,
+  "formatters": {"plain": {"format": "%(name)s|%(levelname)s|%(message)s"}},
+  "handlers": {"file": {"class": "logging.FileHandler",
+                        "filename": "LOGFILE", "formatter": "plain"}},
+  "loggers": {"gohttp.error": {"handlers": ["file"], "level": "INFO",
+                               "propagate": false}}
+}"""
+
+LOG_CONFIG_YAML = """
+version: 1
+formatters: {plain: {format: "%(name)s|%(levelname)s|%(message)s"}}
+handlers:
+  file: {class: logging.FileHandler, filename: LOGFILE, formatter: plain}
+loggers:
+  gohttp.error: {handlers: [file], level: INFO, propagate: false}
+"""
+
+LOG_CONFIG_INI = """
+[loggers]
+keys = root, gohttp
+
+[handlers]
+keys = file
+
+[formatters]
+keys = plain
+
+[logger_root]
+handlers =
+
+[logger_gohttp]
+qualname = gohttp.error
+level = INFO
+handlers = file
+propagate = 0
+
+[handler_file]
+class = FileHandler
+args = ('LOGFILE',)
+formatter = plain
+
+[formatter_plain]
+format = %(name)s|%(levelname)s|%(message)s
+"""
+
+
+@pytest.mark.parametrize("suffix, text", [(".json", LOG_CONFIG_JSON),
+                                          (".yaml", LOG_CONFIG_YAML),
+                                          (".ini", LOG_CONFIG_INI)])
+def test_log_config_file_sends_gohttp_error_where_it_says(
+        subprocess_env, tmp_path, suffix, text):
+    if suffix == ".yaml":
+        pytest.importorskip("yaml")
+    log = tmp_path / "gohttp.log"
+    config = tmp_path / f"logging{suffix}"
+    config.write_text(text.replace("LOGFILE", str(log)))
+    with gohttp_command(subprocess_env, "wsgi_apps.hello:failing_app",
+                        "--bind", "127.0.0.1:0",
+                        "--log-config", str(config)) as (proc, banner):
+        url = logged_url(log, proc)
+        assert urllib3.request("GET", url, retries=False).status == 500
+        assert stop(proc) == 0
+        assert banner.rest() == ""  # nothing left for stderr
+    text = log.read_text()
+    assert (f"gohttp.error|INFO|gohttp {gohttp.__version__} serving "
+            f"wsgi_apps.hello:failing_app on {url} ") in text
+    assert "gohttp.error|ERROR|" in text
+    assert "RuntimeError: the app failed on purpose" in text
+    assert "gohttp.error|INFO|SIGTERM: shutting down" in text
+
+
+def logged_url(log, proc):
+    """The URL of the banner once the process has logged it to log."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = re.search(r"serving \S+ on (http://\S+) ",
+                          log.read_text() if log.exists() else "")
+        if found:
+            return found.group(1)
+        time.sleep(0.05)
+    pytest.fail(f"no banner in {log}: {proc.poll()=}")
+
+
+@pytest.mark.parametrize("name, text, problem", [
+    ("missing.json", None, "no such file"),
+    ("bad.json", "{nope", "not valid JSON: Expecting property name"),
+    ("list.json", "[1]", "want a mapping (a logging dictConfig), not list"),
+    ("handler.json",
+     '{"version": 1, "handlers": {"h": {"class": "no.such.Handler"}}}',
+     "Unable to configure handler 'h'"),
+    ("bad.yml", "a: [", "not valid YAML"),
+    ("empty.ini", "", ""),
+    ("bad.ini", "[loggers]\nkeys = root\n", ""),
+])
+def test_a_bad_log_config_says_which_file_and_why(subprocess_env, tmp_path,
+                                                  name, text, problem):
+    if name.endswith(".yml"):
+        pytest.importorskip("yaml")
+    config = tmp_path / name
+    if text is not None:
+        config.write_text(text)
+    code, stderr = failure(subprocess_env, "wsgi_apps.hello:app",
+                           "--log-config", str(config))
+    assert code == 1
+    assert stderr.startswith(f"gohttp: --log-config {config}: "), stderr
+    assert problem in stderr
+    assert "Traceback" not in stderr
+
+
+def test_a_yaml_log_config_without_pyyaml_says_so(tmp_path, monkeypatch):
+    from gohttp import _logging
+    monkeypatch.setitem(sys.modules, "yaml", None)  # import fails
+    config = tmp_path / "logging.yaml"
+    config.write_text("version: 1\n")
+    with pytest.raises(ValueError, match="a YAML file needs PyYAML"):
+        _logging.load(str(config))

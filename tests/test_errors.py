@@ -13,7 +13,7 @@ from support import TIMEOUT, connect, outcome, read_to_end
 
 def gohttp_errors(caplog):
     return [r for r in caplog.records
-            if r.name == "gohttp" and r.levelno >= logging.ERROR]
+            if r.name == "gohttp.error" and r.levelno >= logging.ERROR]
 
 
 def test_handler_exception_gives_500_without_traceback(server, fetch,

@@ -1,6 +1,10 @@
-"""gohttp.Headers and canonical_key, the header map (ext/headers.c): no server."""
+"""gohttp.Headers and canonical_key, the header map (ext/headers.c): on
+their own, and as a handler sees them (req.headers, w.header)."""
+
+from collections.abc import ItemsView, KeysView, Mapping, ValuesView
 
 import pytest
+import urllib3
 
 from gohttp import Headers, canonical_key
 
@@ -41,7 +45,7 @@ def test_set_get_is_case_insensitive():
     assert h.get("CONTENT-TYPE") == "text/plain"
     assert h["cOnTeNt-TyPe"] == "text/plain"
     assert list(h) == ["Content-Type"]
-    assert h.keys() == ["Content-Type"]
+    assert list(h.keys()) == ["Content-Type"]
 
 
 def test_set_replaces_every_value():
@@ -59,9 +63,10 @@ def test_add_keeps_values_in_order():
     h.add("SET-COOKIE", "c=3")
     assert h.get("Set-Cookie") == "a=1"
     assert h.get_all("set-cookie") == ["a=1", "b=2", "c=3"]
-    assert h.values("Set-Cookie") == ["a=1", "b=2", "c=3"]
-    assert list(h.items()) == [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"),
+    assert h.multi_items() == [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"),
                                ("Set-Cookie", "c=3")]
+    assert list(h.items()) == [("Set-Cookie", "a=1")]
+    assert list(h.values()) == ["a=1"]
     assert len(h) == 1
 
 
@@ -114,7 +119,94 @@ def test_iteration_is_over_canonical_keys_in_insertion_order():
     h.set("x-a", "2")
     h.add("x-b", "3")
     assert list(h) == ["X-B", "X-A"]
-    assert list(h.items()) == [("X-B", "1"), ("X-B", "3"), ("X-A", "2")]
+    assert list(h.keys()) == ["X-B", "X-A"]
+    assert list(h.values()) == ["1", "2"]
+    assert list(h.items()) == [("X-B", "1"), ("X-A", "2")]
+    assert h.multi_items() == [("X-B", "1"), ("X-B", "3"), ("X-A", "2")]
+
+
+def test_the_mapping_is_of_first_values():
+    h = Headers([("x-b", "1"), ("X-A", "2"), ("X-B", "3")])
+    assert isinstance(h, Mapping)
+    assert dict(h) == {"X-B": "1", "X-A": "2"}
+    assert len(h) == len(h.keys()) == len(h.values()) == len(h.items()) == 2
+    assert dict(h.items()) == {key: h[key] for key in h}
+    assert list(h.values()) == [h[key] for key in h.keys()]
+    # A Mapping's own views, all three of one kind.
+    assert type(h.keys()) is KeysView
+    assert type(h.values()) is ValuesView
+    assert type(h.items()) is ItemsView
+    assert h.keys() & {"X-A", "X-C"} == {"X-A"}
+    assert ("X-B", "1") in h.items() and ("X-B", "3") not in h.items()
+    # Case-insensitive, as h is.
+    assert "x-a" in h.keys() and ("x-b", "1") in h.items()
+    assert "1" in h.values() and "3" not in h.values()
+
+
+def test_the_views_are_live():
+    h = Headers({"X-A": "1"})
+    keys, values, items = h.keys(), h.values(), h.items()
+    h.set("X-A", "2")
+    h.add("X-B", "3")
+    h.add("X-B", "4")
+    assert (list(keys), list(values), list(items)) == (
+        ["X-A", "X-B"], ["2", "3"], [("X-A", "2"), ("X-B", "3")])
+
+
+def test_values_of_one_key_is_get_all():
+    h = Headers([("X-A", "1"), ("X-A", "2")])
+    with pytest.raises(TypeError, match=r"use get_all\(key\)"):
+        h.values("X-A")
+    assert h.get_all("x-a") == ["1", "2"]
+
+
+def test_headers_from_headers_keep_every_value():
+    h = Headers([("X-A", "1"), ("X-A", "2"), ("X-B", "3")])
+    assert Headers(h) == h
+    assert Headers(dict(h)).multi_items() == [("X-A", "1"), ("X-B", "3")]
+    assert Headers(h.multi_items()) == h
+
+
+def test_request_headers_as_a_handler_sees_them(server, record):
+    @server.route("/h")
+    def handler(w, req):
+        h = req.headers
+        record((isinstance(h, Mapping), dict(h), list(h.items()),
+                list(h.values()), h.multi_items(), h.get_all("x-multi"),
+                len(h), h["X-MULTI"]))
+
+    headers = urllib3.HTTPHeaderDict()
+    headers.add("X-Multi", "one")
+    headers.add("x-multi", "two")
+    r = urllib3.request("GET", server.url + "/h", headers=headers)
+    assert r.status == 200
+    mapping, as_dict, items, values, multi, every, n, first = record.one()
+    assert mapping
+    assert as_dict["X-Multi"] == "one" and ("X-Multi", "one") in items
+    assert items == list(as_dict.items()) and values == list(as_dict.values())
+    assert n == len(as_dict)
+    assert [v for k, v in multi if k == "X-Multi"] == every == ["one", "two"]
+    assert first == "one"
+
+
+def test_response_headers_as_a_handler_writes_them(server, record):
+    @server.route("/h")
+    def handler(w, req):
+        h = w.header
+        h.add("Set-Cookie", "a=1")
+        h.add("set-cookie", "b=2")
+        h["X-Id"] = "7"
+        record((dict(h), list(h.items()), h.multi_items(), len(h)))
+        w.write(b"ok")
+
+    r = urllib3.request("GET", server.url + "/h")
+    assert r.data == b"ok"
+    assert r.headers.getlist("Set-Cookie") == ["a=1", "b=2"]
+    as_dict, items, multi, n = record.one()
+    assert as_dict == {"Set-Cookie": "a=1", "X-Id": "7"} == dict(items)
+    assert multi == [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"),
+                     ("X-Id", "7")]
+    assert n == 2
 
 
 def test_iterating_while_deleting_is_safe():
@@ -254,7 +346,8 @@ def test_headers_leak_nothing():
         h.add("set-cookie", "b=2")
         h["X-Id"] = "7"
         h.get("CONTENT-TYPE"), h.get("missing", "x"), h.get_all("set-cookie")
-        list(h.items()), h.keys(), list(h), len(h), "x-id" in h, repr(h)
+        list(h.items()), h.keys(), h.values(), h.multi_items(), dict(h)
+        list(h), len(h), "x-id" in h, repr(h), Headers(h)
         c = h.copy()
         c == h
         del c["x-id"]
@@ -262,6 +355,7 @@ def test_headers_leak_nothing():
         for bad in (lambda: h.set("bad key", "v"), lambda: h.set("X", 1),
                     lambda: h.add("X", "a\nb"), lambda: h["missing"],
                     lambda: Headers._frozen({}).set("A", "b"),
+                    lambda: h.values("set-cookie"),
                     lambda: Headers([("A",)])):
             try:
                 bad()

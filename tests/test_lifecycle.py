@@ -2,6 +2,7 @@
 
 import errno
 import os
+import re
 import socket
 import threading
 import time
@@ -137,17 +138,29 @@ def test_ipv6_loopback():
         srv.shutdown()
 
 
-def test_start_twice_raises_runtime_error(server):
-    with pytest.raises(RuntimeError, match="already"):
+def test_start_twice_raises_server_state_error(server):
+    with pytest.raises(gohttp.ServerStateError, match="already"):
         server.start()
     assert server.serving
 
 
-def test_start_after_shutdown_raises_runtime_error(server):
+def test_start_after_shutdown_raises_server_state_error(server):
     assert server.shutdown() is True
-    with pytest.raises(RuntimeError):
+    with pytest.raises(gohttp.ServerStateError, match="was shut down"):
         server.start()
     assert not server.serving
+
+
+def test_configuring_a_started_server_raises_server_state_error(server):
+    with pytest.raises(gohttp.ServerStateError, match="has started"):
+        server._configure(port=8000)
+    with pytest.raises(gohttp.ServerStateError, match="has started"):
+        server._adopt_listeners([3])
+    with pytest.raises(gohttp.ServerStateError, match="not yet started"):
+        server.run(workers=2)
+    with pytest.raises(RuntimeError):  # what it derives from, as before
+        server.start()
+    assert server.serving
 
 
 def test_start_after_shutdown_of_a_never_started_server():
@@ -214,18 +227,38 @@ def test_bad_arguments_to_server(kwargs, error):
         gohttp.Server(**kwargs)
 
 
-@pytest.mark.parametrize("option, value, error", [
-    ("read_header_timeout", -1.0, ValueError),
-    ("read_timeout", "soon", TypeError),
-    ("idle_timeout", float("nan"), ValueError),
-    ("write_timeout", -0.5, ValueError),
-    ("max_header_bytes", -1, ValueError),
+@pytest.mark.parametrize("option, value, error, message", [
+    ("read_header_timeout", -1.0, ValueError,
+     "read_header_timeout must be a number of seconds (0 or more), or None "
+     "for no limit, not -1.0"),
+    ("read_timeout", "soon", TypeError, "read_timeout must be"),
+    ("idle_timeout", float("nan"), ValueError, "idle_timeout must be"),
+    ("write_timeout", -0.5, ValueError, "write_timeout must be"),
+    ("write_timeout", 1e10, ValueError, "write_timeout must be"),
+    ("max_header_bytes", -1, ValueError,
+     "max_header_bytes must be a whole number of at least 1, not -1"),
+    ("shutdown_timeout", None, TypeError, "shutdown_timeout must be"),
+    ("access_log_format", 3, TypeError, "access_log_format must be one of"),
+    ("reuse_port", "yes", TypeError, "reuse_port must be True or False"),
+    ("certfile", 3, TypeError, "certfile must be a file path"),
+    ("forwarded_allow_ips", [1], TypeError, "forwarded_allow_ips must be"),
 ])
-def test_bad_limits_raise_at_start(option, value, error):
-    srv = gohttp.Server("127.0.0.1", 0, **{option: value})
-    with pytest.raises(error):
-        srv.start()
-    assert not srv.serving
+def test_bad_options_raise_at_once(option, value, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        gohttp.Server("127.0.0.1", 0, **{option: value})
+
+
+def test_an_unknown_option_is_a_type_error():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'size'"):
+        gohttp.Server(size=3)
+
+
+def test_a_bad_option_leaves_a_server_as_it_was():
+    srv = gohttp.Server("127.0.0.1", 0, idle_timeout=5)
+    with pytest.raises(ValueError, match="port must be"):
+        srv._configure("127.0.0.2", 70000, idle_timeout=6)
+    assert (srv.host, srv.port) == ("127.0.0.1", 0)
+    assert srv._options["idle_timeout"] == 5.0
 
 
 def test_serve_forever_returns_after_shutdown_from_another_thread(server):

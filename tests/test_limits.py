@@ -294,10 +294,10 @@ def test_max_connections_counts_all_listeners_together(make_server):
 @pytest.mark.parametrize("option, value, error", [
     ("max_body_bytes", 0, ValueError),
     ("max_body_bytes", -1, ValueError),
-    ("max_body_bytes", "1M", ValueError),
-    ("max_body_bytes", True, ValueError),
+    ("max_body_bytes", "1M", TypeError),
+    ("max_body_bytes", True, TypeError),
     ("max_connections", 0, ValueError),
-    ("max_connections", 1.5, ValueError),
+    ("max_connections", 1.5, TypeError),
 ])
 def test_bad_limits_are_refused_at_once(option, value, error):
     with pytest.raises(error, match=option):

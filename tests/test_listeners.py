@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import socket
 
 import pytest
@@ -184,20 +185,28 @@ def test_fd_that_is_not_a_socket(started, tmp_path):
         os.close(w)
 
 
-@pytest.mark.parametrize("fd", [-1, "3", 1.0, True])
-def test_bad_fd_values(fd):
-    with pytest.raises(ValueError, match="fd"):
+@pytest.mark.parametrize("fd, error", [(-1, ValueError), ("3", TypeError),
+                                       (1.0, TypeError), (True, TypeError)])
+def test_bad_fd_values(fd, error):
+    with pytest.raises(error, match="fd must be a file descriptor number"):
         gohttp.Server(fd=fd)
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "localhost:http",
                                      "127.0.0.1:99999", "unix:", "fd://x"])
-def test_bad_bind_address_binds_nothing(address):
+def test_bad_bind_address_is_refused_at_once(address):
+    message = f"bind: bad address '{re.escape(address)}': want HOST:PORT"
+    with pytest.raises(ValueError, match=message):
+        gohttp.Server(bind=["127.0.0.1:0", address])
+
+
+def test_an_address_that_cannot_be_bound_binds_nothing(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    srv = gohttp.Server(bind=[f"127.0.0.1:{port}", address])
-    with pytest.raises(ValueError, match="address"):
+    srv = gohttp.Server(bind=[f"127.0.0.1:{port}",
+                              f"unix:{tmp_path}/no/such/dir/s.sock"])
+    with pytest.raises(OSError):
         srv.start()
     assert not srv.serving
     assert refuses_connections(("127.0.0.1", port))  # the good one closed too
@@ -244,3 +253,62 @@ def test_configure_keeps_what_it_is_not_given(tmp_path):
     assert srv.urls == [f"unix:{tmp_path / 's'}"]
     srv._configure(uds=None)
     assert srv.urls == ["http://127.0.0.1:0"]
+
+
+# ---- the address forms, and adopting inherited listeners --------------------
+
+@pytest.mark.parametrize("text, kind, where", [
+    ("127.0.0.1:8000", "tcp", ("127.0.0.1", 8000)),
+    (":8000", "tcp", ("", 8000)),
+    ("[::1]:0", "tcp", ("::1", 0)),
+    ("localhost:65535", "tcp", ("localhost", 65535)),
+    ("unix:/run/app.sock", "unix", "/run/app.sock"),
+    ("fd://3", "fd", 3),
+])
+def test_address_forms_parse_and_format_back(text, kind, where):
+    from gohttp import _address
+    address = _address.parse(text)
+    assert address.kind == kind
+    assert {"tcp": (address.host, address.port), "unix": address.path,
+            "fd": address.fd}[kind] == where
+    assert str(address) == text
+    assert _address.parse(str(address)) == address
+
+
+@pytest.mark.parametrize("text, url", [
+    ("127.0.0.1:8000", "https://127.0.0.1:8000"),
+    (":8000", "https://0.0.0.0:8000"),
+    ("[::]:8000", "https://0.0.0.0:8000"),
+    ("[::1]:8000", "https://[::1]:8000"),
+    ("unix:/run/a.sock", "unix:/run/a.sock"),
+])
+def test_address_urls(text, url):
+    from gohttp import _address
+    assert _address.parse(text).url("https") == url
+
+
+@pytest.mark.parametrize("text", ["::1:8000", "[127.0.0.1]:80", "host:",
+                                  "fd://-1", "fd://", "127.0.0.1:0\0"])
+def test_address_forms_refused(text):
+    from gohttp import _address
+    with pytest.raises(ValueError, match="want HOST:PORT"):
+        _address.parse(text)
+
+
+def test_adopted_listeners_replace_the_configured_addresses(short_tmp):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    port = sock.getsockname()[1]
+    srv = gohttp.Server(bind=f"unix:{short_tmp / 'unused.sock'}")
+    srv.handle("/who", who)
+    srv._adopt_listeners([sock.detach()])
+    with srv:
+        assert srv.addresses == [f"127.0.0.1:{port}"]
+        assert srv.url == f"http://127.0.0.1:{port}"
+        assert exchange(("127.0.0.1", port), REQUEST).startswith(
+            b"HTTP/1.1 200 ")
+        with pytest.raises(gohttp.ServerStateError, match="has started"):
+            srv._adopt_listeners([0])
+    assert not (short_tmp / "unused.sock").exists()
+    assert refuses_connections(("127.0.0.1", port))  # the server closed it

@@ -152,6 +152,33 @@ def test_run_serves_then_stops_cleanly_on_signal(script, signum, why):
     assert "run() returned" in err
 
 
+def test_run_keeps_the_programs_own_logging(script):
+    """A program that configured logging gets gohttp's messages through
+    it (logger gohttp.error), and no second handler of gohttp's."""
+    s = script("""
+        import logging
+        import gohttp
+
+        logging.basicConfig(level=logging.INFO,
+                            format="mine|%(name)s|%(message)s")
+
+        @gohttp.route("GET /fail")
+        def fail(w, req):
+            raise ValueError("handler failed on purpose")
+
+        gohttp.run(host="127.0.0.1", port=0)
+    """)
+    port = int(s.wait_for(rb"mine\|gohttp\.error\|gohttp \S+ serving on "
+                          rb"http://127\.0\.0\.1:(\d+) ").group(1))
+    assert get(port, "/fail").status == 500
+    s.proc.send_signal(signal.SIGTERM)
+    code, out, err = s.finish()
+    assert_clean(code, err.replace("Traceback", "traceback"))
+    assert "mine|gohttp.error|SIGTERM: shutting down" in err
+    assert "ValueError: handler failed on purpose" in err
+    assert " * " not in err  # no line went through a handler of gohttp's
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_lets_the_request_in_flight_finish(script, signum):
     s = script(RUN_APP)

@@ -25,7 +25,7 @@ def snapshot(req):
         "proto": req.proto,
         "remote_addr": req.remote_addr,
         "content_length": req.content_length,
-        "headers": list(req.headers.items()),
+        "headers": req.headers.multi_items(),
         "body": req.body,
     }
 
@@ -113,7 +113,7 @@ def test_repeated_headers_give_several_values(server, fetch, record):
     @server.route("/h")
     def handler(w, req):
         h = req.headers
-        record((h.get_all("x-multi"), h.get("X-MULTI"), h.values("X-Multi"),
+        record((h.get_all("x-multi"), h.get("X-MULTI"), dict(h)["X-Multi"],
                 "x-multi" in h, "X-Absent" in h, h.get("X-Absent")))
 
     headers = urllib3.HTTPHeaderDict()
@@ -121,8 +121,8 @@ def test_repeated_headers_give_several_values(server, fetch, record):
     headers.add("x-multi", "two")
     headers.add("X-Multi", "three")
     assert fetch("GET", "/h", headers=headers).status == 200
-    assert record.one() == (["one", "two", "three"], "one",
-                            ["one", "two", "three"], True, False, None)
+    assert record.one() == (["one", "two", "three"], "one", "one", True,
+                            False, None)
 
 
 def test_repeated_headers_over_a_raw_socket(server, raw, record):

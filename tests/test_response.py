@@ -199,7 +199,7 @@ def test_header_api_on_the_response(server, fetch, record):
         hd.delete("x-gone")
         del hd["X-ALSO-GONE"]
         record(("CONTENT-TYPE" in hd, "X-Gone" in hd, sorted(hd),
-                hd.get_all("SET-COOKIE"), hd.values("set-cookie"),
+                hd.get_all("SET-COOKIE"), hd.multi_items()[1:3],
                 hd.get("x-item")))
         w.write(b"{}")
 
@@ -213,7 +213,8 @@ def test_header_api_on_the_response(server, fetch, record):
     assert record.values == [
         True, True,
         (True, False, ["Content-Type", "Set-Cookie", "X-Item"],
-         ["a=1", "b=2"], ["a=1", "b=2"], "item"),
+         ["a=1", "b=2"], [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")],
+         "item"),
     ]
 
 

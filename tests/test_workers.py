@@ -133,7 +133,7 @@ def test_workers_share_the_cpus_among_their_go_runtimes(subprocess_env,
     # Each worker's Go runtime gets the CPUs divided among the workers
     # (at least one), unless the environment sets GOMAXPROCS; the app's
     # environment keeps only a GOMAXPROCS the user set.
-    from gohttp._workers import cpu_count
+    from gohttp._supervisor import cpu_count
     env = dict(subprocess_env)
     env.pop("GOMAXPROCS", None)
     if given is not None:
@@ -302,9 +302,28 @@ def test_serve_wsgi_with_workers(subprocess_env):
 def test_workers_argument_is_checked():
     import gohttp
     srv = gohttp.Server("127.0.0.1", 0)
-    for bad in (-1, "many", 1.5, True):
-        with pytest.raises(ValueError, match="workers must be"):
+    for bad, error in ((-1, ValueError), ("many", TypeError),
+                       (1.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="workers must be a number of "
+                                        "worker processes"):
             srv.run(workers=bad)
     with pytest.raises(ValueError, match="max_requests must be"):
         srv.run(workers=2, max_requests=0)
     assert not srv.serving
+
+
+def test_run_with_workers_raises_a_gohttp_error_when_they_cannot_start(
+        subprocess_env):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code = ("import gohttp\n"
+                "try:\n"
+                f"    gohttp.run('127.0.0.1', {port}, workers=2)\n"
+                "except gohttp.Error as exc:\n"
+                "    print(type(exc).__name__, isinstance(exc, RuntimeError))\n")
+        done = subprocess.run([sys.executable, "-c", code],
+                              env=subprocess_env, capture_output=True,
+                              text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "BootError True\n"
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr

@@ -8,6 +8,7 @@ import urllib3
 
 import gohttp
 from support import connect, read_until
+from wsgi_support import error_text
 
 pytest_plugins = ["wsgi_fixtures"]  # serve_app, wsgi_errors
 
@@ -125,10 +126,75 @@ def test_mount_while_serving(server):
     assert where(server, "/late")["app"] == "late"
 
 
-def test_the_app_is_named_in_the_handler(make_server):
-    server = make_server()
-    server.mount_wsgi("/named", where_app("x"), name="my.module:app")
-    from gohttp.wsgi import WSGIHandler
-    handler = WSGIHandler(where_app("x"), script_name="/named",
-                          name="my.module:app")
-    assert repr(handler) == "<gohttp WSGI app my.module:app at '/named'>"
+def test_mount_returns_the_route_that_names_the_app(server):
+    app = where_app("x")
+    route = gohttp.wsgi.mount(server, "/named/", app, name="my.module:app")
+    assert isinstance(route, gohttp.wsgi.WSGIApp)
+    assert (route.app, route.name, route.script_name) == (
+        app, "my.module:app", "/named")
+    assert repr(route) == "<gohttp WSGI app my.module:app at '/named'>"
+    assert where(server, "/named/x")["path_info"] == "/x"
+    root = gohttp.wsgi.mount(server, "/", app)
+    assert root.name == f"{__name__}:where_app.<locals>.app"
+    assert repr(root) == f"<gohttp WSGI app {root.name} at '/'>"
+
+
+def test_an_app_that_is_not_callable_is_refused(server):
+    with pytest.raises(TypeError, match="must be callable app\\(environ"):
+        server.mount_wsgi("/", "myproject.wsgi:application")
+
+
+def test_the_route_is_not_called_from_python(server):
+    route = gohttp.wsgi.mount(server, "/r", where_app("r"))
+    with pytest.raises(TypeError, match="run by the server it is mounted"):
+        route(None, None)
+
+
+def test_mount_takes_no_access_log(server):
+    # The access log is the server's, written by Go for every route.
+    with pytest.raises(TypeError, match="access_log"):
+        gohttp.wsgi.mount(server, "/", where_app("x"), access_log=True)
+
+
+def route_args(**changes):
+    """WSGIApp's arguments as mount() gives them, with changes."""
+    from gohttp import wsgi
+    args = dict(
+        app=where_app("direct"), name="direct", script_name="",
+        environ_base=dict, response=wsgi._Response,
+        start_response=wsgi._Response.start_response,
+        write=wsgi._Response.write, send=wsgi._send,
+        input_type=wsgi.InputStream, empty_input=wsgi.empty_input,
+        client_disconnected=wsgi.ClientDisconnected)
+    args.update(changes)
+    return args
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"app": None}, "app must be callable"),
+    ({"response": "x"}, "response must be callable"),
+    ({"start_response": 1}, "start_response must be callable"),
+    ({"write": None}, "write must be callable"),
+    ({"send": None}, "send must be callable"),
+    ({"environ_base": {}}, "environ_base must be callable"),
+    ({"input_type": None}, "input_type must be callable"),
+    ({"client_disconnected": ValueError()}, "must be an exception class"),
+    ({"name": b"x"}, "must be str"),
+    ({"script_name": None}, "must be str"),
+])
+def test_the_route_checks_what_it_is_given(changes, message):
+    with pytest.raises(TypeError, match=message):
+        gohttp.wsgi.WSGIApp(**route_args(**changes))
+
+
+def test_a_route_made_by_hand_serves(server):
+    server.handle("/", gohttp.wsgi.WSGIApp(**route_args()))
+    assert where(server, "/a")["path_info"] == "/a"
+
+
+def test_an_environ_base_that_is_not_a_dict_is_a_500(server, wsgi_errors):
+    server.handle("/", gohttp.wsgi.WSGIApp(
+        **route_args(environ_base=lambda: [("SERVER_NAME", "x")])))
+    assert urllib3.request("GET", server.url + "/").status == 500
+    [record] = wsgi_errors()
+    assert "environ_base() must return a dict, not list" in error_text(record)

@@ -2,7 +2,6 @@
 write(), close(), wsgi.file_wrapper."""
 
 import hashlib
-import logging
 import os
 import sys
 import threading
@@ -10,7 +9,6 @@ import threading
 import pytest
 import urllib3
 
-import gohttp.wsgi
 from support import TIMEOUT, connect, read_to_end, read_until
 from wsgi_support import Closing, TrackedFile, error_text, hello_app
 
@@ -553,16 +551,3 @@ def test_concurrent_requests(serve_app):
     for t in threads:
         t.join(TIMEOUT)
     assert failures == []
-
-
-def test_access_log_of_the_adapter_still_works_and_is_deprecated(
-        make_server, caplog):
-    server = make_server()
-    with pytest.warns(DeprecationWarning, match="gohttp.Server"):
-        gohttp.wsgi.mount(server, "/", hello_app, access_log=True)
-    with caplog.at_level(logging.INFO, logger="gohttp.access"):
-        urllib3.request("GET", server.url + "/some/path?q=1")
-    [record] = [r for r in caplog.records if r.name == "gohttp.access"]
-    line = record.getMessage()
-    assert line.startswith("127.0.0.1 - - [")
-    assert line.endswith('] "GET /some/path?q=1 HTTP/1.1" 200 12')

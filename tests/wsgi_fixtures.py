@@ -38,7 +38,8 @@ def serve_app(make_server: Callable[..., gohttp.Server]
 @pytest.fixture
 def wsgi_errors(caplog: pytest.LogCaptureFixture
                 ) -> Iterator[Callable[[], list[logging.LogRecord]]]:
-    """wsgi_errors() -> the ERROR records logged to "gohttp" so far."""
+    """wsgi_errors() -> the ERROR records logged to "gohttp.error" so far."""
     with caplog.at_level(logging.DEBUG, logger="gohttp"):
         yield lambda: [r for r in caplog.records
-                       if r.name == "gohttp" and r.levelno >= logging.ERROR]
+                       if r.name == "gohttp.error"
+                       and r.levelno >= logging.ERROR]

@@ -7,6 +7,7 @@
  *     capi_probe.handle_raw(server, pattern, with_handler)
  *                                               # api->handle with NULLs
  *     capi_probe.last_error()                   # the "gone" handler's error
+ *     capi_probe.script_result()                # (runs, what "script" did)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -14,6 +15,7 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const gohttp_capi *api;   /* set once by exec, read-only after */
@@ -204,6 +206,76 @@ gone(gohttp_rw *w, const gohttp_req *r, void *ctx)
     atomic_store(&gone_done, 1);
 }
 
+/* What the last "script" did, one line per step, and how many scripts
+ * have finished: tests run one request at a time. */
+static char script_out[4096];
+static atomic_int script_runs;
+
+/* Runs the steps of its query string, '&' between them: cl=N sets
+ * Content-Length: N, status=N calls write_header(N), write=N writes N
+ * bytes (all 'a' for the first write, 'b' for the next...), flush.
+ * tests/test_capi.py runs the same steps in a Python handler: both
+ * answer through one writer, so both must answer alike. */
+static void
+script(gohttp_rw *w, const gohttp_req *r, void *ctx)
+{
+    char out[sizeof script_out] = "";
+    gohttp_str q = api->query(r);
+    int writes = 0;
+    for (size_t at = 0; at < q.len;) {
+        char step[64];
+        size_t end = at;
+        while (end < q.len && q.ptr[end] != '&') {
+            end++;
+        }
+        size_t len = end - at < sizeof step - 1 ? end - at : sizeof step - 1;
+        memcpy(step, q.ptr + at, len);
+        step[len] = '\0';
+        at = end + 1;
+        char *eq = strchr(step, '=');
+        long long n = 0, rc;
+        if (eq != NULL) {
+            *eq = '\0';
+            n = atoll(eq + 1);
+        }
+        if (strcmp(step, "cl") == 0) {
+            char value[24];
+            snprintf(value, sizeof value, "%lld", n);
+            rc = api->set_header(w, "Content-Length", value);
+        }
+        else if (strcmp(step, "status") == 0) {
+            rc = api->write_header(w, (int)n);
+        }
+        else if (strcmp(step, "write") == 0) {
+            char *buf = malloc(n > 0 ? (size_t)n : 1);
+            if (buf == NULL) {
+                api->abort(w);
+                return;
+            }
+            memset(buf, 'a' + writes++ % 26, (size_t)n);
+            rc = api->write(w, buf, (size_t)n);
+            free(buf);
+        }
+        else if (strcmp(step, "flush") == 0) {
+            rc = api->flush(w);
+        }
+        else {
+            api->abort(w);
+            return;
+        }
+        size_t used = strlen(out);
+        if (rc < 0) {
+            snprintf(out + used, sizeof out - used, "error %s\n",
+                     api->error(w));
+        }
+        else {
+            snprintf(out + used, sizeof out - used, "ok %lld\n", rc);
+        }
+    }
+    memcpy(script_out, out, sizeof out);
+    atomic_fetch_add(&script_runs, 1);
+}
+
 static const struct {
     const char *name;
     gohttp_handler handler;
@@ -221,6 +293,7 @@ static const struct {
     {"count_body", count_body},
     {"read_or_abort", read_or_abort},
     {"gone", gone},
+    {"script", script},
 };
 
 static PyObject *
@@ -270,10 +343,17 @@ last_error(PyObject *module, PyObject *unused)
     return PyUnicode_FromString(gone_error);
 }
 
+static PyObject *
+script_result(PyObject *module, PyObject *unused)
+{
+    return Py_BuildValue("(is)", atomic_load(&script_runs), script_out);
+}
+
 static PyMethodDef methods[] = {
     {"route", route, METH_VARARGS, NULL},
     {"handle_raw", handle_raw, METH_VARARGS, NULL},
     {"last_error", last_error, METH_NOARGS, NULL},
+    {"script_result", script_result, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -24,3 +24,7 @@ def pid_app(environ, start_response):
 
 
 not_callable = 42
+
+
+def failing_app(environ, start_response):
+    raise RuntimeError("the app failed on purpose")

@@ -1,67 +1,31 @@
-"""Worker processes: a supervisor that runs N copies of the program, all
-serving the same listening sockets, and the worker's side of it.
-
-The Go runtime does not survive fork(), so workers are never forked from
-a process that imported gohttp: the supervisor starts each one as a new
-interpreter running the same command line (``sys.orig_argv``), with
-``GOHTTP_WORKER`` in its environment.  The program runs again in the
-worker up to its ``run(workers=...)`` (or the gohttp command's
-``--workers``), which there serves as one worker instead of supervising.
-
-Each worker has a control socket to the supervisor (a socketpair), over
-which it sends JSON lines and receives its listening sockets:
-
-    worker -> {"listen": ["127.0.0.1:8000", "unix:/run/a.sock"]}
-    supervisor -> {"fds": 2}, with the sockets as SCM_RIGHTS, in order
-                  (or {"error": "..."} if they cannot be bound)
-    worker -> {"ready": PID, "urls": [...], "shutdown_timeout": 10.0}
-    worker -> {"recycle": "why"}     (after max_requests or max_rss)
-
-The supervisor binds the sockets (see Listeners): port 0 is picked once,
-and a worker that stops closes only its copies, so connections queued
-on a socket wait for the next worker and none is lost when a worker is
-replaced.  A worker whose control socket closes (the supervisor died)
-shuts down.  The supervisor stops workers with SIGTERM (their graceful
-drain); they ignore SIGHUP, which is the supervisor's.
-"""
+"""The supervisor of worker processes: it runs N copies of the program,
+all serving the same listening sockets, restarts those that die,
+replaces them one by one on SIGHUP and recycles those past their limits
+(see _control.py for how it talks with them)."""
 
 from __future__ import annotations
 
-import errno
 import json
-import logging
 import os
 import random
 import selectors
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional, Union
+from dataclasses import dataclass
+from typing import Any, Optional
 
-from . import __version__
+from . import __version__, _control, _logging, _options
+from ._gohttp import Error
+from ._sockets import Listeners
 
-if TYPE_CHECKING:
-    from .server import Server
-
-logger = logging.getLogger("gohttp")
-
-ENV = "GOHTTP_WORKER"
-# Set beside GOMAXPROCS when the supervisor chose it (see go_procs); the
-# worker's import of gohttp (__init__.py) takes both out of os.environ.
-GO_PROCS_ENV = "GOHTTP_GOMAXPROCS"
+logger = _logging.logger
 
 # How long a new worker may take to import the app and listen.
 BOOT_TIMEOUT = 120.0
-# How often a worker checks its request count and memory.
-CHECK_INTERVAL = 0.1
-# How long a worker waits to be replaced before it asks again (its
-# replacement may have failed to start).
-ASK_AGAIN = 30.0
 # A worker that served this long before it died restarts without delay.
 STABLE_AFTER = 10.0
 # A dead worker's sockets stay open, the connections queued on them
@@ -71,7 +35,7 @@ RELEASE_AFTER = 1.0
 KILL_GRACE = 5.0
 
 
-class BootError(RuntimeError):
+class BootError(Error, RuntimeError):
     """The workers could not start: the app did not import, an address
     could not be bound."""
 
@@ -105,30 +69,13 @@ class Policy:
     max_rss: Optional[int] = None  # MiB
 
     @classmethod
-    def of(cls, workers: Union[int, str] = 1,
-           max_requests: Optional[int] = None, max_requests_jitter: int = 0,
-           max_rss: Optional[int] = None) -> "Policy":
-        """Check run()'s worker arguments; workers 0 or "auto" is one per
-        CPU."""
-        if workers == "auto":
-            workers = 0
-        if not isinstance(workers, int) or isinstance(workers, bool) \
-                or workers < 0:
-            raise ValueError(f"workers must be a number of processes, or 0 "
-                             f"or 'auto' for one per CPU, not {workers!r}")
-        for name, value in (("max_requests", max_requests),
-                            ("max_rss", max_rss)):
-            if value is not None and (not isinstance(value, int)
-                                      or isinstance(value, bool)
-                                      or value < 1):
-                raise ValueError(f"{name} must be a positive int, or None "
-                                 f"for no limit, not {value!r}")
-        if not isinstance(max_requests_jitter, int) \
-                or max_requests_jitter < 0:
-            raise ValueError(f"max_requests_jitter must be an int >= 0, not "
-                             f"{max_requests_jitter!r}")
-        return cls(workers or cpu_count(), max_requests, max_requests_jitter,
-                   max_rss)
+    def of(cls, **given: Any) -> "Policy":
+        """Check run()'s worker arguments (see _options); workers 0 or
+        "auto" is one per CPU."""
+        checked = _options.check_all(given, (_options.RUN,), "run()")
+        policy = cls(**checked)
+        policy.workers = policy.workers or cpu_count()
+        return policy
 
     @property
     def supervised(self) -> bool:
@@ -144,279 +91,6 @@ class Policy:
             return None
         return self.max_requests + random.randint(0, self.max_requests_jitter)
 
-
-def in_worker() -> bool:
-    """True in a process a supervisor started as a worker."""
-    return ENV in os.environ
-
-
-# ---- messages on the control socket ----------------------------------------
-
-def _send(sock: socket.socket, message: dict[str, Any],
-          fds: Optional[list[int]] = None) -> None:
-    data = json.dumps(message).encode() + b"\n"
-    if fds:
-        socket.send_fds(sock, [data], fds)
-    else:
-        sock.sendall(data)
-
-
-def _receive_line(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
-    """One message and the descriptors that came with it (blocking)."""
-    data, fds, _, _ = socket.recv_fds(sock, 65536, 16)
-    while data and not data.endswith(b"\n"):
-        more = sock.recv(65536)
-        if not more:
-            break
-        data += more
-    if not data:
-        raise ConnectionError("the supervisor closed the control socket")
-    return json.loads(data), list(fds)
-
-
-# ---- the worker's side ------------------------------------------------------
-
-def serve_as_worker(srv: "Server", app_name: Optional[str]) -> None:
-    """Serve srv as one worker of the supervisor that started this
-    process, until it stops this worker; see the module docstring."""
-    from .server import _binds
-
-    settings = json.loads(os.environ.pop(ENV))  # not for our own children
-    control = socket.socket(fileno=settings["fd"])
-    # SIGHUP reloads the workers: the supervisor's business, not ours.
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    wanted = _binds(srv._listeners) or [_host_port(srv.host, srv.port)]
-    _send(control, {"listen": wanted})
-    reply, fds = _receive_line(control)
-    if "error" in reply or len(fds) != len(wanted):
-        for fd in fds:
-            os.close(fd)
-        raise SystemExit(3)  # the supervisor says why
-    # The sockets are the supervisor's: the worker's server closes its
-    # copies, and does not set SO_REUSEPORT itself.
-    srv._listeners = {"bind": [f"fd://{fd}" for fd in fds]}
-
-    def listening() -> None:
-        _send(control, {"ready": os.getpid(), "urls": srv.urls,
-                        "shutdown_timeout": srv.shutdown_timeout})
-        threading.Thread(
-            target=_watch, name="gohttp-worker-watch", daemon=True,
-            args=(srv, control, settings.get("max_requests"),
-                  settings.get("max_rss"))).start()
-
-    srv._serve_in_foreground(app_name, banner=False, on_listening=listening)
-
-
-def _watch(srv: "Server", control: socket.socket,
-           max_requests: Optional[int], max_rss: Optional[int]) -> None:
-    """Shut the worker down if the supervisor goes; ask to be recycled
-    once a limit is reached."""
-    control.settimeout(CHECK_INTERVAL if (max_requests or max_rss) else None)
-    asked = -ASK_AGAIN  # when it last asked to be recycled
-    while True:
-        try:
-            if not control.recv(1):
-                break  # the supervisor has gone
-        except socket.timeout:
-            pass
-        except OSError:
-            break
-        if time.monotonic() - asked < ASK_AGAIN or not srv.serving:
-            continue
-        why = _limit_reached(srv, max_requests, max_rss)
-        if why:
-            asked = time.monotonic()
-            try:
-                _send(control, {"recycle": why})
-            except OSError:
-                break
-    if srv.serving:
-        logger.warning("worker %d: the supervisor has gone; shutting down",
-                       os.getpid())
-        srv.shutdown()
-
-
-def _limit_reached(srv: "Server", max_requests: Optional[int],
-                   max_rss: Optional[int]) -> str:
-    """Why this worker should be recycled, or ""."""
-    if max_requests is not None:
-        handled = srv._core.handled
-        if handled >= max_requests:
-            return f"served {handled} requests (max_requests {max_requests})"
-    if max_rss is not None:
-        rss = _rss_mib()
-        if rss > max_rss:
-            return f"uses {rss} MiB of memory (max_rss {max_rss})"
-    return ""
-
-
-def _rss_mib() -> int:
-    """This process's resident memory in MiB: the current size where
-    /proc says it, else the peak."""
-    try:
-        with open("/proc/self/statm") as f:
-            pages = int(f.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") >> 20
-    except OSError:
-        import resource
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak >> 20 if sys.platform == "darwin" else peak >> 10
-
-
-def _host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-# ---- the supervisor's listening sockets -------------------------------------
-
-def _split(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-def _tcp_socket(address: str, *, listen: bool) -> socket.socket:
-    """A TCP socket bound to address ("HOST:PORT", "[V6]:PORT", ":PORT"
-    for every interface), with SO_REUSEPORT where the system has it;
-    listening, or only holding the port.  OSError says which address
-    could not be bound."""
-    host, port = _split(address)
-    try:
-        if host:
-            family, _, _, _, sockaddr = socket.getaddrinfo(
-                host, port, type=socket.SOCK_STREAM,
-                flags=socket.AI_PASSIVE)[0]
-        elif socket.has_dualstack_ipv6():
-            family, sockaddr = socket.AF_INET6, ("::", port)
-        else:
-            family, sockaddr = socket.AF_INET, ("0.0.0.0", port)
-        sock = socket.socket(family, socket.SOCK_STREAM)
-    except OSError as exc:
-        raise OSError(exc.errno, f"cannot listen on {address}: "
-                                 f"{exc.strerror or exc}") from None
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY,
-                            1 if host else 0)
-        if hasattr(socket, "SO_REUSEPORT"):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(sockaddr)
-        if listen:
-            sock.listen(max(socket.SOMAXCONN, 1024))  # the kernel caps it
-    except OSError as exc:
-        sock.close()
-        raise OSError(exc.errno, f"cannot listen on {address}: "
-                                 f"{exc.strerror or exc}") from None
-    return sock
-
-
-def _unix_socket(path: str) -> socket.socket:
-    """A listening Unix socket at path, replacing a stale one (no one
-    accepts on it) as the Go side does."""
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        pass
-    else:
-        if not stat.S_ISSOCK(mode):
-            raise OSError(errno.EEXIST, f"a file that is not a socket is at "
-                                        f"{path}")
-        probe = socket.socket(socket.AF_UNIX)
-        try:
-            probe.connect(path)
-        except OSError:
-            os.unlink(path)  # stale: its server has gone
-        else:
-            raise OSError(errno.EADDRINUSE, f"another server accepts on "
-                                            f"{path}")
-        finally:
-            probe.close()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.bind(path)
-        sock.listen(max(socket.SOMAXCONN, 1024))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-class Listeners:
-    """The sockets the supervisor binds for its workers.
-
-    Unix sockets and inherited descriptors are one socket all workers
-    accept on.  A TCP address, on Linux, is one SO_REUSEPORT socket per
-    worker slot, so that the kernel spreads connections evenly (on a
-    shared socket, the process that wins the accept race takes most of
-    them, and a keep-alive client stays with it); a socket that binds
-    and never listens keeps the port, so that port 0 is picked once.  A
-    slot's sockets outlive its workers: a replacement accepts on the
-    same socket, and nothing queued there is lost.  Elsewhere (macOS,
-    whose SO_REUSEPORT does not balance), TCP is shared too.
-    """
-
-    def __init__(self) -> None:
-        self.balanced = (sys.platform.startswith("linux")
-                         and hasattr(socket, "SO_REUSEPORT"))
-        self._shared: dict[str, socket.socket] = {}
-        self._keepers: dict[str, socket.socket] = {}  # hold the ports
-        self._slots: dict[int, dict[str, socket.socket]] = {}
-        self._unix_paths: list[str] = []
-
-    def get(self, addresses: list[str], slot: int) -> list[int]:
-        """The descriptors for the worker of slot, one per address, in
-        order; raises OSError if an address cannot be bound."""
-        own = self._slots.setdefault(slot, {})
-        fds = []
-        for address in addresses:
-            if self.balanced and not address.startswith(("unix:", "fd://")):
-                if address not in own:
-                    own[address] = self._balanced(address)
-                sock = own[address]
-            else:
-                if address not in self._shared:
-                    self._shared[address] = self._shared_socket(address)
-                sock = self._shared[address]
-            fds.append(sock.fileno())
-        return fds
-
-    def _balanced(self, address: str) -> socket.socket:
-        if address not in self._keepers:
-            self._keepers[address] = _tcp_socket(address, listen=False)
-        host, _ = _split(address)
-        port = self._keepers[address].getsockname()[1]
-        return _tcp_socket(_host_port(host, port), listen=True)
-
-    def _shared_socket(self, address: str) -> socket.socket:
-        if address.startswith("unix:"):
-            sock = _unix_socket(address[5:])
-            self._unix_paths.append(address[5:])
-            return sock
-        if address.startswith("fd://"):
-            return socket.socket(fileno=int(address[5:]))
-        return _tcp_socket(address, listen=True)
-
-    def release(self, slot: int) -> None:
-        """Close slot's own sockets: its worker died, and connections
-        should go to the others until a new one starts."""
-        for sock in self._slots.pop(slot, {}).values():
-            sock.close()
-
-    def close(self) -> None:
-        for slot in list(self._slots):
-            self.release(slot)
-        for sock in [*self._shared.values(), *self._keepers.values()]:
-            sock.close()
-        self._shared.clear()
-        self._keepers.clear()
-        for path in self._unix_paths:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-
-
-# ---- the supervisor ---------------------------------------------------------
 
 @dataclass(eq=False)
 class Worker:
@@ -557,8 +231,7 @@ class Supervisor:
             return
         why = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
         if self.stopping:
-            print(f" * {why} again: stopping the workers at once",
-                  file=sys.stderr, flush=True)
+            logger.warning("%s again: stopping the workers at once", why)
             for w in self.workers:
                 self._signal(w, signal.SIGTERM)  # a second one cuts off
             return
@@ -569,9 +242,9 @@ class Supervisor:
         self.restart_at.clear()
         self.reload_queue.clear()
         if self.booted:
-            print(f" * {why}: shutting down {len(self.workers)} workers, "
-                  f"waiting up to {self.shutdown_timeout:g}s for requests "
-                  f"in flight", file=sys.stderr, flush=True)
+            logger.info("%s: shutting down %d workers, waiting up to %gs "
+                        "for requests in flight", why, len(self.workers),
+                        self.shutdown_timeout)
         for w in self.workers:
             self._stop(w)
 
@@ -582,12 +255,12 @@ class Supervisor:
         settings = {"fd": theirs.fileno(), "slot": slot,
                     "max_requests": self.policy.request_limit(),
                     "max_rss": self.policy.max_rss}
-        env = dict(os.environ, **{ENV: json.dumps(settings)})
+        env = dict(os.environ, **{_control.ENV: json.dumps(settings)})
         if "GOMAXPROCS" not in env:
             # Read by the worker's Go runtime as it starts; gohttp's
             # import then takes both out of os.environ, so that the
             # app's own subprocesses do not inherit them.
-            env["GOMAXPROCS"] = env[GO_PROCS_ENV] = str(
+            env["GOMAXPROCS"] = env[_control.GO_PROCS_ENV] = str(
                 go_procs(self.policy.workers))
         try:
             # A session of its own: Ctrl-C in a terminal reaches the
@@ -657,9 +330,12 @@ class Supervisor:
             except OSError as exc:
                 self._refuse(w, str(exc.strerror or exc))
                 return
+            except ValueError as exc:
+                self._refuse(w, str(exc))
+                return
             w.control.setblocking(True)
             try:
-                _send(w.control, {"fds": len(fds)}, fds)
+                _control.send(w.control, {"fds": len(fds)}, fds)
             except OSError:
                 pass  # it died; _reap tells
             finally:
@@ -676,7 +352,7 @@ class Supervisor:
     def _refuse(self, w: Worker, why: str) -> None:
         w.control.setblocking(True)
         try:
-            _send(w.control, {"error": why})
+            _control.send(w.control, {"error": why})
         except OSError:
             pass
         w.control.setblocking(False)
@@ -686,7 +362,7 @@ class Supervisor:
             logger.error("%s cannot listen: %s", w, why)
 
     def _boot_failed(self, why: str) -> None:
-        print(f"gohttp: {why}", file=sys.stderr, flush=True)
+        logger.error("the workers cannot start: %s", why)
         self.boot_error = why
         self._stop_all(why)
 
@@ -718,9 +394,9 @@ class Supervisor:
         what = f"{self.app_name} on" if self.app_name else "on"
         where = " ".join(self.urls) or "?"
         n = len(self.slots)
-        print(f" * gohttp {__version__} serving {what} {where} with {n} "
-              f"worker{'s' if n != 1 else ''} (Go net/http) - press Ctrl-C "
-              f"to stop", file=sys.stderr, flush=True)
+        logger.info("gohttp %s serving %s %s with %d worker%s (Go "
+                    "net/http) - press Ctrl-C to stop", __version__, what,
+                    where, n, "s" if n != 1 else "")
 
     def _reap(self) -> None:
         for w in list(self.workers):

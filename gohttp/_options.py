@@ -1,0 +1,406 @@
+"""Every option of gohttp.Server, Server.run() and the gohttp command, in
+one table: its name, default, what values it takes, the command's flag
+and help.  Both the Python API and the command check values here, once;
+the C extension then only converts types, and Go keeps only its own
+invariants.
+
+A wrong value raises TypeError (wrong type) or ValueError (wrong value),
+whose message names the option and the value and says what is wanted::
+
+    >>> check("max_handlers", 0)
+    Traceback (most recent call last):
+    ValueError: max_handlers must be a whole number of at least 1, not 0
+
+The command reads text with ``Option.read`` and says the same with its
+flag: ``--max-handlers wants a whole number of at least 1, not '0'``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from . import _address
+
+# Where an option goes: the core's constructor, listen(), the address the
+# server binds, the Python Server itself, or run() (worker processes).
+CORE, LISTEN, ADDRESS = "core", "listen", "address"
+SERVER, RUN = "server", "run"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What values an option takes.
+
+    accept(value) returns the value to use, in the form the core takes,
+    and raises TypeError or ValueError without a message when value is
+    not one (Option says the option must be want), or with a message of
+    its own (Option puts the option's name before it).
+    read(text) turns the command's text into a value for accept; its
+    ValueError makes the command say cli_want."""
+
+    want: str
+    accept: Callable[[Any], Any]
+    read: Callable[[str], Any] = str
+    cli_want: str = ""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _int_in(low: int, high: Optional[int] = None, *, none: bool = False
+            ) -> Callable[[Any], Optional[int]]:
+    def accept(value: Any) -> Optional[int]:
+        if value is None and none:
+            return None
+        if not _is_int(value):
+            raise TypeError
+        if value < low or (high is not None and value > high):
+            raise ValueError
+        return int(value)
+    return accept
+
+
+# Timeouts and durations: Go's time.Duration counts int64 nanoseconds.
+_MAX_SECONDS = 1e9
+
+
+def _seconds(*, none: bool) -> Callable[[Any], Optional[float]]:
+    def accept(value: Any) -> Optional[float]:
+        if value is None and none:
+            return None
+        if not _is_number(value):
+            raise TypeError
+        if not (0 <= value < _MAX_SECONDS):  # NaN too
+            raise ValueError
+        return float(value)
+    return accept
+
+
+def _read_int(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(text)
+    return int(text)
+
+
+def _read_seconds(text: str) -> float:
+    seconds = float(text)
+    if not math.isfinite(seconds):
+        raise ValueError(text)
+    return seconds
+
+
+def _read_timeout(text: str) -> Optional[float]:
+    return _read_seconds(text) or None  # 0: no limit
+
+
+def _read_workers(text: str) -> Any:
+    return text if text == "auto" else _read_int(text)
+
+
+def _accept_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError
+    return value
+
+
+def _accept_flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError
+    return value
+
+
+def _accept_path(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError
+    path = os.fspath(value)
+    if not isinstance(path, str) or not path or "\0" in path:
+        raise ValueError
+    return path
+
+
+def _accept_addresses(value: Any) -> Optional[list[_address.Address]]:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    try:
+        items = list(value)
+    except TypeError:
+        raise TypeError from None
+    return [_address.parse(item) for item in items] or None
+
+
+def _accept_access_log(value: Any) -> Optional[str]:
+    """The core's access_log: None (off), "-" (standard error) or a
+    path."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return "-"
+    return _accept_path(value)
+
+
+def _accept_ip_list(value: Any) -> Optional[str]:
+    """The core's forwarded_allow_ips: one comma-separated str (Go parses
+    its entries), or None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value or None
+    try:
+        items = list(value)
+    except TypeError:
+        raise TypeError from None
+    if not all(isinstance(item, str) for item in items):
+        raise TypeError
+    return ",".join(items) or None
+
+
+def _accept_workers(value: Any) -> Optional[int]:
+    return 0 if value == "auto" else _int_in(0)(value)
+
+
+def _accept_choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def accept(value: Any) -> str:
+        if not isinstance(value, str):
+            raise TypeError
+        if value not in choices:
+            raise ValueError
+        return value
+    return accept
+
+
+HOST = Kind("a host name or IP address as a str ('' for every interface)",
+            _accept_str)
+PORT = Kind("a port number from 0 to 65535 (0: the OS picks)",
+            _int_in(0, 65535), _read_int)
+ADDRESSES = Kind(f"an address or a list of addresses: {_address.FORMS}",
+                 _accept_addresses, cli_want=_address.FORMS)
+PATH = Kind("a file path (str or os.PathLike), or None", _accept_path)
+FD = Kind("a file descriptor number (an int >= 0), or None",
+          _int_in(0, none=True), _read_int, "a file descriptor number")
+FLAG = Kind("True or False", _accept_flag)
+AT_LEAST_1 = Kind("a whole number of at least 1", _int_in(1), _read_int)
+LIMIT = Kind("a whole number of at least 1, or None for no limit",
+             _int_in(1, none=True), _read_int, "a whole number of at least 1")
+WHOLE = Kind("a whole number of at least 0", _int_in(0), _read_int)
+TIMEOUT = Kind("a number of seconds (0 or more), or None for no limit",
+               _seconds(none=True), _read_timeout,
+               "a number of seconds, 0 for no limit")
+SECONDS = Kind("a number of seconds, 0 or more", _seconds(none=False),
+               _read_seconds, "a number of seconds")
+ACCESS_LOG = Kind("True (standard error), '-' (standard error), a file "
+                  "path, or False", _accept_access_log,
+                  cli_want="a file path")
+IP_LIST = Kind("a comma-separated str or a list of IP addresses and "
+               "networks ('127.0.0.1,10.0.0.0/8'), or None", _accept_ip_list)
+WORKERS = Kind("a number of worker processes, or 0 or 'auto' for one per "
+               "CPU", _accept_workers, _read_workers)
+LOG_FORMATS = ("combined", "common", "json")
+LOG_FORMAT = Kind(f"one of {', '.join(LOG_FORMATS)}",
+                  _accept_choice(LOG_FORMATS))
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: name (the keyword), where it goes, its default, what
+    it takes; the command's flags (none: not on the command line) and
+    help, whose "(default: ...)" shown says unless it is empty."""
+
+    name: str
+    where: str
+    default: Any
+    kind: Kind
+    flags: tuple[str, ...] = ()
+    help: str = ""
+    metavar: Optional[str] = None
+    shown: str = ""
+    cli: dict[str, Any] = field(default_factory=dict)  # add_argument's
+
+    def check(self, value: Any, *, spelled: str = "",
+              want: str = "") -> Any:
+        """value as the core takes it; TypeError or ValueError naming
+        the option (spelled, else its name) and value, and saying what
+        it must be (want, else the kind's), otherwise."""
+        try:
+            return self.kind.accept(value)
+        except (TypeError, ValueError) as exc:
+            name = spelled or self.name
+            if exc.args:
+                raise type(exc)(f"{name}: {exc}") from None
+            raise type(exc)(f"{name} must be {want or self.kind.want}, "
+                            f"not {value!r}") from None
+
+    def read(self, text: str) -> Any:
+        """The command's text for this option, checked; ValueError with
+        the command's message (naming the first flag) otherwise."""
+        flag = self.flags[0] if self.flags else self.name
+        want = self.kind.cli_want or self.kind.want
+        try:
+            value = self.kind.read(text)
+        except ValueError:
+            raise ValueError(f"{flag} wants {want}, not {text!r}") from None
+        try:
+            return self.check(value, spelled=flag, want=want)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+
+    @property
+    def default_text(self) -> str:
+        if self.shown:
+            return self.shown
+        if self.default is None:
+            return "none"
+        if isinstance(self.default, float):
+            return f"{self.default:g}"
+        return str(self.default)
+
+
+def _timeout(name: str, flag: str, default: Optional[float], what: str,
+             zero: str = "0 for no limit") -> Option:
+    return Option(name, LISTEN, default, TIMEOUT, (flag,), f"{what}; {zero}",
+                  "SECONDS")
+
+
+OPTIONS: tuple[Option, ...] = (
+    # Where it listens.
+    Option("host", ADDRESS, "127.0.0.1", HOST),
+    Option("port", ADDRESS, 5000, PORT),
+    Option("bind", ADDRESS, None, ADDRESSES, ("--bind", "-b"),
+           "where to listen: HOST:PORT ([::1]:8000 for IPv6, port 0 lets "
+           "the OS pick: the banner tells which), unix:PATH or fd://N; "
+           "repeat it to listen on several", "ADDRESS",
+           shown="127.0.0.1:5000, or the address a gohttp.Server APP was "
+                 "given", cli={"action": "append"}),
+    Option("uds", ADDRESS, None, PATH, ("--uds",),
+           "listen on this Unix domain socket, like --bind unix:PATH",
+           "PATH"),
+    Option("fd", ADDRESS, None, FD, ("--fd",),
+           "listen on this inherited socket, as systemd socket activation "
+           "passes it, like --bind fd://N", "N"),
+    Option("reuse_port", LISTEN, False, FLAG, ("--reuse-port",),
+           "set SO_REUSEPORT on TCP listeners, so that other processes "
+           "may listen on the same address, such as a new gohttp started "
+           "before the old one stops; --workers needs no such option",
+           shown="off", cli={"action": "store_true"}),
+    # TLS and HTTP/2.
+    Option("certfile", LISTEN, None, PATH, ("--certfile",),
+           "serve HTTPS with this certificate (its chain may follow it); "
+           "HTTP/2 is then offered by ALPN", "PEM", shown="plain HTTP"),
+    Option("keyfile", LISTEN, None, PATH, ("--keyfile",),
+           "the certificate's private key, without a password", "PEM",
+           shown="the key inside --certfile"),
+    Option("http2_cleartext", LISTEN, False, FLAG, ("--http2-cleartext",),
+           "also serve HTTP/2 without TLS to clients that know it in "
+           "advance, h2c", shown="off", cli={"action": "store_true"}),
+    # Handlers, limits, timeouts.
+    Option("max_handlers", CORE, 64, AT_LEAST_1, ("--max-handlers",),
+           "how many requests may run Python at once; more wait in Go at "
+           "no thread's cost.  WSGI apps only: a gohttp.Server sets its "
+           "own", "N"),
+    _timeout("read_header_timeout", "--timeout-read-header", 10.0,
+             "how long a client may take to send a request's headers"),
+    _timeout("read_timeout", "--timeout-read", None,
+             "how long a client may take to send a whole request, body "
+             "included"),
+    _timeout("write_timeout", "--timeout-write", None,
+             "how long writing a response may take, from the end of the "
+             "request's headers"),
+    _timeout("idle_timeout", "--timeout-idle", 120.0,
+             "how long a keep-alive connection may wait for its next "
+             "request", "0 for the read timeout's limit, as in Go"),
+    Option("max_header_bytes", LISTEN, 1 << 20, AT_LEAST_1,
+           ("--max-header-bytes",),
+           "the most request header bytes; beyond, 431", "N"),
+    Option("max_body_bytes", LISTEN, None, LIMIT,
+           ("--max-body-size", "--max-body-bytes"),
+           "the largest request body in bytes; beyond, Go answers 413 "
+           "before Python sees the request", "N", shown="no limit"),
+    Option("max_connections", LISTEN, None, LIMIT, ("--max-connections",),
+           "the most open client connections; more wait to be accepted",
+           "N", shown="no limit"),
+    # Logs and proxies.
+    Option("access_log", LISTEN, False, ACCESS_LOG, ("--access-log",),
+           "log one line per request, written by Go off the GIL, to "
+           "stderr or to PATH", "PATH", shown="off",
+           cli={"nargs": "?", "const": True}),
+    Option("access_log_format", LISTEN, "combined", LOG_FORMAT,
+           ("--access-log-format",), "the access log's format",
+           cli={"choices": LOG_FORMATS}),
+    Option("forwarded_allow_ips", LISTEN, None, IP_LIST,
+           ("--forwarded-allow-ips",),
+           "comma-separated IPs and networks of proxies trusted to set "
+           "X-Forwarded-For and X-Forwarded-Proto, '*' for all", "LIST",
+           shown="$FORWARDED_ALLOW_IPS, else none"),
+    # Stopping.
+    Option("shutdown_timeout", SERVER, 10.0, SECONDS, ("--shutdown-timeout",),
+           "how long Ctrl-C or SIGTERM waits for requests in flight",
+           "SECONDS"),
+    # Worker processes (run()).
+    Option("workers", RUN, 1, WORKERS, ("--workers", "-w"),
+           "serve from N worker processes, all on the same sockets, run by "
+           "a supervisor that restarts those that die and replaces them "
+           "one by one on SIGHUP; 0 or auto for one per CPU (this machine: "
+           "{cpus})", "N", shown="1, no supervisor"),
+    Option("max_requests", RUN, None, LIMIT, ("--max-requests",),
+           "replace a worker once it has handled about N requests that ran "
+           "Python, to contain leaks in the app; starts a supervisor even "
+           "with one worker", "N", shown="never"),
+    Option("max_requests_jitter", RUN, 0, WHOLE, ("--max-requests-jitter",),
+           "add a random 0 to N to each worker's --max-requests, so that "
+           "workers do not all restart at once", "N"),
+    Option("max_rss", RUN, None, LIMIT, ("--max-rss",),
+           "replace a worker whose resident memory exceeds MIB mebibytes; "
+           "starts a supervisor even with one worker", "MIB",
+           shown="no limit"),
+)
+
+BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
+DEFAULT: dict[str, Any] = {o.name: o.default for o in OPTIONS}
+
+
+def check(name: str, value: Any) -> Any:
+    """value of option name as the core takes it (see Option.check)."""
+    return BY_NAME[name].check(value)
+
+
+def check_all(given: dict[str, Any], where: tuple[str, ...],
+              caller: str) -> dict[str, Any]:
+    """Check the options given to caller, which takes those whose where
+    is in where; TypeError for one it does not take."""
+    checked = {}
+    for name, value in given.items():
+        option = BY_NAME.get(name)
+        if option is None or option.where not in where:
+            raise TypeError(f"{caller} got an unexpected keyword argument "
+                            f"{name!r}")
+        checked[name] = option.check(value)
+    return checked
+
+
+def listen_arguments(values: dict[str, Any]) -> dict[str, Any]:
+    """The core's listen() keywords from a server's checked options: no
+    limit is 0 there."""
+    return {o.name: (0 if values[o.name] is None and o.kind is LIMIT
+                     else values[o.name])
+            for o in OPTIONS if o.where == LISTEN}
+
+
+def check_together(values: dict[str, Any]) -> None:
+    """The rules between options, on a server's checked options."""
+    if values.get("keyfile") and not values.get("certfile"):
+        raise ValueError("keyfile needs certfile: give both, or certfile "
+                         "alone if it holds the key too")
+    if values.get("http2_cleartext") and values.get("certfile"):
+        raise ValueError("http2_cleartext is for servers without TLS: with "
+                         "certfile, clients get HTTP/2 by ALPN")

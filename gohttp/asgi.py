@@ -100,7 +100,7 @@ def _new_loop(kind: str) -> asyncio.AbstractEventLoop:
                          f"not {kind!r}")
     if kind != "asyncio":
         try:
-            import uvloop
+            import uvloop  # type: ignore[import-not-found]
         except ImportError:
             if kind == "uvloop":
                 raise ImportError("loop='uvloop' needs uvloop: "
@@ -218,7 +218,7 @@ def _mounts(server: "Server", loop: EventLoop) -> _Mounts:
     mounts = getattr(server, "_asgi_mounts", None)
     if mounts is None:
         mounts = _Mounts(loop)
-        server._asgi_mounts = mounts
+        server._asgi_mounts = mounts  # type: ignore[attr-defined]
         server._add_hooks(mounts.startup, mounts.shutdown)
     return mounts
 

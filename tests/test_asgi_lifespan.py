@@ -163,3 +163,51 @@ def test_shutdown_waits_for_requests_then_cancels_then_lifespan(http):
         t.join(TIMEOUT)
     assert results["/quick"] == 200
     assert order == ["quick done", "forever cancelled", "lifespan.shutdown"]
+
+
+SERVE = """
+import sys, gohttp
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            print(message["type"], flush=True)
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    await send({"type": "http.response.start", "status": 200})
+    await send({"type": "http.response.body", "body": b"up"})
+
+gohttp.serve_asgi(app, port=0)
+print("returned", flush=True)
+"""
+
+
+def test_serve_asgi_until_sigterm(tmp_path):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(
+        os.path.dirname(gohttp.__file__))}
+    proc = subprocess.Popen([sys.executable, "-c", SERVE], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline() == "lifespan.startup\n"
+        line = ""
+        while "serving" not in line:
+            line = proc.stderr.readline()
+            assert line, "the server never said where it serves"
+        url = re.search(r"http://[\d.:]+", line).group(0)
+        assert urllib3.request("GET", url, retries=False,
+                               timeout=TIMEOUT).data == b"up"
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=TIMEOUT)
+    finally:
+        proc.kill()
+    assert out == "lifespan.shutdown\nreturned\n"
+    assert proc.returncode == 0

@@ -66,12 +66,7 @@ func gohttp_asgi_take(h C.uintptr_t, events *C.gohttp_asgi_event, nevents C.size
 //export gohttp_asgi_loop_close
 func gohttp_asgi_loop_close(h C.uintptr_t) (status C.gohttp_status) {
 	defer recoverTo(nil, &status)
-	l, e := lookupLoop(h)
-	if e != nil {
-		return report(nil, e)
-	}
-	l.q.close()
-	return C.GOHTTP_OK
+	return closeLoop(h, false)
 }
 
 // gohttp_asgi_loop_free closes the loop (if not yet), closes its
@@ -81,13 +76,20 @@ func gohttp_asgi_loop_close(h C.uintptr_t) (status C.gohttp_status) {
 //export gohttp_asgi_loop_free
 func gohttp_asgi_loop_free(h C.uintptr_t) (status C.gohttp_status) {
 	defer recoverTo(nil, &status)
+	return closeLoop(h, true)
+}
+
+// closeLoop closes the loop of h, and with free its descriptor and h.
+func closeLoop(h C.uintptr_t, free bool) C.gohttp_status {
 	l, e := lookupLoop(h)
 	if e != nil {
 		return report(nil, e)
 	}
 	l.q.close()
-	l.fd.close()
-	cgo.Handle(h).Delete()
+	if free {
+		l.fd.close()
+		cgo.Handle(h).Delete()
+	}
 	return C.GOHTTP_OK
 }
 

@@ -200,7 +200,9 @@ def test_exception_before_start_is_500_and_logged(serve_asgi, asgi_errors,
     assert errors[0].exc_info[1].args == ("boom before start",)
 
 
-def test_exception_after_start_aborts_the_response(serve_asgi, asgi_errors):
+def half_then(end):
+    """An app that sends the start and part of a body, waits until the
+    client has read it, then ends with end() (which may raise)."""
     client_read = threading.Event()
 
     async def app(scope, receive, send):
@@ -208,14 +210,24 @@ def test_exception_after_start_aborts_the_response(serve_asgi, asgi_errors):
         await send({"type": "http.response.body", "body": b"partial",
                     "more_body": True})
         await wait_for(client_read)
+        end()
+
+    def fetch(srv):
+        with connect(srv.address) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            raw = read_until(sock, b"partial")
+            client_read.set()
+            return raw + read_to_end(sock)
+
+    return app, fetch
+
+
+def test_exception_after_start_aborts_the_response(serve_asgi, asgi_errors):
+    def boom():
         raise ValueError("boom after start")
 
-    srv = serve_asgi(app)
-    with connect(srv.address) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        raw = read_until(sock, b"partial")
-        client_read.set()
-        raw += read_to_end(sock)
+    app, fetch = half_then(boom)
+    raw = fetch(serve_asgi(app))
     assert raw.startswith(b"HTTP/1.1 200")
     assert b"partial" in raw
     assert not raw.endswith(b"0\r\n\r\n"), "a truncated body looked whole"
@@ -259,21 +271,9 @@ def test_return_without_response_is_500(serve_asgi, asgi_errors, http):
 
 
 def test_return_before_completing_aborts(serve_asgi, asgi_errors):
-    client_read = threading.Event()
-
-    async def app(scope, receive, send):
-        await send({"type": "http.response.start", "status": 200})
-        await send({"type": "http.response.body", "body": b"half",
-                    "more_body": True})
-        await wait_for(client_read)
-
-    srv = serve_asgi(app)
-    with connect(srv.address) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        raw = read_until(sock, b"half")
-        client_read.set()
-        raw += read_to_end(sock)
-    assert b"half" in raw and not raw.endswith(b"0\r\n\r\n")
+    app, fetch = half_then(lambda: None)
+    raw = fetch(serve_asgi(app))
+    assert b"partial" in raw and not raw.endswith(b"0\r\n\r\n")
     assert "completing its response" in asgi_errors()[0].getMessage()
 
 

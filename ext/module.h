@@ -13,7 +13,8 @@
  *   writer.c/.h      the response both writers answer through: the held
  *                    reply, then the calls into Go (plain C, no Python)
  *   capi.c           the C API for other extensions (gohttp/include/gohttp.h)
- *   asgi.c           ASGILoop, ASGIApp, ASGICall: ASGI requests on an event loop
+ *   asgi.c/.h        ASGILoop, ASGIApp, Ready: ASGI requests on an event loop
+ *   asgicall.c       ASGICall: one ASGI request's receive and send
  *   scope.c          the ASGI scope of a request, and the keys of ASGI messages
  *
  * The memory rules across the Go/C boundary are in go/bridge.h.

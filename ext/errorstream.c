@@ -1,6 +1,6 @@
 /*
  * errorstream.c — gohttp.wsgi's ``wsgi.errors``: each line an application
- * writes goes to the ``gohttp`` logger at ERROR level, after a tag (the
+ * writes goes to the ``gohttp.error`` logger at ERROR level, after a tag (the
  * application's name).  A line without its "\n" waits for the rest, or for
  * flush(), which the adapter calls when the request ends.
  *
@@ -217,7 +217,7 @@ static PyMethodDef error_stream_methods[] = {
 
 PyDoc_STRVAR(error_stream_doc,
 "ErrorStream(tag, /)\n--\n\n"
-"wsgi.errors: each line written goes to the gohttp logger at ERROR\n"
+"wsgi.errors: each line written goes to the gohttp.error logger at ERROR\n"
 "level, after tag (the application's name).  A line without its \"\\n\"\n"
 "waits for the rest, or for flush().");
 

@@ -8,7 +8,7 @@
  *   headers.c        Headers and canonical_key: the header map both use
  *   wsgi.c           WSGIApp: a WSGI request in C, start_response, the answer
  *   environ.c        the WSGI environ of a request
- *   errorstream.c    wsgi.errors: lines to the gohttp logger
+ *   errorstream.c    wsgi.errors: lines to the gohttp.error logger
  *   response.c       ResponseWriter: status, headers, body for handlers
  *   writer.c/.h      the response both writers answer through: the held
  *                    reply, then the calls into Go (plain C, no Python)
@@ -162,7 +162,7 @@ typedef struct {
     PyObject *wsgi_key[GOHTTP_WSGI_NKEYS];   /* interned str */
     PyObject *wsgi_value[GOHTTP_WSGI_NCOMMON_VALUES];         /* str */
     PyObject *wsgi_header_key[GOHTTP_WSGI_NCOMMON_HEADERS];   /* interned */
-    PyObject *logger;           /* logging.getLogger("gohttp") */
+    PyObject *logger;           /* logging.getLogger("gohttp.error") */
     PyObject *str_error;        /* "error" */
     PyObject *str_content_length; /* "Content-Length" */
     PyObject *str_fileno;       /* "fileno" */

@@ -20,6 +20,7 @@ import os as _os
 from ._headers import Headers, canonical_key
 from ._gohttp import (Error, ForkedProcessError, Request, RequestFinishedError,
                       ResponseWriter, ServerStateError, StateError)
+from ._supervisor import BootError
 from .server import Handler, Server, route, run, shutdown
 from .wsgi import ClientDisconnected, serve_wsgi
 from .asgi import LifespanFailure, serve_asgi
@@ -47,6 +48,7 @@ def get_include() -> str:
 
 
 __all__ = [
+    "BootError",
     "ClientDisconnected",
     "Error",
     "ForkedProcessError",

@@ -39,6 +39,8 @@ class BootError(Error, RuntimeError):
     """The workers could not start: the app did not import, an address
     could not be bound."""
 
+    __module__ = "gohttp"
+
 
 def cpu_count() -> int:
     """The CPUs this process may run on."""

@@ -2,7 +2,7 @@
 
 Every server a test starts is shut down when the test ends.  No fixture
 waits for a server by sleeping: Server.start() returns once listening.
-Plain helpers live in support.py.
+Plain helpers live in the helpers package (helpers/__init__.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ except ImportError:  # pytest run from elsewhere than the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import gohttp
 
-from support import GOHTTP_PATH, TIMEOUT, Recorder, exchange
+from helpers.common import GOHTTP_PATH, TIMEOUT, Recorder, exchange
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 import gohttp
-from support import TIMEOUT, exchange
+from helpers.common import TIMEOUT, exchange
 
 COMBINED = re.compile(
     r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] '

@@ -9,10 +9,11 @@ import time
 
 import pytest
 
-from asgi_fixtures import (asgi_errors, read_body, respond,  # noqa: F401
+from helpers.asgi_fixtures import (asgi_errors, read_body, respond,  # noqa: F401
                            serve_asgi)
-from support import TIMEOUT, connect, read_to_end, read_until, rss_bytes
-from support_net import key_pair, curl, needs_curl_http2  # noqa: F401
+from helpers.common import (TIMEOUT, connect, read_to_end, read_until,
+                            rss_bytes)
+from helpers.net import key_pair, curl, needs_curl_http2  # noqa: F401
 
 MiB = 1024 * 1024
 

@@ -15,8 +15,8 @@ import urllib3
 
 import gohttp
 from gohttp import _gohttp
-from asgi_fixtures import read_body, respond, serve_asgi  # noqa: F401
-from support import TIMEOUT, rss_bytes
+from helpers.asgi_fixtures import read_body, respond, serve_asgi  # noqa: F401
+from helpers.common import TIMEOUT, rss_bytes
 
 MiB = 1024 * 1024
 WARM_UP = 3_000

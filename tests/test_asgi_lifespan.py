@@ -12,8 +12,8 @@ import pytest
 import urllib3
 
 import gohttp
-from asgi_fixtures import asgi_errors, respond  # noqa: F401
-from support import TIMEOUT, connect
+from helpers.asgi_fixtures import asgi_errors, respond  # noqa: F401
+from helpers.common import TIMEOUT, connect
 
 
 class App:

@@ -13,9 +13,9 @@ import pytest
 import urllib3
 
 import gohttp
-from asgi_fixtures import (asgi_errors, read_body, respond,  # noqa: F401
+from helpers.asgi_fixtures import (asgi_errors, read_body, respond,  # noqa: F401
                            serve_asgi)
-from support import TIMEOUT, connect, read_to_end, read_until
+from helpers.common import TIMEOUT, connect, read_to_end, read_until
 
 MiB = 1024 * 1024
 

@@ -9,9 +9,9 @@ import socket
 import pytest
 
 import gohttp
-from asgi_fixtures import respond, serve_asgi  # noqa: F401 (a fixture)
-from support import TIMEOUT, connect, read_to_end
-from support_net import (curl, key_pair, needs_curl_http2,  # noqa: F401
+from helpers.asgi_fixtures import respond, serve_asgi  # noqa: F401 (a fixture)
+from helpers.common import TIMEOUT, connect, read_to_end
+from helpers.net import (curl, key_pair, needs_curl_http2,  # noqa: F401
                          short_tmp, unix_exchange)
 
 

@@ -20,7 +20,7 @@ from starlette.responses import (JSONResponse, PlainTextResponse,  # noqa: E402
 from starlette.routing import Mount, Route  # noqa: E402
 
 import gohttp  # noqa: E402
-from support import TIMEOUT  # noqa: E402
+from helpers.common import TIMEOUT  # noqa: E402
 
 background_done = threading.Event()
 

@@ -24,8 +24,8 @@ import urllib3
 
 import gohttp
 from gohttp import _gohttp
-from support import (GOHTTP_PATH, TIMEOUT, connect, get, read_to_end,
-                     rss_bytes)
+from helpers.common import (GOHTTP_PATH, TIMEOUT, connect, get, read_to_end,
+                            rss_bytes)
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = {

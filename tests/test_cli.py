@@ -14,8 +14,8 @@ import urllib3
 
 import gohttp
 import gohttp.__main__ as cli
-from support import TIMEOUT, as_in_a_terminal
-from wsgi_support import Banner
+from helpers.common import TIMEOUT, as_in_a_terminal
+from helpers.wsgi import Banner
 
 TESTS = Path(__file__).resolve().parent
 

@@ -8,7 +8,7 @@ import pytest
 import urllib3
 
 import gohttp
-from support import TIMEOUT, connect, outcome, read_to_end
+from helpers.common import TIMEOUT, connect, outcome, read_to_end
 
 
 def gohttp_errors(caplog):

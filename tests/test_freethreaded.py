@@ -21,7 +21,7 @@ import pytest
 import urllib3
 
 import gohttp
-from support import TIMEOUT, connect, read_to_end
+from helpers.common import TIMEOUT, connect, read_to_end
 
 FREE_THREADED = sysconfig.get_config_var("Py_GIL_DISABLED") == 1
 free_threaded_only = pytest.mark.skipif(

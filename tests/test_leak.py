@@ -15,7 +15,7 @@ import urllib3
 
 import gohttp
 from gohttp import _gohttp
-from support import TIMEOUT, rss_bytes, thread_count
+from helpers.common import TIMEOUT, rss_bytes, thread_count
 
 WARM_UP = 3_000
 REQUESTS = 20_000

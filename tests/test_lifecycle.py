@@ -11,10 +11,11 @@ import pytest
 import urllib3
 
 import gohttp
-import support
 from gohttp import _gohttp
-from support import (TIMEOUT, connect, get_at_once, read_to_end,
-                     read_until, refuses_connections, thread_count)
+from helpers import common
+from helpers.net import needs_ipv6
+from helpers.common import (TIMEOUT, connect, get_at_once, read_to_end,
+                            read_until, refuses_connections, thread_count)
 
 
 def text(body):
@@ -24,7 +25,7 @@ def text(body):
 
 
 def get(srv, path="/"):
-    return support.get(srv.url + path)
+    return common.get(srv.url + path)
 
 
 def wait_until(predicate, timeout=TIMEOUT):
@@ -110,21 +111,12 @@ def test_all_interfaces_host():
     try:
         assert srv.url == f"http://0.0.0.0:{srv.port}"
         srv.handle("/", text(b"any"))
-        assert support.get(f"http://127.0.0.1:{srv.port}/").data == b"any"
+        assert common.get(f"http://127.0.0.1:{srv.port}/").data == b"any"
     finally:
         srv.shutdown()
 
 
-def ipv6_loopback_works():
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not ipv6_loopback_works(), reason="no IPv6 loopback")
+@needs_ipv6
 def test_ipv6_loopback():
     srv = gohttp.Server("::1", 0).start()
     try:

@@ -10,8 +10,8 @@ import time
 import pytest
 
 import gohttp
-from support import TIMEOUT, Recorder, connect, exchange, read_to_end
-from support_net import closed_within, read_response
+from helpers.common import TIMEOUT, Recorder, connect, exchange, read_to_end
+from helpers.net import closed_within, read_response
 
 
 def ok(w, req):

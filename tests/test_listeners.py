@@ -11,8 +11,8 @@ import socket
 import pytest
 
 import gohttp
-from support import exchange, refuses_connections
-from support_net import (curl, needs_curl_unix, needs_ipv6,  # noqa: F401
+from helpers.common import exchange, refuses_connections
+from helpers.net import (curl, needs_curl_unix, needs_ipv6,  # noqa: F401
                          short_tmp, unix_exchange)
 
 REQUEST = b"GET /who HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"

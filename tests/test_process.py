@@ -18,8 +18,8 @@ import pytest
 import urllib3
 
 import gohttp
-import support
-from support import TIMEOUT, as_in_a_terminal, outcome
+from helpers import common
+from helpers.common import TIMEOUT, as_in_a_terminal, outcome
 
 # run()'s banner: " * gohttp 0.1.0 serving on http://127.0.0.1:PORT (...)",
 # with the app's name before "on" when the gohttp command runs it.
@@ -100,7 +100,7 @@ def script(tmp_path, subprocess_env):
 
 
 def get(port, path, **kw):
-    return support.get(f"http://127.0.0.1:{port}{path}", **kw)
+    return common.get(f"http://127.0.0.1:{port}{path}", **kw)
 
 
 def assert_clean(code, err):

@@ -8,7 +8,7 @@ import json
 import pytest
 
 import gohttp
-from support_net import short_tmp, unix_exchange  # noqa: F401
+from helpers.net import short_tmp, unix_exchange  # noqa: F401
 
 
 def peer(w, req):

@@ -11,7 +11,7 @@ import pytest
 import urllib3
 
 import gohttp
-from support import TIMEOUT, connect, outcome, read_until
+from helpers.common import TIMEOUT, connect, outcome, read_until
 
 TEN_MB = 10 * 1024 * 1024
 

@@ -4,7 +4,7 @@ import pytest
 import urllib3
 
 import gohttp
-from support import TIMEOUT
+from helpers.common import TIMEOUT
 
 
 def text(body):

@@ -12,10 +12,10 @@ import pytest
 import urllib3
 
 import gohttp.wsgi
-from support import TIMEOUT, connect, outcome, read_to_end, read_until
-from wsgi_support import TrackedFile, error_text
+from helpers.common import TIMEOUT, connect, outcome, read_to_end, read_until
+from helpers.wsgi import TrackedFile, error_text
 
-pytest_plugins = ["wsgi_fixtures"]  # serve_app, wsgi_errors
+pytest_plugins = ["helpers.wsgi_fixtures"]  # serve_app, wsgi_errors
 
 TEN_MB = 10 * 1024 * 1024
 HUGE = 1 << 30  # sparse: no client reads it all before it goes away

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import gohttp
-from support import TIMEOUT, Recorder, exchange
-from support_net import curl, needs_curl
+from helpers.common import TIMEOUT, Recorder, exchange
+from helpers.net import curl, needs_curl
 
 SECRET = b"TOP-SECRET-CONTENT"
 

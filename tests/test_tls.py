@@ -10,8 +10,8 @@ import pytest
 import urllib3
 
 import gohttp
-from support import TIMEOUT, refuses_connections
-from support_net import (curl, h2load, key_pair, make_key_pair,  # noqa: F401
+from helpers.common import TIMEOUT, refuses_connections
+from helpers.net import (curl, h2load, key_pair, make_key_pair,  # noqa: F401
                          needs_curl_http2, needs_h2load, needs_openssl)
 
 

@@ -1,7 +1,7 @@
 """Worker processes: `gohttp APP --workers N` and run(workers=N), as real
 processes on real sockets.
 
-Every request goes on a connection of its own (support.get): the kernel
+Every request goes on a connection of its own (common.get): the kernel
 spreads new connections among the workers, and no keep-alive connection
 outlives the worker it went to.
 """
@@ -18,8 +18,8 @@ import time
 import pytest
 import urllib3
 
-import support
-from support import TIMEOUT
+from helpers import common
+from helpers.common import TIMEOUT
 from test_cli import gohttp_command, stop
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX only")
@@ -35,7 +35,7 @@ def ready_pids(banner):
 
 
 def pid_of(url):
-    r = support.get(url + "/")
+    r = common.get(url + "/")
     assert r.status == 200
     return int(r.headers["X-Worker-Pid"])
 
@@ -85,7 +85,7 @@ class Load:
     def _loop(self):
         while not self.done.is_set():
             try:
-                r = support.get(self.url)
+                r = common.get(self.url)
                 good = r.status == 200
                 what = f"status {r.status}"
             except Exception as exc:  # noqa: BLE001 - counted
@@ -144,7 +144,7 @@ def test_workers_share_the_cpus_among_their_go_runtimes(subprocess_env,
         _, url = banner.wait()
         procs = {}
         for _ in range(200):
-            r = support.get(url + "/")
+            r = common.get(url + "/")
             procs[r.headers["X-Worker-Pid"]] = (r.headers["X-Go-Procs"],
                                                 r.headers["X-Env-Gomaxprocs"])
             if len(procs) == workers:
@@ -202,7 +202,7 @@ def test_sigterm_drains_a_request_in_flight(subprocess_env):
         result = {}
 
         def slow():
-            result["r"] = support.get(url + "/slow?1.0")
+            result["r"] = common.get(url + "/slow?1.0")
 
         client = threading.Thread(target=slow)
         client.start()
@@ -215,7 +215,7 @@ def test_sigterm_drains_a_request_in_flight(subprocess_env):
         assert time.monotonic() - began < 5  # no worker waited for a kill
         # Nothing accepts any more.
         with pytest.raises(urllib3.exceptions.HTTPError):
-            support.get(url + "/")
+            common.get(url + "/")
 
 
 def test_max_requests_recycles_a_worker(subprocess_env):
@@ -249,7 +249,7 @@ def test_a_worker_that_cannot_start_fails_the_start(subprocess_env):
     done = subprocess.run(
         [sys.executable, "-m", "gohttp", "wsgi_apps.broken_import:app",
          "--workers", "2", "-b", "127.0.0.1:0"],
-        cwd=support.GOHTTP_PATH + "/tests", env=subprocess_env,
+        cwd=common.GOHTTP_PATH + "/tests", env=subprocess_env,
         capture_output=True, text=True, timeout=TIMEOUT)
     assert done.returncode == 1
     assert "cannot import 'wsgi_apps.broken_import'" in done.stderr
@@ -262,7 +262,7 @@ def test_an_address_in_use_fails_the_start(subprocess_env):
         done = subprocess.run(
             [sys.executable, "-m", "gohttp", APP, "--workers", "2",
              "-b", f"127.0.0.1:{port}"],
-            cwd=support.GOHTTP_PATH + "/tests", env=subprocess_env,
+            cwd=common.GOHTTP_PATH + "/tests", env=subprocess_env,
             capture_output=True, text=True, timeout=TIMEOUT)
     assert done.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
@@ -273,7 +273,7 @@ def test_an_address_in_use_fails_the_start(subprocess_env):
 def test_bad_workers_value(subprocess_env, value):
     done = subprocess.run(
         [sys.executable, "-m", "gohttp", APP, "--workers", value],
-        cwd=support.GOHTTP_PATH + "/tests", env=subprocess_env,
+        cwd=common.GOHTTP_PATH + "/tests", env=subprocess_env,
         capture_output=True, text=True, timeout=TIMEOUT)
     assert done.returncode == 2
     assert "--workers" in done.stderr and "auto" in done.stderr

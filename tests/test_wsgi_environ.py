@@ -7,10 +7,10 @@ import pytest
 import urllib3
 
 import gohttp
-from support import TIMEOUT, connect, read_until
-from wsgi_support import record_environ
+from helpers.common import TIMEOUT, connect, read_until
+from helpers.wsgi import record_environ
 
-pytest_plugins = ["wsgi_fixtures"]  # serve_app, wsgi_errors
+pytest_plugins = ["helpers.wsgi_fixtures"]  # serve_app, wsgi_errors
 
 pytestmark = pytest.mark.filterwarnings("error::wsgiref.validate.WSGIWarning")
 

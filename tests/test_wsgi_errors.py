@@ -6,10 +6,10 @@ mistakes first."""
 import pytest
 import urllib3
 
-from support import connect, read_to_end
-from wsgi_support import error_text, hello_app
+from helpers.common import connect, read_to_end
+from helpers.wsgi import error_text, hello_app
 
-pytest_plugins = ["wsgi_fixtures"]  # serve_app, wsgi_errors
+pytest_plugins = ["helpers.wsgi_fixtures"]  # serve_app, wsgi_errors
 
 TEXT = [("Content-Type", "text/plain")]
 

@@ -13,7 +13,7 @@ import os
 import pytest
 import urllib3
 
-pytest_plugins = ["wsgi_fixtures"]  # serve_app, wsgi_errors
+pytest_plugins = ["helpers.wsgi_fixtures"]  # serve_app, wsgi_errors
 
 pytestmark = pytest.mark.filterwarnings("error::wsgiref.validate.WSGIWarning")
 

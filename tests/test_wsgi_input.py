@@ -9,9 +9,9 @@ import pytest
 import urllib3
 
 from gohttp._wsgi_streams import InputStream
-from support import TIMEOUT, connect, read_until
+from helpers.common import TIMEOUT, connect, read_until
 
-pytest_plugins = ["wsgi_fixtures"]  # serve_app, wsgi_errors
+pytest_plugins = ["helpers.wsgi_fixtures"]  # serve_app, wsgi_errors
 
 pytestmark = pytest.mark.filterwarnings("error::wsgiref.validate.WSGIWarning")
 

@@ -12,9 +12,9 @@ import weakref
 
 import urllib3
 
-from support import TIMEOUT, rss_bytes
+from helpers.common import TIMEOUT, rss_bytes
 
-pytest_plugins = ["wsgi_fixtures"]  # serve_app
+pytest_plugins = ["helpers.wsgi_fixtures"]  # serve_app
 
 # AddressSanitizer, preloaded by `make asan`, keeps freed memory aside.
 UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")

@@ -7,10 +7,10 @@ import pytest
 import urllib3
 
 import gohttp
-from support import connect, read_until
-from wsgi_support import error_text
+from helpers.common import connect, read_until
+from helpers.wsgi import error_text
 
-pytest_plugins = ["wsgi_fixtures"]  # serve_app, wsgi_errors
+pytest_plugins = ["helpers.wsgi_fixtures"]  # serve_app, wsgi_errors
 
 pytestmark = pytest.mark.filterwarnings("error::wsgiref.validate.WSGIWarning")
 

@@ -9,10 +9,10 @@ import threading
 import pytest
 import urllib3
 
-from support import TIMEOUT, connect, read_to_end, read_until
-from wsgi_support import Closing, TrackedFile, error_text, hello_app
+from helpers.common import TIMEOUT, connect, read_to_end, read_until
+from helpers.wsgi import Closing, TrackedFile, error_text, hello_app
 
-pytest_plugins = ["wsgi_fixtures"]  # serve_app, wsgi_errors
+pytest_plugins = ["helpers.wsgi_fixtures"]  # serve_app, wsgi_errors
 
 pytestmark = pytest.mark.filterwarnings("error::wsgiref.validate.WSGIWarning")
 

@@ -1,5 +1,5 @@
 """Fixtures and helpers of the ASGI tests: a test module imports the
-fixtures it uses by name.
+fixtures it uses by name (from helpers.asgi_fixtures import serve_asgi).
 
 serve_asgi mounts the app before the server starts, so that a lifespan
 runs at start() as it does in production.

@@ -1,5 +1,5 @@
 """Fixtures of the WSGI tests, a pytest plugin: a test module takes them
-with ``pytest_plugins = ["wsgi_fixtures"]``.
+with ``pytest_plugins = ["helpers.wsgi_fixtures"]``.
 
 Apps served with ``validate=True`` (the default) run inside
 ``wsgiref.validate.validator``; the modules that use it turn its warnings

@@ -20,7 +20,7 @@ from typing import Iterator, Optional
 
 import pytest
 
-from support import TIMEOUT
+from helpers.common import TIMEOUT
 
 # ---- external tools ----------------------------------------------------------
 

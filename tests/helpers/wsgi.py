@@ -1,5 +1,5 @@
 """Plain helpers the WSGI and CLI tests share (their fixtures are in
-wsgi_fixtures.py)."""
+helpers/wsgi_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Optional
 import pytest
 
 import gohttp
-from support import TIMEOUT
+from helpers.common import TIMEOUT
 
 App = Callable[..., Any]
 

@@ -115,8 +115,9 @@ class EventLoop:
     descriptor Go wakes it through."""
 
     def __init__(self, kind: str) -> None:
-        self.kind = kind
         self.loop = _new_loop(kind)
+        self.kind = ("uvloop" if type(self.loop).__module__.startswith(
+            "uvloop") else "asyncio")
         self.start_task = task_starter(self.loop)
         self.core = _gohttp.ASGILoop(self.loop, self._start,
                                      ClientDisconnected)
@@ -178,6 +179,9 @@ def event_loop(kind: str = "auto") -> EventLoop:
     """The process's ASGI loop, started on first use with kind."""
     global _loop
     with _loop_lock:
+        if kind not in LOOPS:
+            raise ValueError(f"loop must be 'auto', 'asyncio' or 'uvloop', "
+                             f"not {kind!r}")
         if _loop is None or not _loop.thread.is_alive():
             _loop = EventLoop(kind)
         elif kind != "auto" and kind != _loop.kind:

@@ -182,3 +182,17 @@ def test_mount_arguments_are_checked():
         srv.mount_asgi("/", show_scope, lifespan="sometimes")
     with pytest.raises(TypeError, match="ASGIApp"):
         srv._core.handle_asgi("/", show_scope)
+
+
+def test_loop_choice_is_checked():
+    from gohttp import asgi
+
+    srv = gohttp.Server("127.0.0.1", 0)
+    with pytest.raises(ValueError, match="'auto', 'asyncio' or 'uvloop'"):
+        asgi.mount(srv, "/", show_scope, loop="trio")
+    kind = asgi.event_loop().kind
+    assert kind in ("asyncio", "uvloop")
+    other = "uvloop" if kind == "asyncio" else "asyncio"
+    with pytest.raises(ValueError, match="one loop serves every ASGI app"):
+        asgi.mount(srv, "/", show_scope, loop=other)
+    asgi.mount(srv, "/", show_scope, loop=kind)   # the same: fine

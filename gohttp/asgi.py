@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
+import inspect
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Union
@@ -92,6 +94,28 @@ async def _run(app: ASGIApplication, scope: dict[str, Any],
                 "completing its response" if call.started
                 else "sending a response", scope["method"], scope["path"])
         call._finish(True)
+
+
+def asgi3(app: Any) -> ASGIApplication:
+    """app as an ASGI 3 callable: an ASGI 2 app (a class, or a callable
+    that is not async, called as app(scope) and then awaited as
+    instance(receive, send)) is wrapped, as uvicorn does."""
+    if not inspect.isclass(app) and _is_async_callable(app):
+        return app   # type: ignore[no-any-return]
+
+    async def asgi2(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        instance = app(scope)
+        await instance(receive, send)
+    return asgi2
+
+
+def _is_async_callable(app: Any) -> bool:
+    """True for a functools.partial of an async function, and for what
+    marks itself as one (inspect.markcoroutinefunction)."""
+    while isinstance(app, functools.partial):
+        app = app.func
+    return inspect.iscoroutinefunction(app) or \
+        inspect.iscoroutinefunction(getattr(app, "__call__", None))
 
 
 def _new_loop(kind: str) -> asyncio.AbstractEventLoop:
@@ -242,6 +266,7 @@ def mount(server: "Server", prefix: str, app: ASGIApplication, *,
                          f"not {lifespan!r}")
     script_name = _script_name(prefix)
     proxy_root = "" if root_path is None else _script_name(root_path or "/")
+    app = asgi3(app)
     ev = event_loop(loop)
     route = _gohttp.ASGIApp(app, proxy_root + script_name, ev.core,
                             path_prefix=proxy_root)

@@ -411,3 +411,25 @@ def test_a_thousand_concurrent_streams(serve_asgi):
         for sock in socks:
             sock.close()
         sel.close()
+
+
+class ASGI2App:
+    """An ASGI 2 app: a class made with the scope, then awaited."""
+
+    def __init__(self, scope):
+        self.scope = scope
+
+    async def __call__(self, receive, send):
+        await respond(send, b"asgi2 " + self.scope["path"].encode())
+
+
+class ASGI3Object:
+    async def __call__(self, scope, receive, send):
+        await respond(send, b"asgi3 object")
+
+
+def test_asgi2_apps_are_wrapped_asgi3_objects_are_not(serve_asgi, http):
+    srv = serve_asgi(ASGI2App)
+    assert http.request("GET", srv.url + "/x").data == b"asgi2 /x"
+    srv = serve_asgi(ASGI3Object())
+    assert http.request("GET", srv.url + "/").data == b"asgi3 object"

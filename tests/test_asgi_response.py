@@ -16,6 +16,7 @@ import gohttp
 from helpers.asgi_fixtures import (asgi_errors, read_body, respond,  # noqa: F401
                            serve_asgi)
 from helpers.common import TIMEOUT, connect, read_to_end, read_until
+from helpers.net import curl, needs_curl_http2
 
 MiB = 1024 * 1024
 
@@ -433,3 +434,23 @@ def test_asgi2_apps_are_wrapped_asgi3_objects_are_not(serve_asgi, http):
     assert http.request("GET", srv.url + "/x").data == b"asgi2 /x"
     srv = serve_asgi(ASGI3Object())
     assert http.request("GET", srv.url + "/").data == b"asgi3 object"
+
+
+@needs_curl_http2
+def test_h2c_streams_and_resets_a_failed_stream(serve_asgi):
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200})
+        for i in range(3):
+            await send({"type": "http.response.body", "body": b"%d;" % i,
+                        "more_body": True})
+            await asyncio.sleep(0.01)
+        if scope["path"] == "/fail":
+            raise ValueError("boom mid-stream")
+        await send({"type": "http.response.body", "body": b"end"})
+
+    srv = serve_asgi(app, http2_cleartext=True)
+    out = curl("--http2-prior-knowledge", srv.url + "/ok")
+    assert (out.returncode, out.stdout) == (0, "0;1;2;end"), out.stderr
+    out = curl("--http2-prior-knowledge", srv.url + "/fail")
+    assert out.returncode != 0   # the stream was reset, not ended
+    assert "end" not in out.stdout

@@ -23,6 +23,7 @@ type asgiState struct {
 	loop  *asgiLoop
 	kick  chan struct{} // the loop asked for something: see serve
 	chunk []byte        // the goroutine's read buffer
+	lent  bool          // a BODY event points into chunk: see read
 
 	// Guarded by the call's mu: set by the exports (the loop's thread),
 	// taken by the goroutine.
@@ -113,6 +114,7 @@ func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
 		finished, outcome := a.finished, a.outcome
 		if finished && outcome != C.GOHTTP_HANDLED {
 			c.mu.Unlock()
+			a.reclaim(c)
 			return outcome // unsent: a 500 if nothing went out, else an abort
 		}
 		status, headers := 0, []byte(nil)
@@ -135,8 +137,19 @@ func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
 			a.read(c)
 		}
 		if finished {
+			a.reclaim(c)
 			return outcome
 		}
+	}
+}
+
+// reclaim takes the read buffer back from a BODY event the loop may not
+// have taken (the app finished without the chunk it asked for): the
+// event is stale, and the next request on this call reuses the buffer.
+func (a *asgiState) reclaim(c *call) {
+	if a.lent {
+		a.loop.q.drop(func(e asgiEvent) bool { return e.c == c && e.kind == C.GOHTTP_ASGI_BODY })
+		a.lent = false
 	}
 }
 
@@ -179,6 +192,7 @@ func (a *asgiState) read(c *call) {
 	if a.chunk == nil {
 		a.chunk = make([]byte, asgiChunk)
 	}
+	a.lent = true // until C takes the BODY below: see serve
 	c.mu.Lock()
 	n, err := c.readBody(a.chunk, false)
 	more := !c.bodyEOF

@@ -66,6 +66,22 @@ func (q *eventQueue[E]) take(fn func(E) bool) (more bool) {
 	return rest > 0
 }
 
+// drop removes the queued events match accepts: those of a request that
+// has ended, whose memory its goroutine wants back.  Once it returns, the
+// consumer takes none of them.
+func (q *eventQueue[E]) drop(match func(E) bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	kept := q.events[:0]
+	for _, e := range q.events {
+		if !match(e) {
+			kept = append(kept, e)
+		}
+	}
+	clear(q.events[len(kept):])
+	q.events = kept
+}
+
 // close refuses events from now on and wakes the consumer, which still
 // takes what was queued before.  Closing twice is harmless.
 func (q *eventQueue[E]) close() {

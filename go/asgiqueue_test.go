@@ -166,3 +166,15 @@ func TestEventQueueManyPosters(t *testing.T) {
 		t.Fatalf("took %d events, want %d", total, posters*each)
 	}
 }
+
+func TestEventQueueDropRemovesWhatMatches(t *testing.T) {
+	q, w := newCountedQueue()
+	for i := 0; i < 10; i++ {
+		q.post(i)
+	}
+	q.drop(func(e int) bool { return e%2 == 1 })
+	got := w.drain(q, 100)
+	if len(got) != 5 || got[0] != 0 || got[4] != 8 {
+		t.Fatalf("after dropping the odd events the loop took %v", got)
+	}
+}

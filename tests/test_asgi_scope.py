@@ -196,3 +196,16 @@ def test_loop_choice_is_checked():
     with pytest.raises(ValueError, match="one loop serves every ASGI app"):
         asgi.mount(srv, "/", show_scope, loop=other)
     asgi.mount(srv, "/", show_scope, loop=kind)   # the same: fine
+
+
+def test_a_request_larger_than_the_loops_buffer(serve_asgi, http):
+    """The loop's event buffer grows for a request block that does not
+    fit (here 600 KiB of headers), and the requests after still work."""
+    srv = serve_asgi(show_scope, max_header_bytes=1 << 20)
+    big = {f"X-Big-{i}": "v" * 20_000 for i in range(30)}
+    scope = json.loads(http.request("GET", srv.url + "/big",
+                                    headers=big).data)
+    headers = dict((unbytes(k), unbytes(v)) for k, v in scope["headers"])
+    assert headers[b"x-big-29"] == b"v" * 20_000
+    assert json.loads(http.request("GET", srv.url + "/small")
+                      .data)["path"] == "/small"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import functools
 import inspect
 import sys
@@ -183,7 +184,13 @@ class EventLoop:
 
         if self.in_loop() or not self.thread.is_alive():
             return
-        asyncio.run_coroutine_threadsafe(cancel_all(), self.loop).result()
+        done = asyncio.run_coroutine_threadsafe(cancel_all(), self.loop)
+        try:
+            done.result(grace + 1.0)
+        except concurrent.futures.TimeoutError:
+            error_logger.error("ASGI requests did not end within %gs of "
+                               "being cancelled: is the loop blocked?",
+                               grace)
 
     def stop(self) -> None:
         """Refuse new requests, stop the loop and free Go's side."""
@@ -247,7 +254,7 @@ def _mounts(server: "Server", loop: EventLoop) -> _Mounts:
     if mounts is None:
         mounts = _Mounts(loop)
         server._asgi_mounts = mounts  # type: ignore[attr-defined]
-        server._add_hooks(mounts.startup, mounts.shutdown)
+        server._add_hooks(mounts.startup, mounts.shutdown, loop.in_loop)
     return mounts
 
 

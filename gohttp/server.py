@@ -257,14 +257,17 @@ class Server:
               timeout_lifespan=timeout_lifespan)
 
     def _add_hooks(self, startup: Callable[[], None],
-                   shutdown: Callable[[], None]) -> None:
+                   shutdown: Callable[[], None],
+                   serving_here: Callable[[], bool]) -> None:
         """Run startup before the server listens, shutdown after it has
-        stopped (at every shutdown() call: it must be idempotent)."""
-        self.__dict__.setdefault("_hooks", []).append((startup, shutdown))
+        stopped (at every shutdown() call: it must be idempotent);
+        serving_here() tells whether this thread serves requests that a
+        shutdown would wait for (an ASGI loop's)."""
+        self.__dict__.setdefault("_hooks", []).append(
+            (startup, shutdown, serving_here))
 
-    def _run_hooks(self, when: int) -> None:
-        for hooks in self.__dict__.get("_hooks", ()):
-            hooks[when]()
+    def _run_hooks(self, when: int) -> Any:
+        return [hooks[when]() for hooks in self.__dict__.get("_hooks", ())]
 
     # Lifecycle.
     def start(self) -> "Server":
@@ -400,6 +403,12 @@ class Server:
         False."""
         if timeout is None:
             timeout = self.shutdown_timeout
+        if any(self._run_hooks(2)):
+            # An ASGI app's own loop would wait for itself: shut down
+            # from another thread.
+            threading.Thread(target=self.shutdown, args=(timeout,),
+                             name="gohttp-shutdown").start()
+            return False
         try:
             return self._core.shutdown(timeout)
         finally:

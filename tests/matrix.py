@@ -2,11 +2,11 @@
 
 For each CPython 3.10, 3.11, 3.12 and 3.13 that pyenv has
 ($PYENV_ROOT/versions/3.1X.*/bin/python3, the newest patch release),
-this builds gohttp in place (`make all`), runs the test suite on it, and
-builds its wheel (`make wheel`, repaired into dist/), checking the
-wheel's tags: cp31X-cp31X and, on Linux, manylinux. pytest and urllib3
-are installed into an interpreter that lacks them (the framework tests
-skip when Flask, Django or Falcon are missing). A version pyenv lacks is
+this builds gohttp in place (`make all`), runs the test suite on it
+(`make pytest`), and builds its wheel (`make wheel`, repaired into dist/),
+checking the wheel's tags: cp31X-cp31X and, on Linux, manylinux. Each
+version gets a virtual environment of its own, build/matrix/venv-3.1X,
+into which make installs what the steps need. A version pyenv lacks is
 skipped with a message.
 
 Each step's output goes to build/matrix/3.1X-STEP.log; the end is a
@@ -64,19 +64,16 @@ def run(version: str, step: str, command: list[str]) -> str:
 def check_version(python: str, version: str) -> dict[str, str]:
     tag = "cp3" + version.split(".")[1]
     result = {}
-    have = subprocess.run([python, "-c", "import pytest, urllib3"],
-                          capture_output=True).returncode == 0
-    if not have:
-        run(version, "pip", [python, "-m", "pip", "install", "--quiet", "pytest", "urllib3"])
-    run(version, "build", ["make", "all", f"PYTHON={python}"])
+    env = [f"PYTHON={python}", f"VENV={os.path.join(LOGS, 'venv-' + version)}"]
+    run(version, "build", ["make", "all", *env])
     result["build"] = "ok"
 
-    text = run(version, "pytest", [python, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                   "tests"])
+    text = run(version, "pytest", ["make", "pytest", *env,
+                                   "PYTEST_ARGS=-q -p no:cacheprovider tests"])
     summary = [line for line in text.splitlines() if re.search(r"\d+ passed", line)]
     result["tests"] = summary[-1].strip("= ") if summary else "?"
 
-    run(version, "wheel", ["make", "wheel", f"PYTHON={python}"])
+    run(version, "wheel", ["make", "wheel", *env])
     built = glob.glob(os.path.join(ROOT, "build", "wheel",
                                    "repaired" if sys.platform.startswith("linux") else "",
                                    "gohttp-*.whl"))

@@ -323,8 +323,24 @@ def serve_asgi(app: ASGIApplication, host: str = "127.0.0.1",
           timeout_lifespan=timeout_lifespan, loop=loop)
     name = f"{getattr(app, '__module__', '?')}:" \
            f"{getattr(app, '__qualname__', type(app).__qualname__)}"
-    srv.run(app_name=name, workers=workers, max_requests=max_requests,
-            max_requests_jitter=max_requests_jitter, max_rss=max_rss)
+    try:
+        srv.run(app_name=name, workers=workers, max_requests=max_requests,
+                max_requests_jitter=max_requests_jitter, max_rss=max_rss)
+    finally:
+        _stop_if_unused()
+
+
+def _stop_if_unused() -> None:
+    """Stop the process's loop once no serving Server has an ASGI app: the
+    last step of a graceful shutdown (requests, cancellations and
+    lifespans have ended).  A later mount starts a new one."""
+    from . import server as server_module
+
+    with server_module._live_lock:
+        users = [s for s in server_module._live
+                 if getattr(s, "_asgi_mounts", None) is not None]
+    if _loop is not None and not users:
+        _loop.stop()
 
 
 @atexit.register

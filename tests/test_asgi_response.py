@@ -454,3 +454,50 @@ def test_h2c_streams_and_resets_a_failed_stream(serve_asgi):
     out = curl("--http2-prior-knowledge", srv.url + "/fail")
     assert out.returncode != 0   # the stream was reset, not ended
     assert "end" not in out.stdout
+
+
+def test_access_log_and_handled_count(serve_asgi, http, tmp_path):
+    """Go logs ASGI requests as any other, and counts them as handled
+    (what --max-requests reads)."""
+    import json
+
+    log = tmp_path / "access.jsonl"
+
+    async def app(scope, receive, send):
+        await respond(send, b"created", status=201)
+
+    srv = serve_asgi(app, access_log=log, access_log_format="json")
+    before = srv._core.handled
+    for _ in range(3):
+        assert http.request("POST", srv.url + "/x", body=b"abc").status == 201
+    assert srv._core.handled - before == 3
+    srv.shutdown()
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(e["status"], e["bytes"], e["method"]) for e in entries] == [
+        (201, 7, "POST")] * 3
+
+
+def test_a_task_the_app_leaks_cannot_send_later(serve_asgi, http):
+    """A task the app started and left running meets a finished request:
+    its send() raises RequestFinishedError, and the server goes on."""
+    results = []
+
+    async def app(scope, receive, send):
+        async def late():
+            await asyncio.sleep(0.05)
+            try:
+                await send({"type": "http.response.body", "body": b"late"})
+            except gohttp.RequestFinishedError as exc:
+                results.append(exc)
+
+        asyncio.ensure_future(late())
+        await respond(send, b"on time")
+
+    srv = serve_asgi(app)
+    assert http.request("GET", srv.url + "/").data == b"on time"
+    deadline = time.monotonic() + TIMEOUT
+    while not results and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert results and "valid only until the ASGI app returns" in str(
+        results[0])
+    assert http.request("GET", srv.url + "/").data == b"on time"

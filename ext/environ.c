@@ -150,6 +150,25 @@ new_value(gohttp_state *st, const char *s, Py_ssize_t n, int common)
                   : PyUnicode_DecodeLatin1(s, n, NULL);
 }
 
+PyObject *
+gohttp_common_value(gohttp_state *st, const char *s, Py_ssize_t n)
+{
+    return new_value(st, s, n, 1);
+}
+
+int
+gohttp_common_header(const char *k, Py_ssize_t n)
+{
+    return find(common_headers, GOHTTP_WSGI_NCOMMON_HEADERS, k, n);
+}
+
+const char *
+gohttp_common_header_name(int i, Py_ssize_t *n)
+{
+    *n = common_headers[i].n;
+    return common_headers[i].s;
+}
+
 static inline const char *
 span(const gohttp_request *req, const char *data, int field, Py_ssize_t *n)
 {
@@ -257,8 +276,8 @@ add_headers(gohttp_state *st, PyObject *env, const gohttp_request *req,
 }
 
 /* Split "ip:port" or "[ip]:port" into the ip and the port. */
-static void
-split_remote(const char *s, Py_ssize_t n, const char **host,
+void
+gohttp_split_addr(const char *s, Py_ssize_t n, const char **host,
              Py_ssize_t *host_len, const char **port, Py_ssize_t *port_len)
 {
     Py_ssize_t colon = n;
@@ -537,7 +556,7 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
     s = span(req, data, GOHTTP_F_SCHEME, &n);
     fields[7] = (field_bytes){s, n, 1};
     s = span(req, data, GOHTTP_F_REMOTE_ADDR, &n);
-    split_remote(s, n, &fields[8].s, &fields[8].n, &port, &port_len);
+    gohttp_split_addr(s, n, &fields[8].s, &fields[8].n, &port, &port_len);
     fields[8].common = 0;
     s = span(req, data, GOHTTP_F_HOST, &n);
     fields[9] = (field_bytes){s, n, 0};

@@ -234,28 +234,58 @@ PyDoc_STRVAR(handle_doc,
 "'GET /items/{id}') to handler(w, req).  Raises ValueError with Go's\n"
 "message for a bad pattern or one that conflicts with another route.");
 
+static PyObject *add_route(ServerObject *self, PyObject *pattern,
+                           PyObject *handler, int asgi);
+
 static PyObject *
 server_handle(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 {
-    ServerObject *self = Server_CAST(op);
-    PyObject *result = NULL;
-    gohttp_route *route = NULL;
-
     if (nargs != 2) {
         PyErr_Format(PyExc_TypeError,
                      "handle() takes 2 arguments (%zd given)", nargs);
         return NULL;
     }
-    PyObject *pattern = args[0], *handler = args[1];
+    if (!PyCallable_Check(args[1])) {
+        PyErr_Format(PyExc_TypeError,
+                     "handler must be callable as handler(w, req), not "
+                     "%.200s", Py_TYPE(args[1])->tp_name);
+        return NULL;
+    }
+    return add_route(Server_CAST(op), args[0], args[1], 0);
+}
+
+PyDoc_STRVAR(handle_asgi_doc,
+"handle_asgi(pattern, app, /)\n--\n\n"
+"Route requests matching pattern to app, an ASGIApp: they run on its\n"
+"loop (see gohttp.asgi).  Raises ValueError as handle() does.");
+
+static PyObject *
+server_handle_asgi(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "handle_asgi() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    return add_route(Server_CAST(op), args[0], args[1], 1);
+}
+
+/* Register handler for pattern: a Python handler, or with asgi an
+ * ASGIApp, whose requests Go sends to its loop. */
+static PyObject *
+add_route(ServerObject *self, PyObject *pattern, PyObject *handler, int asgi)
+{
+    PyObject *op = (PyObject *)self;
+    PyObject *result = NULL;
+    gohttp_route *route = NULL;
+    uintptr_t loop = 0;
+
     if (!PyUnicode_Check(pattern)) {
         PyErr_Format(PyExc_TypeError, "pattern must be str, not %.200s",
                      Py_TYPE(pattern)->tp_name);
         return NULL;
     }
-    if (!PyCallable_Check(handler)) {
-        PyErr_Format(PyExc_TypeError,
-                     "handler must be callable as handler(w, req), not "
-                     "%.200s", Py_TYPE(handler)->tp_name);
+    if (asgi && (loop = gohttp_asgi_app_loop(self->state, handler)) == 0) {
         return NULL;
     }
     Py_ssize_t len;
@@ -283,8 +313,11 @@ server_handle(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     route->server = op;
     route->state = self->state;
     gohttp_error err;
-    gohttp_status status = gohttp_server_handle(
-        self->handle, (char *)s, (size_t)len, (uintptr_t)route, &err);
+    gohttp_status status = asgi
+        ? gohttp_server_handle_asgi(self->handle, (char *)s, (size_t)len,
+                                    loop, (uintptr_t)route, &err)
+        : gohttp_server_handle(self->handle, (char *)s, (size_t)len,
+                               (uintptr_t)route, &err);
     if (status != GOHTTP_OK) {
         Py_DECREF(route->handler);
         PyMem_RawFree(route);
@@ -919,6 +952,8 @@ static PyGetSetDef server_getset[] = {
 static PyMethodDef server_methods[] = {
     {"handle", (PyCFunction)(void (*)(void))server_handle, METH_FASTCALL,
      handle_doc},
+    {"handle_asgi", (PyCFunction)(void (*)(void))server_handle_asgi,
+     METH_FASTCALL, handle_asgi_doc},
     {"listen", (PyCFunction)(void (*)(void))server_listen,
      METH_VARARGS | METH_KEYWORDS, listen_doc},
     {"static", (PyCFunction)(void (*)(void))server_static,

@@ -9,8 +9,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"runtime/cgo"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -52,6 +54,8 @@ type call struct {
 	replyBuf []byte         // its headers and body; C writes it
 
 	headers headerBlock // the last response's headers, for the next one
+
+	asgi *asgiState // an ASGI request's (asgicall.go); nil until the call serves one
 }
 
 // dataKeep is the largest data block a call keeps for its next request.
@@ -133,6 +137,11 @@ func (c *call) pack(r *http.Request, names []string) {
 	put(C.GOHTTP_F_PROTO, r.Proto)
 	put(C.GOHTTP_F_REMOTE_ADDR, r.RemoteAddr)
 	put(C.GOHTTP_F_SCHEME, requestScheme(r))
+	local := ""
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		local = addrString(a)
+	}
+	put(C.GOHTTP_F_LOCAL_ADDR, local)
 
 	start, count := len(b), 0
 	for key, values := range r.Header {
@@ -180,6 +189,13 @@ func appendItem(b []byte, s string) []byte {
 
 // writeHeader sends the status line and the headers packed by C.
 func (c *call) writeHeader(code int, headers []byte) error {
+	return c.writeHeaderSized(code, headers, -1)
+}
+
+// writeHeaderSized is writeHeader for a response whose whole body is
+// size bytes (-1: unknown yet), declared as its Content-Length unless
+// the headers declare one or the response has no body.
+func (c *call) writeHeaderSized(code int, headers []byte, size int64) error {
 	if c.wroteHeader {
 		return errState("the response has already started: headers and status can no longer change")
 	}
@@ -194,11 +210,18 @@ func (c *call) writeHeader(code int, headers []byte) error {
 	if !c.headers.hasDate && codeIsFinal(code) {
 		h["Date"] = currentDate() // see date.go
 	}
+	if size >= 0 && c.headers.declared < 0 && code >= 200 && code != http.StatusNoContent &&
+		code != http.StatusNotModified && c.r.Method != http.MethodHead {
+		h["Content-Length"] = []string{strconv.FormatInt(size, 10)}
+	}
 	c.w.WriteHeader(code)
 	if codeIsFinal(code) {
 		c.wroteHeader = true
 		c.status = code
 		c.declared = c.headers.declared
+		if size >= 0 && c.declared < 0 {
+			c.declared = size
+		}
 	}
 	return nil
 }
@@ -262,6 +285,13 @@ func (c *call) flush() error {
 // read reads up to len(p) bytes of the request body into p, which C owns.
 // It returns 0, nil at the end of the body.
 func (c *call) read(p []byte) (int, error) {
+	return c.readBody(p, true)
+}
+
+// readBody is read; with fill false, it returns after one read of the
+// body, with what the client has sent so far (an ASGI app gets the
+// chunks as they come).
+func (c *call) readBody(p []byte, fill bool) (int, error) {
 	if c.bodyEOF || len(p) == 0 {
 		return 0, nil
 	}
@@ -279,7 +309,7 @@ func (c *call) read(p []byte) (int, error) {
 	body, generation := c.r.Body, c.generation
 	c.mu.Unlock() // a body read may block; writes may go on meanwhile
 	n, err := 0, error(nil)
-	for n < len(p) && err == nil {
+	for n < len(p) && err == nil && (fill || n == 0) {
 		var m int
 		m, err = body.Read(p[n:])
 		n += m

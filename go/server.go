@@ -111,7 +111,13 @@ func (s *server) handle(pattern string, handler uintptr) error {
 // conflicting pattern is an EINVAL error with the mux's message; a server
 // that was shut down refuses new routes (ECLOSED), as it refuses to serve
 // again (and the C side could never learn when to free their handlers).
-func (s *server) register(pattern string, handler uintptr, run func(*call) C.gohttp_outcome) (err error) {
+func (s *server) register(pattern string, handler uintptr, run func(*call) C.gohttp_outcome) error {
+	return s.add(pattern, s.route(handler, wildcardNames(pattern), run))
+}
+
+// add adds pattern to the mux, served by h.  A bad or conflicting
+// pattern is an EINVAL error with the mux's message.
+func (s *server) add(pattern string, h http.Handler) (err error) {
 	s.mu.Lock()
 	closed := s.state == stateClosed
 	s.mu.Unlock()
@@ -123,7 +129,7 @@ func (s *server) register(pattern string, handler uintptr, run func(*call) C.goh
 			err = errInvalid("%v", p)
 		}
 	}()
-	s.mux.Handle(pattern, s.route(handler, wildcardNames(pattern), run))
+	s.mux.Handle(pattern, h)
 	return nil
 }
 
@@ -136,25 +142,30 @@ func (s *server) route(handler uintptr, names []string, run func(*call) C.gohttp
 
 		c.begin(w, r, handler, names)
 		outcome := run(c)
-		started := c.end(outcome)
-
-		switch {
-		case outcome == C.GOHTTP_HANDLED:
-		case !started && outcome == C.GOHTTP_UNAVAILABLE:
-			http.Error(w, "503 service unavailable: the server is shutting down", http.StatusServiceUnavailable)
-		case !started && bodyTooLarge(r):
-			http.Error(w, "413 request entity too large", http.StatusRequestEntityTooLarge)
-		case !started:
-			// The handler may have left its body half read (a read
-			// timeout, a reset): the connection cannot be trusted for
-			// another request.
-			w.Header().Set("Connection", "close")
-			http.Error(w, "500 internal server error", http.StatusInternalServerError)
-		default:
-			// Part of a response is out; the rest cannot be made valid.
-			panic(http.ErrAbortHandler)
-		}
+		answer(w, r, outcome, c.end(outcome))
 	})
+}
+
+// answer ends a response whose handler said outcome, once the call has
+// ended: nothing to do if it was handled, else a 503, 413 or 500 if the
+// response had not started, or an abort if it had.
+func answer(w http.ResponseWriter, r *http.Request, outcome C.gohttp_outcome, started bool) {
+	switch {
+	case outcome == C.GOHTTP_HANDLED:
+	case !started && outcome == C.GOHTTP_UNAVAILABLE:
+		http.Error(w, "503 service unavailable: the server is shutting down", http.StatusServiceUnavailable)
+	case !started && bodyTooLarge(r):
+		http.Error(w, "413 request entity too large", http.StatusRequestEntityTooLarge)
+	case !started:
+		// The handler may have left its body half read (a read
+		// timeout, a reset): the connection cannot be trusted for
+		// another request.
+		w.Header().Set("Connection", "close")
+		http.Error(w, "500 internal server error", http.StatusInternalServerError)
+	default:
+		// Part of a response is out; the rest cannot be made valid.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // config is a server's settings: gohttp_config (bridge.h) read into Go.

@@ -15,6 +15,7 @@ from ._gohttp import (ForkedProcessError, Request, ResponseWriter,
                       ServerStateError)
 
 if TYPE_CHECKING:
+    from .asgi import ASGIApplication
     from .wsgi import WSGIApplication
 
 __all__ = ["Server", "Handler", "route", "run", "shutdown"]
@@ -252,6 +253,32 @@ class Server:
 
         mount(self, prefix, app, name=name)
 
+    def mount_asgi(self, prefix: str, app: "ASGIApplication", *,
+                   root_path: Optional[str] = None, lifespan: str = "auto",
+                   timeout_lifespan: Optional[float] = 60.0) -> None:
+        """Serve the ASGI application app for prefix and every path under
+        it, with scope["root_path"] the prefix (and root_path, a prefix
+        a proxy took off, before it).  Its lifespan ("auto", "on",
+        "off") starts before the server listens and stops after its last
+        request.  See gohttp.asgi."""
+        from .asgi import mount
+
+        mount(self, prefix, app, root_path=root_path, lifespan=lifespan,
+              timeout_lifespan=timeout_lifespan)
+
+    def _add_hooks(self, startup: Callable[[], None],
+                   shutdown: Callable[[], None],
+                   serving_here: Callable[[], bool]) -> None:
+        """Run startup before the server listens, shutdown after it has
+        stopped (at every shutdown() call: it must be idempotent);
+        serving_here() tells whether this thread serves requests that a
+        shutdown would wait for (an ASGI loop's)."""
+        self.__dict__.setdefault("_hooks", []).append(
+            (startup, shutdown, serving_here))
+
+    def _run_hooks(self, when: int) -> Any:
+        return [hooks[when]() for hooks in self.__dict__.get("_hooks", ())]
+
     # Lifecycle.
     def start(self) -> "Server":
         """Bind the address and serve in the background; return once
@@ -263,9 +290,14 @@ class Server:
                 raise ServerStateError("the server was shut down: create a "
                                        "new Server to serve again")
             raise ServerStateError("the server has already been started")
-        self._core.listen(None, 0,
-                          binds=[str(a) for a in self._addresses()],
-                          **_options.listen_arguments(self._options))
+        self._run_hooks(0)   # ASGI lifespan startup
+        try:
+            self._core.listen(None, 0,
+                              binds=[str(a) for a in self._addresses()],
+                              **_options.listen_arguments(self._options))
+        except BaseException:
+            self._run_hooks(1)
+            raise
         self._started = True
         with _live_lock:
             _live.add(self)
@@ -419,9 +451,16 @@ class Server:
         False."""
         if timeout is None:
             timeout = self.shutdown_timeout
+        if any(self._run_hooks(2)):
+            # An ASGI app's own loop would wait for itself: shut down
+            # from another thread.
+            threading.Thread(target=self.shutdown, args=(timeout,),
+                             name="gohttp-shutdown").start()
+            return False
         try:
             return self._core.shutdown(timeout)
         finally:
+            self._run_hooks(1)   # ASGI: cancel what is left, lifespan shutdown
             if not self._core.serving:
                 with _live_lock:
                     _live.discard(self)

@@ -74,6 +74,9 @@ func FuzzForwardedFor(f *testing.F) {
 				}
 				return
 			}
+			if addr.Zone() != "" {
+				t.Fatalf("hop %q keeps its zone: %v", hops[i], addr)
+			}
 			if again, _ := parseHop(addr.String()); again != addr {
 				t.Fatalf("hop %q reads as %v, and that as %v", hops[i], addr, again)
 			}

@@ -139,6 +139,7 @@ func (s *server) route(handler uintptr, names []string, run func(*call) C.gohttp
 
 		switch {
 		case outcome == C.GOHTTP_HANDLED:
+			c.closeIfBroken(w, started)
 		case !started && outcome == C.GOHTTP_UNAVAILABLE:
 			http.Error(w, "503 service unavailable: the server is shutting down", http.StatusServiceUnavailable)
 		case !started && bodyTooLarge(r):

@@ -304,12 +304,14 @@ func (c *call) read(p []byte) (int, error) {
 	if !c.active || c.generation != generation {
 		return 0, errFinished("the request finished while its body was being read")
 	}
-	if err != nil && err != io.EOF && c.r.ProtoMajor == 1 {
+	if err != nil && err != io.EOF && c.fullDuplex && c.r.ProtoMajor == 1 {
 		// A body cut short or with broken framing (a bad chunk size):
 		// where it ends on the wire is unknown, so what follows cannot
 		// be read as the next request.  net/http closes the connection
 		// after such a body itself, except for a full-duplex response,
-		// which every body read makes (above).  See closeIfBroken.
+		// which a body read before the response starts makes (above).
+		// See closeIfBroken.  (Without full duplex, the body was thrown
+		// away when the response started, and net/http's rule held.)
 		c.bodyBroken = true
 	}
 	var mbe *http.MaxBytesError

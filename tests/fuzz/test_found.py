@@ -56,3 +56,22 @@ def test_no_request_is_read_from_a_broken_body(server, raw, record, handler):
     assert b"smuggled" not in answer
     assert record.values == []
 
+
+
+def test_a_body_read_after_the_response_started_leaves_it_whole(server, fetch):
+    """net/http throws the body away when a response starts before any
+    read; a read after that fails, and the response must still end
+    cleanly: found by ext_fuzz.py (write_header, flush, then req.body),
+    in the first version of the fix above, which cut it off."""
+    @server.route("POST /late")
+    def late(w, req):
+        w.write_header(418)
+        w.flush()
+        try:
+            req.body
+        except OSError:
+            pass
+        w.write(b"whole")
+
+    r = fetch("POST", "/late", body=b"request body")
+    assert (r.status, r.data) == (418, b"whole")

@@ -75,3 +75,22 @@ def test_a_body_read_after_the_response_started_leaves_it_whole(server, fetch):
 
     r = fetch("POST", "/late", body=b"request body")
     assert (r.status, r.data) == (418, b"whole")
+
+
+def test_start_response_refuses_a_none_status_at_once(server, fetch, record):
+    """start_response(None, ...) was taken as no call at all: write()
+    then said it came before start_response(), and a returned body that
+    the app "returned without calling start_response()".  Found by
+    ext_fuzz.py; now a TypeError where the mistake is."""
+    def app(environ, start_response):
+        try:
+            start_response(None, [])
+        except TypeError as e:
+            record(str(e))
+        start_response("200 OK", [])
+        return [b"fine"]
+
+    server.mount_wsgi("/app", app)
+    r = fetch("GET", "/app/")
+    assert (r.status, r.data) == (200, b"fine")
+    assert "must be a str such as '200 OK', not NoneType" in record.one()

@@ -94,3 +94,25 @@ def test_start_response_refuses_a_none_status_at_once(server, fetch, record):
     r = fetch("GET", "/app/")
     assert (r.status, r.data) == (200, b"fine")
     assert "must be a str such as '200 OK', not NoneType" in record.one()
+
+
+def test_a_body_left_unread_keeps_the_connection(server, raw, capfd):
+    """A handler that reads part of the body, then answers: net/http read
+    the rest after the handler returned and, the response being full
+    duplex, panicked reading the next request ("invalid concurrent
+    Body.Read call", logged) and dropped the connection, so a pipelined
+    request got no answer.  Found by ext_fuzz.py."""
+    @server.route("PUT /part")
+    def part(w, req):
+        req.read(1)
+        w.write(b"part")
+
+    @server.route("GET /next")
+    def nxt(w, req):
+        w.write(b"next")
+
+    answer = raw(b"PUT /part HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\nrequest body"
+                 b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert answer.count(b"HTTP/1.1 200 OK") == 2, answer
+    assert answer.endswith(b"next")
+    assert "panic" not in capfd.readouterr().err

@@ -25,11 +25,14 @@ import random
 import re
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
+# FUZZ_GOHTTP: the directory holding the gohttp to fuzz (a sanitizer
+# build's, say), else this checkout's.
+sys.path.insert(0, os.environ.get("FUZZ_GOHTTP") or str(Path(__file__).resolve().parent.parent.parent))
 
 try:
     import atheris
@@ -326,10 +329,15 @@ class Harness:
 def main() -> None:
     harness = Harness()
     if "--random" in sys.argv or atheris is None:
-        n = int(sys.argv[sys.argv.index("--random") + 1]) if "--random" in sys.argv else 2000
+        # N programs, or as many as -max_total_time=SECONDS allows.
+        n = int(sys.argv[sys.argv.index("--random") + 1]) if "--random" in sys.argv else 1 << 62
+        limit = [float(a.split("=", 1)[1]) for a in sys.argv if a.startswith("-max_total_time=")]
+        deadline = time.monotonic() + (limit[0] if limit else 1e9)
         seed = int(os.environ.get("FUZZ_SEED", "0")) or random.randrange(1 << 30)
-        print(f"ext_fuzz.py: {n} random programs, FUZZ_SEED={seed}")
+        print(f"ext_fuzz.py: random programs from FUZZ_SEED={seed}")
         for i in range(n):
+            if time.monotonic() > deadline:
+                break
             rng = random.Random(seed + i)
             c = Choices(rng=rng)
             try:

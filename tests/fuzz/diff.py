@@ -132,16 +132,18 @@ def _parse(raw: bytes, out: list[object]) -> None:
             k, _, v = line.partition(b":")
             fields[k.strip().lower()] = v.strip()
         status = lines[0]
+        # A HEAD response declares a body it does not send; no body here
+        # starts like a response (the echo's is JSON).
+        if rest.startswith(b"HTTP/1."):
+            out.append((status, fields.get(b"location"), b""))
+            raw = rest
+            continue
         if status[9:10] == b"1":  # 100 Continue: no body, more to come
             out.append((status, None, b""))
             raw = rest
             continue
         if b"content-length" in fields:
             n = int(fields[b"content-length"])
-            # A HEAD response declares a body it does not send; no body
-            # here starts like a response (the echo's is JSON).
-            if rest.startswith(b"HTTP/1."):
-                n = 0
             body, raw = rest[:n], rest[n:]
         elif fields.get(b"transfer-encoding") == b"chunked":
             body = b""

@@ -245,7 +245,9 @@ class Harness:
         self.closed: list[int] = []
         # What Go logs goes to fd 2: a panic net/http recovered (it
         # logs "http: panic serving") fails the program that caused it.
-        self.log = open(os.path.join(os.environ.get("FUZZ_DIR", "."), "ext_fuzz.stderr"), "w+b")
+        out = os.environ.get("FUZZ_DIR") or str(Path(__file__).resolve().parents[2] / "build" / "fuzz")
+        os.makedirs(out, exist_ok=True)
+        self.log = open(os.path.join(out, "ext_fuzz.stderr"), "w+b")
         self.stderr = os.dup(2)
         os.dup2(self.log.fileno(), 2)
         srv = gohttp.Server("127.0.0.1", 0, shutdown_timeout=2.0)

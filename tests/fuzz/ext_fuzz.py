@@ -24,7 +24,6 @@ import os
 import random
 import re
 import sys
-import threading
 import time
 import traceback
 from pathlib import Path

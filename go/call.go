@@ -43,6 +43,8 @@ type call struct {
 	wroteHeader bool
 	bodyEOF     bool
 	fullDuplex  bool
+	bodyBroken  bool  // an HTTP/1 body read failed: see read
+	closing     bool  // the response says Connection: close
 	status      int   // the final status code sent, 200 until one is
 	declared    int64 // the Content-Length C sent, or -1
 	written     int64 // body bytes written
@@ -101,6 +103,7 @@ func (c *call) begin(w http.ResponseWriter, r *http.Request, handler uintptr, na
 	c.status, c.declared, c.written = http.StatusOK, -1, 0
 	c.bodyEOF = r.Body == nil || r.Body == http.NoBody
 	c.fullDuplex = false
+	c.bodyBroken, c.closing = false, false
 	c.reply = C.gohttp_reply{capacity: C.uint32_t(len(c.replyBuf))}
 	c.pack(r, names)
 }
@@ -210,10 +213,13 @@ func (c *call) writeHeaderSized(code int, headers []byte, size int64) error {
 	if !c.headers.hasDate && codeIsFinal(code) {
 		h["Date"] = currentDate() // see date.go
 	}
-	if size >= 0 && c.headers.declared < 0 && code >= 200 && code != http.StatusNoContent &&
-		code != http.StatusNotModified && c.r.Method != http.MethodHead {
+	if size >= 0 && c.headers.declared < 0 && codeAllowsBody(code) && c.r.Method != http.MethodHead {
 		h["Content-Length"] = []string{strconv.FormatInt(size, 10)}
 	}
+	if c.bodyBroken && codeIsFinal(code) {
+		h["Connection"] = []string{"close"}
+	}
+	c.closing = h.Get("Connection") == "close"
 	c.w.WriteHeader(code)
 	if codeIsFinal(code) {
 		c.wroteHeader = true
@@ -224,6 +230,24 @@ func (c *call) writeHeaderSized(code int, headers []byte, size int64) error {
 		}
 	}
 	return nil
+}
+
+// closeIfBroken makes sure that a connection whose request body broke
+// (see read) serves no other request, once the handler has returned: a
+// response not yet started will say Connection: close; one that started
+// before the break, and so could not, is flushed and the connection is
+// closed after it.  It panics with http.ErrAbortHandler for that, so call
+// it last, and without c.mu.
+func (c *call) closeIfBroken(w http.ResponseWriter, started bool) {
+	if !c.bodyBroken || c.closing {
+		return
+	}
+	if !started {
+		w.Header().Set("Connection", "close")
+		return
+	}
+	_ = http.NewResponseController(w).Flush()
+	panic(http.ErrAbortHandler)
 }
 
 // sendReply sends the response C held back in c.reply and c.replyBuf.
@@ -317,6 +341,16 @@ func (c *call) readBody(p []byte, fill bool) (int, error) {
 	c.mu.Lock()
 	if !c.active || c.generation != generation {
 		return 0, errFinished("the request finished while its body was being read")
+	}
+	if err != nil && err != io.EOF && c.fullDuplex && c.r.ProtoMajor == 1 {
+		// A body cut short or with broken framing (a bad chunk size):
+		// where it ends on the wire is unknown, so what follows cannot
+		// be read as the next request.  net/http closes the connection
+		// after such a body itself, except for a full-duplex response,
+		// which a body read before the response starts makes (above).
+		// See closeIfBroken.  (Without full duplex, the body was thrown
+		// away when the response started, and net/http's rule held.)
+		c.bodyBroken = true
 	}
 	var mbe *http.MaxBytesError
 	switch {

@@ -142,7 +142,24 @@ func (s *server) route(handler uintptr, names []string, run func(*call) C.gohttp
 
 		c.begin(w, r, handler, names)
 		outcome := run(c)
-		answer(w, r, outcome, c.end(outcome))
+		started := c.end(outcome)
+		if c.fullDuplex && r.ProtoMajor == 1 {
+			// net/http discards what the handler left of the body when
+			// it closes it, after the handler returns.  For a full-duplex
+			// response that is too late: reaching the end of the body
+			// then starts its read of the next request, which it has
+			// already stopped waiting for, and the loop that reads that
+			// request panics ("invalid concurrent Body.Read call") and
+			// drops the connection.  Closed here, the read starts while
+			// the handler runs and net/http stops it as it should
+			// (golang/go#68560, open).
+			r.Body.Close()
+		}
+
+		if outcome == C.GOHTTP_HANDLED {
+			c.closeIfBroken(w, started)
+		}
+		answer(w, r, outcome, started)
 	})
 }
 

@@ -52,9 +52,15 @@ func FuzzHeaderBlock(f *testing.F) {
 			if hb.hasDate != date || hb.declared != declaredLength(want["Content-Length"]) {
 				t.Fatalf("hasDate %v declared %d for %q", hb.hasDate, hb.declared, want)
 			}
-			for _, values := range got {
-				if cap(values) != len(values) {
-					t.Fatalf("a shared value slice has room to grow: %q", values)
+			// Only a block set twice in a row hands out hb's own value
+			// slices, which later responses share: those must be full,
+			// so that an Add on one response cannot write into the next.
+			// A first set's slices are fresh and the response's alone.
+			if hb.ready {
+				for _, values := range got {
+					if cap(values) != len(values) {
+						t.Fatalf("a shared value slice has room to grow: %q", values)
+					}
 				}
 			}
 		}

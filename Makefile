@@ -129,7 +129,7 @@ test-deps: $(STAMPS)/tests
 
 # The fresh-clone check's nested `make test` proves the set-up: the
 # checking builds run once, in the outer one.
-test: all go-check typecheck docs test-deps
+test: all go-check typecheck docs test-deps fuzz-ci
 	$(PY) -m pytest $(PYTEST_ARGS)
 ifeq ($(GOHTTP_SKIP_FRESH_CLONE),)
 	$(MAKE) check-builds
@@ -257,6 +257,65 @@ test-pydebug:
 		TEST_REQS=tests/requirements-suite.txt
 	$(NO_FRESH_CLONE) $(PD_PY) -m pytest -q -p no:cacheprovider $(PD_TESTS) \
 		-k "$(PD_SELECT)"
+
+# ---- fuzzing ------------------------------------------------------------------
+# make fuzz runs each fuzzer for FUZZTIME seconds (docs/development.md,
+# Fuzzing): every Go fuzz target in go/ (go test -fuzz, one at a time);
+# tests/fuzz/ext_fuzz.py, the C extension's API from Python with atheris:
+# coverage-guided against the build in place, then the corpus it grew,
+# and mutations of it, against a GOHTTP_SANITIZE=$(FUZZ_SANITIZE) build of
+# its own in build/fuzz-$(FUZZ_SANITIZE)/ (atheris gets no coverage under
+# gcc's ASan runtime); tests/fuzz/diff.py, raw requests to gohttp and to
+# pure Go net/http (tests/fuzz/goecho).  make test runs each for
+# FUZZTIME_CI seconds (see fuzz-ci).  Findings land in go/testdata/fuzz/ and build/fuzz/.
+FUZZTIME ?= 60
+FUZZTIME_CI ?= 15
+FUZZ_SANITIZE ?= address
+FUZZ_BUILD = build/fuzz-$(or $(FUZZ_SANITIZE),plain)
+# A sanitizer's runtime must be loaded first into a python built without
+# it; ASan's, with the libstdc++ whose exceptions atheris throws, or its
+# __cxa_throw interceptor finds nothing to call.
+FUZZ_PRELOAD = $(if $(findstring address,$(FUZZ_SANITIZE)),libasan.so libstdc++.so,$(if \
+	$(findstring undefined,$(FUZZ_SANITIZE)),libubsan.so))
+FUZZ_RUN = $(if $(FUZZ_PRELOAD),LD_PRELOAD="$(foreach l,$(FUZZ_PRELOAD),$$($(CC) -print-file-name=$(l)))") \
+	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+EXT_FUZZ = FUZZ_DIR=build/fuzz $(PY) tests/fuzz/ext_fuzz.py -max_total_time=$(FUZZTIME) \
+	-artifact_prefix=build/fuzz/ build/fuzz/ext-corpus
+GOECHO = build/fuzz/goecho
+
+.PHONY: fuzz fuzz-ci fuzz-go fuzz-ext fuzz-diff
+fuzz: fuzz-go fuzz-ext fuzz-diff
+
+# The fresh-clone check's nested make test (tests/test_fresh_clone.py)
+# fuzzes for a second each: it proves the set-up, the outer run fuzzes.
+fuzz-ci:
+	$(MAKE) fuzz FUZZTIME=$(if $(GOHTTP_SKIP_FRESH_CLONE),1,$(FUZZTIME_CI))
+
+fuzz-go: go-toolchain
+	@for t in $$($(TOOLCHAIN) go -C go test -list '^Fuzz' . | grep '^Fuzz'); do \
+		echo "fuzz-go: $$t, $(FUZZTIME)s"; \
+		$(TOOLCHAIN) go -C go test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME)s . || exit 1; \
+	done
+
+# atheris has wheels for CPython 3.11; where it does not install,
+# ext_fuzz.py runs its seeded random fallback instead.
+$(STAMPS)/fuzz: tests/fuzz/requirements.txt | $(STAMPS)/pip
+	$(PIP_INSTALL) -r tests/fuzz/requirements.txt || \
+		echo "make: atheris did not install: tests/fuzz/ext_fuzz.py falls back to seeded random programs"
+	@mkdir -p $(STAMPS) && touch $@
+
+fuzz-ext: all $(STAMPS)/fuzz
+	GOHTTP_SANITIZE=$(FUZZ_SANITIZE) $(PY) setup.py -q build --build-base $(FUZZ_BUILD) \
+		--build-lib $(FUZZ_BUILD)/lib
+	mkdir -p build/fuzz/ext-corpus
+	$(EXT_FUZZ) || { tail -60 build/fuzz/ext_fuzz.stderr; exit 1; }
+	$(FUZZ_RUN) FUZZ_GOHTTP=$(FUZZ_BUILD)/lib $(EXT_FUZZ) || { tail -60 build/fuzz/ext_fuzz.stderr; exit 1; }
+
+$(GOECHO): tests/fuzz/goecho/main.go tests/fuzz/goecho/go.mod | go-toolchain
+	$(TOOLCHAIN) go -C tests/fuzz/goecho build -o $(CURDIR)/$(GOECHO) .
+
+fuzz-diff: all $(GOECHO)
+	$(PY) tests/fuzz/diff.py --goecho $(GOECHO) --time $(FUZZTIME)
 
 # bench/run.py installs what it needs itself: wrk and ab (apt), and
 # bench/requirements.txt (the peers as measured, matplotlib for the chart)

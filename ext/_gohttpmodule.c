@@ -274,6 +274,11 @@ gohttp_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->StartResponseType);
     Py_VISIT(st->ErrorStreamType);
     Py_VISIT(st->logger);
+    Py_VISIT(st->ASGILoopType);
+    Py_VISIT(st->ASGIAppType);
+    Py_VISIT(st->ASGICallType);
+    Py_VISIT(st->ReadyType);
+    Py_VISIT(st->asgi_done);
     for (int i = 0; i < 3; i++) {
         Py_VISIT(st->mapping_views[i]);
     }
@@ -292,6 +297,12 @@ gohttp_clear(PyObject *module)
     Py_CLEAR(st->StartResponseType);
     Py_CLEAR(st->ErrorStreamType);
     gohttp_environ_clear_state(st);
+    Py_CLEAR(st->ASGILoopType);
+    Py_CLEAR(st->ASGIAppType);
+    Py_CLEAR(st->ASGICallType);
+    Py_CLEAR(st->ReadyType);
+    Py_CLEAR(st->asgi_done);
+    gohttp_scope_clear_state(st);
     gohttp_headers_clear_state(st);
     Py_CLEAR(st->logger);
     Py_CLEAR(st->str_error);
@@ -371,6 +382,14 @@ gohttp_exec(PyObject *module)
         || !st->HeadersType || !st->WSGIAppType || !st->StartResponseType
         || !st->ErrorStreamType || gohttp_environ_init_state(st) < 0
         || gohttp_headers_init_state(st) < 0) {
+        goto done;
+    }
+    st->ASGILoopType = add_type(module, &gohttp_asgi_loop_spec);
+    st->ASGIAppType = add_type(module, &gohttp_asgi_app_spec);
+    st->ASGICallType = add_type(module, &gohttp_asgi_call_spec);
+    st->ReadyType = add_type(module, &gohttp_ready_spec);
+    if (!st->ASGILoopType || !st->ASGIAppType || !st->ASGICallType
+        || !st->ReadyType || gohttp_asgi_init_state(st) < 0) {
         goto done;
     }
     logging = PyImport_ImportModule("logging");

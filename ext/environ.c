@@ -150,6 +150,25 @@ new_value(gohttp_state *st, const char *s, Py_ssize_t n, int common)
                   : PyUnicode_DecodeLatin1(s, n, NULL);
 }
 
+PyObject *
+gohttp_common_value(gohttp_state *st, const char *s, Py_ssize_t n)
+{
+    return new_value(st, s, n, 1);
+}
+
+int
+gohttp_common_header(const char *k, Py_ssize_t n)
+{
+    return find(common_headers, GOHTTP_WSGI_NCOMMON_HEADERS, k, n);
+}
+
+const char *
+gohttp_common_header_name(int i, Py_ssize_t *n)
+{
+    *n = common_headers[i].n;
+    return common_headers[i].s;
+}
+
 static inline const char *
 span(const gohttp_request *req, const char *data, int field, Py_ssize_t *n)
 {
@@ -257,8 +276,8 @@ add_headers(gohttp_state *st, PyObject *env, const gohttp_request *req,
 }
 
 /* Split "ip:port" or "[ip]:port" into the ip and the port. */
-static void
-split_remote(const char *s, Py_ssize_t n, const char **host,
+void
+gohttp_split_addr(const char *s, Py_ssize_t n, const char **host,
              Py_ssize_t *host_len, const char **port, Py_ssize_t *port_len)
 {
     Py_ssize_t colon = n;
@@ -397,6 +416,103 @@ set_remembered(gohttp_state *st, PyObject *env, PyObject *base,
     return 0;
 }
 
+/* ---- TLS: mod_ssl's names ---------------------------------------------- */
+
+/* Set env[name] to the latin-1 str of s[:n]. */
+static int
+set_named(PyObject *env, const char *name, const char *s, Py_ssize_t n)
+{
+    PyObject *value = PyUnicode_DecodeLatin1(s, n, NULL);
+    if (value == NULL) {
+        return -1;
+    }
+    int rc = PyDict_SetItemString(env, name, value);
+    Py_DECREF(value);
+    return rc;
+}
+
+/* Base64 in lines of 64, as openssl writes it (module.h). */
+PyObject *
+gohttp_pem_certificate(const unsigned char *der, Py_ssize_t n)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char head[] = "-----BEGIN CERTIFICATE-----\n";
+    static const char tail[] = "-----END CERTIFICATE-----\n";
+    Py_ssize_t chars = (n + 2) / 3 * 4;
+    Py_ssize_t size = (Py_ssize_t)sizeof head - 1 + chars + (chars + 63) / 64
+                      + (Py_ssize_t)sizeof tail - 1;
+    PyObject *pem = PyUnicode_New(size, 127);
+    if (pem == NULL) {
+        return NULL;
+    }
+    char *out = (char *)PyUnicode_DATA(pem);
+    memcpy(out, head, sizeof head - 1);
+    out += sizeof head - 1;
+    Py_ssize_t line = 0;
+    for (Py_ssize_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)der[i] << 16;
+        if (i + 1 < n) {
+            v |= (unsigned)der[i + 1] << 8;
+        }
+        if (i + 2 < n) {
+            v |= der[i + 2];
+        }
+        *out++ = alphabet[(v >> 18) & 63];
+        *out++ = alphabet[(v >> 12) & 63];
+        *out++ = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
+        *out++ = i + 2 < n ? alphabet[v & 63] : '=';
+        line += 4;
+        if (line == 64 || i + 3 >= n) {
+            *out++ = '\n';
+            line = 0;
+        }
+    }
+    memcpy(out, tail, sizeof tail - 1);
+    return pem;
+}
+
+/* The TLS keys of a request over TLS (tls_span[:size], not empty), as
+ * mod_ssl names them: HTTPS, SSL_PROTOCOL, SSL_CIPHER (Go's name of the
+ * suite), SSL_TLS_SNI, SSL_CLIENT_VERIFY, and SSL_CLIENT_CERT (PEM) when
+ * the client sent a certificate, which Go then verified.  A cleartext
+ * request costs nothing here: the caller checks the span's size. */
+static int
+add_tls(PyObject *env, const char *span, Py_ssize_t size)
+{
+    gohttp_tls_state tls;
+    PyObject *pem = NULL;
+    int rc = -1;
+    (void)gohttp_tls_read(span, size, &tls);
+    int verified = tls.chain < tls.chain_end;
+    if (set_named(env, "HTTPS", "on", 2) < 0
+        || set_named(env, "SSL_PROTOCOL", tls.name[GOHTTP_TLS_VERSION],
+                     tls.name_len[GOHTTP_TLS_VERSION]) < 0
+        || set_named(env, "SSL_CIPHER", tls.name[GOHTTP_TLS_CIPHER],
+                     tls.name_len[GOHTTP_TLS_CIPHER]) < 0
+        || (tls.name_len[GOHTTP_TLS_SERVER_NAME] > 0
+            && set_named(env, "SSL_TLS_SNI", tls.name[GOHTTP_TLS_SERVER_NAME],
+                         tls.name_len[GOHTTP_TLS_SERVER_NAME]) < 0)
+        || set_named(env, "SSL_CLIENT_VERIFY", verified ? "SUCCESS" : "NONE",
+                     verified ? 7 : 4) < 0) {
+        goto done;
+    }
+    if (verified) {
+        const char *p = tls.chain;
+        Py_ssize_t n;
+        const char *leaf = gohttp_next_item(&p, &n);
+        pem = gohttp_pem_certificate((const unsigned char *)leaf, n);
+        if (pem == NULL
+            || PyDict_SetItemString(env, "SSL_CLIENT_CERT", pem) < 0) {
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    Py_XDECREF(pem);
+    return rc;
+}
+
 PyObject *
 gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
                     const char *data, PyObject *base, PyObject *script,
@@ -440,7 +556,7 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
     s = span(req, data, GOHTTP_F_SCHEME, &n);
     fields[7] = (field_bytes){s, n, 1};
     s = span(req, data, GOHTTP_F_REMOTE_ADDR, &n);
-    split_remote(s, n, &fields[8].s, &fields[8].n, &port, &port_len);
+    gohttp_split_addr(s, n, &fields[8].s, &fields[8].n, &port, &port_len);
     fields[8].common = 0;
     s = span(req, data, GOHTTP_F_HOST, &n);
     fields[9] = (field_bytes){s, n, 0};
@@ -453,6 +569,10 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
         goto error;
     }
     if (add_headers(st, env, req, data) < 0) {
+        goto error;
+    }
+    s = span(req, data, GOHTTP_F_TLS, &n);
+    if (n > 0 && add_tls(env, s, n) < 0) {
         goto error;
     }
     return env;   /* new reference */

@@ -77,6 +77,27 @@ classify(PyObject *key)
     return canonical ? NAME_CANONICAL : NAME_TO_CANONICALIZE;
 }
 
+int
+gohttp_header_bytes_check(const char *name, Py_ssize_t nlen,
+                          const char *value, Py_ssize_t vlen)
+{
+    if (nlen == 0) {
+        return 1;
+    }
+    for (Py_ssize_t i = 0; i < nlen; i++) {
+        if (!is_token[(unsigned char)name[i]]) {
+            return 1;
+        }
+    }
+    for (Py_ssize_t i = 0; i < vlen; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c == '\r' || c == '\n' || c == '\0') {
+            return 2;
+        }
+    }
+    return 0;
+}
+
 void
 gohttp_canonicalize(unsigned char *out, const unsigned char *s, size_t n)
 {

@@ -13,6 +13,9 @@
  *   writer.c/.h      the response both writers answer through: the held
  *                    reply, then the calls into Go (plain C, no Python)
  *   capi.c           the C API for other extensions (gohttp/include/gohttp.h)
+ *   asgi.c/.h        ASGILoop, ASGIApp, Ready: ASGI requests on an event loop
+ *   asgicall.c       ASGICall: one ASGI request's receive and send
+ *   scope.c          the ASGI scope of a request, and the keys of ASGI messages
  *
  * The memory rules across the Go/C boundary are in go/bridge.h.
  */
@@ -38,6 +41,40 @@ gohttp_next_item(const char **p, Py_ssize_t *len)
     *p = item + n;
     *len = (Py_ssize_t)n;
     return item;
+}
+
+/* A request's TLS state (bridge.h, GOHTTP_F_TLS), read in place: valid
+ * as long as the block it points into. */
+enum { GOHTTP_TLS_VERSION, GOHTTP_TLS_CIPHER, GOHTTP_TLS_SERVER_NAME,
+       GOHTTP_TLS_ALPN, GOHTTP_TLS_NNAMES };
+typedef struct {
+    uint16_t version;                   /* 0x0304 for TLS 1.3 */
+    uint16_t cipher_suite;              /* the IANA number */
+    const char *name[GOHTTP_TLS_NNAMES];
+    Py_ssize_t name_len[GOHTTP_TLS_NNAMES];
+    const char *chain;                  /* the certificates, DER each: */
+    const char *chain_end;              /* read with gohttp_next_item */
+} gohttp_tls_state;
+
+/* Read the TLS span at p, size bytes, into *tls: 1, or 0 for a cleartext
+ * request (an empty span). */
+static inline int
+gohttp_tls_read(const char *p, Py_ssize_t size, gohttp_tls_state *tls)
+{
+    if (size == 0) {
+        return 0;
+    }
+    const char *end = p + size;
+    Py_ssize_t n;
+    const char *ids = gohttp_next_item(&p, &n);
+    memcpy(&tls->version, ids, sizeof tls->version);
+    memcpy(&tls->cipher_suite, ids + 2, sizeof tls->cipher_suite);
+    for (int i = 0; i < GOHTTP_TLS_NNAMES; i++) {
+        tls->name[i] = gohttp_next_item(&p, &tls->name_len[i]);
+    }
+    tls->chain = p;
+    tls->chain_end = end;
+    return 1;
 }
 
 /* Add one packed-list item (bridge.h) for s to buf at *pos, or only count
@@ -127,6 +164,23 @@ enum {
     GOHTTP_WSGI_NKEYS
 };
 
+/* The keys and values of ASGI scopes and messages (scope.c). */
+enum {
+    GOHTTP_ASGI_K_TYPE, GOHTTP_ASGI_K_ASGI, GOHTTP_ASGI_K_HTTP_VERSION,
+    GOHTTP_ASGI_K_METHOD, GOHTTP_ASGI_K_SCHEME, GOHTTP_ASGI_K_PATH,
+    GOHTTP_ASGI_K_RAW_PATH, GOHTTP_ASGI_K_QUERY_STRING,
+    GOHTTP_ASGI_K_ROOT_PATH, GOHTTP_ASGI_K_HEADERS, GOHTTP_ASGI_K_CLIENT,
+    GOHTTP_ASGI_K_SERVER, GOHTTP_ASGI_K_STATE, GOHTTP_ASGI_K_EXTENSIONS,
+    GOHTTP_ASGI_K_BODY, GOHTTP_ASGI_K_MORE_BODY, GOHTTP_ASGI_K_STATUS,
+    GOHTTP_ASGI_NKEYS
+};
+enum {
+    GOHTTP_ASGI_V_HTTP, GOHTTP_ASGI_V_REQUEST, GOHTTP_ASGI_V_DISCONNECT,
+    GOHTTP_ASGI_V_START, GOHTTP_ASGI_V_BODY, GOHTTP_ASGI_V_HTTP10,
+    GOHTTP_ASGI_V_HTTP11, GOHTTP_ASGI_V_HTTP2,
+    GOHTTP_ASGI_NVALUES
+};
+
 /* How many common field values and header keys environ.c keeps. */
 #define GOHTTP_WSGI_NCOMMON_VALUES 12
 #define GOHTTP_WSGI_NCOMMON_HEADERS 21
@@ -147,6 +201,16 @@ typedef struct {
     PyObject *str_content_length; /* "Content-Length" */
     PyObject *str_fileno;       /* "fileno" */
     PyObject *kwnames_exc_info; /* ("exc_info",) */
+    PyTypeObject *ASGILoopType;
+    PyTypeObject *ASGIAppType;
+    PyTypeObject *ASGICallType;
+    PyTypeObject *ReadyType;
+    PyObject *asgi_done;        /* the completed awaitable send() returns */
+    PyObject *asgi_key[GOHTTP_ASGI_NKEYS];      /* interned str */
+    PyObject *asgi_value[GOHTTP_ASGI_NVALUES];  /* str */
+    PyObject *asgi_header_name[GOHTTP_WSGI_NCOMMON_HEADERS]; /* lower-case bytes */
+    PyObject *asgi_version;     /* scope["asgi"], copied for each request */
+    PyObject *asgi_host;        /* b"host" */
     PyObject *mapping_views[3]; /* collections.abc KeysView, ValuesView,
                                    ItemsView: Headers' keys() and kin */
 } gohttp_state;
@@ -280,6 +344,49 @@ PyObject *gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
                               const char *data, PyObject *base,
                               PyObject *script, PyObject *input,
                               PyObject *errors);
+
+/* environ.c: the PEM form of the DER certificate der[:n] (a certificate
+ * of a request's TLS state, gohttp_tls_read): a new str, or NULL with an
+ * exception set.  What SSL_CLIENT_CERT holds; an ASGI scope's "tls"
+ * extension wants the same. */
+PyObject *gohttp_pem_certificate(const unsigned char *der, Py_ssize_t n);
+
+/* environ.c, for scope.c too: the str of a field that is most often one
+ * of the common values (a new reference, NULL with an exception set);
+ * the index of a common request header's name, or -1, and its name; and
+ * "ip:port", "[ip]:port" split into the ip and the port. */
+PyObject *gohttp_common_value(gohttp_state *st, const char *s, Py_ssize_t n);
+int gohttp_common_header(const char *k, Py_ssize_t n);
+const char *gohttp_common_header_name(int i, Py_ssize_t *n);
+void gohttp_split_addr(const char *s, Py_ssize_t n, const char **host,
+                       Py_ssize_t *host_len, const char **port,
+                       Py_ssize_t *port_len);
+
+/* scope.c */
+int gohttp_scope_init_state(gohttp_state *st);
+void gohttp_scope_clear_state(gohttp_state *st);
+/* New reference: the http scope of req (data is its block), mounted at
+ * root_path (a str), with path_prefix (a str, or NULL) before its path;
+ * state (a dict to copy, or NULL: no "state" key).  NULL with an
+ * exception set.  All borrowed. */
+PyObject *gohttp_asgi_scope(gohttp_state *st, const gohttp_request *req,
+                            const char *data, PyObject *root_path,
+                            PyObject *path_prefix, PyObject *state);
+
+/* asgi.c: the type specs, and for server.c: the Go loop handle of an
+ * ASGIApp (0 with TypeError if app is not one). */
+extern PyType_Spec gohttp_asgi_loop_spec;
+extern PyType_Spec gohttp_asgi_app_spec;
+extern PyType_Spec gohttp_asgi_call_spec;
+extern PyType_Spec gohttp_ready_spec;
+int gohttp_asgi_init_state(gohttp_state *st);
+uintptr_t gohttp_asgi_app_loop(gohttp_state *st, PyObject *app);
+
+/* headers.c: 0 if name[:nlen] is a valid header name and value[:vlen] a
+ * value Go can send as it is (no CR, LF or NUL); 1 for a bad name, 2 for
+ * a bad value. */
+int gohttp_header_bytes_check(const char *name, Py_ssize_t nlen,
+                              const char *value, Py_ssize_t vlen);
 
 /* errorstream.c: a new wsgi.errors tagged with tag (borrowed), and its
  * flush(): 0, or -1 with an exception set. */

@@ -27,6 +27,7 @@ typedef struct {
     uintptr_t call;               /* the Go call, for body reads */
     uint64_t generation;
     PyObject *headers;            /* Headers, made on first access */
+    PyObject *tls;                /* req.tls, made on first access */
     PyObject *body;               /* the whole body, once read, or NULL */
     Py_ssize_t body_pos;          /* read() position within body */
     int64_t body_read;            /* bytes read from Go so far */
@@ -82,6 +83,7 @@ gohttp_request_new(gohttp_state *st, const gohttp_request *req,
     self->call = req->call;
     self->generation = req->generation;
     self->headers = NULL;
+    self->tls = NULL;
     self->body = NULL;
     self->body_pos = 0;
     self->body_read = 0;
@@ -94,16 +96,18 @@ void
 gohttp_request_release(PyObject *op)
 {
     RequestObject *self = Request_CAST(op);
-    PyObject *headers, *body;
+    PyObject *headers, *body, *tls;
     Py_BEGIN_CRITICAL_SECTION(op);
     self->req = NULL;
     self->data = NULL;
     headers = self->headers;   /* a kept Request need not keep these */
     body = self->body;
-    self->headers = self->body = NULL;
+    tls = self->tls;
+    self->headers = self->body = self->tls = NULL;
     Py_END_CRITICAL_SECTION();
     Py_XDECREF(headers);
     Py_XDECREF(body);
+    Py_XDECREF(tls);
 }
 
 static void
@@ -113,6 +117,7 @@ request_dealloc(PyObject *op)
     PyTypeObject *tp = Py_TYPE(op);
     Py_XDECREF(self->headers);
     Py_XDECREF(self->body);
+    Py_XDECREF(self->tls);
     tp->tp_free(op);
     Py_DECREF(tp);
 }
@@ -150,6 +155,29 @@ get_content_length(PyObject *op, void *closure)
     return result;
 }
 
+/* A PyMem_Raw copy of a span (free it with PyMem_RawFree), its size in
+ * *size if size is not NULL; NULL with MemoryError.  A field is copied out
+ * of Go's memory before any Python object is made of it: an allocation
+ * may run code (a finalizer) that suspends the critical section, and the
+ * handler may return meanwhile and Go reuse the block.  PyMem_RawMalloc
+ * runs no Python code.  Call inside the critical section, view live. */
+static char *
+copy_span(RequestObject *self, int field, Py_ssize_t *size)
+{
+    Py_ssize_t n;
+    const char *span = span_ptr(self, field, &n);
+    char *block = PyMem_RawMalloc(n > 0 ? (size_t)n : 1);
+    if (block == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    memcpy(block, span, (size_t)n);
+    if (size != NULL) {
+        *size = n;
+    }
+    return block;
+}
+
 static PyObject *
 get_headers(PyObject *op, void *closure)
 {
@@ -164,19 +192,11 @@ get_headers(PyObject *op, void *closure)
         result = Py_NewRef(self->headers);
         goto done;
     }
-    /* Copy the packed headers out of Go's memory before making any Python
-     * object: an allocation may run code (a finalizer) that suspends this
-     * critical section, and the handler may return meanwhile and Go reuse
-     * the block.  PyMem_RawMalloc runs no Python code. */
-    Py_ssize_t size;
-    const char *span = span_ptr(self, GOHTTP_F_HEADERS, &size);
     uint32_t count = self->req->header_count;
-    block = PyMem_RawMalloc(size > 0 ? (size_t)size : 1);
+    block = copy_span(self, GOHTTP_F_HEADERS, NULL);
     if (block == NULL) {
-        PyErr_NoMemory();
         goto done;
     }
-    memcpy(block, span, (size_t)size);
     map = PyDict_New();
     if (map == NULL) {
         goto done;
@@ -219,6 +239,99 @@ done:
     PyMem_RawFree(block);
     Py_XDECREF(made);
     Py_XDECREF(map);
+    return result;
+}
+
+/* ---- TLS ----------------------------------------------------------------- */
+
+/* A str of a TLS name, None if empty: a new reference. */
+static PyObject *
+name_or_none(const gohttp_tls_state *tls, int i)
+{
+    if (tls->name_len[i] == 0) {
+        return Py_NewRef(Py_None);
+    }
+    return decode_utf8(tls->name[i], tls->name_len[i]);
+}
+
+/* req.tls made of the TLS span block[:size], a copy the caller owns: a
+ * read-only mapping (a new reference). */
+static PyObject *
+tls_mapping(const char *block, Py_ssize_t size)
+{
+    gohttp_tls_state tls;
+    PyObject *dict = NULL, *chain = NULL, *result = NULL;
+    (void)gohttp_tls_read(block, size, &tls);
+    chain = PyList_New(0);
+    if (chain == NULL) {
+        goto done;
+    }
+    for (const char *p = tls.chain; p < tls.chain_end;) {
+        Py_ssize_t n;
+        const char *der = gohttp_next_item(&p, &n);
+        PyObject *cert = PyBytes_FromStringAndSize(der, n);
+        if (cert == NULL || PyList_Append(chain, cert) < 0) {
+            Py_XDECREF(cert);
+            goto done;
+        }
+        Py_DECREF(cert);
+    }
+    Py_SETREF(chain, PyList_AsTuple(chain));
+    if (chain == NULL) {
+        goto done;
+    }
+    dict = Py_BuildValue(
+        "{s:N,s:N,s:N,s:N,s:O}",
+        "version", decode_utf8(tls.name[GOHTTP_TLS_VERSION],
+                               tls.name_len[GOHTTP_TLS_VERSION]),
+        "cipher", decode_utf8(tls.name[GOHTTP_TLS_CIPHER],
+                              tls.name_len[GOHTTP_TLS_CIPHER]),
+        "server_name", name_or_none(&tls, GOHTTP_TLS_SERVER_NAME),
+        "alpn", name_or_none(&tls, GOHTTP_TLS_ALPN),
+        "client_cert_chain", chain);
+    if (dict != NULL) {
+        result = PyDictProxy_New(dict);
+    }
+done:
+    Py_XDECREF(dict);
+    Py_XDECREF(chain);
+    return result;
+}
+
+static PyObject *
+get_tls(PyObject *op, void *closure)
+{
+    RequestObject *self = Request_CAST(op);
+    PyObject *made = NULL, *result = NULL;
+    char *block = NULL;
+    Py_BEGIN_CRITICAL_SECTION(op);
+    if (check_live(self) < 0) {
+        goto done;
+    }
+    if (self->tls != NULL) {
+        result = Py_NewRef(self->tls);
+        goto done;
+    }
+    if (self->req->field[GOHTTP_F_TLS].len == 0) {
+        result = Py_NewRef(Py_None);   /* cleartext */
+        goto done;
+    }
+    Py_ssize_t size;
+    block = copy_span(self, GOHTTP_F_TLS, &size);
+    if (block == NULL) {
+        goto done;
+    }
+    made = tls_mapping(block, size);
+    if (made != NULL) {
+        if (self->tls == NULL) {   /* else another thread made it */
+            self->tls = Py_NewRef(made);
+        }
+        result = Py_NewRef(self->tls);
+    }
+done:
+    Py_END_CRITICAL_SECTION();
+    PyMem_RawFree(block);
+    Py_XDECREF(made);
     return result;
 }
 
@@ -538,6 +651,14 @@ static PyGetSetDef request_getset[] = {
     {"headers", get_headers, NULL,
      PyDoc_STR("The request headers: a read-only, case-insensitive, "
                "multi-valued gohttp.Headers."), NULL},
+    {"tls", get_tls, NULL,
+     PyDoc_STR("None for a cleartext request; under TLS a read-only "
+               "mapping: 'version' ('TLSv1.3'), 'cipher' (Go's name of the "
+               "suite), 'server_name' (SNI, or None), 'alpn' ('h2', "
+               "'http/1.1' or None), 'client_cert_chain' (a tuple of DER "
+               "bytes, the client's certificate first and the trusted CA "
+               "last; () if it sent none).  A certificate in the chain "
+               "was verified against ssl_ca_certs."), NULL},
     {"content_length", get_content_length, NULL,
      PyDoc_STR("The body's length from Content-Length, or None if unknown "
                "(chunked)."), NULL},

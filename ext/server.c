@@ -234,28 +234,58 @@ PyDoc_STRVAR(handle_doc,
 "'GET /items/{id}') to handler(w, req).  Raises ValueError with Go's\n"
 "message for a bad pattern or one that conflicts with another route.");
 
+static PyObject *add_route(ServerObject *self, PyObject *pattern,
+                           PyObject *handler, int asgi);
+
 static PyObject *
 server_handle(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 {
-    ServerObject *self = Server_CAST(op);
-    PyObject *result = NULL;
-    gohttp_route *route = NULL;
-
     if (nargs != 2) {
         PyErr_Format(PyExc_TypeError,
                      "handle() takes 2 arguments (%zd given)", nargs);
         return NULL;
     }
-    PyObject *pattern = args[0], *handler = args[1];
+    if (!PyCallable_Check(args[1])) {
+        PyErr_Format(PyExc_TypeError,
+                     "handler must be callable as handler(w, req), not "
+                     "%.200s", Py_TYPE(args[1])->tp_name);
+        return NULL;
+    }
+    return add_route(Server_CAST(op), args[0], args[1], 0);
+}
+
+PyDoc_STRVAR(handle_asgi_doc,
+"handle_asgi(pattern, app, /)\n--\n\n"
+"Route requests matching pattern to app, an ASGIApp: they run on its\n"
+"loop (see gohttp.asgi).  Raises ValueError as handle() does.");
+
+static PyObject *
+server_handle_asgi(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "handle_asgi() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    return add_route(Server_CAST(op), args[0], args[1], 1);
+}
+
+/* Register handler for pattern: a Python handler, or with asgi an
+ * ASGIApp, whose requests Go sends to its loop. */
+static PyObject *
+add_route(ServerObject *self, PyObject *pattern, PyObject *handler, int asgi)
+{
+    PyObject *op = (PyObject *)self;
+    PyObject *result = NULL;
+    gohttp_route *route = NULL;
+    uintptr_t loop = 0;
+
     if (!PyUnicode_Check(pattern)) {
         PyErr_Format(PyExc_TypeError, "pattern must be str, not %.200s",
                      Py_TYPE(pattern)->tp_name);
         return NULL;
     }
-    if (!PyCallable_Check(handler)) {
-        PyErr_Format(PyExc_TypeError,
-                     "handler must be callable as handler(w, req), not "
-                     "%.200s", Py_TYPE(handler)->tp_name);
+    if (asgi && (loop = gohttp_asgi_app_loop(self->state, handler)) == 0) {
         return NULL;
     }
     Py_ssize_t len;
@@ -283,8 +313,11 @@ server_handle(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     route->server = op;
     route->state = self->state;
     gohttp_error err;
-    gohttp_status status = gohttp_server_handle(
-        self->handle, (char *)s, (size_t)len, (uintptr_t)route, &err);
+    gohttp_status status = asgi
+        ? gohttp_server_handle_asgi(self->handle, (char *)s, (size_t)len,
+                                    loop, (uintptr_t)route, &err)
+        : gohttp_server_handle(self->handle, (char *)s, (size_t)len,
+                               (uintptr_t)route, &err);
     if (status != GOHTTP_OK) {
         Py_DECREF(route->handler);
         PyMem_RawFree(route);
@@ -389,6 +422,24 @@ log_format_from_name(const char *name)
     return -1;
 }
 
+/* A client certificate policy's name to its bridge.h value
+ * (gohttp_config.ssl_cert_reqs); -1 with ValueError (gohttp/_options.py
+ * reads the forms gohttp.Server takes). */
+static int
+cert_reqs_from_name(const char *name)
+{
+    static const char *const names[] = {"none", "optional", "required"};
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(name, names[i]) == 0) {
+            return i;
+        }
+    }
+    PyErr_Format(PyExc_ValueError,
+                 "ssl_cert_reqs must be 'none', 'optional' or 'required', "
+                 "not '%.100s'", name);
+    return -1;
+}
+
 /* The bind addresses (a sequence of str) as an array Go reads while the
  * GIL is released: *array is PyMem_Raw memory (PyMem_RawFree it), whose
  * strings live in *keep (a new reference: a tuple that holds them). */
@@ -458,12 +509,15 @@ PyDoc_STRVAR(listen_doc,
 "       max_body_bytes=0, max_connections=0, binds=None, certfile=None,\n"
 "       keyfile=None, http2_cleartext=False, access_log=None,\n"
 "       access_log_format='combined', forwarded_allow_ips=None,\n"
-"       reuse_port=False)\n--\n\n"
+"       reuse_port=False, ssl_keyfile_password=None, ssl_ca_certs=None,\n"
+"       ssl_cert_reqs='none', ssl_min_version=None, ssl_ciphers=None)\n"
+"--\n\n"
 "Bind host:port (host None: none) and every address of binds\n"
 "('HOST:PORT', '[::1]:PORT', 'unix:PATH', 'fd://N'), and serve them in\n"
 "the background; return the port of the first TCP listener (port 0\n"
 "lets the OS pick).  Timeouts are seconds, None for no limit; limits 0\n"
-"for none.  certfile and keyfile (PEM) serve TLS, with HTTP/2 by ALPN.\n"
+"for none.  certfile and keyfile (PEM) serve TLS, with HTTP/2 by ALPN;\n"
+"the ssl_ options are gohttp.Server's (checked there).\n"
 "access_log is '-' (standard error) or a file path.  reuse_port sets\n"
 "SO_REUSEPORT on TCP listeners, so that other processes may listen on\n"
 "the same address.\n"
@@ -481,7 +535,10 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
                              "max_body_bytes", "max_connections", "binds",
                              "certfile", "keyfile", "http2_cleartext",
                              "access_log", "access_log_format",
-                             "forwarded_allow_ips", "reuse_port", NULL};
+                             "forwarded_allow_ips", "reuse_port",
+                             "ssl_keyfile_password", "ssl_ca_certs",
+                             "ssl_cert_reqs", "ssl_min_version",
+                             "ssl_ciphers", NULL};
     ServerObject *self = Server_CAST(op);
     const char *host;
     int port;
@@ -493,17 +550,26 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
     Py_ssize_t nbinds = 0;
     const char *certfile = NULL, *keyfile = NULL, *access_log = NULL;
     const char *access_log_format = "combined", *forwarded_allow_ips = NULL;
+    const char *keyfile_password = NULL, *ca_certs = NULL;
+    const char *cert_reqs = "none", *min_version = NULL, *ciphers = NULL;
     gohttp_config cfg = {0};
     PyObject *result = NULL;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs,
-                                     "zi|$OOOOLLiOzzpzszp:listen", kwlist,
+                                     "zi|$OOOOLLiOzzpzszpzzszz:listen",
+                                     kwlist,
                                      &host, &port, &rht, &rt, &wt, &it,
                                      &max_header_bytes, &max_body_bytes,
                                      &max_connections, &binds, &certfile,
                                      &keyfile, &http2_cleartext, &access_log,
                                      &access_log_format,
-                                     &forwarded_allow_ips, &reuse_port)) {
+                                     &forwarded_allow_ips, &reuse_port,
+                                     &keyfile_password, &ca_certs,
+                                     &cert_reqs, &min_version, &ciphers)) {
+        return NULL;
+    }
+    int client_auth = cert_reqs_from_name(cert_reqs);
+    if (client_auth < 0) {
         return NULL;
     }
     int format = log_format_from_name(access_log_format);
@@ -534,6 +600,11 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
     cfg.access_log_format = format;
     cfg.forwarded_allow_ips = forwarded_allow_ips;
     cfg.reuse_port = reuse_port;
+    cfg.ssl_keyfile_password = keyfile_password;
+    cfg.ssl_ca_certs = ca_certs;
+    cfg.ssl_cert_reqs = client_auth;
+    cfg.ssl_min_version = min_version;
+    cfg.ssl_ciphers = ciphers;
 
     Py_BEGIN_CRITICAL_SECTION(op);
     if (check_handle(self) < 0) {
@@ -561,6 +632,33 @@ done:
     PyMem_RawFree(bind_array);
     Py_XDECREF(keep);
     return result;
+}
+
+PyDoc_STRVAR(reload_tls_doc,
+"reload_tls()\n--\n\n"
+"Load the certificate and key from their files again, for the\n"
+"handshakes to come.  If they cannot be loaded the current certificate\n"
+"stays: OSError for a file that cannot be read, ValueError for a bad\n"
+"pair; gohttp.ServerStateError if the server does not serve TLS.");
+
+static PyObject *
+server_reload_tls(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    ServerObject *self = Server_CAST(op);
+    gohttp_error err;
+    gohttp_status status;
+
+    if (check_handle(self) < 0) {
+        return NULL;
+    }
+    uintptr_t handle = self->handle;
+    Py_BEGIN_ALLOW_THREADS   /* it reads files */
+    status = gohttp_server_reload_tls(handle, &err);
+    Py_END_ALLOW_THREADS
+    if (status != GOHTTP_OK) {
+        return gohttp_raise(status, &err), NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(static_doc,
@@ -854,11 +952,14 @@ static PyGetSetDef server_getset[] = {
 static PyMethodDef server_methods[] = {
     {"handle", (PyCFunction)(void (*)(void))server_handle, METH_FASTCALL,
      handle_doc},
+    {"handle_asgi", (PyCFunction)(void (*)(void))server_handle_asgi,
+     METH_FASTCALL, handle_asgi_doc},
     {"listen", (PyCFunction)(void (*)(void))server_listen,
      METH_VARARGS | METH_KEYWORDS, listen_doc},
     {"static", (PyCFunction)(void (*)(void))server_static,
      METH_VARARGS | METH_KEYWORDS, static_doc},
     {"addresses", server_addresses, METH_NOARGS, addresses_doc},
+    {"reload_tls", server_reload_tls, METH_NOARGS, reload_tls_doc},
     {"wait", (PyCFunction)(void (*)(void))server_wait,
      METH_VARARGS | METH_KEYWORDS, wait_doc},
     {"shutdown", (PyCFunction)(void (*)(void))server_shutdown,

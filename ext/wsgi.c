@@ -343,8 +343,9 @@ start_response_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf,
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     int plain;
     Py_BEGIN_CRITICAL_SECTION(op);   /* the first call only, of any thread */
+    /* A None status would read as "not called": the adapter refuses it. */
     plain = nargs == 2 && nkw == 0 && self->response == NULL
-            && self->status == NULL;
+            && self->status == NULL && args[0] != Py_None;
     if (plain) {
         self->status = Py_NewRef(args[0]);
         self->headers = Py_NewRef(args[1]);

@@ -174,7 +174,7 @@ func (f logFormat) appendLine(b []byte, r *http.Request, status int, size int64,
 		return appendJSONLine(b, r, status, size, start, took)
 	}
 	// %h %l %u %t "%r" %>s %b
-	b = append(b, clientHost(r.RemoteAddr)...)
+	b = appendEscaped(b, clientHost(r.RemoteAddr))
 	b = append(b, " - "...)
 	if user, _, ok := r.BasicAuth(); ok && user != "" {
 		b = appendEscaped(b, user)

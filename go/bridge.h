@@ -26,6 +26,23 @@
  *     forgets them when the callback ends (gohttp_writer_end), before Go
  *     reads them.  The C API alone also lends reply_buf's front to the
  *     headers it builds, until the response starts (ext/capi.c).
+ *  8. ASGI (go/asgi*.go, ext/asgi.c).  Python runs only on the event
+ *     loop's thread; Go never calls into C for an ASGI request.
+ *     a. The loop (gohttp_asgi_loop_new) is a cgo.Handle owned by C, with
+ *        a wake descriptor Go owns and closes in gohttp_asgi_loop_free.
+ *     b. gohttp_asgi_take copies each event into memory C owns: the
+ *        gohttp_asgi_event array and one byte buffer, where an event's
+ *        bytes are (a NEW's request block, a BODY's chunk).  Both are C's
+ *        before and after; Go writes them during the call only.
+ *     c. An event names its request by (req.call, req.generation), as
+ *        rule 2's handler calls do; an event for a request C has already
+ *        finished is stale and C drops it.  The pair stays valid until C
+ *        calls gohttp_asgi_finish; Go refuses it afterwards.
+ *     d. What C passes to gohttp_asgi_start and gohttp_asgi_body (headers,
+ *        body bytes) is read during the call only: Go copies it, and the
+ *        request's goroutine writes it to the network, never the loop.
+ *     e. The app value of a route (gohttp_server_handle_asgi) follows
+ *        rule 5: C keeps it alive until the server is freed.
  */
 #ifndef GOHTTP_BRIDGE_H
 #define GOHTTP_BRIDGE_H
@@ -69,6 +86,16 @@ enum {
     GOHTTP_F_HEADERS,     /* packed pairs: key, value, key, value, ... */
     GOHTTP_F_PATH_VALUES, /* packed pairs: name, value, ... */
     GOHTTP_F_SCHEME,      /* "https" under TLS or by a trusted proxy, else "http" */
+    GOHTTP_F_TLS,         /* empty for cleartext; under TLS a packed list:
+                             uint16 version and uint16 cipher suite
+                             (4 bytes, native order), version name
+                             ("TLSv1.3"), cipher suite (Go's name), server
+                             name (SNI), ALPN protocol, then the client's
+                             verified certificate chain, DER each, leaf
+                             first (none without a client certificate).
+                             Go packs it only for TLS requests
+                             (go/tls_state.go); every adapter reads it. */
+    GOHTTP_F_LOCAL_ADDR,  /* "127.0.0.1:8000", "[::1]:8000", "unix:/run/a.sock" */
     GOHTTP_NFIELDS
 };
 
@@ -162,6 +189,27 @@ typedef gohttp_outcome (*gohttp_dispatch_fn)(uintptr_t handler,
                                              gohttp_reply *reply,
                                              char *reply_buf);
 
+/* ASGI: the kinds of gohttp_asgi_event (rule 8). */
+typedef enum {
+    GOHTTP_ASGI_NEW = 1,        /* a request: req and its block */
+    GOHTTP_ASGI_BODY = 2,       /* a chunk of the body the app asked for */
+    GOHTTP_ASGI_DISCONNECT = 3, /* the client has gone: nothing more is sent */
+    GOHTTP_ASGI_WRITTEN = 4     /* a send that had to wait may go on */
+} gohttp_asgi_kind;
+
+/* One event gohttp_asgi_take hands the loop.  req.call and
+ * req.generation name the request for every kind; the rest of req is set
+ * for NEW only, whose block (req's spans point into it) is
+ * buf[off:off+len]; a BODY's chunk is there too. */
+typedef struct {
+    int32_t kind;          /* a gohttp_asgi_kind */
+    int32_t more_body;     /* BODY: 1 if more chunks follow */
+    uintptr_t app;         /* NEW: the route's value (gohttp_server_handle_asgi) */
+    uint32_t off;
+    uint32_t len;
+    gohttp_request req;
+} gohttp_asgi_event;
+
 /* Access log formats (gohttp_config.access_log_format). */
 typedef enum {
     GOHTTP_LOG_COMBINED = 0,  /* Apache/nginx combined: common + referer, agent */
@@ -196,9 +244,17 @@ typedef struct {
     int32_t nbinds;
 
     /* TLS: both set, or neither.  keyfile may name the certfile when one
-     * PEM file holds both.  Under TLS, ALPN offers HTTP/2. */
+     * PEM file holds both.  Under TLS, ALPN offers HTTP/2.  The pair is
+     * reloaded when its files change (go/tls_reload.go). */
     const char *certfile;
     const char *keyfile;
+    const char *ssl_keyfile_password; /* for a legacy-encrypted PEM key */
+    const char *ssl_ca_certs;      /* PEM CAs that sign client certificates */
+    int32_t ssl_cert_reqs;         /* client certificates: 0 not asked for,
+                                      1 verified if given, 2 required */
+    const char *ssl_min_version;   /* "1.2" or "1.3"; NULL: 1.2 */
+    const char *ssl_ciphers;       /* Go's TLS 1.2 suite names,
+                                      comma-separated; NULL: Go's */
     int32_t http2_cleartext;       /* 1: also HTTP/2 with prior knowledge (h2c) */
 
     /* Access log: NULL or "" off, "-" standard error, else a file path

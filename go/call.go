@@ -9,8 +9,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"runtime/cgo"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -41,6 +43,8 @@ type call struct {
 	wroteHeader bool
 	bodyEOF     bool
 	fullDuplex  bool
+	bodyBroken  bool  // an HTTP/1 body read failed: see read
+	closing     bool  // the response says Connection: close
 	status      int   // the final status code sent, 200 until one is
 	declared    int64 // the Content-Length C sent, or -1
 	written     int64 // body bytes written
@@ -52,6 +56,8 @@ type call struct {
 	replyBuf []byte         // its headers and body; C writes it
 
 	headers headerBlock // the last response's headers, for the next one
+
+	asgi *asgiState // an ASGI request's (asgicall.go); nil until the call serves one
 }
 
 // dataKeep is the largest data block a call keeps for its next request.
@@ -97,6 +103,7 @@ func (c *call) begin(w http.ResponseWriter, r *http.Request, handler uintptr, na
 	c.status, c.declared, c.written = http.StatusOK, -1, 0
 	c.bodyEOF = r.Body == nil || r.Body == http.NoBody
 	c.fullDuplex = false
+	c.bodyBroken, c.closing = false, false
 	c.reply = C.gohttp_reply{capacity: C.uint32_t(len(c.replyBuf))}
 	c.pack(r, names)
 }
@@ -133,6 +140,11 @@ func (c *call) pack(r *http.Request, names []string) {
 	put(C.GOHTTP_F_PROTO, r.Proto)
 	put(C.GOHTTP_F_REMOTE_ADDR, r.RemoteAddr)
 	put(C.GOHTTP_F_SCHEME, requestScheme(r))
+	local := ""
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		local = addrString(a)
+	}
+	put(C.GOHTTP_F_LOCAL_ADDR, local)
 
 	start, count := len(b), 0
 	for key, values := range r.Header {
@@ -150,6 +162,15 @@ func (c *call) pack(r *http.Request, names []string) {
 	}
 	c.req.field[C.GOHTTP_F_PATH_VALUES] = C.gohttp_span{off: C.uint32_t(start), len: C.uint32_t(len(b) - start)}
 	c.req.path_value_count = C.uint32_t(len(names))
+
+	// Cleartext costs one test and one store; TLS a few short strings,
+	// and the client's certificates if it sent some.
+	c.req.field[C.GOHTTP_F_TLS] = C.gohttp_span{}
+	if r.TLS != nil {
+		start = len(b)
+		b = appendTLSState(b, r.TLS)
+		c.req.field[C.GOHTTP_F_TLS] = C.gohttp_span{off: C.uint32_t(start), len: C.uint32_t(len(b) - start)}
+	}
 
 	if len(b) == 0 {
 		b = append(b, 0) // so that &b[0] exists; no span covers it
@@ -171,6 +192,13 @@ func appendItem(b []byte, s string) []byte {
 
 // writeHeader sends the status line and the headers packed by C.
 func (c *call) writeHeader(code int, headers []byte) error {
+	return c.writeHeaderSized(code, headers, -1)
+}
+
+// writeHeaderSized is writeHeader for a response whose whole body is
+// size bytes (-1: unknown yet), declared as its Content-Length unless
+// the headers declare one or the response has no body.
+func (c *call) writeHeaderSized(code int, headers []byte, size int64) error {
 	if c.wroteHeader {
 		return errState("the response has already started: headers and status can no longer change")
 	}
@@ -185,13 +213,41 @@ func (c *call) writeHeader(code int, headers []byte) error {
 	if !c.headers.hasDate && codeIsFinal(code) {
 		h["Date"] = currentDate() // see date.go
 	}
+	if size >= 0 && c.headers.declared < 0 && codeAllowsBody(code) && c.r.Method != http.MethodHead {
+		h["Content-Length"] = []string{strconv.FormatInt(size, 10)}
+	}
+	if c.bodyBroken && codeIsFinal(code) {
+		h["Connection"] = []string{"close"}
+	}
+	c.closing = h.Get("Connection") == "close"
 	c.w.WriteHeader(code)
 	if codeIsFinal(code) {
 		c.wroteHeader = true
 		c.status = code
 		c.declared = c.headers.declared
+		if size >= 0 && c.declared < 0 {
+			c.declared = size
+		}
 	}
 	return nil
+}
+
+// closeIfBroken makes sure that a connection whose request body broke
+// (see read) serves no other request, once the handler has returned: a
+// response not yet started will say Connection: close; one that started
+// before the break, and so could not, is flushed and the connection is
+// closed after it.  It panics with http.ErrAbortHandler for that, so call
+// it last, and without c.mu.
+func (c *call) closeIfBroken(w http.ResponseWriter, started bool) {
+	if !c.bodyBroken || c.closing {
+		return
+	}
+	if !started {
+		w.Header().Set("Connection", "close")
+		return
+	}
+	_ = http.NewResponseController(w).Flush()
+	panic(http.ErrAbortHandler)
 }
 
 // sendReply sends the response C held back in c.reply and c.replyBuf.
@@ -253,6 +309,13 @@ func (c *call) flush() error {
 // read reads up to len(p) bytes of the request body into p, which C owns.
 // It returns 0, nil at the end of the body.
 func (c *call) read(p []byte) (int, error) {
+	return c.readBody(p, true)
+}
+
+// readBody is read; with fill false, it returns after one read of the
+// body, with what the client has sent so far (an ASGI app gets the
+// chunks as they come).
+func (c *call) readBody(p []byte, fill bool) (int, error) {
 	if c.bodyEOF || len(p) == 0 {
 		return 0, nil
 	}
@@ -270,7 +333,7 @@ func (c *call) read(p []byte) (int, error) {
 	body, generation := c.r.Body, c.generation
 	c.mu.Unlock() // a body read may block; writes may go on meanwhile
 	n, err := 0, error(nil)
-	for n < len(p) && err == nil {
+	for n < len(p) && err == nil && (fill || n == 0) {
 		var m int
 		m, err = body.Read(p[n:])
 		n += m
@@ -278,6 +341,16 @@ func (c *call) read(p []byte) (int, error) {
 	c.mu.Lock()
 	if !c.active || c.generation != generation {
 		return 0, errFinished("the request finished while its body was being read")
+	}
+	if err != nil && err != io.EOF && c.fullDuplex && c.r.ProtoMajor == 1 {
+		// A body cut short or with broken framing (a bad chunk size):
+		// where it ends on the wire is unknown, so what follows cannot
+		// be read as the next request.  net/http closes the connection
+		// after such a body itself, except for a full-duplex response,
+		// which a body read before the response starts makes (above).
+		// See closeIfBroken.  (Without full duplex, the body was thrown
+		// away when the response started, and net/http's rule held.)
+		c.bodyBroken = true
 	}
 	var mbe *http.MaxBytesError
 	switch {

@@ -31,6 +31,11 @@
 //	static.go     static files served by Go alone
 //	accesslog.go  the access log, written off the GIL
 //	proxy.go      X-Forwarded-For and -Proto from trusted proxies
+//	asgiqueue.go  the events for an event loop, one wake per batch
+//	asgiloop.go   an ASGI event loop as Go sees it: its events laid out for C
+//	asgicall.go   one ASGI request: its goroutine does the I/O the loop asks
+//	asgi_exports.go  the gohttp_asgi_* functions the loop's thread calls
+//	wakefd_*.go   the descriptor that wakes the loop: eventfd, else a pipe
 //
 // The Go runtime never calls signal.Notify: the Python process owns
 // SIGINT and SIGTERM.

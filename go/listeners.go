@@ -27,24 +27,55 @@ import (
 // listener sets SO_REUSEPORT before it binds, so that other processes
 // may listen on the same address too (each gets its own accept queue).
 func listenAddr(addr string, reusePort bool) (net.Listener, error) {
-	switch {
-	case strings.HasPrefix(addr, "unix:"):
-		return listenUnix(strings.TrimPrefix(addr, "unix:"))
-	case strings.HasPrefix(addr, "fd://"):
-		return listenFD(strings.TrimPrefix(addr, "fd://"))
-	}
-	host, port, err := net.SplitHostPort(addr)
+	a, err := parseListenAddr(addr)
 	if err != nil {
-		return nil, errInvalid("bad address %q: want HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N", addr)
+		return nil, err
 	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return nil, errInvalid("bad address %q: the port must be a number from 0 to 65535", addr)
+	switch a.network {
+	case "unix":
+		return listenUnix(a.address)
+	case "fd":
+		return listenFD(a.fd)
 	}
 	var lc net.ListenConfig
 	if reusePort {
 		lc.Control = setReusePort
 	}
-	return lc.Listen(context.Background(), "tcp", net.JoinHostPort(host, port))
+	return lc.Listen(context.Background(), "tcp", a.address)
+}
+
+// A listenSpec is an address taken apart, before anything is opened.
+type listenSpec struct {
+	network string // "tcp", "unix" or "fd"
+	address string // "tcp": host:port, as net.JoinHostPort writes it; "unix": the path
+	fd      int    // "fd": the descriptor
+}
+
+// parseListenAddr takes addr apart; it opens nothing.
+func parseListenAddr(addr string) (listenSpec, error) {
+	switch {
+	case strings.HasPrefix(addr, "unix:"):
+		path := strings.TrimPrefix(addr, "unix:")
+		if path == "" {
+			return listenSpec{}, errInvalid("bad address \"unix:\": want unix:PATH")
+		}
+		return listenSpec{network: "unix", address: path}, nil
+	case strings.HasPrefix(addr, "fd://"):
+		s := strings.TrimPrefix(addr, "fd://")
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return listenSpec{}, errInvalid("bad address \"fd://%s\": want fd://N, N a file descriptor number", s)
+		}
+		return listenSpec{network: "fd", fd: n}, nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return listenSpec{}, errInvalid("bad address %q: want HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return listenSpec{}, errInvalid("bad address %q: the port must be a number from 0 to 65535", addr)
+	}
+	return listenSpec{network: "tcp", address: net.JoinHostPort(host, port)}, nil
 }
 
 // setReusePort is a net.ListenConfig.Control that sets SO_REUSEPORT on
@@ -67,9 +98,6 @@ func setReusePort(network, address string, c syscall.RawConn) error {
 // replaced; any other file is an error.  Closing the listener removes
 // the socket file.
 func listenUnix(path string) (net.Listener, error) {
-	if path == "" {
-		return nil, errInvalid("bad address \"unix:\": want unix:PATH")
-	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {
 			return nil, fmt.Errorf("cannot listen on unix:%s: a file that is not a socket is there: %w", path, syscall.EEXIST)
@@ -85,12 +113,7 @@ func listenUnix(path string) (net.Listener, error) {
 
 // listenFD makes a listener of an inherited file descriptor, which the
 // server then owns: closing the listener closes it.
-func listenFD(s string) (net.Listener, error) {
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return nil, errInvalid("bad address \"fd://%s\": want fd://N, N a file descriptor number", s)
-	}
-	fd := n
+func listenFD(fd int) (net.Listener, error) {
 	accepting, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ACCEPTCONN)
 	switch {
 	case errors.Is(err, syscall.EBADF):
@@ -102,7 +125,7 @@ func listenFD(s string) (net.Listener, error) {
 	case accepting == 0:
 		return nil, errInvalid("fd %d is a socket but not a listening one: call listen() on it first", fd)
 	}
-	f := os.NewFile(uintptr(fd), "fd://"+s)
+	f := os.NewFile(uintptr(fd), "fd://"+strconv.Itoa(fd))
 	ln, err := net.FileListener(f) // a dup of fd
 	f.Close()
 	if err != nil {

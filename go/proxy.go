@@ -127,16 +127,21 @@ func (p *proxies) forwardedFor(values []string) (netip.Addr, bool) {
 }
 
 // parseHop parses one X-Forwarded-For entry: an IP address, possibly with
-// a port ("1.2.3.4:5678", "[::1]:80").
+// a port ("1.2.3.4:5678", "[::1]:80").  An IPv6 zone ("fe80::1%eth0") is
+// dropped: it names an interface of the host that wrote it, means nothing
+// here, and is any text at all (quotes, spaces), which would reach
+// REMOTE_ADDR and the access log.
 func parseHop(s string) (netip.Addr, bool) {
 	s = strings.TrimSpace(s)
-	if addr, err := netip.ParseAddr(s); err == nil {
-		return addr.Unmap(), true
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return netip.Addr{}, false
+		}
+		addr = ap.Addr()
 	}
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap(), true
-	}
-	return netip.Addr{}, false
+	return addr.Unmap().WithZone(""), true
 }
 
 // lastValue is the last entry of a comma-separated header: the one the

@@ -41,6 +41,9 @@ func TestForwardedClient(t *testing.T) {
 		{"*", "127.0.0.1:1", []string{"unknown, 10.0.0.2"}, "", "10.0.0.2:0", "http"},
 		{"*", "127.0.0.1:1", []string{"[2001:db8::7]:443"}, "", "[2001:db8::7]:0", "http"},
 		{"::1", "[::1]:1", []string{"2001:db8::8"}, "HTTPS", "[2001:db8::8]:0", "https"},
+		// A zone is any text: it never reaches RemoteAddr.
+		{"*", "127.0.0.1:1", []string{"fe80::1%\" forged \"x"}, "", "[fe80::1]:0", "http"},
+		{"*", "127.0.0.1:1", []string{"[fe80::2%eth0]:80"}, "", "[fe80::2]:0", "http"},
 		// Unix socket peers only with "unix" (or "*").
 		{"127.0.0.1", "@", []string{"203.0.113.7"}, "", "@", "http"},
 		{"unix", "@", []string{"203.0.113.7"}, "", "203.0.113.7:0", "http"},

@@ -52,6 +52,7 @@ type server struct {
 	addrs    []string           // what listen bound
 	lns      []net.Listener     // what serve accepts on
 	log      *accessLog         // nil: no access log
+	certs    *certSource        // nil: no TLS
 	statics  []*staticDir       // closed by free
 }
 
@@ -110,7 +111,13 @@ func (s *server) handle(pattern string, handler uintptr) error {
 // conflicting pattern is an EINVAL error with the mux's message; a server
 // that was shut down refuses new routes (ECLOSED), as it refuses to serve
 // again (and the C side could never learn when to free their handlers).
-func (s *server) register(pattern string, handler uintptr, run func(*call) C.gohttp_outcome) (err error) {
+func (s *server) register(pattern string, handler uintptr, run func(*call) C.gohttp_outcome) error {
+	return s.add(pattern, s.route(handler, wildcardNames(pattern), run))
+}
+
+// add adds pattern to the mux, served by h.  A bad or conflicting
+// pattern is an EINVAL error with the mux's message.
+func (s *server) add(pattern string, h http.Handler) (err error) {
 	s.mu.Lock()
 	closed := s.state == stateClosed
 	s.mu.Unlock()
@@ -122,7 +129,7 @@ func (s *server) register(pattern string, handler uintptr, run func(*call) C.goh
 			err = errInvalid("%v", p)
 		}
 	}()
-	s.mux.Handle(pattern, s.route(handler, wildcardNames(pattern), run))
+	s.mux.Handle(pattern, h)
 	return nil
 }
 
@@ -136,24 +143,46 @@ func (s *server) route(handler uintptr, names []string, run func(*call) C.gohttp
 		c.begin(w, r, handler, names)
 		outcome := run(c)
 		started := c.end(outcome)
-
-		switch {
-		case outcome == C.GOHTTP_HANDLED:
-		case !started && outcome == C.GOHTTP_UNAVAILABLE:
-			http.Error(w, "503 service unavailable: the server is shutting down", http.StatusServiceUnavailable)
-		case !started && bodyTooLarge(r):
-			http.Error(w, "413 request entity too large", http.StatusRequestEntityTooLarge)
-		case !started:
-			// The handler may have left its body half read (a read
-			// timeout, a reset): the connection cannot be trusted for
-			// another request.
-			w.Header().Set("Connection", "close")
-			http.Error(w, "500 internal server error", http.StatusInternalServerError)
-		default:
-			// Part of a response is out; the rest cannot be made valid.
-			panic(http.ErrAbortHandler)
+		if c.fullDuplex && r.ProtoMajor == 1 {
+			// net/http discards what the handler left of the body when
+			// it closes it, after the handler returns.  For a full-duplex
+			// response that is too late: reaching the end of the body
+			// then starts its read of the next request, which it has
+			// already stopped waiting for, and the loop that reads that
+			// request panics ("invalid concurrent Body.Read call") and
+			// drops the connection.  Closed here, the read starts while
+			// the handler runs and net/http stops it as it should
+			// (golang/go#68560, open).
+			r.Body.Close()
 		}
+
+		if outcome == C.GOHTTP_HANDLED {
+			c.closeIfBroken(w, started)
+		}
+		answer(w, r, outcome, started)
 	})
+}
+
+// answer ends a response whose handler said outcome, once the call has
+// ended: nothing to do if it was handled, else a 503, 413 or 500 if the
+// response had not started, or an abort if it had.
+func answer(w http.ResponseWriter, r *http.Request, outcome C.gohttp_outcome, started bool) {
+	switch {
+	case outcome == C.GOHTTP_HANDLED:
+	case !started && outcome == C.GOHTTP_UNAVAILABLE:
+		http.Error(w, "503 service unavailable: the server is shutting down", http.StatusServiceUnavailable)
+	case !started && bodyTooLarge(r):
+		http.Error(w, "413 request entity too large", http.StatusRequestEntityTooLarge)
+	case !started:
+		// The handler may have left its body half read (a read
+		// timeout, a reset): the connection cannot be trusted for
+		// another request.
+		w.Header().Set("Connection", "close")
+		http.Error(w, "500 internal server error", http.StatusInternalServerError)
+	default:
+		// Part of a response is out; the rest cannot be made valid.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // config is a server's settings: gohttp_config (bridge.h) read into Go.
@@ -169,7 +198,7 @@ type config struct {
 	maxHeaderBytes    int
 	maxBodyBytes      int64 // 0: no limit
 	maxConnections    int   // 0: no limit
-	certFile, keyFile string
+	tls               tlsOptions
 	http2Cleartext    bool
 	accessLog         string // "": off; "-": standard error
 	accessLogFormat   logFormat
@@ -190,8 +219,15 @@ func configFrom(c *C.gohttp_config) config {
 		maxHeaderBytes:    int(c.max_header_bytes),
 		maxBodyBytes:      int64(c.max_body_bytes),
 		maxConnections:    int(c.max_connections),
-		certFile:          C.GoString(c.certfile),
-		keyFile:           C.GoString(c.keyfile),
+		tls: tlsOptions{
+			certFile:    C.GoString(c.certfile),
+			keyFile:     C.GoString(c.keyfile),
+			keyPassword: C.GoString(c.ssl_keyfile_password),
+			caFile:      C.GoString(c.ssl_ca_certs),
+			clientAuth:  int(c.ssl_cert_reqs),
+			minVersion:  C.GoString(c.ssl_min_version),
+			ciphers:     C.GoString(c.ssl_ciphers),
+		},
 		http2Cleartext:    c.http2_cleartext != 0,
 		accessLog:         C.GoString(c.access_log),
 		accessLogFormat:   logFormat(c.access_log_format),
@@ -244,7 +280,7 @@ func (s *server) listen(cfg config) (int, error) {
 	if len(addrs) == 0 {
 		return 0, errInvalid("nothing to listen on: give a host and port, or bind addresses")
 	}
-	tlsConfig, err := loadTLS(cfg.certFile, cfg.keyFile)
+	tlsConfig, certs, err := loadTLS(cfg.tls)
 	if err != nil {
 		return 0, err
 	}
@@ -305,6 +341,7 @@ func (s *server) listen(cfg config) (int, error) {
 		ConnState:         s.trackFresh,
 	}
 	s.log = log
+	s.certs = certs
 	s.lns = lns
 	s.state = stateServing
 	s.accepting.Add(len(lns))

@@ -41,7 +41,7 @@ func TestServerTLSAndHTTP2(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "f.txt"), []byte("file"), 0o644)
 	certFile, keyFile := writeKeyPair(t, dir, "srv")
 	logFile := filepath.Join(dir, "access.log")
-	s, addr := startServer(t, config{certFile: certFile, keyFile: keyFile, accessLog: logFile, accessLogFormat: logCommon, maxBodyBytes: 3}, dir)
+	s, addr := startServer(t, config{tls: tlsOptions{certFile: certFile, keyFile: keyFile}, accessLog: logFile, accessLogFormat: logCommon, maxBodyBytes: 3}, dir)
 
 	pem, _ := os.ReadFile(certFile)
 	pool := x509.NewCertPool()
@@ -87,7 +87,7 @@ func TestServerListenChecksEverythingFirst(t *testing.T) {
 	}
 	defer s.free()
 	for _, cfg := range []config{
-		{tcp: true, host: "127.0.0.1", certFile: filepath.Join(dir, "missing.crt")},
+		{tcp: true, host: "127.0.0.1", tls: tlsOptions{certFile: filepath.Join(dir, "missing.crt")}},
 		{tcp: true, host: "127.0.0.1", forwardedAllowIPs: "nonsense"},
 		{tcp: true, host: "127.0.0.1", accessLog: filepath.Join(dir, "no", "dir.log")},
 		{tcp: true, host: "127.0.0.1", binds: []string{"127.0.0.1:0", "bad"}},

@@ -22,7 +22,8 @@ from ._gohttp import (Error, ForkedProcessError, Request, RequestFinishedError,
                       ResponseWriter, ServerStateError, StateError)
 from ._supervisor import BootError
 from .server import Handler, Server, route, run, shutdown
-from .wsgi import serve_wsgi
+from .wsgi import ClientDisconnected, serve_wsgi
+from .asgi import LifespanFailure, serve_asgi
 
 
 def _forget_chosen_gomaxprocs() -> None:
@@ -48,10 +49,12 @@ def get_include() -> str:
 
 __all__ = [
     "BootError",
+    "ClientDisconnected",
     "Error",
     "ForkedProcessError",
     "Handler",
     "Headers",
+    "LifespanFailure",
     "Request",
     "RequestFinishedError",
     "ResponseWriter",
@@ -63,6 +66,7 @@ __all__ = [
     "get_include",
     "route",
     "run",
+    "serve_asgi",
     "serve_wsgi",
     "shutdown",
 ]

@@ -26,6 +26,8 @@ from .wsgi import mount
 _LOG_LEVELS = ["debug", "info", "warning", "error", "critical"]
 # The default of --forwarded-allow-ips, as uvicorn's.
 _PROXIES_ENV = "FORWARDED_ALLOW_IPS"
+# The default of --ssl-keyfile-password: a password ps does not show.
+_KEY_PASSWORD_ENV = "GOHTTP_SSL_KEYFILE_PASSWORD"
 
 
 def _reader(option: _options.Option) -> Callable[[str], Any]:
@@ -212,6 +214,9 @@ def _server_options(args: argparse.Namespace) -> dict[str, Any]:
                             _options.SERVER))
     if "forwarded_allow_ips" not in options and _PROXIES_ENV in os.environ:
         options["forwarded_allow_ips"] = os.environ[_PROXIES_ENV]
+    if ("ssl_keyfile_password" not in options
+            and os.environ.get(_KEY_PASSWORD_ENV)):
+        options["ssl_keyfile_password"] = os.environ[_KEY_PASSWORD_ENV]
     binds = options.get("bind")
     if binds is not None and len(binds) == 1 and binds[0].kind == "tcp":
         options.update(host=binds[0].host, port=binds[0].port, bind=None)
@@ -259,7 +264,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         raise _fail(str(exc)) from None
     try:
         server.run(app_name=name, **run_options)
-    except OSError as exc:  # an address that cannot be bound
+    except (OSError, ValueError) as exc:  # an address, a certificate
         raise _fail(str(exc)) from None
 
 

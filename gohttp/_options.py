@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -180,6 +181,45 @@ def _accept_choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
     return accept
 
 
+def _accept_optional_str(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError
+    if "\0" in value:
+        raise ValueError
+    return value or None
+
+
+# Client certificates: uvicorn's names, and the ssl module's CERT_NONE,
+# CERT_OPTIONAL, CERT_REQUIRED (0, 1, 2), which uvicorn takes too.
+CERT_REQS = ("none", "optional", "required")
+
+
+def _accept_cert_reqs(value: Any) -> str:
+    if _is_int(value) and 0 <= value < len(CERT_REQS):
+        return CERT_REQS[value]
+    return _accept_choice(CERT_REQS)(value)
+
+
+def _read_cert_reqs(text: str) -> Any:
+    return int(text) if text.isdigit() else text.lower()
+
+
+def _accept_tls_version(value: Any) -> str:
+    """"1.2" or "1.3" from "1.2", "TLSv1.2", "TLSv1_2" (ssl.TLSVersion's
+    names: it is taken too) or granian's "tls1.2"."""
+    if isinstance(value, float) and value in (1.2, 1.3):
+        return str(value)
+    name = getattr(value, "name", value)
+    if not isinstance(name, str):
+        raise TypeError
+    version = re.sub(r"^tlsv?", "", name.lower()).replace("_", ".")
+    if version not in ("1.2", "1.3"):
+        raise ValueError
+    return version
+
+
 HOST = Kind("a host name or IP address as a str ('' for every interface)",
             _accept_str)
 PORT = Kind("a port number from 0 to 65535 (0: the OS picks)",
@@ -206,6 +246,16 @@ IP_LIST = Kind("a comma-separated str or a list of IP addresses and "
                "networks ('127.0.0.1,10.0.0.0/8'), or None", _accept_ip_list)
 WORKERS = Kind("a number of worker processes, or 0 or 'auto' for one per "
                "CPU", _accept_workers, _read_workers)
+SECRET = Kind("a str, or None", _accept_optional_str)
+CERT_REQ = Kind("'none', 'optional' or 'required' (or ssl.CERT_NONE, "
+                "CERT_OPTIONAL, CERT_REQUIRED)", _accept_cert_reqs,
+                _read_cert_reqs, "none, optional or required")
+TLS_VERSION = Kind("'1.2' or '1.3' (also 'TLSv1.3', 'tls1.3' or an "
+                   "ssl.TLSVersion)", _accept_tls_version,
+                   cli_want="1.2 or 1.3")
+CIPHERS = Kind("Go's names of TLS 1.2 cipher suites, comma-separated "
+               "('TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,...'), or None",
+               _accept_optional_str)
 LOG_FORMATS = ("combined", "common", "json")
 LOG_FORMAT = Kind(f"one of {', '.join(LOG_FORMATS)}",
                   _accept_choice(LOG_FORMATS))
@@ -294,12 +344,32 @@ OPTIONS: tuple[Option, ...] = (
            "before the old one stops; --workers needs no such option",
            shown="off", cli={"action": "store_true"}),
     # TLS and HTTP/2.
-    Option("certfile", LISTEN, None, PATH, ("--certfile",),
+    Option("certfile", LISTEN, None, PATH, ("--certfile", "--ssl-certfile"),
            "serve HTTPS with this certificate (its chain may follow it); "
            "HTTP/2 is then offered by ALPN", "PEM", shown="plain HTTP"),
-    Option("keyfile", LISTEN, None, PATH, ("--keyfile",),
-           "the certificate's private key, without a password", "PEM",
+    Option("keyfile", LISTEN, None, PATH, ("--keyfile", "--ssl-keyfile"),
+           "the certificate's private key; both files are reloaded when "
+           "they change, and on SIGHUP", "PEM",
            shown="the key inside --certfile"),
+    Option("ssl_keyfile_password", LISTEN, None, SECRET,
+           ("--ssl-keyfile-password",),
+           "the password of a legacy-encrypted PEM key (Proc-Type: "
+           "4,ENCRYPTED); better given in the environment variable "
+           "GOHTTP_SSL_KEYFILE_PASSWORD, which ps does not show",
+           "PASSWORD", shown="$GOHTTP_SSL_KEYFILE_PASSWORD, else none"),
+    Option("ssl_ca_certs", LISTEN, None, PATH, ("--ssl-ca-certs",),
+           "the CA certificates that sign client certificates, for "
+           "--ssl-cert-reqs", "PEM"),
+    Option("ssl_cert_reqs", LISTEN, "none", CERT_REQ, ("--ssl-cert-reqs",),
+           "client certificates (mutual TLS): none asks for none, "
+           "optional verifies one if given, required refuses clients "
+           "without one", "none|optional|required"),
+    Option("ssl_min_version", LISTEN, "1.2", TLS_VERSION,
+           ("--ssl-min-version",), "the oldest TLS version accepted",
+           "1.2|1.3"),
+    Option("ssl_ciphers", LISTEN, None, CIPHERS, ("--ssl-ciphers",),
+           "the cipher suites for TLS 1.2, in Go's names, comma-separated "
+           "(TLS 1.3's are Go's own)", "LIST", shown="Go's"),
     Option("http2_cleartext", LISTEN, False, FLAG, ("--http2-cleartext",),
            "also serve HTTP/2 without TLS to clients that know it in "
            "advance, h2c", shown="off", cli={"action": "store_true"}),
@@ -401,6 +471,17 @@ def check_together(values: dict[str, Any]) -> None:
     if values.get("keyfile") and not values.get("certfile"):
         raise ValueError("keyfile needs certfile: give both, or certfile "
                          "alone if it holds the key too")
+    if not values.get("certfile"):
+        for name in ("ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers"):
+            if values.get(name):
+                raise ValueError(f"{name} needs TLS: give certfile too")
+        if values.get("ssl_cert_reqs", "none") != "none":
+            raise ValueError("ssl_cert_reqs needs TLS: give certfile too")
+    if (values.get("ssl_cert_reqs", "none") != "none"
+            and not values.get("ssl_ca_certs")):
+        raise ValueError("ssl_cert_reqs optional or required needs "
+                         "ssl_ca_certs: the CA certificates that sign the "
+                         "clients' certificates")
     if values.get("http2_cleartext") and values.get("certfile"):
         raise ValueError("http2_cleartext is for servers without TLS: with "
                          "certfile, clients get HTTP/2 by ALPN")

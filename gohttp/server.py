@@ -15,6 +15,7 @@ from ._gohttp import (ForkedProcessError, Request, ResponseWriter,
                       ServerStateError)
 
 if TYPE_CHECKING:
+    from .asgi import ASGIApplication
     from .wsgi import WSGIApplication
 
 __all__ = ["Server", "Handler", "route", "run", "shutdown"]
@@ -65,9 +66,14 @@ class Server:
       "fd://3"]``, ``uds="/run/a.sock"``, ``fd=3`` (systemd socket
       activation).  Given any of them, the server listens there instead
       of on host:port.
-    - TLS: ``certfile=`` and ``keyfile=`` (PEM, key without password);
-      HTTP/2 is then offered by ALPN.  ``http2_cleartext=True`` serves
-      HTTP/2 with prior knowledge (h2c) without TLS.
+    - TLS: ``certfile=`` and ``keyfile=`` (PEM; a legacy-encrypted key
+      with ``ssl_keyfile_password=``), reloaded when the files change
+      and by ``reload_tls()``; HTTP/2 is then offered by ALPN.
+      ``ssl_cert_reqs="required"`` with ``ssl_ca_certs=`` asks clients
+      for certificates (mutual TLS: ``req.tls``); ``ssl_min_version``
+      ("1.2" or "1.3") and ``ssl_ciphers`` (Go's names of TLS 1.2
+      suites).  ``http2_cleartext=True`` serves HTTP/2 with prior
+      knowledge (h2c) without TLS.
     - limits: ``max_body_bytes`` (413 beyond it), ``max_connections``
       (more clients wait to be accepted).
     - ``access_log=True`` (standard error) or a file path, in
@@ -90,6 +96,11 @@ class Server:
         fd: Optional[int] = _D["fd"],
         certfile: Optional[StrPath] = _D["certfile"],
         keyfile: Optional[StrPath] = _D["keyfile"],
+        ssl_keyfile_password: Optional[str] = _D["ssl_keyfile_password"],
+        ssl_ca_certs: Optional[StrPath] = _D["ssl_ca_certs"],
+        ssl_cert_reqs: Union[str, int] = _D["ssl_cert_reqs"],
+        ssl_min_version: Any = _D["ssl_min_version"],
+        ssl_ciphers: Optional[str] = _D["ssl_ciphers"],
         http2_cleartext: bool = _D["http2_cleartext"],
         max_handlers: int = _D["max_handlers"],
         read_header_timeout: Optional[float] = _D["read_header_timeout"],
@@ -242,6 +253,32 @@ class Server:
 
         mount(self, prefix, app, name=name)
 
+    def mount_asgi(self, prefix: str, app: "ASGIApplication", *,
+                   root_path: Optional[str] = None, lifespan: str = "auto",
+                   timeout_lifespan: Optional[float] = 60.0) -> None:
+        """Serve the ASGI application app for prefix and every path under
+        it, with scope["root_path"] the prefix (and root_path, a prefix
+        a proxy took off, before it).  Its lifespan ("auto", "on",
+        "off") starts before the server listens and stops after its last
+        request.  See gohttp.asgi."""
+        from .asgi import mount
+
+        mount(self, prefix, app, root_path=root_path, lifespan=lifespan,
+              timeout_lifespan=timeout_lifespan)
+
+    def _add_hooks(self, startup: Callable[[], None],
+                   shutdown: Callable[[], None],
+                   serving_here: Callable[[], bool]) -> None:
+        """Run startup before the server listens, shutdown after it has
+        stopped (at every shutdown() call: it must be idempotent);
+        serving_here() tells whether this thread serves requests that a
+        shutdown would wait for (an ASGI loop's)."""
+        self.__dict__.setdefault("_hooks", []).append(
+            (startup, shutdown, serving_here))
+
+    def _run_hooks(self, when: int) -> Any:
+        return [hooks[when]() for hooks in self.__dict__.get("_hooks", ())]
+
     # Lifecycle.
     def start(self) -> "Server":
         """Bind the address and serve in the background; return once
@@ -253,13 +290,28 @@ class Server:
                 raise ServerStateError("the server was shut down: create a "
                                        "new Server to serve again")
             raise ServerStateError("the server has already been started")
-        self._core.listen(None, 0,
-                          binds=[str(a) for a in self._addresses()],
-                          **_options.listen_arguments(self._options))
+        self._run_hooks(0)   # ASGI lifespan startup
+        try:
+            self._core.listen(None, 0,
+                              binds=[str(a) for a in self._addresses()],
+                              **_options.listen_arguments(self._options))
+        except BaseException:
+            self._run_hooks(1)
+            raise
         self._started = True
         with _live_lock:
             _live.add(self)
         return self
+
+    def reload_tls(self) -> None:
+        """Load the certificate and key from their files again, now, for
+        the handshakes to come (the files are also looked at on a
+        handshake, at most once a second, and reloaded when changed).
+        If they cannot be loaded, the current certificate stays and this
+        raises: OSError for a file that cannot be read, ValueError for a
+        bad pair or password.  ServerStateError if the server is not
+        serving TLS.  run() calls it on SIGHUP."""
+        self._core.reload_tls()
 
     def serve_forever(self) -> None:
         """Serve (starting if needed) until shutdown() is called from
@@ -328,6 +380,7 @@ class Server:
         # Signals are caught from the first moment: one that lands while
         # the server starts or the banner prints still drains the server.
         restore = _catch_sigterm()
+        restore_hup = self._reload_on_sighup()
         try:
             try:
                 if not self._started:
@@ -347,7 +400,34 @@ class Server:
                 why = "SIGTERM"
             self._drain(why if banner else "")
         finally:
+            restore_hup()
             restore()
+
+    def _reload_on_sighup(self) -> Callable[[], None]:
+        """Under TLS, make SIGHUP reload the certificate (reload_tls)
+        while run() serves in this process; return what restores the old
+        handler.  A worker ignores SIGHUP (its supervisor replaces the
+        workers, which load the files afresh): that stays so."""
+        if (not self._options["certfile"]
+                or threading.current_thread() is not threading.main_thread()
+                or signal.getsignal(signal.SIGHUP) == signal.SIG_IGN):
+            return lambda: None
+
+        def on_sighup(signum: int, frame: object) -> None:
+            try:
+                self.reload_tls()
+            except (OSError, ValueError, ServerStateError) as exc:
+                logger.error("SIGHUP: the certificate was not reloaded, "
+                             "the current one stays: %s", exc)
+            else:
+                logger.info("SIGHUP: reloaded the certificate from %s",
+                            self._options["certfile"])
+
+        previous = signal.signal(signal.SIGHUP, on_sighup)
+
+        def restore() -> None:
+            signal.signal(signal.SIGHUP, previous)
+        return restore
 
     def _drain(self, why: str = "") -> None:
         """Shut down gracefully; a second Ctrl-C or SIGTERM cuts it
@@ -371,9 +451,16 @@ class Server:
         False."""
         if timeout is None:
             timeout = self.shutdown_timeout
+        if any(self._run_hooks(2)):
+            # An ASGI app's own loop would wait for itself: shut down
+            # from another thread.
+            threading.Thread(target=self.shutdown, args=(timeout,),
+                             name="gohttp-shutdown").start()
+            return False
         try:
             return self._core.shutdown(timeout)
         finally:
+            self._run_hooks(1)   # ASGI: cancel what is left, lifespan shutdown
             if not self._core.serving:
                 with _live_lock:
                     _live.discard(self)

@@ -293,6 +293,8 @@ class _Response:
             raise RuntimeError(
                 f"WSGI app {self.app}: start_response() was called a second "
                 f"time without exc_info")
+        if status is None:  # here None means "not called": refuse it now
+            _status_code(status, self.app)
         self.status = status
         self.headers = headers
         return self.write

@@ -1,0 +1,688 @@
+/*
+ * asgicall.c — gohttp._gohttp.ASGICall: one ASGI request, the receive and
+ * send callables its app gets (asgiref's www.rst), and what the events Go
+ * posts for it do: a chunk for a waiting receive(), the go-ahead for a
+ * waiting send(), the news of a disconnect for both.
+ *
+ * receive() returns a Ready (asgi.c) when a message waits, else a future
+ * of the loop's; send() returns the shared Ready of None when Go took the
+ * bytes at once, a future when more than Go's high-water mark waits
+ * unwritten.  Every message is checked here, with an error that says what
+ * to do.  Ownership: a call holds its loop and its ASGIApp, its futures,
+ * its task and a message not yet received; the loop's calls dict holds
+ * the call until it finishes.
+ */
+#include "asgi.h"
+
+#include <string.h>
+#include <structmember.h>   /* T_OBJECT, READONLY (3.10, 3.11) */
+
+/* ---- futures ------------------------------------------------------------ */
+
+/* 1 if fut is done (cancelled too), 0 if not, -1 with an exception set. */
+static int
+future_done(PyObject *fut)
+{
+    PyObject *done = PyObject_CallMethod(fut, "done", NULL);
+    int rc = done != NULL ? PyObject_IsTrue(done) : -1;
+    Py_XDECREF(done);
+    return rc;
+}
+
+/* Resolve *slot, a future or NULL, with value (borrowed), or with exc (an
+ * exception instance, borrowed) if value is NULL, and clear the slot.  A
+ * future the app cancelled is left alone.  0, or -1 with an exception. */
+static int
+resolve(PyObject **slot, PyObject *value, PyObject *exc)
+{
+    PyObject *fut = *slot, *result = NULL;
+    int rc = 0;
+    if (fut == NULL) {
+        return 0;
+    }
+    *slot = NULL;   /* this owns fut's reference now */
+    int done = future_done(fut);
+    if (done == 0) {
+        result = value != NULL
+                 ? PyObject_CallMethod(fut, "set_result", "O", value)
+                 : PyObject_CallMethod(fut, "set_exception", "O", exc);
+        rc = result != NULL ? 0 : -1;
+    }
+    else if (done < 0) {
+        rc = -1;
+    }
+    Py_XDECREF(result);
+    Py_DECREF(fut);
+    return rc;
+}
+
+/* ---- messages -------------------------------------------------------- */
+
+/* New reference: {"type": "http.disconnect"}. */
+static PyObject *
+disconnect_message(gohttp_state *st)
+{
+    PyObject *msg = PyDict_New();
+    if (msg != NULL
+        && PyDict_SetItem(msg, st->asgi_key[GOHTTP_ASGI_K_TYPE],
+                          st->asgi_value[GOHTTP_ASGI_V_DISCONNECT]) < 0) {
+        Py_CLEAR(msg);
+    }
+    return msg;
+}
+
+/* New reference: an http.request message of body[:n]. */
+static PyObject *
+request_message(gohttp_state *st, const char *body, Py_ssize_t n, int more)
+{
+    PyObject *msg = PyDict_New();
+    PyObject *bytes = PyBytes_FromStringAndSize(body, n);
+    if (msg == NULL || bytes == NULL
+        || PyDict_SetItem(msg, st->asgi_key[GOHTTP_ASGI_K_TYPE],
+                          st->asgi_value[GOHTTP_ASGI_V_REQUEST]) < 0
+        || PyDict_SetItem(msg, st->asgi_key[GOHTTP_ASGI_K_BODY], bytes) < 0
+        || PyDict_SetItem(msg, st->asgi_key[GOHTTP_ASGI_K_MORE_BODY],
+                          more ? Py_True : Py_False) < 0) {
+        Py_CLEAR(msg);
+    }
+    Py_XDECREF(bytes);
+    return msg;
+}
+
+/* ---- ASGICall ----------------------------------------------------------- */
+
+void
+gohttp_asgi_call_finish(ASGICallObject *self, gohttp_outcome outcome)
+{
+    if (self->finished) {
+        return;
+    }
+    self->finished = 1;
+    if (self->loop->calls != NULL && self->key != NULL
+        && PyDict_DelItem(self->loop->calls, self->key) < 0) {
+        PyErr_Clear();   /* not there: never registered */
+    }
+    gohttp_error err;
+    if (gohttp_check_fork() == 0) {
+        (void)gohttp_asgi_finish(self->handle, self->generation, outcome,
+                                 &err);   /* EFINISHED: Go is done already */
+    }
+    else {
+        PyErr_Clear();
+    }
+}
+
+static int
+asgi_call_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    ASGICallObject *self = ASGICall_CAST(op);
+    Py_VISIT(Py_TYPE(op));
+    Py_VISIT(self->loop);
+    Py_VISIT(self->app);
+    Py_VISIT(self->task);
+    Py_VISIT(self->receive_fut);
+    Py_VISIT(self->send_fut);
+    Py_VISIT(self->message);
+    return 0;
+}
+
+static int
+asgi_call_clear(PyObject *op)
+{
+    ASGICallObject *self = ASGICall_CAST(op);
+    Py_CLEAR(self->task);
+    Py_CLEAR(self->receive_fut);
+    Py_CLEAR(self->send_fut);
+    Py_CLEAR(self->message);
+    return 0;
+}
+
+static void
+asgi_call_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    ASGICallObject *self = ASGICall_CAST(op);
+    PyObject_GC_UnTrack(op);
+    if (!self->finished && self->loop != NULL) {
+        gohttp_asgi_call_finish(self, GOHTTP_FAILED);   /* never left Go waiting */
+    }
+    (void)asgi_call_clear(op);
+    Py_CLEAR(self->key);
+    Py_CLEAR(self->app);
+    Py_CLEAR(self->loop);
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+/* Raise for a failed gohttp_asgi_* call: a client gone away is the loop's
+ * ClientDisconnected (an OSError), the rest as gohttp_raise says.  -1. */
+static int
+raise_call_error(ASGICallObject *self, gohttp_status status,
+                 const gohttp_error *err)
+{
+    if (status == GOHTTP_EIO) {
+        PyErr_SetString(self->loop->disconnected, err->message);
+        return -1;
+    }
+    return gohttp_raise(status, err);
+}
+
+/* 0 if the app may still talk to the client, else -1 with why. */
+static int
+check_live(ASGICallObject *self)
+{
+    if (self->finished) {
+        PyErr_SetString(gohttp_exc.RequestFinishedError,
+                        "the request is finished: receive() and send() are "
+                        "valid only until the ASGI app returns");
+        return -1;
+    }
+    return gohttp_check_fork();
+}
+
+/* New reference: a future the app awaits, kept in *slot. */
+static PyObject *
+wait_in(ASGICallObject *self, PyObject **slot)
+{
+    PyObject *fut = PyObject_CallNoArgs(self->loop->create_future);
+    if (fut != NULL) {
+        Py_XSETREF(*slot, Py_NewRef(fut));
+    }
+    return fut;
+}
+
+/* 1 if *slot holds a future the app still awaits, 0 if not (dropping a
+ * cancelled one), -1 with an exception set. */
+static int
+waiting(PyObject **slot)
+{
+    if (*slot == NULL) {
+        return 0;
+    }
+    int done = future_done(*slot);
+    if (done > 0) {
+        Py_CLEAR(*slot);
+    }
+    return done < 0 ? -1 : !done;
+}
+
+PyDoc_STRVAR(receive_doc,
+"receive()\n--\n\n"
+"The next ASGI message of the request: http.request with a chunk of the\n"
+"body (more_body True while more follow), then http.disconnect once the\n"
+"client has gone or the response is complete.  Await it.");
+
+static PyObject *
+asgi_call_receive(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    ASGICallObject *self = ASGICall_CAST(op);
+    gohttp_state *st = self->state;
+    gohttp_error err;
+
+    if (self->message != NULL) {
+        PyObject *msg = self->message;
+        self->message = NULL;
+        return gohttp_ready_new(st, msg);
+    }
+    if (self->disconnected || self->complete || self->finished) {
+        return gohttp_ready_new(st, disconnect_message(st));
+    }
+    int w = waiting(&self->receive_fut);
+    if (w != 0) {
+        if (w > 0) {
+            PyErr_SetString(gohttp_exc.StateError,
+                            "receive() is waiting already: await one "
+                            "receive() before the next");
+        }
+        return NULL;
+    }
+    if (self->body_done) {   /* nothing more until the client goes */
+        return wait_in(self, &self->receive_fut);
+    }
+    if (self->content_length == 0) {   /* no body: no need to ask Go */
+        self->body_done = 1;
+        return gohttp_ready_new(st, request_message(st, "", 0, 0));
+    }
+    if (!self->reading) {
+        gohttp_status status = gohttp_asgi_read(self->handle,
+                                                self->generation, &err);
+        if (status != GOHTTP_OK) {
+            raise_call_error(self, status, &err);
+            return NULL;
+        }
+        self->reading = 1;
+    }
+    return wait_in(self, &self->receive_fut);
+}
+
+/* The packed list (bridge.h) of an http.response.start's headers, an
+ * iterable of [name, value] bytes pairs, names in canonical form, into
+ * *out (PyMem_Raw, for the caller to free) and *size.  0, or -1 with an
+ * exception that says what is wrong. */
+static int
+pack_headers(PyObject *headers, char **out, size_t *size)
+{
+    PyObject *seq = NULL;
+    char *buf = NULL;
+    size_t pos = 0, need = 0;
+    int rc = -1;
+
+    *out = NULL;
+    *size = 0;
+    if (headers == NULL) {
+        return 0;
+    }
+    seq = PySequence_Fast(headers, "http.response.start's headers must be "
+                          "an iterable of [name, value] pairs");
+    if (seq == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    for (int pass = 0; pass < 2; pass++) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *pair = PySequence_Fast_GET_ITEM(seq, i);  /* borrowed */
+            PyObject *name, *value;
+            if (PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2) {
+                name = PyTuple_GET_ITEM(pair, 0);
+                value = PyTuple_GET_ITEM(pair, 1);
+            }
+            else if (PyList_Check(pair) && PyList_GET_SIZE(pair) == 2) {
+                name = PyList_GET_ITEM(pair, 0);
+                value = PyList_GET_ITEM(pair, 1);
+            }
+            else {
+                PyErr_Format(PyExc_TypeError,
+                             "each header must be a [name, value] pair of "
+                             "bytes, not %.200R", pair);
+                goto done;
+            }
+            if (!PyBytes_Check(name) || !PyBytes_Check(value)) {
+                PyObject *bad = PyBytes_Check(name) ? value : name;
+                PyErr_Format(PyExc_TypeError,
+                             "header names and values must be bytes, not "
+                             "%.200s (%.200R)%s", Py_TYPE(bad)->tp_name, bad,
+                             PyUnicode_Check(bad)
+                             ? ": encode it, as latin-1" : "");
+                goto done;
+            }
+            const char *k = PyBytes_AS_STRING(name);
+            const char *v = PyBytes_AS_STRING(value);
+            Py_ssize_t klen = PyBytes_GET_SIZE(name);
+            Py_ssize_t vlen = PyBytes_GET_SIZE(value);
+            if (pass == 0) {
+                int bad = gohttp_header_bytes_check(k, klen, v, vlen);
+                if (bad) {
+                    PyErr_Format(PyExc_ValueError,
+                                 bad == 1 ? "invalid header name %R"
+                                          : "invalid value for header %R: "
+                                            "it holds CR, LF or NUL",
+                                 name);
+                    goto done;
+                }
+                gohttp_put_item(NULL, 0, &need, k, klen);
+                gohttp_put_item(NULL, 0, &need, v, vlen);
+                continue;
+            }
+            size_t at = pos + sizeof(uint32_t);
+            gohttp_put_item(buf, need, &pos, k, klen);
+            gohttp_canonicalize((unsigned char *)buf + at,
+                                (const unsigned char *)k, (size_t)klen);
+            gohttp_put_item(buf, need, &pos, v, vlen);
+        }
+        if (pass == 0) {
+            buf = PyMem_RawMalloc(need ? need : 1);   /* Go reads it */
+            if (buf == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+        }
+    }
+    *out = buf;
+    *size = pos;
+    buf = NULL;
+    rc = 0;
+done:
+    PyMem_RawFree(buf);
+    Py_XDECREF(seq);
+    return rc;
+}
+
+/* message[key], borrowed, or NULL (with an exception set if the lookup
+ * failed, not if the key is missing). */
+static PyObject *
+get(PyObject *message, PyObject *key)
+{
+    return PyDict_GetItemWithError(message, key);
+}
+
+/* send() of http.response.start.  0, or -1 with an exception set. */
+static int
+send_start(ASGICallObject *self, PyObject *message)
+{
+    gohttp_state *st = self->state;
+    char *packed = NULL;
+    size_t size = 0;
+    gohttp_error err;
+
+    if (self->started) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "http.response.start was sent already: a response "
+                        "starts once");
+        return -1;
+    }
+    PyObject *status = get(message, st->asgi_key[GOHTTP_ASGI_K_STATUS]);
+    if (status == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError,
+                            "http.response.start needs a 'status'");
+        }
+        return -1;
+    }
+    if (!PyLong_Check(status) || PyBool_Check(status)) {
+        PyErr_Format(PyExc_TypeError, "the status must be an int, not %.200s",
+                     Py_TYPE(status)->tp_name);
+        return -1;
+    }
+    long code = PyLong_AsLong(status);
+    if (code == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (code < 200 || code > 999) {
+        PyErr_Format(PyExc_ValueError,
+                     "invalid status %ld: http.response.start takes a final "
+                     "status, 200 to 999", code);
+        return -1;
+    }
+    PyObject *headers = get(message, st->asgi_key[GOHTTP_ASGI_K_HEADERS]);
+    if (headers == NULL && PyErr_Occurred()) {
+        return -1;
+    }
+    if (pack_headers(headers, &packed, &size) < 0) {
+        return -1;
+    }
+    gohttp_status rc = gohttp_asgi_start(self->handle, self->generation,
+                                         (int32_t)code, packed, size, &err);
+    PyMem_RawFree(packed);
+    if (rc != GOHTTP_OK) {
+        return raise_call_error(self, rc, &err);
+    }
+    self->started = 1;
+    return 0;
+}
+
+/* send() of http.response.body: 1 if it must wait for Go to write, 0 if
+ * not, -1 with an exception set. */
+static int
+send_body(ASGICallObject *self, PyObject *message)
+{
+    gohttp_state *st = self->state;
+    Py_buffer view = {0};
+    int more = 0, pending = 0;
+    gohttp_error err;
+
+    if (!self->started) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "http.response.body before http.response.start: "
+                        "send the start first");
+        return -1;
+    }
+    if (self->complete) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "the response is complete: no http.response.body may "
+                        "follow the one without more_body");
+        return -1;
+    }
+    PyObject *body = get(message, st->asgi_key[GOHTTP_ASGI_K_BODY]);
+    if (body == NULL && PyErr_Occurred()) {
+        return -1;
+    }
+    if (body != NULL && PyUnicode_Check(body)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "the body must be bytes, not str: encode it");
+        return -1;
+    }
+    if (body != NULL && PyObject_GetBuffer(body, &view, PyBUF_SIMPLE) < 0) {
+        PyErr_Format(PyExc_TypeError, "the body must be bytes, not %.200s",
+                     Py_TYPE(body)->tp_name);
+        return -1;
+    }
+    PyObject *more_body = get(message, st->asgi_key[GOHTTP_ASGI_K_MORE_BODY]);
+    if (more_body != NULL) {
+        more = PyObject_IsTrue(more_body);
+    }
+    if (more < 0 || (more_body == NULL && PyErr_Occurred())) {
+        PyBuffer_Release(&view);
+        return -1;
+    }
+    gohttp_status rc = gohttp_asgi_body(self->handle, self->generation,
+                                        view.buf, (size_t)view.len, more,
+                                        &pending, &err);
+    PyBuffer_Release(&view);
+    if (rc != GOHTTP_OK) {
+        return raise_call_error(self, rc, &err);
+    }
+    self->complete = !more;
+    return pending;
+}
+
+PyDoc_STRVAR(send_doc,
+"send(message)\n--\n\n"
+"Send an ASGI message: http.response.start, then http.response.body\n"
+"(more_body True while more follow).  Await it: it is done once Go has\n"
+"taken the bytes.  Raises TypeError or ValueError for a message that is\n"
+"not one, StateError for one out of order, ClientDisconnected (an\n"
+"OSError) once the client has gone.");
+
+static PyObject *
+asgi_call_send(PyObject *op, PyObject *message)
+{
+    ASGICallObject *self = ASGICall_CAST(op);
+    gohttp_state *st = self->state;
+    int rc;
+
+    if (check_live(self) < 0) {
+        return NULL;
+    }
+    if (!PyDict_Check(message)) {
+        PyErr_Format(PyExc_TypeError,
+                     "send() takes an ASGI message, a dict, not %.200s",
+                     Py_TYPE(message)->tp_name);
+        return NULL;
+    }
+    int w = waiting(&self->send_fut);
+    if (w != 0) {
+        if (w > 0) {
+            PyErr_SetString(gohttp_exc.StateError,
+                            "send() is waiting already: await one send() "
+                            "before the next");
+        }
+        return NULL;
+    }
+    PyObject *type = get(message, st->asgi_key[GOHTTP_ASGI_K_TYPE]);
+    if (type == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError,
+                            "an ASGI message needs a 'type'");
+        }
+        return NULL;
+    }
+    if (PyUnicode_Check(type)
+        && PyUnicode_Compare(type, st->asgi_value[GOHTTP_ASGI_V_BODY]) == 0) {
+        rc = send_body(self, message);
+    }
+    else if (PyUnicode_Check(type)
+             && PyUnicode_Compare(type,
+                                  st->asgi_value[GOHTTP_ASGI_V_START]) == 0) {
+        rc = send_start(self, message);
+    }
+    else {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_ValueError,
+                         "unexpected ASGI message type %.200R in an http "
+                         "scope: send 'http.response.start', then "
+                         "'http.response.body'", type);
+        }
+        rc = -1;
+    }
+    if (rc < 0) {
+        return NULL;
+    }
+    if (rc > 0) {
+        return wait_in(self, &self->send_fut);
+    }
+    return Py_NewRef(st->asgi_done);
+}
+
+PyDoc_STRVAR(finish_doc,
+"_finish(returned)\n--\n\n"
+"Tell Go the app is done: it returned (True) or raised (False).  An app\n"
+"that returned before completing its response failed all the same.\n"
+"gohttp.asgi calls it; receive() and send() are invalid afterwards.");
+
+static PyObject *
+asgi_call_finish(PyObject *op, PyObject *returned)
+{
+    ASGICallObject *self = ASGICall_CAST(op);
+    int ok = PyObject_IsTrue(returned);
+    if (ok < 0) {
+        return NULL;
+    }
+    gohttp_asgi_call_finish(self, ok && self->complete ? GOHTTP_HANDLED : GOHTTP_FAILED);
+    Py_CLEAR(self->receive_fut);
+    Py_CLEAR(self->send_fut);
+    Py_CLEAR(self->message);
+    Py_CLEAR(self->task);   /* the task is running: the loop holds it */
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+asgi_call_get_flag(PyObject *op, void *closure)
+{
+    ASGICallObject *self = ASGICall_CAST(op);
+    const char *flag = (const char *)self + (Py_ssize_t)closure;
+    return PyBool_FromLong(*flag);
+}
+
+static PyGetSetDef asgi_call_getset[] = {
+    {"started", asgi_call_get_flag, NULL,
+     PyDoc_STR("True once http.response.start was sent."),
+     (void *)offsetof(ASGICallObject, started)},
+    {"complete", asgi_call_get_flag, NULL,
+     PyDoc_STR("True once the last http.response.body was sent."),
+     (void *)offsetof(ASGICallObject, complete)},
+    {"disconnected", asgi_call_get_flag, NULL,
+     PyDoc_STR("True once the client has gone away."),
+     (void *)offsetof(ASGICallObject, disconnected)},
+    {NULL},
+};
+
+static PyMemberDef asgi_call_members[] = {
+    {"task", T_OBJECT, offsetof(ASGICallObject, task), 0,
+     PyDoc_STR("The app's task, for a shutdown to cancel.")},
+    {"app", T_OBJECT, offsetof(ASGICallObject, app), READONLY,
+     PyDoc_STR("The ASGIApp the request was routed to.")},
+    {NULL},
+};
+
+static PyMethodDef asgi_call_methods[] = {
+    {"receive", asgi_call_receive, METH_NOARGS, receive_doc},
+    {"send", asgi_call_send, METH_O, send_doc},
+    {"_finish", asgi_call_finish, METH_O, finish_doc},
+    {NULL},
+};
+
+static PyType_Slot asgi_call_slots[] = {
+    {Py_tp_dealloc, asgi_call_dealloc},
+    {Py_tp_traverse, asgi_call_traverse},
+    {Py_tp_clear, asgi_call_clear},
+    {Py_tp_methods, asgi_call_methods},
+    {Py_tp_members, asgi_call_members},
+    {Py_tp_getset, asgi_call_getset},
+    {Py_tp_doc, (void *)PyDoc_STR(
+        "One ASGI request: its receive and send callables.  Made by\n"
+        "ASGILoop.drain().")},
+    {0, NULL},
+};
+
+PyType_Spec gohttp_asgi_call_spec = {
+    .name = "gohttp._gohttp.ASGICall",
+    .basicsize = sizeof(ASGICallObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+             | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = asgi_call_slots,
+};
+
+/* ---- events and making a call ---------------------------------------- */
+
+ASGICallObject *
+gohttp_asgi_call_new(ASGILoopObject *loop, PyObject *app,
+                     const gohttp_asgi_event *ev)
+{
+    gohttp_state *st = loop->state;
+    ASGICallObject *call = PyObject_GC_New(ASGICallObject, st->ASGICallType);
+    if (call == NULL) {
+        return NULL;
+    }
+    memset((char *)call + sizeof(PyObject), 0,
+           sizeof *call - sizeof(PyObject));
+    call->state = st;
+    call->loop = (ASGILoopObject *)Py_NewRef(loop);
+    call->app = Py_NewRef(app);
+    call->handle = ev->req.call;
+    call->generation = ev->req.generation;
+    call->content_length = ev->req.content_length;
+    PyObject_GC_Track(call);
+    call->key = PyLong_FromSize_t((size_t)ev->req.call);
+    if (call->key == NULL
+        || PyDict_SetItem(loop->calls, call->key, (PyObject *)call) < 0) {
+        gohttp_asgi_call_finish(call, GOHTTP_FAILED);
+        Py_DECREF(call);
+        return NULL;
+    }
+    return call;   /* new reference; loop->calls holds another */
+}
+
+int
+gohttp_asgi_call_event(ASGICallObject *call, const gohttp_asgi_event *ev,
+                       const char *data)
+{
+    gohttp_state *st = call->state;
+    PyObject *msg = NULL, *exc = NULL;
+    int rc = 0;
+
+    switch (ev->kind) {
+    case GOHTTP_ASGI_BODY:
+        call->reading = 0;
+        call->body_done = !ev->more_body;
+        msg = request_message(st, data, (Py_ssize_t)ev->len, ev->more_body);
+        if (msg == NULL) {
+            rc = -1;
+        }
+        else if (waiting(&call->receive_fut) > 0) {
+            rc = resolve(&call->receive_fut, msg, NULL);
+        }
+        else {   /* the app gave up waiting: the next receive() gets it */
+            Py_XSETREF(call->message, Py_NewRef(msg));
+        }
+        break;
+    case GOHTTP_ASGI_DISCONNECT:
+        call->disconnected = 1;
+        call->reading = 0;
+        msg = disconnect_message(st);
+        exc = PyObject_CallFunction(call->loop->disconnected, "s",
+                                    "the client has gone away: the "
+                                    "connection is closed");
+        if (msg == NULL || exc == NULL
+            || resolve(&call->receive_fut, msg, NULL) < 0
+            || resolve(&call->send_fut, NULL, exc) < 0) {
+            rc = -1;
+        }
+        break;
+    case GOHTTP_ASGI_WRITTEN:
+        rc = resolve(&call->send_fut, Py_None, NULL);
+        break;
+    }
+    Py_XDECREF(msg);
+    Py_XDECREF(exc);
+    return rc;
+}

@@ -1,0 +1,300 @@
+/*
+ * scope.c — the ASGI http scope of a request (asgiref's www.rst), built in
+ * C from the request block Go packed (bridge.h), and the keys and values
+ * of ASGI messages, made once per module.
+ *
+ * The rules shared with the WSGI environ live in environ.c: the common
+ * field values (method, scheme) and the split of "ip:port".  ASGI's own:
+ * path is the percent-decoded path as UTF-8 (undecodable bytes kept as
+ * surrogates, as request.c's fields do), raw_path the bytes as sent;
+ * header names are lower-cased bytes, repeats kept, Host first (Go keeps
+ * it apart from the other headers), the other names in Go's map order:
+ * Go's parser does not keep the order of different names.  root_path is
+ * the mount prefix, and path holds it (as uvicorn and Starlette expect).
+ */
+#include "module.h"
+
+#include <string.h>
+
+static const char *const key_names[GOHTTP_ASGI_NKEYS] = {
+    [GOHTTP_ASGI_K_TYPE] = "type",
+    [GOHTTP_ASGI_K_ASGI] = "asgi",
+    [GOHTTP_ASGI_K_HTTP_VERSION] = "http_version",
+    [GOHTTP_ASGI_K_METHOD] = "method",
+    [GOHTTP_ASGI_K_SCHEME] = "scheme",
+    [GOHTTP_ASGI_K_PATH] = "path",
+    [GOHTTP_ASGI_K_RAW_PATH] = "raw_path",
+    [GOHTTP_ASGI_K_QUERY_STRING] = "query_string",
+    [GOHTTP_ASGI_K_ROOT_PATH] = "root_path",
+    [GOHTTP_ASGI_K_HEADERS] = "headers",
+    [GOHTTP_ASGI_K_CLIENT] = "client",
+    [GOHTTP_ASGI_K_SERVER] = "server",
+    [GOHTTP_ASGI_K_STATE] = "state",
+    [GOHTTP_ASGI_K_EXTENSIONS] = "extensions",
+    [GOHTTP_ASGI_K_BODY] = "body",
+    [GOHTTP_ASGI_K_MORE_BODY] = "more_body",
+    [GOHTTP_ASGI_K_STATUS] = "status",
+};
+
+static const char *const value_names[GOHTTP_ASGI_NVALUES] = {
+    [GOHTTP_ASGI_V_HTTP] = "http",
+    [GOHTTP_ASGI_V_REQUEST] = "http.request",
+    [GOHTTP_ASGI_V_DISCONNECT] = "http.disconnect",
+    [GOHTTP_ASGI_V_START] = "http.response.start",
+    [GOHTTP_ASGI_V_BODY] = "http.response.body",
+    [GOHTTP_ASGI_V_HTTP10] = "1.0",
+    [GOHTTP_ASGI_V_HTTP11] = "1.1",
+    [GOHTTP_ASGI_V_HTTP2] = "2",
+};
+
+/* New reference: the lower-case bytes of the header name k[:n]. */
+static PyObject *
+lower_name(const char *k, Py_ssize_t n)
+{
+    PyObject *name = PyBytes_FromStringAndSize(NULL, n);
+    if (name != NULL) {
+        char *out = PyBytes_AS_STRING(name);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            char c = k[i];
+            out[i] = c >= 'A' && c <= 'Z' ? c + 32 : c;
+        }
+    }
+    return name;
+}
+
+int
+gohttp_scope_init_state(gohttp_state *st)
+{
+    for (int i = 0; i < GOHTTP_ASGI_NKEYS; i++) {
+        st->asgi_key[i] = PyUnicode_InternFromString(key_names[i]);
+        if (st->asgi_key[i] == NULL) {
+            return -1;
+        }
+    }
+    for (int i = 0; i < GOHTTP_ASGI_NVALUES; i++) {
+        st->asgi_value[i] = PyUnicode_InternFromString(value_names[i]);
+        if (st->asgi_value[i] == NULL) {
+            return -1;
+        }
+    }
+    for (int i = 0; i < GOHTTP_WSGI_NCOMMON_HEADERS; i++) {
+        Py_ssize_t n;
+        const char *k = gohttp_common_header_name(i, &n);
+        st->asgi_header_name[i] = lower_name(k, n);
+        if (st->asgi_header_name[i] == NULL) {
+            return -1;
+        }
+    }
+    st->asgi_host = PyBytes_FromStringAndSize("host", 4);
+    st->asgi_version = Py_BuildValue("{ssss}", "version", "3.0",
+                                     "spec_version", "2.4");
+    return st->asgi_host != NULL && st->asgi_version != NULL ? 0 : -1;
+}
+
+void
+gohttp_scope_clear_state(gohttp_state *st)
+{
+    for (int i = 0; i < GOHTTP_ASGI_NKEYS; i++) {
+        Py_CLEAR(st->asgi_key[i]);
+    }
+    for (int i = 0; i < GOHTTP_ASGI_NVALUES; i++) {
+        Py_CLEAR(st->asgi_value[i]);
+    }
+    for (int i = 0; i < GOHTTP_WSGI_NCOMMON_HEADERS; i++) {
+        Py_CLEAR(st->asgi_header_name[i]);
+    }
+    Py_CLEAR(st->asgi_host);
+    Py_CLEAR(st->asgi_version);
+}
+
+static inline const char *
+span(const gohttp_request *req, const char *data, int field, Py_ssize_t *n)
+{
+    *n = (Py_ssize_t)req->field[field].len;
+    return data + req->field[field].off;
+}
+
+/* New reference: the (name, value) pair of one header, or NULL. */
+static PyObject *
+header_pair(gohttp_state *st, const char *k, Py_ssize_t klen,
+            const char *v, Py_ssize_t vlen)
+{
+    int i = gohttp_common_header(k, klen);
+    PyObject *name = i >= 0 ? Py_NewRef(st->asgi_header_name[i])
+                            : lower_name(k, klen);
+    PyObject *value = name != NULL ? PyBytes_FromStringAndSize(v, vlen) : NULL;
+    PyObject *pair = value != NULL ? PyTuple_Pack(2, name, value) : NULL;
+    Py_XDECREF(name);
+    Py_XDECREF(value);
+    return pair;
+}
+
+/* New reference: scope["headers"], a list of (name, value) bytes pairs. */
+static PyObject *
+headers_list(gohttp_state *st, const gohttp_request *req, const char *data)
+{
+    Py_ssize_t n, host_len;
+    const char *host = span(req, data, GOHTTP_F_HOST, &host_len);
+    const char *p = span(req, data, GOHTTP_F_HEADERS, &n);
+    Py_ssize_t count = (Py_ssize_t)req->header_count + (host_len > 0);
+    Py_ssize_t at = 0;
+    PyObject *list = PyList_New(count);
+    if (list == NULL) {
+        return NULL;
+    }
+    if (host_len > 0) {
+        PyObject *value = PyBytes_FromStringAndSize(host, host_len);
+        PyObject *pair = value ? PyTuple_Pack(2, st->asgi_host, value) : NULL;
+        Py_XDECREF(value);
+        if (pair == NULL) {
+            goto error;
+        }
+        PyList_SET_ITEM(list, at++, pair);   /* steals pair */
+    }
+    for (uint32_t i = 0; i < req->header_count; i++) {
+        Py_ssize_t klen, vlen;
+        const char *k = gohttp_next_item(&p, &klen);
+        const char *v = gohttp_next_item(&p, &vlen);
+        PyObject *pair = header_pair(st, k, klen, v, vlen);
+        if (pair == NULL) {
+            goto error;
+        }
+        PyList_SET_ITEM(list, at++, pair);   /* steals pair */
+    }
+    return list;   /* new reference */
+
+error:
+    Py_DECREF(list);
+    return NULL;
+}
+
+/* New reference: (host, port) of "ip:port", [path, None] of "unix:path",
+ * or None for what names no address ("" or a Unix client's "@"). */
+static PyObject *
+address(const char *s, Py_ssize_t n)
+{
+    const char *host, *port;
+    Py_ssize_t host_len, port_len;
+    if (n > 5 && memcmp(s, "unix:", 5) == 0) {
+        return Py_BuildValue("[s#O]", s + 5, n - 5, Py_None);
+    }
+    gohttp_split_addr(s, n, &host, &host_len, &port, &port_len);
+    if (port_len == 0) {
+        return Py_NewRef(Py_None);
+    }
+    long number = 0;
+    for (Py_ssize_t i = 0; i < port_len; i++) {
+        if (port[i] < '0' || port[i] > '9') {
+            return Py_NewRef(Py_None);
+        }
+        number = number * 10 + (port[i] - '0');
+    }
+    return Py_BuildValue("(s#l)", host, host_len, number);
+}
+
+/* Set scope[key] to value, a new reference this takes (NULL: an error is
+ * set already).  0, or -1 with an exception set. */
+static int
+set_new(PyObject *scope, PyObject *key, PyObject *value)
+{
+    if (value == NULL) {
+        return -1;
+    }
+    int rc = PyDict_SetItem(scope, key, value);
+    Py_DECREF(value);
+    return rc;
+}
+
+/* New reference: scope["http_version"] of Go's "HTTP/1.1". */
+static PyObject *
+http_version(gohttp_state *st, const char *s, Py_ssize_t n)
+{
+    if (n == 8 && memcmp(s, "HTTP/1.1", 8) == 0) {
+        return Py_NewRef(st->asgi_value[GOHTTP_ASGI_V_HTTP11]);
+    }
+    if (n >= 6 && memcmp(s, "HTTP/2", 6) == 0) {
+        return Py_NewRef(st->asgi_value[GOHTTP_ASGI_V_HTTP2]);
+    }
+    if (n == 8 && memcmp(s, "HTTP/1.0", 8) == 0) {
+        return Py_NewRef(st->asgi_value[GOHTTP_ASGI_V_HTTP10]);
+    }
+    return PyUnicode_DecodeLatin1(s + (n > 5 ? 5 : 0), n > 5 ? n - 5 : n,
+                                  NULL);
+}
+
+PyObject *
+gohttp_asgi_scope(gohttp_state *st, const gohttp_request *req,
+                  const char *data, PyObject *root_path,
+                  PyObject *path_prefix, PyObject *state)
+{
+    PyObject **key = st->asgi_key;
+    Py_ssize_t n, url_len;
+    const char *s;
+    PyObject *scope = PyDict_New();
+    if (scope == NULL) {
+        return NULL;
+    }
+    if (PyDict_SetItem(scope, key[GOHTTP_ASGI_K_TYPE],
+                       st->asgi_value[GOHTTP_ASGI_V_HTTP]) < 0
+        || set_new(scope, key[GOHTTP_ASGI_K_ASGI],
+                   PyDict_Copy(st->asgi_version)) < 0) {
+        goto error;
+    }
+    s = span(req, data, GOHTTP_F_PROTO, &n);
+    if (set_new(scope, key[GOHTTP_ASGI_K_HTTP_VERSION],
+                http_version(st, s, n)) < 0) {
+        goto error;
+    }
+    s = span(req, data, GOHTTP_F_METHOD, &n);
+    if (set_new(scope, key[GOHTTP_ASGI_K_METHOD],
+                gohttp_common_value(st, s, n)) < 0) {
+        goto error;
+    }
+    s = span(req, data, GOHTTP_F_SCHEME, &n);
+    if (set_new(scope, key[GOHTTP_ASGI_K_SCHEME],
+                gohttp_common_value(st, s, n)) < 0) {
+        goto error;
+    }
+    s = span(req, data, GOHTTP_F_PATH, &n);
+    PyObject *path = PyUnicode_DecodeUTF8(s, n, "surrogateescape");
+    if (path != NULL && path_prefix != NULL) {
+        Py_SETREF(path, PyUnicode_Concat(path_prefix, path));
+    }
+    if (set_new(scope, key[GOHTTP_ASGI_K_PATH], path) < 0) {
+        goto error;
+    }
+    /* raw_path: the request-target up to its query; an absolute-form or
+     * "*" target as it came. */
+    s = span(req, data, GOHTTP_F_URL, &url_len);
+    const char *q = memchr(s, '?', (size_t)url_len);
+    if (set_new(scope, key[GOHTTP_ASGI_K_RAW_PATH],
+                PyBytes_FromStringAndSize(s, q ? q - s : url_len)) < 0) {
+        goto error;
+    }
+    s = span(req, data, GOHTTP_F_QUERY, &n);
+    if (set_new(scope, key[GOHTTP_ASGI_K_QUERY_STRING],
+                PyBytes_FromStringAndSize(s, n)) < 0
+        || PyDict_SetItem(scope, key[GOHTTP_ASGI_K_ROOT_PATH], root_path) < 0
+        || set_new(scope, key[GOHTTP_ASGI_K_HEADERS],
+                   headers_list(st, req, data)) < 0) {
+        goto error;
+    }
+    s = span(req, data, GOHTTP_F_REMOTE_ADDR, &n);
+    if (set_new(scope, key[GOHTTP_ASGI_K_CLIENT], address(s, n)) < 0) {
+        goto error;
+    }
+    s = span(req, data, GOHTTP_F_LOCAL_ADDR, &n);
+    if (set_new(scope, key[GOHTTP_ASGI_K_SERVER], address(s, n)) < 0
+        || set_new(scope, key[GOHTTP_ASGI_K_EXTENSIONS], PyDict_New()) < 0) {
+        goto error;
+    }
+    if (state != NULL
+        && set_new(scope, key[GOHTTP_ASGI_K_STATE], PyDict_Copy(state)) < 0) {
+        goto error;
+    }
+    return scope;   /* new reference */
+
+error:
+    Py_DECREF(scope);
+    return NULL;
+}

@@ -1,0 +1,212 @@
+package main
+
+// The exports of the ASGI path (asgiloop.go, asgicall.go).  Same rules as
+// exports.go: a gohttp_status back, err filled on failure, no panic into
+// C; bridge.h's rule 8 says who owns what.  Every one of them is called
+// by the event loop's thread, with the GIL held: none waits on the
+// network.
+
+/*
+#include "bridge.h"
+*/
+import "C"
+
+import (
+	"runtime/cgo"
+	"unsafe"
+)
+
+// gohttp_asgi_loop_new makes an event loop's queue and stores its handle
+// in *out and the descriptor to poll for reading in *fd.  Both are valid
+// until gohttp_asgi_loop_free.
+//
+//export gohttp_asgi_loop_new
+func gohttp_asgi_loop_new(out *C.uintptr_t, fd *C.int, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	l, e := newASGILoop()
+	if e != nil {
+		return report(err, e)
+	}
+	*out = C.uintptr_t(cgo.NewHandle(l))
+	*fd = C.int(l.fd.r)
+	return C.GOHTTP_OK
+}
+
+// gohttp_asgi_take clears the loop's descriptor and copies the queued
+// events, oldest first, into events (room for nevents) and their bytes
+// into buf (capacity bytes), while both have room; it stores how many
+// events in *taken and how many bytes of buf in *used.  Both arrays are
+// C's, written during the call only.  *more is 1 when events remain: call
+// again at once, since no wake comes for them; *need, when not even the
+// first fitted, is the capacity it needs.  *closed is 1 once
+// gohttp_asgi_loop_close was called.
+//
+//export gohttp_asgi_take
+func gohttp_asgi_take(h C.uintptr_t, events *C.gohttp_asgi_event, nevents C.size_t, buf *C.char, capacity C.size_t, taken *C.size_t, used *C.size_t, need *C.size_t, more *C.int, closed *C.int, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	*taken, *used, *need, *more, *closed = 0, 0, 0, 0, 0
+	l, e := lookupLoop(h)
+	if e != nil {
+		return report(err, e)
+	}
+	n, u, nd, m := l.take(unsafe.Slice(events, int(nevents)), cBytes(buf, capacity))
+	*taken, *used, *need = C.size_t(n), C.size_t(u), C.size_t(nd)
+	if m {
+		*more = 1
+	}
+	if l.q.isClosed() {
+		*closed = 1
+	}
+	return C.GOHTTP_OK
+}
+
+// gohttp_asgi_loop_close refuses new requests on the loop from now on:
+// they get a 503.  The loop is woken, to take what was queued before.
+//
+//export gohttp_asgi_loop_close
+func gohttp_asgi_loop_close(h C.uintptr_t) (status C.gohttp_status) {
+	defer recoverTo(nil, &status)
+	return closeLoop(h, false)
+}
+
+// gohttp_asgi_loop_free closes the loop (if not yet), closes its
+// descriptor and releases its handle; h is invalid afterwards.  Call it
+// once the loop has stopped polling the descriptor.
+//
+//export gohttp_asgi_loop_free
+func gohttp_asgi_loop_free(h C.uintptr_t) (status C.gohttp_status) {
+	defer recoverTo(nil, &status)
+	return closeLoop(h, true)
+}
+
+// closeLoop closes the loop of h, and with free its descriptor and h.
+func closeLoop(h C.uintptr_t, free bool) C.gohttp_status {
+	l, e := lookupLoop(h)
+	if e != nil {
+		return report(nil, e)
+	}
+	l.q.close()
+	if free {
+		l.fd.close()
+		cgo.Handle(h).Delete()
+	}
+	return C.GOHTTP_OK
+}
+
+// gohttp_server_handle_asgi registers pattern (n bytes, not
+// NUL-terminated) as a route whose requests go, as GOHTTP_ASGI_NEW
+// events, to the loop with app as their value.  app must stay valid
+// until gohttp_server_free returned GOHTTP_OK; the loop until the server
+// is shut down.
+//
+//export gohttp_server_handle_asgi
+func gohttp_server_handle_asgi(h C.uintptr_t, pattern *C.char, n C.size_t, loop C.uintptr_t, app C.uintptr_t, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	s, e := lookupServer(h)
+	if e != nil {
+		return report(err, e)
+	}
+	l, e := lookupLoop(loop)
+	if e == nil {
+		e = s.handleASGI(C.GoStringN(pattern, C.int(n)), l, uintptr(app))
+	}
+	return report(err, e)
+}
+
+// gohttp_asgi_start stores the response's status code and its headers,
+// the n bytes at headers (a packed list of key, value pairs, keys in
+// canonical form), read during the call only.  Nothing is written yet:
+// the first body gives them to the request's goroutine.
+//
+//export gohttp_asgi_start
+func gohttp_asgi_start(h C.uintptr_t, generation C.uint64_t, code C.int32_t, headers *C.char, n C.size_t, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	c, a, e := lookupASGI(h, generation)
+	if e != nil {
+		return report(err, e)
+	}
+	defer c.mu.Unlock()
+	switch {
+	case a.startSet:
+		return report(err, errState("http.response.start was sent already: a response starts once"))
+	case code < 200 || code > 999:
+		return report(err, errInvalid("invalid status %d: http.response.start takes a final status, 200 to 999", int(code)))
+	case a.gone:
+		return report(err, errClientGone)
+	}
+	a.status = int(code)
+	a.headers = append(a.headers[:0], cBytes(headers, n)...)
+	a.startSet = true
+	return C.GOHTTP_OK
+}
+
+// gohttp_asgi_body adds the n bytes at p (read during the call only) to
+// the response body, the last part of it unless more is 1, and wakes the
+// request's goroutine to write them.  *pending is 1 when more than the
+// high-water mark waits unwritten: the app's send() should then wait for
+// a GOHTTP_ASGI_WRITTEN event (or a disconnect).
+//
+//export gohttp_asgi_body
+func gohttp_asgi_body(h C.uintptr_t, generation C.uint64_t, p *C.char, n C.size_t, more C.int, pending *C.int, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	*pending = 0
+	c, a, e := lookupASGI(h, generation)
+	if e != nil {
+		return report(err, e)
+	}
+	defer c.mu.Unlock()
+	switch {
+	case !a.startSet:
+		return report(err, errState("http.response.body before http.response.start"))
+	case a.final:
+		return report(err, errState("the response is complete: no http.response.body may follow the one without more_body"))
+	case a.gone:
+		return report(err, errClientGone)
+	}
+	a.out = append(a.out, cBytes(p, n)...)
+	a.final = more == 0
+	if len(a.out)+a.inflight > asgiHighWater {
+		a.wantWritten = true
+		*pending = 1
+	}
+	a.wake()
+	return C.GOHTTP_OK
+}
+
+// gohttp_asgi_read asks the request's goroutine for the next chunk of the
+// body, which comes as a GOHTTP_ASGI_BODY event (or a disconnect).
+//
+//export gohttp_asgi_read
+func gohttp_asgi_read(h C.uintptr_t, generation C.uint64_t, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	c, a, e := lookupASGI(h, generation)
+	if e != nil {
+		return report(err, e)
+	}
+	defer c.mu.Unlock()
+	a.wantRead = true
+	a.wake()
+	return C.GOHTTP_OK
+}
+
+// gohttp_asgi_finish tells the request's goroutine that the app is done,
+// with outcome: GOHTTP_HANDLED if it returned (a response it did not
+// complete is a failure all the same), GOHTTP_FAILED if it raised.  The
+// goroutine sends what is left, or a 500, or aborts the response; (h,
+// generation) is invalid from then on.
+//
+//export gohttp_asgi_finish
+func gohttp_asgi_finish(h C.uintptr_t, generation C.uint64_t, outcome C.gohttp_outcome, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	c, a, e := lookupASGI(h, generation)
+	if e != nil {
+		return report(err, e)
+	}
+	defer c.mu.Unlock()
+	if outcome == C.GOHTTP_HANDLED && !a.final {
+		outcome = C.GOHTTP_FAILED
+	}
+	a.finished, a.outcome = true, outcome
+	a.wake()
+	return C.GOHTTP_OK
+}

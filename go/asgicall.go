@@ -1,0 +1,231 @@
+package main
+
+// One ASGI request, in Go: the request's own goroutine does all its
+// network I/O, on what the loop asks through the gohttp_asgi_* exports;
+// the loop never waits on the network.
+
+/*
+#include "bridge.h"
+*/
+import "C"
+
+import "net/http"
+
+// asgiHighWater is how many response bytes may wait unwritten before
+// send() waits too: a slow client slows the app, not the loop.
+const asgiHighWater = 64 << 10
+
+// asgiChunk is the most a receive() gets in one http.request event.
+const asgiChunk = 64 << 10
+
+// asgiState is what an ASGI request adds to its call.
+type asgiState struct {
+	loop  *asgiLoop
+	kick  chan struct{} // the loop asked for something: see serve
+	chunk []byte        // the goroutine's read buffer
+	lent  bool          // a BODY event points into chunk: see read
+
+	// Guarded by the call's mu: set by the exports (the loop's thread),
+	// taken by the goroutine.
+	startSet    bool   // http.response.start came
+	headerSent  bool   // and the goroutine has taken it
+	status      int    // its status
+	headers     []byte // its headers, packed by C, copied
+	out, spare  []byte // body bytes not yet taken; the buffer they will swap with
+	inflight    int    // body bytes the goroutine is writing
+	final       bool   // the last http.response.body came
+	wantRead    bool   // receive() waits for a chunk
+	wantWritten bool   // send() waits for the bytes to drain
+	finished    bool   // the app is done
+	outcome     C.gohttp_outcome
+	gone        bool // a write failed: the client has gone, sends are refused
+	told        bool // DISCONNECT was posted
+}
+
+// handleASGI registers a route whose requests go to the ASGI app value
+// (C's) on loop.
+func (s *server) handleASGI(pattern string, loop *asgiLoop, app uintptr) error {
+	return s.add(pattern, s.asgiRoute(loop, app, wildcardNames(pattern)))
+}
+
+// asgiRoute returns the http.Handler of an ASGI app value on loop.
+func (s *server) asgiRoute(loop *asgiLoop, app uintptr, names []string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := s.getCall()
+		defer s.putCall(c)
+		c.begin(w, r, app, names)
+		a := c.asgiBegin(loop)
+		outcome := C.gohttp_outcome(C.GOHTTP_UNAVAILABLE)
+		if loop.post(asgiEvent{kind: C.GOHTTP_ASGI_NEW, c: c, gen: c.generation}) {
+			outcome = a.serve(c, r)
+		}
+		started := c.end(outcome)
+		s.lane.finished.Add(1)
+		answer(w, r, outcome, started)
+	})
+}
+
+// asgiBegin readies c's ASGI state for the request begin just set up.
+func (c *call) asgiBegin(loop *asgiLoop) *asgiState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.asgi
+	if a == nil {
+		a = &asgiState{kick: make(chan struct{}, 1)}
+		c.asgi = a
+	}
+	select {
+	case <-a.kick: // a kick left over from the last request
+	default:
+	}
+	*a = asgiState{loop: loop, kick: a.kick, chunk: a.chunk,
+		headers: a.headers[:0], out: a.out[:0], spare: a.spare[:0]}
+	if cap(a.out) > asgiHighWater*2 {
+		a.out = nil // an app's one huge send is not kept for the next
+	}
+	return a
+}
+
+// wake tells the goroutine that the loop asked for something.
+func (a *asgiState) wake() {
+	select {
+	case a.kick <- struct{}{}:
+	default: // a kick is pending already
+	}
+}
+
+// serve does what the loop asks until the app has finished, and returns
+// its outcome.  The work is taken under c.mu and done without it, so
+// that the loop's exports never wait on the network.
+func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
+	done := r.Context().Done()
+	for {
+		select {
+		case <-a.kick:
+		case <-done:
+			// The client closed its side: maybe the whole connection,
+			// maybe only its sending half, and a half-closed client still
+			// reads the answer.  The app learns it (its receive()
+			// returns http.disconnect); writes go on until one fails.
+			done = nil
+			a.disconnect(c, false)
+		}
+		c.mu.Lock()
+		finished, outcome := a.finished, a.outcome
+		if finished && outcome != C.GOHTTP_HANDLED {
+			c.mu.Unlock()
+			a.reclaim(c)
+			return outcome // unsent: a 500 if nothing went out, else an abort
+		}
+		status, headers := 0, []byte(nil)
+		if a.startSet && !a.headerSent && (len(a.out) > 0 || a.final || finished) {
+			status, headers, a.headerSent = a.status, a.headers, true
+		}
+		out, final := a.out, a.final
+		if len(out) > 0 {
+			a.out, a.spare, a.inflight = a.spare[:0], nil, len(out)
+		}
+		read := a.wantRead
+		a.wantRead = false
+		gone := a.gone
+		c.mu.Unlock()
+
+		if !gone && (status != 0 || len(out) > 0) {
+			a.write(c, status, headers, out, final, finished)
+		}
+		if read {
+			a.read(c)
+		}
+		if finished {
+			a.reclaim(c)
+			return outcome
+		}
+	}
+}
+
+// reclaim takes the read buffer back from a BODY event the loop may not
+// have taken (the app finished without the chunk it asked for): the
+// event is stale, and the next request on this call reuses the buffer.
+func (a *asgiState) reclaim(c *call) {
+	if a.lent {
+		a.loop.q.drop(func(e asgiEvent) bool { return e.c == c && e.kind == C.GOHTTP_ASGI_BODY })
+		a.lent = false
+	}
+}
+
+// write sends the status and headers (status 0: sent already) and out,
+// flushing unless the handler is about to return.  It gives out back as
+// the spare buffer and wakes a send() that waits for the bytes to drain.
+func (a *asgiState) write(c *call, status int, headers, out []byte, final, finished bool) {
+	var err error
+	if status != 0 {
+		size := int64(-1)
+		if final {
+			size = int64(len(out)) // the whole body is here
+		}
+		err = c.writeHeaderSized(status, headers, size)
+	}
+	if err == nil && len(out) > 0 {
+		_, err = c.write(out)
+	}
+	if err == nil && !finished {
+		err = c.flush()
+	}
+	c.mu.Lock()
+	a.spare, a.inflight = out[:0], 0
+	written := a.wantWritten && len(a.out) <= asgiHighWater
+	if written {
+		a.wantWritten = false
+	}
+	c.mu.Unlock()
+	if err != nil {
+		a.disconnect(c, true) // the client has gone, or the headers were bad
+	} else if written {
+		a.loop.post(asgiEvent{kind: C.GOHTTP_ASGI_WRITTEN, c: c, gen: c.generation})
+	}
+}
+
+// read reads the next chunk of the body and hands it to the loop; a
+// body that cannot be read (the client left, or it is too large) is a
+// disconnect.
+func (a *asgiState) read(c *call) {
+	if a.chunk == nil {
+		a.chunk = make([]byte, asgiChunk)
+	}
+	a.lent = true // until C takes the BODY below: see serve
+	c.mu.Lock()
+	n, err := c.readBody(a.chunk, false)
+	more := !c.bodyEOF
+	c.mu.Unlock()
+	if err != nil {
+		a.disconnect(c, false)
+		return
+	}
+	a.loop.post(asgiEvent{kind: C.GOHTTP_ASGI_BODY, c: c, gen: c.generation, chunk: a.chunk[:n], more: more})
+}
+
+// disconnect tells the loop, once, that the client has gone; with
+// failed, a write failed, and sends are refused from now on.
+func (a *asgiState) disconnect(c *call, failed bool) {
+	c.mu.Lock()
+	was := a.told
+	a.told = true
+	a.gone = a.gone || failed
+	c.mu.Unlock()
+	if !was {
+		a.loop.post(asgiEvent{kind: C.GOHTTP_ASGI_DISCONNECT, c: c, gen: c.generation})
+	}
+}
+
+// lookupASGI is lookupCall for an ASGI request: on success c.mu is held.
+func lookupASGI(h C.uintptr_t, generation C.uint64_t) (*call, *asgiState, error) {
+	c, err := lookupCall(h, generation)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.asgi == nil || c.asgi.loop == nil {
+		c.mu.Unlock()
+		return nil, nil, errFinished("not an ASGI request")
+	}
+	return c, c.asgi, nil
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bufio"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// FuzzPackRequest checks the request block handed to C: for any request
+// net/http parses, what C reads back from the block (requestView, which
+// walks it as ext/module.h does) is the request, field by field, every
+// header pair and path value, and nothing more; and a call reused for a
+// second request packs that one as cleanly.
+func FuzzPackRequest(f *testing.F) {
+	f.Add("GET /a%20b?x=1 HTTP/1.1\r\nHost: example.com\r\nX-A: 1\r\nX-A: 2\r\n\r\n", "id", "42")
+	f.Add("POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc", "", "")
+	f.Add("PUT http://other/abs?q HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "rest", "a/b")
+	f.Add("OPTIONS * HTTP/1.0\r\nEmpty:\r\n\r\n", "x", "")
+	f.Fuzz(func(t *testing.T, raw, name, value string) {
+		c := newCall()
+		defer c.handle.Delete()
+		for _, req := range []string{raw, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", raw} {
+			r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(req)))
+			if err != nil {
+				return
+			}
+			r.RemoteAddr = "192.0.2.1:1234"
+			var names []string
+			if name != "" {
+				r.SetPathValue(name, value)
+				names = []string{name}
+			}
+			c.begin(nil, r, 0, names)
+			v, err := c.view()
+			if err != nil {
+				t.Fatalf("%q: C would misread the block: %v", req, err)
+			}
+			want := requestView{method: r.Method, url: r.RequestURI, path: r.URL.Path, query: r.URL.RawQuery,
+				host: r.Host, proto: r.Proto, remoteAddr: r.RemoteAddr, scheme: "http",
+				contentLength: r.ContentLength}
+			if want.contentLength == 0 && r.Body != http.NoBody {
+				want.contentLength = -1
+			}
+			for key, values := range r.Header {
+				for _, value := range values {
+					want.headers = append(want.headers, [2]string{key, value})
+				}
+			}
+			for _, name := range names {
+				want.pathValues = append(want.pathValues, [2]string{name, r.PathValue(name)})
+			}
+			slices.SortFunc(v.headers, comparePairs)
+			slices.SortFunc(want.headers, comparePairs)
+			if v.method != want.method || v.url != want.url || v.path != want.path || v.query != want.query ||
+				v.host != want.host || v.proto != want.proto || v.remoteAddr != want.remoteAddr ||
+				v.scheme != want.scheme || v.contentLength != want.contentLength ||
+				!slices.Equal(v.headers, want.headers) || !slices.Equal(v.pathValues, want.pathValues) {
+				t.Fatalf("%q: C reads\n%+v\nwant\n%+v", req, v, want)
+			}
+			c.end(0)
+		}
+	})
+}
+
+func comparePairs(a, b [2]string) int {
+	return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1])
+}

@@ -1,0 +1,363 @@
+"""ASGI 3 applications on gohttp (asgiref's ``www.rst`` and ``lifespan.rst``).
+
+    >>> import gohttp
+    >>> async def app(scope, receive, send):
+    ...     await send({"type": "http.response.start", "status": 200,
+    ...                 "headers": [(b"content-type", b"text/plain")]})
+    ...     await send({"type": "http.response.body", "body": b"Hello!\\n"})
+    >>> gohttp.serve_asgi(app, port=8000)   # doctest: +SKIP
+
+Go's net/http accepts, parses and writes; one asyncio event loop per
+process, in a thread of gohttp's ("gohttp-asgi"), runs every ASGI app of
+every Server.  Go queues each request for the loop and wakes it through a
+descriptor (one wake per batch); the loop takes the batch in one call and
+starts one task per request.  The app's send() hands bytes to Go without
+waiting on the network (it waits only once more than 64 KiB are
+unwritten); receive() asks Go for the next chunk only when the app wants
+it.  The C side is ext/asgi.c; this module is the loop's thread, how a
+request's task starts and ends, lifespan, and the public API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import functools
+import inspect
+import sys
+import threading
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Union
+
+from . import _gohttp
+from ._lifespan import MODES, Lifespan, LifespanFailure
+from ._logging import logger as error_logger
+from .wsgi import ClientDisconnected, _script_name
+
+if TYPE_CHECKING:
+    from .server import Server
+
+__all__ = ["ASGIApplication", "LifespanFailure", "mount", "serve_asgi"]
+
+ASGIApplication = Callable[[dict[str, Any], Callable[[], Awaitable[Any]],
+                            Callable[[Any], Awaitable[None]]],
+                           Awaitable[None]]
+
+LOOPS = ("auto", "asyncio", "uvloop")
+
+# How long a shutdown waits for the requests it cancelled to end.
+CANCEL_GRACE = 5.0
+
+
+def task_starter(loop: asyncio.AbstractEventLoop
+                 ) -> Callable[[Any], "asyncio.Task[None]"]:
+    """How each request's coroutine starts: the one place to tune it.
+
+    Frameworks need a real Task (anyio, under Starlette and FastAPI, asks
+    for asyncio.current_task()), so every request gets one.  From Python
+    3.12 it starts eagerly: the app runs at once, inside the loop's drain,
+    until it first waits, and a response it sends without waiting costs
+    no trip through the loop's ready queue.  Before 3.12, a plain task.
+    """
+    if sys.version_info >= (3, 12):
+        def start(coro: Any) -> "asyncio.Task[None]":
+            return asyncio.Task(coro, loop=loop, eager_start=True)
+        return start
+    return loop.create_task
+
+
+async def _run(app: ASGIApplication, scope: dict[str, Any],
+               call: Any) -> None:
+    """One request's task: the app, then the news to Go.  An exception is
+    logged with its traceback to the "gohttp.error" logger, unless it is
+    the OSError of a client gone away; Go answers 500 if the response had
+    not started, else aborts it."""
+    try:
+        await app(scope, call.receive, call.send)
+    except BaseException as exc:
+        # Logged first, then Go answers: the log says why before the
+        # client sees the 500.
+        if isinstance(exc, asyncio.CancelledError):
+            pass
+        elif isinstance(exc, OSError) and call.disconnected:
+            error_logger.debug("ASGI app stopped: the client went away (%s)",
+                               exc)
+        else:
+            error_logger.error("Exception in ASGI application (%s %s)",
+                               scope["method"], scope["path"], exc_info=exc)
+        call._finish(False)
+        if not isinstance(exc, Exception):
+            raise
+    else:
+        if not call.complete and not call.disconnected:
+            error_logger.error(
+                "ASGI application returned without %s (%s %s)",
+                "completing its response" if call.started
+                else "sending a response", scope["method"], scope["path"])
+        call._finish(True)
+
+
+def asgi3(app: Any) -> ASGIApplication:
+    """app as an ASGI 3 callable: an ASGI 2 app (a class, or a callable
+    that is not async, called as app(scope) and then awaited as
+    instance(receive, send)) is wrapped, as uvicorn does."""
+    if not inspect.isclass(app) and _is_async_callable(app):
+        return app   # type: ignore[no-any-return]
+
+    async def asgi2(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        instance = app(scope)
+        await instance(receive, send)
+    return asgi2
+
+
+def _is_async_callable(app: Any) -> bool:
+    """True for a functools.partial of an async function, and for what
+    marks itself as one (inspect.markcoroutinefunction)."""
+    while isinstance(app, functools.partial):
+        app = app.func
+    return inspect.iscoroutinefunction(app) or \
+        inspect.iscoroutinefunction(getattr(app, "__call__", None))
+
+
+def _new_loop(kind: str) -> asyncio.AbstractEventLoop:
+    if kind not in LOOPS:
+        raise ValueError(f"loop must be 'auto', 'asyncio' or 'uvloop', "
+                         f"not {kind!r}")
+    if kind != "asyncio":
+        try:
+            import uvloop  # type: ignore[import-not-found]
+        except ImportError:
+            if kind == "uvloop":
+                raise ImportError("loop='uvloop' needs uvloop: "
+                                  "pip install uvloop") from None
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+class EventLoop:
+    """The process's ASGI event loop, in its own thread, polling the
+    descriptor Go wakes it through."""
+
+    def __init__(self, kind: str) -> None:
+        self.loop = _new_loop(kind)
+        self.kind = ("uvloop" if type(self.loop).__module__.startswith(
+            "uvloop") else "asyncio")
+        self.start_task = task_starter(self.loop)
+        self.core = _gohttp.ASGILoop(self.loop, self._start,
+                                     ClientDisconnected)
+        ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(ready,),
+                                       name="gohttp-asgi", daemon=True)
+        self.thread.start()
+        ready.wait()
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.add_reader(self.core.fd, self.core.drain)
+        self.loop.call_soon(ready.set)
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.remove_reader(self.core.fd)
+            self.core.free()
+            self.loop.close()
+
+    def _start(self, app: ASGIApplication, scope: dict[str, Any],
+               call: Any) -> None:
+        """Called by drain() for each new request."""
+        call.task = self.start_task(_run(app, scope, call))
+
+    def in_loop(self) -> bool:
+        return threading.current_thread() is self.thread
+
+    def cancel(self, apps: set[Any], grace: float) -> None:
+        """Cancel the tasks of the requests of apps (ASGIApps) still in
+        flight, and wait up to grace seconds for them to end."""
+        async def cancel_all() -> None:
+            tasks = [call.task for call in self.core.calls()
+                     if call.app in apps and call.task is not None]
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=grace)
+
+        if self.in_loop() or not self.thread.is_alive():
+            return
+        done = asyncio.run_coroutine_threadsafe(cancel_all(), self.loop)
+        try:
+            done.result(grace + 1.0)
+        except concurrent.futures.TimeoutError:
+            error_logger.error("ASGI requests did not end within %gs of "
+                               "being cancelled: is the loop blocked?",
+                               grace)
+
+    def stop(self) -> None:
+        """Refuse new requests, stop the loop and free Go's side."""
+        if not self.thread.is_alive():
+            return
+        self.core.close()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        if not self.in_loop():
+            self.thread.join(5.0)
+
+
+_loop: Optional[EventLoop] = None
+_loop_lock = threading.Lock()
+
+
+def event_loop(kind: str = "auto") -> EventLoop:
+    """The process's ASGI loop, started on first use with kind."""
+    global _loop
+    with _loop_lock:
+        if kind not in LOOPS:
+            raise ValueError(f"loop must be 'auto', 'asyncio' or 'uvloop', "
+                             f"not {kind!r}")
+        if _loop is None or not _loop.thread.is_alive():
+            _loop = EventLoop(kind)
+        elif kind != "auto" and kind != _loop.kind:
+            raise ValueError(f"the ASGI loop of this process is "
+                             f"{_loop.kind!r} already: one loop serves "
+                             f"every ASGI app; pass loop={_loop.kind!r} "
+                             f"or 'auto'")
+        return _loop
+
+
+class _Mounts:
+    """A Server's ASGI apps: their lifespans start before it listens and
+    stop after its requests have ended."""
+
+    def __init__(self, loop: EventLoop) -> None:
+        self.loop = loop
+        self.routes: set[Any] = set()
+        self.lifespans: list[Lifespan] = []
+
+    def startup(self) -> None:
+        started = []
+        try:
+            for lifespan in self.lifespans:
+                lifespan.startup()
+                started.append(lifespan)
+        except BaseException:
+            for lifespan in reversed(started):
+                lifespan.shutdown()
+            raise
+
+    def shutdown(self) -> None:
+        self.loop.cancel(self.routes, CANCEL_GRACE)
+        for lifespan in reversed(self.lifespans):
+            lifespan.shutdown()
+
+
+def _mounts(server: "Server", loop: EventLoop) -> _Mounts:
+    mounts = getattr(server, "_asgi_mounts", None)
+    if mounts is None:
+        mounts = _Mounts(loop)
+        server._asgi_mounts = mounts  # type: ignore[attr-defined]
+        server._add_hooks(mounts.startup, mounts.shutdown, loop.in_loop)
+    return mounts
+
+
+def mount(server: "Server", prefix: str, app: ASGIApplication, *,
+          root_path: Optional[str] = None, lifespan: str = "auto",
+          timeout_lifespan: Optional[float] = 60.0,
+          loop: str = "auto") -> Any:
+    """Serve app on server for every path under prefix; see
+    ``Server.mount_asgi``.  Returns the route (an ASGIApp)."""
+    if not callable(app):
+        raise TypeError(f"an ASGI app must be callable as "
+                        f"await app(scope, receive, send), not "
+                        f"{type(app).__name__}")
+    if lifespan not in MODES:
+        raise ValueError(f"lifespan must be 'auto', 'on' or 'off', "
+                         f"not {lifespan!r}")
+    script_name = _script_name(prefix)
+    proxy_root = "" if root_path is None else _script_name(root_path or "/")
+    app = asgi3(app)
+    ev = event_loop(loop)
+    route = _gohttp.ASGIApp(app, proxy_root + script_name, ev.core,
+                            path_prefix=proxy_root)
+    life = Lifespan(app, lifespan, timeout_lifespan, ev.loop)
+    route.state = life.state   # copied into each scope
+    mounts = _mounts(server, ev)
+    if script_name:
+        server._core.handle_asgi(script_name + "/", route)  # the subtree
+        server._core.handle_asgi(script_name, route)        # the prefix
+    else:
+        server._core.handle_asgi("/", route)
+    mounts.routes.add(route)
+    mounts.lifespans.append(life)
+    return route
+
+
+def serve_asgi(app: ASGIApplication, host: str = "127.0.0.1",
+               port: int = 5000, *, root_path: Optional[str] = None,
+               lifespan: str = "auto",
+               timeout_lifespan: Optional[float] = 60.0,
+               loop: str = "auto", workers: Union[int, str] = 1,
+               max_requests: Optional[int] = None,
+               max_requests_jitter: int = 0,
+               max_rss: Optional[int] = None,
+               **server_options: Any) -> None:
+    """Serve the ASGI application app on host:port until Ctrl-C or
+    SIGTERM, then shut down gracefully (requests in flight finish, up to
+    shutdown_timeout; what is left is cancelled; then lifespan shutdown)
+    and return.
+
+    server_options are gohttp.Server's keyword arguments.  lifespan is
+    "auto" (run it if the app supports it), "on" or "off";
+    timeout_lifespan bounds its startup and shutdown.  loop is "auto"
+    (uvloop if installed), "asyncio" or "uvloop".  root_path is a prefix
+    a proxy took off the path (as uvicorn's --root-path).
+
+    >>> import gohttp
+    >>> async def app(scope, receive, send):
+    ...     await send({"type": "http.response.start", "status": 200})
+    ...     await send({"type": "http.response.body", "body": b"Hello!"})
+    >>> gohttp.serve_asgi(app, port=8000)   # doctest: +SKIP
+    """
+    from .server import Server
+
+    srv = Server(host, port, **server_options)
+    mount(srv, "/", app, root_path=root_path, lifespan=lifespan,
+          timeout_lifespan=timeout_lifespan, loop=loop)
+    name = f"{getattr(app, '__module__', '?')}:" \
+           f"{getattr(app, '__qualname__', type(app).__qualname__)}"
+    try:
+        srv.run(app_name=name, workers=workers, max_requests=max_requests,
+                max_requests_jitter=max_requests_jitter, max_rss=max_rss)
+    finally:
+        _stop_if_unused()
+
+
+def _stop_if_unused() -> None:
+    """Stop the process's loop once no serving Server has an ASGI app: the
+    last step of a graceful shutdown (requests, cancellations and
+    lifespans have ended).  A later mount starts a new one."""
+    from . import server as server_module
+
+    with server_module._live_lock:
+        users = [s for s in server_module._live
+                 if getattr(s, "_asgi_mounts", None) is not None]
+    if _loop is not None and not users:
+        _loop.stop()
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    """Before the servers' own exit hook (atexit runs this first): shut
+    down the servers that serve ASGI, while the loop still runs their
+    requests and lifespans, then stop the loop."""
+    from . import server as server_module
+
+    if _loop is None:
+        return
+    with server_module._live_lock:
+        servers = [s for s in server_module._live
+                   if getattr(s, "_asgi_mounts", None) is not None]
+    for srv in servers:
+        try:
+            srv.shutdown(timeout=min(srv.shutdown_timeout, 5.0))
+        except Exception:
+            error_logger.exception("error shutting down %r at exit", srv)
+    _loop.stop()

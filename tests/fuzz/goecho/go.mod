@@ -1,0 +1,3 @@
+module gohttp.test/goecho
+
+go 1.24

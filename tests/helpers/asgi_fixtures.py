@@ -1,0 +1,66 @@
+"""Fixtures and helpers of the ASGI tests: a test module imports the
+fixtures it uses by name (from helpers.asgi_fixtures import serve_asgi).
+
+serve_asgi mounts the app before the server starts, so that a lifespan
+runs at start() as it does in production.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Iterator
+
+import pytest
+
+import gohttp
+
+
+@pytest.fixture
+def serve_asgi() -> Iterator[Callable[..., gohttp.Server]]:
+    """serve_asgi(app, prefix="/", mount=None, **server_options) -> a
+    started server with app mounted at prefix (mount: mount_asgi's
+    keyword arguments; lifespan "off" unless given)."""
+    servers: list[gohttp.Server] = []
+
+    def serve(app: Any, prefix: str = "/", *,
+              mount: dict[str, Any] | None = None,
+              **options: Any) -> gohttp.Server:
+        options.setdefault("shutdown_timeout", 5.0)
+        srv = gohttp.Server("127.0.0.1", 0, **options)
+        servers.append(srv)
+        srv.mount_asgi(prefix, app, **{"lifespan": "off", **(mount or {})})
+        return srv.start()
+
+    yield serve
+    for srv in servers:
+        srv.shutdown(timeout=5.0)
+
+
+@pytest.fixture
+def asgi_errors(caplog: pytest.LogCaptureFixture
+                ) -> Iterator[Callable[[], list[logging.LogRecord]]]:
+    """asgi_errors() -> the ERROR records logged to "gohttp.error" so
+    far."""
+    with caplog.at_level(logging.DEBUG, logger="gohttp"):
+        yield lambda: [r for r in caplog.records
+                       if r.name == "gohttp.error"
+                       and r.levelno >= logging.ERROR]
+
+
+async def read_body(receive: Callable[[], Any]) -> bytes:
+    """The whole request body, from http.request messages."""
+    body = b""
+    while True:
+        message = await receive()
+        assert message["type"] == "http.request", message
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            return body
+
+
+async def respond(send: Callable[[Any], Any], body: bytes, status: int = 200,
+                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """A whole response in two messages."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": headers or [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})

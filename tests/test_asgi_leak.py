@@ -1,0 +1,137 @@
+"""Leaks on the ASGI path: many requests through the loop leave no memory,
+objects or references behind (tracemalloc sees the bytes and str that
+gc.get_objects() cannot)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import sys
+import tracemalloc
+
+import pytest
+import urllib3
+
+import gohttp
+from gohttp import _gohttp
+from helpers.asgi_fixtures import read_body, respond, serve_asgi  # noqa: F401
+from helpers.common import TIMEOUT, rss_bytes
+
+MiB = 1024 * 1024
+WARM_UP = 3_000
+REQUESTS = 20_000
+
+
+async def app(scope, receive, send):
+    """Touches every part of the scope, reads the body, streams a reply."""
+    body = await read_body(receive)
+    dict(scope["headers"])
+    (scope["path"], scope["raw_path"], scope["query_string"],
+     scope["client"], scope["server"])
+    if scope["path"].startswith("/fail"):
+        raise ValueError("expected")
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"),
+                            (b"x-len", b"%d" % len(body))]})
+    await send({"type": "http.response.body", "body": b"part,",
+                "more_body": True})
+    await send({"type": "http.response.body", "body": body})
+
+
+def hammer(pool, url, n, path="/hello/{i}", status=200):
+    body = b"payload\0" * 16
+    for i in range(n):
+        r = pool.request("POST", url + path.format(i=i) + "?q=1", body=body,
+                         headers={"User-Agent": "leak-test"})
+        assert r.status == status, (i, r.status, r.data)
+
+
+def settle():
+    """Let the loop finish the step it may still be in (a response reaches
+    the client before its task's last step ends), then collect."""
+    from gohttp import asgi
+
+    asyncio.run_coroutine_threadsafe(asyncio.sleep(0.01),
+                                     asgi.event_loop().loop).result(TIMEOUT)
+    for _ in range(3):
+        gc.collect()
+
+
+def live_calls():
+    return sum(type(o).__name__ == "ASGICall" for o in gc.get_objects())
+
+
+@pytest.fixture
+def pool():
+    manager = urllib3.PoolManager(maxsize=1, block=True, retries=False,
+                                  timeout=urllib3.Timeout(connect=TIMEOUT,
+                                                          read=TIMEOUT))
+    yield manager
+    manager.clear()
+
+
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="AddressSanitizer's quarantine holds freed memory")
+def test_memory_settles_after_20000_requests(serve_asgi, pool):
+    srv = serve_asgi(app)
+    hammer(pool, srv.url, WARM_UP)
+    settle()
+    refs_before = sys.getrefcount(app)
+    objects_before = len(gc.get_objects())
+    rss_before = rss_bytes()
+    tracemalloc.start()
+    snap_before = tracemalloc.take_snapshot()
+
+    hammer(pool, srv.url, REQUESTS)
+
+    settle()
+    snap_after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    rss_after = rss_bytes()
+    objects_after = len(gc.get_objects())
+    refs_after = sys.getrefcount(app)
+    traced = sum(s.size_diff for s in snap_after.compare_to(snap_before,
+                                                            "filename"))
+    growth = rss_after - rss_before
+    assert traced < 256 * 1024, f"Python heap grew by {traced} bytes"
+    assert growth < 8 * MiB, f"RSS grew by {growth / MiB:.1f} MiB"
+    assert objects_after - objects_before < 500
+    assert refs_after == refs_before
+    assert live_calls() == 0
+
+
+def test_errors_and_disconnects_do_not_leak(serve_asgi, pool, caplog):
+    srv = serve_asgi(app)
+    with caplog.at_level(logging.CRITICAL + 1, logger="gohttp"):
+        hammer(pool, srv.url, 300, "/fail/{i}", 500)
+        settle()
+        objects_before = len(gc.get_objects())
+        hammer(pool, srv.url, 2_000, "/fail/{i}", 500)
+        settle()
+        objects_after = len(gc.get_objects())
+    assert objects_after - objects_before < 500
+    assert live_calls() == 0
+
+
+def test_servers_and_mounts_come_and_go():
+    def one():
+        async def hello(scope, receive, send):
+            await respond(send, b"hi")
+
+        srv = gohttp.Server("127.0.0.1", 0)
+        srv.mount_asgi("/", hello, lifespan="off")
+        client = urllib3.PoolManager(retries=False, timeout=TIMEOUT)
+        with srv:
+            assert client.request("GET", srv.url + "/").data == b"hi"
+        client.clear()
+
+    one()
+    settle()
+    before = len(gc.get_objects())
+    for _ in range(20):
+        one()
+    settle()
+    assert len(gc.get_objects()) - before < 200
+    assert sum(type(o).__name__ == "ASGIApp" for o in gc.get_objects()) <= 1

@@ -5,7 +5,8 @@
 #                http://127.0.0.1:5000/ (make run PORT=8080 for another port)
 #   make test    everything CI checks: installs what the tests need, builds,
 #                go vet / gofmt / go test, mypy, the docs (strict), pytest,
-#                and the fresh-clone check (tests/test_fresh_clone.py)
+#                and the fresh-clone check (tests/test_fresh_clone.py); then
+#                the suite again under the checking builds (make check-builds)
 #
 # The quicker loop: `make pytest` is the suite alone, without the
 # fresh-clone check; narrow it with PYTEST_ARGS, e.g.
@@ -28,6 +29,9 @@ PIP_INSTALL = $(PY) -m pip install --quiet --disable-pip-version-check
 TOOLCHAIN = $(PY) build_backend/gohttp_toolchain.py
 PORT ?= 5000
 PYTEST_ARGS ?= -q tests
+# What test-deps installs: the suite's requirements and mypy; the
+# free-threaded and debug environments take the suite's alone.
+TEST_REQS ?= tests/requirements.txt
 # Never let go download a toolchain because go.mod asks for a newer one.
 export GOTOOLCHAIN ?= local
 
@@ -43,6 +47,13 @@ WITH_GO = GOHTTP_GO="$$($(TOOLCHAIN) ensure)"
 # An ASan build runs in a python that is not built with ASan: the runtime
 # has to be loaded first. Leak checks would flag the interpreter itself.
 ASAN_RUN = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0
+# UBSan's runtime loads with the .so; a report stops the run, with its stack.
+UBSAN_RUN = UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# What check-builds runs, one after another: the suite under each checking
+# build, and the leak tests on a debug CPython.
+CHECK_BUILDS ?= asan ubsan cgocheck test-pydebug
+# Their suite: not the build tests, which build gohttp again themselves.
+CHECK_PYTEST_ARGS ?= -q tests --ignore=tests/test_build_flavor.py
 # make pytest and the suites of the special builds leave out the
 # fresh-clone check, which builds a normal gohttp of its own.
 NO_FRESH_CLONE = GOHTTP_SKIP_FRESH_CLONE="make $@"
@@ -53,12 +64,22 @@ FT_PREFIX ?= $(CURDIR)/.cache/python3.13t
 FT_PYTHON = $(FT_PREFIX)/bin/python3.13t
 FT_VENV ?= $(CURDIR)/.cache/venv-3.13t
 FT_PY = $(FT_VENV)/bin/python
+# A debug build of CPython (--with-pydebug), found or installed by
+# tools/pydebug.sh, and an environment of its own for the leak tests.
+PD_VENV ?= $(CURDIR)/.cache/venv-pydebug
+PD_PY = $(PD_VENV)/bin/python
+# The leak tests with a bound per request on sys.gettotalrefcount(): about
+# 30 s. The others in these files run in every other suite; here they take
+# minutes more (a debug CPython is slow) and see nothing new:
+# PD_SELECT="refcount or leak or memory" runs them too.
+PD_TESTS ?= tests/test_leak.py tests/test_wsgi_leak.py tests/test_capi.py
+PD_SELECT ?= refcount
 FT_GIL_OFF = PYTHONPATH=$(CURDIR) $(FT_PY) -W error::RuntimeWarning -c \
 	'import sys, gohttp; assert not sys._is_gil_enabled(), "import gohttp turned the GIL on"'
 
 .PHONY: all go-toolchain test-deps test pytest typecheck go-check docs run clean \
-	distclean wheel sdist bench debug asan cgocheck test-wheel test-sdist test-matrix \
-	freethreaded test-freethreaded
+	distclean wheel sdist bench debug asan ubsan cgocheck check-builds test-wheel \
+	test-sdist test-matrix freethreaded test-freethreaded test-pydebug
 # One pip at a time in the environment.
 .NOTPARALLEL:
 
@@ -84,8 +105,8 @@ $(STAMPS)/build: pyproject.toml | $(STAMPS)/pip
 	$(PIP_INSTALL) "setuptools>=77"
 	@mkdir -p $(STAMPS) && touch $@
 
-$(STAMPS)/tests: tests/requirements.txt | $(STAMPS)/pip
-	$(PIP_INSTALL) -r tests/requirements.txt
+$(STAMPS)/tests: $(TEST_REQS) tests/requirements-suite.txt | $(STAMPS)/pip
+	$(PIP_INSTALL) -r $(TEST_REQS)
 	@mkdir -p $(STAMPS) && touch $@
 
 $(STAMPS)/docs: docs/requirements.txt | $(STAMPS)/pip
@@ -106,8 +127,13 @@ go-toolchain: $(STAMPS)/build
 
 test-deps: $(STAMPS)/tests
 
+# The fresh-clone check's nested `make test` proves the set-up: the
+# checking builds run once, in the outer one.
 test: all go-check typecheck docs test-deps fuzz-ci
 	$(PY) -m pytest $(PYTEST_ARGS)
+ifeq ($(GOHTTP_SKIP_FRESH_CLONE),)
+	$(MAKE) check-builds
+endif
 
 pytest: all test-deps
 	$(NO_FRESH_CLONE) $(PY) -m pytest $(PYTEST_ARGS)
@@ -143,10 +169,30 @@ asan: $(STAMPS)/build go-toolchain test-deps
 	GOHTTP_SANITIZE=address $(BUILD_INPLACE)
 	$(NO_FRESH_CLONE) $(ASAN_RUN) $(PY) -m pytest $(PYTEST_ARGS)
 
+# UndefinedBehaviorSanitizer build (the C; Go has no such mode), then the
+# tests under it. `make` afterwards goes back to a normal build.
+ubsan: $(STAMPS)/build go-toolchain test-deps
+	GOHTTP_SANITIZE=undefined $(BUILD_INPLACE)
+	$(NO_FRESH_CLONE) $(UBSAN_RUN) $(PY) -m pytest $(PYTEST_ARGS)
+
 # Go's strictest check of pointers passed to C, then the tests under it.
 cgocheck: $(STAMPS)/build go-toolchain test-deps
 	GOEXPERIMENT=cgocheck2 $(BUILD_INPLACE)
 	$(NO_FRESH_CLONE) $(PY) -m pytest $(PYTEST_ARGS)
+
+# Each of CHECK_BUILDS, then the normal build back in place, whether they
+# passed or not. Each step's time is printed. Where one cannot run (no
+# ASan runtime, no debug CPython to be had), leave it out:
+#   make test CHECK_BUILDS="ubsan cgocheck"
+check-builds: $(STAMPS)/build go-toolchain test-deps
+	@status=0; for build in $(CHECK_BUILDS); do \
+		started=$$(date +%s); \
+		$(MAKE) --no-print-directory $$build PYTEST_ARGS="$(CHECK_PYTEST_ARGS)" \
+			|| { status=$$?; echo "make: the suite failed under make $$build"; }; \
+		echo "make check-builds: make $$build took $$(( $$(date +%s) - started )) s"; \
+		[ $$status = 0 ] || break; \
+	done; \
+	$(BUILD_INPLACE) >/dev/null && exit $$status
 
 # The wheel for the environment's python, in dist/. On Linux auditwheel
 # repairs it into the lowest manylinux_2_x tag its glibc symbols allow
@@ -196,11 +242,21 @@ freethreaded:
 # PYTHON_GIL=0; then its cp313t wheel.  Checks first that importing gohttp
 # leaves the GIL off.
 test-freethreaded: freethreaded
-	$(MAKE) all test-deps PYTHON=$(FT_PYTHON) VENV=$(FT_VENV)
+	$(MAKE) all test-deps PYTHON=$(FT_PYTHON) VENV=$(FT_VENV) \
+		TEST_REQS=tests/requirements-suite.txt
 	env -u PYTHON_GIL $(FT_GIL_OFF)
 	env -u PYTHON_GIL $(NO_FRESH_CLONE) $(FT_PY) -m pytest -q -p no:cacheprovider tests
 	PYTHON_GIL=0 $(NO_FRESH_CLONE) $(FT_PY) -m pytest -q -p no:cacheprovider tests
 	$(MAKE) test-wheel PYTHON=$(FT_PYTHON) VENV=$(FT_VENV)
+
+# The leak tests on a debug build of CPython, where sys.gettotalrefcount()
+# bounds the references each request may keep (tests/helpers/leak.py).
+# Its extension (_gohttp.cpython-3Xd-*.so) sits beside the normal one.
+test-pydebug:
+	$(MAKE) all test-deps PYTHON="$$(tools/pydebug.sh)" VENV=$(PD_VENV) \
+		TEST_REQS=tests/requirements-suite.txt
+	$(NO_FRESH_CLONE) $(PD_PY) -m pytest -q -p no:cacheprovider $(PD_TESTS) \
+		-k "$(PD_SELECT)"
 
 # ---- fuzzing ------------------------------------------------------------------
 # make fuzz runs each fuzzer for FUZZTIME seconds (docs/development.md,
@@ -275,4 +331,4 @@ clean:
 
 # clean, and the environments make made (never an active VIRTUAL_ENV).
 distclean: clean
-	rm -rf .venv $(FT_VENV) bench/.venv bench/.build
+	rm -rf .venv $(FT_VENV) $(PD_VENV) bench/.venv bench/.build

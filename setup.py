@@ -21,12 +21,20 @@ Switches, read from the environment:
                              so load the runtime first:
                                LD_PRELOAD="$(gcc -print-file-name=libasan.so)" \
                                ASAN_OPTIONS=detect_leaks=0 python -m pytest tests
+    GOHTTP_SANITIZE=undefined
+                             UndefinedBehaviorSanitizer in the same C (Go has no
+                             such mode); its runtime loads with the .so, and
+                             UBSAN_OPTIONS=halt_on_error=1 makes a report fatal
+    GOHTTP_SANITIZE=address,undefined
+                             both (run as for address)
     GOEXPERIMENT=...         passed to go build untouched, e.g. cgocheck2 to
                              check every pointer that crosses into C
     CGO_CFLAGS, GOFLAGS, CC  as go build reads them
+    CFLAGS, LDFLAGS, ...     as setuptools reads them
 
-Changing a switch rebuilds the extension on the next build; the usual
-front door is the Makefile (`make`, `make debug`, `make asan`).
+Changing a switch, or any variable in BUILD_ENV, rebuilds the extension on
+the next build; the usual front door is the Makefile (`make`, `make debug`,
+`make asan`, `make ubsan`).
 """
 
 from __future__ import annotations
@@ -58,7 +66,24 @@ C_FLAGS = [
     "-Wno-unused-parameter",
     "-Werror=implicit-function-declaration",
 ]
-ASAN_FLAGS = ["-fsanitize=address", "-fno-omit-frame-pointer"]
+# GOHTTP_SANITIZE's values, and what each adds to the C of ext/ and of
+# go/'s preambles (compile and link alike).
+SANITIZERS = {
+    "address": ["-fsanitize=address"],
+    "undefined": ["-fsanitize=undefined"],
+}
+SANITIZE_FLAGS = ["-fno-omit-frame-pointer"]  # stack traces in the reports
+
+# Everything in the environment that changes what the build makes: the
+# compiler and its flags as setuptools (sysconfig) and go build read them,
+# and go's own switches. A change to any rebuilds the extension.
+BUILD_ENV = (
+    "GOHTTP_DEBUG", "GOHTTP_SANITIZE",
+    "CC", "CXX", "CPP", "LDSHARED", "AR", "ARFLAGS",
+    "CFLAGS", "CPPFLAGS", "LDFLAGS",
+    "CGO_ENABLED", "CGO_CFLAGS", "CGO_CPPFLAGS", "CGO_LDFLAGS",
+    "GOFLAGS", "GOEXPERIMENT", "GOOS", "GOARCH", "GOAMD64", "GOARM64",
+)
 
 # The Go runtime's archive needs these on macOS and does not say so: the
 # standard library asks for them with //go:cgo_ldflag pragmas (crypto/x509
@@ -96,9 +121,14 @@ class BuildFlags:
 
     def __init__(self) -> None:
         debug = os.environ.get("GOHTTP_DEBUG", "") not in ("", "0")
-        sanitize = os.environ.get("GOHTTP_SANITIZE", "")
-        if sanitize not in ("", "address"):
-            raise SystemExit(f"GOHTTP_SANITIZE={sanitize!r}: only 'address' is supported")
+        sanitize = [s for s in os.environ.get("GOHTTP_SANITIZE", "").split(",") if s]
+        unknown = [s for s in sanitize if s not in SANITIZERS]
+        if unknown:
+            raise SystemExit(
+                f"GOHTTP_SANITIZE={os.environ['GOHTTP_SANITIZE']!r}: "
+                f"{', '.join(map(repr, unknown))} is not one of {', '.join(SANITIZERS)} "
+                "(several are separated by commas)"
+            )
 
         self.compile_args = list(C_FLAGS)
         self.link_args: list[str] = []
@@ -112,10 +142,14 @@ class BuildFlags:
             self.cgo_cflags += ["-O0", "-g3"]
         else:
             self.compile_args += ["-O2"]
-        if sanitize == "address":
-            self.compile_args += ASAN_FLAGS
-            self.link_args += ["-fsanitize=address"]
-            self.cgo_cflags += ASAN_FLAGS
+        for name in sanitize:
+            self.compile_args += SANITIZERS[name]
+            self.link_args += SANITIZERS[name]
+            self.cgo_cflags += SANITIZERS[name]
+        if sanitize:
+            self.compile_args += SANITIZE_FLAGS
+            self.cgo_cflags += SANITIZE_FLAGS
+        if "address" in sanitize:
             if sys.platform.startswith("linux"):
                 # Go's own loads and stores are checked too, so Go reading
                 # C memory that C already freed is caught (linux only).
@@ -131,9 +165,7 @@ class BuildFlags:
                 self.link_args,
                 self.go_flags,
                 self.cgo_cflags,
-                os.environ.get("GOEXPERIMENT", ""),
-                os.environ.get("CGO_CFLAGS", ""),
-                os.environ.get("GOFLAGS", ""),
+                {name: os.environ.get(name) for name in BUILD_ENV},
             ]
         )
 

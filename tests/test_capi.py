@@ -26,6 +26,7 @@ import gohttp
 from gohttp import _gohttp
 from helpers.common import (GOHTTP_PATH, TIMEOUT, connect, get, read_to_end,
                             rss_bytes)
+from helpers.leak import REFS_PER_REQUEST, needs_pydebug, refs_per_request
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = {
@@ -618,10 +619,9 @@ def test_c_handlers_run_in_parallel(server, c_handler):
 
 # ---- memory -----------------------------------------------------------
 
-@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
-                    reason="AddressSanitizer's quarantine holds freed "
-                           "memory: RSS says nothing under it")
-def test_memory_settles_after_many_c_requests(server, c_handler, probe):
+def serve_c_routes(server, c_handler, probe):
+    """The C routes the memory tests load, and a keep-alive pool to them;
+    the returned hammer(n) sends n rounds of three requests."""
     c_handler.info(server, "/c/info/")
     c_handler.echo(server, "POST /c/echo")
     probe.route(server, "GET /big", "big_headers")
@@ -636,14 +636,31 @@ def test_memory_settles_after_many_c_requests(server, c_handler, probe):
                                 body=b"payload" * 20).status == 200
             assert pool.request("GET", server.url + "/big").status == 200
 
+    return hammer
+
+
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="AddressSanitizer's quarantine holds freed "
+                           "memory: RSS says nothing under it")
+def test_memory_settles_after_many_c_requests(server, c_handler, probe):
+    hammer = serve_c_routes(server, c_handler, probe)
     hammer(1_000)
     gc.collect()
     before = rss_bytes()
     hammer(5_000)
     gc.collect()
     growth = rss_bytes() - before
-    pool.clear()
     assert growth < 8 * MiB, f"RSS grew by {growth / MiB:.1f} MiB"
+
+
+@needs_pydebug
+def test_total_refcount_settles_for_c_handlers(server, c_handler, probe):
+    """A C handler's request takes no Python reference it keeps (the
+    server, the route's context, the types)."""
+    hammer = serve_c_routes(server, c_handler, probe)
+    hammer(300)
+    grown = refs_per_request(lambda n: hammer(n // 3), 6_000)
+    assert grown < REFS_PER_REQUEST, f"{grown:.3f} references per request"
 
 
 def test_the_example_app_serves(c_build):

@@ -1,7 +1,9 @@
 """Leaks through the WSGI adapter: many requests leave nothing behind.
 
 Like test_leak.py: warm up, measure, run many more requests, check that
-what was measured settled.
+what was measured settled (helpers/leak.py says what each measure
+sees); on a debug build of CPython (`make test-pydebug`), the total
+reference count too.
 """
 
 import gc
@@ -13,6 +15,8 @@ import weakref
 import urllib3
 
 from helpers.common import TIMEOUT, rss_bytes
+from helpers.leak import (REFS_PER_REQUEST, needs_pydebug, refs_per_request,
+                          settle, traced)
 
 pytest_plugins = ["helpers.wsgi_fixtures"]  # serve_app
 
@@ -61,16 +65,15 @@ def hammer(pool, url, n, path="/echo"):
         assert r.status == (500 if path == "/fail" else 200), r.status
 
 
-def settle():
-    for _ in range(3):
-        gc.collect()
+def keep_alive_pool():
+    return urllib3.PoolManager(maxsize=1, block=True, retries=False,
+                               timeout=urllib3.Timeout(connect=TIMEOUT,
+                                                       read=TIMEOUT))
 
 
 def test_wsgi_requests_leave_nothing_behind(serve_app):
     server = serve_app(app, validate=False)
-    pool = urllib3.PoolManager(maxsize=1, block=True, retries=False,
-                               timeout=urllib3.Timeout(connect=TIMEOUT,
-                                                       read=TIMEOUT))
+    pool = keep_alive_pool()
     hammer(pool, server.url, WARM_UP)
     settle()
     app_refs = sys.getrefcount(app)
@@ -89,6 +92,9 @@ def test_wsgi_requests_leave_nothing_behind(serve_app):
     assert objects < 500, f"{objects} more objects tracked by the GC"
     assert refs == 0
     assert alive == 0, f"{alive} response iterables are still alive"
+    with traced() as grown:
+        hammer(pool, server.url, 1_000)
+    assert grown.bytes < 64 * 1024, grown
 
 
 def test_failing_wsgi_requests_leave_nothing_behind(serve_app, caplog):
@@ -98,10 +104,11 @@ def test_failing_wsgi_requests_leave_nothing_behind(serve_app, caplog):
         hammer(pool, server.url, 300, "/fail")
         settle()
         objects_before = len(gc.get_objects())
-        hammer(pool, server.url, 2_000, "/fail")
-        settle()
+        with traced() as grown:
+            hammer(pool, server.url, 2_000, "/fail")
         objects = len(gc.get_objects()) - objects_before
     assert objects < 500, f"{objects} more objects tracked by the GC"
+    assert grown.bytes < 64 * 1024, grown
 
 
 def plain_app(environ, start_response):
@@ -129,49 +136,54 @@ def plain_app(environ, start_response):
     return chunks
 
 
-def test_plain_wsgi_requests_leave_nothing_behind(serve_app):
-    import tracemalloc
-
-    server = serve_app(plain_app, validate=False)
-    pool = urllib3.PoolManager(maxsize=1, block=True, retries=False,
-                               timeout=urllib3.Timeout(connect=TIMEOUT,
-                                                       read=TIMEOUT))
-
-    def run(n):
-        for i in range(n):
-            r = pool.request("GET", f"{server.url}/get?i={i}",
-                             headers={"User-Agent": "leak",
-                                      "X-Many": "a"})
+def run_plain(pool, url, n):
+    """n rounds of every kind of request plain_app answers: five requests
+    a round."""
+    for i in range(n):
+        r = pool.request("GET", f"{url}/get?i={i}",
+                         headers={"User-Agent": "leak", "X-Many": "a"})
+        assert r.data == f"i={i}|".encode(), r.data
+        r = pool.request("POST", f"{url}/post?i={i}", body=b"x" * 100)
+        assert r.data == f"i={i}|".encode() + b"x" * 100
+        assert pool.request("GET", f"{url}/none").status == 204
+        for path in ("/iter", "/iter2"):
+            r = pool.request("GET", f"{url}{path}?i={i}")
             assert r.data == f"i={i}|".encode(), r.data
-            r = pool.request("POST", f"{server.url}/post?i={i}",
-                             body=b"x" * 100)
-            assert r.data == f"i={i}|".encode() + b"x" * 100
-            assert pool.request("GET", f"{server.url}/none").status == 204
-            for path in ("/iter", "/iter2"):
-                r = pool.request("GET", f"{server.url}{path}?i={i}")
-                assert r.data == f"i={i}|".encode(), r.data
 
-    run(WARM_UP // 2)
+
+def test_plain_wsgi_requests_leave_nothing_behind(serve_app):
+    server = serve_app(plain_app, validate=False)
+    pool = keep_alive_pool()
+    run_plain(pool, server.url, WARM_UP // 2)
     settle()
     app_refs = sys.getrefcount(plain_app)
-    total_refs = getattr(sys, "gettotalrefcount", lambda: 0)()
     objects_before = len(gc.get_objects())
-    tracemalloc.start()
-    try:
-        traced_before = tracemalloc.get_traced_memory()[0]
-        run(REQUESTS // 3)
-        settle()
-        traced = tracemalloc.get_traced_memory()[0] - traced_before
-    finally:
-        tracemalloc.stop()
+    with traced() as grown:
+        run_plain(pool, server.url, REQUESTS // 3)
     objects = len(gc.get_objects()) - objects_before
     assert sys.getrefcount(plain_app) == app_refs
-    assert traced < 256 * 1024, f"{traced} more bytes allocated by Python"
+    assert grown.bytes < 256 * 1024, grown
     assert objects < 500, f"{objects} more objects tracked by the GC"
     assert not Body.alive, f"{len(Body.alive)} response iterables are alive"
-    if total_refs:  # a debug build of CPython counts every reference
-        grown = sys.gettotalrefcount() - total_refs
-        assert grown < 1000, f"{grown} more references"
+
+
+@needs_pydebug
+def test_total_refcount_settles(serve_app, caplog):
+    """Every reference a WSGI request takes is given back: through the C
+    adapter (plain_app), the Python one (app), and when the app raises."""
+    plain = serve_app(plain_app, validate=False)
+    python = serve_app(app, validate=False)
+    pool = keep_alive_pool()
+    run_plain(pool, plain.url, 200)
+    grown = refs_per_request(lambda n: run_plain(pool, plain.url, n // 5), 5_000)
+    assert grown < REFS_PER_REQUEST, f"C adapter: {grown:.3f} references per request"
+    hammer(pool, python.url, 500)
+    grown = refs_per_request(lambda n: hammer(pool, python.url, n), 3_000)
+    assert grown < REFS_PER_REQUEST, f"Python adapter: {grown:.3f} references per request"
+    with caplog.at_level(logging.CRITICAL + 1, logger="gohttp"):
+        hammer(pool, python.url, 300, "/fail")
+        grown = refs_per_request(lambda n: hammer(pool, python.url, n, "/fail"), 2_000)
+    assert grown < REFS_PER_REQUEST, f"failing app: {grown:.3f} references per request"
 
 
 def test_plain_apps_run_in_c_and_others_in_python(serve_app):

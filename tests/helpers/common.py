@@ -7,6 +7,7 @@ the run.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
@@ -24,6 +25,17 @@ TIMEOUT = 20.0
 
 # The directory that holds the gohttp package under test, for subprocesses.
 GOHTTP_PATH = str(Path(gohttp.__file__).resolve().parent.parent)
+
+# What a sanitizer run (make asan, make ubsan) sets for the python under
+# test: the preloaded runtime and its options.  They are for gohttp only.
+SANITIZER_ENV = ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+
+
+def tool_env() -> dict[str, str]:
+    """The environment for an external tool the tests start (curl,
+    openssl, h2load, a compiler): this one without the sanitizer's
+    variables.  Under a preloaded libasan, `curl -V` hangs."""
+    return {k: v for k, v in os.environ.items() if k not in SANITIZER_ENV}
 
 
 class Recorder:

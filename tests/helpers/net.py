@@ -20,7 +20,7 @@ from typing import Iterator, Optional
 
 import pytest
 
-from helpers.common import TIMEOUT
+from helpers.common import TIMEOUT, tool_env
 
 # ---- external tools ----------------------------------------------------------
 
@@ -31,7 +31,7 @@ def _curl_features() -> str:
         return ""
     try:
         return subprocess.run([curl, "-V"], capture_output=True, text=True,
-                              timeout=TIMEOUT).stdout
+                              env=tool_env(), timeout=TIMEOUT).stdout
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -74,7 +74,7 @@ def curl(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["curl", "--silent", "--show-error", "--max-time", str(TIMEOUT),
          *args],
-        capture_output=True, text=True, timeout=TIMEOUT + 5)
+        capture_output=True, text=True, env=tool_env(), timeout=TIMEOUT + 5)
 
 
 @dataclass
@@ -88,7 +88,7 @@ class H2loadResult:
 def h2load(url: str, *args: str) -> H2loadResult:
     """Run h2load against url and read its summary."""
     proc = subprocess.run(["h2load", *args, url], capture_output=True,
-                          text=True, timeout=TIMEOUT * 3)
+                          text=True, env=tool_env(), timeout=TIMEOUT * 3)
     out = proc.stdout + proc.stderr
     done = re.search(r"requests: \d+ total, \d+ started, \d+ done, "
                      r"(\d+) succeeded, (\d+) failed", out)
@@ -120,7 +120,7 @@ def make_key_pair(directory: Path, name: str,
            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1"]
     cmd += ["-passout", f"pass:{passphrase}"] if passphrase else ["-nodes"]
     proc = subprocess.run(cmd, capture_output=True, text=True,
-                          timeout=TIMEOUT)
+                          env=tool_env(), timeout=TIMEOUT)
     assert proc.returncode == 0, proc.stderr
     combined = directory / f"{name}.pem"
     combined.write_bytes(cert.read_bytes() + key.read_bytes())

@@ -54,6 +54,7 @@ func (s *server) asgiRoute(loop *asgiLoop, app uintptr, names []string) http.Han
 		c := s.getCall()
 		defer s.putCall(c)
 		c.begin(w, r, app, names)
+		c.packLocalAddr(r)
 		a := c.asgiBegin(loop)
 		outcome := C.gohttp_outcome(C.GOHTTP_UNAVAILABLE)
 		if loop.post(asgiEvent{kind: C.GOHTTP_ASGI_NEW, c: c, gen: c.generation}) {

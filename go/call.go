@@ -137,11 +137,7 @@ func (c *call) pack(r *http.Request, names []string) {
 	put(C.GOHTTP_F_PROTO, r.Proto)
 	put(C.GOHTTP_F_REMOTE_ADDR, r.RemoteAddr)
 	put(C.GOHTTP_F_SCHEME, requestScheme(r))
-	local := ""
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		local = addrString(a)
-	}
-	put(C.GOHTTP_F_LOCAL_ADDR, local)
+	c.req.field[C.GOHTTP_F_LOCAL_ADDR] = C.gohttp_span{} // ASGI's: see packLocalAddr
 
 	start, count := len(b), 0
 	for key, values := range r.Header {
@@ -179,6 +175,22 @@ func (c *call) pack(r *http.Request, names []string) {
 	}
 	c.req.call = C.uintptr_t(c.handle)
 	c.req.generation = C.uint64_t(c.generation)
+}
+
+// packLocalAddr adds the address the request came in on to the request
+// block begin packed.  Only ASGI's scope has it (its "server"): the
+// context lookup and the formatting are not worth their cost to the
+// native and WSGI paths, which never read it.
+func (c *call) packLocalAddr(r *http.Request) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return
+	}
+	local := addrString(a)
+	c.req.field[C.GOHTTP_F_LOCAL_ADDR] = C.gohttp_span{off: C.uint32_t(len(c.data)), len: C.uint32_t(len(local))}
+	c.data = append(c.data, local...)
 }
 
 // appendItem appends s to b as one item of a packed list (bridge.h).

@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"runtime/cgo"
 	"strconv"
@@ -177,18 +176,11 @@ func (c *call) pack(r *http.Request, names []string) {
 	c.req.generation = C.uint64_t(c.generation)
 }
 
-// packLocalAddr adds the address the request came in on to the request
-// block begin packed.  Only ASGI's scope has it (its "server"): the
-// context lookup and the formatting are not worth their cost to the
-// native and WSGI paths, which never read it.
-func (c *call) packLocalAddr(r *http.Request) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if !ok {
-		return
-	}
-	local := addrString(a)
+// packLocalAddr adds local, the address the request came in on, to the
+// request block begin packed; c.mu is held.  Only ASGI's scope has it
+// (its "server"): native and WSGI handlers never read it, and finding
+// and formatting it would cost them a context lookup and 3 allocations.
+func (c *call) packLocalAddr(local string) {
 	c.req.field[C.GOHTTP_F_LOCAL_ADDR] = C.gohttp_span{off: C.uint32_t(len(c.data)), len: C.uint32_t(len(local))}
 	c.data = append(c.data, local...)
 }

@@ -210,6 +210,8 @@ typedef struct {
     PyObject *asgi_value[GOHTTP_ASGI_NVALUES];  /* str */
     PyObject *asgi_header_name[GOHTTP_WSGI_NCOMMON_HEADERS]; /* lower-case bytes */
     PyObject *asgi_version;     /* scope["asgi"], copied for each request */
+    PyObject *asgi_scope;       /* every key of a scope, "type" set: each
+                                   scope starts as its copy (ext/scope.c) */
     PyObject *asgi_host;        /* b"host" */
     PyObject *asgi_server_addr; /* bytes: the last local address scoped, */
     PyObject *asgi_server;      /* and its scope["server"]: most requests

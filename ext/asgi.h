@@ -50,6 +50,10 @@ typedef struct {
     uintptr_t handle;          /* the Go call and its generation */
     uint64_t generation;
     int64_t content_length;    /* -1: unknown (chunked) */
+    char *start_headers;       /* PyMem_Raw: http.response.start's packed
+                                  headers, held until the first body */
+    size_t start_size;         /* their size */
+    int32_t start_status;      /* its status; 0 once given to Go */
     char started;              /* http.response.start was sent */
     char complete;             /* and the last http.response.body */
     char reading;              /* Go reads a chunk for us */

@@ -147,6 +147,7 @@ asgi_call_dealloc(PyObject *op)
         gohttp_asgi_call_finish(self, GOHTTP_FAILED);   /* never left Go waiting */
     }
     (void)asgi_call_clear(op);
+    PyMem_RawFree(self->start_headers);
     Py_CLEAR(self->key);
     Py_CLEAR(self->app);
     Py_CLEAR(self->loop);
@@ -362,7 +363,6 @@ send_start(ASGICallObject *self, PyObject *message)
     gohttp_state *st = self->state;
     char *packed = NULL;
     size_t size = 0;
-    gohttp_error err;
 
     if (self->started) {
         PyErr_SetString(gohttp_exc.StateError,
@@ -400,12 +400,11 @@ send_start(ASGICallObject *self, PyObject *message)
     if (pack_headers(headers, &packed, &size) < 0) {
         return -1;
     }
-    gohttp_status rc = gohttp_asgi_start(self->handle, self->generation,
-                                         (int32_t)code, packed, size, &err);
-    PyMem_RawFree(packed);
-    if (rc != GOHTTP_OK) {
-        return raise_call_error(self, rc, &err);
-    }
+    /* Held until the first body, which takes it to Go in the same call. */
+    PyMem_RawFree(self->start_headers);
+    self->start_headers = packed;
+    self->start_size = size;
+    self->start_status = (int32_t)code;
     self->started = 1;
     return 0;
 }
@@ -455,9 +454,14 @@ send_body(ASGICallObject *self, PyObject *message)
         return -1;
     }
     gohttp_status rc = gohttp_asgi_body(self->handle, self->generation,
+                                        self->start_status,
+                                        self->start_headers, self->start_size,
                                         view.buf, (size_t)view.len, more,
                                         &pending, &err);
     PyBuffer_Release(&view);
+    self->start_status = 0;   /* Go has it, or refused it for good */
+    PyMem_RawFree(self->start_headers);
+    self->start_headers = NULL;
     if (rc != GOHTTP_OK) {
         return raise_call_error(self, rc, &err);
     }

@@ -210,7 +210,12 @@ typedef struct {
     PyObject *asgi_value[GOHTTP_ASGI_NVALUES];  /* str */
     PyObject *asgi_header_name[GOHTTP_WSGI_NCOMMON_HEADERS]; /* lower-case bytes */
     PyObject *asgi_version;     /* scope["asgi"], copied for each request */
+    PyObject *asgi_scope;       /* every key of a scope, "type" set: each
+                                   scope starts as its copy (ext/scope.c) */
     PyObject *asgi_host;        /* b"host" */
+    PyObject *asgi_server_addr; /* bytes: the last local address scoped, */
+    PyObject *asgi_server;      /* and its scope["server"]: most requests
+                                   share it (ext/scope.c) */
     PyObject *mapping_views[3]; /* collections.abc KeysView, ValuesView,
                                    ItemsView: Headers' keys() and kin */
 } gohttp_state;

@@ -88,7 +88,26 @@ gohttp_scope_init_state(gohttp_state *st)
     st->asgi_host = PyBytes_FromStringAndSize("host", 4);
     st->asgi_version = Py_BuildValue("{ssss}", "version", "3.0",
                                      "spec_version", "2.4");
-    return st->asgi_host != NULL && st->asgi_version != NULL ? 0 : -1;
+    if (st->asgi_host == NULL || st->asgi_version == NULL) {
+        return -1;
+    }
+    /* A scope made by copying this one has its final size at once (no
+     * growing as its keys go in) and its keys' hashes: its values are
+     * then replaced, not inserted.  Every key but "state", which not every
+     * app has, and the message keys. */
+    st->asgi_scope = PyDict_New();
+    if (st->asgi_scope == NULL) {
+        return -1;
+    }
+    for (int i = 0; i <= GOHTTP_ASGI_K_EXTENSIONS; i++) {
+        PyObject *value = i == GOHTTP_ASGI_K_TYPE
+                          ? st->asgi_value[GOHTTP_ASGI_V_HTTP] : Py_None;
+        if (i != GOHTTP_ASGI_K_STATE
+            && PyDict_SetItem(st->asgi_scope, st->asgi_key[i], value) < 0) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 void
@@ -105,6 +124,9 @@ gohttp_scope_clear_state(gohttp_state *st)
     }
     Py_CLEAR(st->asgi_host);
     Py_CLEAR(st->asgi_version);
+    Py_CLEAR(st->asgi_scope);
+    Py_CLEAR(st->asgi_server_addr);
+    Py_CLEAR(st->asgi_server);
 }
 
 static inline const char *
@@ -179,7 +201,7 @@ address(const char *s, Py_ssize_t n)
         return Py_BuildValue("[s#O]", s + 5, n - 5, Py_None);
     }
     gohttp_split_addr(s, n, &host, &host_len, &port, &port_len);
-    if (port_len == 0) {
+    if (port_len == 0 || port_len > 5) {
         return Py_NewRef(Py_None);
     }
     long number = 0;
@@ -189,7 +211,39 @@ address(const char *s, Py_ssize_t n)
         }
         number = number * 10 + (port[i] - '0');
     }
-    return Py_BuildValue("(s#l)", host, host_len, number);
+    /* What Py_BuildValue("(s#l)") makes, without parsing a format for
+     * every request. */
+    PyObject *h = PyUnicode_DecodeUTF8(host, host_len, NULL);
+    PyObject *p = h != NULL ? PyLong_FromLong(number) : NULL;
+    PyObject *pair = p != NULL ? PyTuple_Pack(2, h, p) : NULL;
+    Py_XDECREF(h);
+    Py_XDECREF(p);
+    return pair;
+}
+
+/* New reference: scope["server"] of the local address s[:n].  A server
+ * listens on few addresses, and the tuple is immutable: the last one is
+ * kept and shared (a list, for a Unix socket, is not). */
+static PyObject *
+server_address(gohttp_state *st, const char *s, Py_ssize_t n)
+{
+    PyObject *cached = st->asgi_server_addr;
+    if (cached != NULL && PyBytes_GET_SIZE(cached) == n
+        && memcmp(PyBytes_AS_STRING(cached), s, (size_t)n) == 0) {
+        return Py_NewRef(st->asgi_server);
+    }
+    PyObject *server = address(s, n);
+    if (server != NULL && PyTuple_CheckExact(server)) {
+        PyObject *addr = PyBytes_FromStringAndSize(s, n);
+        if (addr == NULL) {
+            Py_CLEAR(server);
+        }
+        else {
+            Py_XSETREF(st->asgi_server_addr, addr);
+            Py_XSETREF(st->asgi_server, Py_NewRef(server));
+        }
+    }
+    return server;
 }
 
 /* Set scope[key] to value, a new reference this takes (NULL: an error is
@@ -230,14 +284,12 @@ gohttp_asgi_scope(gohttp_state *st, const gohttp_request *req,
     PyObject **key = st->asgi_key;
     Py_ssize_t n, url_len;
     const char *s;
-    PyObject *scope = PyDict_New();
+    PyObject *scope = PyDict_Copy(st->asgi_scope);   /* "type" is set */
     if (scope == NULL) {
         return NULL;
     }
-    if (PyDict_SetItem(scope, key[GOHTTP_ASGI_K_TYPE],
-                       st->asgi_value[GOHTTP_ASGI_V_HTTP]) < 0
-        || set_new(scope, key[GOHTTP_ASGI_K_ASGI],
-                   PyDict_Copy(st->asgi_version)) < 0) {
+    if (set_new(scope, key[GOHTTP_ASGI_K_ASGI],
+                PyDict_Copy(st->asgi_version)) < 0) {
         goto error;
     }
     s = span(req, data, GOHTTP_F_PROTO, &n);
@@ -284,7 +336,7 @@ gohttp_asgi_scope(gohttp_state *st, const gohttp_request *req,
         goto error;
     }
     s = span(req, data, GOHTTP_F_LOCAL_ADDR, &n);
-    if (set_new(scope, key[GOHTTP_ASGI_K_SERVER], address(s, n)) < 0
+    if (set_new(scope, key[GOHTTP_ASGI_K_SERVER], server_address(st, s, n)) < 0
         || set_new(scope, key[GOHTTP_ASGI_K_EXTENSIONS], PyDict_New()) < 0) {
         goto error;
     }

@@ -113,41 +113,18 @@ func gohttp_server_handle_asgi(h C.uintptr_t, pattern *C.char, n C.size_t, loop 
 	return report(err, e)
 }
 
-// gohttp_asgi_start stores the response's status code and its headers,
-// the n bytes at headers (a packed list of key, value pairs, keys in
-// canonical form), read during the call only.  Nothing is written yet:
-// the first body gives them to the request's goroutine.
-//
-//export gohttp_asgi_start
-func gohttp_asgi_start(h C.uintptr_t, generation C.uint64_t, code C.int32_t, headers *C.char, n C.size_t, err *C.gohttp_error) (status C.gohttp_status) {
-	defer recoverTo(err, &status)
-	c, a, e := lookupASGI(h, generation)
-	if e != nil {
-		return report(err, e)
-	}
-	defer c.mu.Unlock()
-	switch {
-	case a.startSet:
-		return report(err, errState("http.response.start was sent already: a response starts once"))
-	case code < 200 || code > 999:
-		return report(err, errInvalid("invalid status %d: http.response.start takes a final status, 200 to 999", int(code)))
-	case a.gone:
-		return report(err, errClientGone)
-	}
-	a.status = int(code)
-	a.headers = append(a.headers[:0], cBytes(headers, n)...)
-	a.startSet = true
-	return C.GOHTTP_OK
-}
-
-// gohttp_asgi_body adds the n bytes at p (read during the call only) to
-// the response body, the last part of it unless more is 1, and wakes the
-// request's goroutine to write them.  *pending is 1 when more than the
-// high-water mark waits unwritten: the app's send() should then wait for
-// a GOHTTP_ASGI_WRITTEN event (or a disconnect).
+// gohttp_asgi_body adds the n bytes at p to the response body, the last
+// part of it unless more is 1, and wakes the request's goroutine to write
+// them.  The first body carries http.response.start too, which C holds
+// until then (one crossing for a response sent whole): code, its status,
+// and the hn bytes at headers (a packed list of key, value pairs, keys in
+// canonical form); a later body passes code 0.  All bytes are read during
+// the call only.  *pending is 1 when more than the high-water mark waits
+// unwritten: the app's send() should then wait for a GOHTTP_ASGI_WRITTEN
+// event (or a disconnect).
 //
 //export gohttp_asgi_body
-func gohttp_asgi_body(h C.uintptr_t, generation C.uint64_t, p *C.char, n C.size_t, more C.int, pending *C.int, err *C.gohttp_error) (status C.gohttp_status) {
+func gohttp_asgi_body(h C.uintptr_t, generation C.uint64_t, code C.int32_t, headers *C.char, hn C.size_t, p *C.char, n C.size_t, more C.int, pending *C.int, err *C.gohttp_error) (status C.gohttp_status) {
 	defer recoverTo(err, &status)
 	*pending = 0
 	c, a, e := lookupASGI(h, generation)
@@ -156,12 +133,21 @@ func gohttp_asgi_body(h C.uintptr_t, generation C.uint64_t, p *C.char, n C.size_
 	}
 	defer c.mu.Unlock()
 	switch {
-	case !a.startSet:
+	case code != 0 && a.startSet:
+		return report(err, errState("http.response.start was sent already: a response starts once"))
+	case code != 0 && (code < 200 || code > 999):
+		return report(err, errInvalid("invalid status %d: http.response.start takes a final status, 200 to 999", int(code)))
+	case code == 0 && !a.startSet:
 		return report(err, errState("http.response.body before http.response.start"))
 	case a.final:
 		return report(err, errState("the response is complete: no http.response.body may follow the one without more_body"))
 	case a.gone:
 		return report(err, errClientGone)
+	}
+	if code != 0 {
+		a.status = int(code)
+		a.headers = append(a.headers[:0], cBytes(headers, hn)...)
+		a.startSet = true
 	}
 	a.out = append(a.out, cBytes(p, n)...)
 	a.final = more == 0

@@ -9,7 +9,10 @@ package main
 */
 import "C"
 
-import "net/http"
+import (
+	"net"
+	"net/http"
+)
 
 // asgiHighWater is how many response bytes may wait unwritten before
 // send() waits too: a slow client slows the app, not the loop.
@@ -40,6 +43,11 @@ type asgiState struct {
 	outcome     C.gohttp_outcome
 	gone        bool // a write failed: the client has gone, sends are refused
 	told        bool // DISCONNECT was posted
+
+	// The last local address and its string: a keep-alive connection's
+	// requests, and most others, come in on the same listener.
+	local    net.Addr
+	localStr string
 }
 
 // handleASGI registers a route whose requests go to the ASGI app value
@@ -54,7 +62,7 @@ func (s *server) asgiRoute(loop *asgiLoop, app uintptr, names []string) http.Han
 		c := s.getCall()
 		defer s.putCall(c)
 		c.begin(w, r, app, names)
-		a := c.asgiBegin(loop)
+		a := c.asgiBegin(loop, r)
 		outcome := C.gohttp_outcome(C.GOHTTP_UNAVAILABLE)
 		if loop.post(asgiEvent{kind: C.GOHTTP_ASGI_NEW, c: c, gen: c.generation}) {
 			outcome = a.serve(c, r)
@@ -65,8 +73,8 @@ func (s *server) asgiRoute(loop *asgiLoop, app uintptr, names []string) http.Han
 	})
 }
 
-// asgiBegin readies c's ASGI state for the request begin just set up.
-func (c *call) asgiBegin(loop *asgiLoop) *asgiState {
+// asgiBegin readies c's ASGI state for the request r begin just set up.
+func (c *call) asgiBegin(loop *asgiLoop, r *http.Request) *asgiState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a := c.asgi
@@ -79,9 +87,16 @@ func (c *call) asgiBegin(loop *asgiLoop) *asgiState {
 	default:
 	}
 	*a = asgiState{loop: loop, kick: a.kick, chunk: a.chunk,
-		headers: a.headers[:0], out: a.out[:0], spare: a.spare[:0]}
+		headers: a.headers[:0], out: a.out[:0], spare: a.spare[:0],
+		local: a.local, localStr: a.localStr}
 	if cap(a.out) > asgiHighWater*2 {
 		a.out = nil // an app's one huge send is not kept for the next
+	}
+	if local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if local != a.local {
+			a.local, a.localStr = local, addrString(local)
+		}
+		c.packLocalAddr(a.localStr)
 	}
 	return a
 }

@@ -38,9 +38,10 @@
  *        rule 2's handler calls do; an event for a request C has already
  *        finished is stale and C drops it.  The pair stays valid until C
  *        calls gohttp_asgi_finish; Go refuses it afterwards.
- *     d. What C passes to gohttp_asgi_start and gohttp_asgi_body (headers,
- *        body bytes) is read during the call only: Go copies it, and the
- *        request's goroutine writes it to the network, never the loop.
+ *     d. What C passes to gohttp_asgi_body (the body bytes, and with the
+ *        first body the headers of the start C held until then) is read
+ *        during the call only: Go copies it, and the request's goroutine
+ *        writes it to the network, never the loop.
  *     e. The app value of a route (gohttp_server_handle_asgi) follows
  *        rule 5: C keeps it alive until the server is freed.
  */
@@ -95,7 +96,8 @@ enum {
                              first (none without a client certificate).
                              Go packs it only for TLS requests
                              (go/tls_state.go); every adapter reads it. */
-    GOHTTP_F_LOCAL_ADDR,  /* "127.0.0.1:8000", "[::1]:8000", "unix:/run/a.sock" */
+    GOHTTP_F_LOCAL_ADDR,  /* "127.0.0.1:8000", "[::1]:8000", "unix:/run/a.sock";
+                             packed for ASGI requests only, else empty */
     GOHTTP_NFIELDS
 };
 

@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"runtime/cgo"
 	"strconv"
@@ -140,11 +139,7 @@ func (c *call) pack(r *http.Request, names []string) {
 	put(C.GOHTTP_F_PROTO, r.Proto)
 	put(C.GOHTTP_F_REMOTE_ADDR, r.RemoteAddr)
 	put(C.GOHTTP_F_SCHEME, requestScheme(r))
-	local := ""
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		local = addrString(a)
-	}
-	put(C.GOHTTP_F_LOCAL_ADDR, local)
+	c.req.field[C.GOHTTP_F_LOCAL_ADDR] = C.gohttp_span{} // ASGI's: see packLocalAddr
 
 	start, count := len(b), 0
 	for key, values := range r.Header {
@@ -182,6 +177,15 @@ func (c *call) pack(r *http.Request, names []string) {
 	}
 	c.req.call = C.uintptr_t(c.handle)
 	c.req.generation = C.uint64_t(c.generation)
+}
+
+// packLocalAddr adds local, the address the request came in on, to the
+// request block begin packed; c.mu is held.  Only ASGI's scope has it
+// (its "server"): native and WSGI handlers never read it, and finding
+// and formatting it would cost them a context lookup and 3 allocations.
+func (c *call) packLocalAddr(local string) {
+	c.req.field[C.GOHTTP_F_LOCAL_ADDR] = C.gohttp_span{off: C.uint32_t(len(c.data)), len: C.uint32_t(len(local))}
+	c.data = append(c.data, local...)
 }
 
 // appendItem appends s to b as one item of a packed list (bridge.h).

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import concurrent.futures
 import functools
 import inspect
@@ -48,6 +49,10 @@ LOOPS = ("auto", "asyncio", "uvloop")
 # How long a shutdown waits for the requests it cancelled to end.
 CANCEL_GRACE = 5.0
 
+# The name of every request's task: the default, "Task-<n>", is formatted
+# for each task on 3.11 (about 2% of a hello world's instructions).
+TASK_NAME = "gohttp.asgi"
+
 
 def task_starter(loop: asyncio.AbstractEventLoop
                  ) -> Callable[[Any], "asyncio.Task[None]"]:
@@ -61,9 +66,30 @@ def task_starter(loop: asyncio.AbstractEventLoop
     """
     if sys.version_info >= (3, 12):
         def start(coro: Any) -> "asyncio.Task[None]":
-            return asyncio.Task(coro, loop=loop, eager_start=True)
+            return asyncio.Task(coro, loop=loop, eager_start=True,
+                                name=TASK_NAME)
         return start
-    return loop.create_task
+    ready = getattr(loop, "_ready", None)
+    if not isinstance(ready, collections.deque):
+        # uvloop: its queue is not ours to touch.
+        return functools.partial(loop.create_task, name=TASK_NAME)
+    return functools.partial(_start_at_once, loop, ready)
+
+
+def _start_at_once(loop: asyncio.AbstractEventLoop,
+                   ready: "collections.deque[asyncio.Handle]",
+                   coro: Any) -> "asyncio.Task[None]":
+    """3.10 and 3.11 on asyncio's own loop: what 3.12's eager start does.
+    A new task queues its first step on the loop's ready queue; run that
+    step at once, instead of one more turn of the loop (a poll of the
+    selector) later.  The step is the task's own, run as the loop would
+    run it, so the app runs inside its real Task (current_task() is it)."""
+    queued = len(ready)
+    task = loop.create_task(coro, name=TASK_NAME)
+    if len(ready) == queued + 1:
+        step = ready.pop()
+        step._run()
+    return task
 
 
 async def _run(app: ASGIApplication, scope: dict[str, Any],

@@ -1,0 +1,18 @@
+"""Serve an ASGI app with gohttp's ASGI server.
+
+    PYTHONPATH=.:bench python3 bench/apps/gohttp_asgi.py apps.asgi_plain:app PORT [LOOP]
+
+LOOP is "auto" (uvloop when installed, as uvicorn's default), "asyncio"
+or "uvloop".  Runs in the foreground until SIGTERM or Ctrl-C.
+"""
+
+import importlib
+import sys
+
+import gohttp
+
+if __name__ == "__main__":
+    module, _, name = sys.argv[1].partition(":")
+    app = getattr(importlib.import_module(module), name or "app")
+    loop = sys.argv[3] if len(sys.argv) > 3 else "auto"
+    gohttp.serve_asgi(app, host="127.0.0.1", port=int(sys.argv[2]), loop=loop)

@@ -79,8 +79,8 @@ async def _run(app: ASGIApplication, scope: dict[str, Any],
         # client sees the 500.
         if isinstance(exc, asyncio.CancelledError):
             pass
-        elif isinstance(exc, OSError) and call.disconnected:
-            error_logger.debug("ASGI app stopped: the client went away (%s)",
+        elif call.disconnected and _from_disconnect(exc):
+            error_logger.debug("ASGI app stopped: the client went away (%r)",
                                exc)
         else:
             error_logger.error("Exception in ASGI application (%s %s)",
@@ -95,6 +95,20 @@ async def _run(app: ASGIApplication, scope: dict[str, Any],
                 "completing its response" if call.started
                 else "sending a response", scope["method"], scope["path"])
         call._finish(True)
+
+
+def _from_disconnect(exc: BaseException) -> bool:
+    """Whether exc is the OSError send() or receive() raised because the
+    client went away, or was raised while handling it: Starlette, for
+    one, turns it into its own ClientDisconnect, which is no OSError."""
+    seen: set[int] = set()
+    cause: Optional[BaseException] = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, OSError):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def asgi3(app: Any) -> ASGIApplication:

@@ -410,6 +410,19 @@ send_start(ASGICallObject *self, PyObject *message)
     return 0;
 }
 
+/* The response is complete: a receive() still waiting gets
+ * http.disconnect, as every receive() after it does (asgiref's www.rst);
+ * Litestar's streams wait for it beside the stream.  0, or -1 with an
+ * exception set. */
+static int
+end_waiting_receive(ASGICallObject *self)
+{
+    PyObject *msg = disconnect_message(self->state);   /* new reference */
+    int rc = msg != NULL ? resolve(&self->receive_fut, msg, NULL) : -1;
+    Py_XDECREF(msg);
+    return rc;
+}
+
 /* send() of http.response.body: 1 if it must wait for Go to write, 0 if
  * not, -1 with an exception set. */
 static int
@@ -462,6 +475,10 @@ send_body(ASGICallObject *self, PyObject *message)
         return raise_call_error(self, rc, &err);
     }
     self->complete = !more;
+    if (self->complete && self->receive_fut != NULL
+        && end_waiting_receive(self) < 0) {
+        return -1;
+    }
     return pending;
 }
 

@@ -258,10 +258,16 @@ TLS_VERSION = Kind("'1.2' or '1.3' (also 'TLSv1.3', 'tls1.3' or an "
 CIPHERS = Kind("Go's names of TLS 1.2 cipher suites, comma-separated "
                "('TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,...'), or None",
                _accept_optional_str)
-# The interfaces the command serves APP with: auto tells them apart.
-INTERFACES = ("auto", "asgi", "asgi2", "wsgi")
+# The interfaces the command serves APP with: auto tells them apart;
+# asgi3 is uvicorn's name for asgi.
+INTERFACES = ("auto", "asgi", "asgi3", "asgi2", "wsgi")
 LIFESPANS = ("auto", "on", "off")
 LOOPS = ("auto", "asyncio", "uvloop")
+
+
+def _accept_interface(value: Any) -> str:
+    interface = _accept_choice(INTERFACES)(value)
+    return "asgi" if interface == "asgi3" else interface
 
 
 def _accept_root_path(value: Any) -> Optional[str]:
@@ -438,11 +444,10 @@ OPTIONS: tuple[Option, ...] = (
            "SECONDS"),
     # ASGI apps (mount_asgi, serve_asgi, and the command).
     Option("interface", COMMAND, "auto",
-           Kind("one of " + ", ".join(INTERFACES),
-                _accept_choice(INTERFACES)),
+           Kind("one of " + ", ".join(INTERFACES), _accept_interface),
            ("--interface",),
-           "how to call APP: asgi (await app(scope, receive, send)), "
-           "asgi2 (a class, or app(scope) returning the coroutine "
+           "how to call APP: asgi or asgi3 (await app(scope, receive, "
+           "send)), asgi2 (a class, or app(scope) returning the coroutine "
            "function), wsgi, or auto: ASGI if APP is an async callable "
            "or a class, WSGI otherwise", cli={"choices": INTERFACES}),
     Option("lifespan", ASGI, "auto",

@@ -54,10 +54,11 @@ def test_an_asgi2_class(subprocess_env):
 
 
 def test_the_asgi_flags_reach_the_app(subprocess_env, tmp_path):
+    """uvicorn's flags, spelled as uvicorn spells them (asgi3 too)."""
     log = tmp_path / "lifespan.log"
     env = dict(subprocess_env, GOHTTP_TEST_LIFESPAN_LOG=str(log))
     with gohttp_command(env, "asgi_apps.hello:app", "-b", "127.0.0.1:0",
-                        "--interface", "asgi", "--root-path", "/api",
+                        "--interface", "asgi3", "--root-path", "/api",
                         "--lifespan", "off", "--loop", "asyncio",
                         "--timeout-lifespan", "5") as (proc, banner):
         _, url = banner.wait()
@@ -98,7 +99,8 @@ def test_a_failed_lifespan_startup_exits_1_with_the_apps_message(
     (["asgi_apps.hello:app", "--max-handlers", "3"], 2,
      "--max-handlers applies to WSGI apps"),
     (["asgi_apps.hello:app", "--interface", "asgi4"], 2,
-     "--interface must be one of auto, asgi, asgi2, wsgi, not 'asgi4'"),
+     "--interface must be one of auto, asgi, asgi3, asgi2, wsgi, not "
+     "'asgi4'"),
     (["asgi_apps.hello:app", "--root-path", "api"], 2,
      "--root-path must be a URL path that starts with '/', not 'api'"),
     (["asgi_apps.hello:app", "--timeout-lifespan", "-1"], 2,

@@ -80,6 +80,24 @@ def test_django_request_and_upload(django_url, client):
     assert r.json()["remote_addr"] == "127.0.0.1"
 
 
+# Django warns, by design, that it consumes a sync iterator under ASGI.
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume "
+                            "synchronous iterators")
+def test_django_file_and_streaming_responses(django_url, client, tmp_path):
+    """Large enough that the last send() waits for Go, while Django's
+    listen_for_disconnect() waits in receive()."""
+    data = os.urandom(3 << 20)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    for _ in range(3):
+        r = client.get(django_url + "/download/", params={"path": str(path)})
+        assert r.status_code == 200
+        assert r.content == data
+    with client.stream("GET", django_url + "/stream/1000/") as r:
+        assert "".join(r.iter_text()) == "".join(f"line {i}\n"
+                                                 for i in range(1000))
+
+
 def test_django_async_server_sent_events(django_url, client):
     with client.stream("GET", django_url + "/events/") as r:
         assert r.headers["content-type"] == "text/event-stream"

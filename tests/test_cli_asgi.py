@@ -4,6 +4,7 @@ serving (and its failure stops the command), workers and SIGHUP."""
 
 import signal
 import sys
+import threading
 
 import pytest
 import urllib3
@@ -41,6 +42,24 @@ def test_an_asgi_app_is_told_apart_and_its_lifespan_runs(
         assert "SIGTERM: shutting down" in banner.rest()
 
 
+def test_sigterm_lets_a_request_finish_then_runs_lifespan_shutdown(
+        subprocess_env, tmp_path):
+    log = tmp_path / "lifespan.log"
+    env = dict(subprocess_env, GOHTTP_TEST_LIFESPAN_LOG=str(log))
+    with gohttp_command(env, "asgi_apps.hello:app", "-b", "127.0.0.1:0") as (
+            proc, banner):
+        _, url = banner.wait()
+        result = {}
+        client = threading.Thread(
+            target=lambda: result.update(r=get(url + "/slow")))
+        client.start()
+        banner.wait_for("slow request started")
+        assert stop(proc) == 0
+        client.join(TIMEOUT)
+        assert result["r"][0] == 200
+    assert log.read_text() == f"slow request done\nshutdown {proc.pid}\n"
+
+
 def test_an_asgi2_class(subprocess_env):
     with gohttp_command(subprocess_env, "asgi_apps.hello:Asgi2",
                         "-b", "127.0.0.1:0") as (proc, banner):
@@ -70,13 +89,17 @@ def test_the_asgi_flags_reach_the_app(subprocess_env, tmp_path):
     assert not log.exists()
 
 
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]])
 def test_a_failed_lifespan_startup_exits_1_with_the_apps_message(
-        subprocess_env):
+        subprocess_env, workers):
     code, stderr = failure(subprocess_env, "asgi_apps.hello:failing_startup",
-                           "-b", "127.0.0.1:0")
+                           "-b", "127.0.0.1:0", *workers)
     assert code == 1
-    assert stderr.endswith("gohttp: ASGI lifespan startup failed: the "
-                           "database is not there\n")
+    assert ("gohttp: ASGI lifespan startup failed: the database is not "
+            "there\n") in stderr
+    if workers:
+        assert "the workers cannot start" in stderr
+    assert "Traceback" not in stderr
 
 
 @pytest.mark.parametrize("args, code, message", [

@@ -1,15 +1,29 @@
 """Raw ASGI apps for the command: ASGI 3, ASGI 2, a factory, lifespans
 that fail or note their shutdown, and things that are no ASGI app."""
 
+import asyncio
 import os
+import sys
+
+
+def note(line):
+    """A line in the file $GOHTTP_TEST_LIFESPAN_LOG names, if set."""
+    log = os.environ.get("GOHTTP_TEST_LIFESPAN_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(line + "\n")
 
 
 async def app(scope, receive, send):
-    """Hello, the pid, and lifespan: its shutdown is written to the file
-    $GOHTTP_TEST_LIFESPAN_LOG names, if set."""
+    """Hello, the pid, and lifespan: its shutdown is noted, and so is the
+    end of /slow, which takes a second."""
     if scope["type"] == "lifespan":
         await lifespan(scope, receive, send)
         return
+    if scope["path"] == "/slow":
+        print("slow request started", file=sys.stderr, flush=True)
+        await asyncio.sleep(1.0)
+        note("slow request done")
     body = (f"Hello from {scope['path']} root={scope['root_path']} "
             f"pid={os.getpid()} started={scope['state'].get('started')}\n")
     await send({"type": "http.response.start", "status": 200,
@@ -19,16 +33,13 @@ async def app(scope, receive, send):
 
 
 async def lifespan(scope, receive, send):
-    log = os.environ.get("GOHTTP_TEST_LIFESPAN_LOG")
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             scope["state"]["started"] = True
             await send({"type": "lifespan.startup.complete"})
         else:
-            if log:
-                with open(log, "a") as f:
-                    f.write(f"shutdown {os.getpid()}\n")
+            note(f"shutdown {os.getpid()}")
             await send({"type": "lifespan.shutdown.complete"})
             return
 

@@ -16,6 +16,7 @@ import pytest
 httpx = pytest.importorskip("httpx")
 
 import gohttp  # noqa: E402
+from helpers.asgi_fixtures import client, serving  # noqa: E402,F401
 from helpers.common import TIMEOUT  # noqa: E402
 from test_cli import gohttp_command, stop  # noqa: E402
 
@@ -29,16 +30,6 @@ def framework(module: str, package: str):
     return getattr(importlib.import_module(name), attr)
 
 
-def serve(app):
-    srv = gohttp.Server("127.0.0.1", 0, shutdown_timeout=5)
-    srv.mount_asgi("/", app, lifespan="auto")
-    return srv.start()
-
-
-@pytest.fixture
-def client():
-    with httpx.Client(timeout=TIMEOUT) as c:
-        yield c
 
 
 # ---- Django 5 under ASGI (the WSGI tests' project, its asgi.py) -----------
@@ -46,9 +37,8 @@ def client():
 @pytest.fixture(scope="module")
 def django_url():
     app = framework("wsgi_apps.django_site.asgi:application", "django")
-    srv = serve(app)
-    yield srv.url
-    srv.shutdown()
+    with serving(app) as srv:
+        yield srv.url
 
 
 def test_django_sync_view_through_asgiref(django_url, client):
@@ -123,9 +113,8 @@ def test_django_under_a_root_path(client):
 
 @pytest.fixture(scope="module")
 def litestar_url():
-    srv = serve(framework("asgi_apps.litestar_app:app", "litestar"))
-    yield srv.url
-    srv.shutdown()
+    with serving(framework("asgi_apps.litestar_app:app", "litestar")) as srv:
+        yield srv.url
 
 
 # Litestar 2.25 deprecates the plain style its 2.x docs show, which still
@@ -151,9 +140,8 @@ def test_litestar(litestar_url, client):
 
 @pytest.fixture(scope="module")
 def quart_url():
-    srv = serve(framework("asgi_apps.quart_app:app", "quart"))
-    yield srv.url
-    srv.shutdown()
+    with serving(framework("asgi_apps.quart_app:app", "quart")) as srv:
+        yield srv.url
 
 
 def test_quart(quart_url, client):

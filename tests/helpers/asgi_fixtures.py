@@ -7,12 +7,14 @@ runs at start() as it does in production.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any, Callable, Iterator
 
 import pytest
 
 import gohttp
+from helpers.common import TIMEOUT
 
 
 @pytest.fixture
@@ -34,6 +36,28 @@ def serve_asgi() -> Iterator[Callable[..., gohttp.Server]]:
     yield serve
     for srv in servers:
         srv.shutdown(timeout=5.0)
+
+
+@contextlib.contextmanager
+def serving(app: Any, **mount: Any) -> Iterator[gohttp.Server]:
+    """A started server with app at the root (mount: mount_asgi's keyword
+    arguments), for a module-scoped fixture: shut down at the end."""
+    srv = gohttp.Server("127.0.0.1", 0, shutdown_timeout=5)
+    srv.mount_asgi("/", app, **mount)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+
+
+@pytest.fixture
+def client() -> Iterator[Any]:
+    """A real httpx client that never waits forever (the framework
+    tests')."""
+    httpx = pytest.importorskip("httpx")
+    with httpx.Client(timeout=TIMEOUT) as c:
+        yield c
 
 
 @pytest.fixture

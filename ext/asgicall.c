@@ -553,7 +553,8 @@ asgi_call_send(PyObject *op, PyObject *message)
 PyDoc_STRVAR(finish_doc,
 "_finish(returned)\n--\n\n"
 "Tell Go the app is done: it returned (True) or raised (False).  An app\n"
-"that returned before completing its response failed all the same.\n"
+"that returned before completing its response failed all the same; one\n"
+"that raised after completing it has answered (Go sends it whole).\n"
 "gohttp.asgi calls it; receive() and send() are invalid afterwards.");
 
 static PyObject *
@@ -564,7 +565,11 @@ asgi_call_finish(PyObject *op, PyObject *returned)
     if (ok < 0) {
         return NULL;
     }
-    gohttp_asgi_call_finish(self, ok && self->complete ? GOHTTP_HANDLED : GOHTTP_FAILED);
+    /* Complete is answered, even if the app raised afterwards (Starlette
+     * sends its 500, then re-raises): the client gets what it was sent;
+     * whether the app returned or raised matters to the log alone. */
+    gohttp_asgi_call_finish(self, self->complete ? GOHTTP_HANDLED
+                                                 : GOHTTP_FAILED);
     Py_CLEAR(self->receive_fut);
     Py_CLEAR(self->send_fut);
     Py_CLEAR(self->message);

@@ -71,7 +71,7 @@ async def _run(app: ASGIApplication, scope: dict[str, Any],
     """One request's task: the app, then the news to Go.  An exception is
     logged with its traceback to the "gohttp.error" logger, unless it is
     the OSError of a client gone away; Go answers 500 if the response had
-    not started, else aborts it."""
+    not started, else aborts it, unless it was complete: that one stands."""
     try:
         await app(scope, call.receive, call.send)
     except BaseException as exc:

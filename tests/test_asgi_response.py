@@ -187,6 +187,13 @@ def test_send_after_disconnect_raises_an_oserror(serve_asgi, asgi_errors):
     assert asgi_errors() == []
 
 
+def request_then_leave(srv):
+    """Send a request, then close the connection without reading."""
+    with connect(srv.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.05)
+
+
 class FrameworkDisconnect(Exception):
     """What a framework raises for the client's going: Starlette's
     ClientDisconnect, raised while handling send()'s OSError."""
@@ -219,10 +226,7 @@ def test_an_error_raised_for_the_disconnect_is_not_a_server_error(
             ended.set()
         raise RuntimeError("never reached")
 
-    srv = serve_asgi(app)
-    with connect(srv.address) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        time.sleep(0.05)
+    request_then_leave(serve_asgi(app))
     assert ended.wait(TIMEOUT)
     time.sleep(0.1)   # the task ends after its finally
     assert asgi_errors() == []
@@ -238,10 +242,7 @@ def test_an_app_error_after_a_disconnect_is_still_logged(serve_asgi,
         ended.set()
         raise KeyError("the app's own bug")
 
-    srv = serve_asgi(app)
-    with connect(srv.address) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        time.sleep(0.05)
+    request_then_leave(serve_asgi(app))
     assert ended.wait(TIMEOUT)
     deadline = time.monotonic() + TIMEOUT
     while not asgi_errors() and time.monotonic() < deadline:
@@ -313,6 +314,26 @@ def test_raise_before_go_wrote_anything_is_500(serve_asgi, asgi_errors,
     except urllib3.exceptions.ProtocolError:
         return   # Go had written the start: aborted, as it must be
     assert r.status == 500 or r.data != b"partial"
+
+
+def test_raise_after_the_response_is_complete_keeps_it(serve_asgi,
+                                                       asgi_errors, http):
+    """Starlette's ServerErrorMiddleware sends its whole 500, then
+    re-raises: the response is complete, so the client gets it, whether
+    or not Go had written it when the app raised; the error is logged."""
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 503})
+        await send({"type": "http.response.body", "body": b"whole"})
+        raise ValueError("after the response")
+
+    srv = serve_asgi(app)
+    for _ in range(50):   # Go writes before or after the raise: both
+        r = http.request("GET", srv.url + "/")
+        assert (r.status, r.data) == (503, b"whole")
+    deadline = time.monotonic() + TIMEOUT
+    while len(asgi_errors()) < 50 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(asgi_errors()) == 50
 
 
 def test_start_then_raise_before_any_body_is_500(serve_asgi, asgi_errors,

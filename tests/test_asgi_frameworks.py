@@ -16,7 +16,8 @@ import pytest
 httpx = pytest.importorskip("httpx")
 
 import gohttp  # noqa: E402
-from helpers.asgi_fixtures import client, serving  # noqa: E402,F401
+from helpers.asgi_fixtures import (asgi_errors, client,  # noqa: E402,F401
+                                   serving, stops_growing)
 from helpers.common import TIMEOUT  # noqa: E402
 from test_cli import gohttp_command, stop  # noqa: E402
 
@@ -134,6 +135,18 @@ def test_litestar(litestar_url, client):
         assert "".join(r.iter_text()) == "0\n1\n2\n3\n4\n"
     assert client.get(litestar_url + "/state").json() == {
         "greeting": "from startup", "path": "/state"}
+
+
+def test_litestar_event_stream_stops_when_the_client_goes(
+        litestar_url, client, asgi_errors):
+    from asgi_apps.litestar_app import ticks
+    with client.stream("GET", litestar_url + "/ticks") as r:
+        lines = r.iter_lines()
+        assert next(lines).startswith("data: ")
+        assert next(lines) == ""
+    assert stops_growing(lambda: ticks["count"])
+    assert asgi_errors() == []
+    assert client.get(litestar_url + "/items/1").status_code == 200
 
 
 # ---- Quart ------------------------------------------------------------------

@@ -2,6 +2,7 @@
 into a dataclass, a sync handler in a thread, streaming, lifespan
 state."""
 
+import asyncio
 import threading
 from dataclasses import dataclass
 
@@ -39,6 +40,21 @@ async def stream() -> Stream:
     return Stream(numbers(), media_type="text/plain")
 
 
+ticks = {"count": 0}
+
+
+@get("/ticks")
+async def endless() -> Stream:
+    """Server-sent events until the client leaves (Litestar learns it
+    from receive(), beside the stream)."""
+    async def events():
+        while True:
+            ticks["count"] += 1
+            yield f"data: {ticks['count']}\n\n"
+            await asyncio.sleep(0.01)
+    return Stream(events(), media_type="text/event-stream")
+
+
 @get("/state")
 async def state(request: Request, state: State) -> dict:
     return {"greeting": state.greeting, "path": request.url.path}
@@ -48,5 +64,6 @@ def on_startup(app: Litestar) -> None:
     app.state.greeting = "from startup"
 
 
-app = Litestar([read_item, create_item, sync_handler, stream, state],
+app = Litestar([read_item, create_item, sync_handler, stream, endless,
+                state],
                on_startup=[on_startup])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -58,6 +59,19 @@ def client() -> Iterator[Any]:
     httpx = pytest.importorskip("httpx")
     with httpx.Client(timeout=TIMEOUT) as c:
         yield c
+
+
+def stops_growing(count: Callable[[], int], every: float = 0.2) -> bool:
+    """Whether count() stops changing (checked every `every` seconds)
+    within TIMEOUT: an endless stream stopped once its client left."""
+    deadline = time.monotonic() + TIMEOUT
+    last = -1
+    while last != count():
+        if time.monotonic() > deadline:
+            return False
+        last = count()
+        time.sleep(every)
+    return True
 
 
 @pytest.fixture

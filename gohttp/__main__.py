@@ -202,11 +202,14 @@ def _interface(target: Any, app: str, given: str, call: bool) -> str:
         raise _fail(f"--interface wsgi: {app} is an ASGI application "
                     f"({_why_asgi(found)}); leave --interface out, or give "
                     f"--interface {found}")
-    if given == "wsgi" and not asgi._binds(target, 2):
-        factory = "" if call else (f"; if it is a factory that makes one, "
-                                   f"write {app}()")
+    if given == "wsgi" and not asgi.can_call_with(target, 2):
+        hint = "" if call else (f"; if it is a factory that makes one, "
+                                f"write {app}()")
+        if asgi.can_call_with(target, 1):
+            hint += ("; if it is an ASGI 2 app, app(scope), give "
+                     "--interface asgi2")
         raise _fail(f"{app} cannot be called as a WSGI application "
-                    f"app(environ, start_response){factory}")
+                    f"app(environ, start_response){hint}")
     return given
 
 

@@ -131,7 +131,8 @@ def interface_of(app: Any) -> Optional[str]:
     class whose instances are ASGI 2 apps (made with the scope alone),
     None for anything else (a WSGI app, say)."""
     if inspect.isclass(app):
-        return "asgi2" if _binds(app, 1) and not _binds(app, 2) else None
+        one_argument = can_call_with(app, 1) and not can_call_with(app, 2)
+        return "asgi2" if one_argument else None
     return "asgi" if _is_async_callable(app) else None
 
 
@@ -141,11 +142,11 @@ def application(app: Any, interface: str) -> ASGIApplication:
     returns the coroutine; "asgi2": app(scope) then await
     instance(receive, send)); TypeError saying why app cannot be."""
     if interface == "asgi2":
-        if not _binds(app, 1):
+        if not can_call_with(app, 1):
             raise TypeError("an ASGI 2 app is called as app(scope): this "
                             "one does not take one argument")
         return asgi3(app if inspect.isclass(app) else _not_async(app))
-    if not _binds(app, 3):
+    if not can_call_with(app, 3):
         raise TypeError("an ASGI app is called as await app(scope, "
                         "receive, send): this one does not take three "
                         "arguments")
@@ -163,7 +164,7 @@ def _not_async(app: Any) -> Any:
     return lambda scope: app(scope)
 
 
-def _binds(fn: Any, count: int) -> bool:
+def can_call_with(fn: Any, count: int) -> bool:
     """Whether fn can be called with count positional arguments (True
     when there is no signature to read, as for some builtins)."""
     try:

@@ -60,11 +60,14 @@ def test_sigterm_lets_a_request_finish_then_runs_lifespan_shutdown(
     assert log.read_text() == f"slow request done\nshutdown {proc.pid}\n"
 
 
-def test_an_asgi2_class(subprocess_env):
-    with gohttp_command(subprocess_env, "asgi_apps.hello:Asgi2",
-                        "-b", "127.0.0.1:0") as (proc, banner):
+@pytest.mark.parametrize("args", [["asgi_apps.hello:Asgi2"],
+                                  ["asgi_apps.hello:asgi2_factory",
+                                   "--interface", "asgi2"]])
+def test_an_asgi2_app(subprocess_env, args):
+    with gohttp_command(subprocess_env, *args, "-b", "127.0.0.1:0") as (
+            proc, banner):
         name, url = banner.wait()
-        assert name == "asgi_apps.hello:Asgi2 (ASGI2)"
+        assert name == f"{args[0]} (ASGI2)"
         assert get(url + "/") == (200, "ASGI 2\n")
         assert stop(proc) == 0
         # auto: an app that raises on the lifespan scope is served
@@ -110,6 +113,11 @@ def test_a_failed_lifespan_startup_exits_1_with_the_apps_message(
     (["asgi_apps.hello:wsgi_app", "--interface", "asgi"], 1,
      "gohttp: an ASGI app is called as await app(scope, receive, send): "
      "this one does not take three arguments"),
+    (["asgi_apps.hello:asgi2_factory"], 1,
+     "cannot be called as a WSGI application app(environ, start_response); "
+     "if it is a factory that makes one, write asgi_apps.hello:"
+     "asgi2_factory(); if it is an ASGI 2 app, app(scope), give "
+     "--interface asgi2"),
     (["asgi_apps.hello:wsgi_app", "--interface", "asgi2"], 1,
      "gohttp: an ASGI 2 app is called as app(scope): this one does not "
      "take one argument"),

@@ -61,6 +61,12 @@ class Asgi2:
         await send({"type": "http.response.body", "body": b"ASGI 2\n"})
 
 
+def asgi2_factory(scope):
+    """An ASGI 2 app as a function: auto cannot tell it from a broken WSGI
+    app, --interface asgi2 can."""
+    return Asgi2(scope)
+
+
 async def failing_startup(scope, receive, send):
     assert scope["type"] == "lifespan"
     await receive()

@@ -160,7 +160,8 @@ def test_workers_sighup_and_sigterm_with_lifespan(subprocess_env, tmp_path):
     env = dict(subprocess_env, GOHTTP_TEST_LIFESPAN_LOG=str(log))
     with gohttp_command(env, "asgi_apps.hello:app", "-b", "127.0.0.1:0",
                         "--workers", "2") as (proc, banner):
-        _, url = banner.wait()
+        name, url = banner.wait()
+        assert name == "asgi_apps.hello:app (ASGI)"   # a worker's word
         before = set(ready_pids(banner))
         assert len(before) == 2
         assert pids_seen(url, 2) == before

@@ -409,6 +409,19 @@ send_start(ASGICallObject *self, PyObject *message)
     return 0;
 }
 
+/* The response is complete: a receive() still waiting gets
+ * http.disconnect, as every receive() after it does (asgiref's www.rst);
+ * Litestar's streams wait for it beside the stream.  0, or -1 with an
+ * exception set. */
+static int
+end_waiting_receive(ASGICallObject *self)
+{
+    PyObject *msg = disconnect_message(self->state);   /* new reference */
+    int rc = msg != NULL ? resolve(&self->receive_fut, msg, NULL) : -1;
+    Py_XDECREF(msg);
+    return rc;
+}
+
 /* send() of http.response.body: 1 if it must wait for Go to write, 0 if
  * not, -1 with an exception set. */
 static int
@@ -466,6 +479,10 @@ send_body(ASGICallObject *self, PyObject *message)
         return raise_call_error(self, rc, &err);
     }
     self->complete = !more;
+    if (self->complete && self->receive_fut != NULL
+        && end_waiting_receive(self) < 0) {
+        return -1;
+    }
     return pending;
 }
 
@@ -540,7 +557,8 @@ asgi_call_send(PyObject *op, PyObject *message)
 PyDoc_STRVAR(finish_doc,
 "_finish(returned)\n--\n\n"
 "Tell Go the app is done: it returned (True) or raised (False).  An app\n"
-"that returned before completing its response failed all the same.\n"
+"that returned before completing its response failed all the same; one\n"
+"that raised after completing it has answered (Go sends it whole).\n"
 "gohttp.asgi calls it; receive() and send() are invalid afterwards.");
 
 static PyObject *
@@ -551,7 +569,11 @@ asgi_call_finish(PyObject *op, PyObject *returned)
     if (ok < 0) {
         return NULL;
     }
-    gohttp_asgi_call_finish(self, ok && self->complete ? GOHTTP_HANDLED : GOHTTP_FAILED);
+    /* Complete is answered, even if the app raised afterwards (Starlette
+     * sends its 500, then re-raises): the client gets what it was sent;
+     * whether the app returned or raised matters to the log alone. */
+    gohttp_asgi_call_finish(self, self->complete ? GOHTTP_HANDLED
+                                                 : GOHTTP_FAILED);
     Py_CLEAR(self->receive_fut);
     Py_CLEAR(self->send_fut);
     Py_CLEAR(self->message);

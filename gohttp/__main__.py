@@ -1,5 +1,7 @@
-"""The gohttp command: serve a WSGI app or gohttp routes on Go's net/http.
+"""The gohttp command: serve an ASGI or WSGI app, or gohttp routes, on
+Go's net/http.
 
+    gohttp main:app                     # FastAPI, Starlette, any ASGI app
     gohttp myproject.wsgi:application --bind 127.0.0.1:8000
     gohttp myapp:create_app()           # a factory that returns the app
     gohttp myapp                        # routes registered with @gohttp.route
@@ -12,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import inspect
 import os
 import sys
 import traceback
 from typing import Any, Callable, Optional, Sequence
 
-from . import __version__, _control, _logging, _options, _supervisor
+from . import __version__, _control, _logging, _options, _supervisor, asgi
 from .server import Server, _default_server
 from .wsgi import mount
 
@@ -73,9 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gohttp",
         description="Serve a Python web app on Go's net/http.",
-        epilog="APP is MODULE:CALLABLE, a WSGI application such as "
-               "myproject.wsgi:application (a dotted path after the colon "
-               "is followed: pkg.app:obj.wsgi_app); MODULE:FACTORY(), a "
+        epilog="APP is MODULE:CALLABLE, an ASGI application such as "
+               "main:app (FastAPI, Starlette, Litestar, Quart, Django's "
+               "asgi:application) or a WSGI one such as "
+               "myproject.wsgi:application, told apart by themselves "
+               "(--interface overrides); a dotted path after the colon "
+               "is followed: pkg.app:obj.wsgi_app; MODULE:FACTORY(), a "
                "function called with no arguments that returns the "
                "application; MODULE:SERVER, a gohttp.Server the module "
                "made; or MODULE alone, for the handlers it registered with "
@@ -174,27 +178,44 @@ def _load(app: str) -> tuple[Any, str]:
             traceback.print_exc()
             raise _fail(f"{app}: the factory raised {type(exc).__name__}: "
                         f"{exc}") from None
-    if isinstance(target, Server):
-        return target, app
-    if not callable(target):
-        raise _fail(f"{app} is a {type(target).__name__}: want a WSGI "
-                    f"application app(environ, start_response) or a "
+    if not isinstance(target, Server) and not callable(target):
+        raise _fail(f"{app} is a {type(target).__name__}: want an ASGI "
+                    f"application (await app(scope, receive, send)), a WSGI "
+                    f"one (app(environ, start_response)) or a "
                     f"gohttp.Server")
-    if not call and not _takes_two_arguments(target):
-        raise _fail(f"{app} cannot be called as a WSGI application "
-                    f"app(environ, start_response); if it is a factory "
-                    f"that makes one, write {app}()")
     return target, app
 
 
-def _takes_two_arguments(fn: Any) -> bool:
-    try:
-        inspect.signature(fn).bind(None, None)
-    except TypeError:
-        return False
-    except ValueError:  # no signature to read (some builtins): trust it
-        return True
-    return True
+def _interface(target: Any, app: str, given: str, call: bool) -> str:
+    """How to serve target, which APP app named: "server", "wsgi",
+    "asgi" or "asgi2"; given is --interface ("auto" tells by target)."""
+    if isinstance(target, Server):
+        if given != "auto":
+            raise _fail(f"--interface applies to an app, and {app} is a "
+                        f"gohttp.Server: mount its apps with mount_asgi or "
+                        f"mount_wsgi")
+        return "server"
+    found = asgi.interface_of(target)
+    if given == "auto":
+        given = found or "wsgi"
+    elif given == "wsgi" and found:
+        raise _fail(f"--interface wsgi: {app} is an ASGI application "
+                    f"({_why_asgi(found)}); leave --interface out, or give "
+                    f"--interface {found}")
+    if given == "wsgi" and not asgi.can_call_with(target, 2):
+        hint = "" if call else (f"; if it is a factory that makes one, "
+                                f"write {app}()")
+        if asgi.can_call_with(target, 1):
+            hint += ("; if it is an ASGI 2 app, app(scope), give "
+                     "--interface asgi2")
+        raise _fail(f"{app} cannot be called as a WSGI application "
+                    f"app(environ, start_response){hint}")
+    return given
+
+
+def _why_asgi(interface: str) -> str:
+    return ("its __call__ is a coroutine function" if interface == "asgi"
+            else "a class made with the scope alone, ASGI 2 style")
 
 
 def _given(args: argparse.Namespace, where: tuple[str, ...]
@@ -247,24 +268,43 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         return
 
     target, name = _load(args.app)
+    interface = _interface(target, args.app,
+                           getattr(args, "interface", "auto"),
+                           args.app.endswith("()"))
     max_handlers = _given(args, (_options.CORE,))
+    asgi_options = _given(args, (_options.ASGI,))
+    if asgi_options and not interface.startswith("asgi"):
+        flags = ", ".join(_options.BY_NAME[o].flags[0] for o in asgi_options)
+        what = "a gohttp.Server" if interface == "server" else "a WSGI app"
+        parser.error(f"{flags} applies to ASGI apps, and {args.app} is "
+                     f"{what}")
     try:
-        if isinstance(target, Server):
+        if interface == "server":
             if max_handlers:
                 parser.error("--max-handlers applies to WSGI apps: give "
                              "gohttp.Server(max_handlers=...) in your code")
             server = target
             server._configure(**options)
-        else:
+        elif interface == "wsgi":
             server = Server(**options, **max_handlers)
             mount(server, "/", target, name=name)
+        else:
+            if max_handlers:
+                parser.error("--max-handlers applies to WSGI apps: an ASGI "
+                             "app's requests all run on its event loop")
+            server = Server(**options)
+            server.mount_asgi("/", asgi.application(target, interface),
+                              **asgi_options)
+            name = f"{name} ({interface.upper()})"
         for prefix, directory in args.static:
             server.static(prefix, directory, listing=args.static_listing)
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, ImportError) as exc:
         raise _fail(str(exc)) from None
     try:
         server.run(app_name=name, **run_options)
     except (OSError, ValueError) as exc:  # an address, a certificate
+        raise _fail(str(exc)) from None
+    except asgi.LifespanFailure as exc:   # the app's own message
         raise _fail(str(exc)) from None
 
 

@@ -16,8 +16,6 @@ from typing import Any, Callable, Optional
 
 from ._logging import logger
 
-MODES = ("auto", "on", "off")
-
 
 class LifespanFailure(RuntimeError):
     """The app's lifespan startup or shutdown failed, or timed out."""
@@ -27,15 +25,10 @@ class Lifespan:
     def __init__(self, app: Callable[..., Any], mode: str,
                  timeout: Optional[float],
                  loop: asyncio.AbstractEventLoop) -> None:
-        if mode not in MODES:
-            raise ValueError(f"lifespan must be 'auto', 'on' or 'off', "
-                             f"not {mode!r}")
-        if timeout is not None and timeout <= 0:
-            raise ValueError(f"timeout_lifespan must be > 0 seconds or "
-                             f"None, not {timeout!r}")
+        # mode and timeout are checked by _options (timeout 0: no limit).
         self.app = app
         self.mode = mode
-        self.timeout = timeout
+        self.timeout = timeout or None
         self.loop = loop
         self.state: dict[str, Any] = {}
         self.running = False       # startup completed: shutdown is due

@@ -26,9 +26,11 @@ from typing import Any, Callable, Optional
 from . import _address
 
 # Where an option goes: the core's constructor, listen(), the address the
-# server binds, the Python Server itself, or run() (worker processes).
+# server binds, the Python Server itself, run() (worker processes), an
+# ASGI app's mount (mount_asgi, serve_asgi), or the command alone (how it
+# loads APP).
 CORE, LISTEN, ADDRESS = "core", "listen", "address"
-SERVER, RUN = "server", "run"
+SERVER, RUN, ASGI, COMMAND = "server", "run", "asgi", "command"
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,30 @@ TLS_VERSION = Kind("'1.2' or '1.3' (also 'TLSv1.3', 'tls1.3' or an "
 CIPHERS = Kind("Go's names of TLS 1.2 cipher suites, comma-separated "
                "('TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,...'), or None",
                _accept_optional_str)
+# The interfaces the command serves APP with: auto tells them apart;
+# asgi3 is uvicorn's name for asgi.
+INTERFACES = ("auto", "asgi", "asgi3", "asgi2", "wsgi")
+LIFESPANS = ("auto", "on", "off")
+LOOPS = ("auto", "asyncio", "uvloop")
+
+
+def _accept_interface(value: Any) -> str:
+    interface = _accept_choice(INTERFACES)(value)
+    return "asgi" if interface == "asgi3" else interface
+
+
+def _accept_root_path(value: Any) -> Optional[str]:
+    """A prefix a proxy took off the path: "" or None for none, else a
+    path that starts with "/"."""
+    path = _accept_optional_str(value)
+    if path is not None and not path.startswith("/"):
+        raise ValueError
+    return path
+
+
+ROOT_PATH = Kind("a URL path that starts with '/' (such as '/api'), or "
+                 "None", _accept_root_path,
+                 cli_want="a URL path that starts with '/'")
 LOG_FORMATS = ("combined", "common", "json")
 LOG_FORMAT = Kind(f"one of {', '.join(LOG_FORMATS)}",
                   _accept_choice(LOG_FORMATS))
@@ -416,6 +442,32 @@ OPTIONS: tuple[Option, ...] = (
     Option("shutdown_timeout", SERVER, 10.0, SECONDS, ("--shutdown-timeout",),
            "how long Ctrl-C or SIGTERM waits for requests in flight",
            "SECONDS"),
+    # ASGI apps (mount_asgi, serve_asgi, and the command).
+    Option("interface", COMMAND, "auto",
+           Kind("one of " + ", ".join(INTERFACES), _accept_interface),
+           ("--interface",),
+           "how to call APP: asgi or asgi3 (await app(scope, receive, "
+           "send)), asgi2 (a class, or app(scope) returning the coroutine "
+           "function), wsgi, or auto: ASGI if APP is an async callable "
+           "or a class, WSGI otherwise", cli={"choices": INTERFACES}),
+    Option("lifespan", ASGI, "auto",
+           Kind("one of " + ", ".join(LIFESPANS), _accept_choice(LIFESPANS)),
+           ("--lifespan",),
+           "run the ASGI app's lifespan (startup before serving, shutdown "
+           "after the last request): auto serves an app that raises on it "
+           "without it, on makes that a failure", cli={"choices": LIFESPANS}),
+    Option("timeout_lifespan", ASGI, 60.0, TIMEOUT, ("--timeout-lifespan",),
+           "how long the ASGI lifespan's startup, and its shutdown, may "
+           "take; 0 for no limit", "SECONDS"),
+    Option("loop", ASGI, "auto",
+           Kind("one of " + ", ".join(LOOPS), _accept_choice(LOOPS)),
+           ("--loop",),
+           "the ASGI event loop: auto takes uvloop if it is installed",
+           cli={"choices": LOOPS}),
+    Option("root_path", ASGI, None, ROOT_PATH, ("--root-path",),
+           "the path prefix a proxy took off the URL, for the ASGI "
+           "scope's root_path (links the app makes start with it)", "PATH",
+           shown="none"),
     # Worker processes (run()).
     Option("workers", RUN, 1, WORKERS, ("--workers", "-w"),
            "serve from N worker processes, all on the same sockets, run by "

@@ -374,6 +374,9 @@ class Supervisor:
                                                   self.shutdown_timeout))
         if not self.urls:
             self.urls = list(message.get("urls") or [])
+            # The worker imported the app: its name says the interface
+            # too ("main:app (ASGI)"), which the supervisor cannot know.
+            self.app_name = message.get("app_name") or self.app_name
         if self.stopping:
             self._stop(w)
             return

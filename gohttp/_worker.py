@@ -48,7 +48,8 @@ def serve_as_worker(srv: "Server", app_name: Optional[str]) -> None:
 
     def listening() -> None:
         _control.send(control, {"ready": os.getpid(), "urls": srv.urls,
-                        "shutdown_timeout": srv.shutdown_timeout})
+                        "shutdown_timeout": srv.shutdown_timeout,
+                        "app_name": app_name})
         threading.Thread(
             target=_watch, name="gohttp-worker-watch", daemon=True,
             args=(srv, control, settings.get("max_requests"),

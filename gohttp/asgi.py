@@ -30,8 +30,8 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Union
 
-from . import _gohttp
-from ._lifespan import MODES, Lifespan, LifespanFailure
+from . import _gohttp, _options
+from ._lifespan import Lifespan, LifespanFailure
 from ._logging import logger as error_logger
 from .wsgi import ClientDisconnected, _script_name
 
@@ -44,7 +44,7 @@ ASGIApplication = Callable[[dict[str, Any], Callable[[], Awaitable[Any]],
                             Callable[[Any], Awaitable[None]]],
                            Awaitable[None]]
 
-LOOPS = ("auto", "asyncio", "uvloop")
+_D = _options.DEFAULT
 
 # How long a shutdown waits for the requests it cancelled to end.
 CANCEL_GRACE = 5.0
@@ -97,7 +97,7 @@ async def _run(app: ASGIApplication, scope: dict[str, Any],
     """One request's task: the app, then the news to Go.  An exception is
     logged with its traceback to the "gohttp.error" logger, unless it is
     the OSError of a client gone away; Go answers 500 if the response had
-    not started, else aborts it."""
+    not started, else aborts it, unless it was complete: that one stands."""
     try:
         await app(scope, call.receive, call.send)
     except BaseException as exc:
@@ -105,8 +105,8 @@ async def _run(app: ASGIApplication, scope: dict[str, Any],
         # client sees the 500.
         if isinstance(exc, asyncio.CancelledError):
             pass
-        elif isinstance(exc, OSError) and call.disconnected:
-            error_logger.debug("ASGI app stopped: the client went away (%s)",
+        elif call.disconnected and _from_disconnect(exc):
+            error_logger.debug("ASGI app stopped: the client went away (%r)",
                                exc)
         else:
             error_logger.error("Exception in ASGI application (%s %s)",
@@ -123,6 +123,20 @@ async def _run(app: ASGIApplication, scope: dict[str, Any],
         call._finish(True)
 
 
+def _from_disconnect(exc: BaseException) -> bool:
+    """Whether exc is the OSError send() or receive() raised because the
+    client went away, or was raised while handling it: Starlette, for
+    one, turns it into its own ClientDisconnect, which is no OSError."""
+    seen: set[int] = set()
+    cause: Optional[BaseException] = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, OSError):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def asgi3(app: Any) -> ASGIApplication:
     """app as an ASGI 3 callable: an ASGI 2 app (a class, or a callable
     that is not async, called as app(scope) and then awaited as
@@ -136,6 +150,58 @@ def asgi3(app: Any) -> ASGIApplication:
     return asgi2
 
 
+def interface_of(app: Any) -> Optional[str]:
+    """"asgi" for an ASGI 3 app (an async callable: a coroutine function,
+    or an object whose __call__ is one, as Starlette's, FastAPI's,
+    Litestar's, Quart's and Django's ASGIHandler are), "asgi2" for a
+    class whose instances are ASGI 2 apps (made with the scope alone),
+    None for anything else (a WSGI app, say)."""
+    if inspect.isclass(app):
+        one_argument = can_call_with(app, 1) and not can_call_with(app, 2)
+        return "asgi2" if one_argument else None
+    return "asgi" if _is_async_callable(app) else None
+
+
+def application(app: Any, interface: str) -> ASGIApplication:
+    """app as an ASGI 3 callable, called as interface ("asgi": await
+    app(scope, receive, send), even if app is a plain function that
+    returns the coroutine; "asgi2": app(scope) then await
+    instance(receive, send)); TypeError saying why app cannot be."""
+    if interface == "asgi2":
+        if not can_call_with(app, 1):
+            raise TypeError("an ASGI 2 app is called as app(scope): this "
+                            "one does not take one argument")
+        return asgi3(app if inspect.isclass(app) else _not_async(app))
+    if not can_call_with(app, 3):
+        raise TypeError("an ASGI app is called as await app(scope, "
+                        "receive, send): this one does not take three "
+                        "arguments")
+    if _is_async_callable(app) and not inspect.isclass(app):
+        return app   # type: ignore[no-any-return]
+
+    async def awaited(scope: dict[str, Any], receive: Any, send: Any
+                      ) -> None:
+        await app(scope, receive, send)
+    return awaited
+
+
+def _not_async(app: Any) -> Any:
+    """app, seen as an ASGI 2 app's factory by asgi3."""
+    return lambda scope: app(scope)
+
+
+def can_call_with(fn: Any, count: int) -> bool:
+    """Whether fn can be called with count positional arguments (True
+    when there is no signature to read, as for some builtins)."""
+    try:
+        inspect.signature(fn).bind(*[None] * count)
+    except TypeError:
+        return False
+    except ValueError:
+        return True
+    return True
+
+
 def _is_async_callable(app: Any) -> bool:
     """True for a functools.partial of an async function, and for what
     marks itself as one (inspect.markcoroutinefunction)."""
@@ -146,9 +212,7 @@ def _is_async_callable(app: Any) -> bool:
 
 
 def _new_loop(kind: str) -> asyncio.AbstractEventLoop:
-    if kind not in LOOPS:
-        raise ValueError(f"loop must be 'auto', 'asyncio' or 'uvloop', "
-                         f"not {kind!r}")
+    """kind as _options checked it."""
     if kind != "asyncio":
         try:
             import uvloop  # type: ignore[import-not-found]
@@ -235,10 +299,8 @@ _loop_lock = threading.Lock()
 def event_loop(kind: str = "auto") -> EventLoop:
     """The process's ASGI loop, started on first use with kind."""
     global _loop
+    kind = _options.check("loop", kind)
     with _loop_lock:
-        if kind not in LOOPS:
-            raise ValueError(f"loop must be 'auto', 'asyncio' or 'uvloop', "
-                             f"not {kind!r}")
         if _loop is None or not _loop.thread.is_alive():
             _loop = EventLoop(kind)
         elif kind != "auto" and kind != _loop.kind:
@@ -285,20 +347,21 @@ def _mounts(server: "Server", loop: EventLoop) -> _Mounts:
 
 
 def mount(server: "Server", prefix: str, app: ASGIApplication, *,
-          root_path: Optional[str] = None, lifespan: str = "auto",
-          timeout_lifespan: Optional[float] = 60.0,
-          loop: str = "auto") -> Any:
+          root_path: Optional[str] = _D["root_path"],
+          lifespan: str = _D["lifespan"],
+          timeout_lifespan: Optional[float] = _D["timeout_lifespan"],
+          loop: str = _D["loop"]) -> Any:
     """Serve app on server for every path under prefix; see
     ``Server.mount_asgi``.  Returns the route (an ASGIApp)."""
     if not callable(app):
         raise TypeError(f"an ASGI app must be callable as "
                         f"await app(scope, receive, send), not "
                         f"{type(app).__name__}")
-    if lifespan not in MODES:
-        raise ValueError(f"lifespan must be 'auto', 'on' or 'off', "
-                         f"not {lifespan!r}")
+    root_path = _options.check("root_path", root_path)
+    lifespan = _options.check("lifespan", lifespan)
+    timeout_lifespan = _options.check("timeout_lifespan", timeout_lifespan)
     script_name = _script_name(prefix)
-    proxy_root = "" if root_path is None else _script_name(root_path or "/")
+    proxy_root = "" if root_path is None else _script_name(root_path)
     app = asgi3(app)
     ev = event_loop(loop)
     route = _gohttp.ASGIApp(app, proxy_root + script_name, ev.core,
@@ -316,14 +379,16 @@ def mount(server: "Server", prefix: str, app: ASGIApplication, *,
     return route
 
 
-def serve_asgi(app: ASGIApplication, host: str = "127.0.0.1",
-               port: int = 5000, *, root_path: Optional[str] = None,
-               lifespan: str = "auto",
-               timeout_lifespan: Optional[float] = 60.0,
-               loop: str = "auto", workers: Union[int, str] = 1,
-               max_requests: Optional[int] = None,
-               max_requests_jitter: int = 0,
-               max_rss: Optional[int] = None,
+def serve_asgi(app: ASGIApplication, host: str = _D["host"],
+               port: int = _D["port"], *,
+               root_path: Optional[str] = _D["root_path"],
+               lifespan: str = _D["lifespan"],
+               timeout_lifespan: Optional[float] = _D["timeout_lifespan"],
+               loop: str = _D["loop"],
+               workers: Union[int, str] = _D["workers"],
+               max_requests: Optional[int] = _D["max_requests"],
+               max_requests_jitter: int = _D["max_requests_jitter"],
+               max_rss: Optional[int] = _D["max_rss"],
                **server_options: Any) -> None:
     """Serve the ASGI application app on host:port until Ctrl-C or
     SIGTERM, then shut down gracefully (requests in flight finish, up to
@@ -332,7 +397,8 @@ def serve_asgi(app: ASGIApplication, host: str = "127.0.0.1",
 
     server_options are gohttp.Server's keyword arguments.  lifespan is
     "auto" (run it if the app supports it), "on" or "off";
-    timeout_lifespan bounds its startup and shutdown.  loop is "auto"
+    timeout_lifespan bounds its startup and shutdown (0 or None: no
+    limit).  loop is "auto"
     (uvloop if installed), "asyncio" or "uvloop".  root_path is a prefix
     a proxy took off the path (as uvicorn's --root-path).
 

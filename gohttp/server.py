@@ -254,17 +254,21 @@ class Server:
         mount(self, prefix, app, name=name)
 
     def mount_asgi(self, prefix: str, app: "ASGIApplication", *,
-                   root_path: Optional[str] = None, lifespan: str = "auto",
-                   timeout_lifespan: Optional[float] = 60.0) -> None:
+                   root_path: Optional[str] = _D["root_path"],
+                   lifespan: str = _D["lifespan"],
+                   timeout_lifespan: Optional[float] = _D["timeout_lifespan"],
+                   loop: str = _D["loop"]) -> None:
         """Serve the ASGI application app for prefix and every path under
         it, with scope["root_path"] the prefix (and root_path, a prefix
         a proxy took off, before it).  Its lifespan ("auto", "on",
         "off") starts before the server listens and stops after its last
-        request.  See gohttp.asgi."""
+        request, each step within timeout_lifespan seconds; loop picks the
+        process's event loop ("auto", "asyncio", "uvloop") when it is the
+        first ASGI app.  See gohttp.asgi."""
         from .asgi import mount
 
         mount(self, prefix, app, root_path=root_path, lifespan=lifespan,
-              timeout_lifespan=timeout_lifespan)
+              timeout_lifespan=timeout_lifespan, loop=loop)
 
     def _add_hooks(self, startup: Callable[[], None],
                    shutdown: Callable[[], None],

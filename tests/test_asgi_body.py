@@ -117,6 +117,34 @@ def test_disconnect_reaches_a_waiting_receive(serve_asgi):
     assert got == [{"type": "http.disconnect"}]
 
 
+@pytest.mark.parametrize("size", [10, 1 << 20])
+def test_completing_the_response_wakes_a_waiting_receive(serve_asgi, http,
+                                                         asgi_errors, size):
+    """asgiref's www.rst: receive() after the response is sent gives
+    http.disconnect; one waiting when the response completes gets it too.
+    Litestar's streams wait for it in a task group beside the stream (a
+    large body: the last send() waits for Go as receive() resolves)."""
+    got = []
+
+    async def app(scope, receive, send):
+        await read_body(receive)
+        watcher = asyncio.ensure_future(receive())
+        await asyncio.sleep(0)   # receive() waits
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b"x" * size})
+        got.append(await asyncio.wait_for(watcher, TIMEOUT))
+        got.append(await receive())   # and every receive() after
+
+    srv = serve_asgi(app)
+    r = http.request("GET", srv.url + "/")
+    assert (r.status, len(r.data)) == (200, size)
+    deadline = time.monotonic() + TIMEOUT
+    while len(got) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert got == [{"type": "http.disconnect"}] * 2
+    assert asgi_errors() == []
+
+
 def test_disconnect_mid_upload(serve_asgi, asgi_errors):
     got = []
     done = threading.Event()

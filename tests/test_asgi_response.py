@@ -187,6 +187,70 @@ def test_send_after_disconnect_raises_an_oserror(serve_asgi, asgi_errors):
     assert asgi_errors() == []
 
 
+def request_then_leave(srv):
+    """Send a request, then close the connection without reading."""
+    with connect(srv.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.05)
+
+
+class FrameworkDisconnect(Exception):
+    """What a framework raises for the client's going: Starlette's
+    ClientDisconnect, raised while handling send()'s OSError."""
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+def test_an_error_raised_for_the_disconnect_is_not_a_server_error(
+        serve_asgi, asgi_errors, wrap):
+    """Starlette (ASGI spec 2.4) turns send()'s OSError into its own
+    ClientDisconnect, which is no OSError: the client went away, so it
+    is no error of the app's.  An exception with no OSError behind it
+    still is, even after a disconnect."""
+    ended = threading.Event()
+
+    async def app(scope, receive, send):
+        await read_body(receive)
+        assert (await receive())["type"] == "http.disconnect"
+        await send({"type": "http.response.start", "status": 200})
+        try:
+            try:
+                for _ in range(200):
+                    await send({"type": "http.response.body",
+                                "body": b"x" * 4096, "more_body": True})
+                    await asyncio.sleep(0.005)
+            except OSError:
+                if wrap:
+                    raise FrameworkDisconnect()
+                raise
+        finally:
+            ended.set()
+        raise RuntimeError("never reached")
+
+    request_then_leave(serve_asgi(app))
+    assert ended.wait(TIMEOUT)
+    time.sleep(0.1)   # the task ends after its finally
+    assert asgi_errors() == []
+
+
+def test_an_app_error_after_a_disconnect_is_still_logged(serve_asgi,
+                                                         asgi_errors):
+    ended = threading.Event()
+
+    async def app(scope, receive, send):
+        await read_body(receive)
+        assert (await receive())["type"] == "http.disconnect"
+        ended.set()
+        raise KeyError("the app's own bug")
+
+    request_then_leave(serve_asgi(app))
+    assert ended.wait(TIMEOUT)
+    deadline = time.monotonic() + TIMEOUT
+    while not asgi_errors() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [error] = asgi_errors()
+    assert isinstance(error.exc_info[1], KeyError)
+
+
 def test_exception_before_start_is_500_and_logged(serve_asgi, asgi_errors,
                                                   http):
     async def app(scope, receive, send):
@@ -250,6 +314,26 @@ def test_raise_before_go_wrote_anything_is_500(serve_asgi, asgi_errors,
     except urllib3.exceptions.ProtocolError:
         return   # Go had written the start: aborted, as it must be
     assert r.status == 500 or r.data != b"partial"
+
+
+def test_raise_after_the_response_is_complete_keeps_it(serve_asgi,
+                                                       asgi_errors, http):
+    """Starlette's ServerErrorMiddleware sends its whole 500, then
+    re-raises: the response is complete, so the client gets it, whether
+    or not Go had written it when the app raised; the error is logged."""
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 503})
+        await send({"type": "http.response.body", "body": b"whole"})
+        raise ValueError("after the response")
+
+    srv = serve_asgi(app)
+    for _ in range(50):   # Go writes before or after the raise: both
+        r = http.request("GET", srv.url + "/")
+        assert (r.status, r.data) == (503, b"whole")
+    deadline = time.monotonic() + TIMEOUT
+    while len(asgi_errors()) < 50 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(asgi_errors()) == 50
 
 
 def test_start_then_raise_before_any_body_is_500(serve_asgi, asgi_errors,

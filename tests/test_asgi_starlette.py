@@ -19,7 +19,7 @@ from starlette.responses import (JSONResponse, PlainTextResponse,  # noqa: E402
                                  StreamingResponse)
 from starlette.routing import Mount, Route  # noqa: E402
 
-import gohttp  # noqa: E402
+from helpers.asgi_fixtures import client, serving  # noqa: E402,F401
 from helpers.common import TIMEOUT  # noqa: E402
 
 background_done = threading.Event()
@@ -74,17 +74,8 @@ app = Starlette(routes=routes + [Mount("/sub", routes=routes)],
 
 @pytest.fixture(scope="module")
 def url():
-    srv = gohttp.Server("127.0.0.1", 0, shutdown_timeout=5)
-    srv.mount_asgi("/", app, lifespan="on")
-    srv.start()
-    yield srv.url
-    srv.shutdown()
-
-
-@pytest.fixture
-def client():
-    with httpx.Client(timeout=TIMEOUT) as c:
-        yield c
+    with serving(app, lifespan="on") as srv:
+        yield srv.url
 
 
 def test_routing_and_path_parameters(url, client):

@@ -195,14 +195,19 @@ def test_defaults_in_help_are_the_servers():
 
 
 def test_the_option_table_is_servers_and_runs_signature():
-    """Server(), Server.run() and gohttp.run() take exactly the options
-    of the one table, with its defaults."""
+    """Server(), Server.run(), gohttp.run(), serve_asgi() and
+    mount_asgi() take exactly the options of the one table, with its
+    defaults."""
     import inspect
     from gohttp import _options
     for function, where, skip in [
             (gohttp.Server, ("core", "address", "listen", "server"), ()),
             (gohttp.Server.run, ("run",), ("self", "app_name")),
-            (gohttp.run, ("run",), ("host", "port", "options"))]:
+            (gohttp.run, ("run",), ("host", "port", "options")),
+            (gohttp.serve_asgi, ("asgi", "run"),
+             ("app", "host", "port", "server_options")),
+            (gohttp.Server.mount_asgi, ("asgi",), ("self", "prefix", "app"))
+            ]:
         params = {name: p.default for name, p in
                   inspect.signature(function).parameters.items()
                   if name not in skip}
@@ -343,7 +348,7 @@ def test_options_apply_to_a_server_app(captured):
     ("wsgi_apps.hello:failing_factory()",
      "the factory raised RuntimeError: the factory could not configure "
      "itself"),
-    ("wsgi_apps.hello:not_callable", "is a int: want a WSGI application"),
+    ("wsgi_apps.hello:not_callable", "is a int: want an ASGI application"),
     ("wsgi_apps.hello:", "nothing after the colon"),
     (":app", "APP names no module"),
 ])

@@ -7,12 +7,15 @@ runs at start() as it does in production.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from typing import Any, Callable, Iterator
 
 import pytest
 
 import gohttp
+from helpers.common import TIMEOUT
 
 
 @pytest.fixture
@@ -34,6 +37,41 @@ def serve_asgi() -> Iterator[Callable[..., gohttp.Server]]:
     yield serve
     for srv in servers:
         srv.shutdown(timeout=5.0)
+
+
+@contextlib.contextmanager
+def serving(app: Any, **mount: Any) -> Iterator[gohttp.Server]:
+    """A started server with app at the root (mount: mount_asgi's keyword
+    arguments), for a module-scoped fixture: shut down at the end."""
+    srv = gohttp.Server("127.0.0.1", 0, shutdown_timeout=5)
+    srv.mount_asgi("/", app, **mount)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+
+
+@pytest.fixture
+def client() -> Iterator[Any]:
+    """A real httpx client that never waits forever (the framework
+    tests')."""
+    httpx = pytest.importorskip("httpx")
+    with httpx.Client(timeout=TIMEOUT) as c:
+        yield c
+
+
+def stops_growing(count: Callable[[], int], every: float = 0.2) -> bool:
+    """Whether count() stops changing (checked every `every` seconds)
+    within TIMEOUT: an endless stream stopped once its client left."""
+    deadline = time.monotonic() + TIMEOUT
+    last = -1
+    while last != count():
+        if time.monotonic() > deadline:
+            return False
+        last = count()
+        time.sleep(every)
+    return True
 
 
 @pytest.fixture

@@ -84,10 +84,11 @@ class Banner:
     """Reads a gohttp process's stderr on a thread; waits for the
     banner and keeps every line."""
 
-    # " * gohttp 0.1.0 serving [APP ]on URL (Go net/http) - ...": the
-    # version must be gohttp's own.
+    # " * gohttp 0.1.0 serving [APP [(ASGI)] ]on URL (Go net/http) - ...":
+    # the version must be gohttp's own.
     PATTERN = re.compile(r" \* gohttp " + re.escape(gohttp.__version__)
-                         + r" serving (?:(\S+) )?on (http://\S+)")
+                         + r" serving (?:(\S+(?: \(ASGI2?\))?) )?on "
+                           r"(http://\S+)")
 
     def __init__(self, proc: subprocess.Popen) -> None:
         self.lines: list[str] = []

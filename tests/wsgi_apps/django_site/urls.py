@@ -11,4 +11,7 @@ urlpatterns = [
     path("upload/", views.upload),
     path("stream/<int:count>/", views.stream),
     path("download/", views.download),
+    path("thread/", views.thread),
+    path("athread/", views.athread),
+    path("events/", views.events),
 ]

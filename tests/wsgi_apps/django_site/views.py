@@ -1,7 +1,9 @@
 """Views of the test Django project."""
 
+import asyncio
 import hashlib
 import os
+import threading
 
 from django.http import (FileResponse, HttpResponse, JsonResponse,
                          StreamingHttpResponse)
@@ -53,3 +55,25 @@ def download(request):
     return FileResponse(open(request.GET["path"], "rb"),
                         as_attachment=True,
                         filename=os.path.basename(request.GET["path"]))
+
+
+def thread(request):
+    """A sync view: under ASGI, asgiref runs it in a thread of its own."""
+    return JsonResponse({"thread": threading.current_thread().name,
+                         "async": False})
+
+
+async def athread(request):
+    """An async view: under ASGI, on the server's event loop."""
+    await asyncio.sleep(0)
+    return JsonResponse({"thread": threading.current_thread().name,
+                         "async": True, "path": request.path})
+
+
+async def events(request):
+    """Server-sent events from an async iterator (Django 4.2+)."""
+    async def generate():
+        for i in range(3):
+            yield f"data: {i}\n\n"
+            await asyncio.sleep(0.01)
+    return StreamingHttpResponse(generate(), content_type="text/event-stream")

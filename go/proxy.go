@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/netip"
@@ -90,11 +91,16 @@ func (p *proxies) wrap(next http.Handler) http.Handler {
 				r.RemoteAddr = net.JoinHostPort(client.String(), "0")
 			}
 			if proto := lastValue(r.Header.Values("X-Forwarded-Proto")); proto != "" {
+				scheme := ""
 				switch strings.ToLower(proto) {
 				case "https", "wss":
-					r.URL.Scheme = "https"
+					scheme = "https"
 				case "http", "ws":
-					r.URL.Scheme = "http"
+					scheme = "http"
+				}
+				if scheme != "" {
+					r.URL.Scheme = scheme
+					r = r.WithContext(context.WithValue(r.Context(), forwardedSchemeKey{}, scheme))
 				}
 			}
 		}
@@ -157,14 +163,25 @@ func lastValue(values []string) string {
 	return strings.TrimSpace(v)
 }
 
+// forwardedSchemeKey marks, in a request's context, the scheme a trusted
+// proxy named (X-Forwarded-Proto).
+type forwardedSchemeKey struct{}
+
 // requestScheme is "https" for a request that came over TLS, or that a
 // trusted proxy says came over it (X-Forwarded-Proto), else "http".
+// r.URL.Scheme alone proves nothing: a client sets it with an
+// absolute-form target ("GET https://example.com/ HTTP/1.1", or "a:"),
+// so it counts only beside wrap's mark.  Most requests have no scheme
+// there and cost no context lookup.
 func requestScheme(r *http.Request) string {
 	switch {
 	case r.TLS != nil:
 		return "https"
-	case r.URL.Scheme != "":
-		return r.URL.Scheme
+	case r.URL.Scheme == "":
+		return "http"
+	}
+	if scheme, ok := r.Context().Value(forwardedSchemeKey{}).(string); ok {
+		return scheme
 	}
 	return "http"
 }

@@ -69,3 +69,38 @@ func TestForwardedClient(t *testing.T) {
 		}
 	}
 }
+
+// A client's absolute-form target names a scheme; only a trusted proxy's
+// X-Forwarded-Proto may change what requestScheme says.
+func TestRequestSchemeIgnoresTheTargetsScheme(t *testing.T) {
+	trusted, err := parseProxies("10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		peer, target, proto, want string
+	}{
+		{"192.0.2.1:1234", "https://example.com/", "", "http"},
+		{"192.0.2.1:1234", "a:", "", "http"},
+		{"192.0.2.1:1234", "/", "https", "http"},
+		{"10.0.0.1:1234", "https://example.com/", "", "http"},
+		{"10.0.0.1:1234", "/", "https", "https"},
+		{"10.0.0.1:1234", "https://example.com/", "http", "http"},
+	}
+	for _, tc := range cases {
+		var got string
+		h := trusted.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got = requestScheme(r)
+		}))
+		r := httptest.NewRequest("GET", tc.target, nil)
+		r.RemoteAddr = tc.peer
+		r.TLS = nil // NewRequest sets it for an https target; the client is cleartext
+		if tc.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", tc.proto)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		if got != tc.want {
+			t.Errorf("%+v: scheme %q, want %q", tc, got, tc.want)
+		}
+	}
+}

@@ -177,3 +177,8 @@ def rss_bytes() -> int:
 def thread_count() -> int:
     """How many OS threads this process has."""
     return _proc_status("Threads")
+
+
+# AddressSanitizer keeps freed memory in quarantine (256 MiB by default):
+# under it RSS says nothing about what a test frees.
+UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")

@@ -52,8 +52,10 @@ UBSAN_RUN = UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # What check-builds runs, one after another: the suite under each checking
 # build, and the leak tests on a debug CPython.
 CHECK_BUILDS ?= asan ubsan cgocheck test-pydebug
-# Their suite: not the build tests, which build gohttp again themselves.
-CHECK_PYTEST_ARGS ?= -q tests --ignore=tests/test_build_flavor.py
+# Their suite: not the build tests, which build gohttp again themselves,
+# nor the tests marked heavy (slow by nature: they would add minutes four
+# times over and find nothing a sanitizer adds).
+CHECK_PYTEST_ARGS ?= -q tests --ignore=tests/test_build_flavor.py -m 'not heavy'
 # make pytest and the suites of the special builds leave out the
 # fresh-clone check, which builds a normal gohttp of its own.
 NO_FRESH_CLONE = GOHTTP_SKIP_FRESH_CLONE="make $@"

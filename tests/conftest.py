@@ -24,6 +24,14 @@ except ImportError:  # pytest run from elsewhere than the repository root
 from helpers.common import GOHTTP_PATH, TIMEOUT, Recorder, exchange
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "heavy: slow by nature (thousands of connections, memory over many "
+        "requests, long streams); runs in the plain suite only, not again "
+        "under the checking builds (Makefile CHECK_PYTEST_ARGS)")
+
+
 @pytest.fixture
 def make_server() -> Iterator[Callable[..., gohttp.Server]]:
     """make_server(**options) -> a started gohttp.Server on 127.0.0.1,

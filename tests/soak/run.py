@@ -743,7 +743,11 @@ class Soak:
 
     # The server.
     def start(self) -> None:
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        # The gohttp of PYTHONPATH if it names one (the tests'), else
+        # this tree's.
+        path = [p for p in (os.environ.get("PYTHONPATH"), str(ROOT)) if p]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(path),
+                   PYTHONUNBUFFERED="1")
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gohttp", "soak_app:server",

@@ -739,7 +739,11 @@ class Soak:
         self.failures: list[str] = []
         self.events: list[Event] = []
         self.excused: collections.Counter = collections.Counter()
-        self.notes: list[str] = []
+        # The most each resource reached under the load, and every
+        # worker process seen.
+        self.peak: dict[str, dict[str, float]] = {
+            "supervisor": {}, "workers": {}}
+        self.pids_seen: set[int] = set()
 
     # The server.
     def start(self) -> None:
@@ -897,6 +901,22 @@ class Soak:
         with self.lock:
             self.failures.append(what)
 
+    def sample(self) -> None:
+        """Every second or so under the load: the peaks."""
+        assert self.proc is not None
+        while not self.stop_load.wait(1.0):
+            for pid in [self.proc.pid] + self.workers():
+                try:
+                    stats = self.proc_stats(pid)
+                except (OSError, AttributeError):
+                    continue  # it has just gone
+                who = "supervisor" if pid == self.proc.pid else "workers"
+                if who == "workers":
+                    self.pids_seen.add(pid)
+                peak = self.peak[who]
+                for k, v in stats.items():
+                    peak[k] = max(peak.get(k, 0), v)
+
     # The faults.
     def faults(self, start: float, stop: float) -> None:
         rng = random.Random(self.args.seed)
@@ -960,11 +980,12 @@ class Soak:
         text = self.log_path.read_text(errors="replace")
         lines = text.splitlines()
         found = {"tracebacks_expected": 0, "tracebacks_client_gone": 0,
-                 "tracebacks_other": 0}
+                 "tracebacks_other": 0, "crash_lines": 0}
         i = 0
         while i < len(lines):
             line = lines[i]
             if CRASH.search(line):
+                found["crash_lines"] += 1
                 self._fail(f"log line {i + 1}: {line[:200]}")
             if line.startswith("Traceback (most recent call last):"):
                 j = i + 1
@@ -1024,6 +1045,7 @@ class Soak:
             threads = [threading.Thread(target=self.load, args=(n,),
                                         daemon=True)
                        for n in range(a.clients)]
+            threads.append(threading.Thread(target=self.sample, daemon=True))
             for t in threads + [fault_thread]:
                 t.start()
             time.sleep(a.seconds)
@@ -1058,12 +1080,19 @@ class Soak:
             per_iface[iface] += n
         summary["by_interface"] = dict(per_iface)
         summary["total_requests"] = sum(self.counts.values())
+        summary["peak"] = self.peak
+        ready = re.findall(r"worker \d+ \(pid (\d+)\) ready",
+                           self.log_path.read_text(errors="replace"))
+        summary["worker_processes"] = len(set(ready) | {
+            str(p) for p in self.pids_seen})
         summary["failures"] = self.failures
         summary["wall_seconds"] = round(time.monotonic() - t0, 1)
         self.report(summary)
         if a.json:
             Path(a.json).write_text(json.dumps(summary, indent=1,
                                                default=str))
+        if a.results:
+            write_results(Path(a.results), summary, self.args)
         return 1 if self.failures else 0
 
     def report(self, s: dict[str, Any]) -> None:
@@ -1093,6 +1122,92 @@ class Soak:
             print("soak: passed")
 
 
+def write_results(path: Path, s: dict[str, Any],
+                  args: argparse.Namespace) -> None:
+    """Replace the soak's section of path (bench/results.md), keeping the
+    others."""
+    def git(*cmd: str) -> str:
+        try:
+            return subprocess.run(["git", *cmd], cwd=ROOT, text=True,
+                                  capture_output=True).stdout.strip()
+        except OSError:
+            return "?"
+
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    outcomes = sorted({o for v in s["requests"].values() for o in v},
+                      key=lambda o: (o != "ok", o))
+    out = ["## Soak under faults", "",
+           f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+           f"- machine: {os.cpu_count()} CPUs, load average at the end "
+           f"{load} (a shared machine; the soak ran under `nice`)",
+           f"- gohttp: {git('rev-parse', '--short', 'HEAD')}, Python "
+           f"{sys.version.split()[0]}",
+           f"- `python tests/soak/run.py --seconds {s['seconds']:g}` "
+           f"(`make soak`): {s['clients']} client threads (a third on "
+           f"HTTP/2, h2c), `gohttp --workers 2`; {s['wall_seconds']} s in "
+           f"all with the warm-up and the checks",
+           f"- faults: {s['faults'].get('kill', 0)} SIGKILLs of a worker "
+           f"(every {args.kill_every:g} s), {s['faults'].get('reload', 0)} "
+           f"SIGHUP reloads (every {args.reload_every:g} s), none in the "
+           f"last fifth; {s['worker_processes']} worker processes in all",
+           f"- requests: {s['total_requests']:,} "
+           f"({', '.join(f'{k} {v:,}' for k, v in s['by_interface'].items())}"
+           f": native, WSGI, ASGI)",
+           f"- failures: {len(s['failures'])}"
+           + ("" if not s["failures"] else ": " + "; ".join(
+               f"`{f}`" for f in s["failures"][:10])),
+           "", "| kind | " + " | ".join(outcomes) + " |",
+           "|---|" + "--:|" * len(outcomes)]
+    for kind, v in s["requests"].items():
+        out.append(f"| {kind} | " + " | ".join(
+            f"{v[o]:,}" if o in v else "" for o in outcomes) + " |")
+    out += ["", "ok: complete and every byte right (ok:500 and ok:cut: a "
+            "raise-mid that ended as a whole 500, or cut off); refused: "
+            "closed before any byte of the response; cut: closed part-way, "
+            "as the framing shows; gave-up: the client's own reset or "
+            "cancel.  Refused and cut answers of the kinds that must "
+            "succeed came within a fault's window: "
+            + (", ".join(f"{k} {n}" for k, n in s["excused"].items())
+               or "none") + ".",
+            "", "| process | RSS MiB | fds | threads | goroutines |",
+            "|---|--:|--:|--:|--:|"]
+    for when in ("before", "after"):
+        snap = s.get(when)
+        if not snap:
+            continue
+        sup = snap["supervisor"]
+        out.append(f"| supervisor, {when} | {sup['rss_mib']} | {sup['fds']} "
+                   f"| {sup['threads']} | |")
+        for pid, w in snap["workers"].items():
+            out.append(f"| worker {pid}, {when} | {w['rss_mib']} | "
+                       f"{w['fds']} | {w['threads']} | {w['goroutines']} |")
+    for who in ("supervisor", "workers"):
+        p = s["peak"].get(who)
+        if p:
+            out.append(f"| {who}, peak under the load | {p['rss_mib']} | "
+                       f"{p['fds']:g} | {p['threads']:g} | |")
+    out += ["", f"Before: after the warm-up, with no load; after: once the "
+            f"load stopped and every client connection closed.  Bounds "
+            f"checked, per worker over the largest warm-up figure: "
+            f"{', '.join(f'{k} +{v}' for k, v in BOUNDS.items())}; the "
+            f"supervisor: fds and threads unchanged.  Log: "
+            f"{s['log']['tracebacks_expected']:,} tracebacks of the app's "
+            f"SoakError, {s['log']['tracebacks_client_gone']:,} of "
+            f"BrokenPipeError from native handlers writing to a client "
+            f"that reset, {s['log']['tracebacks_other']} others; "
+            f"{s['log']['crash_lines']} lines with a crash signature.", ""]
+    begin, end = "<!-- soak -->", "<!-- /soak -->"
+    block = f"{begin}\n" + "\n".join(out) + f"{end}\n"
+    old = path.read_text() if path.exists() else ""
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end) + r"\n?",
+                         re.S)
+    if pattern.search(old):
+        new = pattern.sub(lambda _: block, old)
+    else:
+        new = old.rstrip("\n") + "\n\n" + block
+    path.write_text(new)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=600.0,
@@ -1110,6 +1225,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--out", default=str(ROOT / "build" / "soak"),
                    help="where the server's log goes")
     p.add_argument("--json", help="write the summary there as JSON")
+    p.add_argument("--results", help="write the figures into this "
+                   "markdown file's soak section (make soak: "
+                   "bench/results.md)")
     args = p.parse_args(argv)
     if args.kill_every is None:
         args.kill_every = max(2.0, args.seconds / 30)

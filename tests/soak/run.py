@@ -55,8 +55,10 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -110,6 +112,8 @@ EXPECTED_EXCEPTION = "soak_app.SoakError:"
 # it, as it documents (docs/native-api.md).
 CLIENT_GONE = "BrokenPipeError: [Errno 32] the client has gone away"
 IFACES = ("n", "w", "a")  # native, WSGI, ASGI (soak_app.py)
+# With --tls: the client's TLS context for each ALPN protocol.
+TLS: dict[str, ssl.SSLContext] = {}
 
 
 SEEDS = 8  # as soak_app.py's
@@ -123,6 +127,28 @@ def body_of(seed: int, size: int) -> bytes:
 
 def digest(data: bytes) -> bytes:
     return f"{hashlib.sha256(data).hexdigest()} {len(data)}".encode()
+
+
+def connect(addr: tuple[str, int], alpn: str,
+            rcvbuf: int = 0) -> socket.socket:
+    """A socket connected to addr, through TLS with ALPN alpn under
+    --tls; raises Refused if that fails."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(TIMEOUT)
+    try:
+        sock.connect(addr)
+        if TLS:
+            sock = TLS[alpn].wrap_socket(sock, server_hostname="127.0.0.1")
+            if sock.selected_alpn_protocol() != alpn:
+                sock.close()
+                raise Bad(f"ALPN chose {sock.selected_alpn_protocol()!r}, "
+                          f"not {alpn!r}")
+    except OSError as exc:
+        sock.close()
+        raise Refused(f"connect: {exc}") from None
+    return sock
 
 
 class Refused(Exception):
@@ -155,15 +181,7 @@ class H1:
     when its Content-Length or its last chunk says so."""
 
     def __init__(self, addr: tuple[str, int], rcvbuf: int = 0) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if rcvbuf:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.settimeout(TIMEOUT)
-        try:
-            self.sock.connect(addr)
-        except OSError as exc:
-            self.sock.close()
-            raise Refused(f"connect: {exc}") from None
+        self.sock = connect(addr, "http/1.1", rcvbuf)
         self.buf = b""
         self.since = time.monotonic()  # when it last worked
         self.got = 0  # bytes of the current response
@@ -297,13 +315,7 @@ class H2:
     several streams at once."""
 
     def __init__(self, addr: tuple[str, int]) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.settimeout(TIMEOUT)
-        try:
-            self.sock.connect(addr)
-        except OSError as exc:
-            self.sock.close()
-            raise Refused(f"connect: {exc}") from None
+        self.sock = connect(addr, "h2")
         config = h2.config.H2Configuration(client_side=True,
                                            header_encoding="latin-1")
         self.conn = h2.connection.H2Connection(config=config)
@@ -342,7 +354,7 @@ class H2:
 
     def start(self, method: str, path: str, end: bool = True) -> int:
         sid = self.conn.get_next_available_stream_id()
-        headers = [(":method", method), (":path", path), (":scheme", "http"),
+        headers = [(":method", method), (":path", path), (":scheme", "https" if TLS else "http"),
                    (":authority", "soak")]
         self.conn.send_headers(sid, headers, end_stream=end)
         self.streams[sid] = Stream()
@@ -489,12 +501,32 @@ class Client:
         self.drop("h2")
 
 
+def where_from(segment: bytes) -> str:
+    """Where segment appears in the bodies the server can send."""
+    for seed, base in enumerate(_BASES):
+        at = base.find(segment)
+        if at >= 0:
+            return f"seed {seed} offset {at}"
+    return "nowhere in the bodies"
+
+
+def diff(body: bytes, want: bytes) -> str:
+    """Where body and want differ, and what body holds there."""
+    n = min(len(body), len(want))
+    first = next((i for i in range(n) if body[i] != want[i]), n)
+    if first == n:
+        return f"{len(body)} bytes, want {len(want)}; the same up to there"
+    last = max(i for i in range(n) if body[i] != want[i])
+    return (f"{len(body)} bytes, want {len(want)}; differ from {first} to "
+            f"{last}; the bytes at {first} are "
+            f"{where_from(body[first:first + 32])}")
+
+
 def expect_body(status: int, body: bytes, want: bytes, what: str) -> None:
     if status != 200:
         raise Bad(f"{what}: status {status}")
     if body != want:
-        raise Bad(f"{what}: {len(body)} bytes, want {len(want)}"
-                  f"{'' if len(body) != len(want) else ' (bytes differ)'}")
+        raise Bad(f"{what}: {diff(body, want)}")
 
 
 def h1_get(c: Client, path: str, want: bytes, slow: bool = False) -> str:
@@ -600,7 +632,9 @@ def kind_upload_cut(c: Client, proto: str, iface: str) -> str:
     size = c.rng.choice((20_000, 400_000))
     data = body_of(c.rng.randrange(SEEDS), size)
     path = f"/{iface}/upload"
-    how = c.rng.choice(("close", "reset", "half-close"))
+    # (A TLS socket cannot half-close: shutdown() drops TLS first.)
+    how = c.rng.choice(("close", "reset") if TLS else
+                       ("close", "reset", "half-close"))
     if proto == "h1":
         conn = H1(c.addr)
         try:
@@ -752,15 +786,25 @@ class Soak:
         path = [p for p in (os.environ.get("PYTHONPATH"), str(ROOT)) if p]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(path),
                    PYTHONUNBUFFERED="1")
+        if self.args.tls:
+            cert, key = self.make_certificate()
+            how = ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key)]
+            for alpn in ("http/1.1", "h2"):
+                ctx = ssl.create_default_context(cafile=str(cert))
+                ctx.set_alpn_protocols([alpn])
+                TLS[alpn] = ctx
+        else:
+            how = ["--http2-cleartext"]
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gohttp", "soak_app:server",
-             "--workers", "2", "--bind", "127.0.0.1:0",
-             "--http2-cleartext", "--log-level", "info"],
+             "--workers", "2", "--bind", "127.0.0.1:0", *how,
+             "--log-level", "info"],
             cwd=HERE, env=env, stdout=self.log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
-        banner = re.compile(r"serving .* on http://127\.0\.0\.1:(\d+) with 2")
+        banner = re.compile(r"serving .* on https?://127\.0\.0\.1:(\d+) "
+                            r"with 2")
         while time.monotonic() < deadline:
             m = banner.search(self.log_path.read_text(errors="replace"))
             if m:
@@ -771,6 +815,20 @@ class Soak:
             time.sleep(0.1)
         raise SystemExit(f"soak: the server did not start; see "
                          f"{self.log_path}")
+
+    def make_certificate(self) -> tuple[Path, Path]:
+        """A self-signed certificate for 127.0.0.1, with openssl."""
+        if shutil.which("openssl") is None:
+            raise SystemExit("soak: --tls needs the openssl command")
+        cert, key = self.out / "soak.crt", self.out / "soak.key"
+        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key),
+             "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1"],
+            check=True, capture_output=True, env=env, timeout=60)
+        return cert, key
 
     def workers(self) -> list[int]:
         """The supervisor's live children."""
@@ -847,13 +905,15 @@ class Soak:
     def load(self, n: int) -> None:
         rng = random.Random(self.args.seed * 1000 + n)
         client = Client(self.addr, rng)
-        names = list(KINDS)
+        names = self.args.kinds or list(KINDS)
         weights = [KINDS[k][1] for k in names]
-        proto = "h2" if n % 3 == 2 else "h1"  # a third on HTTP/2
+        ifaces = self.args.interfaces or IFACES
+        protos = self.args.protocols or ("h1", "h1", "h2")
+        proto = protos[n % len(protos)]  # by default a third on HTTP/2
         try:
             while not self.stop_load.is_set():
                 kind = rng.choices(names, weights)[0]
-                iface = rng.choice(IFACES)
+                iface = rng.choice(ifaces)
                 started = time.monotonic()
                 try:
                     outcome = KINDS[kind][0](client, proto, iface)
@@ -1021,7 +1081,7 @@ class Soak:
         t0 = time.monotonic()
         self.start()
         summary: dict[str, Any] = {"seconds": a.seconds,
-                                   "clients": a.clients}
+                                   "clients": a.clients, "tls": a.tls}
         threads: list[threading.Thread] = []
         try:
             # Warm-up: the load without faults, then the reference.
@@ -1097,7 +1157,8 @@ class Soak:
 
     def report(self, s: dict[str, Any]) -> None:
         print(f"soak: {s['seconds']:g} s of load ({s['wall_seconds']} s in "
-              f"all), {s['clients']} client threads, "
+              f"all), {'TLS, ' if s['tls'] else ''}{s['clients']} client "
+              f"threads, "
               f"{s['total_requests']} requests "
               f"({', '.join(f'{k} {v}' for k, v in s['by_interface'].items())})")
         print(f"soak: faults {s['faults']}; refused/cut excused by them: "
@@ -1142,10 +1203,12 @@ def write_results(path: Path, s: dict[str, Any],
            f"{load} (a shared machine; the soak ran under `nice`)",
            f"- gohttp: {git('rev-parse', '--short', 'HEAD')}, Python "
            f"{sys.version.split()[0]}",
-           f"- `python tests/soak/run.py --seconds {s['seconds']:g}` "
-           f"(`make soak`): {s['clients']} client threads (a third on "
-           f"HTTP/2, h2c), `gohttp --workers 2`; {s['wall_seconds']} s in "
-           f"all with the warm-up and the checks",
+           f"- `python tests/soak/run.py --seconds {s['seconds']:g}"
+           f"{' --tls' if s['tls'] else ''}` (`make soak`): "
+           f"{s['clients']} client threads (a third on HTTP/2: "
+           f"{'TLS with ALPN' if s['tls'] else 'h2c, prior knowledge'}), "
+           f"`gohttp --workers 2`; {s['wall_seconds']} s in all with the "
+           f"warm-up and the checks",
            f"- faults: {s['faults'].get('kill', 0)} SIGKILLs of a worker "
            f"(every {args.kill_every:g} s), {s['faults'].get('reload', 0)} "
            f"SIGHUP reloads (every {args.reload_every:g} s), none in the "
@@ -1221,7 +1284,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--reload-every", type=float, default=None,
                    help="seconds between SIGHUPs (default: the load's "
                         "1/8, at least 4)")
+    p.add_argument("--tls", action="store_true",
+                   help="serve HTTPS, HTTP/2 chosen by ALPN (default: "
+                        "plain HTTP/1.1 and h2c with prior knowledge)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--kinds", type=lambda t: t.split(","),
+                   help="only these kinds of load, comma-separated (to "
+                        "chase a finding): " + ",".join(KINDS))
+    p.add_argument("--interfaces", type=lambda t: t.split(","),
+                   help="only these of n,w,a (native, WSGI, ASGI)")
+    p.add_argument("--protocols", type=lambda t: t.split(","),
+                   help="the client threads' protocols in turn (default "
+                        "h1,h1,h2)")
     p.add_argument("--out", default=str(ROOT / "build" / "soak"),
                    help="where the server's log goes")
     p.add_argument("--json", help="write the summary there as JSON")

@@ -319,6 +319,22 @@ $(GOECHO): tests/fuzz/goecho/main.go tests/fuzz/goecho/go.mod | go-toolchain
 fuzz-diff: all $(GOECHO)
 	$(PY) tests/fuzz/diff.py --goecho $(GOECHO) --time $(FUZZTIME)
 
+# ---- the soak under faults ----------------------------------------------------
+# tests/soak/run.py (docs/development.md, Soak): SOAK_SECONDS of mixed
+# load (native, WSGI and ASGI routes; HTTP/1.1 and h2c; cut uploads, slow
+# readers, resets, handlers that raise) on `gohttp --workers 2` while
+# workers are SIGKILLed and SIGHUP reloads run; then every response, the
+# resources and the log are checked.  The server's log and the summary
+# go to build/soak/, the figures to bench/results.md (its soak section).
+# Not part of make test, whose suite runs it for 10 s (tests/test_soak.py,
+# heavy).
+SOAK_SECONDS ?= 600
+
+.PHONY: soak
+soak: all test-deps
+	$(PY) tests/soak/run.py --seconds $(SOAK_SECONDS) --json build/soak/summary.json \
+		--results bench/results.md
+
 # bench/run.py installs what it needs itself: wrk and ab (apt), and
 # bench/requirements.txt (the peers as measured, matplotlib for the chart)
 # into bench/.venv. The pure Go row's gohello is built with the same Go.

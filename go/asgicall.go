@@ -136,8 +136,15 @@ func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
 		if a.startSet && !a.headerSent && (len(a.out) > 0 || a.final || finished) {
 			status, headers, a.headerSent = a.status, a.headers, true
 		}
-		out, final := a.out, a.final
-		if len(out) > 0 {
+		// out, taken from a.out, is the goroutine's until write gives it
+		// back as the spare: a.out and a.spare never share an array, or
+		// the loop's next send() would write over bytes not yet sent
+		// (net/http's HTTP/2 writer reads them as the client's window
+		// opens).  With nothing to take, out stays nil, not a.out.
+		var out []byte
+		final := a.final
+		if len(a.out) > 0 {
+			out = a.out
 			a.out, a.spare, a.inflight = a.spare[:0], nil, len(out)
 		}
 		read := a.wantRead
@@ -169,8 +176,9 @@ func (a *asgiState) reclaim(c *call) {
 }
 
 // write sends the status and headers (status 0: sent already) and out,
-// flushing unless the handler is about to return.  It gives out back as
-// the spare buffer and wakes a send() that waits for the bytes to drain.
+// flushing unless the handler is about to return.  It gives out (nil
+// when there is no body to send) back as the spare buffer and wakes a
+// send() that waits for the bytes to drain.
 func (a *asgiState) write(c *call, status int, headers, out []byte, final, finished bool) {
 	var err error
 	if status != 0 {
@@ -187,7 +195,10 @@ func (a *asgiState) write(c *call, status int, headers, out []byte, final, finis
 		err = c.flush()
 	}
 	c.mu.Lock()
-	a.spare, a.inflight = out[:0], 0
+	if out != nil {
+		a.spare = out[:0] // serve took it from a.out: free again
+	}
+	a.inflight = 0
 	written := a.wantWritten && len(a.out) <= asgiHighWater
 	if written {
 		a.wantWritten = false

@@ -72,6 +72,8 @@ typedef struct {
     char ws_closed;            /* websocket.close was sent */
     int32_t ws_code;           /* the close code, once disconnected */
     PyObject *ws_reason;       /* and its reason (str), or NULL */
+    PyObject *ws_senders;      /* list of the futures of send()s waiting
+                                  for Go to write, or NULL */
 } ASGICallObject;
 
 #define ASGICall_CAST(op) ((ASGICallObject *)(op))

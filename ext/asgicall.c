@@ -124,6 +124,7 @@ asgi_call_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->send_fut);
     Py_VISIT(self->message);
     Py_VISIT(self->ws_reason);
+    Py_VISIT(self->ws_senders);
     return 0;
 }
 
@@ -136,6 +137,7 @@ asgi_call_clear(PyObject *op)
     Py_CLEAR(self->send_fut);
     Py_CLEAR(self->message);
     Py_CLEAR(self->ws_reason);
+    Py_CLEAR(self->ws_senders);
     return 0;
 }
 
@@ -589,6 +591,7 @@ asgi_call_finish(PyObject *op, PyObject *returned)
     gohttp_asgi_call_finish(self, outcome);
     Py_CLEAR(self->receive_fut);
     Py_CLEAR(self->send_fut);
+    Py_CLEAR(self->ws_senders);
     Py_CLEAR(self->message);
     Py_CLEAR(self->task);   /* the task is running: the loop holds it */
     Py_RETURN_NONE;

@@ -19,7 +19,12 @@
  * ClientDisconnected, an OSError: Starlette turns it into its
  * WebSocketDisconnect.
  *
- * Ownership: as asgicall.c's; call->ws_reason is the call's.
+ * Several tasks may send on one WebSocket at once; each send() that must
+ * wait gets a future of its own (call->ws_senders), and the next WRITTEN
+ * event resolves them all.  receive() may wait meanwhile.
+ *
+ * Ownership: as asgicall.c's; call->ws_reason and call->ws_senders (a
+ * list of futures) are the call's.
  */
 #include "asgi.h"
 
@@ -321,6 +326,48 @@ send_close(ASGICallObject *call, PyObject *message)
     return 0;
 }
 
+/* New reference: a future for a send() that waits for Go to write, in
+ * call->ws_senders.  Several tasks may send on one WebSocket at once (a
+ * chat's broadcast): each such send() waits, until the WRITTEN event
+ * that resolves them all. */
+static PyObject *
+wait_written(ASGICallObject *call)
+{
+    if (call->ws_senders == NULL) {
+        call->ws_senders = PyList_New(0);
+        if (call->ws_senders == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *fut = PyObject_CallNoArgs(call->loop->create_future);
+    if (fut != NULL && PyList_Append(call->ws_senders, fut) < 0) {
+        Py_CLEAR(fut);
+    }
+    return fut;
+}
+
+/* Resolve the futures of the send()s that wait: with None, or with exc
+ * (borrowed) if not NULL.  0, or -1 with an exception set. */
+static int
+resolve_senders(ASGICallObject *call, PyObject *exc)
+{
+    PyObject *senders = call->ws_senders;
+    int rc = 0;
+    if (senders == NULL) {
+        return 0;
+    }
+    call->ws_senders = NULL;   /* this owns the list now */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(senders); i++) {
+        PyObject *slot = Py_NewRef(PyList_GET_ITEM(senders, i));
+        if (gohttp_asgi_resolve(&slot, exc == NULL ? Py_None : NULL,
+                                exc) < 0) {   /* clears slot */
+            rc = -1;
+        }
+    }
+    Py_DECREF(senders);
+    return rc;
+}
+
 PyObject *
 gohttp_asgiws_send(ASGICallObject *call, PyObject *message)
 {
@@ -335,15 +382,6 @@ gohttp_asgiws_send(ASGICallObject *call, PyObject *message)
         PyErr_Format(PyExc_TypeError,
                      "send() takes an ASGI message, a dict, not %.200s",
                      Py_TYPE(message)->tp_name);
-        return NULL;
-    }
-    int w = gohttp_asgi_waiting(&call->send_fut);
-    if (w != 0) {
-        if (w > 0) {
-            PyErr_SetString(gohttp_exc.StateError,
-                            "send() is waiting already: await one send() "
-                            "before the next");
-        }
         return NULL;
     }
     PyObject *type = PyDict_GetItemWithError(message,
@@ -419,7 +457,7 @@ gohttp_asgiws_send(ASGICallObject *call, PyObject *message)
         return NULL;
     }
     if (rc > 0) {
-        return gohttp_asgi_wait_in(call, &call->send_fut);
+        return wait_written(call);
     }
     return Py_NewRef(st->asgi_done);
 }
@@ -473,13 +511,12 @@ gohttp_asgiws_event(ASGICallObject *call, const gohttp_asgi_event *ev,
         exc = PyObject_CallFunction(call->loop->disconnected, "s",
                                     "the WebSocket is closed: the client "
                                     "has gone or closed it");
-        if (exc == NULL
-            || gohttp_asgi_resolve(&call->send_fut, NULL, exc) < 0) {
+        if (exc == NULL || resolve_senders(call, exc) < 0) {
             rc = -1;
         }
         break;
     case GOHTTP_ASGI_WRITTEN:
-        rc = gohttp_asgi_resolve(&call->send_fut, Py_None, NULL);
+        rc = resolve_senders(call, NULL);
         break;
     }
     Py_XDECREF(msg);

@@ -422,3 +422,34 @@ def test_many_connections_at_once(serve_asgi):
     finally:
         for ws in clients:
             ws.close()
+
+
+def test_several_tasks_send_at_once(serve_asgi):
+    """A chat's broadcast: tasks send on one WebSocket at once, big
+    messages among them (their send() waits for Go to write), while
+    another receive() waits."""
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept"})
+
+        async def sender(n):
+            for i in range(20):
+                await send({"type": "websocket.send",
+                            "bytes": bytes([n]) * 50_000})
+
+        waiting = asyncio.ensure_future(receive())
+        await asyncio.gather(*(sender(n) for n in range(5)))
+        await send({"type": "websocket.send", "text": "done"})
+        msg = await waiting
+        assert msg == {"type": "websocket.receive", "text": "bye"}
+
+    srv = serve_asgi(app)
+    with connect(ws_url(srv), max_size=None) as ws:
+        counts = [0] * 5
+        while (msg := ws.recv(TIMEOUT)) != "done":
+            assert msg == bytes([msg[0]]) * 50_000
+            counts[msg[0]] += 1
+        assert counts == [20] * 5
+        ws.send("bye")
+        with pytest.raises(websockets.ConnectionClosedOK):
+            ws.recv(TIMEOUT)

@@ -558,9 +558,8 @@ func (a *asgiState) wsClosed(c *call, code int, reason string) {
 // wsConns are a server's open WebSockets: their number (for
 // ws_max_connections) and, for a shutdown, their connections.
 type wsConns struct {
-	max int // 0: no limit
-
 	mu      sync.Mutex
+	max     int // 0: no limit
 	n       int // between enter and leave: handshakes too
 	open    map[*wsState]struct{}
 	closing bool // a shutdown closed them: close the ones that come
@@ -575,6 +574,13 @@ func (w *wsConns) enter() bool {
 	}
 	w.n++
 	return true
+}
+
+// setMax sets the most WebSockets at once (0: no limit).
+func (w *wsConns) setMax(max int) {
+	w.mu.Lock()
+	w.max = max
+	w.mu.Unlock()
 }
 
 // count is how many WebSocket requests are in, handshakes too.

@@ -236,8 +236,8 @@ go_procs(PyObject *module, PyObject *unused)
 PyDoc_STRVAR(goroutines_doc,
 "_goroutines()\n--\n\n"
 "How many goroutines the Go runtime has now: connections, requests in\n"
-"flight, and the runtime's own.  For the soak, which checks that they go\n"
-"back down once the load stops.");
+"flight, and the runtime's own.  For the soak and the leak tests, which\n"
+"check that they go back down once the load stops.");
 
 static PyObject *
 goroutines(PyObject *module, PyObject *unused)

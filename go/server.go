@@ -54,6 +54,9 @@ type server struct {
 	log      *accessLog         // nil: no access log
 	certs    *certSource        // nil: no TLS
 	statics  []*staticDir       // closed by free
+
+	ws     wsConns   // open WebSockets (asgiws.go)
+	wsOpts wsOptions // set by listen; read by WebSocket requests
 }
 
 // newServer makes a server whose lane runs up to maxHandlers calls;
@@ -74,6 +77,8 @@ func newServer(maxHandlers int, parallel bool) (*server, error) {
 		mux:  http.NewServeMux(),
 		lane: newLane(places, maxHandlers),
 		done: make(chan struct{}),
+
+		wsOpts: defaultWSOptions,
 	}
 	return s, nil
 }
@@ -204,6 +209,7 @@ type config struct {
 	accessLogFormat   logFormat
 	forwardedAllowIPs string
 	reusePort         bool // SO_REUSEPORT on TCP listeners
+	ws                wsOptions
 }
 
 // configFrom copies what c says; c is C memory, read during the call only.
@@ -233,6 +239,16 @@ func configFrom(c *C.gohttp_config) config {
 		accessLogFormat:   logFormat(c.access_log_format),
 		forwardedAllowIPs: C.GoString(c.forwarded_allow_ips),
 		reusePort:         c.reuse_port != 0,
+		ws: wsOptions{
+			maxSize:        int64(c.ws_max_size),
+			pingInterval:   time.Duration(c.ws_ping_interval_ns),
+			pingTimeout:    time.Duration(c.ws_ping_timeout_ns),
+			deflate:        c.ws_per_message_deflate != 0,
+			maxConnections: int(c.ws_max_connections),
+		},
+	}
+	if cfg.ws.maxSize <= 0 {
+		cfg.ws.maxSize = defaultWSOptions.maxSize
 	}
 	if c.nbinds > 0 && c.binds != nil {
 		for _, b := range unsafe.Slice(c.binds, int(c.nbinds)) {
@@ -342,6 +358,8 @@ func (s *server) listen(cfg config) (int, error) {
 	}
 	s.log = log
 	s.certs = certs
+	s.wsOpts = cfg.ws
+	s.ws.setMax(cfg.ws.maxConnections)
 	s.lns = lns
 	s.state = stateServing
 	s.accepting.Add(len(lns))
@@ -525,6 +543,16 @@ func (s *server) shutdown(timeout time.Duration) (graceful bool) {
 	graceful = hs.Shutdown(ctx) == nil || ctx.Err() == nil
 	if !graceful {
 		hs.Close()
+	}
+	// Shutdown does not wait for WebSockets (net/http forgets a
+	// hijacked connection): once the requests have ended, or had their
+	// time, they go away (1001), and their apps get wsCloseGrace at
+	// least to see it and return.
+	s.ws.closeAll()
+	if deadline, _ := ctx.Deadline(); s.ws.count() > 0 && time.Until(deadline) < wsCloseGrace {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), wsCloseGrace)
+		defer cancel()
 	}
 	// Close does not wait for handlers, and a handler cannot be stopped
 	// from outside: wait for those still in C until the deadline.

@@ -695,6 +695,9 @@ async def _in_thread(handler: Callable[..., Any], ws: AsyncWebSocket,
         outcome: Optional[BaseException] = None
         try:
             handler(blocking, req)
+        except StopIteration as exc:   # a Future cannot take it
+            outcome = RuntimeError("the handler raised StopIteration")
+            outcome.__cause__ = exc
         except BaseException as exc:   # handed to the loop, logged there
             outcome = exc
         try:

@@ -32,8 +32,8 @@ future_done(PyObject *fut)
 /* Resolve *slot, a future or NULL, with value (borrowed), or with exc (an
  * exception instance, borrowed) if value is NULL, and clear the slot.  A
  * future the app cancelled is left alone.  0, or -1 with an exception. */
-static int
-resolve(PyObject **slot, PyObject *value, PyObject *exc)
+int
+gohttp_asgi_resolve(PyObject **slot, PyObject *value, PyObject *exc)
 {
     PyObject *fut = *slot, *result = NULL;
     int rc = 0;
@@ -123,6 +123,8 @@ asgi_call_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->receive_fut);
     Py_VISIT(self->send_fut);
     Py_VISIT(self->message);
+    Py_VISIT(self->ws_reason);
+    Py_VISIT(self->ws_senders);
     return 0;
 }
 
@@ -134,6 +136,8 @@ asgi_call_clear(PyObject *op)
     Py_CLEAR(self->receive_fut);
     Py_CLEAR(self->send_fut);
     Py_CLEAR(self->message);
+    Py_CLEAR(self->ws_reason);
+    Py_CLEAR(self->ws_senders);
     return 0;
 }
 
@@ -157,8 +161,8 @@ asgi_call_dealloc(PyObject *op)
 
 /* Raise for a failed gohttp_asgi_* call: a client gone away is the loop's
  * ClientDisconnected (an OSError), the rest as gohttp_raise says.  -1. */
-static int
-raise_call_error(ASGICallObject *self, gohttp_status status,
+int
+gohttp_asgi_raise(ASGICallObject *self, gohttp_status status,
                  const gohttp_error *err)
 {
     if (status == GOHTTP_EIO) {
@@ -169,8 +173,8 @@ raise_call_error(ASGICallObject *self, gohttp_status status,
 }
 
 /* 0 if the app may still talk to the client, else -1 with why. */
-static int
-check_live(ASGICallObject *self)
+int
+gohttp_asgi_check_live(ASGICallObject *self)
 {
     if (self->finished) {
         PyErr_SetString(gohttp_exc.RequestFinishedError,
@@ -182,8 +186,8 @@ check_live(ASGICallObject *self)
 }
 
 /* New reference: a future the app awaits, kept in *slot. */
-static PyObject *
-wait_in(ASGICallObject *self, PyObject **slot)
+PyObject *
+gohttp_asgi_wait_in(ASGICallObject *self, PyObject **slot)
 {
     PyObject *fut = PyObject_CallNoArgs(self->loop->create_future);
     if (fut != NULL) {
@@ -194,8 +198,8 @@ wait_in(ASGICallObject *self, PyObject **slot)
 
 /* 1 if *slot holds a future the app still awaits, 0 if not (dropping a
  * cancelled one), -1 with an exception set. */
-static int
-waiting(PyObject **slot)
+int
+gohttp_asgi_waiting(PyObject **slot)
 {
     if (*slot == NULL) {
         return 0;
@@ -220,6 +224,9 @@ asgi_call_receive(PyObject *op, PyObject *Py_UNUSED(ignored))
     gohttp_state *st = self->state;
     gohttp_error err;
 
+    if (self->websocket) {
+        return gohttp_asgiws_receive(self);
+    }
     if (self->message != NULL) {
         PyObject *msg = self->message;
         self->message = NULL;
@@ -228,7 +235,7 @@ asgi_call_receive(PyObject *op, PyObject *Py_UNUSED(ignored))
     if (self->disconnected || self->complete || self->finished) {
         return gohttp_ready_new(st, disconnect_message(st));
     }
-    int w = waiting(&self->receive_fut);
+    int w = gohttp_asgi_waiting(&self->receive_fut);
     if (w != 0) {
         if (w > 0) {
             PyErr_SetString(gohttp_exc.StateError,
@@ -238,7 +245,7 @@ asgi_call_receive(PyObject *op, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     if (self->body_done) {   /* nothing more until the client goes */
-        return wait_in(self, &self->receive_fut);
+        return gohttp_asgi_wait_in(self, &self->receive_fut);
     }
     if (self->content_length == 0) {   /* no body: no need to ask Go */
         self->body_done = 1;
@@ -248,20 +255,20 @@ asgi_call_receive(PyObject *op, PyObject *Py_UNUSED(ignored))
         gohttp_status status = gohttp_asgi_read(self->handle,
                                                 self->generation, &err);
         if (status != GOHTTP_OK) {
-            raise_call_error(self, status, &err);
+            gohttp_asgi_raise(self, status, &err);
             return NULL;
         }
         self->reading = 1;
     }
-    return wait_in(self, &self->receive_fut);
+    return gohttp_asgi_wait_in(self, &self->receive_fut);
 }
 
 /* The packed list (bridge.h) of an http.response.start's headers, an
  * iterable of [name, value] bytes pairs, names in canonical form, into
  * *out (PyMem_Raw, for the caller to free) and *size.  0, or -1 with an
  * exception that says what is wrong. */
-static int
-pack_headers(PyObject *headers, char **out, size_t *size)
+int
+gohttp_asgi_pack_headers(PyObject *headers, char **out, size_t *size)
 {
     PyObject *seq = NULL;
     char *buf = NULL;
@@ -357,8 +364,8 @@ get(PyObject *message, PyObject *key)
 }
 
 /* send() of http.response.start.  0, or -1 with an exception set. */
-static int
-send_start(ASGICallObject *self, PyObject *message)
+int
+gohttp_asgi_send_start(ASGICallObject *self, PyObject *message)
 {
     gohttp_state *st = self->state;
     char *packed = NULL;
@@ -397,7 +404,7 @@ send_start(ASGICallObject *self, PyObject *message)
     if (headers == NULL && PyErr_Occurred()) {
         return -1;
     }
-    if (pack_headers(headers, &packed, &size) < 0) {
+    if (gohttp_asgi_pack_headers(headers, &packed, &size) < 0) {
         return -1;
     }
     /* Held until the first body, which takes it to Go in the same call. */
@@ -417,15 +424,15 @@ static int
 end_waiting_receive(ASGICallObject *self)
 {
     PyObject *msg = disconnect_message(self->state);   /* new reference */
-    int rc = msg != NULL ? resolve(&self->receive_fut, msg, NULL) : -1;
+    int rc = msg != NULL ? gohttp_asgi_resolve(&self->receive_fut, msg, NULL) : -1;
     Py_XDECREF(msg);
     return rc;
 }
 
 /* send() of http.response.body: 1 if it must wait for Go to write, 0 if
  * not, -1 with an exception set. */
-static int
-send_body(ASGICallObject *self, PyObject *message)
+int
+gohttp_asgi_send_body(ASGICallObject *self, PyObject *message)
 {
     gohttp_state *st = self->state;
     Py_buffer view = {0};
@@ -476,7 +483,7 @@ send_body(ASGICallObject *self, PyObject *message)
     PyMem_RawFree(self->start_headers);
     self->start_headers = NULL;
     if (rc != GOHTTP_OK) {
-        return raise_call_error(self, rc, &err);
+        return gohttp_asgi_raise(self, rc, &err);
     }
     self->complete = !more;
     if (self->complete && self->receive_fut != NULL
@@ -501,7 +508,10 @@ asgi_call_send(PyObject *op, PyObject *message)
     gohttp_state *st = self->state;
     int rc;
 
-    if (check_live(self) < 0) {
+    if (self->websocket) {
+        return gohttp_asgiws_send(self, message);
+    }
+    if (gohttp_asgi_check_live(self) < 0) {
         return NULL;
     }
     if (!PyDict_Check(message)) {
@@ -510,7 +520,7 @@ asgi_call_send(PyObject *op, PyObject *message)
                      Py_TYPE(message)->tp_name);
         return NULL;
     }
-    int w = waiting(&self->send_fut);
+    int w = gohttp_asgi_waiting(&self->send_fut);
     if (w != 0) {
         if (w > 0) {
             PyErr_SetString(gohttp_exc.StateError,
@@ -529,12 +539,12 @@ asgi_call_send(PyObject *op, PyObject *message)
     }
     if (PyUnicode_Check(type)
         && PyUnicode_Compare(type, st->asgi_value[GOHTTP_ASGI_V_BODY]) == 0) {
-        rc = send_body(self, message);
+        rc = gohttp_asgi_send_body(self, message);
     }
     else if (PyUnicode_Check(type)
              && PyUnicode_Compare(type,
                                   st->asgi_value[GOHTTP_ASGI_V_START]) == 0) {
-        rc = send_start(self, message);
+        rc = gohttp_asgi_send_start(self, message);
     }
     else {
         if (!PyErr_Occurred()) {
@@ -549,7 +559,7 @@ asgi_call_send(PyObject *op, PyObject *message)
         return NULL;
     }
     if (rc > 0) {
-        return wait_in(self, &self->send_fut);
+        return gohttp_asgi_wait_in(self, &self->send_fut);
     }
     return Py_NewRef(st->asgi_done);
 }
@@ -571,11 +581,17 @@ asgi_call_finish(PyObject *op, PyObject *returned)
     }
     /* Complete is answered, even if the app raised afterwards (Starlette
      * sends its 500, then re-raises): the client gets what it was sent;
-     * whether the app returned or raised matters to the log alone. */
-    gohttp_asgi_call_finish(self, self->complete ? GOHTTP_HANDLED
-                                                 : GOHTTP_FAILED);
+     * whether the app returned or raised matters to the log alone.  A
+     * WebSocket's outcome is whether its app returned (Go closes it with
+     * 1000, or 1011 if it raised), unless it began a denial response. */
+    gohttp_outcome outcome = self->complete ? GOHTTP_HANDLED : GOHTTP_FAILED;
+    if (self->websocket && !self->started) {
+        outcome = ok ? GOHTTP_HANDLED : GOHTTP_FAILED;
+    }
+    gohttp_asgi_call_finish(self, outcome);
     Py_CLEAR(self->receive_fut);
     Py_CLEAR(self->send_fut);
+    Py_CLEAR(self->ws_senders);
     Py_CLEAR(self->message);
     Py_CLEAR(self->task);   /* the task is running: the loop holds it */
     Py_RETURN_NONE;
@@ -597,8 +613,15 @@ static PyGetSetDef asgi_call_getset[] = {
      PyDoc_STR("True once the last http.response.body was sent."),
      (void *)offsetof(ASGICallObject, complete)},
     {"disconnected", asgi_call_get_flag, NULL,
-     PyDoc_STR("True once the client has gone away."),
+     PyDoc_STR("True once the client has gone away; for a WebSocket, once\n"
+               "it is closed."),
      (void *)offsetof(ASGICallObject, disconnected)},
+    {"websocket", asgi_call_get_flag, NULL,
+     PyDoc_STR("True for a websocket scope."),
+     (void *)offsetof(ASGICallObject, websocket)},
+    {"ws_closed", asgi_call_get_flag, NULL,
+     PyDoc_STR("True once the app sent websocket.close."),
+     (void *)offsetof(ASGICallObject, ws_closed)},
     {NULL},
 };
 
@@ -657,6 +680,7 @@ gohttp_asgi_call_new(ASGILoopObject *loop, PyObject *app,
     call->handle = ev->req.call;
     call->generation = ev->req.generation;
     call->content_length = ev->req.content_length;
+    call->websocket = ev->kind == GOHTTP_ASGI_WS_CONNECT;
     PyObject_GC_Track(call);
     call->key = PyLong_FromSize_t((size_t)ev->req.call);
     if (call->key == NULL
@@ -676,6 +700,9 @@ gohttp_asgi_call_event(ASGICallObject *call, const gohttp_asgi_event *ev,
     PyObject *msg = NULL, *exc = NULL;
     int rc = 0;
 
+    if (call->websocket) {
+        return gohttp_asgiws_event(call, ev, data);
+    }
     switch (ev->kind) {
     case GOHTTP_ASGI_BODY:
         call->reading = 0;
@@ -684,8 +711,8 @@ gohttp_asgi_call_event(ASGICallObject *call, const gohttp_asgi_event *ev,
         if (msg == NULL) {
             rc = -1;
         }
-        else if (waiting(&call->receive_fut) > 0) {
-            rc = resolve(&call->receive_fut, msg, NULL);
+        else if (gohttp_asgi_waiting(&call->receive_fut) > 0) {
+            rc = gohttp_asgi_resolve(&call->receive_fut, msg, NULL);
         }
         else {   /* the app gave up waiting: the next receive() gets it */
             Py_XSETREF(call->message, Py_NewRef(msg));
@@ -699,13 +726,13 @@ gohttp_asgi_call_event(ASGICallObject *call, const gohttp_asgi_event *ev,
                                     "the client has gone away: the "
                                     "connection is closed");
         if (msg == NULL || exc == NULL
-            || resolve(&call->receive_fut, msg, NULL) < 0
-            || resolve(&call->send_fut, NULL, exc) < 0) {
+            || gohttp_asgi_resolve(&call->receive_fut, msg, NULL) < 0
+            || gohttp_asgi_resolve(&call->send_fut, NULL, exc) < 0) {
             rc = -1;
         }
         break;
     case GOHTTP_ASGI_WRITTEN:
-        rc = resolve(&call->send_fut, Py_None, NULL);
+        rc = gohttp_asgi_resolve(&call->send_fut, Py_None, NULL);
         break;
     }
     Py_XDECREF(msg);

@@ -11,6 +11,8 @@
  * it apart from the other headers), the other names in Go's map order:
  * Go's parser does not keep the order of different names.  root_path is
  * the mount prefix, and path holds it (as uvicorn and Starlette expect).
+ * A WebSocket handshake's scope is the same less "method", with its own
+ * type, scheme (ws, wss), subprotocols and extensions.
  */
 #include "module.h"
 
@@ -34,6 +36,13 @@ static const char *const key_names[GOHTTP_ASGI_NKEYS] = {
     [GOHTTP_ASGI_K_BODY] = "body",
     [GOHTTP_ASGI_K_MORE_BODY] = "more_body",
     [GOHTTP_ASGI_K_STATUS] = "status",
+    [GOHTTP_ASGI_K_SUBPROTOCOLS] = "subprotocols",
+    [GOHTTP_ASGI_K_PATH_PARAMS] = "path_params",
+    [GOHTTP_ASGI_K_TEXT] = "text",
+    [GOHTTP_ASGI_K_BYTES] = "bytes",
+    [GOHTTP_ASGI_K_CODE] = "code",
+    [GOHTTP_ASGI_K_REASON] = "reason",
+    [GOHTTP_ASGI_K_SUBPROTOCOL] = "subprotocol",
 };
 
 static const char *const value_names[GOHTTP_ASGI_NVALUES] = {
@@ -45,6 +54,18 @@ static const char *const value_names[GOHTTP_ASGI_NVALUES] = {
     [GOHTTP_ASGI_V_HTTP10] = "1.0",
     [GOHTTP_ASGI_V_HTTP11] = "1.1",
     [GOHTTP_ASGI_V_HTTP2] = "2",
+    [GOHTTP_ASGI_V_WEBSOCKET] = "websocket",
+    [GOHTTP_ASGI_V_WS] = "ws",
+    [GOHTTP_ASGI_V_WSS] = "wss",
+    [GOHTTP_ASGI_V_WS_CONNECT] = "websocket.connect",
+    [GOHTTP_ASGI_V_WS_RECEIVE] = "websocket.receive",
+    [GOHTTP_ASGI_V_WS_DISCONNECT] = "websocket.disconnect",
+    [GOHTTP_ASGI_V_WS_ACCEPT] = "websocket.accept",
+    [GOHTTP_ASGI_V_WS_SEND] = "websocket.send",
+    [GOHTTP_ASGI_V_WS_CLOSE] = "websocket.close",
+    [GOHTTP_ASGI_V_WS_RESPONSE] = "websocket.http.response",
+    [GOHTTP_ASGI_V_WS_RESPONSE_START] = "websocket.http.response.start",
+    [GOHTTP_ASGI_V_WS_RESPONSE_BODY] = "websocket.http.response.body",
 };
 
 /* New reference: the lower-case bytes of the header name k[:n]. */
@@ -349,4 +370,118 @@ gohttp_asgi_scope(gohttp_state *st, const gohttp_request *req,
 error:
     Py_DECREF(scope);
     return NULL;
+}
+
+/* New reference: scope["subprotocols"], the protocols the client offered
+ * in its Sec-WebSocket-Protocol headers (comma-separated), in order;
+ * headers is scope["headers"] (borrowed). */
+static PyObject *
+subprotocols(PyObject *headers)
+{
+    static const char key[] = "sec-websocket-protocol";
+    PyObject *list = PyList_New(0);
+    if (list == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(headers); i++) {
+        PyObject *pair = PyList_GET_ITEM(headers, i);           /* borrowed */
+        PyObject *name = PyTuple_GET_ITEM(pair, 0);             /* borrowed */
+        PyObject *value = PyTuple_GET_ITEM(pair, 1);            /* borrowed */
+        if (PyBytes_GET_SIZE(name) != (Py_ssize_t)sizeof key - 1
+            || memcmp(PyBytes_AS_STRING(name), key, sizeof key - 1) != 0) {
+            continue;
+        }
+        const char *p = PyBytes_AS_STRING(value);
+        const char *end = p + PyBytes_GET_SIZE(value);
+        while (p < end) {
+            const char *comma = memchr(p, ',', (size_t)(end - p));
+            const char *stop = comma != NULL ? comma : end;
+            const char *a = p, *b = stop;
+            while (a < b && (*a == ' ' || *a == '\t')) {
+                a++;
+            }
+            while (b > a && (b[-1] == ' ' || b[-1] == '\t')) {
+                b--;
+            }
+            if (b > a) {
+                PyObject *proto = PyUnicode_DecodeLatin1(a, b - a, NULL);
+                if (proto == NULL || PyList_Append(list, proto) < 0) {
+                    Py_XDECREF(proto);
+                    Py_DECREF(list);
+                    return NULL;
+                }
+                Py_DECREF(proto);
+            }
+            p = stop + 1;
+        }
+    }
+    return list;
+}
+
+/* New reference: scope["path_params"], {name: value} of the route's
+ * wildcards (GOHTTP_F_PATH_VALUES), values decoded as the path is. */
+static PyObject *
+path_params(const gohttp_request *req, const char *data)
+{
+    Py_ssize_t n;
+    const char *p = span(req, data, GOHTTP_F_PATH_VALUES, &n);
+    PyObject *params = PyDict_New();
+    if (params == NULL) {
+        return NULL;
+    }
+    for (uint32_t i = 0; i < req->path_value_count; i++) {
+        Py_ssize_t klen, vlen;
+        const char *k = gohttp_next_item(&p, &klen);
+        const char *v = gohttp_next_item(&p, &vlen);
+        PyObject *name = PyUnicode_DecodeUTF8(k, klen, NULL);
+        PyObject *value = name != NULL
+            ? PyUnicode_DecodeUTF8(v, vlen, "surrogateescape") : NULL;
+        int rc = value != NULL ? PyDict_SetItem(params, name, value) : -1;
+        Py_XDECREF(name);
+        Py_XDECREF(value);
+        if (rc < 0) {
+            Py_DECREF(params);
+            return NULL;
+        }
+    }
+    return params;
+}
+
+PyObject *
+gohttp_asgi_ws_scope(gohttp_state *st, const gohttp_request *req,
+                     const char *data, PyObject *root_path,
+                     PyObject *path_prefix, PyObject *state, int with_params)
+{
+    PyObject **key = st->asgi_key;
+    PyObject **value = st->asgi_value;
+    PyObject *scope = gohttp_asgi_scope(st, req, data, root_path,
+                                        path_prefix, state);
+    PyObject *extensions = NULL;
+    if (scope == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n;
+    const char *s = span(req, data, GOHTTP_F_SCHEME, &n);
+    int secure = n == 5 && memcmp(s, "https", 5) == 0;
+    PyObject *headers = PyDict_GetItemWithError(scope,
+                                                key[GOHTTP_ASGI_K_HEADERS]);
+    extensions = Py_BuildValue("{O{}}", value[GOHTTP_ASGI_V_WS_RESPONSE]);
+    if (headers == NULL || extensions == NULL
+        || PyDict_DelItem(scope, key[GOHTTP_ASGI_K_METHOD]) < 0
+        || PyDict_SetItem(scope, key[GOHTTP_ASGI_K_TYPE],
+                          value[GOHTTP_ASGI_V_WEBSOCKET]) < 0
+        || PyDict_SetItem(scope, key[GOHTTP_ASGI_K_SCHEME],
+                          value[secure ? GOHTTP_ASGI_V_WSS
+                                       : GOHTTP_ASGI_V_WS]) < 0
+        || set_new(scope, key[GOHTTP_ASGI_K_SUBPROTOCOLS],
+                   subprotocols(headers)) < 0
+        || PyDict_SetItem(scope, key[GOHTTP_ASGI_K_EXTENSIONS],
+                          extensions) < 0
+        || (with_params
+            && set_new(scope, key[GOHTTP_ASGI_K_PATH_PARAMS],
+                       path_params(req, data)) < 0)) {
+        Py_CLEAR(scope);
+    }
+    Py_XDECREF(extensions);
+    return scope;   /* new reference, or NULL */
 }

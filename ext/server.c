@@ -315,7 +315,8 @@ add_route(ServerObject *self, PyObject *pattern, PyObject *handler, int asgi)
     gohttp_error err;
     gohttp_status status = asgi
         ? gohttp_server_handle_asgi(self->handle, (char *)s, (size_t)len,
-                                    loop, (uintptr_t)route, &err)
+                                    loop, (uintptr_t)route,
+                                    gohttp_asgi_app_websocket(handler), &err)
         : gohttp_server_handle(self->handle, (char *)s, (size_t)len,
                                (uintptr_t)route, &err);
     if (status != GOHTTP_OK) {

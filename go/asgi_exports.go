@@ -95,19 +95,25 @@ func closeLoop(h C.uintptr_t, free bool) C.gohttp_status {
 
 // gohttp_server_handle_asgi registers pattern (n bytes, not
 // NUL-terminated) as a route whose requests go, as GOHTTP_ASGI_NEW
-// events, to the loop with app as their value.  app must stay valid
+// events (GOHTTP_ASGI_WS_CONNECT for a WebSocket handshake), to the loop
+// with app as their value.  With websocket 1, the route serves
+// WebSocket handshakes only: Go answers other requests with 426.  app must stay valid
 // until gohttp_server_free returned GOHTTP_OK; the loop until the server
 // is shut down.
 //
 //export gohttp_server_handle_asgi
-func gohttp_server_handle_asgi(h C.uintptr_t, pattern *C.char, n C.size_t, loop C.uintptr_t, app C.uintptr_t, err *C.gohttp_error) (status C.gohttp_status) {
+func gohttp_server_handle_asgi(h C.uintptr_t, pattern *C.char, n C.size_t, loop C.uintptr_t, app C.uintptr_t, websocket C.int, err *C.gohttp_error) (status C.gohttp_status) {
 	defer recoverTo(err, &status)
 	s, e := lookupServer(h)
 	if e != nil {
 		return report(err, e)
 	}
 	l, e := lookupLoop(loop)
-	if e == nil {
+	switch {
+	case e != nil:
+	case websocket != 0:
+		e = s.handleASGIWebSocket(C.GoStringN(pattern, C.int(n)), l, uintptr(app))
+	default:
 		e = s.handleASGI(C.GoStringN(pattern, C.int(n)), l, uintptr(app))
 	}
 	return report(err, e)
@@ -160,7 +166,9 @@ func gohttp_asgi_body(h C.uintptr_t, generation C.uint64_t, code C.int32_t, head
 }
 
 // gohttp_asgi_read asks the request's goroutine for the next chunk of the
-// body, which comes as a GOHTTP_ASGI_BODY event (or a disconnect).
+// body, which comes as a GOHTTP_ASGI_BODY event (or a disconnect).  For
+// a WebSocket it says that the app took the last message: Go reads the
+// next, which comes as a GOHTTP_ASGI_WS_MESSAGE event (or WS_CLOSE).
 //
 //export gohttp_asgi_read
 func gohttp_asgi_read(h C.uintptr_t, generation C.uint64_t, err *C.gohttp_error) (status C.gohttp_status) {
@@ -170,6 +178,13 @@ func gohttp_asgi_read(h C.uintptr_t, generation C.uint64_t, err *C.gohttp_error)
 		return report(err, e)
 	}
 	defer c.mu.Unlock()
+	if a.ws != nil { // the app took a message: the reader may read one more
+		select {
+		case a.ws.next <- struct{}{}:
+		default:
+		}
+		return C.GOHTTP_OK
+	}
 	a.wantRead = true
 	a.wake()
 	return C.GOHTTP_OK
@@ -189,7 +204,7 @@ func gohttp_asgi_finish(h C.uintptr_t, generation C.uint64_t, outcome C.gohttp_o
 		return report(err, e)
 	}
 	defer c.mu.Unlock()
-	if outcome == C.GOHTTP_HANDLED && !a.final {
+	if outcome == C.GOHTTP_HANDLED && !a.final && a.ws == nil {
 		outcome = C.GOHTTP_FAILED
 	}
 	a.finished, a.outcome = true, outcome

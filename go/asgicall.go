@@ -44,6 +44,8 @@ type asgiState struct {
 	gone        bool // a write failed: the client has gone, sends are refused
 	told        bool // DISCONNECT was posted
 
+	ws *wsState // a WebSocket's (asgiws.go); nil for HTTP
+
 	// The last local address and its string: a keep-alive connection's
 	// requests, and most others, come in on the same listener.
 	local    net.Addr
@@ -59,6 +61,10 @@ func (s *server) handleASGI(pattern string, loop *asgiLoop, app uintptr) error {
 // asgiRoute returns the http.Handler of an ASGI app value on loop.
 func (s *server) asgiRoute(loop *asgiLoop, app uintptr, names []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isWebSocket(r) {
+			s.serveWebSocket(w, r, loop, app, names)
+			return
+		}
 		c := s.getCall()
 		defer s.putCall(c)
 		c.begin(w, r, app, names)

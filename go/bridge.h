@@ -44,6 +44,14 @@
  *        writes it to the network, never the loop.
  *     e. The app value of a route (gohttp_server_handle_asgi) follows
  *        rule 5: C keeps it alive until the server is freed.
+ *     f. A WebSocket (go/asgiws.go) is an ASGI request whose call lives
+ *        until the app has finished and the connection is closed: the
+ *        same (call, generation) pair, the same events (with WS_CONNECT,
+ *        WS_MESSAGE, WS_CLOSE), the same rules.  A WS_MESSAGE's bytes
+ *        are in the reader's buffer until C takes the event; Go reads the
+ *        next message into it only once C asked (gohttp_asgi_read), so
+ *        the buffer is never written while an event points into it.
+ *        What C passes to gohttp_asgi_ws_* is read during the call only.
  */
 #ifndef GOHTTP_BRIDGE_H
 #define GOHTTP_BRIDGE_H
@@ -196,7 +204,13 @@ typedef enum {
     GOHTTP_ASGI_NEW = 1,        /* a request: req and its block */
     GOHTTP_ASGI_BODY = 2,       /* a chunk of the body the app asked for */
     GOHTTP_ASGI_DISCONNECT = 3, /* the client has gone: nothing more is sent */
-    GOHTTP_ASGI_WRITTEN = 4     /* a send that had to wait may go on */
+    GOHTTP_ASGI_WRITTEN = 4,    /* a send that had to wait may go on */
+    /* WebSockets (go/asgiws.go; rule 8f) */
+    GOHTTP_ASGI_WS_CONNECT = 5, /* a WebSocket handshake: as NEW, for a
+                                   websocket scope */
+    GOHTTP_ASGI_WS_MESSAGE = 6, /* a whole message, text if text is 1 */
+    GOHTTP_ASGI_WS_CLOSE = 7    /* the WebSocket is closed: code, and the
+                                   reason in the bytes; nothing follows */
 } gohttp_asgi_kind;
 
 /* One event gohttp_asgi_take hands the loop.  req.call and
@@ -206,6 +220,9 @@ typedef enum {
 typedef struct {
     int32_t kind;          /* a gohttp_asgi_kind */
     int32_t more_body;     /* BODY: 1 if more chunks follow */
+    int32_t text;          /* WS_MESSAGE: 1 for text (valid UTF-8), 0 bytes */
+    int32_t code;          /* WS_CLOSE: the close code, 1005 when the
+                              peer gave none, 1006 when it gave no close */
     uintptr_t app;         /* NEW: the route's value (gohttp_server_handle_asgi) */
     uint32_t off;
     uint32_t len;

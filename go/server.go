@@ -54,6 +54,9 @@ type server struct {
 	log      *accessLog         // nil: no access log
 	certs    *certSource        // nil: no TLS
 	statics  []*staticDir       // closed by free
+
+	ws     wsConns   // open WebSockets (asgiws.go)
+	wsOpts wsOptions // set by listen; read by WebSocket requests
 }
 
 // newServer makes a server whose lane runs up to maxHandlers calls;
@@ -74,6 +77,8 @@ func newServer(maxHandlers int, parallel bool) (*server, error) {
 		mux:  http.NewServeMux(),
 		lane: newLane(places, maxHandlers),
 		done: make(chan struct{}),
+
+		wsOpts: defaultWSOptions,
 	}
 	return s, nil
 }
@@ -525,6 +530,16 @@ func (s *server) shutdown(timeout time.Duration) (graceful bool) {
 	graceful = hs.Shutdown(ctx) == nil || ctx.Err() == nil
 	if !graceful {
 		hs.Close()
+	}
+	// Shutdown does not wait for WebSockets (net/http forgets a
+	// hijacked connection): once the requests have ended, or had their
+	// time, they go away (1001), and their apps get wsCloseGrace at
+	// least to see it and return.
+	s.ws.closeAll()
+	if deadline, _ := ctx.Deadline(); s.ws.count() > 0 && time.Until(deadline) < wsCloseGrace {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), wsCloseGrace)
+		defer cancel()
 	}
 	// Close does not wait for handlers, and a handler cannot be stopped
 	// from outside: wait for those still in C until the deadline.

@@ -38,7 +38,8 @@ from .wsgi import ClientDisconnected, _script_name
 if TYPE_CHECKING:
     from .server import Server
 
-__all__ = ["ASGIApplication", "LifespanFailure", "mount", "serve_asgi"]
+__all__ = ["ASGIApplication", "LifespanFailure", "mount", "route_websocket",
+           "serve_asgi"]
 
 ASGIApplication = Callable[[dict[str, Any], Callable[[], Awaitable[Any]],
                             Callable[[Any], Awaitable[None]]],
@@ -102,20 +103,29 @@ async def _run(app: ASGIApplication, scope: dict[str, Any],
         await app(scope, call.receive, call.send)
     except BaseException as exc:
         # Logged first, then Go answers: the log says why before the
-        # client sees the 500.
+        # client sees the 500 (a WebSocket's close 1011).
         if isinstance(exc, asyncio.CancelledError):
             pass
         elif call.disconnected and _from_disconnect(exc):
             error_logger.debug("ASGI app stopped: the client went away (%r)",
                                exc)
+        elif call.websocket and (call.disconnected or call.ws_closed):
+            # Raised once the WebSocket was closed: what a framework
+            # raises then (Starlette's WebSocketDisconnect, say) is the
+            # news of the close, not a fault.
+            error_logger.debug("ASGI app stopped: the WebSocket is closed "
+                               "(%r)", exc)
         else:
             error_logger.error("Exception in ASGI application (%s %s)",
-                               scope["method"], scope["path"], exc_info=exc)
+                               scope.get("method", "WebSocket"),
+                               scope["path"], exc_info=exc)
         call._finish(False)
         if not isinstance(exc, Exception):
             raise
     else:
-        if not call.complete and not call.disconnected:
+        if call.websocket:
+            pass   # returned: Go closes it (1000), or refuses it (403)
+        elif not call.complete and not call.disconnected:
             error_logger.error(
                 "ASGI application returned without %s (%s %s)",
                 "completing its response" if call.started
@@ -376,6 +386,39 @@ def mount(server: "Server", prefix: str, app: ASGIApplication, *,
         server._core.handle_asgi("/", route)
     mounts.routes.add(route)
     mounts.lifespans.append(life)
+    return route
+
+
+def route_websocket(server: "Server", pattern: str, app: ASGIApplication,
+                    *, name: Optional[str] = None) -> Any:
+    """Serve the WebSocket handshakes matching pattern (a ServeMux
+    pattern, as ``Server.route`` takes: ``"/chat/{room}"``) with the ASGI
+    app, which gets ``websocket`` scopes only, with ``path_params``
+    ({wildcard: value}).  Other requests there get 426 Upgrade Required
+    from Go, a broken handshake 400.  There is no lifespan for such a
+    route.  Returns the route (an ASGIApp); name is for the caller's
+    bookkeeping (gohttp.websocket's), unused here.
+
+    >>> async def echo(scope, receive, send):
+    ...     await receive()                       # websocket.connect
+    ...     await send({"type": "websocket.accept"})
+    ...     while (msg := await receive())["type"] == "websocket.receive":
+    ...         await send({"type": "websocket.send", "text": msg.get("text"),
+    ...                     "bytes": msg.get("bytes")})
+    >>> route_websocket(srv, "/echo/{room}", echo)   # doctest: +SKIP
+    """
+    if not isinstance(pattern, str):
+        raise TypeError(f"pattern must be str, not {type(pattern).__name__}")
+    if not callable(app):
+        raise TypeError(f"an ASGI app must be callable as "
+                        f"await app(scope, receive, send), not "
+                        f"{type(app).__name__}")
+    app = asgi3(app)
+    ev = event_loop("auto")
+    route = _gohttp.ASGIApp(app, "", ev.core, websocket=True)
+    mounts = _mounts(server, ev)
+    server._core.handle_asgi(pattern, route)
+    mounts.routes.add(route)
     return route
 
 

@@ -718,12 +718,8 @@ async def _in_thread(handler: Callable[..., Any], ws: AsyncWebSocket,
 def register(server: "Server", pattern: str, handler: W) -> W:
     """Serve WebSocket upgrades to pattern with handler(ws, req) on
     server; see Server.websocket()."""
-    from . import asgi
+    from .asgi import route_websocket
 
-    # Until the core's route_websocket lands on this branch (issue 18).
-    route_websocket = getattr(asgi, "route_websocket", None)
-    if route_websocket is None:
-        raise NotImplementedError("this build has no WebSocket core yet")
     route_websocket(server, pattern, application(handler),
                     name=_name_of(handler))
     return handler

@@ -144,9 +144,12 @@ def test_receive_raises_websocketclosed_and_send_after_it(server, seen):
 def test_close_from_the_handler(server, seen):
     @server.websocket("/c")
     async def handler(ws, req):
+        seen.put((ws.accepted, ws.closed, ws.close_code))
         await ws.accept()
+        seen.put((ws.accepted, ws.closed, ws.close_code))
         await ws.send("before")
         await ws.close(4003, "go away")
+        seen.put((ws.accepted, ws.closed))
         seen.put((ws.close_code, ws.close_reason))
         await ws.close()            # harmless twice
         async for _ in ws:          # nothing: already closed
@@ -156,6 +159,9 @@ def test_close_from_the_handler(server, seen):
     with dial(server, "/c") as client:
         assert client.recv(timeout=TIMEOUT) == "before"
         assert closed_with(client) == (4003, "go away")
+    assert take(seen) == (False, False, None)
+    assert take(seen) == (True, False, None)
+    assert take(seen) == (True, True)
     assert take(seen) == (4003, "go away")
     assert take(seen) == "end"
 

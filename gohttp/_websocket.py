@@ -257,20 +257,13 @@ class AsyncWebSocket:
         """The next message: str for a text message, bytes for a binary
         one.  Raises WebSocketClosed (with the peer's code and reason)
         when the peer closes or goes away."""
-        self._expect(OPEN, "receive()")
+        if self._state != OPEN:
+            self._expect(OPEN, "receive()")
         message = await self._receive()
-        kind = message["type"]
-        if kind == "websocket.receive":
+        if message["type"] == "websocket.receive":
             text = message.get("text")
-            if text is not None:
-                return str(text)
-            return bytes(message.get("bytes") or b"")
-        if kind == "websocket.disconnect":
-            self._closed_by_peer(message.get("code", 1005),
-                                 message.get("reason") or "")
-            raise WebSocketClosed(self._close_code or ABNORMAL,
-                                  self._close_reason)
-        raise StateError(f"unexpected ASGI event {kind!r} on a WebSocket")
+            return text if text is not None else message["bytes"]
+        raise self._disconnected(message)
 
     async def send(self, message: Union[str, bytes]) -> None:
         """Send message: a str as a text message, bytes (bytearray,
@@ -286,8 +279,12 @@ class AsyncWebSocket:
             raise TypeError(f"send() takes str (a text message) or bytes (a "
                             f"binary message), not {type(message).__name__}"
                             f": encode it first, e.g. json.dumps(...)")
-        self._expect(OPEN, "send()")
-        await self._transmit(event)
+        if self._state != OPEN:
+            self._expect(OPEN, "send()")
+        try:
+            await self._send(event)
+        except OSError:
+            raise self._gone() from None
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the WebSocket with code and reason (at most 123 bytes).
@@ -319,12 +316,16 @@ class AsyncWebSocket:
     async def __anext__(self) -> Union[str, bytes]:
         """The next message; the iteration ends when either side closes
         (close_code says how)."""
-        if self._state == CLOSED:
-            raise StopAsyncIteration
-        try:
-            return await self.receive()
-        except WebSocketClosed:
-            raise StopAsyncIteration from None
+        if self._state != OPEN:
+            if self._state == CLOSED:
+                raise StopAsyncIteration
+            self._expect(OPEN, "receive()")
+        message = await self._receive()     # receive(), one frame less
+        if message["type"] == "websocket.receive":
+            text = message.get("text")
+            return text if text is not None else message["bytes"]
+        self._disconnected(message)
+        raise StopAsyncIteration
 
     # Inside.
     def _expect(self, state: int, what: str) -> None:
@@ -353,12 +354,24 @@ class AsyncWebSocket:
         try:
             await self._send(event)
         except OSError:
-            if refused:
-                return
-            self._closed_by_peer(self._close_code or ABNORMAL,
-                                 self._close_reason)
-            raise WebSocketClosed(self._close_code or ABNORMAL,
-                                  self._close_reason) from None
+            if not refused:
+                raise self._gone() from None
+
+    def _disconnected(self, message: dict[str, Any]) -> WebSocketClosed:
+        """What receive() raises for message, websocket.disconnect."""
+        if message["type"] != "websocket.disconnect":
+            raise StateError(f"unexpected ASGI event {message['type']!r} "
+                             f"on a WebSocket")
+        self._closed_by_peer(message.get("code", 1005),
+                             message.get("reason") or "")
+        return WebSocketClosed(self._close_code or ABNORMAL,
+                               self._close_reason)
+
+    def _gone(self) -> WebSocketClosed:
+        """What send() raises once the peer has gone."""
+        self._closed_by_peer(ABNORMAL, "")
+        return WebSocketClosed(self._close_code or ABNORMAL,
+                               self._close_reason)
 
     def _closed_by_peer(self, code: Any, reason: Any) -> None:
         if self._state in (CONNECTING, OPEN):

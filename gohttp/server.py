@@ -15,6 +15,7 @@ from ._gohttp import (ForkedProcessError, Request, ResponseWriter,
                       ServerStateError)
 
 if TYPE_CHECKING:
+    from ._websocket import WebSocketHandler
     from .asgi import ASGIApplication
     from .wsgi import WSGIApplication
 
@@ -23,6 +24,7 @@ __all__ = ["Server", "Handler", "route", "run", "shutdown"]
 Handler = Callable[[ResponseWriter, Request], None]
 StrPath = Union[str, "os.PathLike[str]"]
 H = TypeVar("H", bound=Handler)
+WH = TypeVar("WH", bound="WebSocketHandler")
 
 logger = _logging.logger
 
@@ -221,6 +223,35 @@ class Server:
         def register(handler: H) -> H:
             self.handle(pattern, handler)
             return handler
+
+        return register
+
+    def websocket(self, pattern: str) -> Callable[[WH], WH]:
+        """Register the decorated function as the WebSocket handler of
+        pattern (a route() pattern, e.g. ``"/chat/{room}"``)::
+
+            @srv.websocket("/echo")
+            async def echo(ws, req):
+                await ws.accept()
+                async for message in ws:
+                    await ws.send(message)
+
+        handler(ws, req) gets a gohttp.AsyncWebSocket if it is an
+        ``async def`` (it runs on the ASGI event loop: an idle connection
+        costs no thread), else a gohttp.WebSocket whose methods block (it
+        runs in a thread of its own while connected).  Go answers a
+        request there that is no WebSocket upgrade with 426.  Returns
+        the function unchanged.  See gohttp/_websocket.py.
+        """
+        if not isinstance(pattern, str):
+            raise TypeError(f"websocket() takes a pattern string, not "
+                            f"{type(pattern).__name__}: write "
+                            f"@websocket(\"/path\"), not @websocket")
+
+        def register(handler: WH) -> WH:
+            from ._websocket import register as register_websocket
+
+            return register_websocket(self, pattern, handler)
 
         return register
 

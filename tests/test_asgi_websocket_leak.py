@@ -57,7 +57,7 @@ def goroutines_settle(at_most: int = 0) -> int:
     after the client's)."""
     deadline = time.monotonic() + TIMEOUT
     last, same = -1, 0
-    while (n := _gohttp._go_goroutines()) > at_most and same < 5:
+    while (n := _gohttp._goroutines()) > at_most and same < 5:
         if time.monotonic() > deadline:
             break
         same = same + 1 if n == last else 0

@@ -14,6 +14,7 @@
  */
 #include "asgi.h"
 
+#include <errno.h>
 #include <string.h>
 #include <structmember.h>   /* T_OBJECT, READONLY (3.10, 3.11) */
 
@@ -156,12 +157,13 @@ asgi_call_dealloc(PyObject *op)
 }
 
 /* Raise for a failed gohttp_asgi_* call: a client gone away is the loop's
- * ClientDisconnected (an OSError), the rest as gohttp_raise says.  -1. */
+ * ClientDisconnected (an OSError), the rest as gohttp_raise says (a file
+ * pathsend cannot open: its OSError, FileNotFoundError...).  -1. */
 static int
 raise_call_error(ASGICallObject *self, gohttp_status status,
                  const gohttp_error *err)
 {
-    if (status == GOHTTP_EIO) {
+    if (status == GOHTTP_EIO && err->sys_errno == EPIPE) {
         PyErr_SetString(self->loop->disconnected, err->message);
         return -1;
     }
@@ -486,6 +488,67 @@ send_body(ASGICallObject *self, PyObject *message)
     return pending;
 }
 
+/* send() of http.response.pathsend (asgiref's extensions.rst): the file
+ * at message["path"] is the whole body, which Go sends; Python never
+ * reads it.  0, or -1 with an exception set: a file that cannot be sent
+ * leaves the start held, so the app may still answer otherwise. */
+static int
+send_pathsend(ASGICallObject *self, PyObject *message)
+{
+    gohttp_state *st = self->state;
+    PyObject *fspath = NULL;
+    gohttp_error err;
+    int rc = -1;
+
+    if (!self->started) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "http.response.pathsend before http.response.start: "
+                        "send the start first");
+        return -1;
+    }
+    if (self->complete) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "the response is complete: no http.response.pathsend "
+                        "may follow the last body");
+        return -1;
+    }
+    if (self->start_status == 0) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "http.response.pathsend cannot follow "
+                        "http.response.body: the file is the whole body");
+        return -1;
+    }
+    PyObject *path = get(message, st->asgi_key[GOHTTP_ASGI_K_PATH]);
+    if (path == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError,
+                            "http.response.pathsend needs a 'path': the "
+                            "absolute path of the file to send");
+        }
+        return -1;
+    }
+    /* str, bytes or os.PathLike; a NUL in it is a ValueError. */
+    if (!PyUnicode_FSConverter(path, &fspath)) {
+        return -1;
+    }
+    gohttp_status status = gohttp_asgi_pathsend(
+        self->handle, self->generation, self->start_status,
+        self->start_headers, self->start_size, PyBytes_AS_STRING(fspath),
+        (size_t)PyBytes_GET_SIZE(fspath), &err);
+    if (status != GOHTTP_OK) {
+        raise_call_error(self, status, &err);
+        goto done;
+    }
+    self->start_status = 0;   /* Go has it */
+    PyMem_RawFree(self->start_headers);
+    self->start_headers = NULL;
+    self->complete = 1;
+    rc = self->receive_fut != NULL ? end_waiting_receive(self) : 0;
+done:
+    Py_XDECREF(fspath);
+    return rc;
+}
+
 PyDoc_STRVAR(send_doc,
 "send(message)\n--\n\n"
 "Send an ASGI message: http.response.start, then http.response.body\n"
@@ -536,12 +599,18 @@ asgi_call_send(PyObject *op, PyObject *message)
                                   st->asgi_value[GOHTTP_ASGI_V_START]) == 0) {
         rc = send_start(self, message);
     }
+    else if (PyUnicode_Check(type)
+             && PyUnicode_Compare(type,
+                                  st->asgi_value[GOHTTP_ASGI_V_PATHSEND]) == 0) {
+        rc = send_pathsend(self, message);
+    }
     else {
         if (!PyErr_Occurred()) {
             PyErr_Format(PyExc_ValueError,
                          "unexpected ASGI message type %.200R in an http "
                          "scope: send 'http.response.start', then "
-                         "'http.response.body'", type);
+                         "'http.response.body' (or "
+                         "'http.response.pathsend')", type);
         }
         rc = -1;
     }

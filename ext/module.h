@@ -177,7 +177,7 @@ enum {
 enum {
     GOHTTP_ASGI_V_HTTP, GOHTTP_ASGI_V_REQUEST, GOHTTP_ASGI_V_DISCONNECT,
     GOHTTP_ASGI_V_START, GOHTTP_ASGI_V_BODY, GOHTTP_ASGI_V_HTTP10,
-    GOHTTP_ASGI_V_HTTP11, GOHTTP_ASGI_V_HTTP2,
+    GOHTTP_ASGI_V_HTTP11, GOHTTP_ASGI_V_HTTP2, GOHTTP_ASGI_V_PATHSEND,
     GOHTTP_ASGI_NVALUES
 };
 
@@ -213,6 +213,8 @@ typedef struct {
     PyObject *asgi_scope;       /* every key of a scope, "type" set: each
                                    scope starts as its copy (ext/scope.c) */
     PyObject *asgi_host;        /* b"host" */
+    PyObject *asgi_extensions;  /* scope["extensions"] of a cleartext
+                                   request, copied for each (ext/scope.c) */
     PyObject *asgi_server_addr; /* bytes: the last local address scoped, */
     PyObject *asgi_server;      /* and its scope["server"]: most requests
                                    share it (ext/scope.c) */

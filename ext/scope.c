@@ -45,6 +45,7 @@ static const char *const value_names[GOHTTP_ASGI_NVALUES] = {
     [GOHTTP_ASGI_V_HTTP10] = "1.0",
     [GOHTTP_ASGI_V_HTTP11] = "1.1",
     [GOHTTP_ASGI_V_HTTP2] = "2",
+    [GOHTTP_ASGI_V_PATHSEND] = "http.response.pathsend",
 };
 
 /* New reference: the lower-case bytes of the header name k[:n]. */
@@ -91,6 +92,26 @@ gohttp_scope_init_state(gohttp_state *st)
     if (st->asgi_host == NULL || st->asgi_version == NULL) {
         return -1;
     }
+    /* The extensions gohttp serves (docs/asgi.md), each with an empty
+     * dict, as asgiref's extensions.rst shows them.  Each scope gets a
+     * copy of this dict, which shares the empty dicts: apps test the
+     * keys, and nothing in the spec writes to the values. */
+    st->asgi_extensions = PyDict_New();
+    if (st->asgi_extensions == NULL) {
+        return -1;
+    }
+    static const int extensions[] = {GOHTTP_ASGI_V_PATHSEND};
+    for (size_t i = 0; i < sizeof extensions / sizeof extensions[0]; i++) {
+        PyObject *empty = PyDict_New();
+        int rc = empty != NULL
+                 ? PyDict_SetItem(st->asgi_extensions,
+                                  st->asgi_value[extensions[i]], empty)
+                 : -1;
+        Py_XDECREF(empty);
+        if (rc < 0) {
+            return -1;
+        }
+    }
     /* A scope made by copying this one has its final size at once (no
      * growing as its keys go in) and its keys' hashes: its values are
      * then replaced, not inserted.  Every key but "state", which not every
@@ -123,6 +144,7 @@ gohttp_scope_clear_state(gohttp_state *st)
         Py_CLEAR(st->asgi_header_name[i]);
     }
     Py_CLEAR(st->asgi_host);
+    Py_CLEAR(st->asgi_extensions);
     Py_CLEAR(st->asgi_version);
     Py_CLEAR(st->asgi_scope);
     Py_CLEAR(st->asgi_server_addr);
@@ -337,7 +359,8 @@ gohttp_asgi_scope(gohttp_state *st, const gohttp_request *req,
     }
     s = span(req, data, GOHTTP_F_LOCAL_ADDR, &n);
     if (set_new(scope, key[GOHTTP_ASGI_K_SERVER], server_address(st, s, n)) < 0
-        || set_new(scope, key[GOHTTP_ASGI_K_EXTENSIONS], PyDict_New()) < 0) {
+        || set_new(scope, key[GOHTTP_ASGI_K_EXTENSIONS],
+                   PyDict_Copy(st->asgi_extensions)) < 0) {
         goto error;
     }
     if (state != NULL

@@ -12,6 +12,7 @@ import "C"
 import (
 	"net"
 	"net/http"
+	"os"
 )
 
 // asgiHighWater is how many response bytes may wait unwritten before
@@ -43,6 +44,11 @@ type asgiState struct {
 	outcome     C.gohttp_outcome
 	gone        bool // a write failed: the client has gone, sends are refused
 	told        bool // DISCONNECT was posted
+
+	// http.response.pathsend's file, not yet taken, and its size when
+	// it was opened; guarded by mu too.
+	file     *os.File
+	fileSize int64
 
 	// The last local address and its string: a keep-alive connection's
 	// requests, and most others, come in on the same listener.
@@ -128,7 +134,12 @@ func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
 		c.mu.Lock()
 		finished, outcome := a.finished, a.outcome
 		if finished && outcome != C.GOHTTP_HANDLED {
+			file := a.file // the app failed after its pathsend
+			a.file = nil
 			c.mu.Unlock()
+			if file != nil {
+				file.Close()
+			}
 			a.reclaim(c)
 			return outcome // unsent: a 500 if nothing went out, else an abort
 		}
@@ -136,16 +147,22 @@ func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
 		if a.startSet && !a.headerSent && (len(a.out) > 0 || a.final || finished) {
 			status, headers, a.headerSent = a.status, a.headers, true
 		}
-		out, final := a.out, a.final
+		out, final, file, size := a.out, a.final, a.file, a.fileSize
 		if len(out) > 0 {
 			a.out, a.spare, a.inflight = a.spare[:0], nil, len(out)
 		}
+		a.file = nil
 		read := a.wantRead
 		a.wantRead = false
 		gone := a.gone
 		c.mu.Unlock()
 
-		if !gone && (status != 0 || len(out) > 0) {
+		if file != nil {
+			if !gone {
+				a.sendFile(c, status, headers, file, size)
+			}
+			file.Close()
+		} else if !gone && (status != 0 || len(out) > 0) {
 			a.write(c, status, headers, out, final, finished)
 		}
 		if read {
@@ -197,6 +214,27 @@ func (a *asgiState) write(c *call, status int, headers, out []byte, final, finis
 		a.disconnect(c, true) // the client has gone, or the headers were bad
 	} else if written {
 		a.loop.post(asgiEvent{kind: C.GOHTTP_ASGI_WRITTEN, c: c, gen: c.generation})
+	}
+}
+
+// sendFile sends the status and headers (status 0: sent already) and f,
+// the file of an http.response.pathsend, size bytes, the whole body:
+// from the file to the socket with sendfile(2) where net/http can
+// (sendOpenFile).  The app declares the Content-Length, if it does
+// (Starlette's FileResponse does); a file that grew since is cut to it.
+func (a *asgiState) sendFile(c *call, status int, headers []byte, f *os.File, size int64) {
+	var err error
+	if status != 0 {
+		err = c.writeHeaderSized(status, headers, size)
+	}
+	if err == nil {
+		if left := c.declared - c.written; c.declared >= 0 && left < size {
+			size = left
+		}
+		_, err = c.sendOpenFile(f, 0, size)
+	}
+	if err != nil {
+		a.disconnect(c, true) // the client has gone, or the file broke
 	}
 }
 

@@ -172,6 +172,11 @@ enum {
     GOHTTP_ASGI_K_ROOT_PATH, GOHTTP_ASGI_K_HEADERS, GOHTTP_ASGI_K_CLIENT,
     GOHTTP_ASGI_K_SERVER, GOHTTP_ASGI_K_STATE, GOHTTP_ASGI_K_EXTENSIONS,
     GOHTTP_ASGI_K_BODY, GOHTTP_ASGI_K_MORE_BODY, GOHTTP_ASGI_K_STATUS,
+    /* the "tls" extension (asgiref's tls.rst) and its keys */
+    GOHTTP_ASGI_K_TLS, GOHTTP_ASGI_K_SERVER_CERT,
+    GOHTTP_ASGI_K_CLIENT_CERT_CHAIN, GOHTTP_ASGI_K_CLIENT_CERT_NAME,
+    GOHTTP_ASGI_K_CLIENT_CERT_ERROR, GOHTTP_ASGI_K_TLS_VERSION,
+    GOHTTP_ASGI_K_CIPHER_SUITE,
     GOHTTP_ASGI_NKEYS
 };
 enum {
@@ -215,6 +220,13 @@ typedef struct {
     PyObject *asgi_host;        /* b"host" */
     PyObject *asgi_extensions;  /* scope["extensions"] of a cleartext
                                    request, copied for each (ext/scope.c) */
+    PyObject *asgi_tls;         /* the "tls" extension's keys, values None */
+    PyObject *asgi_server_der;  /* bytes: the last server certificate, */
+    PyObject *asgi_server_pem;  /* and its PEM str */
+    PyObject *asgi_chain_der;   /* bytes: the last client chain (DER items), */
+    PyObject *asgi_chain;       /* its tuple of PEM str, */
+    PyObject *asgi_chain_name;  /* and its leaf's subject: a connection's
+                                   requests share them (ext/scope.c) */
     PyObject *asgi_server_addr; /* bytes: the last local address scoped, */
     PyObject *asgi_server;      /* and its scope["server"]: most requests
                                    share it (ext/scope.c) */

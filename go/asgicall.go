@@ -10,6 +10,7 @@ package main
 import "C"
 
 import (
+	"encoding/binary"
 	"net"
 	"net/http"
 	"os"
@@ -104,7 +105,34 @@ func (c *call) asgiBegin(loop *asgiLoop, r *http.Request) *asgiState {
 		}
 		c.packLocalAddr(a.localStr)
 	}
+	if r.TLS != nil {
+		c.packASGITLS(r)
+	}
 	return a
+}
+
+// packASGITLS adds to the request block of an ASGI request over TLS
+// what only its scope's "tls" extension reports, as the packed list
+// bridge.h describes for GOHTTP_F_ASGI_TLS: the certificate the server
+// sent (DER; empty if unknown), and the subject of the client's
+// certificate, RFC 4514 style (empty without one).  c.mu is held.
+// Cleartext requests and the other adapters never pay for it.
+func (c *call) packASGITLS(r *http.Request) {
+	var der []byte
+	if served, ok := r.Context().Value(servedCertKey{}).(*servedCert); ok {
+		if cert := served.cert.Load(); cert != nil && len(cert.Certificate) > 0 {
+			der = cert.Certificate[0]
+		}
+	}
+	name := ""
+	if peers := r.TLS.PeerCertificates; len(peers) > 0 {
+		name = peers[0].Subject.String()
+	}
+	start := len(c.data)
+	b := binary.NativeEndian.AppendUint32(c.data, uint32(len(der)))
+	b = appendItem(append(b, der...), name)
+	c.data = b
+	c.req.field[C.GOHTTP_F_ASGI_TLS] = C.gohttp_span{off: C.uint32_t(start), len: C.uint32_t(len(b) - start)}
 }
 
 // wake tells the goroutine that the loop asked for something.

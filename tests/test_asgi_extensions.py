@@ -1,10 +1,12 @@
 """ASGI extensions (asgiref's extensions.rst and tls.rst), on a real
-server with real clients: http.response.pathsend (Go sends the file)."""
+server with real clients: http.response.pathsend (Go sends the file),
+tls (the connection's certificates, version and suite)."""
 
 from __future__ import annotations
 
 import os
 import socket
+import ssl
 
 import pytest
 
@@ -13,6 +15,7 @@ from helpers.asgi_fixtures import (asgi_errors, client, respond,  # noqa: F401
                                    serve_asgi)
 from helpers.common import connect, read_to_end
 from helpers.net import curl, key_pair, needs_curl_http2  # noqa: F401
+from test_tls_production import der, install, pairs, pki  # noqa: F401
 
 MiB = 1024 * 1024
 
@@ -213,3 +216,122 @@ def test_pathsend_errors_are_clear(serve_asgi, http, tmp_path):
         assert r.status in (200, 204), (case, r.status)
         assert isinstance(outcomes[case], kind), (case, outcomes[case])
         assert words in str(outcomes[case]), (case, outcomes[case])
+
+
+# ---- tls ---------------------------------------------------------------------
+
+# The TLS 1.3 suites (RFC 8446) and one TLS 1.2 suite, by OpenSSL's name.
+SUITES = {"TLS_AES_128_GCM_SHA256": 0x1301, "TLS_AES_256_GCM_SHA384": 0x1302,
+          "TLS_CHACHA20_POLY1305_SHA256": 0x1303,
+          "ECDHE-ECDSA-AES128-GCM-SHA256": 0xC02B}
+
+
+@pytest.fixture
+def tls_scopes(serve_asgi):
+    """tls_scopes(**server_options) -> (server, extensions): an app over
+    TLS that keeps each request's scope["extensions"]."""
+    def make(**options):
+        seen = []
+
+        async def app(scope, receive, send):
+            seen.append(scope["extensions"])
+            await respond(send, scope["http_version"].encode())
+
+        return serve_asgi(app, **options), seen
+    return make
+
+
+def ask(srv, ctx, requests=1):
+    """requests GETs on one TLS connection made with ctx (its cipher)."""
+    with socket.create_connection(srv.address, timeout=20) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            for i in range(requests):
+                last = i == requests - 1
+                s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n%s\r\n"
+                          % (b"Connection: close\r\n" if last else b""))
+                if last:
+                    read_to_end(s)
+                else:
+                    data = b""
+                    while not data.endswith(b"1.1"):
+                        data += s.recv(65536)
+            return s.cipher()[0]
+
+
+def test_tls_without_a_client_certificate(tls_scopes, key_pair):
+    srv, seen = tls_scopes(certfile=key_pair.cert, keyfile=key_pair.key)
+    ctx = ssl.create_default_context(cafile=str(key_pair.cert))
+    cipher = ask(srv, ctx, requests=2)
+    tls = seen[0]["tls"]
+    assert seen[0]["http.response.pathsend"] == {}
+    assert ssl.PEM_cert_to_DER_cert(tls["server_cert"]) == der(key_pair.cert)
+    assert list(tls["client_cert_chain"]) == []
+    assert tls["client_cert_name"] is None
+    assert tls["client_cert_error"] is None
+    assert tls["tls_version"] == 0x0304
+    assert tls["cipher_suite"] == SUITES[cipher]
+    assert seen[1]["tls"] == tls   # the next request on the connection
+    assert seen[1] is not seen[0] and seen[1]["tls"] is not tls
+
+
+def test_tls_with_a_client_certificate_over_tls_1_2(tls_scopes, key_pair,
+                                                    pki):
+    srv, seen = tls_scopes(certfile=key_pair.cert, keyfile=key_pair.key,
+                           ssl_ca_certs=pki.ca, ssl_cert_reqs="required")
+    ctx = ssl.create_default_context(cafile=str(key_pair.cert))
+    ctx.load_cert_chain(str(pki.cert), str(pki.key))
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")
+    assert ask(srv, ctx) == "ECDHE-ECDSA-AES128-GCM-SHA256"
+    tls = seen[0]["tls"]
+    chain = [ssl.PEM_cert_to_DER_cert(c) for c in tls["client_cert_chain"]]
+    assert chain == [der(pki.cert), der(pki.ca)]   # verified, to the CA
+    assert tls["client_cert_name"] == "CN=alice"
+    assert tls["client_cert_error"] is None
+    assert (tls["tls_version"], tls["cipher_suite"]) == (0x0303, 0xC02B)
+
+
+def test_tls_optional_client_certificate(tls_scopes, key_pair, pki):
+    srv, seen = tls_scopes(certfile=key_pair.cert, keyfile=key_pair.key,
+                           ssl_ca_certs=pki.ca, ssl_cert_reqs="optional")
+    ctx = ssl.create_default_context(cafile=str(key_pair.cert))
+    ask(srv, ctx)
+    ctx.load_cert_chain(str(pki.cert), str(pki.key))
+    ask(srv, ctx)
+    assert [len(s["tls"]["client_cert_chain"]) for s in seen] == [0, 2]
+    assert [s["tls"]["client_cert_name"] for s in seen] == [None, "CN=alice"]
+
+
+@needs_curl_http2
+def test_tls_over_http2_with_curl(tls_scopes, key_pair, pki):
+    srv, seen = tls_scopes(certfile=key_pair.cert, keyfile=key_pair.key,
+                           ssl_ca_certs=pki.ca, ssl_cert_reqs="required")
+    out = curl("--http2", "--cacert", str(key_pair.cert), "--cert",
+               str(pki.cert), "--key", str(pki.key),
+               f"https://localhost:{srv.port}/")
+    assert (out.returncode, out.stdout) == (0, "2"), out.stderr
+    tls = seen[0]["tls"]
+    assert tls["client_cert_name"] == "CN=alice"
+    assert ssl.PEM_cert_to_DER_cert(tls["server_cert"]) == der(key_pair.cert)
+
+
+def test_tls_server_cert_is_the_one_the_connection_got(tls_scopes, pairs):
+    """After a reload, a connection made before it still reports the
+    certificate its handshake served; a new one the new certificate."""
+    a, b, cert, key = pairs
+    srv, seen = tls_scopes(certfile=cert, keyfile=key)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(srv.address, timeout=20) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            assert s.recv(65536).endswith(b"1.1")
+            install(b, cert, key)
+            srv.reload_tls()
+            s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n"
+                      b"Connection: close\r\n\r\n")
+            read_to_end(s)
+    ask(srv, ctx)
+    served = [ssl.PEM_cert_to_DER_cert(s["tls"]["server_cert"])
+              for s in seen]
+    assert served == [der(a.cert), der(a.cert), der(b.cert)]

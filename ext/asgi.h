@@ -47,6 +47,8 @@ typedef struct {
     PyObject *receive_fut;     /* what a waiting receive() returned, or NULL */
     PyObject *send_fut;        /* what a waiting send() returned, or NULL */
     PyObject *message;         /* a message receive() has yet to give */
+    PyObject *trailers;        /* a list of the trailers of messages with
+                                  more_trailers, or NULL */
     uintptr_t handle;          /* the Go call and its generation */
     uint64_t generation;
     int64_t content_length;    /* -1: unknown (chunked) */
@@ -60,6 +62,8 @@ typedef struct {
     char body_done;            /* the last chunk was received */
     char disconnected;         /* the client has gone */
     char finished;             /* the app is done; Go was told */
+    char trailers_due;         /* http.response.start announced trailers */
+    char body_sent;            /* the last body of such a response went */
 } ASGICallObject;
 
 #define ASGICall_CAST(op) ((ASGICallObject *)(op))

@@ -41,6 +41,9 @@ static const char *const key_names[GOHTTP_ASGI_NKEYS] = {
     [GOHTTP_ASGI_K_CLIENT_CERT_ERROR] = "client_cert_error",
     [GOHTTP_ASGI_K_TLS_VERSION] = "tls_version",
     [GOHTTP_ASGI_K_CIPHER_SUITE] = "cipher_suite",
+    [GOHTTP_ASGI_K_LINKS] = "links",
+    [GOHTTP_ASGI_K_TRAILERS] = "trailers",
+    [GOHTTP_ASGI_K_MORE_TRAILERS] = "more_trailers",
 };
 
 static const char *const value_names[GOHTTP_ASGI_NVALUES] = {
@@ -53,6 +56,8 @@ static const char *const value_names[GOHTTP_ASGI_NVALUES] = {
     [GOHTTP_ASGI_V_HTTP11] = "1.1",
     [GOHTTP_ASGI_V_HTTP2] = "2",
     [GOHTTP_ASGI_V_PATHSEND] = "http.response.pathsend",
+    [GOHTTP_ASGI_V_EARLY_HINT] = "http.response.early_hint",
+    [GOHTTP_ASGI_V_TRAILERS] = "http.response.trailers",
 };
 
 /* New reference: the lower-case bytes of the header name k[:n]. */
@@ -107,7 +112,9 @@ gohttp_scope_init_state(gohttp_state *st)
     if (st->asgi_extensions == NULL) {
         return -1;
     }
-    static const int extensions[] = {GOHTTP_ASGI_V_PATHSEND};
+    static const int extensions[] = {GOHTTP_ASGI_V_PATHSEND,
+                                     GOHTTP_ASGI_V_EARLY_HINT,
+                                     GOHTTP_ASGI_V_TRAILERS};
     for (size_t i = 0; i < sizeof extensions / sizeof extensions[0]; i++) {
         PyObject *empty = PyDict_New();
         int rc = empty != NULL

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 )
 
 // asgiHighWater is how many response bytes may wait unwritten before
@@ -47,9 +48,12 @@ type asgiState struct {
 	told        bool // DISCONNECT was posted
 
 	// http.response.pathsend's file, not yet taken, and its size when
-	// it was opened; guarded by mu too.
+	// it was opened; the Link headers of early hints (103) not yet sent;
+	// the trailers of the response, once they came.  Guarded by mu too.
 	file     *os.File
 	fileSize int64
+	hints    [][]byte
+	trailers []byte
 
 	// The last local address and its string: a keep-alive connection's
 	// requests, and most others, come in on the same listener.
@@ -180,18 +184,28 @@ func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
 			a.out, a.spare, a.inflight = a.spare[:0], nil, len(out)
 		}
 		a.file = nil
+		hints, trailers := a.hints, a.trailers
+		a.hints, a.trailers = nil, nil
 		read := a.wantRead
 		a.wantRead = false
 		gone := a.gone
 		c.mu.Unlock()
 
+		for _, hint := range hints {
+			if !gone && a.earlyHint(c, hint) != nil {
+				gone = true
+			}
+		}
 		if file != nil {
 			if !gone {
 				a.sendFile(c, status, headers, file, size)
 			}
 			file.Close()
 		} else if !gone && (status != 0 || len(out) > 0) {
-			a.write(c, status, headers, out, final, finished)
+			a.write(c, status, headers, out, final && trailers == nil, finished)
+		}
+		if trailers != nil && !gone {
+			a.setTrailers(c, trailers)
 		}
 		if read {
 			a.read(c)
@@ -266,6 +280,37 @@ func (a *asgiState) sendFile(c *call, status int, headers []byte, f *os.File, si
 	}
 }
 
+// earlyHint sends a 103 Early Hints response with the headers packed in
+// block (Link, each): net/http writes and flushes a 1xx at once, before
+// the final response, over HTTP/1.1 and HTTP/2 alike.  (A Flush here
+// would send the final response's headers too: a 200 of these.)  The final response's
+// headers replace these (writeHeaderSized clears the map first).
+func (a *asgiState) earlyHint(c *call, block []byte) error {
+	h := c.w.Header()
+	clear(h)
+	if err := unpackInto(h, block); err != nil {
+		return err
+	}
+	c.w.WriteHeader(http.StatusEarlyHints) // written and flushed at once
+	return nil
+}
+
+// setTrailers makes the headers packed in block the response's
+// trailers, which net/http sends once the handler returns: after the
+// last chunk of an HTTP/1.1 chunked body, in a HEADERS frame after
+// HTTP/2's data.  (A body whose Content-Length the app declared is not
+// chunked: HTTP/1.1 has nowhere to put them then, and they are dropped.)
+func (a *asgiState) setTrailers(c *call, block []byte) {
+	t := http.Header{}
+	if unpackInto(t, block) != nil {
+		return // C checked every name and value
+	}
+	h := c.w.Header()
+	for key, values := range t {
+		h[http.TrailerPrefix+key] = values
+	}
+}
+
 // read reads the next chunk of the body and hands it to the loop; a
 // body that cannot be read (the client left, or it is too large) is a
 // disconnect.
@@ -309,4 +354,18 @@ func lookupASGI(h C.uintptr_t, generation C.uint64_t) (*call, *asgiState, error)
 		return nil, nil, errFinished("not an ASGI request")
 	}
 	return c, c.asgi, nil
+}
+
+// acceptsTrailers reports whether the client of r said it takes
+// trailers: TE: trailers (RFC 9110 10.1.4).
+func acceptsTrailers(r *http.Request) bool {
+	for _, v := range r.Header["Te"] {
+		for part := range strings.SplitSeq(v, ",") {
+			name, _, _ := strings.Cut(part, ";")
+			if strings.EqualFold(strings.TrimSpace(name), "trailers") {
+				return true
+			}
+		}
+	}
+	return false
 }

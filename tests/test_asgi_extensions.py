@@ -1,19 +1,22 @@
 """ASGI extensions (asgiref's extensions.rst and tls.rst), on a real
 server with real clients: http.response.pathsend (Go sends the file),
-tls (the connection's certificates, version and suite)."""
+tls (the connection's certificates, version and suite),
+http.response.early_hint (103) and http.response.trailers."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import ssl
+import threading
 
 import pytest
 
 import gohttp
 from helpers.asgi_fixtures import (asgi_errors, client, respond,  # noqa: F401
                                    serve_asgi)
-from helpers.common import connect, read_to_end
+from helpers.common import connect, read_to_end, read_until
 from helpers.net import curl, key_pair, needs_curl_http2  # noqa: F401
 from test_tls_production import der, install, pairs, pki  # noqa: F401
 
@@ -335,3 +338,220 @@ def test_tls_server_cert_is_the_one_the_connection_got(tls_scopes, pairs):
     served = [ssl.PEM_cert_to_DER_cert(s["tls"]["server_cert"])
               for s in seen]
     assert served == [der(a.cert), der(a.cert), der(b.cert)]
+
+
+# ---- http.response.early_hint -----------------------------------------------
+
+PRELOAD = b"</style.css>; rel=preload; as=style"
+
+
+def test_early_hint_goes_out_before_the_app_answers(serve_asgi):
+    """The 103 reaches the client at once, while the app still works;
+    the final response does not repeat its Link headers."""
+    go_on = threading.Event()
+
+    async def app(scope, receive, send):
+        assert "http.response.early_hint" in scope["extensions"]
+        await send({"type": "http.response.early_hint",
+                    "links": [PRELOAD, b"</app.js>; rel=preload; as=script"]})
+        while not go_on.is_set():
+            await asyncio.sleep(0.005)
+        await respond(send, b"page")
+
+    srv = serve_asgi(app)
+    with connect(srv.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        hint = read_until(sock, b"\r\n\r\n")
+        go_on.set()
+        rest = read_to_end(sock)
+    assert hint.startswith(b"HTTP/1.1 103 Early Hints\r\n"), hint
+    assert hint.count(b"\r\nLink: ") == 2 and PRELOAD in hint
+    final = (hint + rest)[hint.index(b"\r\n\r\n") + 4:]
+    assert final.startswith(b"HTTP/1.1 200 OK\r\n"), final
+    assert b"Link:" not in final and final.endswith(b"\r\n\r\npage")
+
+
+@needs_curl_http2
+def test_early_hint_over_http2(serve_asgi, key_pair):
+    async def app(scope, receive, send):
+        await send({"type": "http.response.early_hint", "links": [PRELOAD]})
+        await respond(send, b"page")
+
+    srv = serve_asgi(app, certfile=key_pair.cert, keyfile=key_pair.key)
+    out = curl("--http2", "--cacert", str(key_pair.cert), "-i",
+               f"https://localhost:{srv.port}/")
+    assert out.returncode == 0, out.stderr
+    hint, final = out.stdout.split("\n\n", 1)
+    assert hint.startswith("HTTP/2 103") and PRELOAD.decode() in hint, hint
+    assert final.startswith("HTTP/2 200") and "link:" not in final, final
+    assert final.endswith("page")
+
+
+def test_early_hint_when_too_late_or_wrong(serve_asgi, http):
+    """Once the final headers went, a hint is dropped (asgiref lets a
+    server ignore it); HTTP/1.0 clients get none; mistakes raise."""
+    outcomes = {}
+
+    async def app(scope, receive, send):
+        hint = {"type": "http.response.early_hint", "links": [PRELOAD]}
+        await send({"type": "http.response.start", "status": 200})
+        await send(hint)   # the start is held: still in time
+        await send({"type": "http.response.body", "body": b"a",
+                    "more_body": True})
+        await send(hint)   # too late: dropped
+        for case, message in [("nolinks", {"type": hint["type"]}),
+                              ("str", {**hint, "links": ["</a>"]}),
+                              ("crlf", {**hint, "links": [b"</a>\r\nX: 1"]})]:
+            try:
+                await send(message)
+            except Exception as exc:
+                outcomes[case] = exc
+        await send({"type": "http.response.body", "body": b"b"})
+        try:
+            await send(hint)
+        except Exception as exc:
+            outcomes["complete"] = exc
+
+    srv = serve_asgi(app)
+    with connect(srv.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = read_to_end(sock)
+    assert raw.count(b"103 Early Hints") == 1
+    with connect(srv.address) as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        raw = read_to_end(sock)
+    assert raw.startswith(b"HTTP/1.0 200 OK"), raw
+    assert isinstance(outcomes["nolinks"], ValueError)
+    assert isinstance(outcomes["str"], TypeError)
+    assert isinstance(outcomes["crlf"], ValueError)
+    assert isinstance(outcomes["complete"], gohttp.StateError)
+
+
+# ---- http.response.trailers -------------------------------------------------
+
+
+def trailers_app(outcomes=None, send_trailers=True):
+    async def app(scope, receive, send):
+        assert "http.response.trailers" in scope["extensions"]
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"trailer", b"x-checksum, x-count")],
+                    "trailers": True})
+        await send({"type": "http.response.body", "body": b"hello ",
+                    "more_body": True})
+        await send({"type": "http.response.body", "body": b"world"})
+        if outcomes is not None:
+            try:
+                await send({"type": "http.response.body", "body": b"!"})
+            except gohttp.StateError as exc:
+                outcomes["body"] = exc
+        if send_trailers:
+            await send({"type": "http.response.trailers",
+                        "headers": [(b"x-checksum", b"abc")],
+                        "more_trailers": True})
+            await send({"type": "http.response.trailers",
+                        "headers": [(b"x-count", b"2")]})
+    return app
+
+
+def test_trailers_over_chunked_http11(serve_asgi):
+    outcomes = {}
+    srv = serve_asgi(trailers_app(outcomes))
+    with connect(srv.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nTE: trailers\r\n"
+                     b"Connection: close\r\n\r\n")
+        raw = read_to_end(sock)
+    assert b"Transfer-Encoding: chunked" in raw
+    assert raw.endswith(b"\r\n0\r\nX-Checksum: abc\r\nX-Count: 2\r\n\r\n"), raw
+    assert isinstance(outcomes["body"], gohttp.StateError)
+
+
+def test_trailers_only_for_clients_that_take_them(serve_asgi, http):
+    srv = serve_asgi(trailers_app())
+    with connect(srv.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = read_to_end(sock)
+    assert raw.endswith(b"hello world") and b"abc" not in raw, raw
+    r = http.request("GET", srv.url + "/")   # urllib3: no TE
+    assert (r.status, r.data) == (200, b"hello world")
+
+
+def h2_get(srv, ca, headers=()):
+    """GET / over HTTP/2 (TLS, ALPN h2) with the h2 library: (status,
+    body, trailers), as it received them."""
+    h2conn = pytest.importorskip("h2.connection")
+    h2events = pytest.importorskip("h2.events")
+    ctx = ssl.create_default_context(cafile=str(ca))
+    ctx.set_alpn_protocols(["h2"])
+    status, body, trailers = None, b"", {}
+    with socket.create_connection(srv.address, timeout=20) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            conn = h2conn.H2Connection()
+            conn.initiate_connection()
+            conn.send_headers(1, [(":method", "GET"), (":path", "/"),
+                                  (":scheme", "https"),
+                                  (":authority", "localhost"), *headers],
+                              end_stream=True)
+            s.sendall(conn.data_to_send())
+            while True:
+                data = s.recv(65536)
+                assert data, "the server closed the connection"
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2events.ResponseReceived):
+                        status = dict(event.headers)[b":status"]
+                    elif isinstance(event, h2events.DataReceived):
+                        body += event.data
+                        conn.acknowledge_received_data(
+                            event.flow_controlled_length, 1)
+                    elif isinstance(event, h2events.TrailersReceived):
+                        trailers = dict(event.headers)
+                    elif isinstance(event, h2events.StreamEnded):
+                        return status, body, trailers
+                s.sendall(conn.data_to_send())
+
+
+def test_trailers_over_http2(serve_asgi, key_pair):
+    srv = serve_asgi(trailers_app(), certfile=key_pair.cert,
+                     keyfile=key_pair.key)
+    status, body, trailers = h2_get(srv, key_pair.cert, [("te", "trailers")])
+    assert (status, body) == (b"200", b"hello world")
+    assert trailers == {b"x-checksum": b"abc", b"x-count": b"2"}
+    assert h2_get(srv, key_pair.cert)[2] == {}   # no TE: trailers
+
+
+def test_trailers_mistakes(serve_asgi, asgi_errors):
+    """Trailers nobody announced, or before the last body, raise; an app
+    that announced them and returns without them has not completed its
+    response: aborted, as any incomplete one."""
+    outcomes = {}
+
+    async def unannounced(scope, receive, send):
+        trailers = {"type": "http.response.trailers", "headers": []}
+        try:
+            await send(trailers)
+        except gohttp.StateError as exc:
+            outcomes["nostart"] = exc
+        await send({"type": "http.response.start", "status": 200,
+                    "trailers": scope["path"] == "/early"})
+        try:
+            await send(trailers)
+        except gohttp.StateError as exc:
+            outcomes[scope["path"]] = exc
+        await send({"type": "http.response.body", "body": b"ok"})
+        if scope["path"] == "/early":
+            await send(trailers)
+
+    srv = serve_asgi(unannounced)
+    for path in ("/plain", "/early"):
+        with connect(srv.address) as sock:
+            sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n"
+                         b"Connection: close\r\n\r\n" % path.encode())
+            assert read_to_end(sock).endswith(b"\r\n\r\nok")
+    assert "announced" in str(outcomes["/plain"])
+    assert "before the last" in str(outcomes["/early"])
+    assert isinstance(outcomes["nostart"], gohttp.StateError)
+
+    srv = serve_asgi(trailers_app(send_trailers=False))
+    with connect(srv.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nTE: trailers\r\n\r\n")
+        raw = read_to_end(sock)   # closed without the last chunk
+    assert b"hello world" in raw and not raw.endswith(b"0\r\n\r\n"), raw

@@ -49,6 +49,8 @@ typedef struct {
     PyObject *receive_fut;     /* what a waiting receive() returned, or NULL */
     PyObject *send_fut;        /* what a waiting send() returned, or NULL */
     PyObject *message;         /* a message receive() has yet to give */
+    PyObject *trailers;        /* a list of the trailers of messages with
+                                  more_trailers, or NULL */
     uintptr_t handle;          /* the Go call and its generation */
     uint64_t generation;
     int64_t content_length;    /* -1: unknown (chunked) */
@@ -74,6 +76,8 @@ typedef struct {
     PyObject *ws_reason;       /* and its reason (str), or NULL */
     PyObject *ws_senders;      /* list of the futures of send()s waiting
                                   for Go to write, or NULL */
+    char trailers_due;         /* http.response.start announced trailers */
+    char body_sent;            /* the last body of such a response went */
 } ASGICallObject;
 
 #define ASGICall_CAST(op) ((ASGICallObject *)(op))

@@ -14,6 +14,7 @@
  */
 #include "asgi.h"
 
+#include <errno.h>
 #include <string.h>
 #include <structmember.h>   /* T_OBJECT, READONLY (3.10, 3.11) */
 
@@ -125,6 +126,7 @@ asgi_call_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->message);
     Py_VISIT(self->ws_reason);
     Py_VISIT(self->ws_senders);
+    Py_VISIT(self->trailers);
     return 0;
 }
 
@@ -138,6 +140,7 @@ asgi_call_clear(PyObject *op)
     Py_CLEAR(self->message);
     Py_CLEAR(self->ws_reason);
     Py_CLEAR(self->ws_senders);
+    Py_CLEAR(self->trailers);
     return 0;
 }
 
@@ -160,12 +163,13 @@ asgi_call_dealloc(PyObject *op)
 }
 
 /* Raise for a failed gohttp_asgi_* call: a client gone away is the loop's
- * ClientDisconnected (an OSError), the rest as gohttp_raise says.  -1. */
+ * ClientDisconnected (an OSError), the rest as gohttp_raise says (a file
+ * pathsend cannot open: its OSError, FileNotFoundError...).  -1. */
 int
 gohttp_asgi_raise(ASGICallObject *self, gohttp_status status,
                  const gohttp_error *err)
 {
-    if (status == GOHTTP_EIO) {
+    if (status == GOHTTP_EIO && err->sys_errno == EPIPE) {
         PyErr_SetString(self->loop->disconnected, err->message);
         return -1;
     }
@@ -407,6 +411,13 @@ gohttp_asgi_send_start(ASGICallObject *self, PyObject *message)
     if (gohttp_asgi_pack_headers(headers, &packed, &size) < 0) {
         return -1;
     }
+    PyObject *trailers = get(message, st->asgi_key[GOHTTP_ASGI_K_TRAILERS]);
+    int due = trailers != NULL ? PyObject_IsTrue(trailers) : 0;
+    if (due < 0 || (trailers == NULL && PyErr_Occurred())) {
+        PyMem_RawFree(packed);
+        return -1;
+    }
+    self->trailers_due = (char)due;
     /* Held until the first body, which takes it to Go in the same call. */
     PyMem_RawFree(self->start_headers);
     self->start_headers = packed;
@@ -445,10 +456,13 @@ gohttp_asgi_send_body(ASGICallObject *self, PyObject *message)
                         "send the start first");
         return -1;
     }
-    if (self->complete) {
+    if (self->complete || self->body_sent) {
         PyErr_SetString(gohttp_exc.StateError,
-                        "the response is complete: no http.response.body may "
-                        "follow the one without more_body");
+                        self->complete
+                        ? "the response is complete: no http.response.body "
+                          "may follow the one without more_body"
+                        : "the body is complete: only http.response.trailers "
+                          "may follow it");
         return -1;
     }
     PyObject *body = get(message, st->asgi_key[GOHTTP_ASGI_K_BODY]);
@@ -473,10 +487,13 @@ gohttp_asgi_send_body(ASGICallObject *self, PyObject *message)
         PyBuffer_Release(&view);
         return -1;
     }
+    /* The last body of a response with trailers is not Go's last: the
+     * trailers message completes it. */
     gohttp_status rc = gohttp_asgi_body(self->handle, self->generation,
                                         self->start_status,
                                         self->start_headers, self->start_size,
-                                        view.buf, (size_t)view.len, more,
+                                        view.buf, (size_t)view.len,
+                                        more || self->trailers_due,
                                         &pending, &err);
     PyBuffer_Release(&view);
     self->start_status = 0;   /* Go has it, or refused it for good */
@@ -485,12 +502,217 @@ gohttp_asgi_send_body(ASGICallObject *self, PyObject *message)
     if (rc != GOHTTP_OK) {
         return gohttp_asgi_raise(self, rc, &err);
     }
+    if (!more && self->trailers_due) {
+        self->body_sent = 1;
+        return pending;
+    }
     self->complete = !more;
     if (self->complete && self->receive_fut != NULL
         && end_waiting_receive(self) < 0) {
         return -1;
     }
     return pending;
+}
+
+/* send() of http.response.pathsend (asgiref's extensions.rst): the file
+ * at message["path"] is the whole body, which Go sends; Python never
+ * reads it.  0, or -1 with an exception set: a file that cannot be sent
+ * leaves the start held, so the app may still answer otherwise. */
+static int
+send_pathsend(ASGICallObject *self, PyObject *message)
+{
+    gohttp_state *st = self->state;
+    PyObject *fspath = NULL;
+    gohttp_error err;
+    int rc = -1;
+
+    if (!self->started) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "http.response.pathsend before http.response.start: "
+                        "send the start first");
+        return -1;
+    }
+    if (self->complete) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "the response is complete: no http.response.pathsend "
+                        "may follow the last body");
+        return -1;
+    }
+    if (self->start_status == 0) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "http.response.pathsend cannot follow "
+                        "http.response.body: the file is the whole body");
+        return -1;
+    }
+    PyObject *path = get(message, st->asgi_key[GOHTTP_ASGI_K_PATH]);
+    if (path == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError,
+                            "http.response.pathsend needs a 'path': the "
+                            "absolute path of the file to send");
+        }
+        return -1;
+    }
+    /* str, bytes or os.PathLike; a NUL in it is a ValueError. */
+    if (!PyUnicode_FSConverter(path, &fspath)) {
+        return -1;
+    }
+    gohttp_status status = gohttp_asgi_pathsend(
+        self->handle, self->generation, self->start_status,
+        self->start_headers, self->start_size, PyBytes_AS_STRING(fspath),
+        (size_t)PyBytes_GET_SIZE(fspath), &err);
+    if (status != GOHTTP_OK) {
+        gohttp_asgi_raise(self, status, &err);
+        goto done;
+    }
+    self->start_status = 0;   /* Go has it */
+    PyMem_RawFree(self->start_headers);
+    self->start_headers = NULL;
+    self->complete = 1;
+    rc = self->receive_fut != NULL ? end_waiting_receive(self) : 0;
+done:
+    Py_XDECREF(fspath);
+    return rc;
+}
+
+/* send() of http.response.early_hint: a 103 with message["links"] as Link
+ * headers, sent before the final response's headers, if they have not
+ * gone out yet (else nothing: asgiref lets a server ignore it).  0, or
+ * -1 with an exception set. */
+static int
+send_early_hint(ASGICallObject *self, PyObject *message)
+{
+    gohttp_state *st = self->state;
+    PyObject *links = NULL, *pairs = NULL, *name = NULL;
+    char *packed = NULL;
+    size_t size = 0;
+    gohttp_error err;
+    int rc = -1;
+
+    if (self->complete || self->body_sent) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "the response is complete: an early hint goes "
+                        "before the last http.response.body");
+        return -1;
+    }
+    PyObject *given = get(message, st->asgi_key[GOHTTP_ASGI_K_LINKS]);
+    if (given == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError,
+                            "http.response.early_hint needs 'links': an "
+                            "iterable of Link header values, bytes");
+        }
+        return -1;
+    }
+    links = PySequence_Fast(given, "http.response.early_hint's links must "
+                            "be an iterable of bytes");
+    name = links != NULL ? PyBytes_FromString("link") : NULL;
+    pairs = name != NULL ? PyList_New(PySequence_Fast_GET_SIZE(links)) : NULL;
+    if (pairs == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(links); i++) {
+        PyObject *pair = PyTuple_Pack(2, name,
+                                      PySequence_Fast_GET_ITEM(links, i));
+        if (pair == NULL) {
+            goto done;
+        }
+        PyList_SET_ITEM(pairs, i, pair);   /* steals pair */
+    }
+    if (gohttp_asgi_pack_headers(pairs, &packed, &size) < 0) {
+        goto done;
+    }
+    /* Once Go has the final start, a 103 can no longer go before it. */
+    if (size > 0 && !(self->started && self->start_status == 0)) {
+        gohttp_status status = gohttp_asgi_early_hint(
+            self->handle, self->generation, packed, size, &err);
+        if (status != GOHTTP_OK) {
+            gohttp_asgi_raise(self, status, &err);
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    PyMem_RawFree(packed);
+    Py_XDECREF(pairs);
+    Py_XDECREF(name);
+    Py_XDECREF(links);
+    return rc;
+}
+
+/* send() of http.response.trailers: after the last body of a response
+ * whose start said "trailers": True; the last message (more_trailers
+ * false) completes the response.  0, or -1 with an exception set. */
+static int
+send_trailers(ASGICallObject *self, PyObject *message)
+{
+    gohttp_state *st = self->state;
+    char *packed = NULL;
+    size_t size = 0;
+    gohttp_error err;
+    int more = 0;
+
+    if (self->complete) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "the response is complete: no http.response.trailers "
+                        "may follow");
+        return -1;
+    }
+    if (!self->started || !self->trailers_due) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "http.response.trailers without a start that "
+                        "announced them: send http.response.start with "
+                        "'trailers': True first");
+        return -1;
+    }
+    if (!self->body_sent) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "http.response.trailers before the last "
+                        "http.response.body: send the body first");
+        return -1;
+    }
+    PyObject *headers = get(message, st->asgi_key[GOHTTP_ASGI_K_HEADERS]);
+    if (headers == NULL && PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *more_trailers = get(message,
+                                  st->asgi_key[GOHTTP_ASGI_K_MORE_TRAILERS]);
+    if (more_trailers != NULL) {
+        more = PyObject_IsTrue(more_trailers);
+    }
+    if (more < 0 || (more_trailers == NULL && PyErr_Occurred())) {
+        return -1;
+    }
+    /* Gathered until the last: one check of all, one crossing. */
+    if (headers != NULL) {
+        if (self->trailers == NULL) {
+            self->trailers = PyList_New(0);
+        }
+        PyObject *added = self->trailers != NULL
+                          ? PyObject_CallMethod(self->trailers, "extend", "O",
+                                                headers)
+                          : NULL;
+        if (added == NULL) {
+            return -1;
+        }
+        Py_DECREF(added);
+    }
+    if (more) {
+        return 0;
+    }
+    if (gohttp_asgi_pack_headers(self->trailers, &packed, &size) < 0) {
+        return -1;
+    }
+    Py_CLEAR(self->trailers);
+    gohttp_status status = gohttp_asgi_trailers(self->handle,
+                                                self->generation, packed,
+                                                size, &err);
+    PyMem_RawFree(packed);
+    if (status != GOHTTP_OK) {
+        return gohttp_asgi_raise(self, status, &err);
+    }
+    self->complete = 1;
+    return self->receive_fut != NULL ? end_waiting_receive(self) : 0;
 }
 
 PyDoc_STRVAR(send_doc,
@@ -546,12 +768,28 @@ asgi_call_send(PyObject *op, PyObject *message)
                                   st->asgi_value[GOHTTP_ASGI_V_START]) == 0) {
         rc = gohttp_asgi_send_start(self, message);
     }
+    else if (PyUnicode_Check(type)
+             && PyUnicode_Compare(type,
+                                  st->asgi_value[GOHTTP_ASGI_V_PATHSEND]) == 0) {
+        rc = send_pathsend(self, message);
+    }
+    else if (PyUnicode_Check(type)
+             && PyUnicode_Compare(
+                    type, st->asgi_value[GOHTTP_ASGI_V_EARLY_HINT]) == 0) {
+        rc = send_early_hint(self, message);
+    }
+    else if (PyUnicode_Check(type)
+             && PyUnicode_Compare(type,
+                                  st->asgi_value[GOHTTP_ASGI_V_TRAILERS]) == 0) {
+        rc = send_trailers(self, message);
+    }
     else {
         if (!PyErr_Occurred()) {
             PyErr_Format(PyExc_ValueError,
                          "unexpected ASGI message type %.200R in an http "
                          "scope: send 'http.response.start', then "
-                         "'http.response.body'", type);
+                         "'http.response.body' (or "
+                         "'http.response.pathsend')", type);
         }
         rc = -1;
     }
@@ -593,6 +831,7 @@ asgi_call_finish(PyObject *op, PyObject *returned)
     Py_CLEAR(self->send_fut);
     Py_CLEAR(self->ws_senders);
     Py_CLEAR(self->message);
+    Py_CLEAR(self->trailers);
     Py_CLEAR(self->task);   /* the task is running: the loop holds it */
     Py_RETURN_NONE;
 }

@@ -177,6 +177,13 @@ enum {
     GOHTTP_ASGI_K_SUBPROTOCOLS, GOHTTP_ASGI_K_PATH_PARAMS,
     GOHTTP_ASGI_K_TEXT, GOHTTP_ASGI_K_BYTES, GOHTTP_ASGI_K_CODE,
     GOHTTP_ASGI_K_REASON, GOHTTP_ASGI_K_SUBPROTOCOL,
+    /* the "tls" extension (asgiref's tls.rst) and its keys */
+    GOHTTP_ASGI_K_TLS, GOHTTP_ASGI_K_SERVER_CERT,
+    GOHTTP_ASGI_K_CLIENT_CERT_CHAIN, GOHTTP_ASGI_K_CLIENT_CERT_NAME,
+    GOHTTP_ASGI_K_CLIENT_CERT_ERROR, GOHTTP_ASGI_K_TLS_VERSION,
+    GOHTTP_ASGI_K_CIPHER_SUITE,
+    /* early hints and trailers (asgiref's extensions.rst) */
+    GOHTTP_ASGI_K_LINKS, GOHTTP_ASGI_K_TRAILERS, GOHTTP_ASGI_K_MORE_TRAILERS,
     GOHTTP_ASGI_NKEYS
 };
 enum {
@@ -190,6 +197,8 @@ enum {
     GOHTTP_ASGI_V_WS_SEND, GOHTTP_ASGI_V_WS_CLOSE,
     GOHTTP_ASGI_V_WS_RESPONSE, GOHTTP_ASGI_V_WS_RESPONSE_START,
     GOHTTP_ASGI_V_WS_RESPONSE_BODY,
+    GOHTTP_ASGI_V_HTTP11, GOHTTP_ASGI_V_HTTP2, GOHTTP_ASGI_V_PATHSEND,
+    GOHTTP_ASGI_V_EARLY_HINT, GOHTTP_ASGI_V_TRAILERS,
     GOHTTP_ASGI_NVALUES
 };
 
@@ -225,6 +234,15 @@ typedef struct {
     PyObject *asgi_scope;       /* every key of a scope, "type" set: each
                                    scope starts as its copy (ext/scope.c) */
     PyObject *asgi_host;        /* b"host" */
+    PyObject *asgi_extensions;  /* scope["extensions"] of a cleartext
+                                   request, copied for each (ext/scope.c) */
+    PyObject *asgi_tls;         /* the "tls" extension's keys, values None */
+    PyObject *asgi_server_der;  /* bytes: the last server certificate, */
+    PyObject *asgi_server_pem;  /* and its PEM str */
+    PyObject *asgi_chain_der;   /* bytes: the last client chain (DER items), */
+    PyObject *asgi_chain;       /* its tuple of PEM str, */
+    PyObject *asgi_chain_name;  /* and its leaf's subject: a connection's
+                                   requests share them (ext/scope.c) */
     PyObject *asgi_server_addr; /* bytes: the last local address scoped, */
     PyObject *asgi_server;      /* and its scope["server"]: most requests
                                    share it (ext/scope.c) */

@@ -42,6 +42,8 @@
  *        first body the headers of the start C held until then) is read
  *        during the call only: Go copies it, and the request's goroutine
  *        writes it to the network, never the loop.
+ *     Likewise the path of gohttp_asgi_pathsend: Go opens the file itself
+ *        during the call and owns it; no descriptor crosses.
  *     e. The app value of a route (gohttp_server_handle_asgi) follows
  *        rule 5: C keeps it alive until the server is freed.
  *     f. A WebSocket (go/asgiws.go) is an ASGI request whose call lives
@@ -106,6 +108,12 @@ enum {
                              (go/tls_state.go); every adapter reads it. */
     GOHTTP_F_LOCAL_ADDR,  /* "127.0.0.1:8000", "[::1]:8000", "unix:/run/a.sock";
                              packed for ASGI requests only, else empty */
+    GOHTTP_F_ASGI_TLS,    /* empty but for ASGI requests over TLS: a packed
+                             list of the certificate the server sent (DER;
+                             empty if unknown) and the subject of the
+                             client's certificate, RFC 4514 style (empty
+                             without one): what only the scope's "tls"
+                             extension reports (go/tls_state.go) */
     GOHTTP_NFIELDS
 };
 

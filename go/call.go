@@ -140,6 +140,7 @@ func (c *call) pack(r *http.Request, names []string) {
 	put(C.GOHTTP_F_REMOTE_ADDR, r.RemoteAddr)
 	put(C.GOHTTP_F_SCHEME, requestScheme(r))
 	c.req.field[C.GOHTTP_F_LOCAL_ADDR] = C.gohttp_span{} // ASGI's: see packLocalAddr
+	c.req.field[C.GOHTTP_F_ASGI_TLS] = C.gohttp_span{}   // and packASGITLS
 
 	start, count := len(b), 0
 	for key, values := range r.Header {

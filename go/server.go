@@ -356,6 +356,9 @@ func (s *server) listen(cfg config) (int, error) {
 		Protocols:         protocols(cfg.http2Cleartext),
 		ConnState:         s.trackFresh,
 	}
+	if certs != nil {
+		s.hs.ConnContext = withServedCert // tls_state.go
+	}
 	s.log = log
 	s.certs = certs
 	s.wsOpts = cfg.ws

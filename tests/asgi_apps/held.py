@@ -33,3 +33,27 @@ async def app(scope, receive, send):
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain")]})
     await send({"type": "http.response.body", "body": body})
+
+
+signalled = []
+
+
+async def signals(scope, receive, send):
+    """What the loop's thread is and can do: GET /install adds a loop
+    signal handler for SIGUSR1 (the main thread only: under uvicorn too),
+    GET /seen says whether it ran; anything else is app's."""
+    import signal
+    import threading
+
+    if scope["type"] != "http" or scope["path"] not in ("/install", "/seen"):
+        await app(scope, receive, send)
+        return
+    if scope["path"] == "/install":
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, signalled.append, "USR1")
+        main = threading.current_thread() is threading.main_thread()
+        body = b"main thread" if main else b"other thread"
+    else:
+        body = b" ".join(s.encode() for s in signalled)
+    await send({"type": "http.response.start", "status": 200})
+    await send({"type": "http.response.body", "body": body})

@@ -33,7 +33,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Union
 
 from . import _gohttp, _options
-from ._lifespan import Lifespan, LifespanFailure
+from ._lifespan import Lifespan, LifespanFailure, LifespanInterrupted
 from ._logging import logger as error_logger
 from .wsgi import ClientDisconnected, _script_name
 
@@ -278,8 +278,18 @@ class EventLoop:
                     self._close()
 
     def _close(self) -> None:
-        """Free Go's side and close the loop; the loop is not running."""
+        """Free Go's side and close the loop; the loop is not running.
+        Tasks still pending (a lifespan cut short) are cancelled and
+        given a second to end first, as asyncio.run() does."""
         self.closed = True
+        tasks = asyncio.all_tasks(self.loop)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            try:
+                self.loop.run_until_complete(asyncio.wait(tasks, timeout=1))
+            except Exception:
+                error_logger.exception("ASGI tasks did not end at close")
         self.core.free()
         self.loop.close()
 
@@ -344,11 +354,11 @@ class EventLoop:
         def control() -> None:
             try:
                 serve()
-                for thread in list(drains):
-                    thread.join()
             except BaseException as exc:   # raised in the main thread
                 failed.append(exc)
             finally:
+                for thread in list(drains):   # it needs the loop
+                    thread.join()
                 self.loop.call_soon_threadsafe(self.loop.stop)
 
         def on_signal(why: str) -> None:
@@ -384,7 +394,8 @@ class EventLoop:
             self.ensure_running()   # a server not yet drained, another one
         else:
             self.stop()
-        if failed:
+        if failed and not (drains and isinstance(failed[0],
+                                                 LifespanInterrupted)):
             raise failed[0]
 
 
@@ -450,6 +461,8 @@ class _Mounts:
             raise
 
     def shutdown(self) -> None:
+        for lifespan in self.lifespans:
+            lifespan.interrupt()   # a startup still under way
         self.loop.cancel(self.routes, CANCEL_GRACE)
         for lifespan in reversed(self.lifespans):
             lifespan.shutdown()

@@ -108,6 +108,25 @@ def test_a_second_sigterm_cuts_the_requests_off(subprocess_env):
         assert not isinstance(result["r"], tuple) or result["r"][0] == 500
 
 
+def test_a_hanging_startup_times_out_or_stops_at_ctrl_c(subprocess_env):
+    code, stderr = failure(subprocess_env, "asgi_apps.held:hanging_startup",
+                           "-b", "127.0.0.1:0", "--timeout-lifespan", "0.5")
+    assert code == 1
+    assert stderr == ("startup began\ngohttp: ASGI lifespan startup did "
+                      "not complete within 0.5s (timeout_lifespan)\n")
+    # Ctrl-C while it hangs: no waiting for the timeout, nothing left.
+    with gohttp_command(subprocess_env, "asgi_apps.held:hanging_startup",
+                        "-b", "127.0.0.1:0") as (proc, banner):
+        banner.wait_for("startup began")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(TIMEOUT) == 0
+        assert time.monotonic() - started < 5
+        rest = banner.rest()
+        assert "Ctrl-C: shutting down" in rest
+        assert "Traceback" not in rest and "destroyed" not in rest
+
+
 @pytest.mark.parametrize("args", [["asgi_apps.hello:Asgi2"],
                                   ["asgi_apps.hello:asgi2_factory",
                                    "--interface", "asgi2"]])

@@ -57,3 +57,13 @@ async def signals(scope, receive, send):
         body = b" ".join(s.encode() for s in signalled)
     await send({"type": "http.response.start", "status": 200})
     await send({"type": "http.response.body", "body": body})
+
+
+async def hanging_startup(scope, receive, send):
+    """A lifespan whose startup never completes."""
+    import sys
+
+    assert scope["type"] == "lifespan"
+    await receive()
+    print("startup began", file=sys.stderr, flush=True)
+    await asyncio.sleep(3600)

@@ -423,31 +423,47 @@ class Server:
         """run() in this process: until Ctrl-C or SIGTERM, or shutdown()
         from elsewhere.  on_listening is called once listening.  A worker
         prints neither banner nor drain notice: its supervisor does."""
-        # Signals are caught from the first moment: one that lands while
-        # the server starts or the banner prints still drains the server.
-        restore = _catch_sigterm()
+        def serve() -> None:
+            if not self._started:
+                self.start()
+            if on_listening is not None:
+                on_listening()
+            if banner:
+                what = f"{app_name} on" if app_name else "on"
+                logger.info("gohttp %s serving %s %s (Go net/http) - "
+                            "press Ctrl-C to stop", __version__, what,
+                            self.url)
+            self._core.wait()
+
         restore_hup = self._reload_on_sighup()
         try:
+            if getattr(self, "_asgi_mounts", None) is not None:
+                from . import asgi
+                if asgi.runs_here(self):
+                    # The ASGI loop on this, the main, thread: its signal
+                    # handlers drain; serve() waits in a thread.
+                    asgi.event_loop().run_here(
+                        self, serve,
+                        lambda why: self._drain(why if banner else ""),
+                        self._force)
+                    return
+            # Signals are caught from the first moment: one that lands
+            # while the server starts or the banner prints still drains
+            # the server.
+            restore = _catch_sigterm()
             try:
-                if not self._started:
-                    self.start()
-                if on_listening is not None:
-                    on_listening()
-                if banner:
-                    what = f"{app_name} on" if app_name else "on"
-                    logger.info("gohttp %s serving %s %s (Go net/http) - "
-                                "press Ctrl-C to stop", __version__, what,
-                                self.url)
-                self._core.wait()
-                return  # shutdown() was called elsewhere
-            except KeyboardInterrupt:
-                why = "Ctrl-C"
-            except _Terminated:
-                why = "SIGTERM"
-            self._drain(why if banner else "")
+                try:
+                    serve()
+                    return  # shutdown() was called elsewhere
+                except KeyboardInterrupt:
+                    why = "Ctrl-C"
+                except _Terminated:
+                    why = "SIGTERM"
+                self._drain(why if banner else "")
+            finally:
+                restore()
         finally:
             restore_hup()
-            restore()
 
     def _reload_on_sighup(self) -> Callable[[], None]:
         """Under TLS, make SIGHUP reload the certificate (reload_tls)
@@ -484,9 +500,13 @@ class Server:
                             "requests in flight", why, self.shutdown_timeout)
             self.shutdown()
         except (KeyboardInterrupt, _Terminated):
-            logger.warning("forced shutdown: the requests in flight are "
-                           "cut off")
-            self.shutdown(timeout=0)
+            self._force()
+
+    def _force(self) -> None:
+        """Cut a graceful shutdown short: a second Ctrl-C or SIGTERM."""
+        logger.warning("forced shutdown: the requests in flight are "
+                       "cut off")
+        self.shutdown(timeout=0)
 
     def shutdown(self, timeout: Optional[float] = None) -> bool:
         """Stop serving gracefully: stop accepting, let requests in flight

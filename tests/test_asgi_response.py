@@ -456,6 +456,7 @@ def test_a_blocked_loop_delays_asgi_but_not_the_server(serve_asgi, http):
     assert results["/fast"][:2] == (200, b"/fast")
 
 
+@pytest.mark.heavy
 def test_a_thousand_concurrent_streams(serve_asgi):
     n = 1000
 

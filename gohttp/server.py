@@ -6,6 +6,7 @@ import atexit
 import os
 import signal
 import threading
+import time
 from typing import (TYPE_CHECKING, Any, Callable, Optional, Sequence,
                     TypeVar, Union)
 
@@ -84,6 +85,11 @@ class Server:
       processes may listen on the same address (the kernel spreads
       connections among them).  ``run(workers=N)`` starts such
       processes for you.
+    - ``metrics_bind="127.0.0.1:9100"``: Prometheus metrics at /metrics,
+      and /healthz and /readyz for probes, served by Go on a listener of
+      their own (docs/metrics.md); ``shutdown_delay``: seconds run()
+      keeps accepting after SIGTERM, /readyz saying 503 already, before
+      it drains.
     """
 
     def __init__(
@@ -116,6 +122,8 @@ class Server:
             _D["forwarded_allow_ips"]),
         reuse_port: bool = _D["reuse_port"],
         shutdown_timeout: float = _D["shutdown_timeout"],
+        metrics_bind: Optional[str] = _D["metrics_bind"],
+        shutdown_delay: float = _D["shutdown_delay"],
     ) -> None:
         # Every argument is an option of _options.OPTIONS: checked there,
         # all of them before the core (a Go server) is made.
@@ -129,6 +137,7 @@ class Server:
             o.name: o.check(o.default) for o in _options.OPTIONS
             if o.where in _SERVER_OPTIONS}
         self._adopted: Optional[list[Address]] = None
+        self._metrics_port = 0
         self._set(options)
         self._core = _gohttp.Server(max_handlers=max_handlers)
 
@@ -164,6 +173,25 @@ class Server:
         """How long run()'s Ctrl-C or SIGTERM, and shutdown(), wait for
         requests in flight (seconds)."""
         return float(self._options["shutdown_timeout"])
+
+    @property
+    def shutdown_delay(self) -> float:
+        """How long run() keeps accepting after SIGTERM or Ctrl-C, not
+        ready already, before it drains (seconds)."""
+        return float(self._options["shutdown_delay"])
+
+    @property
+    def metrics_url(self) -> Optional[str]:
+        """The base URL of the metrics listener once started
+        (``http://127.0.0.1:9100``; ``unix:PATH`` for a Unix socket), or
+        None without one: /metrics, /healthz and /readyz are there."""
+        bind = self._options["metrics_bind"]
+        if bind is None:
+            return None
+        address = _address.parse(bind)
+        if address.kind == "tcp" and self._metrics_port:
+            address = _address.tcp(address.host, self._metrics_port)
+        return address.url("http")
 
     def _addresses(self) -> list[Address]:
         """Where the server is to listen, in order: the inherited sockets
@@ -294,14 +322,25 @@ class Server:
                 raise ServerStateError("the server was shut down: create a "
                                        "new Server to serve again")
             raise ServerStateError("the server has already been started")
-        self._run_hooks(0)   # ASGI lifespan startup
+        metrics = self._options["metrics_bind"]
+        if metrics is not None:
+            # Open first: /readyz says "starting" while the app starts.
+            self._metrics_port = self._core.metrics_listen(metrics)
         try:
-            self._core.listen(None, 0,
-                              binds=[str(a) for a in self._addresses()],
-                              **_options.listen_arguments(self._options))
+            self._run_hooks(0)   # ASGI lifespan startup
+            try:
+                self._core.listen(None, 0,
+                                  binds=[str(a) for a in self._addresses()],
+                                  **_options.listen_arguments(self._options))
+            except BaseException:
+                self._run_hooks(1)
+                raise
         except BaseException:
-            self._run_hooks(1)
+            if metrics is not None:
+                self._core.shutdown(0)  # closes the metrics listener
             raise
+        if metrics is not None:
+            self._core.set_ready(1)
         self._started = True
         with _live_lock:
             _live.add(self)
@@ -440,6 +479,17 @@ class Server:
             if why:
                 logger.info("%s: shutting down, waiting up to %gs for "
                             "requests in flight", why, self.shutdown_timeout)
+            delay = self.shutdown_delay
+            if delay > 0 and self._started and self.serving:
+                # Not ready at once; the listeners stay open meanwhile, so
+                # that requests sent before the load balancer heard are
+                # served.
+                if self._options["metrics_bind"] is not None:
+                    self._core.set_ready(2)
+                if why:
+                    logger.info("not ready; draining in %gs "
+                                "(shutdown_delay)", delay)
+                time.sleep(delay)
             self.shutdown()
         except (KeyboardInterrupt, _Terminated):
             logger.warning("forced shutdown: the requests in flight are "

@@ -1,0 +1,153 @@
+"""The metrics listener: /metrics read by prometheus_client's own text
+parser, /healthz and /readyz, on a real server (docs/metrics.md)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+import urllib3
+from prometheus_client.parser import text_string_to_metric_families
+
+import gohttp
+
+
+def scrape(http: urllib3.PoolManager, srv: gohttp.Server
+           ) -> dict[str, Any]:
+    """name -> family of what srv's /metrics says, parsed."""
+    r = http.request("GET", f"{srv.metrics_url}/metrics")
+    assert r.status == 200
+    assert r.headers["Content-Type"].startswith("text/plain")
+    return {f.name: f for f in
+            text_string_to_metric_families(r.data.decode())}
+
+
+def value(families: dict[str, Any], sample: str, **labels: str) -> float:
+    """The value of the sample named sample whose labels include labels
+    (0 if there is none)."""
+    name = sample.removesuffix("_total").removesuffix("_count") \
+        .removesuffix("_sum").removesuffix("_bucket")
+    family = families.get(name)
+    if family is None:
+        return 0.0
+    return sum(s.value for s in family.samples if s.name == sample
+               and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+@pytest.fixture
+def metered(make_server: Callable[..., gohttp.Server]) -> gohttp.Server:
+    srv = make_server(metrics_bind="127.0.0.1:0")
+
+    @srv.route("GET /hello/{name}")
+    def hello(w: Any, req: Any) -> None:
+        w.write(b"hello " + req.path_value("name").encode())
+
+    @srv.route("POST /fail")
+    def fail(w: Any, req: Any) -> None:
+        raise RuntimeError("boom")
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("201 Created", [("Content-Type", "text/plain")])
+        return [b"x" * 1000]
+
+    srv.mount_wsgi("/wsgi", app)
+    return srv
+
+
+def test_metrics_count_requests_by_route_method_and_class(
+        metered: gohttp.Server, http: urllib3.PoolManager) -> None:
+    for name in ("a", "b", "c"):
+        assert http.request("GET", f"{metered.url}/hello/{name}").status == 200
+    assert http.request("POST", f"{metered.url}/fail").status == 500
+    assert http.request("GET", f"{metered.url}/wsgi/x/y").status == 201
+    assert http.request("GET", f"{metered.url}/nowhere").status == 404
+
+    m = scrape(http, metered)
+    req = "gohttp_requests_total"
+    # The route pattern, never the raw path: bounded cardinality.
+    assert value(m, req, method="GET", code="2xx",
+                 route="GET /hello/{name}") == 3
+    assert value(m, req, method="POST", code="5xx", route="POST /fail") == 1
+    assert value(m, req, method="GET", code="2xx", route="/wsgi/") == 1
+    assert value(m, req, method="GET", code="4xx", route="none") == 1
+    assert not any("/hello/a" in str(s.labels)
+                   for s in m["gohttp_requests"].samples)
+    # A handler that raised, counted where Go made the 500.
+    assert value(m, "gohttp_handler_exceptions_total",
+                 route="POST /fail") == 1
+    assert value(m, "gohttp_handler_exceptions_total",
+                 route="GET /hello/{name}") == 0
+    # Histograms: one observation per request, the WSGI body's 1000
+    # bytes in the size's sum.
+    assert value(m, "gohttp_request_duration_seconds_count",
+                 route="GET /hello/{name}") == 3
+    assert value(m, "gohttp_response_size_bytes_sum", route="/wsgi/") == 1000
+    assert m["gohttp_request_duration_seconds"].type == "histogram"
+    # The scrape's connection is another listener's: one keep-alive
+    # HTTP/1.1 connection to the app is open.
+    assert value(m, "gohttp_connections_open", protocol="http/1.1") == 1
+    assert value(m, "gohttp_connections_open", protocol="h2") == 0
+    assert value(m, "gohttp_connections_accepted_total") >= 1
+    assert value(m, "gohttp_received_bytes_total") > 0
+    assert value(m, "gohttp_sent_bytes_total") > 1000
+    assert value(m, "gohttp_requests_in_flight") == 0
+    assert value(m, "gohttp_handler_queue_waiting") == 0
+    assert value(m, "gohttp_tls_handshake_errors_total") == 0
+    # Go's runtime and the process.
+    assert value(m, "go_goroutines") > 0
+    assert value(m, "process_resident_memory_bytes") > 0
+    assert value(m, "process_open_fds") > 0
+
+
+def test_connection_closed_is_no_longer_open(
+        metered: gohttp.Server, http: urllib3.PoolManager) -> None:
+    with urllib3.PoolManager(retries=False) as client:
+        assert client.request("GET", f"{metered.url}/hello/x").status == 200
+        assert value(scrape(http, metered), "gohttp_connections_open",
+                     protocol="http/1.1") == 1
+    # Closed by the client: Go sees it on its next read.
+    for _ in range(200):
+        if value(scrape(http, metered), "gohttp_connections_open",
+                 protocol="http/1.1") == 0:
+            break
+    else:
+        pytest.fail("the closed connection is still counted as open")
+
+
+def test_probes(metered: gohttp.Server, http: urllib3.PoolManager) -> None:
+    r = http.request("GET", f"{metered.metrics_url}/healthz")
+    assert (r.status, r.data) == (200, b"ok\n")
+    r = http.request("GET", f"{metered.metrics_url}/readyz")
+    assert (r.status, r.data) == (200, b"ready\n")
+    # Never on the app's port.
+    assert http.request("GET", f"{metered.url}/metrics").status == 404
+
+
+def test_metrics_listener_closes_with_the_server(
+        make_server: Callable[..., gohttp.Server],
+        http: urllib3.PoolManager) -> None:
+    srv = make_server(metrics_bind="127.0.0.1:0")
+    url = srv.metrics_url
+    srv.shutdown()
+    with pytest.raises(urllib3.exceptions.NewConnectionError):
+        http.request("GET", f"{url}/healthz")
+
+
+def test_metrics_bind_is_checked() -> None:
+    with pytest.raises(ValueError, match="metrics_bind.*fd://"):
+        gohttp.Server(metrics_bind="fd://3")
+    with pytest.raises(ValueError, match="bad address"):
+        gohttp.Server(metrics_bind="nowhere")
+    with pytest.raises(TypeError):
+        gohttp.Server(metrics_bind=9100)  # type: ignore[arg-type]
+    assert gohttp.Server().metrics_url is None
+
+
+def test_metrics_bind_in_use_fails_the_start(
+        make_server: Callable[..., gohttp.Server]) -> None:
+    first = make_server(metrics_bind="127.0.0.1:0")
+    taken = first.metrics_url.rsplit(":", 1)[1]  # type: ignore[union-attr]
+    srv = gohttp.Server("127.0.0.1", 0, metrics_bind=f"127.0.0.1:{taken}")
+    with pytest.raises(OSError):
+        srv.start()
+    assert not srv.serving

@@ -33,7 +33,8 @@ import socket
 from typing import Any, Optional
 
 # The worker's settings, as JSON: its end of the control socket ("fd"),
-# its slot, and its recycling limits.
+# its slot, its recycling limits, and the addresses of sockets systemd
+# passed the supervisor ("binds", see inherited_binds).
 ENV = "GOHTTP_WORKER"
 # Set beside GOMAXPROCS when the supervisor chose it (see
 # _supervisor.go_procs); the worker's import of gohttp (__init__.py)
@@ -44,6 +45,14 @@ GO_PROCS_ENV = "GOHTTP_GOMAXPROCS"
 def in_worker() -> bool:
     """True in a process a supervisor started as a worker."""
     return ENV in os.environ
+
+
+def inherited_binds() -> Optional[list[str]]:
+    """In a worker, the addresses its supervisor says it listens on when
+    the command line does not say (the sockets systemd passed the
+    supervisor), else None."""
+    settings = os.environ.get(ENV)
+    return json.loads(settings).get("binds") if settings else None
 
 
 def send(sock: socket.socket, message: dict[str, Any],

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from . import __version__, _control, _logging, _options
+from . import __version__, _control, _logging, _options, _systemd
 from ._gohttp import Error
 from ._sockets import Listeners
 
@@ -132,8 +132,12 @@ class Supervisor:
 
     def __init__(self, policy: Policy, *, app_name: Optional[str] = None,
                  shutdown_timeout: float = 10.0,
-                 command: Optional[list[str]] = None) -> None:
+                 command: Optional[list[str]] = None,
+                 binds: Optional[list[str]] = None) -> None:
         self.policy = policy
+        # Where the workers listen when the command line cannot say: the
+        # sockets systemd passed the supervisor (socket activation).
+        self.binds = binds
         self.app_name = app_name
         self.shutdown_timeout = shutdown_timeout
         self.command = command or _rerun_command()
@@ -165,12 +169,14 @@ class Supervisor:
         os.set_blocking(wake_w, False)
         self.selector.register(wake_r, selectors.EVENT_READ)
         previous = self._catch_signals(wake_w)
+        watchdog = _systemd.Watchdog().start()
         try:
             for slot in self.slots:
                 self._spawn(slot)
             while self.workers or not self.stopping:
                 self._step(wake_r)
         finally:
+            watchdog.stop()
             self._restore_signals(previous)
             for w in self.workers:
                 w.proc.kill()
@@ -240,6 +246,7 @@ class Supervisor:
         self._stop_all(why)
 
     def _stop_all(self, why: str) -> None:
+        _systemd.notify("STOPPING=1")
         self.stopping = why
         self.restart_at.clear()
         self.reload_queue.clear()
@@ -257,7 +264,11 @@ class Supervisor:
         settings = {"fd": theirs.fileno(), "slot": slot,
                     "max_requests": self.policy.request_limit(),
                     "max_rss": self.policy.max_rss}
-        env = dict(os.environ, **{_control.ENV: json.dumps(settings)})
+        if self.binds:
+            settings["binds"] = self.binds
+        # systemd talks with the supervisor alone.
+        env = dict(_systemd.child_environment(dict(os.environ)),
+                   **{_control.ENV: json.dumps(settings)})
         if "GOMAXPROCS" not in env:
             # Read by the worker's Go runtime as it starts; gohttp's
             # import then takes both out of os.environ, so that the
@@ -402,6 +413,8 @@ class Supervisor:
         logger.info("gohttp %s serving %s %s with %d worker%s (Go "
                     "net/http) - press Ctrl-C to stop", __version__, what,
                     where, n, "s" if n != 1 else "")
+        _systemd.notify(f"READY=1\nSTATUS=serving on {where} with {n} "
+                        f"worker{'s' if n != 1 else ''}")
 
     def _reap(self) -> None:
         for w in list(self.workers):

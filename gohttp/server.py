@@ -10,7 +10,8 @@ import time
 from typing import (TYPE_CHECKING, Any, Callable, Optional, Sequence,
                     TypeVar, Union)
 
-from . import __version__, _address, _gohttp, _logging, _options
+from . import (__version__, _address, _gohttp, _logging, _options,
+               _systemd)
 from ._address import Address
 from ._gohttp import (ForkedProcessError, Request, ResponseWriter,
                       ServerStateError)
@@ -424,6 +425,7 @@ class Server:
         # the server starts or the banner prints still drains the server.
         restore = _catch_sigterm()
         restore_hup = self._reload_on_sighup()
+        watchdog = _systemd.Watchdog()
         try:
             try:
                 if not self._started:
@@ -435,6 +437,11 @@ class Server:
                     logger.info("gohttp %s serving %s %s (Go net/http) - "
                                 "press Ctrl-C to stop", __version__, what,
                                 self.url)
+                # systemd's Type=notify (nothing without NOTIFY_SOCKET):
+                # listening, the ASGI lifespan startup done.
+                _systemd.notify(f"READY=1\nSTATUS=serving on "
+                                f"{' '.join(self.urls)}")
+                watchdog.start()
                 self._core.wait()
                 return  # shutdown() was called elsewhere
             except KeyboardInterrupt:
@@ -443,6 +450,7 @@ class Server:
                 why = "SIGTERM"
             self._drain(why if banner else "")
         finally:
+            watchdog.stop()
             restore_hup()
             restore()
 
@@ -479,6 +487,7 @@ class Server:
             if why:
                 logger.info("%s: shutting down, waiting up to %gs for "
                             "requests in flight", why, self.shutdown_timeout)
+            _systemd.notify("STOPPING=1")
             delay = self.shutdown_delay
             if delay > 0 and self._started and self.serving:
                 # Not ready at once; the listeners stay open meanwhile, so

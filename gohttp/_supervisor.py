@@ -261,7 +261,7 @@ class Supervisor:
     def _spawn(self, slot: int, replaces: Optional[Worker] = None
                ) -> Worker:
         ours, theirs = socket.socketpair()
-        settings = {"fd": theirs.fileno(), "slot": slot,
+        settings: dict[str, Any] = {"fd": theirs.fileno(), "slot": slot,
                     "max_requests": self.policy.request_limit(),
                     "max_rss": self.policy.max_rss}
         if self.binds:

@@ -437,6 +437,9 @@ class Server:
                     logger.info("gohttp %s serving %s %s (Go net/http) - "
                                 "press Ctrl-C to stop", __version__, what,
                                 self.url)
+                if banner and self.metrics_url:
+                    logger.info("metrics at %s/metrics, probes at "
+                                "/healthz and /readyz", self.metrics_url)
                 # systemd's Type=notify (nothing without NOTIFY_SOCKET):
                 # listening, the ASGI lifespan startup done.
                 _systemd.notify(f"READY=1\nSTATUS=serving on "

@@ -3,6 +3,11 @@ parser, /healthz and /readyz, on a real server (docs/metrics.md)."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import socket
+import threading
+import time
 from typing import Any, Callable
 
 import pytest
@@ -10,6 +15,8 @@ import urllib3
 from prometheus_client.parser import text_string_to_metric_families
 
 import gohttp
+from helpers.common import TIMEOUT
+from test_cli import gohttp_command
 
 
 def scrape(http: urllib3.PoolManager, srv: gohttp.Server
@@ -151,3 +158,62 @@ def test_metrics_bind_in_use_fails_the_start(
     with pytest.raises(OSError):
         srv.start()
     assert not srv.serving
+
+
+def test_not_ready_until_the_lifespan_startup_is_done(
+        http: urllib3.PoolManager) -> None:
+    go_on = threading.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "lifespan"
+        await receive()
+        await asyncio.get_running_loop().run_in_executor(None, go_on.wait,
+                                                         TIMEOUT)
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+
+    with socket.socket() as probe:  # a free port, for a known URL
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    srv = gohttp.Server("127.0.0.1", 0, metrics_bind=f"127.0.0.1:{port}")
+    srv.mount_asgi("/", app, lifespan="on")
+    starting = threading.Thread(target=srv.start)
+    starting.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(int(TIMEOUT * 100)):
+            try:
+                r = http.request("GET", url + "/readyz")
+                break
+            except urllib3.exceptions.NewConnectionError:
+                time.sleep(0.01)  # start() opens it in its thread
+        assert (r.status, r.data) == (503, b"starting\n")
+        assert http.request("GET", url + "/healthz").status == 200
+    finally:
+        go_on.set()
+        starting.join(TIMEOUT)
+    try:
+        r = http.request("GET", url + "/readyz")
+        assert (r.status, r.data) == (200, b"ready\n")
+    finally:
+        srv.shutdown()
+
+
+def test_sigterm_not_ready_then_drains_after_the_delay(
+        subprocess_env: dict[str, str]) -> None:
+    with gohttp_command(subprocess_env, "wsgi_apps.hello:app", "--bind",
+                        "127.0.0.1:0", "--metrics-bind", "127.0.0.1:0",
+                        "--shutdown-delay", "0.5") as (proc, banner):
+        _, url = banner.wait()
+        metrics = banner.wait_for("metrics at ").split("metrics at ")[1] \
+            .split("/metrics")[0]
+        assert urllib3.request("GET", metrics + "/readyz",
+                               retries=False).status == 200
+        proc.send_signal(signal.SIGTERM)
+        banner.wait_for("not ready; draining in 0.5s")
+        r = urllib3.request("GET", metrics + "/readyz", retries=False)
+        assert (r.status, r.data) == (503, b"draining\n")
+        # Still served meanwhile: the load balancer may not know yet.
+        assert urllib3.request("GET", url + "/", retries=False).status == 200
+        assert proc.wait(TIMEOUT) == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import ssl
 import threading
 import time
 from typing import Any, Callable
@@ -16,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import gohttp
 from helpers.common import TIMEOUT
+from helpers.net import key_pair  # noqa: F401  (a fixture)
 from test_cli import gohttp_command
 
 
@@ -217,3 +219,82 @@ def test_sigterm_not_ready_then_drains_after_the_delay(
         # Still served meanwhile: the load balancer may not know yet.
         assert urllib3.request("GET", url + "/", retries=False).status == 200
         assert proc.wait(TIMEOUT) == 0
+
+
+def test_tls_handshake_errors_and_h2_connections(
+        make_server: Callable[..., gohttp.Server], key_pair: Any,
+        http: urllib3.PoolManager) -> None:
+    httpx = pytest.importorskip("httpx")
+    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
+                      metrics_bind="127.0.0.1:0")
+
+    @srv.route("GET /")
+    def hello(w: Any, req: Any) -> None:
+        w.write(req.proto.encode())
+
+    # Plain HTTP to the TLS port: a failed handshake.
+    with socket.create_connection(srv.address, timeout=TIMEOUT) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.recv(1024)
+    ctx = ssl.create_default_context(cafile=str(key_pair.cert))
+    with httpx.Client(http2=True, verify=ctx) as client:
+        assert client.get(srv.url + "/").text == "HTTP/2.0"
+        m = scrape(http, srv)
+        assert value(m, "gohttp_connections_open", protocol="h2") == 1
+    assert value(m, "gohttp_tls_handshake_errors_total") == 1
+    assert value(m, "gohttp_requests_total", code="2xx", route="GET /") == 1
+
+
+def test_asgi_app_exceptions_are_counted(
+        make_server: Callable[..., gohttp.Server],
+        http: urllib3.PoolManager) -> None:
+    srv = make_server(metrics_bind="127.0.0.1:0")
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            raise ValueError("the app failed")
+
+    srv.mount_asgi("/asgi", app, lifespan="off")
+    assert http.request("GET", srv.url + "/asgi/x").status == 500
+    m = scrape(http, srv)
+    assert value(m, "gohttp_handler_exceptions_total", route="/asgi/") == 1
+    assert value(m, "gohttp_requests_total", code="5xx", route="/asgi/") == 1
+
+
+def test_requests_waiting_for_a_handler_place(
+        make_server: Callable[..., gohttp.Server],
+        http: urllib3.PoolManager) -> None:
+    srv = make_server(metrics_bind="127.0.0.1:0", max_handlers=1)
+    inside, release = threading.Event(), threading.Event()
+
+    @srv.route("GET /hold")
+    def hold(w: Any, req: Any) -> None:
+        inside.set()
+        release.wait(TIMEOUT)
+
+    @srv.route("GET /quick")
+    def quick(w: Any, req: Any) -> None:
+        w.write(b"ok")
+
+    holder = threading.Thread(target=http.request,
+                              args=("GET", srv.url + "/hold"))
+    holder.start()
+    assert inside.wait(TIMEOUT)
+    waiter = threading.Thread(target=http.request,
+                              args=("GET", srv.url + "/quick"))
+    waiter.start()
+    try:
+        for _ in range(int(TIMEOUT * 100)):
+            m = scrape(http, srv)
+            if value(m, "gohttp_handler_queue_waiting") == 1:
+                break
+            time.sleep(0.01)
+        assert value(m, "gohttp_handler_queue_waiting") == 1
+        assert value(m, "gohttp_requests_in_flight") == 2
+    finally:
+        release.set()
+        holder.join(TIMEOUT)
+        waiter.join(TIMEOUT)
+    m = scrape(http, srv)
+    assert value(m, "gohttp_handler_queue_waiting") == 0
+    assert value(m, "gohttp_handler_queue_wait_seconds_count") == 1

@@ -60,6 +60,7 @@ type server struct {
 	// unless metricsListen opened it, before listen.
 	metrics *serverMetrics
 	ops     *opsEndpoint
+	workers *workerSet // a supervisor's: see opsworkers.go
 }
 
 // newServer makes a server whose lane runs up to maxHandlers calls;
@@ -571,8 +572,9 @@ func (s *server) shutdown(timeout time.Duration) (graceful bool) {
 
 // metricsListen opens the metrics listener on addr, for a server not yet
 // serving (so that /readyz says "starting" while the app starts), and
-// returns its port (0 for a Unix socket).
-func (s *server) metricsListen(addr string) (int, error) {
+// returns its port (0 for a Unix socket).  A supervisor's server, which
+// never serves, shows its workers' metrics instead (setWorkers).
+func (s *server) metricsListen(addr string, supervisor bool) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -580,6 +582,15 @@ func (s *server) metricsListen(addr string) (int, error) {
 		return 0, errServerState("the metrics listener opens before the server serves")
 	case s.ops != nil:
 		return 0, errServerState("the metrics listener is open already")
+	}
+	if supervisor {
+		ws := &workerSet{}
+		o, err := openOps(addr, supervisorGatherer(ws))
+		if err != nil {
+			return 0, err
+		}
+		s.ops, s.workers = o, ws
+		return o.port(), nil
 	}
 	m := newServerMetrics()
 	o, err := openOps(addr, m.reg)
@@ -589,6 +600,19 @@ func (s *server) metricsListen(addr string) (int, error) {
 	s.metrics, s.ops = m, o
 	s.lane.metrics = m
 	return o.port(), nil
+}
+
+// setWorkers sets the workers a supervisor's /metrics shows: spec is
+// lines "LABEL=PATH", each a worker's label and the Unix socket it
+// serves its metrics on.
+func (s *server) setWorkers(spec string) error {
+	s.mu.Lock()
+	ws := s.workers
+	s.mu.Unlock()
+	if ws == nil {
+		return errServerState("not a supervisor's metrics listener")
+	}
+	return ws.set(spec)
 }
 
 // setReady sets what /readyz says.

@@ -271,6 +271,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             _supervisor.Supervisor(
                 policy, app_name=args.app,
                 binds=[str(b) for b in binds] if binds else None,
+                metrics_bind=options.get("metrics_bind"),
                 shutdown_timeout=options.get(
                     "shutdown_timeout",
                     _options.DEFAULT["shutdown_timeout"])).run()

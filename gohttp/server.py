@@ -409,9 +409,10 @@ class Server:
                 raise ServerStateError("run(workers=...) needs a server "
                                        "not yet started: the workers "
                                        "listen, not the supervisor")
-            _supervisor.Supervisor(policy, app_name=app_name,
-                                   shutdown_timeout=self.shutdown_timeout
-                                   ).run()
+            _supervisor.Supervisor(
+                policy, app_name=app_name,
+                shutdown_timeout=self.shutdown_timeout,
+                metrics_bind=self._options["metrics_bind"]).run()
         else:
             self._serve_in_foreground(app_name)
 

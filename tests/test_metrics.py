@@ -298,3 +298,34 @@ def test_requests_waiting_for_a_handler_place(
     m = scrape(http, srv)
     assert value(m, "gohttp_handler_queue_waiting") == 0
     assert value(m, "gohttp_handler_queue_wait_seconds_count") == 1
+
+
+def test_workers_one_scrape_shows_every_worker(
+        subprocess_env: dict[str, str]) -> None:
+    with gohttp_command(subprocess_env, "wsgi_apps.workers_app:app",
+                        "--workers", "2", "--bind", "127.0.0.1:0",
+                        "--metrics-bind", "127.0.0.1:0") as (proc, banner):
+        _, url = banner.wait()
+        line = next(x for x in banner.lines if "metrics of every worker" in x)
+        metrics = line.split(" at ")[1].split("/metrics")[0]
+        assert urllib3.request("GET", metrics + "/readyz",
+                               retries=False).status == 200
+        for _ in range(20):  # a connection each: both workers get some
+            assert urllib3.request("GET", url + "/", retries=False,
+                                   headers={"Connection": "close"}
+                                   ).status == 200
+        r = urllib3.request("GET", metrics + "/metrics", retries=False)
+        assert r.status == 200
+        m = {f.name: f for f in
+             text_string_to_metric_families(r.data.decode())}
+        # Each worker's series labelled with its slot, the supervisor's
+        # own (Go, process) with "supervisor"; PromQL sums.
+        workers = {s.labels["worker"] for s in m["process_resident_memory_bytes"]
+                   .samples}
+        assert workers == {"1", "2", "supervisor"}
+        assert value(m, "gohttp_requests_total", route="/") == 20
+        per_worker = {s.labels["worker"] for s in m["gohttp_requests"].samples
+                      if s.value > 0}
+        assert per_worker <= {"1", "2"} and per_worker
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(TIMEOUT) == 0

@@ -240,7 +240,7 @@ func (m *serverMetrics) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		m.inFlight.Inc()
-		if rec, ok := r.Context().Value(connRecordKey{}).(*connRecord); ok {
+		if rec := connRecordOf(r); rec != nil {
 			rec.first(m, r.ProtoMajor)
 		}
 		mw := &loggingWriter{ResponseWriter: w}
@@ -281,6 +281,15 @@ type connRecord struct {
 }
 
 type connRecordKey struct{}
+
+// connRecordOf returns the record of r's connection, or nil when the
+// server counts no metrics.  The WebSocket support calls
+// connRecordOf(r).switchTo(protoWebSocket) once it has upgraded r's
+// connection (when not nil).
+func connRecordOf(r *http.Request) *connRecord {
+	rec, _ := r.Context().Value(connRecordKey{}).(*connRecord)
+	return rec
+}
 
 // first counts the connection under the protocol of its first request.
 func (rec *connRecord) first(m *serverMetrics, protoMajor int) {

@@ -243,7 +243,8 @@ func (m *serverMetrics) wrap(next http.Handler) http.Handler {
 		if rec := connRecordOf(r); rec != nil {
 			rec.first(m, r.ProtoMajor)
 		}
-		mw := &loggingWriter{ResponseWriter: w}
+		mw := writerPool.Get().(*loggingWriter)
+		*mw = loggingWriter{ResponseWriter: w}
 		defer func() {
 			p := recover()
 			status := mw.status
@@ -258,6 +259,8 @@ func (m *serverMetrics) wrap(next http.Handler) http.Handler {
 			rc.duration.Observe(time.Since(start).Seconds())
 			rc.size.Observe(float64(mw.bytes))
 			m.inFlight.Dec()
+			*mw = loggingWriter{}
+			writerPool.Put(mw)
 			if p != nil {
 				panic(p) // net/http closes the connection (http.ErrAbortHandler)
 			}
@@ -265,6 +268,11 @@ func (m *serverMetrics) wrap(next http.Handler) http.Handler {
 		next.ServeHTTP(mw, r)
 	})
 }
+
+// writerPool keeps the writers wrap puts around each response: net/http
+// is done with a handler's writer when the handler returns (a hijacked
+// connection's included), so one request's serves the next.
+var writerPool = sync.Pool{New: func() any { return new(loggingWriter) }}
 
 // failed counts a handler that failed (raised) on the route of r.
 func (m *serverMetrics) failed(r *http.Request) {

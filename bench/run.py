@@ -273,6 +273,11 @@ def all_rows() -> list[Row]:
         Row("gohttp", "gohttp native handler",
             lambda port: [py, str(BENCH / "apps" / "gohttp_native.py"),
                           str(port)], gohttp_env),
+        # The same with Prometheus metrics on (metrics_bind): what
+        # counting every request in Go costs.
+        Row("gohttp-metrics", "gohttp native handler, metrics on",
+            lambda port: [py, str(BENCH / "apps" / "gohttp_native.py"),
+                          str(port), "--metrics"], gohttp_env),
         Row("gohttp-ft", "gohttp native handler, free-threaded 3.13t",
             lambda port: [str(FT_PYTHON), str(BENCH / "apps" / "gohttp_native.py"),
                           str(port)], gohttp_env),
@@ -1427,7 +1432,8 @@ def callgrind_row(row: Row, args: argparse.Namespace) -> tuple[list[int], str]:
 def run_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
     ensure_tools(CALLGRIND_TOOLS)
     ensure_tools({"ab": "apache2-utils"})
-    wanted = ("go", "go-timeouts", "gohttp", "gohttp-c", "gohttp-wsgi",
+    wanted = ("go", "go-timeouts", "gohttp", "gohttp-metrics", "gohttp-c",
+              "gohttp-wsgi",
               "gohttp-asgi", "gohttp-asgi-asyncio")
     out = ["## Instructions per request (callgrind)", ""]
     out += machine_header()

@@ -681,6 +681,105 @@ server_reload_tls(PyObject *op, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(metrics_listen_doc,
+"metrics_listen(address, /, *, supervisor=False)\n--\n\n"
+"Open the metrics listener on address ('HOST:PORT' or 'unix:PATH'),\n"
+"which serves /metrics, /healthz and /readyz from Go; before listen().\n"
+"/readyz says 'starting' until set_ready(1).  Returns its port (0 for a\n"
+"Unix socket).  OSError if it cannot be bound.  A supervisor's server\n"
+"(supervisor=True) never serves: its /metrics shows its workers'\n"
+"(metrics_workers).");
+
+static PyObject *
+server_metrics_listen(PyObject *op, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"", "supervisor", NULL};
+    ServerObject *self = Server_CAST(op);
+    gohttp_error err;
+    gohttp_status status;
+    int32_t port = 0;
+    const char *address = NULL;   /* borrowed from args */
+    int supervisor = 0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|$p:metrics_listen",
+                                     kwlist, &address, &supervisor)) {
+        return NULL;
+    }
+    if (check_handle(self) < 0) {
+        return NULL;
+    }
+    uintptr_t handle = self->handle;
+    Py_BEGIN_ALLOW_THREADS   /* it binds a socket */
+    status = gohttp_server_metrics_listen(handle, (char *)address,
+                                          supervisor, &port, &err);
+    Py_END_ALLOW_THREADS
+    if (status != GOHTTP_OK) {
+        return gohttp_raise(status, &err), NULL;
+    }
+    return PyLong_FromLong(port);
+}
+
+PyDoc_STRVAR(metrics_workers_doc,
+"metrics_workers(spec, /)\n--\n\n"
+"Set the workers a supervisor's /metrics shows: spec is lines\n"
+"'LABEL=PATH', each a worker's label and the Unix socket its metrics\n"
+"listener is on.");
+
+static PyObject *
+server_metrics_workers(PyObject *op, PyObject *arg)
+{
+    ServerObject *self = Server_CAST(op);
+    gohttp_error err;
+    gohttp_status status;
+
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "spec must be str, not %.100s",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    const char *spec = PyUnicode_AsUTF8(arg);   /* borrowed, lives with arg */
+    if (spec == NULL || check_handle(self) < 0) {
+        return NULL;
+    }
+    status = gohttp_server_metrics_workers(self->handle, (char *)spec, &err);
+    if (status != GOHTTP_OK) {
+        return gohttp_raise(status, &err), NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(set_ready_doc,
+"set_ready(state, /)\n--\n\n"
+"Set what the metrics listener's /readyz says: 0 starting, 1 ready,\n"
+"2 draining (a shutdown sets 2 itself).  gohttp.ServerStateError without\n"
+"a metrics listener.");
+
+static PyObject *
+server_set_ready(PyObject *op, PyObject *arg)
+{
+    ServerObject *self = Server_CAST(op);
+    gohttp_error err;
+    gohttp_status status;
+
+    long state = PyLong_AsLong(arg);
+    if (state == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (state < 0 || state > 2) {
+        PyErr_Format(PyExc_ValueError, "state must be 0, 1 or 2, not %ld",
+                     state);
+        return NULL;
+    }
+    if (check_handle(self) < 0) {
+        return NULL;
+    }
+    status = gohttp_server_set_ready(self->handle, (int32_t)state, &err);
+    if (status != GOHTTP_OK) {
+        return gohttp_raise(status, &err), NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(static_doc,
 "static(prefix, directory, /, *, listing=False)\n--\n\n"
 "Serve the files under directory for the URL subtree prefix (such as\n"
@@ -980,6 +1079,10 @@ static PyMethodDef server_methods[] = {
      METH_VARARGS | METH_KEYWORDS, static_doc},
     {"addresses", server_addresses, METH_NOARGS, addresses_doc},
     {"reload_tls", server_reload_tls, METH_NOARGS, reload_tls_doc},
+    {"metrics_listen", (PyCFunction)(void (*)(void))server_metrics_listen,
+     METH_VARARGS | METH_KEYWORDS, metrics_listen_doc},
+    {"metrics_workers", server_metrics_workers, METH_O, metrics_workers_doc},
+    {"set_ready", server_set_ready, METH_O, set_ready_doc},
     {"wait", (PyCFunction)(void (*)(void))server_wait,
      METH_VARARGS | METH_KEYWORDS, wait_doc},
     {"shutdown", (PyCFunction)(void (*)(void))server_shutdown,

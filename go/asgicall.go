@@ -86,6 +86,9 @@ func (s *server) asgiRoute(loop *asgiLoop, app uintptr, names []string) http.Han
 		}
 		started := c.end(outcome)
 		s.lane.finished.Add(1)
+		if outcome == C.GOHTTP_FAILED && s.metrics != nil {
+			s.metrics.failed(r)
+		}
 		answer(w, r, outcome, started)
 	})
 }

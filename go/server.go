@@ -8,6 +8,7 @@ import "C"
 import (
 	"context"
 	"errors"
+	stdlog "log"
 	"net"
 	"net/http"
 	"runtime"
@@ -57,6 +58,12 @@ type server struct {
 
 	ws     wsConns   // open WebSockets (asgiws.go)
 	wsOpts wsOptions // set by listen; read by WebSocket requests
+
+	// The metrics listener and what it counts (metrics.go, ops.go): nil
+	// unless metricsListen opened it, before listen.
+	metrics *serverMetrics
+	ops     *opsEndpoint
+	workers *workerSet // a supervisor's: see opsworkers.go
 }
 
 // newServer makes a server whose lane runs up to maxHandlers calls;
@@ -163,6 +170,8 @@ func (s *server) route(handler uintptr, names []string, run func(*call) C.gohttp
 
 		if outcome == C.GOHTTP_HANDLED {
 			c.closeIfBroken(w, started)
+		} else if outcome == C.GOHTTP_FAILED && s.metrics != nil {
+			s.metrics.failed(r)
 		}
 		answer(w, r, outcome, started)
 	})
@@ -261,11 +270,16 @@ func configFrom(c *C.gohttp_config) config {
 // handler is what serves every request: the ServeMux behind the
 // middleware cfg asks for, outermost first: trusted proxies (so that the
 // log and the limits see the real client), the access log (so that it
-// logs the 413s), the body limit.
+// logs the 413s), the metrics (which read the pattern the mux matched
+// from the request, and the body limit leaves it as it is), the body
+// limit.
 func (s *server) handler(cfg *config, log *accessLog, trusted *proxies) http.Handler {
 	var h http.Handler = s.mux
 	if cfg.maxBodyBytes > 0 {
 		h = limitBody(h, cfg.maxBodyBytes)
+	}
+	if s.metrics != nil {
+		h = s.metrics.wrap(h)
 	}
 	if log != nil {
 		h = log.wrap(h)
@@ -344,6 +358,11 @@ func (s *server) listen(cfg config) (int, error) {
 			lns[i] = limit.wrap(lns[i])
 		}
 	}
+	if s.metrics != nil {
+		for i := range lns {
+			lns[i] = s.metrics.wrapListener(lns[i]) // outermost: see connContext
+		}
+	}
 
 	s.hs = &http.Server{
 		Handler:           s.handler(&cfg, log, trusted),
@@ -356,8 +375,17 @@ func (s *server) listen(cfg config) (int, error) {
 		Protocols:         protocols(cfg.http2Cleartext),
 		ConnState:         s.trackFresh,
 	}
-	if certs != nil {
+	if certs != nil && s.metrics != nil {
+		s.hs.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+			return connContext(withServedCert(ctx, c), c)
+		}
+	} else if certs != nil {
 		s.hs.ConnContext = withServedCert // tls_state.go
+	} else if s.metrics != nil {
+		s.hs.ConnContext = connContext // metrics.go
+	}
+	if s.metrics != nil {
+		s.hs.ErrorLog = stdlog.New(errorLogWriter{s.metrics}, "", stdlog.LstdFlags)
 	}
 	s.log = log
 	s.certs = certs
@@ -521,6 +549,9 @@ func (s *server) shutdown(timeout time.Duration) (graceful bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	s.mu.Lock()
+	if s.ops != nil {
+		s.ops.setReady(readyDraining)
+	}
 	prev, hurry := s.state, s.hurry
 	s.state = stateClosed
 	if prev == stateServing {
@@ -530,6 +561,7 @@ func (s *server) shutdown(timeout time.Duration) (graceful bool) {
 	s.mu.Unlock()
 	switch prev {
 	case stateNew:
+		s.closeOps()
 		close(s.done)
 		return true
 	case stateClosed:
@@ -569,8 +601,78 @@ func (s *server) shutdown(timeout time.Duration) (graceful bool) {
 	s.forced = !graceful
 	s.closeLog()
 	s.mu.Unlock()
+	s.closeOps()
 	close(s.done)
 	return graceful
+}
+
+// metricsListen opens the metrics listener on addr, for a server not yet
+// serving (so that /readyz says "starting" while the app starts), and
+// returns its port (0 for a Unix socket).  A supervisor's server, which
+// never serves, shows its workers' metrics instead (setWorkers).
+func (s *server) metricsListen(addr string, supervisor bool) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.state != stateNew:
+		return 0, errServerState("the metrics listener opens before the server serves")
+	case s.ops != nil:
+		return 0, errServerState("the metrics listener is open already")
+	}
+	if supervisor {
+		ws := &workerSet{}
+		o, err := openOps(addr, supervisorGatherer(ws))
+		if err != nil {
+			return 0, err
+		}
+		s.ops, s.workers = o, ws
+		return o.port(), nil
+	}
+	m := newServerMetrics()
+	o, err := openOps(addr, m.reg)
+	if err != nil {
+		return 0, err
+	}
+	s.metrics, s.ops = m, o
+	s.lane.metrics = m
+	return o.port(), nil
+}
+
+// setWorkers sets the workers a supervisor's /metrics shows: spec is
+// lines "LABEL=PATH", each a worker's label and the Unix socket it
+// serves its metrics on.
+func (s *server) setWorkers(spec string) error {
+	s.mu.Lock()
+	ws := s.workers
+	s.mu.Unlock()
+	if ws == nil {
+		return errServerState("not a supervisor's metrics listener")
+	}
+	return ws.set(spec)
+}
+
+// setReady sets what /readyz says.
+func (s *server) setReady(state int32) error {
+	if state < readyStarting || state > readyDraining {
+		return errInvalid("unknown readiness %d", state)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ops == nil {
+		return errServerState("the server has no metrics listener")
+	}
+	s.ops.setReady(state)
+	return nil
+}
+
+// closeOps closes the metrics listener, if any.
+func (s *server) closeOps() {
+	s.mu.Lock()
+	o := s.ops
+	s.mu.Unlock()
+	if o != nil {
+		o.close()
+	}
 }
 
 // free releases the handles of a server's calls.  A handler still

@@ -19,7 +19,8 @@ import sys
 import traceback
 from typing import Any, Callable, Optional, Sequence
 
-from . import __version__, _control, _logging, _options, _supervisor, asgi
+from . import (__version__, _address, _control, _logging, _options,
+               _supervisor, _systemd, asgi)
 from .server import Server, _default_server
 from .wsgi import mount
 
@@ -239,6 +240,14 @@ def _server_options(args: argparse.Namespace) -> dict[str, Any]:
     if ("ssl_keyfile_password" not in options
             and os.environ.get(_KEY_PASSWORD_ENV)):
         options["ssl_keyfile_password"] = os.environ[_KEY_PASSWORD_ENV]
+    if not any(name in options for name in ("bind", "uds", "fd")):
+        # systemd socket activation: the sockets it passed, unless the
+        # command line says where to listen.
+        binds = ([str(_address.Address("fd", fd=fd))
+                  for fd in _systemd.listen_fds()]
+                 or _control.inherited_binds())
+        if binds:
+            options["bind"] = [_address.parse(b) for b in binds]
     binds = options.get("bind")
     if binds is not None and len(binds) == 1 and binds[0].kind == "tcp":
         options.update(host=binds[0].host, port=binds[0].port, bind=None)
@@ -259,8 +268,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         # The supervisor does not import the app (a worker that cannot
         # import it fails the start): each worker runs this command again.
         try:
+            binds = options.get("bind")
             _supervisor.Supervisor(
                 policy, app_name=args.app,
+                binds=[str(b) for b in binds] if binds else None,
+                metrics_bind=options.get("metrics_bind"),
                 shutdown_timeout=options.get(
                     "shutdown_timeout",
                     _options.DEFAULT["shutdown_timeout"])).run()

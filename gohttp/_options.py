@@ -288,6 +288,24 @@ LOG_FORMAT = Kind(f"one of {', '.join(LOG_FORMATS)}",
                   _accept_choice(LOG_FORMATS))
 
 
+def _accept_metrics_bind(value: Any) -> Optional[str]:
+    """The metrics listener's address: HOST:PORT or unix:PATH, as
+    canonical text; None for none."""
+    if value is None:
+        return None
+    address = _address.parse(value)
+    if address.kind == "fd":
+        raise ValueError("the metrics listener takes HOST:PORT or "
+                         "unix:PATH, not an inherited socket (fd://N)")
+    return str(address)
+
+
+METRICS_BIND = Kind("an address, HOST:PORT (127.0.0.1:9100, :9100 for "
+                    "every interface) or unix:PATH, or None",
+                    _accept_metrics_bind,
+                    cli_want="HOST:PORT or unix:PATH")
+
+
 @dataclass(frozen=True)
 class Option:
     """One option: name (the keyword), where it goes, its default, what
@@ -467,6 +485,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("shutdown_timeout", SERVER, 10.0, SECONDS, ("--shutdown-timeout",),
            "how long Ctrl-C or SIGTERM waits for requests in flight",
            "SECONDS"),
+    # Operating it: metrics and probes, draining (docs/metrics.md,
+    # docs/deployment.md).
+    Option("metrics_bind", SERVER, None, METRICS_BIND, ("--metrics-bind",),
+           "serve /metrics (Prometheus), /healthz and /readyz from Go on "
+           "this address of their own, such as 127.0.0.1:9100; with "
+           "--workers one address shows every worker", "ADDRESS",
+           shown="off"),
+    Option("shutdown_delay", SERVER, 0.0, SECONDS, ("--shutdown-delay",),
+           "on SIGTERM, say not ready (/readyz 503) at once but keep "
+           "accepting for this long before draining, so that a load "
+           "balancer (Kubernetes) stops sending first", "SECONDS"),
     # ASGI apps (mount_asgi, serve_asgi, and the command).
     Option("interface", COMMAND, "auto",
            Kind("one of " + ", ".join(INTERFACES), _accept_interface),

@@ -9,16 +9,19 @@ import json
 import os
 import random
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from . import __version__, _control, _logging, _options
+from . import (__version__, _address, _control, _gohttp, _logging, _options,
+               _systemd)
 from ._gohttp import Error
 from ._sockets import Listeners
 
@@ -107,6 +110,7 @@ class Worker:
     stop_deadline: Optional[float] = None  # set once SIGTERM was sent
     recycling: bool = False
     buffer: bytes = b""
+    metrics: str = ""  # the Unix socket of its metrics, if any
 
     @property
     def pid(self) -> int:
@@ -132,10 +136,23 @@ class Supervisor:
 
     def __init__(self, policy: Policy, *, app_name: Optional[str] = None,
                  shutdown_timeout: float = 10.0,
-                 command: Optional[list[str]] = None) -> None:
+                 command: Optional[list[str]] = None,
+                 binds: Optional[list[str]] = None,
+                 metrics_bind: Optional[str] = None) -> None:
         self.policy = policy
+        # One /metrics for every worker (see go/opsworkers.go): the
+        # supervisor serves it, each worker its own on a Unix socket in
+        # metrics_dir that the supervisor gathers from.
+        self.metrics_bind = metrics_bind
+        self.metrics_core: Optional[Any] = None
+        self.metrics_dir = ""
+        self.spawned = 0
+        # Where the workers listen when the command line cannot say: the
+        # sockets systemd passed the supervisor (socket activation).
+        self.binds = binds
         self.app_name = app_name
         self.shutdown_timeout = shutdown_timeout
+        self.shutdown_delay = 0.0  # the workers' (they say when ready)
         self.command = command or _rerun_command()
         self.listeners = Listeners()
         self.slots: dict[int, Optional[Worker]] = {
@@ -165,12 +182,16 @@ class Supervisor:
         os.set_blocking(wake_w, False)
         self.selector.register(wake_r, selectors.EVENT_READ)
         previous = self._catch_signals(wake_w)
+        watchdog = _systemd.Watchdog().start()
         try:
+            self._open_metrics()
             for slot in self.slots:
                 self._spawn(slot)
             while self.workers or not self.stopping:
                 self._step(wake_r)
         finally:
+            watchdog.stop()
+            self._close_metrics()
             self._restore_signals(previous)
             for w in self.workers:
                 w.proc.kill()
@@ -181,6 +202,44 @@ class Supervisor:
             os.close(wake_w)
         if self.boot_error:
             raise BootError(self.boot_error)
+
+    # Metrics and probes.
+    def _open_metrics(self) -> None:
+        if self.metrics_bind is None:
+            return
+        self.metrics_dir = tempfile.mkdtemp(prefix="gohttp-metrics-")
+        self.metrics_core = _gohttp.Server(max_handlers=1)
+        try:
+            port = self.metrics_core.metrics_listen(self.metrics_bind,
+                                                    supervisor=True)
+        except OSError as exc:
+            raise BootError(f"cannot listen for metrics on "
+                            f"{self.metrics_bind}: {exc}") from None
+        address = _address.parse(self.metrics_bind)
+        if address.kind == "tcp" and port:
+            address = _address.tcp(address.host, port)
+        logger.info("metrics of every worker at %s/metrics, probes at "
+                    "/healthz and /readyz", address.url("http"))
+
+    def _close_metrics(self) -> None:
+        if self.metrics_core is not None:
+            self.metrics_core.shutdown(0)
+            self.metrics_core = None
+        if self.metrics_dir:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+    def _set_ready(self, state: int) -> None:
+        if self.metrics_core is not None:
+            self.metrics_core.set_ready(state)
+
+    def _publish_workers(self) -> None:
+        """Tell the metrics listener which workers to gather from: the
+        ready worker of each slot, labelled with the slot."""
+        if self.metrics_core is None:
+            return
+        self.metrics_core.metrics_workers("\n".join(
+            f"{slot}={w.metrics}" for slot, w in self.slots.items()
+            if w is not None and w.ready_at is not None and w.metrics))
 
     def _step(self, wake_r: int) -> None:
         now = time.monotonic()
@@ -240,6 +299,8 @@ class Supervisor:
         self._stop_all(why)
 
     def _stop_all(self, why: str) -> None:
+        _systemd.notify("STOPPING=1")
+        self._set_ready(2)
         self.stopping = why
         self.restart_at.clear()
         self.reload_queue.clear()
@@ -254,10 +315,18 @@ class Supervisor:
     def _spawn(self, slot: int, replaces: Optional[Worker] = None
                ) -> Worker:
         ours, theirs = socket.socketpair()
-        settings = {"fd": theirs.fileno(), "slot": slot,
+        settings: dict[str, Any] = {"fd": theirs.fileno(), "slot": slot,
                     "max_requests": self.policy.request_limit(),
                     "max_rss": self.policy.max_rss}
-        env = dict(os.environ, **{_control.ENV: json.dumps(settings)})
+        if self.binds:
+            settings["binds"] = self.binds
+        if self.metrics_dir:
+            self.spawned += 1
+            settings["metrics"] = os.path.join(
+                self.metrics_dir, f"w{slot}-{self.spawned}.sock")
+        # systemd talks with the supervisor alone.
+        env = dict(_systemd.child_environment(dict(os.environ)),
+                   **{_control.ENV: json.dumps(settings)})
         if "GOMAXPROCS" not in env:
             # Read by the worker's Go runtime as it starts; gohttp's
             # import then takes both out of os.environ, so that the
@@ -277,7 +346,8 @@ class Supervisor:
         finally:
             theirs.close()
         ours.setblocking(False)
-        w = Worker(slot, proc, ours, time.monotonic(), replaces=replaces)
+        w = Worker(slot, proc, ours, time.monotonic(), replaces=replaces,
+                   metrics=settings.get("metrics", ""))
         self.workers.append(w)
         self.selector.register(ours, selectors.EVENT_READ, w)
         if replaces is None:
@@ -294,8 +364,8 @@ class Supervisor:
     def _stop(self, w: Worker) -> None:
         """Ask w to drain and exit."""
         if w.stop_deadline is None:
-            w.stop_deadline = (time.monotonic() + self.shutdown_timeout
-                               + KILL_GRACE)
+            w.stop_deadline = (time.monotonic() + self.shutdown_delay
+                               + self.shutdown_timeout + KILL_GRACE)
         self._signal(w, signal.SIGTERM)
 
     def _read(self, w: Worker) -> None:
@@ -372,6 +442,8 @@ class Supervisor:
         w.ready_at = time.monotonic()
         self.shutdown_timeout = float(message.get("shutdown_timeout",
                                                   self.shutdown_timeout))
+        self.shutdown_delay = float(message.get("shutdown_delay",
+                                                self.shutdown_delay))
         if not self.urls:
             self.urls = list(message.get("urls") or [])
             # The worker imported the app: its name says the interface
@@ -390,9 +462,11 @@ class Supervisor:
                 self._next_reload()
         else:
             logger.info("%s ready", w)
+        self._publish_workers()
         if not self.booted and all(s is not None and s.ready_at is not None
                                    for s in self.slots.values()):
             self.booted = True
+            self._set_ready(1)
             self._banner()
 
     def _banner(self) -> None:
@@ -402,6 +476,8 @@ class Supervisor:
         logger.info("gohttp %s serving %s %s with %d worker%s (Go "
                     "net/http) - press Ctrl-C to stop", __version__, what,
                     where, n, "s" if n != 1 else "")
+        _systemd.notify(f"READY=1\nSTATUS=serving on {where} with {n} "
+                        f"worker{'s' if n != 1 else ''}")
 
     def _reap(self) -> None:
         for w in list(self.workers):
@@ -411,6 +487,7 @@ class Supervisor:
             self.workers.remove(w)
             self._forget_control(w)
             self._on_exit(w, code)
+            self._publish_workers()
 
     def _on_exit(self, w: Worker, code: int) -> None:
         now = time.monotonic()

@@ -6,10 +6,12 @@ import atexit
 import os
 import signal
 import threading
+import time
 from typing import (TYPE_CHECKING, Any, Callable, Optional, Sequence,
                     TypeVar, Union)
 
-from . import __version__, _address, _gohttp, _logging, _options
+from . import (__version__, _address, _gohttp, _logging, _options,
+               _systemd)
 from ._address import Address
 from ._gohttp import (ForkedProcessError, Request, ResponseWriter,
                       ServerStateError)
@@ -92,6 +94,11 @@ class Server:
       client that does not answer a ping is dropped),
       ``ws_per_message_deflate`` (on), ``ws_max_connections`` (None: no
       limit; beyond, 503).
+    - ``metrics_bind="127.0.0.1:9100"``: Prometheus metrics at /metrics,
+      and /healthz and /readyz for probes, served by Go on a listener of
+      their own (docs/metrics.md); ``shutdown_delay``: seconds run()
+      keeps accepting after SIGTERM, /readyz saying 503 already, before
+      it drains.
     """
 
     def __init__(
@@ -129,6 +136,8 @@ class Server:
         ws_per_message_deflate: bool = _D["ws_per_message_deflate"],
         ws_max_connections: Optional[int] = _D["ws_max_connections"],
         shutdown_timeout: float = _D["shutdown_timeout"],
+        metrics_bind: Optional[str] = _D["metrics_bind"],
+        shutdown_delay: float = _D["shutdown_delay"],
     ) -> None:
         # Every argument is an option of _options.OPTIONS: checked there,
         # all of them before the core (a Go server) is made.
@@ -142,6 +151,7 @@ class Server:
             o.name: o.check(o.default) for o in _options.OPTIONS
             if o.where in _SERVER_OPTIONS}
         self._adopted: Optional[list[Address]] = None
+        self._metrics_port = 0
         self._set(options)
         self._core = _gohttp.Server(max_handlers=max_handlers)
 
@@ -177,6 +187,25 @@ class Server:
         """How long run()'s Ctrl-C or SIGTERM, and shutdown(), wait for
         requests in flight (seconds)."""
         return float(self._options["shutdown_timeout"])
+
+    @property
+    def shutdown_delay(self) -> float:
+        """How long run() keeps accepting after SIGTERM or Ctrl-C, not
+        ready already, before it drains (seconds)."""
+        return float(self._options["shutdown_delay"])
+
+    @property
+    def metrics_url(self) -> Optional[str]:
+        """The base URL of the metrics listener once started
+        (``http://127.0.0.1:9100``; ``unix:PATH`` for a Unix socket), or
+        None without one: /metrics, /healthz and /readyz are there."""
+        bind = self._options["metrics_bind"]
+        if bind is None:
+            return None
+        address = _address.parse(bind)
+        if address.kind == "tcp" and self._metrics_port:
+            address = _address.tcp(address.host, self._metrics_port)
+        return address.url("http")
 
     def _addresses(self) -> list[Address]:
         """Where the server is to listen, in order: the inherited sockets
@@ -336,14 +365,25 @@ class Server:
                 raise ServerStateError("the server was shut down: create a "
                                        "new Server to serve again")
             raise ServerStateError("the server has already been started")
-        self._run_hooks(0)   # ASGI lifespan startup
+        metrics = self._options["metrics_bind"]
+        if metrics is not None:
+            # Open first: /readyz says "starting" while the app starts.
+            self._metrics_port = self._core.metrics_listen(metrics)
         try:
-            self._core.listen(None, 0,
-                              binds=[str(a) for a in self._addresses()],
-                              **_options.listen_arguments(self._options))
+            self._run_hooks(0)   # ASGI lifespan startup
+            try:
+                self._core.listen(None, 0,
+                                  binds=[str(a) for a in self._addresses()],
+                                  **_options.listen_arguments(self._options))
+            except BaseException:
+                self._run_hooks(1)
+                raise
         except BaseException:
-            self._run_hooks(1)
+            if metrics is not None:
+                self._core.shutdown(0)  # closes the metrics listener
             raise
+        if metrics is not None:
+            self._core.set_ready(1)
         self._started = True
         with _live_lock:
             _live.add(self)
@@ -411,9 +451,10 @@ class Server:
                 raise ServerStateError("run(workers=...) needs a server "
                                        "not yet started: the workers "
                                        "listen, not the supervisor")
-            _supervisor.Supervisor(policy, app_name=app_name,
-                                   shutdown_timeout=self.shutdown_timeout
-                                   ).run()
+            _supervisor.Supervisor(
+                policy, app_name=app_name,
+                shutdown_timeout=self.shutdown_timeout,
+                metrics_bind=self._options["metrics_bind"]).run()
         else:
             self._serve_in_foreground(app_name)
 
@@ -433,9 +474,18 @@ class Server:
                 logger.info("gohttp %s serving %s %s (Go net/http) - "
                             "press Ctrl-C to stop", __version__, what,
                             self.url)
+            if banner and self.metrics_url:
+                logger.info("metrics at %s/metrics, probes at "
+                            "/healthz and /readyz", self.metrics_url)
+            # systemd's Type=notify (nothing without NOTIFY_SOCKET):
+            # listening, the ASGI lifespan startup done.
+            _systemd.notify(f"READY=1\nSTATUS=serving on "
+                            f"{' '.join(self.urls)}")
+            watchdog.start()
             self._core.wait()
 
         restore_hup = self._reload_on_sighup()
+        watchdog = _systemd.Watchdog()
         try:
             if getattr(self, "_asgi_mounts", None) is not None:
                 from . import asgi
@@ -463,6 +513,7 @@ class Server:
             finally:
                 restore()
         finally:
+            watchdog.stop()
             restore_hup()
 
     def _reload_on_sighup(self) -> Callable[[], None]:
@@ -498,6 +549,18 @@ class Server:
             if why:
                 logger.info("%s: shutting down, waiting up to %gs for "
                             "requests in flight", why, self.shutdown_timeout)
+            _systemd.notify("STOPPING=1")
+            delay = self.shutdown_delay
+            if delay > 0 and self._started and self.serving:
+                # Not ready at once; the listeners stay open meanwhile, so
+                # that requests sent before the load balancer heard are
+                # served.
+                if self._options["metrics_bind"] is not None:
+                    self._core.set_ready(2)
+                if why:
+                    logger.info("not ready; draining in %gs "
+                                "(shutdown_delay)", delay)
+                time.sleep(delay)
             self.shutdown()
         except (KeyboardInterrupt, _Terminated):
             self._force()

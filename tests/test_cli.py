@@ -21,15 +21,15 @@ TESTS = Path(__file__).resolve().parent
 
 
 @contextlib.contextmanager
-def gohttp_command(env, *args, code=None):
-    """Run `python -m gohttp ARGS` (or `python -c CODE`) from tests/;
-    yields (process, Banner).  The process is killed if still running
-    at the end."""
-    command = ([sys.executable, "-c", code] if code
+def gohttp_command(env, *args, code=None, pass_fds=()):
+    """Run `python -m gohttp ARGS` (or `python -c CODE ARGS`) from tests/,
+    with the descriptors pass_fds; yields (process, Banner).  The process
+    is killed if still running at the end."""
+    command = ([sys.executable, "-c", code, *args] if code
                else [sys.executable, "-m", "gohttp", *args])
     proc = subprocess.Popen(command, cwd=TESTS, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=as_in_a_terminal)
+                            preexec_fn=as_in_a_terminal, pass_fds=pass_fds)
     try:
         yield proc, Banner(proc)
     finally:

@@ -30,6 +30,7 @@ import inspect
 import signal
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Union
 
 from . import _gohttp, _options
@@ -363,12 +364,18 @@ class EventLoop:
 
         def control() -> None:
             try:
-                serve()
+                try:
+                    serve()
+                finally:
+                    for thread in list(drains):   # it needs the loop
+                        thread.join()
+                if server._shutting_down:
+                    _wait_shut_down(server)   # begun by an app, say
+                else:
+                    server.shutdown()   # a listener failed: it stopped
             except BaseException as exc:   # raised in the main thread
                 failed.append(exc)
             finally:
-                for thread in list(drains):   # it needs the loop
-                    thread.join()
                 self.loop.call_soon_threadsafe(self.loop.stop)
 
         def on_signal(why: str) -> None:
@@ -419,6 +426,23 @@ def runs_here(server: "Server") -> bool:
         return False   # (Windows: no loop.add_signal_handler)
     loop: EventLoop = mounts.loop
     return loop is _loop and not loop.stopping and loop.thread is None
+
+
+def _wait_shut_down(server: "Server") -> None:
+    """Wait until a shutdown() under way in another thread has run
+    server's hooks, which need the loop: its requests cancelled, its
+    lifespans shut down."""
+    from . import server as server_module
+
+    mounts = getattr(server, "_asgi_mounts", None)
+    limits = [life.timeout or 60.0 for life in mounts.lifespans] \
+        if mounts is not None else []
+    deadline = time.monotonic() + CANCEL_GRACE + 1.0 + sum(limits)
+    while time.monotonic() < deadline:
+        with server_module._live_lock:
+            if server not in server_module._live:
+                return
+        time.sleep(0.02)
 
 
 def _users() -> list["Server"]:

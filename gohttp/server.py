@@ -146,6 +146,7 @@ class Server:
         max_handlers = _options.check("max_handlers",
                                       options.pop("max_handlers"))
         self._started = False
+        self._shutting_down = False   # shutdown() has been called
         # The options this server keeps (_SERVER_OPTIONS), checked.
         self._options: dict[str, Any] = {
             o.name: o.check(o.default) for o in _options.OPTIONS
@@ -586,6 +587,7 @@ class Server:
             threading.Thread(target=self.shutdown, args=(timeout,),
                              name="gohttp-shutdown").start()
             return False
+        self._shutting_down = True
         try:
             return self._core.shutdown(timeout)
         finally:

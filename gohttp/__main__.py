@@ -19,17 +19,10 @@ import sys
 import traceback
 from typing import Any, Callable, Optional, Sequence
 
-from . import __version__, _control, _logging, _options, _supervisor, asgi
+from . import (__version__, _config, _control, _logging, _options,
+               _supervisor, asgi)
 from .server import Server, _default_server
 from .wsgi import mount
-
-# The command's own options, besides _options.OPTIONS.
-_LOG_LEVELS = ["debug", "info", "warning", "error", "critical"]
-# The default of --forwarded-allow-ips, as uvicorn's.
-_PROXIES_ENV = "FORWARDED_ALLOW_IPS"
-# The default of --ssl-keyfile-password: a password ps does not show.
-_KEY_PASSWORD_ENV = "GOHTTP_SSL_KEYFILE_PASSWORD"
-
 
 def _reader(option: _options.Option) -> Callable[[str], Any]:
     """argparse's type= for option: its text, checked by the table."""
@@ -47,7 +40,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     namespace only when given (the APP server keeps its own values)."""
     for option in _options.OPTIONS:
         if not option.flags:
-            continue
+            continue  # not on the command line (APP is positional)
         cli = dict(option.cli)
         if cli.get("action") == "append":
             cli["action"] = "extend"  # read() gives a list of addresses
@@ -59,15 +52,6 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
                             default=argparse.SUPPRESS,
                             help=f"{help} (default: {option.default_text})",
                             **cli)
-
-
-def _parse_static(value: str) -> tuple[str, str]:
-    prefix, sep, directory = value.partition("=")
-    if not sep or not prefix.startswith("/") or not directory:
-        raise argparse.ArgumentTypeError(
-            f"--static wants PREFIX=DIR, such as /static/=./public, not "
-            f"{value!r}")
-    return prefix, directory
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,29 +67,23 @@ def _parser() -> argparse.ArgumentParser:
                "function called with no arguments that returns the "
                "application; MODULE:SERVER, a gohttp.Server the module "
                "made; or MODULE alone, for the handlers it registered with "
-               "@gohttp.route.  The current directory is searched first.")
-    parser.add_argument("app", metavar="APP", help="what to serve (below)")
+               "@gohttp.route.  The current directory is searched first.  "
+               "Every option is also read from the environment variable "
+               "GOHTTP_ and its name (--timeout-read: "
+               "GOHTTP_TIMEOUT_READ=30, GOHTTP_APP=main:app), and from "
+               "--config FILE (timeout_read = 30); the command line "
+               "overrides the environment, which overrides the file.")
+    parser.add_argument("app", metavar="APP", nargs="?",
+                        default=argparse.SUPPRESS,
+                        help="what to serve (below); or GOHTTP_APP, or app "
+                             "in the config file")
     _add_options(parser)
     parser.add_argument(
-        "--static", type=_parse_static, action="append", default=[],
-        metavar="PREFIX=DIR",
-        help="serve the files under DIR at URL PREFIX, by Go alone (no "
-             "Python per request); repeatable: --static /static/=./public "
-             "(default: none)")
-    parser.add_argument(
-        "--static-listing", action="store_true",
-        help="list the files of --static directories without an "
-             "index.html (default: 404)")
-    parser.add_argument(
-        "--log-level", choices=_LOG_LEVELS,
-        help="the level of gohttp's messages (logger gohttp.error) and, "
-             "without --log-config, of the app's, logged to stderr "
-             "(default: info)")
-    parser.add_argument(
-        "--log-config", metavar="FILE",
-        help="configure logging from FILE instead: a logging dictConfig "
-             "in .json or .yaml/.yml (needs PyYAML), else a fileConfig "
-             ".ini (default: gohttp's messages to stderr)")
+        "--print-config", action="store_true",
+        help="print the configuration from the command line, the "
+             "environment, the config file and the defaults, as a TOML "
+             "config file that says where each value came from, and exit "
+             "(default: serve)")
     parser.add_argument("--version", action="version",
                         version=f"gohttp {__version__}",
                         help="print gohttp's version and exit")
@@ -233,22 +211,45 @@ def _server_options(args: argparse.Namespace) -> dict[str, Any]:
     --bind sets host and port, several set bind."""
     options = _given(args, (_options.ADDRESS, _options.LISTEN,
                             _options.SERVER))
-    if "forwarded_allow_ips" not in options and _PROXIES_ENV in os.environ:
-        options["forwarded_allow_ips"] = os.environ[_PROXIES_ENV]
-    if ("ssl_keyfile_password" not in options
-            and os.environ.get(_KEY_PASSWORD_ENV)):
-        options["ssl_keyfile_password"] = os.environ[_KEY_PASSWORD_ENV]
     binds = options.get("bind")
     if binds is not None and len(binds) == 1 and binds[0].kind == "tcp":
         options.update(host=binds[0].host, port=binds[0].port, bind=None)
     return options
 
 
+def _configure(parser: argparse.ArgumentParser,
+               args: argparse.Namespace) -> dict[str, _config.Setting]:
+    """Every option from the command line (args), the environment, the
+    config file and the defaults (see _config.py); those not left at
+    their defaults are put in args, as if given on the command line."""
+    try:
+        # Checked again: a flag's const (--access-log alone) is not read.
+        given = {name: _config.Setting(_options.check(name, value),
+                                       "command line")
+                 for name, value in vars(args).items()
+                 if name in _options.BY_NAME}
+        settings = _config.resolve(given, os.environ)
+    except _config.ConfigError as exc:
+        parser.error(str(exc))
+    for name, setting in settings.items():
+        if setting.source != _config.DEFAULT:
+            setattr(args, name, setting.value)
+    return settings
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
+    settings = _configure(parser, args)
+    if args.print_config:
+        sys.stdout.write(_config.render(settings))
+        return
+    if not hasattr(args, "app"):
+        parser.error("say what to serve: APP (such as main:app), or "
+                     "GOHTTP_APP, or app in the config file")
     try:
-        _logging.configure_command(args.log_level, args.log_config)
+        _logging.configure_command(getattr(args, "log_level", None),
+                                   getattr(args, "log_config", None))
     except ValueError as exc:
         raise _fail(str(exc)) from None
     run_options = _given(args, (_options.RUN,))
@@ -296,8 +297,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             server.mount_asgi("/", asgi.application(target, interface),
                               **asgi_options)
             name = f"{name} ({interface.upper()})"
-        for prefix, directory in args.static:
-            server.static(prefix, directory, listing=args.static_listing)
+        for static in getattr(args, "static", None) or []:
+            server.static(static.prefix, static.directory,
+                          listing=getattr(args, "static_listing", False))
     except (OSError, ValueError, TypeError, ImportError) as exc:
         raise _fail(str(exc)) from None
     try:

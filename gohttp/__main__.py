@@ -20,7 +20,7 @@ import traceback
 from typing import Any, Callable, Optional, Sequence
 
 from . import (__version__, _config, _control, _logging, _options,
-               _supervisor, asgi)
+               _reload, _supervisor, asgi)
 from .server import Server, _default_server
 from .wsgi import mount
 
@@ -237,6 +237,24 @@ def _configure(parser: argparse.ArgumentParser,
     return settings
 
 
+def _watch(args: argparse.Namespace) -> Optional[_reload.Watch]:
+    """What --reload watches, or None without --reload."""
+    given = [name for name in ("reload_dirs", "reload_includes",
+                               "reload_excludes") if hasattr(args, name)]
+    if not getattr(args, "reload", False):
+        if given:
+            _logging.logger.warning(
+                "%s applies with --reload only: ignored",
+                _options.BY_NAME[given[0]].flags[0])
+        return None
+    try:
+        return _reload.Watch.of(getattr(args, "reload_dirs", None),
+                                getattr(args, "reload_includes", None),
+                                getattr(args, "reload_excludes", None))
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -255,7 +273,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     run_options = _given(args, (_options.RUN,))
     policy = _supervisor.Policy.of(**run_options)
     options = _server_options(args)
-    if policy.supervised and not _control.in_worker():
+    watch = _watch(args)
+    if (policy.supervised or watch) and not _control.in_worker():
         # The supervisor does not import the app (a worker that cannot
         # import it fails the start): each worker runs this command again.
         try:
@@ -263,7 +282,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 policy, app_name=args.app,
                 shutdown_timeout=options.get(
                     "shutdown_timeout",
-                    _options.DEFAULT["shutdown_timeout"])).run()
+                    _options.DEFAULT["shutdown_timeout"]),
+                watch=watch).run()
         except _supervisor.BootError:
             raise SystemExit(1) from None
         return

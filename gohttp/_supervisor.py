@@ -1,7 +1,8 @@
 """The supervisor of worker processes: it runs N copies of the program,
 all serving the same listening sockets, restarts those that die,
-replaces them one by one on SIGHUP and recycles those past their limits
-(see _control.py for how it talks with them)."""
+replaces them one by one on SIGHUP (and, with --reload, when a watched
+file changes: _reload.py) and recycles those past their limits (see
+_control.py for how it talks with them)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
-from . import __version__, _control, _logging, _options
+from . import __version__, _control, _logging, _options, _reload
 from ._gohttp import Error
 from ._sockets import Listeners
 
@@ -132,7 +133,8 @@ class Supervisor:
 
     def __init__(self, policy: Policy, *, app_name: Optional[str] = None,
                  shutdown_timeout: float = 10.0,
-                 command: Optional[list[str]] = None) -> None:
+                 command: Optional[list[str]] = None,
+                 watch: Optional[_reload.Watch] = None) -> None:
         self.policy = policy
         self.app_name = app_name
         self.shutdown_timeout = shutdown_timeout
@@ -145,6 +147,10 @@ class Supervisor:
         self.restart_at: dict[int, float] = {}  # slot -> when
         self.reload_queue: list[int] = []
         self.reloading: Optional[Worker] = None  # the reload's new worker
+        self.reload_why = "SIGHUP"
+        self.watch = watch  # --reload's files
+        self.changes: list[list[str]] = []  # from the watcher's thread
+        self._wake_w = -1
         self.booted = False
         self.boot_error = ""  # why the workers could not start
         self.stopping = ""  # why, once stopping
@@ -164,13 +170,21 @@ class Supervisor:
         os.set_blocking(wake_r, False)
         os.set_blocking(wake_w, False)
         self.selector.register(wake_r, selectors.EVENT_READ)
+        self._wake_w = wake_w
         previous = self._catch_signals(wake_w)
+        watcher = None
         try:
+            if self.watch is not None:
+                watcher = _reload.Watcher(self.watch, self._changed).start()
+                logger.info("reload: watching %s %s", self.watch.describe(),
+                            watcher.how)
             for slot in self.slots:
                 self._spawn(slot)
             while self.workers or not self.stopping:
                 self._step(wake_r)
         finally:
+            if watcher is not None:
+                watcher.stop()
             self._restore_signals(previous)
             for w in self.workers:
                 w.proc.kill()
@@ -195,6 +209,10 @@ class Supervisor:
                 self._read(key.data)
         while self.signals:
             self._on_signal(self.signals.pop(0))
+        if self.changes:
+            paths = sorted({p for batch in self.changes for p in batch})
+            self.changes.clear()
+            self._on_change(paths)
         self._reap()
         self._timers()
 
@@ -420,6 +438,15 @@ class Supervisor:
                 self.slots[w.slot] = None
             return
         if not self.booted:
+            if self.watch is not None and not self.boot_error:
+                # While developing: fix the code, and the next change
+                # starts it again.
+                logger.error("%s exited before it was ready (%s): waiting "
+                             "for a change to a watched file to start it "
+                             "again", w, _exit_reason(code))
+                if self.slots.get(w.slot) is w:
+                    self.slots[w.slot] = None
+                return
             if not self.boot_error:
                 self._boot_failed(f"{w} exited before it was ready "
                                   f"({_exit_reason(code)}): see its error "
@@ -433,8 +460,9 @@ class Supervisor:
             logger.error("%s exited before it was ready (%s)", w,
                          _exit_reason(code))
             if w is self.reloading:
-                logger.error("SIGHUP: reload stopped; the workers not yet "
-                             "replaced keep serving")
+                logger.error("%s: reload stopped; the workers not yet "
+                             "replaced keep serving%s", self.reload_why,
+                             " until the next change" if self.watch else "")
                 self.reloading = None
                 self.reload_queue.clear()
             if self.slots.get(w.slot) is None:
@@ -479,11 +507,48 @@ class Supervisor:
                              BOOT_TIMEOUT)
                 w.proc.kill()
 
-    # SIGHUP: one by one.
-    def _reload(self) -> None:
-        logger.info("SIGHUP: replacing the %d workers one by one",
-                    len(self.slots))
-        self.reload_queue = list(self.slots)  # again, if under way
+    # --reload: a watched file changed.
+    def _changed(self, paths: list[str]) -> None:
+        """Called by the watcher's thread: hand paths to the loop."""
+        self.changes.append(paths)
+        try:
+            os.write(self._wake_w, b"r")
+        except OSError:
+            pass  # full: the loop wakes anyway; closed: it has stopped
+
+    def _on_change(self, paths: list[str]) -> None:
+        if self.stopping:
+            return
+        _reload.forget_bytecode(paths)
+        names = [os.path.relpath(p) for p in paths]
+        what = names[0] + (f" and {len(names) - 1} more" if len(names) > 1
+                           else "")
+        why = f"{what} changed"
+        # Workers that failed to start, or wait to restart, start now.
+        now = time.monotonic()
+        waiting = [slot for slot, w in self.slots.items()
+                   if w is None and slot not in self.restart_at]
+        for slot in self.restart_at:
+            self.restart_at[slot] = now
+        if not self.booted or waiting:
+            logger.info("reload: %s: starting the workers again", why)
+            for slot in waiting:
+                self._spawn(slot)
+            if not self.booted:
+                return
+        self._reload(why, skip=waiting)  # those run the new code already
+
+    # SIGHUP (and --reload): one by one.
+    def _reload(self, why: str = "SIGHUP", skip: Iterable[int] = ()
+                ) -> None:
+        self.reload_why = why
+        queue = [slot for slot in self.slots if slot not in skip]
+        if not queue:
+            return
+        logger.info("%s: replacing %s", why,
+                    "the worker" if len(self.slots) == 1
+                    else f"{len(queue)} workers one by one")
+        self.reload_queue = queue  # again, if under way
         if self.reloading is None:
             self._next_reload()
 
@@ -498,7 +563,7 @@ class Supervisor:
             current.recycling = True
             self.reloading = self._spawn(slot, replaces=current)
             return
-        logger.info("SIGHUP: every worker replaced")
+        logger.info("%s: every worker replaced", self.reload_why)
 
 
 def _rerun_command() -> list[str]:

@@ -244,6 +244,8 @@ def render(resolved: Mapping[str, Setting]) -> str:
             shown = (option.default_text if setting.source == DEFAULT
                      else "none")
             text = f"# {option.key}: {shown}"
+        elif option.key in NOT_IN_FILES:
+            text = f"# {option.key}: {setting.value}"
         elif option.kind is _options.SECRET:
             text = f'{option.key} = "********"'
         else:

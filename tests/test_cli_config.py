@@ -3,12 +3,14 @@ file (-c, TOML or Python), their precedence (command line > environment
 > file > defaults), --print-config, and errors that say which option,
 which value and where from: the real command in a subprocess."""
 
+import os
 import subprocess
 import sys
 
 import pytest
 import urllib3
 
+import gohttp.__main__ as cli
 from gohttp import _config, _options
 from helpers.common import TIMEOUT
 from test_cli import TESTS, failure, gohttp_command, stop
@@ -16,15 +18,49 @@ from test_cli import TESTS, failure, gohttp_command, stop
 APP = "wsgi_apps.hello:app"
 
 
+@pytest.fixture
+def in_process(monkeypatch, capsys):
+    """Run the command in this process, as cheap as a function call:
+    print_config(ARGS, VAR=VALUE) gives --print-config's rows, wrong(ARGS,
+    VAR=VALUE) the error of a command that exits with 2.  The
+    environment is this one without GOHTTP_* variables, plus those
+    given."""
+    for name in os.environ:
+        if name.startswith("GOHTTP_") or name == "FORWARDED_ALLOW_IPS":
+            monkeypatch.delenv(name)
+
+    def run(args, variables):
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        cli.main(list(args))
+
+    def print_config(*args, **variables):
+        run(["--print-config", *args], variables)
+        return rows_of(capsys.readouterr().out)
+
+    def wrong(*args, **variables):
+        with pytest.raises(SystemExit) as exc:
+            run(args, variables)
+        assert exc.value.code == 2
+        return capsys.readouterr().err
+
+    return print_config, wrong
+
+
 def print_config(env, *args, **variables):
-    """The --print-config output, as {key: (value text, source)}."""
+    """The --print-config output of the real command, as rows."""
     done = subprocess.run(
         [sys.executable, "-m", "gohttp", "--print-config", *args],
         cwd=TESTS, env=dict(env, **variables), capture_output=True,
         text=True, timeout=TIMEOUT)
     assert done.returncode == 0, done.stderr
+    return rows_of(done.stdout)
+
+
+def rows_of(printed):
+    """--print-config's output as {key: (value text, source)}."""
     rows = {}
-    for line in done.stdout.splitlines():
+    for line in printed.splitlines():
         if " = " in line and not line.startswith("#"):
             setting, _, source = line.partition("  # ")
             key, _, value = setting.partition(" = ")
@@ -51,8 +87,9 @@ def test_precedence_command_line_environment_file_defaults(
     assert rows["max_handlers"] == ("64", "default")
 
 
-def test_environment_syntax_lists_and_flags(subprocess_env):
-    rows = print_config(subprocess_env, GOHTTP_STATIC="/a/=./x /b/=./y",
+def test_environment_syntax_lists_and_flags(in_process):
+    print_config, _ = in_process
+    rows = print_config(GOHTTP_STATIC="/a/=./x /b/=./y",
                         GOHTTP_RELOAD="on", GOHTTP_HTTP2_CLEARTEXT="TRUE",
                         GOHTTP_REUSE_PORT="0", GOHTTP_ACCESS_LOG="-",
                         GOHTTP_RELOAD_INCLUDE="*.py *.html",
@@ -68,22 +105,25 @@ def test_environment_syntax_lists_and_flags(subprocess_env):
     assert rows["workers"] == ("0", "GOHTTP_WORKERS")  # 0: one per CPU
 
 
-def test_uvicorns_forwarded_allow_ips_comes_after_gohttps(subprocess_env):
-    rows = print_config(subprocess_env, FORWARDED_ALLOW_IPS="10.0.0.1")
+def test_uvicorns_forwarded_allow_ips_comes_after_gohttps(in_process):
+    print_config, _ = in_process
+    rows = print_config(FORWARDED_ALLOW_IPS="10.0.0.1")
     assert rows["forwarded_allow_ips"] == ('"10.0.0.1"', "FORWARDED_ALLOW_IPS")
-    rows = print_config(subprocess_env, FORWARDED_ALLOW_IPS="10.0.0.1",
+    rows = print_config(FORWARDED_ALLOW_IPS="10.0.0.1",
                         GOHTTP_FORWARDED_ALLOW_IPS="10.0.0.2")
     assert rows["forwarded_allow_ips"] == ('"10.0.0.2"',
                                            "GOHTTP_FORWARDED_ALLOW_IPS")
 
 
-def test_a_password_is_not_printed(subprocess_env):
-    rows = print_config(subprocess_env, GOHTTP_SSL_KEYFILE_PASSWORD="s3cret")
+def test_a_password_is_not_printed(in_process):
+    print_config, _ = in_process
+    rows = print_config(GOHTTP_SSL_KEYFILE_PASSWORD="s3cret")
     assert rows["ssl_keyfile_password"] == ('"********"',
                                             "GOHTTP_SSL_KEYFILE_PASSWORD")
 
 
-def test_a_python_config_file_as_gunicorns(subprocess_env, tmp_path):
+def test_a_python_config_file_as_gunicorns(in_process, tmp_path):
+    print_config, _ = in_process
     config = tmp_path / "gohttp.conf.py"
     config.write_text("import os\n"
                       "cpus = 2  # a name of its own: ignored\n"
@@ -92,7 +132,7 @@ def test_a_python_config_file_as_gunicorns(subprocess_env, tmp_path):
                       "access_log = True\n"
                       "timeout_write: float = 30\n"
                       "def helper():\n    pass\n")
-    rows = print_config(subprocess_env, "--config", str(config))
+    rows = print_config("--config", str(config))
     assert rows["workers"] == ("4", f"{config}:3")
     assert rows["bind"] == ('["127.0.0.1:8003"]', f"{config}:4")
     assert rows["access_log"] == ('"-"', f"{config}:5")
@@ -100,35 +140,33 @@ def test_a_python_config_file_as_gunicorns(subprocess_env, tmp_path):
     assert "cpus" not in rows
 
 
-def test_the_config_file_from_the_environment(subprocess_env, tmp_path):
+def test_the_config_file_from_the_environment(in_process, tmp_path):
+    print_config, _ = in_process
     config = tmp_path / "gohttp.toml"
     config.write_text("max-connections = 100\n")  # dashes as the flag's
-    rows = print_config(subprocess_env, GOHTTP_CONFIG=str(config))
+    rows = print_config(GOHTTP_CONFIG=str(config))
     assert rows["max_connections"] == ("100", f"{config}:1")
     assert "config" not in rows  # a comment: a file cannot name another
 
 
-def test_print_config_reads_back_as_a_config_file(subprocess_env, tmp_path):
+def test_print_config_reads_back_as_a_config_file(capsys, in_process,
+                                                  tmp_path):
     """What --print-config prints is a config file that gives the same
     configuration."""
+    print_config, _ = in_process
     args = ["--workers", "3", "--static", "/s/=./public", "-b", "[::1]:8000",
             "--timeout-read", "2.5", "--access-log", "--reload",
             "--ssl-min-version", "TLSv1.3", APP]
-    done = subprocess.run(
-        [sys.executable, "-m", "gohttp", "--print-config", *args],
-        cwd=TESTS, env=subprocess_env, capture_output=True, text=True,
-        timeout=TIMEOUT, check=True)
     config = tmp_path / "printed.toml"
-    config.write_text(done.stdout)
-    first = {k: v for k, (v, _) in print_config(subprocess_env, *args).items()}
-    again = print_config(subprocess_env, "-c", str(config))
+    cli.main(["--print-config", *args])
+    config.write_text(capsys.readouterr().out)
+    first = {k: v for k, (v, _) in print_config(*args).items()}
+    again = print_config("-c", str(config))
     assert {k: v for k, (v, _) in again.items()} == first
     # Printed from a file, it reads back again.
-    config.write_text(subprocess.run(
-        [sys.executable, "-m", "gohttp", "--print-config", "-c",
-         str(config)], cwd=TESTS, env=subprocess_env, capture_output=True,
-        text=True, timeout=TIMEOUT, check=True).stdout)
-    assert print_config(subprocess_env, "-c", str(config)) == again
+    cli.main(["--print-config", "-c", str(config)])
+    config.write_text(capsys.readouterr().out)
+    assert print_config("-c", str(config)) == again
     assert again["workers"][1].startswith(f"{config}:")
 
 
@@ -178,11 +216,18 @@ def test_every_option_of_the_command_is_read_from_the_environment():
      "gohttp: error: GOHTTP_LOG_LEVEL must be one of debug, info, warning, "
      "error, critical, not 'loud'"),
 ])
-def test_a_wrong_environment_variable_names_itself(subprocess_env,
-                                                   variables, message):
-    code, stderr = failure(dict(subprocess_env, **variables), APP)
+def test_a_wrong_environment_variable_names_itself(in_process, variables,
+                                                   message):
+    _, wrong = in_process
+    assert message in wrong(APP, **variables)
+
+
+def test_the_command_exits_2_naming_the_variable(subprocess_env):
+    code, stderr = failure(dict(subprocess_env, GOHTTP_MAX_HANDLERS="0"),
+                           APP)
     assert code == 2
-    assert message in stderr, stderr
+    assert stderr.endswith("gohttp: error: GOHTTP_MAX_HANDLERS must be a "
+                           "whole number of at least 1, not 0\n"), stderr
 
 
 @pytest.mark.parametrize("name, text, message", [
@@ -210,19 +255,30 @@ def test_a_wrong_environment_variable_names_itself(subprocess_env,
      "--config {path}: want a .toml file, or a .py file of Python"),
     ("missing.toml", None, "--config {path}: No such file or directory"),
 ])
-def test_a_wrong_config_file_says_where(subprocess_env, tmp_path, name, text,
+def test_a_wrong_config_file_says_where(in_process, tmp_path, name, text,
                                         message):
+    _, wrong = in_process
     path = tmp_path / name
     if text is not None:
         path.write_text(text)
-    code, stderr = failure(subprocess_env, APP, "-c", str(path))
-    assert code == 2
+    stderr = wrong(APP, "-c", str(path))
     assert "gohttp: error: " + message.format(path=path) in stderr, stderr
 
 
-def test_no_app_anywhere_says_where_to_give_it(subprocess_env):
-    code, stderr = failure(subprocess_env)
-    assert code == 2
+def test_toml_on_python_3_10_without_tomli_says_what_to_do(
+        in_process, tmp_path, monkeypatch):
+    _, wrong = in_process
+    path = tmp_path / "gohttp.toml"
+    path.write_text("workers = 2\n")
+    monkeypatch.setattr(sys, "version_info", (3, 10, 14))
+    monkeypatch.setitem(sys.modules, "tomli", None)  # import fails
+    assert ("a TOML file needs Python 3.11, or tomli on Python 3.10: pip "
+            "install tomli") in wrong(APP, "-c", str(path))
+
+
+def test_no_app_anywhere_says_where_to_give_it(in_process):
+    _, wrong = in_process
+    stderr = wrong()
     assert ("gohttp: error: say what to serve: APP (such as main:app), or "
             "GOHTTP_APP, or app in the config file") in stderr
 

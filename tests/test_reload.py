@@ -145,6 +145,7 @@ def test_an_app_broken_at_the_start_starts_once_fixed(subprocess_env,
         assert "RuntimeError: not yet" in "".join(banner.lines)
 
 
+@pytest.mark.heavy
 def test_polling_follows_includes_and_excludes(subprocess_env, tmp_path):
     """Without watchfiles it polls; --reload-include adds templates,
     --reload-exclude leaves a directory out, --reload-dir says where."""

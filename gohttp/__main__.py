@@ -229,7 +229,7 @@ def _configure(parser: argparse.ArgumentParser,
                  for name, value in vars(args).items()
                  if name in _options.BY_NAME}
         settings = _config.resolve(given, os.environ)
-    except _config.ConfigError as exc:
+    except (TypeError, ValueError) as exc:  # ConfigError too
         parser.error(str(exc))
     for name, setting in settings.items():
         if setting.source != _config.DEFAULT:

@@ -33,6 +33,7 @@ import os
 import re
 import sys
 import traceback
+import types
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional
 
@@ -200,7 +201,8 @@ def _python(data: bytes, path: str, wrong: Any) -> dict[str, Any]:
                     ) from None
     return {name: value for name, value in namespace.items()
             if not name.startswith("__")
-            and not (callable(value) or type(value).__name__ == "module")}
+            and not callable(value)
+            and not isinstance(value, types.ModuleType)}
 
 
 def resolve(given: Mapping[str, Setting],

@@ -316,9 +316,9 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 def _accept_app(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError
-    if not value or "\0" in value:
+    if "\0" in value:
         raise ValueError
-    return value
+    return value  # the command says what is wrong with its form
 
 
 class StaticDir(NamedTuple):

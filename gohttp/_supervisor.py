@@ -191,6 +191,7 @@ class Supervisor:
                 w.proc.wait()
             self.listeners.close()
             self.selector.close()
+            self._wake_w = -1
             os.close(wake_r)
             os.close(wake_w)
         if self.boot_error:
@@ -512,7 +513,8 @@ class Supervisor:
         """Called by the watcher's thread: hand paths to the loop."""
         self.changes.append(paths)
         try:
-            os.write(self._wake_w, b"r")
+            if self._wake_w >= 0:
+                os.write(self._wake_w, b"r")
         except OSError:
             pass  # full: the loop wakes anyway; closed: it has stopped
 

@@ -601,8 +601,8 @@ OPTIONS: tuple[Option, ...] = (
            ("--forwarded-allow-ips",),
            "comma-separated IPs and networks of proxies trusted to set "
            "X-Forwarded-For and X-Forwarded-Proto, '*' for all", "LIST",
-           shown="$FORWARDED_ALLOW_IPS, else none",
-           env=("FORWARDED_ALLOW_IPS",)),  # uvicorn's and gunicorn's
+           env=("FORWARDED_ALLOW_IPS",),  # uvicorn's and gunicorn's
+           shown="$FORWARDED_ALLOW_IPS, else none"),
     # Stopping.
     Option("shutdown_timeout", SERVER, 10.0, SECONDS, ("--shutdown-timeout",),
            "how long Ctrl-C or SIGTERM waits for requests in flight",

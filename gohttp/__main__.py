@@ -19,8 +19,8 @@ import sys
 import traceback
 from typing import Any, Callable, Optional, Sequence
 
-from . import (__version__, _config, _control, _logging, _options,
-               _reload, _supervisor, asgi)
+from . import __version__, _control, _logging, _options, _supervisor, asgi
+from . import _config, _reload
 from .server import Server, _default_server
 from .wsgi import mount
 

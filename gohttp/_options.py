@@ -242,73 +242,6 @@ def _accept_tls_version(value: Any) -> str:
         raise ValueError
     return version
 
-
-HOST = Kind("a host name or IP address as a str ('' for every interface)",
-            _accept_str)
-PORT = Kind("a port number from 0 to 65535 (0: the OS picks)",
-            _int_in(0, 65535), _read_int)
-ADDRESSES = Kind(f"an address or a list of addresses: {_address.FORMS}",
-                 _accept_addresses, cli_want=_address.FORMS)
-PATH = Kind("a file path (str or os.PathLike), or None", _accept_path)
-FD = Kind("a file descriptor number (an int >= 0), or None",
-          _int_in(0, none=True), _read_int, "a file descriptor number")
-FLAG = Kind("True or False", _accept_flag, _read_flag,
-            "true or false (1 or 0, yes or no, on or off)")
-AT_LEAST_1 = Kind("a whole number of at least 1", _int_in(1), _read_int)
-LIMIT = Kind("a whole number of at least 1, or None for no limit",
-             _int_in(1, none=True), _read_int, "a whole number of at least 1")
-WHOLE = Kind("a whole number of at least 0", _int_in(0), _read_int)
-TIMEOUT = Kind("a number of seconds (0 or more), or None for no limit",
-               _seconds(none=True), _read_timeout,
-               "a number of seconds, 0 for no limit")
-SECONDS = Kind("a number of seconds, 0 or more", _seconds(none=False),
-               _read_seconds, "a number of seconds")
-ACCESS_LOG = Kind("True (standard error), '-' (standard error), a file "
-                  "path, or False", _accept_access_log, _read_access_log,
-                  cli_want="a file path, '-' or on (standard error), or off")
-IP_LIST = Kind("a comma-separated str or a list of IP addresses and "
-               "networks ('127.0.0.1,10.0.0.0/8'), or None", _accept_ip_list)
-WORKERS = Kind("a number of worker processes, or 0 or 'auto' for one per "
-               "CPU", _accept_workers, _read_workers)
-SECRET = Kind("a str, or None", _accept_optional_str)
-CERT_REQ = Kind("'none', 'optional' or 'required' (or ssl.CERT_NONE, "
-                "CERT_OPTIONAL, CERT_REQUIRED)", _accept_cert_reqs,
-                _read_cert_reqs, "none, optional or required")
-TLS_VERSION = Kind("'1.2' or '1.3' (also 'TLSv1.3', 'tls1.3' or an "
-                   "ssl.TLSVersion)", _accept_tls_version,
-                   cli_want="1.2 or 1.3")
-CIPHERS = Kind("Go's names of TLS 1.2 cipher suites, comma-separated "
-               "('TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,...'), or None",
-               _accept_optional_str)
-# The interfaces the command serves APP with: auto tells them apart;
-# asgi3 is uvicorn's name for asgi.
-INTERFACES = ("auto", "asgi", "asgi3", "asgi2", "wsgi")
-LIFESPANS = ("auto", "on", "off")
-LOOPS = ("auto", "asyncio", "uvloop")
-
-
-def _accept_interface(value: Any) -> str:
-    interface = _accept_choice(INTERFACES)(value)
-    return "asgi" if interface == "asgi3" else interface
-
-
-def _accept_root_path(value: Any) -> Optional[str]:
-    """A prefix a proxy took off the path: "" or None for none, else a
-    path that starts with "/"."""
-    path = _accept_optional_str(value)
-    if path is not None and not path.startswith("/"):
-        raise ValueError
-    return path
-
-
-ROOT_PATH = Kind("a URL path that starts with '/' (such as '/api'), or "
-                 "None", _accept_root_path,
-                 cli_want="a URL path that starts with '/'")
-LOG_FORMATS = ("combined", "common", "json")
-LOG_FORMAT = Kind(f"one of {', '.join(LOG_FORMATS)}",
-                  _accept_choice(LOG_FORMATS))
-
-
 # The command's own kinds: what it serves, and how (its block of OPTIONS).
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -382,6 +315,73 @@ LOG_LEVEL = Kind(f"one of {', '.join(LOG_LEVELS)}",
 # caches.
 RELOAD_INCLUDES = ("*.py",)
 RELOAD_EXCLUDES = (".*", "*~", "__pycache__")
+
+
+HOST = Kind("a host name or IP address as a str ('' for every interface)",
+            _accept_str)
+PORT = Kind("a port number from 0 to 65535 (0: the OS picks)",
+            _int_in(0, 65535), _read_int)
+ADDRESSES = Kind(f"an address or a list of addresses: {_address.FORMS}",
+                 _accept_addresses, cli_want=_address.FORMS)
+PATH = Kind("a file path (str or os.PathLike), or None", _accept_path)
+FD = Kind("a file descriptor number (an int >= 0), or None",
+          _int_in(0, none=True), _read_int, "a file descriptor number")
+FLAG = Kind("True or False", _accept_flag, _read_flag,
+            "true or false (1 or 0, yes or no, on or off)")
+AT_LEAST_1 = Kind("a whole number of at least 1", _int_in(1), _read_int)
+LIMIT = Kind("a whole number of at least 1, or None for no limit",
+             _int_in(1, none=True), _read_int, "a whole number of at least 1")
+WHOLE = Kind("a whole number of at least 0", _int_in(0), _read_int)
+TIMEOUT = Kind("a number of seconds (0 or more), or None for no limit",
+               _seconds(none=True), _read_timeout,
+               "a number of seconds, 0 for no limit")
+SECONDS = Kind("a number of seconds, 0 or more", _seconds(none=False),
+               _read_seconds, "a number of seconds")
+ACCESS_LOG = Kind("True (standard error), '-' (standard error), a file "
+                  "path, or False", _accept_access_log, _read_access_log,
+                  cli_want="a file path, '-' or on (standard error), or off")
+IP_LIST = Kind("a comma-separated str or a list of IP addresses and "
+               "networks ('127.0.0.1,10.0.0.0/8'), or None", _accept_ip_list)
+WORKERS = Kind("a number of worker processes, or 0 or 'auto' for one per "
+               "CPU", _accept_workers, _read_workers)
+SECRET = Kind("a str, or None", _accept_optional_str)
+CERT_REQ = Kind("'none', 'optional' or 'required' (or ssl.CERT_NONE, "
+                "CERT_OPTIONAL, CERT_REQUIRED)", _accept_cert_reqs,
+                _read_cert_reqs, "none, optional or required")
+TLS_VERSION = Kind("'1.2' or '1.3' (also 'TLSv1.3', 'tls1.3' or an "
+                   "ssl.TLSVersion)", _accept_tls_version,
+                   cli_want="1.2 or 1.3")
+CIPHERS = Kind("Go's names of TLS 1.2 cipher suites, comma-separated "
+               "('TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,...'), or None",
+               _accept_optional_str)
+# The interfaces the command serves APP with: auto tells them apart;
+# asgi3 is uvicorn's name for asgi.
+INTERFACES = ("auto", "asgi", "asgi3", "asgi2", "wsgi")
+LIFESPANS = ("auto", "on", "off")
+LOOPS = ("auto", "asyncio", "uvloop")
+
+
+def _accept_interface(value: Any) -> str:
+    interface = _accept_choice(INTERFACES)(value)
+    return "asgi" if interface == "asgi3" else interface
+
+
+def _accept_root_path(value: Any) -> Optional[str]:
+    """A prefix a proxy took off the path: "" or None for none, else a
+    path that starts with "/"."""
+    path = _accept_optional_str(value)
+    if path is not None and not path.startswith("/"):
+        raise ValueError
+    return path
+
+
+ROOT_PATH = Kind("a URL path that starts with '/' (such as '/api'), or "
+                 "None", _accept_root_path,
+                 cli_want="a URL path that starts with '/'")
+LOG_FORMATS = ("combined", "common", "json")
+LOG_FORMAT = Kind(f"one of {', '.join(LOG_FORMATS)}",
+                  _accept_choice(LOG_FORMATS))
+
 
 @dataclass(frozen=True)
 class Option:

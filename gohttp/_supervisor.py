@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
-from . import __version__, _control, _logging, _options, _reload
+from . import __version__, _control, _logging, _options
+from . import _reload
 from ._gohttp import Error
 from ._sockets import Listeners
 

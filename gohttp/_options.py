@@ -471,7 +471,7 @@ def _timeout(name: str, flag: str, default: Optional[float], what: str,
 
 OPTIONS: tuple[Option, ...] = (
     # The command's own: what it serves, where its options come from,
-    # reloading, static files, logging (see _config.py, _reload.py).
+    # reloading (see _config.py, _reload.py).
     Option("app", COMMAND, None, APP, (),
            "what to serve: MODULE:CALLABLE and the forms below"),
     Option("config", COMMAND, None, PATH, ("--config", "-c"),
@@ -498,21 +498,6 @@ OPTIONS: tuple[Option, ...] = (
            "the files and directories --reload ignores, by a glob pattern; "
            "repeatable", "GLOB", shown=", ".join(RELOAD_EXCLUDES),
            cli={"action": "append"}),
-    Option("static", COMMAND, None, STATIC, ("--static",),
-           "serve the files under DIR at URL PREFIX, by Go alone (no "
-           "Python per request); repeatable: --static /static/=./public",
-           "PREFIX=DIR", shown="none", cli={"action": "append"}),
-    Option("static_listing", COMMAND, False, FLAG, ("--static-listing",),
-           "list the files of --static directories without an index.html",
-           shown="404", cli={"action": "store_true"}),
-    Option("log_level", COMMAND, "info", LOG_LEVEL, ("--log-level",),
-           "the level of gohttp's messages (logger gohttp.error) and, "
-           "without --log-config, of the app's, logged to stderr",
-           cli={"choices": LOG_LEVELS}),
-    Option("log_config", COMMAND, None, PATH, ("--log-config",),
-           "configure logging from FILE instead: a logging dictConfig in "
-           ".json or .yaml/.yml (needs PyYAML), else a fileConfig .ini",
-           "FILE", shown="gohttp's messages to stderr"),
     # Where it listens.
     Option("host", ADDRESS, "127.0.0.1", HOST),
     Option("port", ADDRESS, 5000, PORT),
@@ -589,7 +574,23 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_connections", LISTEN, None, LIMIT, ("--max-connections",),
            "the most open client connections; more wait to be accepted",
            "N", shown="no limit"),
+    # Static files (the command's; srv.static() in Python).
+    Option("static", COMMAND, None, STATIC, ("--static",),
+           "serve the files under DIR at URL PREFIX, by Go alone (no "
+           "Python per request); repeatable: --static /static/=./public",
+           "PREFIX=DIR", shown="none", cli={"action": "append"}),
+    Option("static_listing", COMMAND, False, FLAG, ("--static-listing",),
+           "list the files of --static directories without an index.html",
+           shown="404", cli={"action": "store_true"}),
     # Logs and proxies.
+    Option("log_level", COMMAND, "info", LOG_LEVEL, ("--log-level",),
+           "the level of gohttp's messages (logger gohttp.error) and, "
+           "without --log-config, of the app's, logged to stderr",
+           cli={"choices": LOG_LEVELS}),
+    Option("log_config", COMMAND, None, PATH, ("--log-config",),
+           "configure logging from FILE instead: a logging dictConfig in "
+           ".json or .yaml/.yml (needs PyYAML), else a fileConfig .ini",
+           "FILE", shown="gohttp's messages to stderr"),
     Option("access_log", LISTEN, False, ACCESS_LOG, ("--access-log",),
            "log one line per request, written by Go off the GIL, to "
            "stderr or to PATH", "PATH", shown="off",

@@ -297,13 +297,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if asgi_options and not interface.startswith("asgi"):
         flags = ", ".join(_options.BY_NAME[o].flags[0] for o in asgi_options)
         what = "a gohttp.Server" if interface == "server" else "a WSGI app"
-        parser.error(f"{flags} applies to ASGI apps, and {args.app} is "
-                     f"{what}")
+        parser.error(_config.whence(f"{flags} applies to ASGI apps, and "
+                                    f"{args.app} is {what}", settings))
     try:
         if interface == "server":
             if max_handlers:
-                parser.error("--max-handlers applies to WSGI apps: give "
-                             "gohttp.Server(max_handlers=...) in your code")
+                parser.error(_config.whence(
+                    "--max-handlers applies to WSGI apps: give "
+                    "gohttp.Server(max_handlers=...) in your code", settings))
             server = target
             server._configure(**options)
         elif interface == "wsgi":
@@ -311,8 +312,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             mount(server, "/", target, name=name)
         else:
             if max_handlers:
-                parser.error("--max-handlers applies to WSGI apps: an ASGI "
-                             "app's requests all run on its event loop")
+                parser.error(_config.whence(
+                    "--max-handlers applies to WSGI apps: an ASGI app's "
+                    "requests all run on its event loop", settings))
             server = Server(**options)
             server.mount_asgi("/", asgi.application(target, interface),
                               **asgi_options)
@@ -321,11 +323,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             server.static(static.prefix, static.directory,
                           listing=getattr(args, "static_listing", False))
     except (OSError, ValueError, TypeError, ImportError) as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(_config.whence(str(exc), settings)) from None
     try:
         server.run(app_name=name, **run_options)
     except (OSError, ValueError) as exc:  # an address, a certificate
-        raise _fail(str(exc)) from None
+        raise _fail(_config.whence(str(exc), settings)) from None
     except asgi.LifespanFailure as exc:   # the app's own message
         raise _fail(str(exc)) from None
 

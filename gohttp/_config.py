@@ -223,6 +223,24 @@ def resolve(given: Mapping[str, Setting],
     return resolved
 
 
+def whence(message: str, resolved: Mapping[str, Setting]) -> str:
+    """message, which may name options (by flag, or by the keyword of
+    gohttp.Server), with where those that did not come from the command
+    line came from: "keyfile needs certfile (keyfile: GOHTTP_KEYFILE)"."""
+    found = []
+    for option in OPTIONS:
+        setting = resolved.get(option.name)
+        if setting is None or setting.source in (DEFAULT, "command line"):
+            continue
+        words = [re.escape(f) for f in option.flags if f.startswith("--")]
+        if option.where != _options.COMMAND:
+            words.append(re.escape(option.name))
+        if words and re.search(rf"(?<![\w-])(?:{'|'.join(words)})(?![\w-])",
+                               message):
+            found.append(f"{option.key}: {setting.source}")
+    return f"{message} ({'; '.join(found)})" if found else message
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

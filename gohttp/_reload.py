@@ -30,6 +30,8 @@ logger = _logging.logger
 
 # How often the polling watcher walks the directories.
 POLL_INTERVAL = 0.5
+# Past this many watched files, polling says it is costly.
+MANY_FILES = 5000
 # How long watchfiles groups changes that come together (a save that
 # writes several files, a git checkout) into one reload, in ms.
 DEBOUNCE_MS = 400
@@ -123,6 +125,12 @@ class Watcher:
                         f"watchfiles to be told of changes at once)")
             target: Callable[[], None] = self._poll
             self._snapshot = self.snapshot()  # before anything can change
+            if len(self._snapshot) > MANY_FILES:
+                logger.warning(
+                    "reload: polling %d files every %gs costs CPU time: "
+                    "narrow --reload-dir or --reload-include, or pip "
+                    "install watchfiles", len(self._snapshot),
+                    POLL_INTERVAL)
         else:
             self.how = "with watchfiles"
             target = self._watchfiles

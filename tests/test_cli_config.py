@@ -301,3 +301,34 @@ def test_serve_configured_by_file_and_environment(subprocess_env, tmp_path):
         assert r.data == b"Hello from /configured\n"
         assert stop(proc) == 0
     assert '"GET /configured HTTP/1.1" 200 ' in log.read_text()
+
+
+def test_an_error_between_options_says_where_they_came_from(
+        in_process, monkeypatch, tmp_path):
+    """A rule between options (Server's, the command's) is checked once
+    every source is read: its message says where those that did not come
+    from the command line came from."""
+    _, wrong = in_process
+    monkeypatch.chdir(TESTS)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    assert ("--lifespan applies to ASGI apps, and wsgi_apps.hello:app is a "
+            "WSGI app (lifespan: GOHTTP_LIFESPAN)"
+            in wrong(APP, GOHTTP_LIFESPAN="on"))
+    monkeypatch.delenv("GOHTTP_LIFESPAN")
+    config = tmp_path / "gohttp.toml"
+    config.write_text('\nkeyfile = "key.pem"\n')
+    with pytest.raises(SystemExit) as exc:
+        cli.main([APP, "-c", str(config)])
+    assert exc.value.code == (
+        "gohttp: keyfile needs certfile: give both, or certfile alone if it "
+        f"holds the key too (keyfile: {config}:2)")
+
+
+def test_a_users_gohttp_worker_is_not_the_supervisors(monkeypatch):
+    """GOHTTP_WORKER (a slip for GOHTTP_WORKERS) does not make the command
+    act as a supervisor's worker: that one carries the worker's JSON."""
+    from gohttp import _control
+    monkeypatch.setenv("GOHTTP_WORKER", "4")
+    assert not _control.in_worker()
+    monkeypatch.setenv("GOHTTP_WORKER", '{"fd": 3, "slot": 1}')
+    assert _control.in_worker()

@@ -149,6 +149,7 @@ class Supervisor:
         self.reload_queue: list[int] = []
         self.reloading: Optional[Worker] = None  # the reload's new worker
         self.reload_why = "SIGHUP"
+        self.reload_after_boot = ""  # a change came while starting
         self.watch = watch  # --reload's files
         self.changes: list[list[str]] = []  # from the watcher's thread
         self._wake_w = -1
@@ -414,6 +415,8 @@ class Supervisor:
                                    for s in self.slots.values()):
             self.booted = True
             self._banner()
+            if self.reload_after_boot:
+                self._reload(self.reload_after_boot)
 
     def _banner(self) -> None:
         what = f"{self.app_name} on" if self.app_name else "on"
@@ -533,12 +536,18 @@ class Supervisor:
                    if w is None and slot not in self.restart_at]
         for slot in self.restart_at:
             self.restart_at[slot] = now
-        if not self.booted or waiting:
-            logger.info("reload: %s: starting the workers again", why)
+        if waiting:
+            logger.info("%s: starting the workers that could not", why)
             for slot in waiting:
                 self._spawn(slot)
-            if not self.booted:
-                return
+        if not self.booted:
+            # Those already starting may have imported the old code:
+            # replaced once all serve.
+            if len(waiting) < len(self.slots):
+                logger.info("%s: the workers starting are replaced once "
+                            "they serve", why)
+                self.reload_after_boot = why
+            return
         self._reload(why, skip=waiting)  # those run the new code already
 
     # SIGHUP (and --reload): one by one.

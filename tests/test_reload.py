@@ -146,6 +146,28 @@ def test_an_app_broken_at_the_start_starts_once_fixed(subprocess_env,
 
 
 @pytest.mark.heavy
+def test_a_change_while_starting_is_served_once_started(subprocess_env,
+                                                       tmp_path):
+    """The worker starting when a file changes may have read the old
+    code: it is replaced as soon as the workers serve."""
+    app = tmp_path / "app.py"
+    go = tmp_path / "go"
+    # The app's import waits for the test to let it finish.
+    wait = (f"import os, time\nwhile not os.path.exists({str(go)!r}):\n"
+            f"    time.sleep(0.01)\n")
+    app.write_text(wait + APP.replace("VERSION", "v1"))
+    with reloading(subprocess_env, tmp_path) as (proc, banner):
+        banner.wait_for("reload: watching ")
+        app.write_text(wait + APP.replace("VERSION", "v2"))
+        banner.wait_for("app.py changed")
+        go.touch()
+        _, url = banner.wait()
+        banner.wait_for("app.py changed: replacing the worker")
+        banner.wait_for("every worker replaced")
+        soon(url, "v2")
+
+
+@pytest.mark.heavy
 def test_polling_follows_includes_and_excludes(subprocess_env, tmp_path):
     """Without watchfiles it polls; --reload-include adds templates,
     --reload-exclude leaves a directory out, --reload-dir says where."""

@@ -44,8 +44,9 @@ GO_PROCS_ENV = "GOHTTP_GOMAXPROCS"
 
 
 def in_worker() -> bool:
-    """True in a process a supervisor started as a worker."""
-    return ENV in os.environ
+    """True in a process a supervisor started as a worker (not where a
+    user set GOHTTP_WORKER, meaning the option GOHTTP_WORKERS)."""
+    return os.environ.get(ENV, "").startswith("{")
 
 
 def inherited_binds() -> Optional[list[str]]:

@@ -1,7 +1,8 @@
 """The supervisor of worker processes: it runs N copies of the program,
 all serving the same listening sockets, restarts those that die,
-replaces them one by one on SIGHUP and recycles those past their limits
-(see _control.py for how it talks with them)."""
+replaces them one by one on SIGHUP (and, with --reload, when a watched
+file changes: _reload.py) and recycles those past their limits (see
+_control.py for how it talks with them)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from . import (__version__, _address, _control, _gohttp, _logging, _options,
                _systemd)
+from . import _reload
 from ._gohttp import Error
 from ._sockets import Listeners
 
@@ -138,7 +140,8 @@ class Supervisor:
                  shutdown_timeout: float = 10.0,
                  command: Optional[list[str]] = None,
                  binds: Optional[list[str]] = None,
-                 metrics_bind: Optional[str] = None) -> None:
+                 metrics_bind: Optional[str] = None,
+                 watch: Optional[_reload.Watch] = None) -> None:
         self.policy = policy
         # One /metrics for every worker (see go/opsworkers.go): the
         # supervisor serves it, each worker its own on a Unix socket in
@@ -162,6 +165,11 @@ class Supervisor:
         self.restart_at: dict[int, float] = {}  # slot -> when
         self.reload_queue: list[int] = []
         self.reloading: Optional[Worker] = None  # the reload's new worker
+        self.reload_why = "SIGHUP"
+        self.reload_after_boot = ""  # a change came while starting
+        self.watch = watch  # --reload's files
+        self.changes: list[list[str]] = []  # from the watcher's thread
+        self._wake_w = -1
         self.booted = False
         self.boot_error = ""  # why the workers could not start
         self.stopping = ""  # why, once stopping
@@ -181,10 +189,16 @@ class Supervisor:
         os.set_blocking(wake_r, False)
         os.set_blocking(wake_w, False)
         self.selector.register(wake_r, selectors.EVENT_READ)
+        self._wake_w = wake_w
         previous = self._catch_signals(wake_w)
         watchdog = _systemd.Watchdog().start()
+        watcher = None
         try:
             self._open_metrics()
+            if self.watch is not None:
+                watcher = _reload.Watcher(self.watch, self._changed).start()
+                logger.info("reload: watching %s %s", self.watch.describe(),
+                            watcher.how)
             for slot in self.slots:
                 self._spawn(slot)
             while self.workers or not self.stopping:
@@ -192,12 +206,15 @@ class Supervisor:
         finally:
             watchdog.stop()
             self._close_metrics()
+            if watcher is not None:
+                watcher.stop()
             self._restore_signals(previous)
             for w in self.workers:
                 w.proc.kill()
                 w.proc.wait()
             self.listeners.close()
             self.selector.close()
+            self._wake_w = -1
             os.close(wake_r)
             os.close(wake_w)
         if self.boot_error:
@@ -254,6 +271,10 @@ class Supervisor:
                 self._read(key.data)
         while self.signals:
             self._on_signal(self.signals.pop(0))
+        if self.changes:
+            paths = sorted({p for batch in self.changes for p in batch})
+            self.changes.clear()
+            self._on_change(paths)
         self._reap()
         self._timers()
 
@@ -468,6 +489,8 @@ class Supervisor:
             self.booted = True
             self._set_ready(1)
             self._banner()
+            if self.reload_after_boot:
+                self._reload(self.reload_after_boot)
 
     def _banner(self) -> None:
         what = f"{self.app_name} on" if self.app_name else "on"
@@ -497,6 +520,15 @@ class Supervisor:
                 self.slots[w.slot] = None
             return
         if not self.booted:
+            if self.watch is not None and not self.boot_error:
+                # While developing: fix the code, and the next change
+                # starts it again.
+                logger.error("%s exited before it was ready (%s): waiting "
+                             "for a change to a watched file to start it "
+                             "again", w, _exit_reason(code))
+                if self.slots.get(w.slot) is w:
+                    self.slots[w.slot] = None
+                return
             if not self.boot_error:
                 self._boot_failed(f"{w} exited before it was ready "
                                   f"({_exit_reason(code)}): see its error "
@@ -510,8 +542,9 @@ class Supervisor:
             logger.error("%s exited before it was ready (%s)", w,
                          _exit_reason(code))
             if w is self.reloading:
-                logger.error("SIGHUP: reload stopped; the workers not yet "
-                             "replaced keep serving")
+                logger.error("%s: reload stopped; the workers not yet "
+                             "replaced keep serving%s", self.reload_why,
+                             " until the next change" if self.watch else "")
                 self.reloading = None
                 self.reload_queue.clear()
             if self.slots.get(w.slot) is None:
@@ -556,11 +589,55 @@ class Supervisor:
                              BOOT_TIMEOUT)
                 w.proc.kill()
 
-    # SIGHUP: one by one.
-    def _reload(self) -> None:
-        logger.info("SIGHUP: replacing the %d workers one by one",
-                    len(self.slots))
-        self.reload_queue = list(self.slots)  # again, if under way
+    # --reload: a watched file changed.
+    def _changed(self, paths: list[str]) -> None:
+        """Called by the watcher's thread: hand paths to the loop."""
+        self.changes.append(paths)
+        try:
+            if self._wake_w >= 0:
+                os.write(self._wake_w, b"r")
+        except OSError:
+            pass  # full: the loop wakes anyway; closed: it has stopped
+
+    def _on_change(self, paths: list[str]) -> None:
+        if self.stopping:
+            return
+        _reload.forget_bytecode(paths)
+        names = [os.path.relpath(p) for p in paths]
+        what = names[0] + (f" and {len(names) - 1} more" if len(names) > 1
+                           else "")
+        why = f"{what} changed"
+        # Workers that failed to start, or wait to restart, start now.
+        now = time.monotonic()
+        waiting = [slot for slot, w in self.slots.items()
+                   if w is None and slot not in self.restart_at]
+        for slot in self.restart_at:
+            self.restart_at[slot] = now
+        if waiting:
+            logger.info("%s: starting the workers that could not", why)
+            for slot in waiting:
+                self._spawn(slot)
+        if not self.booted:
+            # Those already starting may have imported the old code:
+            # replaced once all serve.
+            if len(waiting) < len(self.slots):
+                logger.info("%s: the workers starting are replaced once "
+                            "they serve", why)
+                self.reload_after_boot = why
+            return
+        self._reload(why, skip=waiting)  # those run the new code already
+
+    # SIGHUP (and --reload): one by one.
+    def _reload(self, why: str = "SIGHUP", skip: Iterable[int] = ()
+                ) -> None:
+        self.reload_why = why
+        queue = [slot for slot in self.slots if slot not in skip]
+        if not queue:
+            return
+        logger.info("%s: replacing %s", why,
+                    "the worker" if len(self.slots) == 1
+                    else f"{len(queue)} workers one by one")
+        self.reload_queue = queue  # again, if under way
         if self.reloading is None:
             self._next_reload()
 
@@ -575,7 +652,7 @@ class Supervisor:
             current.recycling = True
             self.reloading = self._spawn(slot, replaces=current)
             return
-        logger.info("SIGHUP: every worker replaced")
+        logger.info("%s: every worker replaced", self.reload_why)
 
 
 def _rerun_command() -> list[str]:

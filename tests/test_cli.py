@@ -230,7 +230,7 @@ def test_the_option_table_is_servers_and_runs_signature():
      "--max-handlers must be a whole number of at least 1, not 0"),
     (["--workers", "many"], "--workers wants a number of worker processes"),
     (["--fd", "x"], "--fd wants a file descriptor number, not 'x'"),
-    (["--log-level", "loud"], "invalid choice"),
+    (["--log-level", "loud"], "--log-level must be one of debug, info"),
 ])
 def test_bad_options(captured, capsys, args, message):
     with pytest.raises(SystemExit) as exc:

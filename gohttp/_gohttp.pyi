@@ -241,8 +241,9 @@ class ASGILoop:
     def __new__(
         cls,
         loop: Any,
-        start: Callable[[Any, dict[str, Any], "ASGICall"], None],
+        start: Callable[[Any], Any],
         client_disconnected: type,
+        run: Callable[[Any, dict[str, Any], "ASGICall"], Any],
     ) -> "ASGILoop": ...
     @property
     def fd(self) -> int: ...

@@ -71,8 +71,10 @@ def task_starter(loop: asyncio.AbstractEventLoop
         return start
     ready = getattr(loop, "_ready", None)
     if not isinstance(ready, collections.deque):
-        # uvloop: its queue is not ours to touch.
-        return functools.partial(loop.create_task, name=TASK_NAME)
+        # uvloop: its queue is not ours to touch.  The Task itself, not
+        # uvloop's create_task, which names every task "Task-<n>" before
+        # renaming it (gohttp sets no task factory).
+        return functools.partial(asyncio.Task, loop=loop, name=TASK_NAME)
     return functools.partial(_start_at_once, loop, ready)
 
 
@@ -234,8 +236,10 @@ class EventLoop:
         self.kind = ("uvloop" if type(self.loop).__module__.startswith(
             "uvloop") else "asyncio")
         self.start_task = task_starter(self.loop)
-        self.core = _gohttp.ASGILoop(self.loop, self._start,
-                                     ClientDisconnected)
+        # For each request, C sets call.task = start_task(_run(app, scope,
+        # call)).
+        self.core = _gohttp.ASGILoop(self.loop, self.start_task,
+                                     ClientDisconnected, _run)
         ready = threading.Event()
         self.thread = threading.Thread(target=self._run, args=(ready,),
                                        name="gohttp-asgi", daemon=True)
@@ -252,11 +256,6 @@ class EventLoop:
             self.loop.remove_reader(self.core.fd)
             self.core.free()
             self.loop.close()
-
-    def _start(self, app: ASGIApplication, scope: dict[str, Any],
-               call: Any) -> None:
-        """Called by drain() for each new request."""
-        call.task = self.start_task(_run(app, scope, call))
 
     def in_loop(self) -> bool:
         return threading.current_thread() is self.thread

@@ -61,6 +61,8 @@ typedef struct {
     char body_done;            /* the last chunk was received */
     char disconnected;         /* the client has gone */
     char finished;             /* the app is done; Go was told */
+    char holding;              /* send() holds the last body (asgicall.c) */
+    PyObject *held_body;       /* bytes, or NULL for none */
 } ASGICallObject;
 
 #define ASGICall_CAST(op) ((ASGICallObject *)(op))

@@ -59,7 +59,7 @@ HOST = "127.0.0.1"
 HELLO = b"Hello, world!"
 POST_BODY = b"x" * (64 * 1024)     # what post64k.lua sends
 PEERS = ["granian", "gunicorn", "uvicorn", "uvloop", "httptools", "flask",
-         "websockets"]
+         "websockets", "fastapi"]
 
 # Debian packages for the commands this script runs.
 TOOLS = {"wrk": "wrk", "ab": "apache2-utils", "taskset": "util-linux"}
@@ -261,6 +261,11 @@ def all_rows() -> list[Row]:
         return lambda port: [py, str(BENCH / "apps" / "gohttp_asgi.py"),
                              app, str(port), loop]
 
+    def uvicorn(app: str) -> Callable[[int], list[str]]:
+        return lambda port: [str(vbin / "uvicorn"), "--host", HOST, "--port",
+                             str(port), "--no-access-log", "--log-level",
+                             "warning", app]
+
     return [
         Row("go", "pure Go net/http",
             lambda port: [str(GOHELLO), "-addr", f"{HOST}:{port}"], clean_env),
@@ -326,9 +331,13 @@ def all_rows() -> list[Row]:
         Row("granian-asgi", "granian ASGI",
             granian("asgi", "apps.asgi_plain:app"), venv_env),
         Row("uvicorn", "uvicorn ASGI",
-            lambda port: [str(vbin / "uvicorn"), "--host", HOST, "--port",
-                          str(port), "--no-access-log", "--log-level",
-                          "warning", "apps.asgi_plain:app"], venv_env),
+            uvicorn("apps.asgi_plain:app"), venv_env),
+        # The same through FastAPI: what a framework leaves of the gap.
+        Row("gohttp-fastapi", "gohttp ASGI + FastAPI",
+            gohttp_asgi("apps.asgi_fastapi:app"),
+            lambda: gohttp_env(with_venv=True)),
+        Row("uvicorn-fastapi", "uvicorn ASGI + FastAPI",
+            uvicorn("apps.asgi_fastapi:app"), venv_env),
     ]
 
 
@@ -346,7 +355,8 @@ def mark_skips(rows: list[Row], venv_error: Optional[str]) -> None:
                 row.skip = f"n/a ({gohttp_error})"
             elif "wsgi" in row.name and not has_wsgi:
                 row.skip = "n/a (no WSGI adapter yet)"
-        needs_venv = row.env is venv_env or row.name == "gohttp-wsgi-flask"
+        needs_venv = row.env is venv_env or row.name in (
+            "gohttp-wsgi-flask", "gohttp-fastapi")
         if needs_venv and not row.skip:
             if venv_error:
                 row.skip = f"n/a ({venv_error})"
@@ -1433,8 +1443,8 @@ def run_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
     ensure_tools(CALLGRIND_TOOLS)
     ensure_tools({"ab": "apache2-utils"})
     wanted = ("go", "go-timeouts", "gohttp", "gohttp-metrics", "gohttp-c",
-              "gohttp-wsgi",
-              "gohttp-asgi", "gohttp-asgi-asyncio")
+              "gohttp-wsgi", "gohttp-asgi", "gohttp-asgi-asyncio",
+              "gohttp-fastapi")
     out = ["## Instructions per request (callgrind)", ""]
     out += machine_header()
     out.append(f"- {version_of(['valgrind', '--version'])}, "

@@ -139,13 +139,14 @@ PyType_Spec gohttp_ready_spec = {
 static PyObject *
 asgi_loop_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"loop", "start", "client_disconnected", NULL};
-    PyObject *loop, *start, *disconnected;
+    static char *kwlist[] = {"loop", "start", "client_disconnected", "run",
+                             NULL};
+    PyObject *loop, *start, *disconnected, *run;
     ASGILoopObject *self = NULL;
     gohttp_error err;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO:ASGILoop", kwlist,
-                                     &loop, &start, &disconnected)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO:ASGILoop", kwlist,
+                                     &loop, &start, &disconnected, &run)) {
         return NULL;
     }
     if (gohttp_check_fork() < 0) {
@@ -159,6 +160,7 @@ asgi_loop_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     self->fd = -1;
     self->loop = Py_NewRef(loop);
     self->start = Py_NewRef(start);
+    self->run = Py_NewRef(run);
     self->disconnected = Py_NewRef(disconnected);
     self->create_future = PyObject_GetAttrString(loop, "create_future");
     self->calls = PyDict_New();
@@ -192,6 +194,7 @@ asgi_loop_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->loop);
     Py_VISIT(self->create_future);
     Py_VISIT(self->start);
+    Py_VISIT(self->run);
     Py_VISIT(self->disconnected);
     Py_VISIT(self->calls);
     return 0;
@@ -204,6 +207,7 @@ asgi_loop_clear(PyObject *op)
     Py_CLEAR(self->loop);
     Py_CLEAR(self->create_future);
     Py_CLEAR(self->start);
+    Py_CLEAR(self->run);
     Py_CLEAR(self->disconnected);
     Py_CLEAR(self->calls);
     return 0;
@@ -301,8 +305,17 @@ on_new(ASGILoopObject *self, const gohttp_asgi_event *ev, const char *data)
     if (scope == NULL) {
         goto done;
     }
-    result = PyObject_CallFunctionObjArgs(self->start, app->app, scope,
-                                          (PyObject *)call, NULL);
+    /* call.task = start(run(app, scope, call)), no Python frame between */
+    PyObject *args[3] = {app->app, scope, (PyObject *)call};
+    PyObject *coro = PyObject_Vectorcall(self->run, args, 3, NULL);
+    if (coro == NULL) {
+        goto done;
+    }
+    result = PyObject_CallOneArg(self->start, coro);
+    Py_DECREF(coro);
+    if (result != NULL && !call->finished) {
+        Py_XSETREF(call->task, Py_NewRef(result));
+    }
     rc = result != NULL ? 0 : -1;
 done:
     if (rc < 0) {
@@ -452,11 +465,12 @@ static PyMemberDef asgi_loop_members[] = {
 };
 
 PyDoc_STRVAR(asgi_loop_doc,
-"ASGILoop(loop, start, client_disconnected)\n--\n\n"
+"ASGILoop(loop, start, client_disconnected, run)\n--\n\n"
 "An event loop as Go sees it.  loop is the asyncio loop that polls fd\n"
-"and calls drain(); start(app, scope, call) runs each new request's app\n"
-"in a task; client_disconnected is the exception class send() raises\n"
-"once the client has gone.  Made by gohttp.asgi.");
+"and calls drain(); each new request's app runs in the task\n"
+"start(run(app, scope, call)) returns, kept as call.task;\n"
+"client_disconnected is the exception class send() raises once the\n"
+"client has gone.  Made by gohttp.asgi.");
 
 static PyType_Slot asgi_loop_slots[] = {
     {Py_tp_new, asgi_loop_new},

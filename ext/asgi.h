@@ -16,7 +16,8 @@ typedef struct {
     int fd;                    /* Go's; poll it for reading */
     PyObject *loop;            /* the asyncio loop */
     PyObject *create_future;   /* loop.create_future */
-    PyObject *start;           /* start(app, scope, call): runs the app's task */
+    PyObject *start;           /* start(coro): the task that runs coro */
+    PyObject *run;             /* run(app, scope, call): a request's coro */
     PyObject *disconnected;    /* the exception class of a send() too late */
     PyObject *calls;           /* {call handle: ASGICall} of requests in flight */
     gohttp_asgi_event *events; /* PyMem_Raw, NEVENTS of them */
@@ -78,6 +79,8 @@ typedef struct {
                                   for Go to write, or NULL */
     char trailers_due;         /* http.response.start announced trailers */
     char body_sent;            /* the last body of such a response went */
+    char holding;              /* send() holds the last body (asgicall.c) */
+    PyObject *held_body;       /* bytes, or NULL for none */
 } ASGICallObject;
 
 #define ASGICall_CAST(op) ((ASGICallObject *)(op))

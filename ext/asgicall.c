@@ -92,6 +92,41 @@ request_message(gohttp_state *st, const char *body, Py_ssize_t n, int more)
 
 /* ---- ASGICall ----------------------------------------------------------- */
 
+/* The largest last body send() holds (see hold_last_body): Go's high-water
+ * mark, below which a send() never waits. */
+#define HOLD_MAX (64 * 1024)
+
+/* Give Go the last body send() held, and the start held with it; with
+ * end, the end of the app (outcome) in the same call. */
+static gohttp_status
+give_held(ASGICallObject *self, int end, gohttp_outcome outcome,
+          gohttp_error *err)
+{
+    PyObject *body = self->held_body;   /* this owns it now */
+    char *p = body != NULL ? PyBytes_AS_STRING(body) : NULL;
+    size_t n = body != NULL ? (size_t)PyBytes_GET_SIZE(body) : 0;
+    int pending;
+    gohttp_status rc;
+
+    self->held_body = NULL;
+    self->holding = 0;
+    if (end) {
+        rc = gohttp_asgi_end(self->handle, self->generation,
+                             self->start_status, self->start_headers,
+                             self->start_size, p, n, outcome, err);
+    }
+    else {
+        rc = gohttp_asgi_body(self->handle, self->generation,
+                              self->start_status, self->start_headers,
+                              self->start_size, p, n, 0, &pending, err);
+    }
+    self->start_status = 0;   /* Go has it, or refused it for good */
+    PyMem_RawFree(self->start_headers);
+    self->start_headers = NULL;
+    Py_XDECREF(body);
+    return rc;
+}
+
 void
 gohttp_asgi_call_finish(ASGICallObject *self, gohttp_outcome outcome)
 {
@@ -105,12 +140,35 @@ gohttp_asgi_call_finish(ASGICallObject *self, gohttp_outcome outcome)
     }
     gohttp_error err;
     if (gohttp_check_fork() == 0) {
-        (void)gohttp_asgi_finish(self->handle, self->generation, outcome,
-                                 &err);   /* EFINISHED: Go is done already */
+        /* EFINISHED: Go is done already */
+        if (self->holding) {
+            (void)give_held(self, 1, outcome, &err);
+        }
+        else {
+            (void)gohttp_asgi_finish(self->handle, self->generation, outcome,
+                                     &err);
+        }
     }
     else {
         PyErr_Clear();
     }
+}
+
+/* The app's task waits for something (ASGIGuard): give Go the last body
+ * send() holds, if any, so the client never waits for the app. */
+static void
+flush_held(ASGICallObject *self)
+{
+    gohttp_error err;
+    if (!self->holding || self->finished) {
+        return;
+    }
+    if (gohttp_check_fork() < 0) {
+        PyErr_Clear();
+        return;
+    }
+    /* A client gone away: Go posts the news (DISCONNECT) itself. */
+    (void)give_held(self, 0, GOHTTP_HANDLED, &err);
 }
 
 static int
@@ -141,6 +199,7 @@ asgi_call_clear(PyObject *op)
     Py_CLEAR(self->ws_reason);
     Py_CLEAR(self->ws_senders);
     Py_CLEAR(self->trailers);
+    Py_CLEAR(self->held_body);
     return 0;
 }
 
@@ -440,6 +499,26 @@ end_waiting_receive(ASGICallObject *self)
     return rc;
 }
 
+/* The last body of a response sent whole (its start is held still), in
+ * bytes of at most HOLD_MAX: held in C, not given to Go yet.  Most apps
+ * return right after it, and their end takes it to Go in the same call
+ * (gohttp_asgi_end): one crossing, one wake of the request's goroutine.
+ * One that goes on and waits for something has it given as its task
+ * suspends (ASGIGuard), so that the client never waits for what the app
+ * does after its response (Starlette's background tasks).  0, or -1 with
+ * an exception set. */
+static int
+hold_last_body(ASGICallObject *self, PyObject *body)
+{
+    Py_XSETREF(self->held_body, Py_XNewRef(body));
+    self->holding = 1;
+    self->complete = 1;
+    if (self->receive_fut != NULL && end_waiting_receive(self) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
 /* send() of http.response.body: 1 if it must wait for Go to write, 0 if
  * not, -1 with an exception set. */
 int
@@ -487,8 +566,16 @@ gohttp_asgi_send_body(ASGICallObject *self, PyObject *message)
         PyBuffer_Release(&view);
         return -1;
     }
-    /* The last body of a response with trailers is not Go's last: the
-     * trailers message completes it. */
+    /* Held in C (see hold_last_body): not a WebSocket's denial response,
+     * nor the last body of a response with trailers, which is not Go's
+     * last: the trailers message completes it. */
+    if (!more && self->start_status != 0 && !self->disconnected
+        && !self->websocket && !self->trailers_due
+        && (body == NULL || (PyBytes_CheckExact(body)
+                             && PyBytes_GET_SIZE(body) <= HOLD_MAX))) {
+        PyBuffer_Release(&view);
+        return hold_last_body(self, body);
+    }
     gohttp_status rc = gohttp_asgi_body(self->handle, self->generation,
                                         self->start_status,
                                         self->start_headers, self->start_size,
@@ -872,10 +959,217 @@ static PyMemberDef asgi_call_members[] = {
     {NULL},
 };
 
+/* ---- ASGIGuard: the app's awaitable, watched ---------------------------- */
+
+/* What _run awaits instead of the app's coroutine: it passes every step
+ * through, and when the app suspends (its coroutine yields to the task),
+ * gives Go the last body its send() holds.  So a held body waits for the
+ * app to return (one crossing with the end) only while the app runs on
+ * without waiting. */
+typedef struct {
+    PyObject_HEAD
+    ASGICallObject *call;   /* strong */
+    PyObject *inner;        /* the app's awaitable's iterator */
+} GuardObject;
+
+static int
+guard_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    GuardObject *self = (GuardObject *)op;
+    Py_VISIT(Py_TYPE(op));
+    Py_VISIT(self->call);
+    Py_VISIT(self->inner);
+    return 0;
+}
+
+static int
+guard_clear(PyObject *op)
+{
+    GuardObject *self = (GuardObject *)op;
+    Py_CLEAR(self->call);
+    Py_CLEAR(self->inner);
+    return 0;
+}
+
+static void
+guard_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    (void)guard_clear(op);
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+guard_await(PyObject *op)
+{
+    return Py_NewRef(op);
+}
+
+static PySendResult
+guard_send(PyObject *op, PyObject *arg, PyObject **result)
+{
+    GuardObject *self = (GuardObject *)op;
+    PySendResult r = PyIter_Send(self->inner, arg, result);
+    if (r == PYGEN_NEXT) {
+        flush_held(self->call);
+    }
+    return r;
+}
+
+/* The iterator protocol's end: StopIteration(value) set, NULL. */
+static PyObject *
+stop_with(PyObject *value)
+{
+    if (value == Py_None) {
+        Py_DECREF(value);
+        return NULL;   /* no exception set: StopIteration() */
+    }
+    PyObject *stop = PyObject_CallOneArg(PyExc_StopIteration, value);
+    Py_DECREF(value);
+    if (stop != NULL) {
+        PyErr_SetObject(PyExc_StopIteration, stop);
+        Py_DECREF(stop);
+    }
+    return NULL;
+}
+
+static PyObject *
+guard_next(PyObject *op)
+{
+    PyObject *result;
+    switch (guard_send(op, Py_None, &result)) {
+    case PYGEN_NEXT:
+        return result;
+    case PYGEN_RETURN:
+        return stop_with(result);
+    default:
+        return NULL;
+    }
+}
+
+static PyObject *
+guard_send_method(PyObject *op, PyObject *arg)
+{
+    PyObject *result;
+    switch (guard_send(op, arg, &result)) {
+    case PYGEN_NEXT:
+        return result;
+    case PYGEN_RETURN:
+        return stop_with(result);
+    default:
+        return NULL;
+    }
+}
+
+/* throw(...): into the app's awaitable, as a task's cancel() does. */
+static PyObject *
+guard_throw(PyObject *op, PyObject *args)
+{
+    GuardObject *self = (GuardObject *)op;
+    PyObject *throw = PyObject_GetAttrString(self->inner, "throw");
+    if (throw == NULL) {
+        return NULL;
+    }
+    PyObject *result = PyObject_Call(throw, args, NULL);
+    Py_DECREF(throw);
+    if (result != NULL) {   /* it yielded: the app waits */
+        flush_held(self->call);
+    }
+    return result;
+}
+
+static PyObject *
+guard_close(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    GuardObject *self = (GuardObject *)op;
+    PyObject *close;
+    int found = PyObject_GetOptionalAttrString(self->inner, "close", &close);
+    if (found <= 0) {
+        return found < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    PyObject *result = PyObject_CallNoArgs(close);
+    Py_DECREF(close);
+    return result;
+}
+
+static PyMethodDef guard_methods[] = {
+    {"send", guard_send_method, METH_O, NULL},
+    {"throw", guard_throw, METH_VARARGS, NULL},
+    {"close", guard_close, METH_NOARGS, NULL},
+    {NULL},
+};
+
+static PyType_Slot guard_slots[] = {
+    {Py_tp_dealloc, guard_dealloc},
+    {Py_tp_traverse, guard_traverse},
+    {Py_tp_clear, guard_clear},
+    {Py_am_await, guard_await},
+    {Py_am_send, guard_send},
+    {Py_tp_iter, guard_await},
+    {Py_tp_iternext, guard_next},
+    {Py_tp_methods, guard_methods},
+    {Py_tp_doc, (void *)PyDoc_STR(
+        "An ASGI app's awaitable as gohttp.asgi awaits it: see "
+        "ASGICall._guard().")},
+    {0, NULL},
+};
+
+PyType_Spec gohttp_asgi_guard_spec = {
+    .name = "gohttp._gohttp.ASGIGuard",
+    .basicsize = sizeof(GuardObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+             | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = guard_slots,
+};
+
+PyDoc_STRVAR(guard_doc,
+"_guard(awaitable)\n--\n\n"
+"awaitable (what the app returned), to await in its place: each time the\n"
+"app waits for something, the last body its send() holds goes to Go\n"
+"first.  gohttp.asgi's _run awaits it.");
+
+static PyObject *
+asgi_call_guard(PyObject *op, PyObject *awaitable)
+{
+    ASGICallObject *call = ASGICall_CAST(op);
+    PyObject *inner;
+    if (PyCoro_CheckExact(awaitable) || PyGen_Check(awaitable)) {
+        inner = Py_NewRef(awaitable);   /* a generator: @types.coroutine */
+    }
+    else {
+        unaryfunc await = Py_TYPE(awaitable)->tp_as_async != NULL
+                          ? Py_TYPE(awaitable)->tp_as_async->am_await : NULL;
+        if (await == NULL) {
+            PyErr_Format(PyExc_TypeError,
+                         "an ASGI app must return an awaitable (be an "
+                         "async def), not %.200s",
+                         Py_TYPE(awaitable)->tp_name);
+            return NULL;
+        }
+        inner = await(awaitable);
+        if (inner == NULL) {
+            return NULL;
+        }
+    }
+    GuardObject *self = PyObject_GC_New(GuardObject,
+                                        call->state->ASGIGuardType);
+    if (self == NULL) {
+        Py_DECREF(inner);
+        return NULL;
+    }
+    self->call = (ASGICallObject *)Py_NewRef(call);
+    self->inner = inner;
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+}
+
 static PyMethodDef asgi_call_methods[] = {
     {"receive", asgi_call_receive, METH_NOARGS, receive_doc},
     {"send", asgi_call_send, METH_O, send_doc},
     {"_finish", asgi_call_finish, METH_O, finish_doc},
+    {"_guard", asgi_call_guard, METH_O, guard_doc},
     {NULL},
 };
 

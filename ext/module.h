@@ -226,6 +226,7 @@ typedef struct {
     PyTypeObject *ASGIAppType;
     PyTypeObject *ASGICallType;
     PyTypeObject *ReadyType;
+    PyTypeObject *ASGIGuardType;   /* asgicall.c: ASGICall._guard() */
     PyObject *asgi_done;        /* the completed awaitable send() returns */
     PyObject *asgi_key[GOHTTP_ASGI_NKEYS];      /* interned str */
     PyObject *asgi_value[GOHTTP_ASGI_NVALUES];  /* str */
@@ -422,6 +423,7 @@ extern PyType_Spec gohttp_asgi_loop_spec;
 extern PyType_Spec gohttp_asgi_app_spec;
 extern PyType_Spec gohttp_asgi_call_spec;
 extern PyType_Spec gohttp_ready_spec;
+extern PyType_Spec gohttp_asgi_guard_spec;
 int gohttp_asgi_init_state(gohttp_state *st);
 uintptr_t gohttp_asgi_app_loop(gohttp_state *st, PyObject *app);
 /* 1 if app (an ASGIApp) serves WebSocket handshakes only. */

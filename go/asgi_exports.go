@@ -138,31 +138,60 @@ func gohttp_asgi_body(h C.uintptr_t, generation C.uint64_t, code C.int32_t, head
 		return report(err, e)
 	}
 	defer c.mu.Unlock()
-	switch {
-	case code != 0 && a.startSet:
-		return report(err, errState("http.response.start was sent already: a response starts once"))
-	case code != 0 && (code < 200 || code > 999):
-		return report(err, errInvalid("invalid status %d: http.response.start takes a final status, 200 to 999", int(code)))
-	case code == 0 && !a.startSet:
-		return report(err, errState("http.response.body before http.response.start"))
-	case a.final:
-		return report(err, errState("the response is complete: no http.response.body may follow the one without more_body"))
-	case a.gone:
-		return report(err, errClientGone)
+	if e := a.addBody(code, headers, hn, cBytes(p, n), more != 0); e != nil {
+		return report(err, e)
 	}
-	if code != 0 {
-		a.status = int(code)
-		a.headers = append(a.headers[:0], cBytes(headers, hn)...)
-		a.startSet = true
-	}
-	a.out = append(a.out, cBytes(p, n)...)
-	a.final = more == 0
 	if len(a.out)+a.inflight > asgiHighWater {
 		a.wantWritten = true
 		*pending = 1
 	}
 	a.wake()
 	return C.GOHTTP_OK
+}
+
+// gohttp_asgi_end is gohttp_asgi_body of the last part of the body
+// followed by gohttp_asgi_finish, in one call: what C does when the app
+// returns right after sending its response whole, so that the request's
+// goroutine is woken once to write it all and return.  The arguments are
+// as for those two; the finish happens even if the body is refused
+// (err then says why), and (h, generation) is invalid afterwards.
+//
+//export gohttp_asgi_end
+func gohttp_asgi_end(h C.uintptr_t, generation C.uint64_t, code C.int32_t, headers *C.char, hn C.size_t, p *C.char, n C.size_t, outcome C.gohttp_outcome, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	c, a, e := lookupASGI(h, generation)
+	if e != nil {
+		return report(err, e)
+	}
+	defer c.mu.Unlock()
+	e = a.addBody(code, headers, hn, cBytes(p, n), false)
+	a.finish(outcome)
+	return report(err, e)
+}
+
+// addBody is what gohttp_asgi_body adds to the response, with c.mu held;
+// headers (hn bytes) are read only with a code.
+func (a *asgiState) addBody(code C.int32_t, headers *C.char, hn C.size_t, body []byte, more bool) error {
+	switch {
+	case code != 0 && a.startSet:
+		return errState("http.response.start was sent already: a response starts once")
+	case code != 0 && (code < 200 || code > 999):
+		return errInvalid("invalid status %d: http.response.start takes a final status, 200 to 999", int(code))
+	case code == 0 && !a.startSet:
+		return errState("http.response.body before http.response.start")
+	case a.final:
+		return errState("the response is complete: no http.response.body may follow the one without more_body")
+	case a.gone:
+		return errClientGone
+	}
+	if code != 0 {
+		a.status = int(code)
+		a.headers = append(a.headers[:0], cBytes(headers, hn)...)
+		a.startSet = true
+	}
+	a.out = append(a.out, body...)
+	a.final = !more
+	return nil
 }
 
 // gohttp_asgi_read asks the request's goroutine for the next chunk of the
@@ -204,12 +233,18 @@ func gohttp_asgi_finish(h C.uintptr_t, generation C.uint64_t, outcome C.gohttp_o
 		return report(err, e)
 	}
 	defer c.mu.Unlock()
+	a.finish(outcome)
+	return C.GOHTTP_OK
+}
+
+// finish records that the app is done, with c.mu held, and wakes the
+// goroutine.  A WebSocket's app is done whether or not it sent a body.
+func (a *asgiState) finish(outcome C.gohttp_outcome) {
 	if outcome == C.GOHTTP_HANDLED && !a.final && a.ws == nil {
 		outcome = C.GOHTTP_FAILED
 	}
 	a.finished, a.outcome = true, outcome
 	a.wake()
-	return C.GOHTTP_OK
 }
 
 // gohttp_asgi_pathsend opens the file at path (n bytes, not

@@ -37,9 +37,10 @@
  *     c. An event names its request by (req.call, req.generation), as
  *        rule 2's handler calls do; an event for a request C has already
  *        finished is stale and C drops it.  The pair stays valid until C
- *        calls gohttp_asgi_finish; Go refuses it afterwards.
- *     d. What C passes to gohttp_asgi_body (the body bytes, and with the
- *        first body the headers of the start C held until then) is read
+ *        calls gohttp_asgi_finish (or gohttp_asgi_end, the last body and
+ *        the finish in one call); Go refuses it afterwards.
+ *     d. What C passes to gohttp_asgi_body or _end (the body bytes, and
+ *        with the first body the start's headers C held until then) is read
  *        during the call only: Go copies it, and the request's goroutine
  *        writes it to the network, never the loop.
  *     Likewise the path of gohttp_asgi_pathsend: Go opens the file itself

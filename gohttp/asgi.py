@@ -75,8 +75,10 @@ def task_starter(loop: asyncio.AbstractEventLoop
         return start
     ready = getattr(loop, "_ready", None)
     if not isinstance(ready, collections.deque):
-        # uvloop: its queue is not ours to touch.
-        return functools.partial(loop.create_task, name=TASK_NAME)
+        # uvloop: its queue is not ours to touch.  The Task itself, not
+        # uvloop's create_task, which names every task "Task-<n>" before
+        # renaming it (gohttp sets no task factory).
+        return functools.partial(asyncio.Task, loop=loop, name=TASK_NAME)
     return functools.partial(_start_at_once, loop, ready)
 
 
@@ -103,7 +105,10 @@ async def _run(app: ASGIApplication, scope: dict[str, Any],
     the OSError of a client gone away; Go answers 500 if the response had
     not started, else aborts it, unless it was complete: that one stands."""
     try:
-        await app(scope, call.receive, call.send)
+        # The guard gives Go the response the app's send() holds, if
+        # any, as soon as the app waits for something; else it goes with
+        # call._finish, in one call into Go (ext/asgicall.c).
+        await call._guard(app(scope, call.receive, call.send))
     except BaseException as exc:
         # Logged first, then Go answers: the log says why before the
         # client sees the 500 (a WebSocket's close 1011).
@@ -249,8 +254,10 @@ class EventLoop:
         self.kind = ("uvloop" if type(self.loop).__module__.startswith(
             "uvloop") else "asyncio")
         self.start_task = task_starter(self.loop)
-        self.core = _gohttp.ASGILoop(self.loop, self._start,
-                                     ClientDisconnected)
+        # For each request, C sets call.task = start_task(_run(app, scope,
+        # call)).
+        self.core = _gohttp.ASGILoop(self.loop, self.start_task,
+                                     ClientDisconnected, _run)
         # The thread that runs the loop: None until it first runs.
         self.thread: Optional[threading.Thread] = None
         self.stopping = False   # stop() was called
@@ -303,11 +310,6 @@ class EventLoop:
                 error_logger.exception("ASGI tasks did not end at close")
         self.core.free()
         self.loop.close()
-
-    def _start(self, app: ASGIApplication, scope: dict[str, Any],
-               call: Any) -> None:
-        """Called by drain() for each new request."""
-        call.task = self.start_task(_run(app, scope, call))
 
     def in_loop(self) -> bool:
         return threading.current_thread() is self.thread

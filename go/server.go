@@ -91,7 +91,12 @@ func newServer(maxHandlers int, parallel bool) (*server, error) {
 }
 
 // getCall returns a free call, making one if none is free.  There are
-// as many calls as requests were ever in flight at once.
+// as many calls as requests were ever in flight at once: a call is never
+// freed before its server, so that C naming one after its request
+// (a ResponseWriter kept past the handler) gets a clean error, not a
+// stale handle.  Only the first keptCalls idle ones keep their buffers,
+// though (putCall), so a burst of 5,000 requests in flight leaves 5,000
+// bare calls behind, not 5,000 calls' buffers.
 func (s *server) getCall() *call {
 	s.busy.Add(1)
 	s.callsMu.Lock()
@@ -99,6 +104,9 @@ func (s *server) getCall() *call {
 	if n := len(s.idle); n > 0 {
 		c := s.idle[n-1]
 		s.idle = s.idle[:n-1]
+		if c.data == nil {
+			c.rearm()
+		}
 		return c
 	}
 	c := newCall()
@@ -106,8 +114,15 @@ func (s *server) getCall() *call {
 	return c
 }
 
+// keptCalls is how many idle calls keep their buffers for the next
+// request: more than the requests most servers have in flight at once.
+const keptCalls = 64
+
 func (s *server) putCall(c *call) {
 	s.callsMu.Lock()
+	if len(s.idle) >= keptCalls {
+		c.shed()
+	}
 	s.idle = append(s.idle, c)
 	s.callsMu.Unlock()
 	s.busy.Add(-1)

@@ -188,24 +188,6 @@ span(const gohttp_request *req, const char *data, int field, Py_ssize_t *n)
     return data + req->field[field].off;
 }
 
-/* New reference: the 2-tuple (a, b), taking both references (NULL: an
- * error is set already, and the other is dropped).  What PyTuple_Pack
- * makes, without its varargs and its two increfs and decrefs: a scope
- * makes one per header and one for the client. */
-static PyObject *
-pair_of(PyObject *a, PyObject *b)
-{
-    PyObject *pair = a != NULL && b != NULL ? PyTuple_New(2) : NULL;
-    if (pair == NULL) {
-        Py_XDECREF(a);
-        Py_XDECREF(b);
-        return NULL;
-    }
-    PyTuple_SET_ITEM(pair, 0, a);   /* steals a */
-    PyTuple_SET_ITEM(pair, 1, b);   /* steals b */
-    return pair;
-}
-
 /* New reference: the (name, value) pair of one header, or NULL. */
 static PyObject *
 header_pair(gohttp_state *st, const char *k, Py_ssize_t klen,
@@ -215,7 +197,10 @@ header_pair(gohttp_state *st, const char *k, Py_ssize_t klen,
     PyObject *name = i >= 0 ? Py_NewRef(st->asgi_header_name[i])
                             : lower_name(k, klen);
     PyObject *value = name != NULL ? PyBytes_FromStringAndSize(v, vlen) : NULL;
-    return pair_of(name, value);
+    PyObject *pair = value != NULL ? PyTuple_Pack(2, name, value) : NULL;
+    Py_XDECREF(name);
+    Py_XDECREF(value);
+    return pair;
 }
 
 /* New reference: scope["headers"], a list of (name, value) bytes pairs. */
@@ -232,8 +217,9 @@ headers_list(gohttp_state *st, const gohttp_request *req, const char *data)
         return NULL;
     }
     if (host_len > 0) {
-        PyObject *pair = pair_of(Py_NewRef(st->asgi_host),
-                                 PyBytes_FromStringAndSize(host, host_len));
+        PyObject *value = PyBytes_FromStringAndSize(host, host_len);
+        PyObject *pair = value ? PyTuple_Pack(2, st->asgi_host, value) : NULL;
+        Py_XDECREF(value);
         if (pair == NULL) {
             goto error;
         }
@@ -280,7 +266,11 @@ address(const char *s, Py_ssize_t n)
     /* What Py_BuildValue("(s#l)") makes, without parsing a format for
      * every request. */
     PyObject *h = PyUnicode_DecodeUTF8(host, host_len, NULL);
-    return pair_of(h, h != NULL ? PyLong_FromLong(number) : NULL);
+    PyObject *p = h != NULL ? PyLong_FromLong(number) : NULL;
+    PyObject *pair = p != NULL ? PyTuple_Pack(2, h, p) : NULL;
+    Py_XDECREF(h);
+    Py_XDECREF(p);
+    return pair;
 }
 
 /* New reference: scope["server"] of the local address s[:n].  A server

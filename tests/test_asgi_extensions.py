@@ -10,6 +10,7 @@ import os
 import socket
 import ssl
 import threading
+import time
 
 import pytest
 
@@ -558,3 +559,37 @@ def test_trailers_mistakes(serve_asgi, asgi_errors):
     # else the connection closed without the last chunk.
     assert (raw.startswith(b"HTTP/1.1 500 ")
             or b"hello world" in raw and not raw.endswith(b"0\r\n\r\n")), raw
+
+
+def test_pathsend_keeps_no_file_open(serve_asgi, http, big_file, tmp_path):
+    """Every file Go opens for a pathsend is closed: sent, refused, or
+    cut short by a client that leaves."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200})
+        path = {"/ok": big_file, "/fifo": fifo}.get(scope["path"],
+                                                   tmp_path / "missing")
+        try:
+            await send({"type": "http.response.pathsend", "path": str(path)})
+        except (OSError, ValueError):
+            await send({"type": "http.response.body", "body": b"no"})
+
+    def open_fds():
+        return len(os.listdir("/proc/self/fd"))
+
+    srv = serve_asgi(app)
+    for path in ("/ok", "/missing", "/fifo"):   # warm up
+        http.request("GET", srv.url + path)
+    before = open_fds()
+    for _ in range(30):
+        for path in ("/ok", "/missing", "/fifo"):
+            assert http.request("GET", srv.url + path).status == 200
+        with connect(srv.address) as sock:   # leaves mid-file
+            sock.sendall(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.recv(1024)
+    deadline = time.monotonic() + 10
+    while open_fds() > before and time.monotonic() < deadline:
+        time.sleep(0.05)   # the last connections' goroutines finish
+    assert open_fds() <= before

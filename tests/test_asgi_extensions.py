@@ -258,7 +258,9 @@ def ask(srv, ctx, requests=1):
                 else:
                     data = b""
                     while not data.endswith(b"1.1"):
-                        data += s.recv(65536)
+                        chunk = s.recv(65536)
+                        assert chunk, data
+                        data += chunk
             return s.cipher()[0]
 
 
@@ -329,7 +331,11 @@ def test_tls_server_cert_is_the_one_the_connection_got(tls_scopes, pairs):
     with socket.create_connection(srv.address, timeout=20) as raw:
         with ctx.wrap_socket(raw, server_hostname="localhost") as s:
             s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            assert s.recv(65536).endswith(b"1.1")
+            data = b""
+            while not data.endswith(b"1.1"):
+                chunk = s.recv(65536)
+                assert chunk, data
+                data += chunk
             install(b, cert, key)
             srv.reload_tls()
             s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n"

@@ -181,6 +181,50 @@ req_path_value(const gohttp_req *r, const char *name)
     return value.ptr != NULL ? value : (gohttp_str){"", 0};
 }
 
+static int
+req_tls(const gohttp_req *r, gohttp_tls *out)
+{
+    gohttp_str span = field(r, GOHTTP_F_TLS);
+    gohttp_tls_state tls;
+    memset(out, 0, sizeof *out);
+    if (!gohttp_tls_read(span.ptr, (Py_ssize_t)span.len, &tls)) {
+        return -1;   /* cleartext */
+    }
+    out->version = tls.version;
+    out->cipher_suite = tls.cipher_suite;
+    gohttp_str *names[GOHTTP_TLS_NNAMES] = {
+        [GOHTTP_TLS_VERSION] = &out->version_name,
+        [GOHTTP_TLS_CIPHER] = &out->cipher_name,
+        [GOHTTP_TLS_SERVER_NAME] = &out->server_name,
+        [GOHTTP_TLS_ALPN] = &out->alpn,
+    };
+    for (int i = 0; i < GOHTTP_TLS_NNAMES; i++) {
+        *names[i] = (gohttp_str){tls.name[i], (size_t)tls.name_len[i]};
+    }
+    for (const char *p = tls.chain; p < tls.chain_end; out->client_certs++) {
+        (void)next_item(&p);
+    }
+    return 0;
+}
+
+static int
+req_tls_client_cert(const gohttp_req *r, size_t i, gohttp_str *der)
+{
+    gohttp_str span = field(r, GOHTTP_F_TLS);
+    gohttp_tls_state tls;
+    if (gohttp_tls_read(span.ptr, (Py_ssize_t)span.len, &tls)) {
+        const char *p = tls.chain;
+        for (size_t j = 0; p < tls.chain_end; j++) {
+            *der = next_item(&p);
+            if (j == i) {
+                return 0;
+            }
+        }
+    }
+    *der = (gohttp_str){NULL, 0};
+    return -1;
+}
+
 static int64_t
 req_content_length(const gohttp_req *r)
 {
@@ -571,6 +615,8 @@ static const gohttp_capi capi_table = {
     .flush = rw_flush,
     .abort = rw_abort,
     .error = rw_error,
+    .tls = req_tls,
+    .tls_client_cert = req_tls_client_cert,
 };
 
 void

@@ -208,8 +208,8 @@ func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
 		c.mu.Unlock()
 
 		for _, hint := range hints {
-			if !gone && a.earlyHint(c, hint) != nil {
-				gone = true
+			if !gone {
+				a.earlyHint(c, hint)
 			}
 		}
 		if file != nil {
@@ -302,17 +302,16 @@ func (a *asgiState) sendFile(c *call, status int, headers []byte, f *os.File, si
 
 // earlyHint sends a 103 Early Hints response with the headers packed in
 // block (Link, each): net/http writes and flushes a 1xx at once, before
-// the final response, over HTTP/1.1 and HTTP/2 alike.  (A Flush here
-// would send the final response's headers too: a 200 of these.)  The final response's
-// headers replace these (writeHeaderSized clears the map first).
-func (a *asgiState) earlyHint(c *call, block []byte) error {
+// the final response, over HTTP/1.1 and HTTP/2 alike, and a write error
+// shows at the next write.  The final response's headers replace these
+// (writeHeaderSized clears the map first).  No Flush here: it would send
+// the final response's headers too, a 200 of these.
+func (a *asgiState) earlyHint(c *call, block []byte) {
 	h := c.w.Header()
 	clear(h)
-	if err := unpackInto(h, block); err != nil {
-		return err
+	if unpackInto(h, block) == nil { // C checked every name and value
+		c.w.WriteHeader(http.StatusEarlyHints)
 	}
-	c.w.WriteHeader(http.StatusEarlyHints) // written and flushed at once
-	return nil
 }
 
 // setTrailers makes the headers packed in block the response's

@@ -12,6 +12,7 @@ import gc
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -27,6 +28,8 @@ from gohttp import _gohttp
 from helpers.common import (GOHTTP_PATH, TIMEOUT, connect, get, read_to_end,
                             rss_bytes)
 from helpers.leak import REFS_PER_REQUEST, needs_pydebug, refs_per_request
+from helpers.net import key_pair  # noqa: F401
+from test_tls_production import der, pki  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = {
@@ -689,3 +692,57 @@ def test_the_example_app_serves(c_build):
     finally:
         proc.communicate(timeout=60)
     assert proc.returncode == 0
+
+
+# ---- TLS --------------------------------------------------------------
+
+
+def test_tls_state(make_server, probe, key_pair, pki):
+    """api->tls and api->tls_client_cert: what req.tls holds, with a
+    client certificate (mutual TLS), and -1 with a zeroed struct for a
+    cleartext request."""
+    plain = make_server()
+    probe.route(plain, "GET /tls", "tls")
+    assert fetch(plain, "GET", "/tls").data == b"cleartext zeroed\n"
+
+    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
+                      ssl_ca_certs=pki.ca, ssl_cert_reqs="required")
+    probe.route(srv, "GET /tls", "tls")
+    ctx = ssl.create_default_context(cafile=str(key_pair.cert))
+    ctx.load_cert_chain(str(pki.cert), str(pki.key))
+    ctx.set_alpn_protocols(["http/1.1"])
+    with socket.create_connection(srv.address, timeout=TIMEOUT) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(b"GET /tls HTTP/1.1\r\nHost: localhost\r\n"
+                      b"Connection: close\r\n\r\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+            cipher = s.cipher()[0]
+    body = data.partition(b"\r\n\r\n")[2]
+    if b"Transfer-Encoding: chunked" in data:
+        body = dechunk(body)
+    line, _, rest = body.partition(b"\n")
+    assert line.decode() == ("772 %d TLSv1.3 %s [localhost] [http/1.1] 2"
+                             % (CIPHERS[cipher], cipher))
+    certs = []
+    while rest:
+        size, _, rest = rest.partition(b"\n")
+        certs.append(rest[:int(size)])
+        rest = rest[int(size):]
+    assert certs == [der(pki.cert), der(pki.ca)]
+
+
+# The TLS 1.3 suites, by the name both OpenSSL and Go give them.
+CIPHERS = {"TLS_AES_128_GCM_SHA256": 0x1301, "TLS_AES_256_GCM_SHA384": 0x1302,
+           "TLS_CHACHA20_POLY1305_SHA256": 0x1303}
+
+
+def dechunk(body: bytes) -> bytes:
+    out = b""
+    while True:
+        size, _, body = body.partition(b"\r\n")
+        n = int(size, 16)
+        if n == 0:
+            return out
+        out, body = out + body[:n], body[n + 2:]

@@ -108,6 +108,20 @@ typedef struct {
     size_t len;
 } gohttp_str;
 
+/* A request's TLS state (api->tls): what req.tls holds for Python
+ * handlers.  The strings point into the request, as r's do. */
+typedef struct {
+    uint16_t version;          /* 0x0303 for TLS 1.2, 0x0304 for TLS 1.3 */
+    uint16_t cipher_suite;     /* its IANA number: 0x1301 */
+    gohttp_str version_name;   /* "TLSv1.3" */
+    gohttp_str cipher_name;    /* Go's name: "TLS_AES_128_GCM_SHA256" */
+    gohttp_str server_name;    /* SNI: the name the client asked for, or "" */
+    gohttp_str alpn;           /* "h2", "http/1.1", or "" */
+    size_t client_certs;       /* certificates in the client's verified
+                                  chain (api->tls_client_cert), 0 without a
+                                  client certificate */
+} gohttp_tls;
+
 /* A handler: answers one request.  See the top for where it runs. */
 typedef void (*gohttp_handler)(gohttp_rw *w, const gohttp_req *r,
                                void *ctx);
@@ -212,6 +226,16 @@ typedef struct gohttp_capi {
     /* Why the last call on w or its request failed (NUL-terminated,
      * valid until the next call on w), or "" if none did. */
     const char *(*error)(const gohttp_rw *w);
+
+    /* ---- TLS: no GIL needed ---------------------------------------- */
+
+    /* The connection's TLS state into *tls: returns 0, or -1 for a
+     * cleartext request (*tls is then zeroed). */
+    int (*tls)(const gohttp_req *r, gohttp_tls *tls);
+    /* The i-th certificate (DER) of the client's verified chain: the
+     * client's own first, then its chain up to the trusted CA (0 <= i <
+     * tls->client_certs).  Returns 0, or -1 if there is no such one. */
+    int (*tls_client_cert)(const gohttp_req *r, size_t i, gohttp_str *der);
 } gohttp_capi;
 
 /* Import gohttp's C API into *api: call it with the GIL held, in the

@@ -276,10 +276,43 @@ script(gohttp_rw *w, const gohttp_req *r, void *ctx)
     atomic_fetch_add(&script_runs, 1);
 }
 
+/* What api->tls says: "cleartext\n" (and whether it zeroed the struct),
+ * or a line of the state, then each certificate of the client's chain as
+ * its length, a newline and its DER bytes. */
+static void
+tls_state(gohttp_rw *w, const gohttp_req *r, void *ctx)
+{
+    gohttp_tls tls;
+    memset(&tls, 0xff, sizeof tls);
+    char line[512];
+    if (api->tls(r, &tls) < 0) {
+        int zeroed = tls.version == 0 && tls.cipher_suite == 0
+                     && tls.client_certs == 0 && tls.alpn.len == 0;
+        snprintf(line, sizeof line, "cleartext %s\n",
+                 zeroed ? "zeroed" : "NOT ZEROED");
+        api->write(w, line, strlen(line));
+        return;
+    }
+    snprintf(line, sizeof line, "%u %u %.*s %.*s [%.*s] [%.*s] %zu\n",
+             tls.version, tls.cipher_suite,
+             (int)tls.version_name.len, tls.version_name.ptr,
+             (int)tls.cipher_name.len, tls.cipher_name.ptr,
+             (int)tls.server_name.len, tls.server_name.ptr,
+             (int)tls.alpn.len, tls.alpn.ptr, tls.client_certs);
+    api->write(w, line, strlen(line));
+    gohttp_str der;
+    for (size_t i = 0; api->tls_client_cert(r, i, &der) == 0; i++) {
+        snprintf(line, sizeof line, "%zu\n", der.len);
+        api->write(w, line, strlen(line));
+        api->write(w, der.ptr, der.len);
+    }
+}
+
 static const struct {
     const char *name;
     gohttp_handler handler;
 } KINDS[] = {
+    {"tls", tls_state},
     {"empty", empty},
     {"status_only", status_only},
     {"abort_early", abort_early},

@@ -178,8 +178,6 @@ class Supervisor:
         try:
             if self.watch is not None:
                 watcher = _reload.Watcher(self.watch, self._changed).start()
-                logger.info("reload: watching %s %s", self.watch.describe(),
-                            watcher.how)
             for slot in self.slots:
                 self._spawn(slot)
             while self.workers or not self.stopping:

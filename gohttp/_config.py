@@ -41,6 +41,10 @@ from . import _options
 from ._options import Option
 
 PREFIX = "GOHTTP_"
+# Variables of that prefix gohttp uses for something else (the build,
+# the supervisor, the tests): no option may be named like them.
+RESERVED = ("GOHTTP_GO", "GOHTTP_DEBUG", "GOHTTP_SANITIZE", "GOHTTP_WORKER",
+            "GOHTTP_GOMAXPROCS", "GOHTTP_SKIP_FRESH_CLONE", "GOHTTP_TEST_")
 
 # The options the command takes, and by their key.
 OPTIONS: tuple[Option, ...] = tuple(o for o in _options.OPTIONS

@@ -111,7 +111,8 @@ def _matches(rel: PurePath, patterns: Iterable[str]) -> bool:
 
 class Watcher:
     """A thread that calls on_change(paths) with the changed files each
-    time some change, until stop()."""
+    time some change, until stop().  It logs "reload: watching ..." once
+    changes can no longer be missed."""
 
     def __init__(self, watch: Watch,
                  on_change: Callable[[list[str]], None]) -> None:
@@ -146,6 +147,10 @@ class Watcher:
         if self._thread.is_alive():
             self._thread.join(timeout=2.0)
 
+    def _ready(self) -> None:
+        logger.info("reload: watching %s %s", self.watch.describe(),
+                    self.how)
+
     def _run(self, target: Callable[[], None]) -> None:
         try:
             target()
@@ -166,11 +171,19 @@ class Watcher:
         def wanted(change: Any, path: str) -> bool:
             return self.watch.wants(path)
 
+        ready = False
+        # yield_on_timeout: an empty batch after rust_timeout ms says the
+        # OS watches are in place (watchfiles says so no other way).
         for changes in watchfiles.watch(
                 *self.watch.dirs, watch_filter=wanted, stop_event=self._stop,
-                debounce=DEBOUNCE_MS, rust_timeout=500,
-                raise_interrupt=False, ignore_permission_denied=True):
-            self.on_change(sorted({path for _, path in changes}))
+                debounce=DEBOUNCE_MS, rust_timeout=200,
+                yield_on_timeout=True, raise_interrupt=False,
+                ignore_permission_denied=True):
+            if not ready:
+                ready = True
+                self._ready()
+            if changes:
+                self.on_change(sorted({path for _, path in changes}))
 
     # Polling
     def snapshot(self) -> dict[str, tuple[int, int]]:
@@ -192,6 +205,7 @@ class Watcher:
         return found
 
     def _poll(self) -> None:
+        self._ready()
         before = self._snapshot
         while not self._stop.wait(POLL_INTERVAL):
             now = self.snapshot()

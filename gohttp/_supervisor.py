@@ -197,8 +197,6 @@ class Supervisor:
             self._open_metrics()
             if self.watch is not None:
                 watcher = _reload.Watcher(self.watch, self._changed).start()
-                logger.info("reload: watching %s %s", self.watch.describe(),
-                            watcher.how)
             for slot in self.slots:
                 self._spawn(slot)
             while self.workers or not self.stopping:

@@ -192,6 +192,8 @@ def test_every_option_of_the_command_is_read_from_the_environment():
                 _config.env_names(option)[0]), option.name
     names = [n for o in _config.OPTIONS for n in _config.env_names(o)]
     assert len(names) == len(set(names))
+    assert not [n for n in names
+                if n.startswith(_config.RESERVED[-1]) or n in _config.RESERVED]
     assert len(_config.BY_KEY) == len(_config.OPTIONS)
     assert [o.name for o in _config.OPTIONS] == [
         o.name for o in _options.OPTIONS if o.flags or o.where == "command"]

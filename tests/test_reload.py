@@ -57,6 +57,12 @@ def reloading(env, cwd, *args):
         proc.stderr.close()
 
 
+def watching(banner):
+    """Wait until the watcher says changes can no longer be missed."""
+    if not any("reload: watching " in line for line in banner.lines):
+        banner.wait_for("reload: watching ")
+
+
 def answer(url):
     r = get(url + "/")
     assert r.status == 200
@@ -88,6 +94,7 @@ def test_a_change_serves_from_a_fresh_worker_without_refusing(
     write_app(tmp_path / "app.py", "v1")
     with reloading(subprocess_env, tmp_path) as (proc, banner):
         _, url = banner.wait()
+        watching(banner)
         version, first = answer(url)
         assert version == "v1"
         # A client asks all along the reload, a new connection each time.
@@ -120,6 +127,7 @@ def test_code_that_fails_to_import_leaves_the_old_worker_serving(
     write_app(app, "v1")
     with reloading(subprocess_env, tmp_path) as (proc, banner):
         _, url = banner.wait()
+        watching(banner)
         app.write_text("def app(:\n")
         banner.wait_for("reload stopped; the workers not yet replaced keep "
                         "serving until the next change")
@@ -139,6 +147,7 @@ def test_an_app_broken_at_the_start_starts_once_fixed(subprocess_env,
     with reloading(subprocess_env, tmp_path) as (proc, banner):
         banner.wait_for("waiting for a change to a watched file to start "
                         "it again")
+        watching(banner)
         write_app(app, "v1")
         _, url = banner.wait()
         assert answer(url)[0] == "v1"
@@ -157,7 +166,7 @@ def test_a_change_while_starting_is_served_once_started(subprocess_env,
             f"    time.sleep(0.01)\n")
     app.write_text(wait + APP.replace("VERSION", "v1"))
     with reloading(subprocess_env, tmp_path) as (proc, banner):
-        banner.wait_for("reload: watching ")
+        watching(banner)
         app.write_text(wait + APP.replace("VERSION", "v2"))
         banner.wait_for("app.py changed")
         go.touch()
@@ -181,6 +190,7 @@ def test_polling_follows_includes_and_excludes(subprocess_env, tmp_path):
                    "--reload-include", "*.html",
                    "--reload-exclude", "generated") as (proc, banner):
         _, url = banner.wait()
+        watching(banner)
         assert "by polling every 0.5s" in "".join(banner.lines)
         (src / "generated" / "out.html").write_text("ignored")
         (tmp_path / "elsewhere.py").write_text("ignored = True\n")

@@ -94,6 +94,10 @@ def test_ten_thousand_slow_requests_cost_no_threads(subprocess_env):
                   f"{answer * 1000:.1f} ms")
             assert busy_threads <= idle_threads + 8, (idle_threads,
                                                       busy_threads)
+            # Measured: about 20 KiB a waiting request, most of it Go's
+            # (the connection's goroutine and buffers); the bound is loose.
+            per_request = (busy_rss - idle_rss) * MiB / n
+            assert per_request < 40 * 1024, f"{per_request:.0f} B each"
 
             assert get(url + "/release") == b"ok"
             open_ = n

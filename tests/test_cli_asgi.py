@@ -127,6 +127,19 @@ def test_a_hanging_startup_times_out_or_stops_at_ctrl_c(subprocess_env):
         assert "Traceback" not in rest and "destroyed" not in rest
 
 
+def test_tasks_an_app_leaks_do_not_hold_up_the_exit(subprocess_env):
+    with gohttp_command(subprocess_env, "asgi_apps.held:leaky",
+                        "-b", "127.0.0.1:0") as (proc, banner):
+        _, url = banner.wait()
+        for i in range(1, 4):
+            assert get(url + "/") == (200, str(i))
+        started = time.monotonic()
+        assert stop(proc) == 0
+        assert time.monotonic() - started < 5
+        rest = banner.rest()
+        assert "destroyed" not in rest and "Traceback" not in rest, rest
+
+
 @pytest.mark.parametrize("args", [["asgi_apps.hello:Asgi2"],
                                   ["asgi_apps.hello:asgi2_factory",
                                    "--interface", "asgi2"]])

@@ -81,6 +81,30 @@ def test_the_gil_stays_off_after_import(subprocess_env: dict[str, str]) -> None:
     assert gil_off_after(code, env) == "False"
 
 
+@free_threaded_only
+def test_the_gil_stays_off_serving_asgi(subprocess_env: dict[str, str]) -> None:
+    """ASGI too: importing gohttp.asgi, running its loop (asyncio's
+    _asyncio, gohttp's ASGI types) and serving leave the GIL off."""
+    env = {k: v for k, v in subprocess_env.items() if k != "PYTHON_GIL"}
+    code = ("import gohttp, gohttp.asgi, urllib.request\n"
+            "async def app(scope, receive, send):\n"
+            "    body = b''\n"
+            "    while True:\n"
+            "        m = await receive(); body += m.get('body', b'')\n"
+            "        if not m.get('more_body'): break\n"
+            "    await send({'type': 'http.response.start', 'status': 200})\n"
+            "    await send({'type': 'http.response.body', 'body': body})\n"
+            "srv = gohttp.Server('127.0.0.1', 0)\n"
+            "srv.mount_asgi('/', app, lifespan='off')\n"
+            "srv.start()\n"
+            "for i in range(20):\n"
+            "    with urllib.request.urlopen(srv.url + '/', data=b'%d' % i,\n"
+            "                                timeout=30) as r:\n"
+            "        assert r.read() == b'%d' % i\n"
+            "srv.shutdown()")
+    assert gil_off_after(code, env) == "False"
+
+
 class SpinServer:
     """SPIN_SERVER in a child of this interpreter, with PYTHON_GIL=gil
     ("1": the GIL on; None: the default, off)."""

@@ -67,3 +67,15 @@ async def hanging_startup(scope, receive, send):
     await receive()
     print("startup began", file=sys.stderr, flush=True)
     await asyncio.sleep(3600)
+
+
+leaked = []
+
+
+async def leaky(scope, receive, send):
+    """Each request leaves a task behind that never ends."""
+    if scope["type"] != "http":
+        raise RuntimeError("no lifespan here")
+    leaked.append(asyncio.ensure_future(asyncio.sleep(3600)))
+    await send({"type": "http.response.start", "status": 200})
+    await send({"type": "http.response.body", "body": b"%d" % len(leaked)})

@@ -344,7 +344,7 @@ func (s *server) listen(cfg config) (int, error) {
 	}
 	if s.metrics != nil {
 		for i := range lns {
-			lns[i] = s.metrics.wrapListener(lns[i]) // outermost: see connContext
+			lns[i] = s.metrics.wrapListener(lns[i], tlsConfig != nil) // outermost: see connContext
 		}
 	}
 

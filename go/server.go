@@ -646,6 +646,7 @@ func (s *server) free() bool {
 	if s.busy.Load() > 0 {
 		return false
 	}
+	s.closeOps() // shut down already, unless the server never was
 	s.lane.close()
 	s.callsMu.Lock()
 	defer s.callsMu.Unlock()

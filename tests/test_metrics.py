@@ -361,3 +361,19 @@ def test_h2c_connections(make_server: Callable[..., gohttp.Server],
         m = scrape(http, srv)
         assert value(m, "gohttp_connections_open", protocol="h2") == 1
         assert value(m, "gohttp_connections_open", protocol="http/1.1") == 0
+
+
+def test_static_files_are_counted_by_go_alone(
+        make_server: Callable[..., gohttp.Server], tmp_path: Any,
+        http: urllib3.PoolManager) -> None:
+    (tmp_path / "big.bin").write_bytes(b"z" * 100_000)
+    srv = make_server(metrics_bind="127.0.0.1:0")
+    srv.static("/static/", tmp_path)
+    assert len(http.request("GET", srv.url + "/static/big.bin").data) == 100_000
+    m = scrape(http, srv)
+    assert value(m, "gohttp_requests_total", method="GET", code="2xx",
+                 route="GET /static/") == 1
+    assert value(m, "gohttp_response_size_bytes_sum",
+                 route="GET /static/") == 100_000
+    # Sent by sendfile, through the counting connection.
+    assert value(m, "gohttp_sent_bytes_total") > 100_000

@@ -31,6 +31,10 @@
 //	static.go     static files served by Go alone
 //	accesslog.go  the access log, written off the GIL
 //	proxy.go      X-Forwarded-For and -Proto from trusted proxies
+//	metrics.go    what a server counts for Prometheus, off the GIL
+//	ops.go        the metrics listener: /metrics, /healthz, /readyz
+//	opsworkers.go a supervisor's /metrics: every worker's, labelled
+//	ops_exports.go  the exports behind metrics_bind and readiness
 //	asgiqueue.go  the events for an event loop, one wake per batch
 //	asgiloop.go   an ASGI event loop as Go sees it: its events laid out for C
 //	asgicall.go   one ASGI request: its goroutine does the I/O the loop asks

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -43,11 +44,12 @@ type serverMetrics struct {
 
 	routesMu sync.Mutex                              // serializes adding to routes
 	routes   atomic.Pointer[map[string]*routeCounts] // copied on write
+	last     atomic.Pointer[routeCounts]             // the route counted last
 }
 
 // The protocols of gohttp_connections_open.  A connection is counted
-// from its first request, when its protocol is known (ALPN and h2c are
-// settled by then).
+// once its protocol is known: from its first bytes without TLS (the
+// HTTP/2 preface, or not), from its first request under TLS (ALPN).
 const (
 	protoHTTP1 = iota
 	protoHTTP2
@@ -138,7 +140,7 @@ func newServerMetrics() *serverMetrics {
 		}),
 		conns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gohttp_connections_open",
-			Help: "Client connections open, by protocol (http/1.1, h2, websocket), counted from their first request.",
+			Help: "Client connections open, by protocol (http/1.1, h2, websocket), counted once their first bytes (cleartext) or first request (TLS) tell it.",
 		}, []string{"protocol"}),
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gohttp_connections_accepted_total",
@@ -189,7 +191,16 @@ func (m *serverMetrics) route(pattern string) *routeCounts {
 	if pattern == "" {
 		pattern = noRoute
 	}
+	// The mux hands every request of a route the same string: a route
+	// seen last is found by its pointer, without hashing it.
+	if rc := m.last.Load(); rc != nil && len(rc.name) == len(pattern) &&
+		unsafe.StringData(rc.name) == unsafe.StringData(pattern) {
+		return rc
+	}
 	if rc, ok := (*m.routes.Load())[pattern]; ok {
+		if m.last.Load() != rc {
+			m.last.Store(rc)
+		}
 		return rc
 	}
 	m.routesMu.Lock()
@@ -240,8 +251,12 @@ func (m *serverMetrics) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		m.inFlight.Inc()
-		if rec := connRecordOf(r); rec != nil {
-			rec.first(m, r.ProtoMajor)
+		if r.TLS != nil {
+			// Only ALPN tells a TLS connection's protocol: the first
+			// request does.  A cleartext one told its first bytes.
+			if rec := connRecordOf(r); rec != nil {
+				rec.first(m, r.ProtoMajor)
+			}
 		}
 		mw := writerPool.Get().(*loggingWriter)
 		*mw = loggingWriter{ResponseWriter: w}
@@ -279,8 +294,9 @@ func (m *serverMetrics) failed(r *http.Request) {
 	m.route(r.Pattern).exceptions.Inc()
 }
 
-// A connRecord follows one client connection for the metrics: the bytes
-// it moves, and its protocol once its first request tells it.
+// A connRecord follows one client connection for the metrics: its
+// protocol, once its first bytes (cleartext) or its first request (TLS)
+// tell it.
 type connRecord struct {
 	m *serverMetrics
 	// proto is 0 until the first request, then 1 + its protocol, and -1
@@ -339,14 +355,15 @@ func (rec *connRecord) closed() {
 // wrapListener returns ln with its connections counted.  It must be the
 // outermost of the server's listener wrappers: connContext finds the
 // record on the connection net/http accepted (under TLS, the one the
-// TLS connection wraps).
-func (m *serverMetrics) wrapListener(ln net.Listener) net.Listener {
-	return &countingListener{Listener: ln, m: m}
+// TLS connection wraps).  useTLS says whether TLS wraps them.
+func (m *serverMetrics) wrapListener(ln net.Listener, useTLS bool) net.Listener {
+	return &countingListener{Listener: ln, m: m, tls: useTLS}
 }
 
 type countingListener struct {
 	net.Listener
-	m *serverMetrics
+	m   *serverMetrics
+	tls bool
 }
 
 func (ln *countingListener) Accept() (net.Conn, error) {
@@ -355,22 +372,49 @@ func (ln *countingListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	ln.m.accepted.Inc()
-	return &countedConn{wrappedConn: wrappedConn{c}, rec: connRecord{m: ln.m}}, nil
+	return &countedConn{wrappedConn: wrappedConn{c}, rec: connRecord{m: ln.m}, sniffing: !ln.tls}, nil
 }
 
-// A countedConn counts the bytes it reads and writes.
+// A countedConn counts the bytes it reads and writes.  A cleartext one
+// tells its protocol from its first bytes: HTTP/2's preface, or not.
+// (net/http reads a connection from one goroutine at a time.)
 type countedConn struct {
 	wrappedConn
-	rec   connRecord
-	close sync.Once
+	rec      connRecord
+	close    sync.Once
+	sniffing bool // its protocol is not yet known from its bytes
+	seen     int  // how much of the HTTP/2 preface its bytes matched
 }
+
+// h2Preface is how an HTTP/2 client without TLS (h2c with prior
+// knowledge) starts (RFC 9113 3.4).
+var h2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 
 func (c *countedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.rec.m.bytesIn.Add(float64(n))
+		if c.sniffing {
+			c.sniff(p[:n])
+		}
 	}
 	return n, err
+}
+
+// sniff counts the connection under h2 once its bytes make the HTTP/2
+// preface, under http/1.1 as soon as they cannot.
+func (c *countedConn) sniff(b []byte) {
+	k := min(len(b), len(h2Preface)-c.seen)
+	switch {
+	case !bytes.Equal(b[:k], h2Preface[c.seen:c.seen+k]):
+		c.sniffing = false
+		c.rec.first(c.rec.m, 1)
+	case c.seen+k == len(h2Preface):
+		c.sniffing = false
+		c.rec.first(c.rec.m, 2)
+	default:
+		c.seen += k
+	}
 }
 
 func (c *countedConn) Write(p []byte) (int, error) {

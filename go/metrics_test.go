@@ -1,9 +1,11 @@
 package main
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -118,5 +120,69 @@ func TestWorkerSetLabelsEachWorker(t *testing.T) {
 	}
 	if err := ws.set("no label"); err == nil {
 		t.Error("a bad spec is taken")
+	}
+}
+
+func TestOpsEndpointProbes(t *testing.T) {
+	o, err := openOps("127.0.0.1:0", prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.close()
+	base := "http://127.0.0.1:" + strconv.Itoa(o.port())
+	get := func(path string) (int, string) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, c := range []struct {
+		state  int32
+		status int
+		body   string
+	}{
+		{readyStarting, 503, "starting\n"},
+		{readyServing, 200, "ready\n"},
+		{readyDraining, 503, "draining\n"},
+	} {
+		o.setReady(c.state)
+		if status, body := get("/readyz"); status != c.status || body != c.body {
+			t.Errorf("state %d: /readyz %d %q", c.state, status, body)
+		}
+	}
+	if status, _ := get("/healthz"); status != 200 {
+		t.Errorf("/healthz %d", status)
+	}
+	if status, _ := get("/elsewhere"); status != 404 {
+		t.Errorf("/elsewhere %d", status)
+	}
+	if _, err := openOps("fd://3", prometheus.NewRegistry()); err == nil {
+		t.Error("an inherited socket is taken for the metrics listener")
+	}
+}
+
+func TestSniffTellsH2cFromHTTP1(t *testing.T) {
+	for _, c := range []struct {
+		reads []string
+		want  int
+	}{
+		{[]string{"GET / HTTP/1.1\r\n\r\n"}, protoHTTP1},
+		{[]string{string(h2Preface) + "\x00\x00"}, protoHTTP2},
+		{[]string{"PRI * HT", "TP/2.0\r\n\r\nSM\r\n\r\n"}, protoHTTP2}, // in pieces
+		{[]string{"PRI * HT", "TP/1.1\r\n"}, protoHTTP1},
+	} {
+		m := newServerMetrics()
+		cc := &countedConn{rec: connRecord{m: m}, sniffing: true}
+		for _, r := range c.reads {
+			if cc.sniffing {
+				cc.sniff([]byte(r))
+			}
+		}
+		if cc.sniffing || cc.rec.proto.Load() != int32(c.want)+1 {
+			t.Errorf("%q: sniffing %v, proto %d", c.reads, cc.sniffing, cc.rec.proto.Load())
+		}
 	}
 }

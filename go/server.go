@@ -375,7 +375,7 @@ func (s *server) listen(cfg config) (int, error) {
 	}
 	if s.metrics != nil {
 		for i := range lns {
-			lns[i] = s.metrics.wrapListener(lns[i]) // outermost: see connContext
+			lns[i] = s.metrics.wrapListener(lns[i], tlsConfig != nil) // outermost: see connContext
 		}
 	}
 
@@ -697,6 +697,7 @@ func (s *server) free() bool {
 	if s.busy.Load() > 0 {
 		return false
 	}
+	s.closeOps() // shut down already, unless the server never was
 	s.lane.close()
 	s.callsMu.Lock()
 	defer s.callsMu.Unlock()

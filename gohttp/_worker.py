@@ -37,6 +37,15 @@ def serve_as_worker(srv: "Server", app_name: Optional[str]) -> None:
         # Its metrics on a socket of its own, which the supervisor's
         # /metrics gathers from; its /readyz is the supervisor's.
         srv._configure(metrics_bind="unix:" + settings["metrics"])
+    elif srv._options["metrics_bind"] is not None:
+        # Set in the app's code, which the command's supervisor does not
+        # import: every worker would bind the one address.
+        if settings.get("slot") == 1:
+            logger.warning("metrics_bind=%s is the supervisor's to serve "
+                           "with workers, and it does not import the app: "
+                           "give --metrics-bind to the command",
+                           srv._options["metrics_bind"])
+        srv._configure(metrics_bind=None)
     # SIGHUP reloads the workers: the supervisor's business, not ours.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     wanted = [str(a) for a in srv._addresses()]

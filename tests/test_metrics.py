@@ -300,6 +300,8 @@ def test_requests_waiting_for_a_handler_place(
     assert value(m, "gohttp_handler_queue_wait_seconds_count") == 1
 
 
+# Supervisor paths in Python: the checking builds see nothing new here.
+@pytest.mark.heavy
 def test_workers_one_scrape_shows_every_worker(
         subprocess_env: dict[str, str]) -> None:
     with gohttp_command(subprocess_env, "wsgi_apps.workers_app:app",
@@ -329,3 +331,49 @@ def test_workers_one_scrape_shows_every_worker(
         assert per_worker <= {"1", "2"} and per_worker
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(TIMEOUT) == 0
+
+
+# Supervisor paths in Python: the checking builds see nothing new here.
+@pytest.mark.heavy
+def test_workers_ignore_a_metrics_bind_the_supervisor_cannot_see(
+        subprocess_env: dict[str, str]) -> None:
+    with gohttp_command(subprocess_env, "wsgi_apps.metrics_server:server",
+                        "--workers", "2", "--bind", "127.0.0.1:0") as (
+            proc, banner):
+        _, url = banner.wait()
+        assert urllib3.request("GET", url + "/", retries=False).status == 200
+        assert "give --metrics-bind to the command" in "".join(banner.lines)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(TIMEOUT) == 0
+
+
+def test_h2c_connections(make_server: Callable[..., gohttp.Server],
+                         http: urllib3.PoolManager) -> None:
+    httpx = pytest.importorskip("httpx")
+    srv = make_server(http2_cleartext=True, metrics_bind="127.0.0.1:0")
+
+    @srv.route("GET /")
+    def hello(w: Any, req: Any) -> None:
+        w.write(req.proto.encode())
+
+    with httpx.Client(http1=False, http2=True) as client:
+        assert client.get(srv.url + "/").text == "HTTP/2.0"
+        m = scrape(http, srv)
+        assert value(m, "gohttp_connections_open", protocol="h2") == 1
+        assert value(m, "gohttp_connections_open", protocol="http/1.1") == 0
+
+
+def test_static_files_are_counted_by_go_alone(
+        make_server: Callable[..., gohttp.Server], tmp_path: Any,
+        http: urllib3.PoolManager) -> None:
+    (tmp_path / "big.bin").write_bytes(b"z" * 100_000)
+    srv = make_server(metrics_bind="127.0.0.1:0")
+    srv.static("/static/", tmp_path)
+    assert len(http.request("GET", srv.url + "/static/big.bin").data) == 100_000
+    m = scrape(http, srv)
+    assert value(m, "gohttp_requests_total", method="GET", code="2xx",
+                 route="GET /static/") == 1
+    assert value(m, "gohttp_response_size_bytes_sum",
+                 route="GET /static/") == 100_000
+    # Sent by sendfile, through the counting connection.
+    assert value(m, "gohttp_sent_bytes_total") > 100_000

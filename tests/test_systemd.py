@@ -59,6 +59,7 @@ def test_ready_then_stopping(subprocess_env, notify_socket) -> None:
         assert messages_until(sock, "STOPPING=1")
 
 
+@pytest.mark.heavy  # a Python thread: the checking builds add nothing
 def test_watchdog(subprocess_env, notify_socket) -> None:
     sock, path = notify_socket
     # Every 50 ms (half of WATCHDOG_USEC); WATCHDOG_PID is the main
@@ -110,7 +111,8 @@ main(sys.argv[2:])
 """
 
 
-@pytest.mark.parametrize("workers", [[], ["--workers", "2"]])
+@pytest.mark.parametrize("workers", [
+    [], pytest.param(["--workers", "2"], marks=pytest.mark.heavy)])
 def test_socket_activation(subprocess_env, notify_socket, workers) -> None:
     sock, path = notify_socket
     with socket.socket() as listener:

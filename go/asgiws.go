@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -105,6 +106,8 @@ type wsState struct {
 
 	c *call // its call and state, for a shutdown (wsConns.closeAll)
 	a *asgiState
+
+	pinging atomic.Bool // a ping waits for its pong: send no other
 
 	next chan struct{} // the app took a message: the reader may read one more
 	stop chan struct{} // closed when the request ends: the reader stops
@@ -241,7 +244,9 @@ func (a *asgiState) serveWS(c *call, ws *wsState, w http.ResponseWriter, r *http
 				a.wsClosed(c, wsAbnormal, "")
 			}
 		case <-ping:
-			go a.ping(c, ws, ws.conn, s.wsOpts.pingTimeout)
+			if ws.pinging.CompareAndSwap(false, true) {
+				go a.ping(c, ws, ws.conn, s.wsOpts.pingTimeout)
+			}
 			continue
 		}
 		c.mu.Lock()
@@ -446,6 +451,7 @@ func (a *asgiState) serverClose(c *call, ws *wsState, code int, reason string) {
 // ping pings the peer and drops it (1006 to the app) if no pong comes
 // within timeout.
 func (a *asgiState) ping(c *call, ws *wsState, conn *websocket.Conn, timeout time.Duration) {
+	defer ws.pinging.Store(false)
 	ctx := context.Background()
 	if timeout > 0 {
 		var cancel context.CancelFunc

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -149,13 +148,24 @@ func (w *loggingWriter) line(ok bool) {
 // handler, which would write it when the handler returns, and returns
 // the function that writes it, with the duration until then: a
 // WebSocket's line is written when it closes.  nil without an access
-// log (w wraps no loggingWriter).  Call it before the handler returns.
+// log (w wraps no loggingWriter).  Call it before the handler returns,
+// once the status is sent.  What the line needs of the request is
+// copied: the request and the ResponseWriter are net/http's, and kept
+// they would keep its buffers.
 func detachLog(w http.ResponseWriter) func() {
 	for {
 		if lw, ok := w.(*loggingWriter); ok {
 			lw.detached = true
-			lw.r = lw.r.Clone(context.Background()) // the request is net/http's until the handler returns
-			return func() { lw.line(true) }
+			r := lw.r
+			kept := &loggingWriter{log: lw.log, status: lw.status, bytes: lw.bytes, start: lw.start,
+				r: &http.Request{Method: r.Method, RequestURI: r.RequestURI, Proto: r.Proto,
+					RemoteAddr: r.RemoteAddr, Host: r.Host, Header: http.Header{}}}
+			for _, key := range []string{"Referer", "User-Agent", "Authorization"} {
+				if v := r.Header.Get(key); v != "" {
+					kept.r.Header[key] = []string{v}
+				}
+			}
+			return func() { kept.line(true) }
 		}
 		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
 		if !ok {

@@ -222,7 +222,11 @@ func (s *server) serveWebSocket(w http.ResponseWriter, r *http.Request, loop *as
 	}
 	if conn != nil {
 		handedOff = true
-		go a.session(c, ws, conn, s, detachLog(w))
+		logEnd := detachLog(w)
+		c.mu.Lock()
+		c.w, c.r = nil, nil // net/http's, and kept they would keep its buffers
+		c.mu.Unlock()
+		go a.session(c, ws, conn, s, logEnd)
 		return
 	}
 	started := c.end(outcome)

@@ -179,3 +179,30 @@ def test_shutdown_lets_http_requests_finish_before_closing_websockets():
     fetch.join(TIMEOUT)
     stopper.join(TIMEOUT)
     assert result[0].status == 200 and result[0].data == b"late"
+
+
+def test_shutdown_with_many_websockets_open():
+    """200 open WebSockets, some with a message the app has not taken:
+    a shutdown closes each with 1001, their apps end, and it returns well
+    within shutdown_timeout."""
+    from helpers.wsframes import OP_TEXT, RawWebSocket
+
+    srv = gohttp.Server("127.0.0.1", 0, shutdown_timeout=10)
+    srv.mount_asgi("/", echo, lifespan="off")
+    srv.start()
+    clients = [RawWebSocket.connect(srv.port) for _ in range(200)]
+    try:
+        for i, ws in enumerate(clients):
+            ws.send_frame(OP_TEXT, b"m%d" % i)
+        for i, ws in enumerate(clients[:100]):
+            assert ws.read_message() == (OP_TEXT, b"m%d" % i)
+        started = time.monotonic()
+        stopper = threading.Thread(target=srv.shutdown)
+        stopper.start()
+        codes = {ws.read_close()[0] for ws in clients}
+        stopper.join(TIMEOUT)
+        assert codes == {1001}
+        assert time.monotonic() - started < 8
+    finally:
+        for ws in clients:
+            ws.close()

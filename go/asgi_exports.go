@@ -165,7 +165,7 @@ func gohttp_asgi_end(h C.uintptr_t, generation C.uint64_t, code C.int32_t, heade
 	}
 	defer c.mu.Unlock()
 	e = a.addBody(code, headers, hn, cBytes(p, n), false)
-	a.finish(outcome)
+	a.finish(c, outcome)
 	return report(err, e)
 }
 
@@ -233,18 +233,22 @@ func gohttp_asgi_finish(h C.uintptr_t, generation C.uint64_t, outcome C.gohttp_o
 		return report(err, e)
 	}
 	defer c.mu.Unlock()
-	a.finish(outcome)
+	a.finish(c, outcome)
 	return C.GOHTTP_OK
 }
 
 // finish records that the app is done, with c.mu held, and wakes the
 // goroutine.  A WebSocket's app is done whether or not it sent a body.
-func (a *asgiState) finish(outcome C.gohttp_outcome) {
+func (a *asgiState) finish(c *call, outcome C.gohttp_outcome) {
 	if outcome == C.GOHTTP_HANDLED && !a.final && a.ws == nil {
 		outcome = C.GOHTTP_FAILED
 	}
 	a.finished, a.outcome = true, outcome
-	a.wake()
+	if a.ws != nil {
+		a.wsKick(c)
+	} else {
+		a.wake()
+	}
 }
 
 // gohttp_asgi_pathsend opens the file at path (n bytes, not

@@ -56,7 +56,7 @@ DROPPED_ENV = ["GOHTTP_GO", "GOROOT", "GOPATH", "GOFLAGS", "CC", "CXX", "LDSHARE
 # Sources the sdist must carry (globs relative to the repository root).
 SDIST_NEEDS = ["setup.py", "pyproject.toml", "MANIFEST.in", "README.md", "CHANGELOG.md",
                "LICENSE", "gohttp/include/gohttp.h", "examples/c_handler/*",
-               "build_backend/*.py", "go/go.mod", "go/*.go", "go/*.h",
+               "build_backend/*.py", "go/go.mod", "go/go.sum", "go/*.go", "go/*.h",
                "ext/*.c", "ext/*.h", "gohttp/*.py", "gohttp/*.pyi", "gohttp/py.typed",
                "tests/smoke_installed.py"]
 

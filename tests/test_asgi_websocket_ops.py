@@ -124,3 +124,85 @@ def test_the_command_with_workers(subprocess_env):
             ws.recv(TIMEOUT)
         assert info.value.rcvd is not None and info.value.rcvd.code == 1001
         ws.close()
+
+
+def test_http_timeouts_stop_at_the_upgrade(serve_asgi):
+    """read_timeout, write_timeout, idle_timeout and read_header_timeout
+    are HTTP's: a WebSocket outlives them, quiet or not."""
+    srv = serve_asgi(echo, read_header_timeout=0.2, read_timeout=0.2,
+                     write_timeout=0.2, idle_timeout=0.2)
+    with connect(f"ws://127.0.0.1:{srv.port}/") as ws:
+        for _ in range(4):
+            time.sleep(0.25)
+            ws.send("still here")
+            assert ws.recv(TIMEOUT) == "still here"
+
+
+def test_shutdown_lets_http_requests_finish_before_closing_websockets():
+    """A request in flight has shutdown_timeout to finish; the WebSockets
+    open meanwhile are closed (1001) once it has."""
+    import urllib3
+
+    release = threading.Event()
+    order = []
+
+    async def app(scope, receive, send):
+        if scope["type"] == "http":
+            import asyncio
+            while not release.is_set():
+                await asyncio.sleep(0.01)
+            order.append("http done")
+            await send({"type": "http.response.start", "status": 200})
+            await send({"type": "http.response.body", "body": b"late"})
+            return
+        await echo(scope, receive, send)
+
+    srv = gohttp.Server("127.0.0.1", 0, shutdown_timeout=10)
+    srv.mount_asgi("/", app, lifespan="off")
+    srv.start()
+    pool = urllib3.PoolManager(retries=False, timeout=TIMEOUT)
+    with connect(f"ws://127.0.0.1:{srv.port}/") as ws:
+        result = []
+        fetch = threading.Thread(target=lambda: result.append(
+            pool.request("GET", srv.url + "/slow")))
+        fetch.start()
+        time.sleep(0.2)   # the request is in flight
+        stopper = threading.Thread(target=srv.shutdown)
+        stopper.start()
+        time.sleep(0.3)
+        ws.send("open still")   # the WebSocket waits for the request
+        assert ws.recv(TIMEOUT) == "open still"
+        release.set()
+        with pytest.raises(websockets.ConnectionClosedOK) as info:
+            ws.recv(TIMEOUT)
+        assert info.value.rcvd.code == 1001
+    fetch.join(TIMEOUT)
+    stopper.join(TIMEOUT)
+    assert result[0].status == 200 and result[0].data == b"late"
+
+
+def test_shutdown_with_many_websockets_open():
+    """200 open WebSockets, some with a message the app has not taken:
+    a shutdown closes each with 1001, their apps end, and it returns well
+    within shutdown_timeout."""
+    from helpers.wsframes import OP_TEXT, RawWebSocket
+
+    srv = gohttp.Server("127.0.0.1", 0, shutdown_timeout=10)
+    srv.mount_asgi("/", echo, lifespan="off")
+    srv.start()
+    clients = [RawWebSocket.connect(srv.port) for _ in range(200)]
+    try:
+        for i, ws in enumerate(clients):
+            ws.send_frame(OP_TEXT, b"m%d" % i)
+        for i, ws in enumerate(clients[:100]):
+            assert ws.read_message() == (OP_TEXT, b"m%d" % i)
+        started = time.monotonic()
+        stopper = threading.Thread(target=srv.shutdown)
+        stopper.start()
+        codes = {ws.read_close()[0] for ws in clients}
+        stopper.join(TIMEOUT)
+        assert codes == {1001}
+        assert time.monotonic() - started < 8
+    finally:
+        for ws in clients:
+            ws.close()

@@ -511,7 +511,9 @@ PyDoc_STRVAR(listen_doc,
 "       keyfile=None, http2_cleartext=False, access_log=None,\n"
 "       access_log_format='combined', forwarded_allow_ips=None,\n"
 "       reuse_port=False, ssl_keyfile_password=None, ssl_ca_certs=None,\n"
-"       ssl_cert_reqs='none', ssl_min_version=None, ssl_ciphers=None)\n"
+"       ssl_cert_reqs='none', ssl_min_version=None, ssl_ciphers=None,\n"
+"       ws_max_size=0, ws_ping_interval=None, ws_ping_timeout=None,\n"
+"       ws_per_message_deflate=False, ws_max_connections=0)\n"
 "--\n\n"
 "Bind host:port (host None: none) and every address of binds\n"
 "('HOST:PORT', '[::1]:PORT', 'unix:PATH', 'fd://N'), and serve them in\n"
@@ -521,7 +523,8 @@ PyDoc_STRVAR(listen_doc,
 "the ssl_ options are gohttp.Server's (checked there).\n"
 "access_log is '-' (standard error) or a file path.  reuse_port sets\n"
 "SO_REUSEPORT on TCP listeners, so that other processes may listen on\n"
-"the same address.\n"
+"the same address.  The ws_ options are gohttp.Server's, 0 and None for\n"
+"none (ws_max_size 0: 16 MiB).\n"
 "Raises OSError if an address cannot be bound or a file cannot be read,\n"
 "ValueError for a bad option or a certificate that does not match its\n"
 "key (nothing is bound then), gohttp.ServerStateError if the server is serving or\n"
@@ -539,7 +542,10 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
                              "forwarded_allow_ips", "reuse_port",
                              "ssl_keyfile_password", "ssl_ca_certs",
                              "ssl_cert_reqs", "ssl_min_version",
-                             "ssl_ciphers", NULL};
+                             "ssl_ciphers", "ws_max_size",
+                             "ws_ping_interval", "ws_ping_timeout",
+                             "ws_per_message_deflate", "ws_max_connections",
+                             NULL};
     ServerObject *self = Server_CAST(op);
     const char *host;
     int port;
@@ -553,11 +559,14 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
     const char *access_log_format = "combined", *forwarded_allow_ips = NULL;
     const char *keyfile_password = NULL, *ca_certs = NULL;
     const char *cert_reqs = "none", *min_version = NULL, *ciphers = NULL;
+    long long ws_max_size = 0;
+    PyObject *ws_ping = Py_None, *ws_ping_timeout = Py_None;
+    int ws_deflate = 0, ws_max_connections = 0;
     gohttp_config cfg = {0};
     PyObject *result = NULL;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs,
-                                     "zi|$OOOOLLiOzzpzszpzzszz:listen",
+                                     "zi|$OOOOLLiOzzpzszpzzszzLOOpi:listen",
                                      kwlist,
                                      &host, &port, &rht, &rt, &wt, &it,
                                      &max_header_bytes, &max_body_bytes,
@@ -566,7 +575,10 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
                                      &access_log_format,
                                      &forwarded_allow_ips, &reuse_port,
                                      &keyfile_password, &ca_certs,
-                                     &cert_reqs, &min_version, &ciphers)) {
+                                     &cert_reqs, &min_version, &ciphers,
+                                     &ws_max_size, &ws_ping,
+                                     &ws_ping_timeout, &ws_deflate,
+                                     &ws_max_connections)) {
         return NULL;
     }
     int client_auth = cert_reqs_from_name(cert_reqs);
@@ -581,7 +593,11 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
                       &cfg.read_header_timeout_ns) < 0
         || seconds_to_ns(rt, "read_timeout", &cfg.read_timeout_ns) < 0
         || seconds_to_ns(wt, "write_timeout", &cfg.write_timeout_ns) < 0
-        || seconds_to_ns(it, "idle_timeout", &cfg.idle_timeout_ns) < 0) {
+        || seconds_to_ns(it, "idle_timeout", &cfg.idle_timeout_ns) < 0
+        || seconds_to_ns(ws_ping, "ws_ping_interval",
+                         &cfg.ws_ping_interval_ns) < 0
+        || seconds_to_ns(ws_ping_timeout, "ws_ping_timeout",
+                         &cfg.ws_ping_timeout_ns) < 0) {
         return NULL;
     }
     if (binds_to_array(binds, &keep, &bind_array, &nbinds) < 0) {
@@ -606,6 +622,9 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
     cfg.ssl_cert_reqs = client_auth;
     cfg.ssl_min_version = min_version;
     cfg.ssl_ciphers = ciphers;
+    cfg.ws_max_size = ws_max_size;
+    cfg.ws_per_message_deflate = ws_deflate;
+    cfg.ws_max_connections = ws_max_connections;
 
     Py_BEGIN_CRITICAL_SECTION(op);
     if (check_handle(self) < 0) {

@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -105,6 +106,8 @@ type wsState struct {
 
 	c *call // its call and state, for a shutdown (wsConns.closeAll)
 	a *asgiState
+
+	pinging atomic.Bool // a ping waits for its pong: send no other
 
 	next chan struct{} // the app took a message: the reader may read one more
 	stop chan struct{} // closed when the request ends: the reader stops
@@ -241,7 +244,9 @@ func (a *asgiState) serveWS(c *call, ws *wsState, w http.ResponseWriter, r *http
 				a.wsClosed(c, wsAbnormal, "")
 			}
 		case <-ping:
-			go a.ping(c, ws, ws.conn, s.wsOpts.pingTimeout)
+			if ws.pinging.CompareAndSwap(false, true) {
+				go a.ping(c, ws, ws.conn, s.wsOpts.pingTimeout)
+			}
 			continue
 		}
 		c.mu.Lock()
@@ -446,6 +451,7 @@ func (a *asgiState) serverClose(c *call, ws *wsState, code int, reason string) {
 // ping pings the peer and drops it (1006 to the app) if no pong comes
 // within timeout.
 func (a *asgiState) ping(c *call, ws *wsState, conn *websocket.Conn, timeout time.Duration) {
+	defer ws.pinging.Store(false)
 	ctx := context.Background()
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -558,9 +564,8 @@ func (a *asgiState) wsClosed(c *call, code int, reason string) {
 // wsConns are a server's open WebSockets: their number (for
 // ws_max_connections) and, for a shutdown, their connections.
 type wsConns struct {
-	max int // 0: no limit
-
 	mu      sync.Mutex
+	max     int // 0: no limit
 	n       int // between enter and leave: handshakes too
 	open    map[*wsState]struct{}
 	closing bool // a shutdown closed them: close the ones that come
@@ -575,6 +580,13 @@ func (w *wsConns) enter() bool {
 	}
 	w.n++
 	return true
+}
+
+// setMax sets the most WebSockets at once (0: no limit).
+func (w *wsConns) setMax(max int) {
+	w.mu.Lock()
+	w.max = max
+	w.mu.Unlock()
 }
 
 // count is how many WebSocket requests are in, handshakes too.

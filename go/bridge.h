@@ -289,6 +289,13 @@ typedef struct {
      * workers of one supervisor) may listen on the same address, the
      * kernel spreading connections among them. */
     int32_t reuse_port;
+
+    /* WebSockets (go/asgiws.go). */
+    int64_t ws_max_size;           /* bytes per message; 0: 16 MiB */
+    int64_t ws_ping_interval_ns;   /* 0: no pings */
+    int64_t ws_ping_timeout_ns;    /* 0: a ping waits for its pong forever */
+    int32_t ws_per_message_deflate;/* 1: offer permessage-deflate */
+    int32_t ws_max_connections;    /* 0: no limit; else 503 beyond it */
 } gohttp_config;
 
 #endif /* GOHTTP_BRIDGE_H */

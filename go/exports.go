@@ -33,6 +33,15 @@ func gohttp_go_procs() C.int32_t {
 	return C.int32_t(runtime.GOMAXPROCS(0))
 }
 
+// gohttp_go_goroutines returns how many goroutines exist
+// (runtime.NumGoroutine): the leak tests' count of what connections
+// leave behind.
+//
+//export gohttp_go_goroutines
+func gohttp_go_goroutines() C.int32_t {
+	return C.int32_t(runtime.NumGoroutine())
+}
+
 func lookupServer(h C.uintptr_t) (*server, error) {
 	if h == 0 {
 		return nil, errServerState("invalid server handle")

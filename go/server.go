@@ -209,6 +209,7 @@ type config struct {
 	accessLogFormat   logFormat
 	forwardedAllowIPs string
 	reusePort         bool // SO_REUSEPORT on TCP listeners
+	ws                wsOptions
 }
 
 // configFrom copies what c says; c is C memory, read during the call only.
@@ -238,6 +239,16 @@ func configFrom(c *C.gohttp_config) config {
 		accessLogFormat:   logFormat(c.access_log_format),
 		forwardedAllowIPs: C.GoString(c.forwarded_allow_ips),
 		reusePort:         c.reuse_port != 0,
+		ws: wsOptions{
+			maxSize:        int64(c.ws_max_size),
+			pingInterval:   time.Duration(c.ws_ping_interval_ns),
+			pingTimeout:    time.Duration(c.ws_ping_timeout_ns),
+			deflate:        c.ws_per_message_deflate != 0,
+			maxConnections: int(c.ws_max_connections),
+		},
+	}
+	if cfg.ws.maxSize <= 0 {
+		cfg.ws.maxSize = defaultWSOptions.maxSize
 	}
 	if c.nbinds > 0 && c.binds != nil {
 		for _, b := range unsafe.Slice(c.binds, int(c.nbinds)) {
@@ -347,6 +358,8 @@ func (s *server) listen(cfg config) (int, error) {
 	}
 	s.log = log
 	s.certs = certs
+	s.wsOpts = cfg.ws
+	s.ws.setMax(cfg.ws.maxConnections)
 	s.lns = lns
 	s.state = stateServing
 	s.accepting.Add(len(lns))

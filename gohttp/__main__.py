@@ -51,7 +51,8 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         cli = dict(option.cli)
         if cli.get("action") == "append":
             cli["action"] = "extend"  # read() gives a list of addresses
-        if cli.get("action") != "store_true":
+        if cli.get("action") not in ("store_true",
+                                     argparse.BooleanOptionalAction):
             cli.setdefault("type", _reader(option))
             cli.setdefault("metavar", option.metavar)
         help = option.help.format(cpus=_supervisor.cpu_count())

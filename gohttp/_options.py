@@ -17,6 +17,7 @@ flag: ``--max-handlers wants a whole number of at least 1, not '0'``.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import re
@@ -438,6 +439,30 @@ OPTIONS: tuple[Option, ...] = (
            "comma-separated IPs and networks of proxies trusted to set "
            "X-Forwarded-For and X-Forwarded-Proto, '*' for all", "LIST",
            shown="$FORWARDED_ALLOW_IPS, else none"),
+    # WebSockets (uvicorn's names).
+    Option("ws_max_size", LISTEN, 16 << 20, AT_LEAST_1, ("--ws-max-size",),
+           "the largest WebSocket message in bytes; beyond, Go closes the "
+           "WebSocket with 1009", "N", shown="16777216 (16 MiB)"),
+    Option("ws_ping_interval", LISTEN, 20.0,
+           Kind("a number of seconds, or None or 0 for no pings",
+                _seconds(none=True), _read_timeout,
+                "a number of seconds, 0 for no pings"),
+           ("--ws-ping-interval",),
+           "how often Go pings each WebSocket's client; 0 for never",
+           "SECONDS"),
+    Option("ws_ping_timeout", LISTEN, 20.0, TIMEOUT, ("--ws-ping-timeout",),
+           "how long a ping waits for its pong before Go drops the client "
+           "(the app gets websocket.disconnect 1006); 0 for no limit",
+           "SECONDS"),
+    Option("ws_per_message_deflate", LISTEN, True, FLAG,
+           ("--ws-per-message-deflate",),
+           "offer WebSocket compression (permessage-deflate, without "
+           "context takeover: no window is kept between messages)",
+           shown="on", cli={"action": argparse.BooleanOptionalAction}),
+    Option("ws_max_connections", LISTEN, None, LIMIT,
+           ("--ws-max-connections",),
+           "the most WebSockets open at once; beyond, Go answers the "
+           "handshake 503", "N", shown="no limit"),
     # Stopping.
     Option("shutdown_timeout", SERVER, 10.0, SECONDS, ("--shutdown-timeout",),
            "how long Ctrl-C or SIGTERM waits for requests in flight",

@@ -86,6 +86,12 @@ class Server:
       processes may listen on the same address (the kernel spreads
       connections among them).  ``run(workers=N)`` starts such
       processes for you.
+    - WebSockets (ASGI apps, ``gohttp.asgi.route_websocket``):
+      ``ws_max_size`` (bytes per message, 16 MiB; beyond, close 1009),
+      ``ws_ping_interval`` and ``ws_ping_timeout`` (seconds, 20 each; a
+      client that does not answer a ping is dropped),
+      ``ws_per_message_deflate`` (on), ``ws_max_connections`` (None: no
+      limit; beyond, 503).
     """
 
     def __init__(
@@ -117,6 +123,11 @@ class Server:
         forwarded_allow_ips: Union[str, Sequence[str], None] = (
             _D["forwarded_allow_ips"]),
         reuse_port: bool = _D["reuse_port"],
+        ws_max_size: int = _D["ws_max_size"],
+        ws_ping_interval: Optional[float] = _D["ws_ping_interval"],
+        ws_ping_timeout: Optional[float] = _D["ws_ping_timeout"],
+        ws_per_message_deflate: bool = _D["ws_per_message_deflate"],
+        ws_max_connections: Optional[int] = _D["ws_max_connections"],
         shutdown_timeout: float = _D["shutdown_timeout"],
     ) -> None:
         # Every argument is an option of _options.OPTIONS: checked there,

@@ -72,6 +72,7 @@ def pool():
     manager.clear()
 
 
+@pytest.mark.heavy
 @pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
                     reason="AddressSanitizer's quarantine holds freed memory")
 def test_memory_settles_after_20000_requests(serve_asgi, pool):

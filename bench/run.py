@@ -960,6 +960,7 @@ def websocket_report(args: argparse.Namespace, rows: list[Row], mode: Mode,
     base = mode.results.get("ws-go", {}).get("echo", [])
     go_rate = med([s.rps for s in base])
     notes: list[str] = []
+    disturbed: list[str] = []
     for row in rows:
         if row.skip:
             lines.append("| " + " | ".join([row.label, row.skip]
@@ -987,11 +988,19 @@ def websocket_report(args: argparse.Namespace, rows: list[Row], mode: Mode,
         ]) + " |")
         notes += [f"{row.label}, round {s.round}: {s.errors}"
                   for s in samples if s.errors]
+        busy = [f"r{s.round} {s.other_cpu:.2f}" for s in samples
+                if s.other_cpu is not None and s.other_cpu > DISTURBED]
+        if busy:
+            disturbed.append(f"{row.label}: {', '.join(busy)}")
         notes += [f"{row.label}: {f}" for f in mode.failures.get(row.name, [])]
     out += lines
     if notes:
         out += ["", "Errors reported during the run:", ""]
         out += [f"- {n}" for n in notes]
+    if disturbed:
+        out += ["", f"Echo measurements during which other processes used "
+                f"more than {DISTURBED:g} of a core (round, cores):", ""]
+        out += [f"- {d}" for d in disturbed]
     return "\n".join(out) + "\n"
 
 

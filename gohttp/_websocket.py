@@ -548,7 +548,7 @@ class WebSocketRequest:
     ``req.headers`` are a read-only gohttp.Headers.
     """
 
-    __slots__ = ("_scope", "_headers")
+    __slots__ = ("_scope", "_headers", "__weakref__")
 
     def __init__(self, scope: dict[str, Any]) -> None:
         self._scope = scope

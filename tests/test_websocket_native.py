@@ -13,6 +13,7 @@ import logging
 import queue
 import resource
 import threading
+import time
 from typing import Any, Callable
 
 import pytest
@@ -548,3 +549,51 @@ def test_shutdown_closes_open_websockets(make_server, seen):
     finally:
         client.close()
     assert take(seen) == 1001
+
+
+# ---- nothing kept ---------------------------------------------------------
+
+@pytest.mark.parametrize("style", ["async", "sync"])
+def test_nothing_outlives_its_connection(server, seen, style):
+    """The ws and req of a connection that ended are freed, and a sync
+    handler's thread has ended."""
+    import gc
+    import weakref
+
+    refs: list = []
+
+    if style == "async":
+        @server.websocket("/w")
+        async def handler(ws, req):
+            refs.extend((weakref.ref(ws), weakref.ref(req)))
+            await ws.accept()
+            async for message in ws:
+                await ws.send(message)
+            seen.put("done")
+    else:
+        @server.websocket("/w")
+        def handler(ws, req):
+            refs.extend((weakref.ref(ws), weakref.ref(req)))
+            seen.put(threading.current_thread())
+            ws.accept()
+            for message in ws:
+                ws.send(message)
+            seen.put("done")
+
+    for _ in range(20):
+        with dial(server, "/w") as client:
+            client.send("x")
+            assert client.recv(timeout=TIMEOUT) == "x"
+        if style == "sync":
+            thread = take(seen)
+        assert take(seen) == "done"
+        if style == "sync":
+            thread.join(TIMEOUT)
+            assert not thread.is_alive()
+    assert len(refs) == 40
+    # The last handler said "done" just before its task ended.
+    deadline = time.monotonic() + TIMEOUT
+    while [r for r in refs if r() is not None]:
+        assert time.monotonic() < deadline, [r() for r in refs if r()]
+        gc.collect()
+        time.sleep(0.01)

@@ -267,9 +267,10 @@ class AsyncWebSocket:
 
     async def send(self, message: Union[str, bytes]) -> None:
         """Send message: a str as a text message, bytes (bytearray,
-        memoryview) as a binary one.  Returns once Go has written it, so
-        a peer that reads slowly slows the sender down.  Raises
-        WebSocketClosed if the peer has closed or gone."""
+        memoryview) as a binary one.  Returns at once while less than 64
+        KiB wait unwritten, else once Go has written them, so a peer that
+        reads slowly slows the sender down.  Raises WebSocketClosed if
+        the peer has closed or gone."""
         if isinstance(message, str):
             event: dict[str, Any] = {"type": "websocket.send",
                                      "text": message}

@@ -51,8 +51,11 @@ type call struct {
 	req  C.gohttp_request // handed to C; plain integers only
 	data []byte           // the spans of req point into it
 
-	reply    C.gohttp_reply // a response C held back, for Go to send
-	replyBuf []byte         // its headers and body; C writes it
+	// A response C held back, for Go to send, and its headers and body,
+	// which C writes.  replyBuf is made by invokeFn, the first time the
+	// call runs a handler in C: ASGI requests and WebSockets need none.
+	reply    C.gohttp_reply
+	replyBuf []byte
 
 	headers headerBlock // the last response's headers, for the next one
 
@@ -64,9 +67,8 @@ const dataKeep = 64 << 10
 
 func newCall() *call {
 	c := &call{
-		data:     make([]byte, 0, 1024),
-		replyBuf: make([]byte, C.GOHTTP_REPLY_SIZE), // bridge.h
-		done:     make(chan bool, 1),
+		data: make([]byte, 0, 1024),
+		done: make(chan bool, 1),
 	}
 	c.handle = cgo.NewHandle(c)
 	return c

@@ -36,6 +36,10 @@ func invokeFn(fn *[0]byte, c *call) C.gohttp_outcome {
 	if fn == nil {
 		return C.GOHTTP_FAILED
 	}
+	if c.replyBuf == nil { // the call's first handler in C: see begin
+		c.replyBuf = make([]byte, C.GOHTTP_REPLY_SIZE) // bridge.h
+		c.reply.capacity = C.uint32_t(len(c.replyBuf))
+	}
 	return C.gohttp_invoke(C.gohttp_dispatch_fn(fn), C.uintptr_t(c.handler),
 		&c.req, (*C.char)(unsafe.Pointer(&c.data[0])),
 		&c.reply, (*C.char)(unsafe.Pointer(&c.replyBuf[0])))

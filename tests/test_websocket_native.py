@@ -355,6 +355,11 @@ def test_wrong_use_raises_clear_exceptions(server, seen):
                 return type(exc).__name__, str(exc)
             return "ok"
 
+        seen.put(("refuse 99", await outcome(ws.refuse(99))))
+        seen.put(("refuse str status", await outcome(ws.refuse("403"))))
+        seen.put(("refuse int body", await outcome(ws.refuse(403, 5))))
+        seen.put(("subprotocol int",
+                  await outcome(ws.accept(subprotocol=1))))
         seen.put(("receive before accept", await outcome(ws.receive())))
         seen.put(("send before accept", await outcome(ws.send("x"))))
         seen.put(("accept", await outcome(ws.accept())))
@@ -378,6 +383,10 @@ def test_wrong_use_raises_clear_exceptions(server, seen):
     got = {}
     while (item := take(seen)) != "end":
         got[item[0]] = item[1]
+    assert got["refuse 99"][0] == "ValueError"
+    assert got["refuse str status"][0] == "TypeError"
+    assert got["refuse int body"][0] == "TypeError"
+    assert got["subprotocol int"][0] == "TypeError"
     assert got["receive before accept"] == (
         "StateError", "receive(): call accept() first")
     assert got["send before accept"][0] == "StateError"

@@ -11,7 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import re
 import resource
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from typing import Any, Callable
@@ -469,13 +473,42 @@ def test_registration_errors(server):
         server.websocket("/{bad")(lambda ws, req: None)
 
 
-def test_the_default_server_decorator():
-    """gohttp.websocket registers on the server gohttp.run() serves (not
-    started here)."""
-    async def handler(ws, req):
-        pass
+def test_the_default_server_decorator_and_run(tmp_path, subprocess_env):
+    """gohttp.websocket registers on the server gohttp.run() serves; a
+    handler can stop it with gohttp.shutdown()."""
+    app = tmp_path / "app.py"
+    app.write_text(textwrap.dedent("""
+        import gohttp
 
-    assert gohttp.websocket("/default-server-ws")(handler) is handler
+        @gohttp.websocket("/echo/{name}")
+        async def echo(ws, req):
+            await ws.accept()
+            async for message in ws:
+                if message == "stop":
+                    gohttp.shutdown()
+                    return
+                await ws.send(f"{req.path_value('name')}: {message}")
+
+        gohttp.run(host="127.0.0.1", port=0, shutdown_timeout=2)
+    """))
+    proc = subprocess.Popen([sys.executable, str(app)], env=subprocess_env,
+                            stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert proc.stderr is not None
+        banner = proc.stderr.readline()
+        port = re.search(rb"http://127\.0\.0\.1:(\d+) ", banner)
+        assert port, banner
+        with connect(f"ws://127.0.0.1:{int(port.group(1))}/echo/ann",
+                     open_timeout=TIMEOUT) as client:
+            client.send("hi")
+            assert client.recv(timeout=TIMEOUT) == "ann: hi"
+            client.send("stop")
+        assert proc.wait(TIMEOUT) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
 
 
 # ---- many connections -----------------------------------------------------

@@ -18,7 +18,7 @@ import sys
 import textwrap
 import threading
 import time
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

@@ -109,15 +109,12 @@ func (l *accessLog) close() {
 // been served (or aborted).
 func (l *accessLog) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		lw := &loggingWriter{ResponseWriter: w}
+		lw := &loggingWriter{ResponseWriter: w, log: l, r: r, start: time.Now()}
 		defer func() {
 			p := recover()
-			status := lw.status
-			if status == 0 && p == nil {
-				status = http.StatusOK // what net/http sends for an empty response
+			if !lw.detached {
+				lw.line(p == nil)
 			}
-			l.send(l.format.appendLine(nil, r, status, lw.bytes, start, time.Since(start)))
 			if p != nil {
 				panic(p) // net/http closes the connection (http.ErrAbortHandler)
 			}
@@ -131,6 +128,51 @@ type loggingWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+
+	log      *accessLog
+	r        *http.Request
+	start    time.Time
+	detached bool // see detachLog
+}
+
+// line logs the request; ok is false when its handler panicked.
+func (w *loggingWriter) line(ok bool) {
+	status := w.status
+	if status == 0 && ok {
+		status = http.StatusOK // what net/http sends for an empty response
+	}
+	w.log.send(w.log.format.appendLine(nil, w.r, status, w.bytes, w.start, time.Since(w.start)))
+}
+
+// detachLog takes the log line of w's request from the access log's
+// handler, which would write it when the handler returns, and returns
+// the function that writes it, with the duration until then: a
+// WebSocket's line is written when it closes.  nil without an access
+// log (w wraps no loggingWriter).  Call it before the handler returns,
+// once the status is sent.  What the line needs of the request is
+// copied: the request and the ResponseWriter are net/http's, and kept
+// they would keep its buffers.
+func detachLog(w http.ResponseWriter) func() {
+	for {
+		if lw, ok := w.(*loggingWriter); ok {
+			lw.detached = true
+			r := lw.r
+			kept := &loggingWriter{log: lw.log, status: lw.status, bytes: lw.bytes, start: lw.start,
+				r: &http.Request{Method: r.Method, RequestURI: r.RequestURI, Proto: r.Proto,
+					RemoteAddr: r.RemoteAddr, Host: r.Host, Header: http.Header{}}}
+			for _, key := range []string{"Referer", "User-Agent", "Authorization"} {
+				if v := r.Header.Get(key); v != "" {
+					kept.r.Header[key] = []string{v}
+				}
+			}
+			return func() { kept.line(true) }
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
 }
 
 func (w *loggingWriter) WriteHeader(code int) {

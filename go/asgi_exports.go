@@ -208,6 +208,10 @@ func gohttp_asgi_finish(h C.uintptr_t, generation C.uint64_t, outcome C.gohttp_o
 		outcome = C.GOHTTP_FAILED
 	}
 	a.finished, a.outcome = true, outcome
-	a.wake()
+	if a.ws != nil {
+		a.wsKick(c)
+	} else {
+		a.wake()
+	}
 	return C.GOHTTP_OK
 }

@@ -3,10 +3,12 @@ package main
 // One ASGI WebSocket (asgiref's www.rst, the websocket scope), in Go.
 // github.com/coder/websocket does the handshake, the framing, ping and
 // pong and the close handshake; this file runs one connection for the
-// loop as asgicall.go runs an HTTP request: the request's goroutine does
-// what the loop asks (accept, write, close), a reader goroutine reads
-// the messages the app will receive, and the loop never waits on the
-// network.
+// loop as asgicall.go runs an HTTP request, and the loop never waits on
+// the network.  Until the app accepts, the request's goroutine does what
+// the loop asks; then a goroutine of the WebSocket's own reads the
+// messages the app will receive (session, reader), and a writer runs
+// while the app has messages to send or a close to do (writer).  An
+// idle WebSocket costs one goroutine, blocked in its read.
 //
 // Flow control both ways.  The reader reads one message ahead of the
 // app: it reads the next only once the app has taken the last
@@ -22,6 +24,8 @@ package main
 import "C"
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -30,7 +34,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -101,17 +104,25 @@ type wsState struct {
 	closeCode     int
 	closeReason   string
 
-	conn    *websocket.Conn // once accepted: the goroutine's, read by shutdown
-	closing int             // the code of a close the server began, or 0
+	tried      bool // the handshake was tried (the request's goroutine's)
+	live       bool // it succeeded: the writer does what the app asks
+	writing    bool // a writer runs
+	closeDone  bool // the writer took websocket.close
+	finishDone bool // and the app's end
+	msgsSpare  []wsOut
+
+	conn    *websocket.Conn // set once accepted, then read-only
+	closing int             // the code of the first close begun, or 0
+
+	pinger      *time.Timer // pingLoop's; nil without pings
+	pingStopped bool
 
 	c *call // its call and state, for a shutdown (wsConns.closeAll)
 	a *asgiState
 
-	pinging atomic.Bool // a ping waits for its pong: send no other
-
-	next chan struct{} // the app took a message: the reader may read one more
-	stop chan struct{} // closed when the request ends: the reader stops
-	done chan struct{} // closed by the reader when it returns
+	next  chan struct{} // the app took a message: the reader may read one more
+	stop  chan struct{} // closed when the app has finished: the reader stops
+	ended chan struct{} // closed by the writer once the app has finished and the connection is closed
 }
 
 // isWebSocket reports whether r asks to upgrade to a WebSocket: a GET
@@ -177,7 +188,12 @@ func (s *server) handleASGIWebSocket(pattern string, loop *asgiLoop, app uintptr
 }
 
 // serveWebSocket runs the ASGI app value on loop for the WebSocket
-// handshake r, until the app has finished and the connection is closed.
+// handshake r.  Until the app has answered, the request's goroutine does
+// what the loop asks (handshake); once it has accepted, a goroutine of
+// the WebSocket's own (session) reads the client's messages, a writer
+// runs when the app has something to send (writer), and this one
+// returns: net/http's goroutine, with its stack and its response's
+// buffers, is not kept for the connection's life.
 func (s *server) serveWebSocket(w http.ResponseWriter, r *http.Request, loop *asgiLoop, app uintptr, names []string) {
 	if status, msg := wsHandshakeError(r); status != 0 {
 		refuseUpgrade(w, status, msg)
@@ -188,22 +204,34 @@ func (s *server) serveWebSocket(w http.ResponseWriter, r *http.Request, loop *as
 		http.Error(w, "503 service unavailable: too many WebSocket connections", http.StatusServiceUnavailable)
 		return
 	}
-	defer s.ws.leave()
 	c := s.getCall()
-	defer s.putCall(c)
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			s.putCall(c)
+			s.ws.leave()
+		}
+	}()
 	c.begin(w, r, app, names)
 	a := c.asgiBegin(loop, r)
 	ws := c.wsBegin()
 	outcome := C.gohttp_outcome(C.GOHTTP_UNAVAILABLE)
+	var conn *websocket.Conn
 	if loop.post(asgiEvent{kind: C.GOHTTP_ASGI_WS_CONNECT, c: c, gen: c.generation}) {
-		outcome = a.serveWS(c, ws, w, r, s)
+		outcome, conn = a.handshake(c, ws, w, r, s)
 	}
-	conn := ws.conn
+	if conn != nil {
+		handedOff = true
+		logEnd := detachLog(w)
+		c.mu.Lock()
+		c.w, c.r = nil, nil // net/http's, and kept they would keep its buffers
+		c.mu.Unlock()
+		go a.session(c, ws, conn, s, logEnd)
+		return
+	}
 	started := c.end(outcome)
 	s.lane.finished.Add(1)
-	if conn == nil { // the handshake never happened: an HTTP answer
-		answer(w, r, outcome, started)
-	}
+	answer(w, r, outcome, started)
 }
 
 // wsBegin readies c's WebSocket state; c.asgi was just set up.
@@ -211,43 +239,30 @@ func (c *call) wsBegin() *wsState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ws := &wsState{
-		c:    c,
-		a:    c.asgi,
-		next: make(chan struct{}, 1),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		c:     c,
+		a:     c.asgi,
+		next:  make(chan struct{}, 1),
+		stop:  make(chan struct{}),
+		ended: make(chan struct{}),
 	}
 	ws.next <- struct{}{} // the reader reads the first message unasked
 	c.asgi.ws = ws
 	return ws
 }
 
-// serveWS is serve for a WebSocket: it does what the loop asks until the
-// app has finished, and returns its outcome.
-func (a *asgiState) serveWS(c *call, ws *wsState, w http.ResponseWriter, r *http.Request, s *server) C.gohttp_outcome {
+// handshake does what the loop asks until the app accepts (it returns
+// the connection) or finishes (it returns its outcome, and no
+// connection): a refusal (websocket.close: 403), a denial response
+// (asgicall.go's writes), or an app that returned (403) or raised (500,
+// which serveWebSocket answers).
+func (a *asgiState) handshake(c *call, ws *wsState, w http.ResponseWriter, r *http.Request, s *server) (C.gohttp_outcome, *websocket.Conn) {
 	done := r.Context().Done()
-	var ping <-chan time.Time
-	var pinger *time.Ticker
-	defer func() {
-		if pinger != nil {
-			pinger.Stop()
-		}
-	}()
 	for {
 		select {
 		case <-a.kick:
 		case <-done:
-			// Before the handshake: the client has gone.  (After it, the
-			// connection is hijacked and the reader learns it.)
-			done = nil
-			if ws.conn == nil {
-				a.wsClosed(c, wsAbnormal, "")
-			}
-		case <-ping:
-			if ws.pinging.CompareAndSwap(false, true) {
-				go a.ping(c, ws, ws.conn, s.wsOpts.pingTimeout)
-			}
-			continue
+			done = nil // the client has gone
+			a.wsClosed(c, wsAbnormal, "")
 		}
 		c.mu.Lock()
 		finished, outcome := a.finished, a.outcome
@@ -260,13 +275,10 @@ func (a *asgiState) serveWS(c *call, ws *wsState, w http.ResponseWriter, r *http
 		if len(body) > 0 {
 			a.out, a.spare, a.inflight = a.spare[:0], nil, len(body)
 		}
-		accept := ws.acceptSet && ws.conn == nil && !a.startSet
+		accept := ws.acceptSet && !ws.tried && !a.startSet
+		ws.tried = ws.tried || accept
 		subprotocol, acceptHeaders := ws.subprotocol, ws.acceptHeaders
-		msgs, out := ws.msgs, ws.out
-		if len(msgs) > 0 {
-			ws.msgs, ws.out, ws.spare, ws.inflight = nil, ws.spare[:0], nil, len(out)
-		}
-		closeSet, code, reason := ws.closeSet, ws.closeCode, ws.closeReason
+		refused := ws.closeSet || (finished && outcome == C.GOHTTP_HANDLED)
 		c.mu.Unlock()
 
 		if status != 0 || len(body) > 0 {
@@ -274,28 +286,42 @@ func (a *asgiState) serveWS(c *call, ws *wsState, w http.ResponseWriter, r *http
 		}
 		if accept {
 			if conn := a.accept(c, ws, w, r, s, subprotocol, acceptHeaders); conn != nil {
-				if s.wsOpts.pingInterval > 0 {
-					pinger = time.NewTicker(s.wsOpts.pingInterval)
-					ping = pinger.C
-				}
+				return outcome, conn // the rest is session's and writer's
 			}
 		}
-		if len(msgs) > 0 {
-			a.wsWrite(c, ws, msgs, out)
-		}
-		if finished || closeSet {
-			a.wsEnd(c, ws, w, s, closeSet, code, reason, finished, outcome)
+		if refused && !ws.tried {
+			a.refuse(c, w)
 		}
 		if finished {
-			return outcome
+			c.mu.Lock()
+			outcome = a.outcome
+			c.mu.Unlock()
+			return outcome, nil
 		}
 	}
 }
 
+// refuse answers a handshake the app refused (websocket.close before
+// websocket.accept), or left unanswered, with a 403, unless a response
+// (a denial) has started.
+func (a *asgiState) refuse(c *call, w http.ResponseWriter) {
+	c.mu.Lock()
+	started := a.startSet || c.wroteHeader
+	if !started {
+		c.wroteHeader, c.status = true, http.StatusForbidden
+		a.outcome = C.GOHTTP_HANDLED
+	}
+	c.mu.Unlock()
+	if !started {
+		http.Error(w, "403 forbidden: the application closed the WebSocket before accepting it", http.StatusForbidden)
+		a.wsClosed(c, wsAbnormal, "")
+	}
+}
+
 // accept does the handshake the app accepted, with its subprotocol and
-// headers, and starts the reader.  It returns the connection, or nil if
-// the handshake failed (the client has gone): the app learns it as a
-// websocket.disconnect.
+// headers, and hands the WebSocket over to its own goroutines.  It
+// returns the connection, or nil if the handshake failed (the client
+// has gone): the app learns it as a websocket.disconnect.
 func (a *asgiState) accept(c *call, ws *wsState, w http.ResponseWriter, r *http.Request, s *server, subprotocol string, headers []byte) *websocket.Conn {
 	h := w.Header()
 	clear(h)
@@ -314,12 +340,10 @@ func (a *asgiState) accept(c *call, ws *wsState, w http.ResponseWriter, r *http.
 	} else {
 		opts.CompressionMode = websocket.CompressionDisabled
 	}
-	// The request's read and write deadlines (read_timeout,
-	// write_timeout) are HTTP's: a WebSocket has none.
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(time.Time{})
-	conn, err := websocket.Accept(w, r, opts)
+	conn, err := websocket.Accept(wsHijacker{w}, r, opts)
+	c.mu.Lock()
+	c.wroteHeader = true // a 101, or coder/websocket's error
+	c.mu.Unlock()
 	if err != nil {
 		a.wsClosed(c, wsAbnormal, "")
 		return nil
@@ -330,25 +354,147 @@ func (a *asgiState) accept(c *call, ws *wsState, w http.ResponseWriter, r *http.
 		conn.SetReadLimit(-1)
 	}
 	c.mu.Lock()
-	c.wroteHeader, c.status = true, http.StatusSwitchingProtocols
+	c.status = http.StatusSwitchingProtocols
 	ws.conn = conn
+	ws.live = true // the exports start the writer from now on
+	if len(ws.msgs) > 0 || ws.closeSet || a.finished {
+		ws.writing = true
+		go a.writer(c, ws)
+	}
+	if iv := s.wsOpts.pingInterval; iv > 0 {
+		timeout := s.wsOpts.pingTimeout
+		ws.pinger = time.AfterFunc(iv, func() { a.pingLoop(c, ws, conn, iv, timeout) })
+	}
 	c.mu.Unlock()
 	if !s.ws.opened(ws) {
 		// A shutdown has begun: go away at once.
-		a.serverClose(c, ws, wsGoingAway, "the server is shutting down")
+		go a.closeConn(c, ws, wsGoingAway, "the server is shutting down")
 	}
-	go a.reader(c, ws, conn, c.generation)
 	return conn
 }
 
+// wsBufSize is the size of each of a WebSocket's two buffers (net/http's
+// are 4 KiB): an idle connection holds them for its life, and a frame
+// larger than a buffer is read and written around it anyway.
+const wsBufSize = 1024
+
+// wsHijacker is the ResponseWriter coder/websocket's Accept gets: its
+// Hijack hands the connection over with wsBufSize buffers.  The bytes
+// net/http had read ahead (its background read may have taken the
+// client's first byte, sent as soon as the 101 came) are in the new
+// reader's buffer, where Accept looks for them: it then reads from the
+// connection alone.
+type wsHijacker struct{ http.ResponseWriter }
+
+func (w wsHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	br := bufio.NewReaderSize(conn, wsBufSize)
+	if n := brw.Reader.Buffered(); n > 0 {
+		ahead, _ := brw.Reader.Peek(n)
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(ahead)), conn), max(wsBufSize, n))
+		if _, err := br.Peek(n); err != nil { // buffered: the bytes reader alone is read
+			conn.Close()
+			return nil, nil, err
+		}
+	}
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, wsBufSize)), nil
+}
+
+func (w wsHijacker) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// wsKick has an open WebSocket's pending work done: by the request's
+// goroutine until the handshake, then by a writer, started if none
+// runs.  c.mu is held.
+func (a *asgiState) wsKick(c *call) {
+	ws := a.ws
+	if !ws.live {
+		a.wake()
+		return
+	}
+	if !ws.writing {
+		ws.writing = true
+		go a.writer(c, ws)
+	}
+}
+
+// writer does what the app asked of its open WebSocket, in order (the
+// messages it sent, its websocket.close, its end), and returns once
+// nothing is left.  One runs at a time (ws.writing).
+func (a *asgiState) writer(c *call, ws *wsState) {
+	for {
+		c.mu.Lock()
+		msgs, out := ws.msgs, ws.out
+		if len(msgs) > 0 {
+			ws.msgs, ws.out, ws.spare, ws.inflight = ws.msgsSpare[:0], ws.spare[:0], nil, len(out)
+			ws.msgsSpare = nil
+		}
+		closing := ws.closeSet && !ws.closeDone
+		ws.closeDone = ws.closeDone || closing
+		code, reason := ws.closeCode, ws.closeReason
+		finishing := a.finished && !ws.finishDone
+		ws.finishDone = ws.finishDone || finishing
+		outcome := a.outcome
+		if len(msgs) == 0 && !closing && !finishing {
+			ws.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+
+		if len(msgs) > 0 {
+			a.wsWrite(c, ws, msgs, out)
+		}
+		if closing {
+			a.closeConn(c, ws, code, reason)
+		}
+		if finishing {
+			// The app returned without closing (1000), or raised (1011).
+			code := wsNormal
+			if outcome != C.GOHTTP_HANDLED {
+				code = wsInternalErr
+			}
+			a.closeConn(c, ws, code, "")
+			close(ws.stop)
+			ws.conn.CloseNow() // whatever the close handshake left open
+			// The last step: once ended is closed, the session retires
+			// the call, and a and c may serve another request.
+			close(ws.ended)
+			return
+		}
+	}
+}
+
+// session reads the client's messages for the app until the connection
+// ends, then waits for the app to finish, and retires the WebSocket:
+// its call, its place among ws_max_connections, its access log line
+// (logEnd, nil without an access log).
+func (a *asgiState) session(c *call, ws *wsState, conn *websocket.Conn, s *server, logEnd func()) {
+	a.reader(c, ws, conn, c.generation)
+	<-ws.ended
+	c.mu.Lock()
+	outcome := a.outcome
+	ws.pingStopped = true
+	if ws.pinger != nil {
+		ws.pinger.Stop()
+	}
+	c.mu.Unlock()
+	c.end(outcome)
+	s.lane.finished.Add(1)
+	s.ws.forget(ws)
+	s.putCall(c)
+	s.ws.leave()
+	if logEnd != nil {
+		logEnd()
+	}
+}
+
 // wsWrite writes the app's messages, out holding their bytes in order,
-// gives out back as the spare buffer, and wakes a send() that waits.
+// gives both back as spares, and wakes the send()s that wait.
 func (a *asgiState) wsWrite(c *call, ws *wsState, msgs []wsOut, out []byte) {
 	var err error
-	conn := ws.conn
-	if conn == nil {
-		err = net.ErrClosed // refused or failed handshake: nothing goes out
-	}
 	at := 0
 	for _, m := range msgs {
 		if err == nil {
@@ -356,7 +502,7 @@ func (a *asgiState) wsWrite(c *call, ws *wsState, msgs []wsOut, out []byte) {
 			if m.text {
 				typ = websocket.MessageText
 			}
-			err = conn.Write(context.Background(), typ, out[at:at+m.n])
+			err = ws.conn.Write(context.Background(), typ, out[at:at+m.n])
 		}
 		at += m.n
 	}
@@ -364,74 +510,31 @@ func (a *asgiState) wsWrite(c *call, ws *wsState, msgs []wsOut, out []byte) {
 	if cap(out) <= wsKeep {
 		ws.spare = out[:0]
 	}
+	ws.msgsSpare = msgs[:0]
 	ws.inflight = 0
 	written := a.wantWritten && len(ws.out) <= wsHighWater
 	if written {
 		a.wantWritten = false
 	}
+	if err != nil {
+		a.gone = true // sends are refused from now on
+	}
 	c.mu.Unlock()
 	if err != nil {
 		// The connection is broken: closing it ends the reader's read,
 		// whose close event tells the app (and fails a waiting send()).
-		c.mu.Lock()
-		a.gone = true
-		c.mu.Unlock()
-		a.serverClose(c, ws, wsAbnormal, "")
+		a.closeConn(c, ws, wsAbnormal, "")
 	} else if written {
 		a.loop.post(asgiEvent{kind: C.GOHTTP_ASGI_WRITTEN, c: c, gen: c.generation})
 	}
 }
 
-// wsEnd ends the WebSocket as the app asked (closeSet: websocket.close
-// with code and reason) or as its end says (finished: it returned, or
-// raised with outcome GOHTTP_FAILED).  Before the handshake, a close or
-// an app that returned without accepting is a 403, one that raised a
-// 500 (serveWebSocket answers it), a denial response stands.  After it,
-// the close handshake: the app's code, else 1000 if it returned, 1011 if
-// it raised.  Once finished, it waits for the reader.
-func (a *asgiState) wsEnd(c *call, ws *wsState, w http.ResponseWriter, s *server, closeSet bool, code int, reason string, finished bool, outcome C.gohttp_outcome) {
-	conn := ws.conn
-	if conn == nil {
-		c.mu.Lock()
-		denied := a.startSet || c.wroteHeader
-		c.mu.Unlock()
-		if !denied && (closeSet || outcome == C.GOHTTP_HANDLED) {
-			c.mu.Lock()
-			c.wroteHeader, c.status = true, http.StatusForbidden
-			a.outcome = C.GOHTTP_HANDLED
-			c.mu.Unlock()
-			http.Error(w, "403 forbidden: the application closed the WebSocket before accepting it", http.StatusForbidden)
-			a.wsClosed(c, wsAbnormal, "")
-		}
-		return
-	}
-	if !closeSet {
-		code = wsNormal
-		if outcome != C.GOHTTP_HANDLED {
-			code = wsInternalErr
-		}
-	}
-	c.mu.Lock()
-	first := ws.closing == 0
-	if first {
-		ws.closing = code
-	}
-	c.mu.Unlock()
-	if first {
-		_ = conn.Close(websocket.StatusCode(code), reason)
-	}
-	if finished {
-		close(ws.stop)
-		conn.CloseNow() // whatever the close handshake left open
-		<-ws.done
-		s.ws.forget(ws)
-	}
-}
-
-// serverClose closes the WebSocket with code and reason on the server's
-// own account (a shutdown, a ping unanswered): the app gets
-// websocket.disconnect with code.  It may run beside the goroutine.
-func (a *asgiState) serverClose(c *call, ws *wsState, code int, reason string) {
+// closeConn closes the WebSocket with code and reason (1006: at once,
+// without a close frame), unless it is closing already: for the app
+// (websocket.close, its end) or on the server's own account (a
+// shutdown, a ping unanswered, a protocol error).  The app gets
+// websocket.disconnect with the peer's code, else this one.
+func (a *asgiState) closeConn(c *call, ws *wsState, code int, reason string) {
 	c.mu.Lock()
 	conn, first := ws.conn, ws.closing == 0
 	if first {
@@ -448,19 +551,27 @@ func (a *asgiState) serverClose(c *call, ws *wsState, code int, reason string) {
 	}
 }
 
-// ping pings the peer and drops it (1006 to the app) if no pong comes
-// within timeout.
-func (a *asgiState) ping(c *call, ws *wsState, conn *websocket.Conn, timeout time.Duration) {
-	defer ws.pinging.Store(false)
+// pingLoop pings the peer, drops it (1006 to the app) if no pong comes
+// within timeout, and pings again interval later, until the WebSocket
+// ends.  It runs on the timer's goroutine.
+func (a *asgiState) pingLoop(c *call, ws *wsState, conn *websocket.Conn, interval, timeout time.Duration) {
 	ctx := context.Background()
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	if err := conn.Ping(ctx); err != nil && errors.Is(err, context.DeadlineExceeded) {
-		a.serverClose(c, ws, wsAbnormal, "")
+	if err := conn.Ping(ctx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			a.closeConn(c, ws, wsAbnormal, "")
+		}
+		return // closed
 	}
+	c.mu.Lock()
+	if !ws.pingStopped && ws.closing == 0 {
+		ws.pinger.Reset(interval)
+	}
+	c.mu.Unlock()
 }
 
 // reader reads the messages the app will receive, one ahead of it, and
@@ -468,7 +579,6 @@ func (a *asgiState) ping(c *call, ws *wsState, conn *websocket.Conn, timeout tim
 // (GOHTTP_ASGI_WS_CLOSE), with the peer's code, or the one the server
 // closed with.  Only it reads conn (coder/websocket allows one reader).
 func (a *asgiState) reader(c *call, ws *wsState, conn *websocket.Conn, gen uint64) {
-	defer close(ws.done)
 	var buf []byte
 	for {
 		select {
@@ -481,7 +591,7 @@ func (a *asgiState) reader(c *call, ws *wsState, conn *websocket.Conn, gen uint6
 			buf, err = readMessage(rd, buf[:0])
 		}
 		if err == nil && typ == websocket.MessageText && !utf8.Valid(buf) {
-			a.serverClose(c, ws, wsInvalidData, "invalid UTF-8 in a text message")
+			a.closeConn(c, ws, wsInvalidData, "invalid UTF-8 in a text message")
 			err = errInvalidUTF8
 		}
 		if err != nil {
@@ -538,13 +648,13 @@ func (a *asgiState) closeCode(c *call, ws *wsState, conn *websocket.Conn, err er
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.EPIPE):
-		a.serverClose(c, ws, wsAbnormal, "")
+		a.closeConn(c, ws, wsAbnormal, "")
 		return wsAbnormal, ""
 	}
 	// coder/websocket has sent the close frame, or for some errors (an
 	// unmasked frame) not: Close sends it if not, then waits for the
 	// peer's (up to 5 s) and closes the connection.
-	a.serverClose(c, ws, code, "")
+	a.closeConn(c, ws, code, "")
 	return code, ""
 }
 
@@ -635,6 +745,6 @@ func (w *wsConns) closeAll() {
 	}
 	w.mu.Unlock()
 	for _, ws := range open {
-		go ws.a.serverClose(ws.c, ws, wsGoingAway, "the server is shutting down")
+		go ws.a.closeConn(ws.c, ws, wsGoingAway, "the server is shutting down")
 	}
 }

@@ -52,7 +52,7 @@ func gohttp_asgi_ws_accept(h C.uintptr_t, generation C.uint64_t, subprotocol *C.
 	ws.acceptSet = true
 	ws.subprotocol = string(cBytes(subprotocol, sn))
 	ws.acceptHeaders = append(ws.acceptHeaders[:0], cBytes(headers, hn)...)
-	a.wake()
+	a.wake() // the request's goroutine does the handshake
 	return C.GOHTTP_OK
 }
 
@@ -83,7 +83,7 @@ func gohttp_asgi_ws_send(h C.uintptr_t, generation C.uint64_t, text C.int, p *C.
 		a.wantWritten = true
 		*pending = 1
 	}
-	a.wake()
+	a.wsKick(c)
 	return C.GOHTTP_OK
 }
 
@@ -112,7 +112,7 @@ func gohttp_asgi_ws_close(h C.uintptr_t, generation C.uint64_t, code C.int32_t, 
 	ws.closeSet = true
 	ws.closeCode = int(code)
 	ws.closeReason = string(cBytes(reason, rn))
-	a.wake()
+	a.wsKick(c)
 	return C.GOHTTP_OK
 }
 

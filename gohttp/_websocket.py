@@ -663,8 +663,8 @@ def application(handler: WebSocketHandler) -> Callable[..., Awaitable[None]]:
         if scope.get("type") != "websocket":
             raise RuntimeError(f"the WebSocket handler {name} got a "
                                f"{scope.get('type')!r} scope")
-        first = await receive()
-        if first.get("type") != "websocket.connect":
+        # (Not kept in a local: the frame lives as long as the connection.)
+        if (await receive()).get("type") != "websocket.connect":
             return   # the client went away before we started
         ws = AsyncWebSocket(scope, receive, send)
         req = WebSocketRequest(scope)

@@ -1,4 +1,5 @@
-"""FastAPI and Starlette WebSocket endpoints, unchanged, on gohttp: a real
+"""FastAPI, Starlette and Django Channels WebSocket endpoints, unchanged,
+on gohttp: a real
 server and the `websockets` client.  Path and query parameters, text,
 bytes and JSON, subprotocols, closing with a code, refusing before
 accept (403, and Starlette's denial response), the tutorial's broadcast
@@ -240,4 +241,42 @@ def test_starlette_websocket_fields(starlette_server, asgi_errors):
     assert got == {"path": "/state/blue", "query": "a=1",
                    "client": "127.0.0.1", "room": "blue",
                    "header": "there"}
+    assert asgi_errors() == []
+
+
+# ---- Django Channels ----------------------------------------------------------
+
+
+@pytest.fixture
+def channels_server(serve_asgi):
+    pytest.importorskip("django")
+    pytest.importorskip("channels", reason="Django Channels is not installed "
+                        "(tests/requirements.txt)")
+    from asgi_apps import channels_app
+    return serve_asgi(channels_app.application)
+
+
+@pytest.mark.filterwarnings("ignore:async_to_sync was passed a non-async")
+def test_channels_sync_and_async_consumers(channels_server, http,
+                                           asgi_errors):
+    with connect(ws_url(channels_server, "/ws/echo/")) as ws:
+        ws.send("hi")
+        assert ws.recv(TIMEOUT) == "sync: hi"
+        ws.send(b"abc")
+        assert ws.recv(TIMEOUT) == b"cba"
+        ws.send("close")
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            ws.recv(TIMEOUT)
+        assert info.value.rcvd.code == 4001
+    with connect(ws_url(channels_server, "/ws/room/blue/")) as ws:
+        ws.send(json.dumps({"n": 1}))
+        assert json.loads(ws.recv(TIMEOUT)) == {"room": "blue",
+                                               "got": {"n": 1}}
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        connect(ws_url(channels_server, "/ws/room/closed/"),
+                open_timeout=TIMEOUT)
+    assert refused.value.response.status_code == 403
+    # HTTP still goes to Django.
+    assert http.request("GET", channels_server.url +
+                        "/hello/channels/").status == 200
     assert asgi_errors() == []

@@ -103,7 +103,6 @@ def test_a_few_connections_leave_no_goroutines(serve_asgi):
     """The quick version, in every run: 30 connections' goroutines end."""
     srv = serve_asgi(app)
     one_of_each(srv.port)
-    settle()
     before = goroutines_settle()
     for _ in range(10):
         one_of_each(srv.port)

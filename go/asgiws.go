@@ -34,6 +34,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -116,6 +117,7 @@ type wsState struct {
 
 	pinger      *time.Timer // pingLoop's; nil without pings
 	pingStopped bool
+	parked      atomic.Bool // the reader waits for the app to take a message
 
 	c *call // its call and state, for a shutdown (wsConns.closeAll)
 	a *asgiState
@@ -561,11 +563,19 @@ func (a *asgiState) pingLoop(c *call, ws *wsState, conn *websocket.Conn, interva
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	if err := conn.Ping(ctx); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			a.closeConn(c, ws, wsAbnormal, "")
+	// While the reader is parked (the client sent a message the app has
+	// not taken yet), nothing reads the pong: the client is alive, as its
+	// message says, and is not pinged, nor dropped for a pong unread.
+	if !ws.parked.Load() {
+		if err := conn.Ping(ctx); err != nil {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				return // closed
+			}
+			if !ws.parked.Load() {
+				a.closeConn(c, ws, wsAbnormal, "")
+				return
+			}
 		}
-		return // closed
 	}
 	c.mu.Lock()
 	if !ws.pingStopped && ws.closing == 0 {
@@ -581,11 +591,13 @@ func (a *asgiState) pingLoop(c *call, ws *wsState, conn *websocket.Conn, interva
 func (a *asgiState) reader(c *call, ws *wsState, conn *websocket.Conn, gen uint64) {
 	var buf []byte
 	for {
+		ws.parked.Store(true)
 		select {
 		case <-ws.next:
 		case <-ws.stop:
 			return
 		}
+		ws.parked.Store(false)
 		typ, rd, err := conn.Reader(context.Background())
 		if err == nil {
 			buf, err = readMessage(rd, buf[:0])

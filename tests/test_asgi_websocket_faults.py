@@ -266,3 +266,22 @@ def test_an_app_raising_after_accept_keeps_the_server_serving(
         ws.send("fine")
         assert ws.recv(TIMEOUT) == "fine"
     assert len(asgi_errors()) == 3
+
+
+def test_an_app_slow_to_receive_keeps_its_client(serve_asgi):
+    """The client sent a message the app has not taken yet: Go reads
+    nothing meanwhile (pongs included), and a client whose message waits
+    is alive: it is not dropped for an unread pong."""
+    import asyncio
+
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept"})
+        await asyncio.sleep(0.6)   # many ping intervals and timeouts
+        msg = await receive()
+        await send({"type": "websocket.send", "text": msg["text"]})
+
+    srv = serve_asgi(app, ws_ping_interval=0.05, ws_ping_timeout=0.1)
+    with connect(f"ws://127.0.0.1:{srv.port}/") as ws:
+        ws.send("first")
+        assert ws.recv(TIMEOUT) == "first"

@@ -975,6 +975,7 @@ def websocket_report(args: argparse.Namespace, rows: list[Row], mode: Mode,
     base = mode.results.get("ws-go", {}).get("echo", [])
     go_rate = med([s.rps for s in base])
     notes: list[str] = []
+    disturbed: list[str] = []
     for row in rows:
         if row.skip:
             lines.append("| " + " | ".join([row.label, row.skip]
@@ -1002,11 +1003,19 @@ def websocket_report(args: argparse.Namespace, rows: list[Row], mode: Mode,
         ]) + " |")
         notes += [f"{row.label}, round {s.round}: {s.errors}"
                   for s in samples if s.errors]
+        busy = [f"r{s.round} {s.other_cpu:.2f}" for s in samples
+                if s.other_cpu is not None and s.other_cpu > DISTURBED]
+        if busy:
+            disturbed.append(f"{row.label}: {', '.join(busy)}")
         notes += [f"{row.label}: {f}" for f in mode.failures.get(row.name, [])]
     out += lines
     if notes:
         out += ["", "Errors reported during the run:", ""]
         out += [f"- {n}" for n in notes]
+    if disturbed:
+        out += ["", f"Echo measurements during which other processes used "
+                f"more than {DISTURBED:g} of a core (round, cores):", ""]
+        out += [f"- {d}" for d in disturbed]
     return "\n".join(out) + "\n"
 
 
@@ -1489,6 +1498,99 @@ def run_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
     return "\n".join(out) + "\n"
 
 
+def ws_messages(port: int, clients: int, count: int) -> None:
+    out = run_client([str(WSBENCH), "-mode", "echo", "-url",
+                      f"ws://{HOST}:{port}/ws", "-c", str(clients),
+                      "-n", str(count), "-size", str(WS_MESSAGE)],
+                     timeout=1800)
+    sample = parse_wsbench(out)
+    if sample.errors or not out.startswith(f"messages {count} "):
+        raise RuntimeError(f"wsbench: {out.strip()}")
+
+
+def ws_callgrind_row(row: Row, args: argparse.Namespace
+                     ) -> tuple[list[int], str]:
+    """Ir per echoed message: args.requests messages on one WebSocket,
+    then 5 × as many on 50, after a warm-up; ([], why) when callgrind
+    cannot run the row."""
+    outdir = BUILD / "callgrind"
+    outdir.mkdir(parents=True, exist_ok=True)
+    for old in outdir.glob(f"callgrind.out.{row.name}.*"):
+        old.unlink()
+    prefix = ["valgrind", "--tool=callgrind",
+              f"--callgrind-out-file={outdir}/callgrind.out.{row.name}.%p"]
+    extra_env = {"GODEBUG": "asyncpreemptoff=1", "PYTHONMALLOC": "malloc"}
+    try:
+        server = Server(row, free_port(), prefix,
+                        BUILD / "logs" / f"callgrind-{row.name}.log",
+                        start_timeout=300, extra_env=extra_env)
+    except RuntimeError as exc:
+        return [], f"did not run under callgrind: {exc}"
+    per_message = []
+    try:
+        ws_messages(server.port, 1, args.warmup_requests)
+        ws_messages(server.port, 50, args.warmup_requests)
+        callgrind_control("--zero", server.pid)
+        for phase, clients, count in ((1, 1, args.requests),
+                                      (2, 50, args.requests * 5)):
+            ws_messages(server.port, clients, count)
+            callgrind_control("--dump", server.pid)
+            dump = outdir / f"callgrind.out.{row.name}.{server.pid}.{phase}"
+            per_message.append(round(dump_total(dump) / count))
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        return per_message, f"failed under callgrind: {exc}; {server.tail()}"
+    finally:
+        server.stop()
+    return per_message, ""
+
+
+def run_ws_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
+    ensure_tools(CALLGRIND_TOOLS)
+    out = ["## Instructions per WebSocket message (callgrind)", ""]
+    out += machine_header()
+    out.append(f"- {version_of(['valgrind', '--version'])}, "
+               f"`--tool=callgrind`, GODEBUG=asyncpreemptoff=1, "
+               f"PYTHONMALLOC=malloc")
+    out.append(f"- `bench/wsbench -n`: {args.warmup_requests} echoed "
+               f"{WS_MESSAGE}-byte text messages on 1 WebSocket and as many "
+               f"on 50 to warm up (each connection's handshake included), "
+               f"counters zeroed; then {args.requests} messages on 1 "
+               f"WebSocket, dumped, and {args.requests * 5} on 50 at once "
+               f"(each a new connection, its handshake counted), dumped: "
+               f"Ir of the phase / messages.  Counts the whole server "
+               f"process, not the client.")
+    out += ["", "| server | Ir/message, 1 WebSocket | × Go | 50 WebSockets "
+            "| × Go |", "|---|--:|--:|--:|--:|"]
+    base = base50 = None
+    notes = []
+    for row in rows:
+        if row.name == "ws-granian":
+            # Its worker is a process of its own, which callgrind_control
+            # on the master neither zeroes nor dumps.
+            row.skip = "n/a (a master and a worker process)"
+        if row.skip:
+            out.append(f"| {row.label} | {row.skip} | | | |")
+            continue
+        log(f"callgrind: {row.name}")
+        counts, why = ws_callgrind_row(row, args)
+        if why:
+            notes.append(f"{row.label} {why}")
+        if len(counts) < 2:
+            out.append(f"| {row.label} | n/a (see below) | | | |")
+            continue
+        if row.name == "ws-go":
+            base, base50 = counts
+        ratio = f"{counts[0] / base:.2f}×" if base else "–"
+        ratio50 = f"{counts[1] / base50:.2f}×" if base50 else "–"
+        out.append(f"| {row.label} | {counts[0]:,} | {ratio} | "
+                   f"{counts[1]:,} | {ratio50} |")
+        log(f"  {row.name}: {counts[0]:,} Ir per message, {counts[1]:,} on "
+            f"50 WebSockets")
+    if notes:
+        out += [""] + [f"- {n}" for n in notes]
+    return "\n".join(out) + "\n"
+
+
 # --------------------------------------------------------------------------
 # Memory: RSS over many requests once warm.
 
@@ -1592,7 +1694,8 @@ def parse_args() -> argparse.Namespace:
                    help="callgrind warm-up requests (default 200)")
     p.add_argument("--websocket", action="store_true",
                    help="instead: only the WebSocket section (echo "
-                        "messages/s and memory per idle connection); a "
+                        "messages/s and memory per idle connection; with "
+                        "--callgrind, instructions per message); a "
                         "default run measures it after the throughput "
                         "tables")
     p.add_argument("--ws-clients", type=int, default=50,
@@ -1665,7 +1768,7 @@ def main() -> None:
         if row.name == "gohttp-c" and not row.skip:
             row.skip = build_c_handler()
     wsrows = [row for row in ws_rows() if row.name in args.rows]
-    if args.callgrind or args.memory:
+    if args.memory or (args.callgrind and not args.websocket):
         wsrows = []
     if wsrows:
         mark_ws_skips(wsrows, venv_error, build_wsbench(go))
@@ -1674,7 +1777,9 @@ def main() -> None:
             log(f"{row.name}: {row.skip}")
 
     reports = []
-    if args.callgrind:
+    if args.callgrind and args.websocket:
+        reports.append(("websocket-callgrind", run_ws_callgrind(args, wsrows)))
+    elif args.callgrind:
         reports.append(("callgrind", run_callgrind(args, rows)))
     elif args.memory:
         reports.append(("memory", run_memory(args, rows)))

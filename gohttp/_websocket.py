@@ -267,9 +267,10 @@ class AsyncWebSocket:
 
     async def send(self, message: Union[str, bytes]) -> None:
         """Send message: a str as a text message, bytes (bytearray,
-        memoryview) as a binary one.  Returns once Go has written it, so
-        a peer that reads slowly slows the sender down.  Raises
-        WebSocketClosed if the peer has closed or gone."""
+        memoryview) as a binary one.  Returns at once while less than 64
+        KiB wait unwritten, else once Go has written them, so a peer that
+        reads slowly slows the sender down.  Raises WebSocketClosed if
+        the peer has closed or gone."""
         if isinstance(message, str):
             event: dict[str, Any] = {"type": "websocket.send",
                                      "text": message}
@@ -548,7 +549,7 @@ class WebSocketRequest:
     ``req.headers`` are a read-only gohttp.Headers.
     """
 
-    __slots__ = ("_scope", "_headers")
+    __slots__ = ("_scope", "_headers", "__weakref__")
 
     def __init__(self, scope: dict[str, Any]) -> None:
         self._scope = scope
@@ -662,8 +663,8 @@ def application(handler: WebSocketHandler) -> Callable[..., Awaitable[None]]:
         if scope.get("type") != "websocket":
             raise RuntimeError(f"the WebSocket handler {name} got a "
                                f"{scope.get('type')!r} scope")
-        first = await receive()
-        if first.get("type") != "websocket.connect":
+        # (Not kept in a local: the frame lives as long as the connection.)
+        if (await receive()).get("type") != "websocket.connect":
             return   # the client went away before we started
         ws = AsyncWebSocket(scope, receive, send)
         req = WebSocketRequest(scope)

@@ -58,6 +58,9 @@ def serve_example(name: str) -> Iterator[str]:
     assert proc.returncode == 0
 
 
+# Heavy: a process each, importing FastAPI; what they exercise is tested
+# in test_websocket_native.py and test_asgi_websocket_frameworks.py.
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["chat", "fastapi_chat"])
 def test_the_chat_example_round_trips_a_message(name):
     if name == "fastapi_chat":

@@ -11,9 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import re
 import resource
+import subprocess
+import sys
+import textwrap
 import threading
-from typing import Any, Callable
+import time
+from typing import Any
 
 import pytest
 
@@ -354,6 +359,11 @@ def test_wrong_use_raises_clear_exceptions(server, seen):
                 return type(exc).__name__, str(exc)
             return "ok"
 
+        seen.put(("refuse 99", await outcome(ws.refuse(99))))
+        seen.put(("refuse str status", await outcome(ws.refuse("403"))))
+        seen.put(("refuse int body", await outcome(ws.refuse(403, 5))))
+        seen.put(("subprotocol int",
+                  await outcome(ws.accept(subprotocol=1))))
         seen.put(("receive before accept", await outcome(ws.receive())))
         seen.put(("send before accept", await outcome(ws.send("x"))))
         seen.put(("accept", await outcome(ws.accept())))
@@ -377,6 +387,10 @@ def test_wrong_use_raises_clear_exceptions(server, seen):
     got = {}
     while (item := take(seen)) != "end":
         got[item[0]] = item[1]
+    assert got["refuse 99"][0] == "ValueError"
+    assert got["refuse str status"][0] == "TypeError"
+    assert got["refuse int body"][0] == "TypeError"
+    assert got["subprotocol int"][0] == "TypeError"
     assert got["receive before accept"] == (
         "StateError", "receive(): call accept() first")
     assert got["send before accept"][0] == "StateError"
@@ -459,13 +473,42 @@ def test_registration_errors(server):
         server.websocket("/{bad")(lambda ws, req: None)
 
 
-def test_the_default_server_decorator():
-    """gohttp.websocket registers on the server gohttp.run() serves (not
-    started here)."""
-    async def handler(ws, req):
-        pass
+def test_the_default_server_decorator_and_run(tmp_path, subprocess_env):
+    """gohttp.websocket registers on the server gohttp.run() serves; a
+    handler can stop it with gohttp.shutdown()."""
+    app = tmp_path / "app.py"
+    app.write_text(textwrap.dedent("""
+        import gohttp
 
-    assert gohttp.websocket("/default-server-ws")(handler) is handler
+        @gohttp.websocket("/echo/{name}")
+        async def echo(ws, req):
+            await ws.accept()
+            async for message in ws:
+                if message == "stop":
+                    gohttp.shutdown()
+                    return
+                await ws.send(f"{req.path_value('name')}: {message}")
+
+        gohttp.run(host="127.0.0.1", port=0, shutdown_timeout=2)
+    """))
+    proc = subprocess.Popen([sys.executable, str(app)], env=subprocess_env,
+                            stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert proc.stderr is not None
+        banner = proc.stderr.readline()
+        port = re.search(rb"http://127\.0\.0\.1:(\d+) ", banner)
+        assert port, banner
+        with connect(f"ws://127.0.0.1:{int(port.group(1))}/echo/ann",
+                     open_timeout=TIMEOUT) as client:
+            client.send("hi")
+            assert client.recv(timeout=TIMEOUT) == "ann: hi"
+            client.send("stop")
+        assert proc.wait(TIMEOUT) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
 
 
 # ---- many connections -----------------------------------------------------
@@ -548,3 +591,51 @@ def test_shutdown_closes_open_websockets(make_server, seen):
     finally:
         client.close()
     assert take(seen) == 1001
+
+
+# ---- nothing kept ---------------------------------------------------------
+
+@pytest.mark.parametrize("style", ["async", "sync"])
+def test_nothing_outlives_its_connection(server, seen, style):
+    """The ws and req of a connection that ended are freed, and a sync
+    handler's thread has ended."""
+    import gc
+    import weakref
+
+    refs: list = []
+
+    if style == "async":
+        @server.websocket("/w")
+        async def handler(ws, req):
+            refs.extend((weakref.ref(ws), weakref.ref(req)))
+            await ws.accept()
+            async for message in ws:
+                await ws.send(message)
+            seen.put("done")
+    else:
+        @server.websocket("/w")
+        def handler(ws, req):
+            refs.extend((weakref.ref(ws), weakref.ref(req)))
+            seen.put(threading.current_thread())
+            ws.accept()
+            for message in ws:
+                ws.send(message)
+            seen.put("done")
+
+    for _ in range(20):
+        with dial(server, "/w") as client:
+            client.send("x")
+            assert client.recv(timeout=TIMEOUT) == "x"
+        if style == "sync":
+            thread = take(seen)
+        assert take(seen) == "done"
+        if style == "sync":
+            thread.join(TIMEOUT)
+            assert not thread.is_alive()
+    assert len(refs) == 40
+    # The last handler said "done" just before its task ended.
+    deadline = time.monotonic() + TIMEOUT
+    while [r for r in refs if r() is not None]:
+        assert time.monotonic() < deadline, [r() for r in refs if r()]
+        gc.collect()
+        time.sleep(0.01)

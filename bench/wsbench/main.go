@@ -8,7 +8,9 @@
 //
 // echo: c connections each send a small text message and wait for its
 // echo, again and again; after warmup it counts for d and prints one line,
-// "messages N seconds S rate R p50_ms P p99_ms Q errors E".
+// "messages N seconds S rate R p50_ms P p99_ms Q errors E".  With -n N,
+// the connections send N messages between them instead, all counted (for
+// callgrind, which counts instructions per message).
 //
 // idle: opens c connections (at most 100 handshakes at a time), prints
 // "open N errors E" once they are all open, then holds them, answering
@@ -46,7 +48,7 @@ func dial(ctx context.Context, url string) (*websocket.Conn, error) {
 	return conn, err
 }
 
-func echo(url string, clients int, warmup, duration time.Duration, size int) error {
+func echo(url string, clients int, warmup, duration time.Duration, size, count int) error {
 	msg := make([]byte, size)
 	for i := range msg {
 		msg[i] = 'x'
@@ -68,12 +70,23 @@ func echo(url string, clients int, warmup, duration time.Duration, size int) err
 	latencies := make([][]time.Duration, clients)
 	counts := make([]int64, clients)
 	var wg sync.WaitGroup
+	if count > 0 {
+		counting.Store(true)
+	}
 	for i, conn := range conns {
 		wg.Add(1)
 		go func(i int, conn *websocket.Conn) {
 			defer wg.Done()
 			lat := make([]time.Duration, 0, 1<<16)
-			for !stop.Load() {
+			quota := int64(-1)
+			if count > 0 {
+				quota = int64(count / clients)
+				if i < count%clients {
+					quota++
+				}
+			}
+			for !stop.Load() && quota != 0 {
+				quota--
 				t0 := time.Now()
 				if err := conn.Write(ctx, websocket.MessageText, msg); err != nil {
 					errors.Add(1)
@@ -94,14 +107,21 @@ func echo(url string, clients int, warmup, duration time.Duration, size int) err
 			latencies[i] = lat
 		}(i, conn)
 	}
-	time.Sleep(warmup)
-	counting.Store(true)
-	t0 := time.Now()
-	time.Sleep(duration)
-	counting.Store(false)
-	elapsed := time.Since(t0)
-	stop.Store(true)
-	wg.Wait()
+	var elapsed time.Duration
+	if count > 0 {
+		t0 := time.Now()
+		wg.Wait()
+		elapsed = time.Since(t0)
+	} else {
+		time.Sleep(warmup)
+		counting.Store(true)
+		t0 := time.Now()
+		time.Sleep(duration)
+		counting.Store(false)
+		elapsed = time.Since(t0)
+		stop.Store(true)
+		wg.Wait()
+	}
 	for _, conn := range conns {
 		conn.Close(websocket.StatusNormalClosure, "")
 	}
@@ -206,11 +226,12 @@ func main() {
 	duration := flag.Duration("d", 5*time.Second, "echo: how long to count")
 	warmup := flag.Duration("warmup", time.Second, "echo: load before counting")
 	size := flag.Int("size", 16, "echo: message size in bytes")
+	total := flag.Int("n", 0, "echo: send this many messages in all, then stop (0: -d)")
 	flag.Parse()
 	var err error
 	switch *mode {
 	case "echo":
-		err = echo(*url, *clients, *warmup, *duration, *size)
+		err = echo(*url, *clients, *warmup, *duration, *size, *total)
 	case "idle":
 		err = idle(*url, *clients)
 	case "serve":

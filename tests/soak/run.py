@@ -407,7 +407,12 @@ class H2:
         try:
             data = self.sock.recv(16384 if self.slow else 65536)
         except socket.timeout:
-            raise Bad(f"HTTP/2: no byte for {TIMEOUT}s") from None
+            inbound = self.conn._inbound_flow_control_window_manager
+            raise Bad(f"HTTP/2: no byte for {TIMEOUT}s (our receive "
+                      f"window: the connection's "
+                      f"{inbound.current_window_size}, the streams' "
+                      f"{[(sid, self.conn.remote_flow_control_window(sid)) for sid in self.streams if sid in self.conn.streams]}"
+                      f"; goaway {self.goaway})") from None
         except OSError as exc:
             self._lost(str(exc))
             return
@@ -785,6 +790,7 @@ class Soak:
         self.peak: dict[str, dict[str, float]] = {
             "supervisor": {}, "workers": {}}
         self.pids_seen: set[int] = set()
+        self.reasons: collections.Counter = collections.Counter()
 
     # The server.
     def start(self) -> None:
@@ -934,6 +940,11 @@ class Soak:
                     client.drop(proto)
                     outcome = ("refused:goaway" if exc.goaway else
                                self._judge("refused", kind, started, exc))
+                    with self.lock:
+                        self.reasons[re.sub(r"\d+", "N", str(exc))[:70]] += 1
+                    # As a client would, back off a little: with both
+                    # workers down, refusals come at once.
+                    time.sleep(0.05)
                 except Cut as exc:
                     client.drop(proto)
                     outcome = self._judge("cut", kind, started, exc)
@@ -1169,6 +1180,7 @@ class Soak:
         summary["by_interface"] = dict(per_iface)
         summary["total_requests"] = sum(self.counts.values())
         summary["peak"] = self.peak
+        summary["refused_why"] = dict(self.reasons.most_common(8))
         ready = re.findall(r"worker \d+ \(pid (\d+)\) ready",
                            self.log_path.read_text(errors="replace"))
         summary["worker_processes"] = len(set(ready) | {
@@ -1191,6 +1203,7 @@ class Soak:
               f"({', '.join(f'{k} {v}' for k, v in s['by_interface'].items())})")
         print(f"soak: faults {s['faults']}; refused/cut excused by them: "
               f"{s['excused']}")
+        print(f"soak: why refused: {s['refused_why']}")
         for kind, outcomes in s["requests"].items():
             print(f"  {kind:18} " + ", ".join(f"{o} {n}" for o, n in
                                                sorted(outcomes.items())))

@@ -236,8 +236,8 @@ go_procs(PyObject *module, PyObject *unused)
 PyDoc_STRVAR(goroutines_doc,
 "_goroutines()\n--\n\n"
 "How many goroutines the Go runtime has now: connections, requests in\n"
-"flight, and the runtime's own.  For the soak, which checks that they go\n"
-"back down once the load stops.");
+"flight, and the runtime's own.  For the soak and the leak tests, which\n"
+"check that they go back down once the load stops.");
 
 static PyObject *
 goroutines(PyObject *module, PyObject *unused)
@@ -317,6 +317,7 @@ gohttp_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ASGIAppType);
     Py_VISIT(st->ASGICallType);
     Py_VISIT(st->ReadyType);
+    Py_VISIT(st->ASGIGuardType);
     Py_VISIT(st->asgi_done);
     for (int i = 0; i < 3; i++) {
         Py_VISIT(st->mapping_views[i]);
@@ -340,6 +341,7 @@ gohttp_clear(PyObject *module)
     Py_CLEAR(st->ASGIAppType);
     Py_CLEAR(st->ASGICallType);
     Py_CLEAR(st->ReadyType);
+    Py_CLEAR(st->ASGIGuardType);
     Py_CLEAR(st->asgi_done);
     gohttp_scope_clear_state(st);
     gohttp_headers_clear_state(st);
@@ -427,8 +429,10 @@ gohttp_exec(PyObject *module)
     st->ASGIAppType = add_type(module, &gohttp_asgi_app_spec);
     st->ASGICallType = add_type(module, &gohttp_asgi_call_spec);
     st->ReadyType = add_type(module, &gohttp_ready_spec);
+    st->ASGIGuardType = add_type(module, &gohttp_asgi_guard_spec);
     if (!st->ASGILoopType || !st->ASGIAppType || !st->ASGICallType
-        || !st->ReadyType || gohttp_asgi_init_state(st) < 0) {
+        || !st->ReadyType || !st->ASGIGuardType
+        || gohttp_asgi_init_state(st) < 0) {
         goto done;
     }
     logging = PyImport_ImportModule("logging");

@@ -34,8 +34,8 @@ func gohttp_go_procs() C.int32_t {
 }
 
 // gohttp_goroutines returns how many goroutines exist now
-// (runtime.NumGoroutine): for the soak (tests/soak/), which checks that
-// they go back down once the load stops.
+// (runtime.NumGoroutine): for the soak (tests/soak/) and the leak tests,
+// which check that they go back down once the load stops.
 //
 //export gohttp_goroutines
 func gohttp_goroutines() C.int64_t {

@@ -58,6 +58,45 @@ def test_body_in_many_messages_and_memoryview(serve_asgi, http):
     assert http.request("GET", srv.url + "/").data == b"abc"
 
 
+def test_a_whole_response_reaches_the_client_while_the_app_goes_on(
+        serve_asgi, http):
+    """The last body of a response sent whole waits in C for the app's
+    end, to go to Go with it; an app that waits for something after it
+    (Starlette's background tasks) has it sent as it waits."""
+    answered, ended = threading.Event(), threading.Event()
+
+    async def app(scope, receive, send):
+        await respond(send, b"early")
+        await wait_for(answered)   # the client has the response already
+        await asyncio.sleep(0)
+        ended.set()
+
+    srv = serve_asgi(app)
+    r = http.request("GET", srv.url + "/")
+    assert (r.status, r.data) == (200, b"early")
+    assert r.headers["Content-Length"] == "5"
+    assert not ended.is_set()
+    answered.set()
+    assert ended.wait(TIMEOUT)
+    assert http.request("GET", srv.url + "/").data == b"early"   # still serves
+
+
+def test_a_whole_response_then_an_exception_or_a_cancel_stands(
+        serve_asgi, http, asgi_errors):
+    """An app that raises right after its whole response, or after it
+    waited once: the response stands, as it did when it went at once."""
+    async def app(scope, receive, send):
+        await respond(send, b"kept")
+        if scope["path"] == "/later":
+            await asyncio.sleep(0)
+        raise RuntimeError("after the response")
+
+    srv = serve_asgi(app)
+    for path in ("/now", "/later"):
+        r = http.request("GET", srv.url + path)
+        assert (r.status, r.data) == (200, b"kept")
+
+
 def test_head_has_no_body(serve_asgi, http):
     async def app(scope, receive, send):
         await respond(send, b"" if scope["method"] == "HEAD" else b"body")
@@ -456,6 +495,7 @@ def test_a_blocked_loop_delays_asgi_but_not_the_server(serve_asgi, http):
     assert results["/fast"][:2] == (200, b"/fast")
 
 
+@pytest.mark.heavy
 def test_a_thousand_concurrent_streams(serve_asgi):
     n = 1000
 

@@ -639,6 +639,7 @@ def serve_c_routes(server, c_handler, probe):
     return hammer
 
 
+@pytest.mark.heavy
 @pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
                     reason="AddressSanitizer's quarantine holds freed "
                            "memory: RSS says nothing under it")

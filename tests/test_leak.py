@@ -84,6 +84,7 @@ def counts():
     }
 
 
+@pytest.mark.heavy
 @pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
                     reason="AddressSanitizer's quarantine holds freed memory: "
                            "RSS says nothing under it")
@@ -140,6 +141,7 @@ def hammer_errors(pool, n):
         assert r.status == 500
 
 
+@pytest.mark.heavy
 def test_errors_do_not_leak(server, pool, caplog):
     server.handle("POST /fail/{id}", fails)
     logger = logging.getLogger("gohttp")
@@ -164,6 +166,7 @@ def test_errors_do_not_leak(server, pool, caplog):
         assert grown.bytes < 64 * 1024, grown
 
 
+@pytest.mark.heavy
 def test_python_allocations_settle(server, pool):
     """What Python allocates for a request (str, bytes, the request's
     objects) is freed with it: gc.get_objects() does not see str or bytes,

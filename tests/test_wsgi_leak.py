@@ -12,6 +12,7 @@ import os
 import sys
 import weakref
 
+import pytest
 import urllib3
 
 from helpers.common import TIMEOUT, rss_bytes
@@ -71,6 +72,7 @@ def keep_alive_pool():
                                                        read=TIMEOUT))
 
 
+@pytest.mark.heavy
 def test_wsgi_requests_leave_nothing_behind(serve_app):
     server = serve_app(app, validate=False)
     pool = keep_alive_pool()
@@ -97,6 +99,7 @@ def test_wsgi_requests_leave_nothing_behind(serve_app):
     assert grown.bytes < 64 * 1024, grown
 
 
+@pytest.mark.heavy
 def test_failing_wsgi_requests_leave_nothing_behind(serve_app, caplog):
     server = serve_app(app, validate=False)
     pool = urllib3.PoolManager(maxsize=1, block=True, retries=False)
@@ -151,6 +154,7 @@ def run_plain(pool, url, n):
             assert r.data == f"i={i}|".encode(), r.data
 
 
+@pytest.mark.heavy
 def test_plain_wsgi_requests_leave_nothing_behind(serve_app):
     server = serve_app(plain_app, validate=False)
     pool = keep_alive_pool()

@@ -245,6 +245,30 @@ goroutines(PyObject *module, PyObject *unused)
     return PyLong_FromLongLong(gohttp_goroutines());
 }
 
+PyDoc_STRVAR(goroutine_stacks_doc,
+"_goroutine_stacks()\n--\n\n"
+"The stacks of every goroutine, as Go's runtime.Stack writes them (at\n"
+"most 4 MiB).  For the soak, which saves them when goroutines are left\n"
+"over.");
+
+static PyObject *
+goroutine_stacks(PyObject *module, PyObject *unused)
+{
+    const size_t capacity = 4 << 20;
+    size_t n = 0;
+    PyObject *result = NULL;
+    char *buf = PyMem_RawMalloc(capacity);   /* Go writes it: see bridge.h */
+    if (buf == NULL) {
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    gohttp_goroutine_stacks(buf, capacity, &n);
+    Py_END_ALLOW_THREADS
+    result = PyUnicode_DecodeUTF8(buf, (Py_ssize_t)n, "replace");
+    PyMem_RawFree(buf);
+    return result;
+}
+
 PyDoc_STRVAR(code_allows_body_doc,
 "_code_allows_body(code)\n--\n\n"
 "Whether a response with this status code may have a body: bridge.h's\n"
@@ -268,6 +292,8 @@ static PyMethodDef gohttp_functions[] = {
     {"_thread_states", thread_states, METH_NOARGS, thread_states_doc},
     {"_go_procs", go_procs, METH_NOARGS, go_procs_doc},
     {"_goroutines", goroutines, METH_NOARGS, goroutines_doc},
+    {"_goroutine_stacks", goroutine_stacks, METH_NOARGS,
+     goroutine_stacks_doc},
     {"canonical_key", gohttp_canonical_key_function, METH_O,
      gohttp_canonical_key_doc},
     {NULL, NULL, 0, NULL},

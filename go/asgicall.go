@@ -267,7 +267,9 @@ func (a *asgiState) write(c *call, status int, headers, out []byte, final, finis
 		a.spare = out[:0] // serve took it from a.out: free again
 	}
 	a.inflight = 0
-	written := a.wantWritten && len(a.out) <= asgiHighWater
+	// After a failed write nothing drains: a waiting send() learns that
+	// from disconnect, which needs wantWritten as it was.
+	written := err == nil && a.wantWritten && len(a.out) <= asgiHighWater
 	if written {
 		a.wantWritten = false
 	}
@@ -350,14 +352,22 @@ func (a *asgiState) read(c *call) {
 }
 
 // disconnect tells the loop, once, that the client has gone; with
-// failed, a write failed, and sends are refused from now on.
+// failed, a write failed, and sends are refused from now on.  A send()
+// that began to wait for its bytes to drain after the loop was told (the
+// request's context ended first: maybe only a half-close, so sends went
+// on) is told again when a write fails, since nothing will drain: else
+// the app waits for ever, and so does this goroutine, for the app.
 func (a *asgiState) disconnect(c *call, failed bool) {
 	c.mu.Lock()
 	was := a.told
 	a.told = true
+	wake := was && failed && !a.gone && a.wantWritten
 	a.gone = a.gone || failed
+	if wake {
+		a.wantWritten = false
+	}
 	c.mu.Unlock()
-	if !was {
+	if !was || wake {
 		a.loop.post(asgiEvent{kind: C.GOHTTP_ASGI_DISCONNECT, c: c, gen: c.generation})
 	}
 }

@@ -42,6 +42,17 @@ func gohttp_goroutines() C.int64_t {
 	return C.int64_t(runtime.NumGoroutine())
 }
 
+// gohttp_goroutine_stacks writes the stacks of every goroutine, as
+// runtime.Stack gives them, into buf, at most capacity bytes, and sets
+// *n to their length (capacity when they did not all fit).  For the soak
+// (tests/soak/), which saves them when goroutines are left over.  buf is
+// C's and is used during the call only.
+//
+//export gohttp_goroutine_stacks
+func gohttp_goroutine_stacks(buf *C.char, capacity C.size_t, n *C.size_t) {
+	*n = C.size_t(runtime.Stack(unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(capacity)), true))
+}
+
 func lookupServer(h C.uintptr_t) (*server, error) {
 	if h == 0 {
 		return nil, errServerState("invalid server handle")

@@ -114,7 +114,8 @@ async def _run(app: ASGIApplication, scope: dict[str, Any],
         # client sees the 500 (a WebSocket's close 1011).
         if isinstance(exc, asyncio.CancelledError):
             pass
-        elif call.disconnected and _from_disconnect(exc):
+        elif ((call.disconnected or _sent_to_gone(exc))
+              and _from_disconnect(exc)):
             error_logger.debug("ASGI app stopped: the client went away (%r)",
                                exc)
         elif call.websocket and (call.disconnected or call.ws_closed):
@@ -139,6 +140,20 @@ async def _run(app: ASGIApplication, scope: dict[str, Any],
                 "completing its response" if call.started
                 else "sending a response", scope["method"], scope["path"])
         call._finish(True)
+
+
+def _sent_to_gone(exc: BaseException) -> bool:
+    """Whether exc is, or was raised while handling, the
+    ClientDisconnected of a send(): Go refuses a send once a write failed,
+    which may be before the loop has the news (call.disconnected)."""
+    seen: set[int] = set()
+    cause: Optional[BaseException] = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ClientDisconnected):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _from_disconnect(exc: BaseException) -> bool:

@@ -696,3 +696,59 @@ def test_an_empty_response_does_not_alias_the_next_ones_buffers(
         sock.sendall(conn.data_to_send())
     sock.close()
     assert bytes(body) == b"a" * 40000 + b"b" * 20000
+
+
+def test_a_send_waiting_to_drain_ends_when_the_client_resets(serve_asgi):
+    """Found by the soak (tests/soak/): a send() that began to wait for
+    its bytes to drain after Go had seen the request's context end (an
+    HTTP/2 RST_STREAM, a connection reset) was never woken when the write
+    then failed: the app, its task and the request's goroutine waited for
+    ever, and the stream's unread window starved the connection."""
+    pytest.importorskip("h2.connection", reason="needs h2")
+    import h2.config
+    import h2.connection
+    import h2.errors
+    import h2.events
+
+    ended = []
+    chunk = b"x" * 16384
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200})
+        try:
+            for _ in range(64):
+                await send({"type": "http.response.body", "body": chunk,
+                            "more_body": True})
+            await send({"type": "http.response.body"})
+        finally:
+            ended.append(scope["path"])
+
+    srv = serve_asgi(app, http2_cleartext=True)
+    rounds = 20
+    for n in range(rounds):
+        sock = connect(srv.address)
+        conn = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        conn.send_headers(1, [(":method", "GET"), (":path", f"/{n}"),
+                              (":scheme", "http"), (":authority", "x")],
+                          end_stream=True)
+        sock.sendall(conn.data_to_send())
+        got = 0
+        while got < 20000:  # some of the body, read as it comes
+            data = sock.recv(65536)
+            assert data
+            for ev in conn.receive_data(data):
+                if isinstance(ev, h2.events.DataReceived):
+                    got += len(ev.data)
+                    conn.acknowledge_received_data(
+                        ev.flow_controlled_length, ev.stream_id)
+            sock.sendall(conn.data_to_send())
+        conn.reset_stream(1, h2.errors.ErrorCodes.CANCEL)
+        sock.sendall(conn.data_to_send())
+        time.sleep(0.01 * (n % 3))  # vary which side sees it first
+        sock.close()
+    deadline = time.monotonic() + TIMEOUT
+    while len(ended) < rounds and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(ended) == rounds, f"{rounds - len(ended)} apps never ended"

@@ -153,11 +153,15 @@ def connect(addr: tuple[str, int], alpn: str,
 
 class Refused(Exception):
     """Closed or reset before any byte of the response.  since: when the
-    connection last worked (a kill long after that may explain it)."""
+    connection last worked (a kill long after that may explain it);
+    goaway: an HTTP/2 stream past a GOAWAY's last stream, which the
+    server says it never processed (a client retries it elsewhere)."""
 
-    def __init__(self, why: str, since: Optional[float] = None) -> None:
+    def __init__(self, why: str, since: Optional[float] = None,
+                 goaway: bool = False) -> None:
         super().__init__(why)
         self.since = since
+        self.goaway = goaway
 
 
 class Cut(Exception):
@@ -403,7 +407,12 @@ class H2:
         try:
             data = self.sock.recv(16384 if self.slow else 65536)
         except socket.timeout:
-            raise Bad(f"HTTP/2: no byte for {TIMEOUT}s") from None
+            inbound = self.conn._inbound_flow_control_window_manager
+            raise Bad(f"HTTP/2: no byte for {TIMEOUT}s (our receive "
+                      f"window: the connection's "
+                      f"{inbound.current_window_size}, the streams' "
+                      f"{[(sid, self.conn.remote_flow_control_window(sid)) for sid in self.streams if sid in self.conn.streams]}"
+                      f"; goaway {self.goaway})") from None
         except OSError as exc:
             self._lost(str(exc))
             return
@@ -459,7 +468,9 @@ class H2:
         s = self.streams.pop(sid)
         if s.ended:
             return s
-        if s.refused or (not s.status and not s.body):
+        if s.refused:
+            raise Refused(f"past {self.goaway}", self.since, goaway=True)
+        if not s.status and not s.body:
             raise Refused(s.reset or "refused", self.since)
         raise Cut(f"{s.reset} after {len(s.body)} bytes")
 
@@ -766,6 +777,7 @@ class Soak:
         self.log_path = self.out / "server.log"
         self.proc: Optional[subprocess.Popen] = None
         self.addr = ("127.0.0.1", 0)
+        self.t0 = time.monotonic()  # times in failures count from here
         self.stop_load = threading.Event()
         self.stop_faults = threading.Event()
         self.lock = threading.Lock()
@@ -778,6 +790,7 @@ class Soak:
         self.peak: dict[str, dict[str, float]] = {
             "supervisor": {}, "workers": {}}
         self.pids_seen: set[int] = set()
+        self.reasons: collections.Counter = collections.Counter()
 
     # The server.
     def start(self) -> None:
@@ -855,20 +868,26 @@ class Soak:
                 "fds": len(os.listdir(f"/proc/{pid}/fd")),
                 "threads": threads}
 
-    def goroutines(self, pids: list[int]) -> dict[int, int]:
+    def goroutines(self, pids: list[int], stacks: bool = False,
+                   tag: str = "") -> dict[int, int]:
         """Each worker's goroutines, from GET /n/stats on new connections
-        until every one of pids has answered."""
+        until every one of pids has answered; with stacks, their stacks
+        are saved to goroutines-PID.txt in the output folder."""
         found: dict[int, int] = {}
         for _ in range(400):
             conn = H1(self.addr)
             try:
-                conn.request("GET", "/n/stats")
+                conn.request("GET", "/n/stats" + ("?stacks" if stacks
+                                                  else ""))
                 r = conn.response()
             finally:
                 conn.close()
             stats = json.loads(r.body)
             # This request's own connection counts: one goroutine.
             found[stats["pid"]] = stats["goroutines"] - 1
+            if stacks:
+                (self.out / f"{tag}goroutines-{stats['pid']}.txt").write_text(
+                    stats["stacks"])
             if all(p in found for p in pids):
                 break
         return {p: found[p] for p in pids if p in found}
@@ -889,13 +908,13 @@ class Soak:
         raise SystemExit(f"soak: the supervisor did not settle on two "
                          f"workers (has {last}); see {self.log_path}")
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, stacks: bool = False) -> dict[str, Any]:
         """Everything measured, with no load: per worker and for the
         supervisor."""
         assert self.proc is not None
         pids = self.settled_workers()
         time.sleep(1.0)  # connections just closed: their goroutines end
-        gor = self.goroutines(pids)
+        gor = self.goroutines(pids, stacks)
         return {"supervisor": self.proc_stats(self.proc.pid),
                 "workers": {p: dict(self.proc_stats(p),
                                     goroutines=gor.get(p, -1))
@@ -919,11 +938,25 @@ class Soak:
                     outcome = KINDS[kind][0](client, proto, iface)
                 except Refused as exc:
                     client.drop(proto)
-                    outcome = self._judge("refused", kind, started, exc)
+                    outcome = ("refused:goaway" if exc.goaway else
+                               self._judge("refused", kind, started, exc))
+                    with self.lock:
+                        self.reasons[re.sub(r"\d+", "N", str(exc))[:70]] += 1
+                    # As a client would, back off a little: with both
+                    # workers down, refusals come at once.
+                    time.sleep(0.05)
                 except Cut as exc:
                     client.drop(proto)
                     outcome = self._judge("cut", kind, started, exc)
                 except Bad as exc:
+                    if "no byte for" in str(exc):
+                        # A hang: what the server's goroutines are doing,
+                        # while the connection is still open.
+                        try:
+                            self.goroutines(self.workers(), stacks=True,
+                                            tag=f"hang-t{time.monotonic() - self.t0:.0f}-")
+                        except Exception:  # noqa: BLE001 - best effort
+                            pass
                     client.drop(proto)
                     outcome = "bad"
                     self._fail(f"{proto} {kind} /{iface}: {exc}")
@@ -954,12 +987,21 @@ class Soak:
                 with self.lock:
                     self.excused[(ev.what, outcome)] += 1
                 return outcome
+        if self.events and len(self.workers()) < 2:
+            # A worker killed again and again soon after it started is
+            # restarted after a delay that doubles (the supervisor's
+            # crash-loop backoff), its sockets released meanwhile: the
+            # kill's effect outlasts KILL_WINDOW.
+            with self.lock:
+                self.excused[("kill", outcome + " (worker restarting)")] += 1
+            return outcome
         self._fail(f"{kind}: {outcome} with no fault near: {exc}")
         return outcome + "-unexcused"
 
     def _fail(self, what: str) -> None:
         with self.lock:
-            self.failures.append(what)
+            self.failures.append(f"t={time.monotonic() - self.t0:.1f}s "
+                                 f"{what}")
 
     def sample(self) -> None:
         """Every second or so under the load: the peaks."""
@@ -1029,8 +1071,10 @@ class Soak:
         for pid, w in after["workers"].items():
             for k, bound in BOUNDS.items():
                 if w[k] > ref[k] + bound:
+                    where = (f" (their stacks: {self.out}/goroutines-{pid}"
+                             f".txt)" if k == "goroutines" else "")
                     self._fail(f"worker {pid}: {k} {w[k]}, over the "
-                               f"warm-up's {ref[k]} + {bound}")
+                               f"warm-up's {ref[k]} + {bound}{where}")
         for k, bound in SUPERVISOR_BOUNDS.items():
             b, a = before["supervisor"][k], after["supervisor"][k]
             if a > b + bound:
@@ -1078,7 +1122,7 @@ class Soak:
 
     def run(self) -> int:
         a = self.args
-        t0 = time.monotonic()
+        t0 = self.t0 = time.monotonic()
         self.start()
         summary: dict[str, Any] = {"seconds": a.seconds,
                                    "clients": a.clients, "tls": a.tls}
@@ -1116,7 +1160,7 @@ class Soak:
                 if t.is_alive():
                     self._fail(f"a client thread hung ({t.name})")
             self.check_kinds()
-            summary["after"] = after = self.snapshot()
+            summary["after"] = after = self.snapshot(stacks=True)
             self.compare(before, after)
         finally:
             self.stop_load.set()
@@ -1128,6 +1172,9 @@ class Soak:
         summary["log"] = self.scan_log()
         summary["faults"] = dict(collections.Counter(e.what
                                                      for e in self.events))
+        summary["fault_times"] = [f"{e.what} {e.pid or ''} "
+                                  f"t={e.at - self.t0:.1f}s"
+                                  for e in self.events]
         summary["excused"] = {f"{w} {o}": n
                               for (w, o), n in self.excused.items()}
         by_kind: dict[str, collections.Counter] = collections.defaultdict(
@@ -1141,6 +1188,7 @@ class Soak:
         summary["by_interface"] = dict(per_iface)
         summary["total_requests"] = sum(self.counts.values())
         summary["peak"] = self.peak
+        summary["refused_why"] = dict(self.reasons.most_common(8))
         ready = re.findall(r"worker \d+ \(pid (\d+)\) ready",
                            self.log_path.read_text(errors="replace"))
         summary["worker_processes"] = len(set(ready) | {
@@ -1163,6 +1211,7 @@ class Soak:
               f"({', '.join(f'{k} {v}' for k, v in s['by_interface'].items())})")
         print(f"soak: faults {s['faults']}; refused/cut excused by them: "
               f"{s['excused']}")
+        print(f"soak: why refused: {s['refused_why']}")
         for kind, outcomes in s["requests"].items():
             print(f"  {kind:18} " + ", ".join(f"{o} {n}" for o, n in
                                                sorted(outcomes.items())))

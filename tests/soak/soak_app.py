@@ -21,7 +21,8 @@ and, under each prefix:
                                  response cut off, never complete
 
 plus GET /n/stats, the worker's pid and goroutines as JSON (the harness
-reads RSS, fds and threads from /proc itself).
+reads RSS, fds and threads from /proc itself); /n/stats?stacks the
+goroutines' stacks too.
 
 The body of (seed, size) is the first size bytes of SEED_BYTES random
 bytes made from seed (seeds 0 to SEEDS - 1, made at import, so that no
@@ -133,8 +134,31 @@ def n_raise_mid(w: gohttp.ResponseWriter, req: gohttp.Request) -> None:
 @server.route("GET /n/stats")
 def n_stats(w: gohttp.ResponseWriter, req: gohttp.Request) -> None:
     w.header.set("Content-Type", "application/json")
-    w.write(json.dumps({"pid": os.getpid(),
-                        "goroutines": _gohttp._goroutines()}))
+    stats: dict[str, Any] = {"pid": os.getpid(),
+                             "goroutines": _gohttp._goroutines()}
+    if "stacks" in req.query:
+        stats["stacks"] = _gohttp._goroutine_stacks() + _asgi_tasks()
+    w.write(json.dumps(stats))
+
+
+def _asgi_tasks() -> str:
+    """The ASGI requests' tasks that have not finished, and where each
+    waits (read from another thread: good enough to see a leak)."""
+    from gohttp import asgi
+    loop = asgi._loop
+    if loop is None:
+        return ""
+    out = ["\n\nASGI tasks not done:"]
+    for task in list(asyncio.all_tasks(loop.loop)):
+        chain, aw = [], task.get_coro()
+        while aw is not None and len(chain) < 20:
+            frame = getattr(aw, "cr_frame", None)
+            chain.append(f"{frame.f_code.co_name}:{frame.f_lineno}" if frame
+                         else type(aw).__name__)
+            aw = getattr(aw, "cr_await", None)
+        out.append(f"{task.get_name()} {' > '.join(chain)} "
+                   f"fut_waiter={task._fut_waiter!r}")
+    return "\n".join(out) + "\n"
 
 
 # ---- WSGI -----------------------------------------------------------------

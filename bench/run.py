@@ -1440,6 +1440,13 @@ def callgrind_row(row: Row, args: argparse.Namespace) -> tuple[list[int], str]:
         callgrind_control("--dump", server.pid)
         dump = outdir / f"callgrind.out.{row.name}.{server.pid}.3"
         per_request.append(round(dump_total(dump) / (args.requests * 5)))
+        # Phase 4: a new connection per request (ab without -k, 10 at
+        # once), ab's row: what accepting and closing a connection costs.
+        run_client(["ab", "-q", "-c", "10", "-n", str(args.requests),
+                    f"http://{HOST}:{server.port}/"], timeout=1800)
+        callgrind_control("--dump", server.pid)
+        dump = outdir / f"callgrind.out.{row.name}.{server.pid}.4"
+        per_request.append(round(dump_total(dump) / args.requests))
     except (RuntimeError, OSError, http.client.HTTPException,
             subprocess.TimeoutExpired) as exc:
         return per_request, f"failed under callgrind: {exc}; {server.tail()}"
@@ -1464,12 +1471,15 @@ def run_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
                f"phases of {args.requests} requests, each dumped: Ir of the "
                f"phase / requests; then a third phase of "
                f"{args.requests * 5} requests on 50 keep-alive connections "
-               f"at once (`ab -k -c 50`).  Counts the whole server process "
+               f"at once (`ab -k -c 50`); then a fourth of {args.requests} "
+               f"requests each on a new connection, 10 at once (`ab -c 10`, "
+               f"no keep-alive).  Counts the whole server process "
                f"(Go runtime, net/http, the C trampoline, Python), not the "
                f"client.")
     out += ["", "| server | Ir/request, 1 conn, phase 1 | phase 2 | × Go "
-            "| 50 conns | × Go |", "|---|--:|--:|--:|--:|--:|"]
-    base = base50 = None
+            "| 50 conns | × Go | new conn each | × Go |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|"]
+    base = base50 = base_new = None
     notes = []
     for row in rows:
         if row.name not in wanted:
@@ -1481,18 +1491,21 @@ def run_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
         counts, why = callgrind_row(row, args)
         if why:
             notes.append(f"{row.label} {why}")
-        if len(counts) < 3:
-            out.append(f"| {row.label} | n/a (see below) | | | | |")
+        if len(counts) < 4:
+            out.append(f"| {row.label} | n/a (see below) | | | | | | |")
             continue
         mean = (counts[0] + counts[1]) / 2
         if row.name == "go":
-            base, base50 = mean, counts[2]
+            base, base50, base_new = mean, counts[2], counts[3]
         ratio = f"{mean / base:.2f}×" if base else "–"
         ratio50 = f"{counts[2] / base50:.2f}×" if base50 else "–"
+        ratio_new = f"{counts[3] / base_new:.2f}×" if base_new else "–"
         out.append(f"| {row.label} | {counts[0]:,} | {counts[1]:,} | {ratio} "
-                   f"| {counts[2]:,} | {ratio50} |")
+                   f"| {counts[2]:,} | {ratio50} | {counts[3]:,} "
+                   f"| {ratio_new} |")
         log(f"  {row.name}: {counts[0]:,} / {counts[1]:,} Ir per request, "
-            f"{counts[2]:,} on 50 connections")
+            f"{counts[2]:,} on 50 connections, {counts[3]:,} on a new "
+            f"connection each")
     if notes:
         out += [""] + [f"- {n}" for n in notes]
     return "\n".join(out) + "\n"

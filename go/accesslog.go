@@ -154,7 +154,9 @@ func (w *loggingWriter) line(ok bool) {
 // they would keep its buffers.
 func detachLog(w http.ResponseWriter) func() {
 	for {
-		if lw, ok := w.(*loggingWriter); ok {
+		// The metrics' writer is a loggingWriter too, without a log (and
+		// without a request): it counts the handler's part only.
+		if lw, ok := w.(*loggingWriter); ok && lw.log != nil {
 			lw.detached = true
 			r := lw.r
 			kept := &loggingWriter{log: lw.log, status: lw.status, bytes: lw.bytes, start: lw.start,

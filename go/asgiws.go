@@ -350,6 +350,9 @@ func (a *asgiState) accept(c *call, ws *wsState, w http.ResponseWriter, r *http.
 		a.wsClosed(c, wsAbnormal, "")
 		return nil
 	}
+	if rec := connRecordOf(r); rec != nil { // metrics.go
+		rec.switchTo(protoWebSocket)
+	}
 	if s.wsOpts.maxSize > 0 {
 		conn.SetReadLimit(s.wsOpts.maxSize)
 	} else {

@@ -307,9 +307,8 @@ type connRecord struct {
 type connRecordKey struct{}
 
 // connRecordOf returns the record of r's connection, or nil when the
-// server counts no metrics.  The WebSocket support calls
-// connRecordOf(r).switchTo(protoWebSocket) once it has upgraded r's
-// connection (when not nil).
+// server counts no metrics.  A WebSocket's accept (asgiws.go) moves its
+// connection to protoWebSocket.
 func connRecordOf(r *http.Request) *connRecord {
 	rec, _ := r.Context().Value(connRecordKey{}).(*connRecord)
 	return rec

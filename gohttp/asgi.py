@@ -525,6 +525,10 @@ def _mounts(server: "Server", loop: EventLoop) -> _Mounts:
         mounts = _Mounts(loop)
         server._asgi_mounts = mounts  # type: ignore[attr-defined]
         server._add_hooks(mounts.startup, mounts.shutdown, loop.in_loop)
+    if server._started:
+        # Mounted on a server already serving: its startup hook has run,
+        # and the loop must run for this app's requests all the same.
+        loop.ensure_running()
     return mounts
 
 

@@ -123,6 +123,47 @@ def test_connection_closed_is_no_longer_open(
         pytest.fail("the closed connection is still counted as open")
 
 
+def test_an_open_websocket_counts_as_one(
+        make_server: Callable[..., gohttp.Server],
+        http: urllib3.PoolManager, tmp_path: Any) -> None:
+    """Counted as a WebSocket from its handshake to its close; with the
+    access log on too, whose line waits for the close."""
+    from websockets.sync.client import connect
+
+    log = tmp_path / "access.log"
+    srv = make_server(metrics_bind="127.0.0.1:0", access_log=str(log))
+
+    @srv.websocket("/ws")
+    async def echo(ws: Any, req: Any) -> None:
+        await ws.accept()
+        async for message in ws:
+            await ws.send(message)
+
+    def websockets_open() -> float:
+        return value(scrape(http, srv), "gohttp_connections_open",
+                     protocol="websocket")
+
+    with connect(srv.url.replace("http", "ws", 1) + "/ws",
+                 open_timeout=TIMEOUT) as ws:
+        ws.send("hi")
+        assert ws.recv(timeout=TIMEOUT) == "hi"
+        assert websockets_open() == 1
+        assert value(scrape(http, srv), "gohttp_connections_open",
+                     protocol="http/1.1") == 0
+    for _ in range(200):
+        if websockets_open() == 0:
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail("the closed WebSocket is still counted as open")
+    for _ in range(200):
+        if '"GET /ws HTTP/1.1" 101' in log.read_text():
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail(f"no access log line for the WebSocket: {log.read_text()!r}")
+
+
 def test_probes(metered: gohttp.Server, http: urllib3.PoolManager) -> None:
     r = http.request("GET", f"{metered.metrics_url}/healthz")
     assert (r.status, r.data) == (200, b"ok\n")

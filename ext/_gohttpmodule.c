@@ -233,6 +233,18 @@ go_procs(PyObject *module, PyObject *unused)
     return PyLong_FromLong(gohttp_go_procs());
 }
 
+PyDoc_STRVAR(goroutines_doc,
+"_goroutines()\n--\n\n"
+"How many goroutines the Go runtime has now: connections, requests in\n"
+"flight, and the runtime's own.  For the soak and the leak tests, which\n"
+"check that they go back down once the load stops.");
+
+static PyObject *
+goroutines(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromLongLong(gohttp_goroutines());
+}
+
 PyDoc_STRVAR(code_allows_body_doc,
 "_code_allows_body(code)\n--\n\n"
 "Whether a response with this status code may have a body: bridge.h's\n"
@@ -255,6 +267,7 @@ static PyMethodDef gohttp_functions[] = {
     {"_close_gate", close_gate, METH_O, close_gate_doc},
     {"_thread_states", thread_states, METH_NOARGS, thread_states_doc},
     {"_go_procs", go_procs, METH_NOARGS, go_procs_doc},
+    {"_goroutines", goroutines, METH_NOARGS, goroutines_doc},
     {"canonical_key", gohttp_canonical_key_function, METH_O,
      gohttp_canonical_key_doc},
     {NULL, NULL, 0, NULL},

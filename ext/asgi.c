@@ -278,7 +278,7 @@ call_of(ASGILoopObject *self, const gohttp_asgi_event *ev)
     return ASGICall_CAST(call);
 }
 
-/* A NEW event: make the call and start the app's task.  0, or -1 with an
+/* A NEW or WS_CONNECT event: make the call and start the app's task.  0, or -1 with an
  * exception set (the call is finished then: Go answers 500). */
 static int
 on_new(ASGILoopObject *self, const gohttp_asgi_event *ev, const char *data)
@@ -296,9 +296,12 @@ on_new(ASGILoopObject *self, const gohttp_asgi_event *ev, const char *data)
                                  GOHTTP_FAILED, &err);
         return -1;
     }
-    scope = gohttp_asgi_scope(st, &ev->req, data, app->root_path,
-                              app->path_prefix,
-                              PyDict_Check(app->state) ? app->state : NULL);
+    PyObject *state = PyDict_Check(app->state) ? app->state : NULL;
+    scope = ev->kind == GOHTTP_ASGI_WS_CONNECT
+        ? gohttp_asgi_ws_scope(st, &ev->req, data, app->root_path,
+                               app->path_prefix, state, app->websocket)
+        : gohttp_asgi_scope(st, &ev->req, data, app->root_path,
+                            app->path_prefix, state);
     if (scope == NULL) {
         goto done;
     }
@@ -330,7 +333,7 @@ done:
 static int
 on_event(ASGILoopObject *self, const gohttp_asgi_event *ev, const char *data)
 {
-    if (ev->kind == GOHTTP_ASGI_NEW) {
+    if (ev->kind == GOHTTP_ASGI_NEW || ev->kind == GOHTTP_ASGI_WS_CONNECT) {
         return on_new(self, ev, data);
     }
     ASGICallObject *call = call_of(self, ev);
@@ -494,13 +497,15 @@ PyType_Spec gohttp_asgi_loop_spec = {
 static PyObject *
 asgi_app_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"app", "root_path", "loop", "path_prefix", NULL};
+    static char *kwlist[] = {"app", "root_path", "loop", "path_prefix",
+                             "websocket", NULL};
     PyObject *app, *root_path, *loop, *path_prefix = NULL;
+    int websocket = 0;
     gohttp_state *st = PyType_GetModuleState(tp);
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OUO!|U:ASGIApp", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OUO!|Up:ASGIApp", kwlist,
                                      &app, &root_path, st->ASGILoopType,
-                                     &loop, &path_prefix)) {
+                                     &loop, &path_prefix, &websocket)) {
         return NULL;
     }
     if (!PyCallable_Check(app)) {
@@ -520,6 +525,7 @@ asgi_app_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
                         ? Py_NewRef(path_prefix) : NULL;
     self->loop = Py_NewRef(loop);
     self->state = Py_NewRef(Py_None);
+    self->websocket = (char)websocket;
     return (PyObject *)self;
 }
 
@@ -578,10 +584,13 @@ static PyType_Slot asgi_app_slots[] = {
     {Py_tp_clear, asgi_app_clear},
     {Py_tp_members, asgi_app_members},
     {Py_tp_doc, (void *)PyDoc_STR(
-        "ASGIApp(app, root_path, loop, path_prefix='')\n--\n\n"
+        "ASGIApp(app, root_path, loop, path_prefix='', websocket=False)\n"
+        "--\n\n"
         "The value of an ASGI route (Server.handle_asgi): app, served on\n"
         "loop, an ASGILoop, mounted at root_path.  path_prefix (a root\n"
-        "path a proxy took off) goes before each scope's path.  Made by\n"
+        "path a proxy took off) goes before each scope's path.  With\n"
+        "websocket, the route serves WebSocket handshakes only (Go answers\n"
+        "other requests 426), their scopes with path_params.  Made by\n"
         "gohttp.asgi.")},
     {0, NULL},
 };
@@ -605,6 +614,12 @@ gohttp_asgi_init_state(gohttp_state *st)
     }
     ((ReadyObject *)st->asgi_done)->value = NULL;   /* None, every time */
     return gohttp_scope_init_state(st);
+}
+
+int
+gohttp_asgi_app_websocket(PyObject *app)
+{
+    return ASGIApp_CAST(app)->websocket;
 }
 
 uintptr_t

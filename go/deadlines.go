@@ -166,6 +166,7 @@ type sweptConn struct {
 
 	at        int // its index in s.conns, guarded by s.mu
 	closeOnce sync.Once
+	fresh     atomic.Bool // see server.trackFresh
 }
 
 // SetReadDeadline runs five times per keep-alive request: it has no defer.

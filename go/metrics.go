@@ -363,6 +363,7 @@ type countedConn struct {
 	wrappedConn
 	rec   connRecord
 	close sync.Once
+	fresh atomic.Bool // see server.trackFresh
 }
 
 func (c *countedConn) Read(p []byte) (int, error) {

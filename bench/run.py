@@ -1409,7 +1409,9 @@ def callgrind_row(row: Row, args: argparse.Namespace) -> tuple[list[int], str]:
     outdir.mkdir(parents=True, exist_ok=True)
     for old in outdir.glob(f"callgrind.out.{row.name}.*"):
         old.unlink()
-    prefix = ["valgrind", "--tool=callgrind",
+    # --trace-children: a row with workers counts its whole process tree,
+    # the supervisor and every worker.
+    prefix = ["valgrind", "--tool=callgrind", "--trace-children=yes",
               f"--callgrind-out-file={outdir}/callgrind.out.{row.name}.%p"]
     # Go preempts goroutines with signals (SIGURG); callgrind 3.19 asserts
     # on them (threads.c: vgCallgrind_post_signal).  The cooperative
@@ -1425,28 +1427,36 @@ def callgrind_row(row: Row, args: argparse.Namespace) -> tuple[list[int], str]:
     try:
         conn = http.client.HTTPConnection(HOST, server.port, timeout=120)
         keepalive_requests(conn, args.warmup_requests)
-        callgrind_control("--zero", server.pid)
+        # Warm every worker, not only the one the connection reached.
+        run_client(["ab", "-q", "-c", "10", "-n", str(args.warmup_requests),
+                    f"http://{HOST}:{server.port}/"], timeout=1800)
+        pids = process_tree(server.pid)
+        for pid in pids:
+            callgrind_control("--zero", pid)
+
+        def dump(phase: int, requests: int) -> None:
+            total = 0
+            for pid in pids:
+                callgrind_control("--dump", pid)
+                total += dump_total(
+                    outdir / f"callgrind.out.{row.name}.{pid}.{phase}")
+            per_request.append(round(total / requests))
+
         for phase in (1, 2):
             keepalive_requests(conn, args.requests)
-            callgrind_control("--dump", server.pid)
-            dump = outdir / f"callgrind.out.{row.name}.{server.pid}.{phase}"
-            per_request.append(round(dump_total(dump) / args.requests))
+            dump(phase, args.requests)
         conn.close()
         # Phase 3: 50 connections at once, as wrk's, through ab -k: the
         # handler calls queue for the interpreter.
         run_client(["ab", "-q", "-k", "-c", "50", "-n",
                     str(args.requests * 5), f"http://{HOST}:{server.port}/"],
                    timeout=1800)
-        callgrind_control("--dump", server.pid)
-        dump = outdir / f"callgrind.out.{row.name}.{server.pid}.3"
-        per_request.append(round(dump_total(dump) / (args.requests * 5)))
+        dump(3, args.requests * 5)
         # Phase 4: a new connection per request (ab without -k, 10 at
         # once), ab's row: what accepting and closing a connection costs.
         run_client(["ab", "-q", "-c", "10", "-n", str(args.requests),
                     f"http://{HOST}:{server.port}/"], timeout=1800)
-        callgrind_control("--dump", server.pid)
-        dump = outdir / f"callgrind.out.{row.name}.{server.pid}.4"
-        per_request.append(round(dump_total(dump) / args.requests))
+        dump(4, args.requests)
     except (RuntimeError, OSError, http.client.HTTPException,
             subprocess.TimeoutExpired) as exc:
         return per_request, f"failed under callgrind: {exc}; {server.tail()}"
@@ -1455,12 +1465,26 @@ def callgrind_row(row: Row, args: argparse.Namespace) -> tuple[list[int], str]:
     return per_request, ""
 
 
+def process_tree(pid: int) -> list[int]:
+    """pid and its descendants (Linux's /proc/PID/task/TID/children)."""
+    pids, i = [pid], 0
+    while i < len(pids):
+        for task in Path(f"/proc/{pids[i]}/task").glob("*"):
+            try:
+                pids += [int(p)
+                         for p in (task / "children").read_text().split()]
+            except OSError:
+                pass
+        i += 1
+    return pids
+
+
 def run_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
     ensure_tools(CALLGRIND_TOOLS)
     ensure_tools({"ab": "apache2-utils"})
     wanted = ("go", "go-timeouts", "gohttp", "gohttp-metrics", "gohttp-c",
               "gohttp-wsgi", "gohttp-asgi", "gohttp-asgi-asyncio",
-              "gohttp-fastapi")
+              "gohttp-fastapi", "gohttp-w2", "gohttp-wsgi-w2")
     out = ["## Instructions per request (callgrind)", ""]
     out += machine_header()
     out.append(f"- {version_of(['valgrind', '--version'])}, "

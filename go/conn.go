@@ -1,8 +1,10 @@
 package main
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
+	"sync/atomic"
 )
 
 // A wrappedConn is the base of a net.Conn wrapper that a listener hands
@@ -27,6 +29,25 @@ func (c wrappedConn) ReadFrom(r io.Reader) (int64, error) {
 func (c wrappedConn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// freshMarkOf returns the mark that says whether c (or the connection a
+// TLS c wraps) has yet sent a request (server.trackFresh), if c is one of
+// the wrappers our listeners make, or nil.  A type switch on the concrete
+// types costs a few compares where an interface assertion looks up an itab.
+func freshMarkOf(c net.Conn) *atomic.Bool {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	switch c := c.(type) {
+	case *countedConn:
+		return &c.fresh
+	case *limitedConn:
+		return &c.fresh
+	case *sweptConn:
+		return &c.fresh
 	}
 	return nil
 }

@@ -144,13 +144,18 @@ func (s *sweeper) add(c net.Conn) *sweptConn {
 	return sc
 }
 
-// remove forgets c, in the place of which the last connection moves.
+// remove forgets c, in the place of which the last connection moves;
+// again, it does nothing.  (c.at < 0 says so under the lock remove takes
+// anyway, where a sync.Once would cost a second atomic per connection.)
 func (s *sweeper) remove(c *sweptConn) {
 	s.mu.Lock()
-	last := s.conns[len(s.conns)-1]
-	s.conns[c.at], last.at = last, c.at
-	s.conns[len(s.conns)-1] = nil
-	s.conns = s.conns[:len(s.conns)-1]
+	if c.at >= 0 {
+		last := s.conns[len(s.conns)-1]
+		s.conns[c.at], last.at = last, c.at
+		s.conns[len(s.conns)-1] = nil
+		s.conns = s.conns[:len(s.conns)-1]
+		c.at = -1
+	}
 	s.mu.Unlock()
 }
 
@@ -164,8 +169,8 @@ type sweptConn struct {
 	due time.Duration // the deadline kept, as time since s.epoch; 0: none
 	set bool          // a read deadline is set on Conn itself
 
-	at        int // its index in s.conns, guarded by s.mu
-	closeOnce sync.Once
+	at    int         // its index in s.conns, -1 once removed; guarded by s.mu
+	fresh atomic.Bool // see server.trackFresh
 }
 
 // SetReadDeadline runs five times per keep-alive request: it has no defer.
@@ -213,8 +218,6 @@ func (c *sweptConn) expire(now time.Duration) {
 }
 
 func (c *sweptConn) Close() error {
-	c.closeOnce.Do(func() {
-		c.s.remove(c)
-	})
+	c.s.remove(c)
 	return c.Conn.Close()
 }

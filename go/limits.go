@@ -120,6 +120,7 @@ type limitedConn struct {
 	wrappedConn
 	slots   chan struct{}
 	release sync.Once
+	fresh   atomic.Bool // see server.trackFresh
 }
 
 func (c *limitedConn) Close() error {

@@ -381,8 +381,9 @@ type countedConn struct {
 	wrappedConn
 	rec      connRecord
 	close    sync.Once
-	sniffing bool // its protocol is not yet known from its bytes
-	seen     int  // how much of the HTTP/2 preface its bytes matched
+	sniffing bool        // its protocol is not yet known from its bytes
+	seen     int         // how much of the HTTP/2 preface its bytes matched
+	fresh    atomic.Bool // see server.trackFresh
 }
 
 // h2Preface is how an HTTP/2 client without TLS (h2c with prior

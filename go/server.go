@@ -417,15 +417,26 @@ func (s *server) listen(cfg config) (int, error) {
 
 // trackFresh counts the connections accepted that have not yet sent a
 // request.  It runs on every state change, so on every request of a
-// keep-alive connection: then it is one atomic load.
+// keep-alive connection: then it is one atomic load.  A connection one
+// of our listeners wrapped carries its own mark (see freshMarkOf);
+// only a bare one (no timeouts, no limit, no metrics) goes in a map,
+// whose entry costs an allocation and a hash on each connection.
 func (s *server) trackFresh(c net.Conn, state http.ConnState) {
 	switch state {
 	case http.StateNew:
-		s.freshConns.Store(c, struct{}{})
+		if m := freshMarkOf(c); m != nil {
+			m.Store(true)
+		} else {
+			s.freshConns.Store(c, struct{}{})
+		}
 		s.fresh.Add(1)
 	case http.StateActive, http.StateClosed, http.StateHijacked:
 		if s.fresh.Load() > 0 {
-			if _, ok := s.freshConns.LoadAndDelete(c); ok {
+			if m := freshMarkOf(c); m != nil {
+				if m.Load() && m.CompareAndSwap(true, false) {
+					s.fresh.Add(-1)
+				}
+			} else if _, ok := s.freshConns.LoadAndDelete(c); ok {
 				s.fresh.Add(-1)
 			}
 		}

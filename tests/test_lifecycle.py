@@ -312,6 +312,28 @@ def test_shutdown_closes_idle_keep_alive_connections(server):
         assert read_to_end(sock) == b""  # the server closed it
 
 
+@pytest.mark.parametrize("options", [
+    {},  # a wrapped connection: it keeps its own mark
+    {"max_connections": 10},  # wrapped twice
+    {"read_header_timeout": 0, "idle_timeout": 0},  # bare: the map
+], ids=["swept", "limited", "bare"])
+def test_shutdown_answers_a_connection_accepted_before_it(make_server,
+                                                          options):
+    server = make_server(**options)
+    server.handle("/", text(b"x"))
+    with connect(server.address) as early, connect(server.address) as probe:
+        # Accepted in order: once the second is answered, the first, which
+        # has sent nothing yet, was accepted too.
+        probe.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert read_to_end(probe).startswith(b"HTTP/1.1 200")
+        stopper, stopped = in_thread(server.shutdown, TIMEOUT)
+        assert wait_until(lambda: refuses_connections(server.address))
+        early.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_until(early, b"\r\n\r\nx").startswith(b"HTTP/1.1 200")
+        stopper.join(TIMEOUT)
+        assert stopped == [True]
+
+
 def test_graceful_shutdown_with_a_request_in_flight(server, http):
     entered, go_on = threading.Event(), threading.Event()
 

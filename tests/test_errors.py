@@ -479,6 +479,56 @@ def _raising_apps(srv, interface):
         srv.mount_asgi("/", asgi_app, lifespan="off")
 
 
+def _h2_exchange(address, requests):
+    """Send requests ((method, path, body, end_stream, *headers), ...) one
+    after another as streams 1, 3, 5... of one h2c connection (prior
+    knowledge), each once the one before has ended; fail if the server
+    sends a GOAWAY.
+    Returns {stream id: (status, body)}."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    import h2.exceptions
+
+    conn = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    status, body, ended = {}, {}, set()
+    with connect(address) as sock:
+        for n, (method, path, data, end_stream, *more) in enumerate(requests):
+            stream_id = 2 * n + 1
+            conn.send_headers(stream_id, [
+                (":method", method), (":path", path), (":scheme", "http"),
+                (":authority", "x"), *more],
+                end_stream=end_stream and not data)
+            if data:
+                conn.send_data(stream_id, data, end_stream=end_stream)
+            sock.sendall(conn.data_to_send())
+            while stream_id not in ended:
+                got = sock.recv(65536)
+                assert got, "the server closed the connection"
+                try:
+                    events = conn.receive_data(got)
+                except h2.exceptions.ProtocolError as exc:
+                    # A frame after a GOAWAY, in the same read
+                    pytest.fail(f"the connection was closed: {exc}")
+                for ev in events:
+                    assert not isinstance(
+                        ev, h2.events.ConnectionTerminated), ev
+                    if isinstance(ev, h2.events.ResponseReceived):
+                        status[ev.stream_id] = dict(ev.headers)[b":status"]
+                    elif isinstance(ev, h2.events.DataReceived):
+                        body[ev.stream_id] = (
+                            body.get(ev.stream_id, b"") + ev.data)
+                        conn.acknowledge_received_data(
+                            ev.flow_controlled_length, ev.stream_id)
+                    elif isinstance(ev, (h2.events.StreamEnded,
+                                         h2.events.StreamReset)):
+                        ended.add(ev.stream_id)
+                sock.sendall(conn.data_to_send())
+    return {i: (status.get(i), body.get(i, b"")) for i in ended}
+
+
 @pytest.mark.parametrize("interface", ["native", "wsgi", "asgi"])
 def test_a_raise_over_http2_ends_its_stream_not_the_connection(
         make_server, caplog, interface):
@@ -489,57 +539,28 @@ def test_a_raise_over_http2_ends_its_stream_not_the_connection(
     (found by the soak, tests/soak/).  The 500 ends its stream, and the
     connection goes on serving, with no GOAWAY."""
     pytest.importorskip("h2.connection", reason="needs h2")
-    import h2.config
-    import h2.connection
-    import h2.events
-    import h2.exceptions
-
     srv = make_server(http2_cleartext=True)
     _raising_apps(srv, interface)
-    conn = h2.connection.H2Connection(
-        h2.config.H2Configuration(client_side=True))
-    conn.initiate_connection()
-
-    def headers(method, path):
-        return [(":method", method), (":path", path), (":scheme", "http"),
-                (":authority", "x")]
-
-    status, body, ended = {}, {}, set()
-    with caplog.at_level(logging.CRITICAL, logger="gohttp"), \
-            connect(srv.address) as sock:
-
-        def until_ended(stream_id):
-            sock.sendall(conn.data_to_send())
-            while stream_id not in ended:
-                data = sock.recv(65536)
-                assert data, "the server closed the connection"
-                try:
-                    events = conn.receive_data(data)
-                except h2.exceptions.ProtocolError as exc:
-                    # A frame after a GOAWAY, in the same read
-                    pytest.fail(f"the connection was closed: {exc}")
-                for ev in events:
-                    assert not isinstance(ev, h2.events.ConnectionTerminated), ev
-                    if isinstance(ev, h2.events.ResponseReceived):
-                        status[ev.stream_id] = dict(ev.headers)[b":status"]
-                    elif isinstance(ev, h2.events.DataReceived):
-                        body[ev.stream_id] = body.get(ev.stream_id, b"") + ev.data
-                        conn.acknowledge_received_data(
-                            ev.flow_controlled_length, ev.stream_id)
-                    elif isinstance(ev, (h2.events.StreamEnded,
-                                         h2.events.StreamReset)):
-                        ended.add(ev.stream_id)
-                sock.sendall(conn.data_to_send())
-
+    with caplog.at_level(logging.CRITICAL, logger="gohttp"):
         # A GET that raises; then a POST that raises with its body half
         # sent (the client never ends the stream); then a GET that works.
-        conn.send_headers(1, headers("GET", "/boom"), end_stream=True)
-        until_ended(1)
-        conn.send_headers(3, headers("POST", "/boom"))
-        conn.send_data(3, b"x" * 1000)
-        until_ended(3)
-        conn.send_headers(5, headers("GET", "/ok"), end_stream=True)
-        until_ended(5)
-    assert status == {1: b"500", 3: b"500", 5: b"200"}
-    assert b"500 internal server error" in body[1]
-    assert body[5] == b"ok"
+        got = _h2_exchange(srv.address, [
+            ("GET", "/boom", b"", True),
+            ("POST", "/boom", b"x" * 1000, False),
+            ("GET", "/ok", b"", True)])
+    assert {i: s for i, (s, _) in got.items()} == {
+        1: b"500", 3: b"500", 5: b"200"}
+    assert b"500 internal server error" in got[1][1]
+    assert got[5][1] == b"ok"
+
+
+def test_a_413_over_http2_ends_its_stream_not_the_connection(make_server):
+    """The 413 of a Content-Length over max_body_bytes, too, closes an
+    HTTP/1.x connection only."""
+    pytest.importorskip("h2.connection", reason="needs h2")
+    srv = make_server(http2_cleartext=True, max_body_bytes=100)
+    _raising_apps(srv, "native")
+    got = _h2_exchange(srv.address, [
+        ("POST", "/ok", b"", False, ("content-length", "1000")),
+        ("GET", "/ok", b"", True)])
+    assert got[1][0] == b"413" and got[3] == (b"200", b"ok")

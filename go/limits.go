@@ -18,7 +18,7 @@ import (
 func limitBody(next http.Handler, max int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
-			w.Header().Set("Connection", "close")
+			closeAfter(w, r)
 			http.Error(w, "413 request entity too large", http.StatusRequestEntityTooLarge)
 			return
 		}

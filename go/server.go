@@ -203,14 +203,25 @@ func answer(w http.ResponseWriter, r *http.Request, outcome C.gohttp_outcome, st
 	case !started && bodyTooLarge(r):
 		http.Error(w, "413 request entity too large", http.StatusRequestEntityTooLarge)
 	case !started:
-		// The handler may have left its body half read (a read
-		// timeout, a reset): the connection cannot be trusted for
-		// another request.
-		w.Header().Set("Connection", "close")
+		closeAfter(w, r)
 		http.Error(w, "500 internal server error", http.StatusInternalServerError)
 	default:
 		// Part of a response is out; the rest cannot be made valid.
 		panic(http.ErrAbortHandler)
+	}
+}
+
+// closeAfter makes the response to r the last on its connection, when
+// that connection is HTTP/1.x: the handler may have left the body half
+// read (a read timeout, a reset), and where it ends on the wire is then
+// unknown.  An HTTP/2 stream's unread body is the stream's own: Go resets
+// or drains it, and the connection's other streams go on.  Connection:
+// close there would make Go send a GOAWAY, closing the connection to
+// every stream in flight on it (found by the soak: bench/results.md).
+// Call it before the response starts.
+func closeAfter(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
 	}
 }
 

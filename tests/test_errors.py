@@ -448,3 +448,119 @@ def test_route_after_shutdown_is_a_server_state_error(server):
     assert server.shutdown() is True
     with pytest.raises(gohttp.ServerStateError, match="shut down"):
         server.handle("/late", lambda w, req: None)
+
+
+def _raising_apps(srv, interface):
+    """Mount on srv, for interface, /boom that raises before responding
+    and /ok that answers "ok"."""
+    if interface == "native":
+        @srv.route("/boom")
+        def boom(w, req):
+            raise ValueError("boom")
+
+        @srv.route("/ok")
+        def ok(w, req):
+            w.write(b"ok")
+    elif interface == "wsgi":
+        def wsgi_app(environ, start_response):
+            if environ["PATH_INFO"] == "/boom":
+                raise ValueError("boom")
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+
+        srv.mount_wsgi("/", wsgi_app)
+    else:
+        async def asgi_app(scope, receive, send):
+            if scope["path"] == "/boom":
+                raise ValueError("boom")
+            await send({"type": "http.response.start", "status": 200})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+        srv.mount_asgi("/", asgi_app, lifespan="off")
+
+
+def _h2_exchange(address, requests):
+    """Send requests ((method, path, body, end_stream, *headers), ...) one
+    after another as streams 1, 3, 5... of one h2c connection (prior
+    knowledge), each once the one before has ended; fail if the server
+    sends a GOAWAY.
+    Returns {stream id: (status, body)}."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    import h2.exceptions
+
+    conn = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    status, body, ended = {}, {}, set()
+    with connect(address) as sock:
+        for n, (method, path, data, end_stream, *more) in enumerate(requests):
+            stream_id = 2 * n + 1
+            conn.send_headers(stream_id, [
+                (":method", method), (":path", path), (":scheme", "http"),
+                (":authority", "x"), *more],
+                end_stream=end_stream and not data)
+            if data:
+                conn.send_data(stream_id, data, end_stream=end_stream)
+            sock.sendall(conn.data_to_send())
+            while stream_id not in ended:
+                got = sock.recv(65536)
+                assert got, "the server closed the connection"
+                try:
+                    events = conn.receive_data(got)
+                except h2.exceptions.ProtocolError as exc:
+                    # A frame after a GOAWAY, in the same read
+                    pytest.fail(f"the connection was closed: {exc}")
+                for ev in events:
+                    assert not isinstance(
+                        ev, h2.events.ConnectionTerminated), ev
+                    if isinstance(ev, h2.events.ResponseReceived):
+                        status[ev.stream_id] = dict(ev.headers)[b":status"]
+                    elif isinstance(ev, h2.events.DataReceived):
+                        body[ev.stream_id] = (
+                            body.get(ev.stream_id, b"") + ev.data)
+                        conn.acknowledge_received_data(
+                            ev.flow_controlled_length, ev.stream_id)
+                    elif isinstance(ev, (h2.events.StreamEnded,
+                                         h2.events.StreamReset)):
+                        ended.add(ev.stream_id)
+                sock.sendall(conn.data_to_send())
+    return {i: (status.get(i), body.get(i, b"")) for i in ended}
+
+
+@pytest.mark.parametrize("interface", ["native", "wsgi", "asgi"])
+def test_a_raise_over_http2_ends_its_stream_not_the_connection(
+        make_server, caplog, interface):
+    """Over HTTP/1.x the 500 of a handler that raised says Connection:
+    close, as its body may be left half read.  Over HTTP/2 the unread body
+    is the stream's own (Go resets or drains it): Connection: close there
+    made Go send a GOAWAY and close the connection to every stream on it
+    (found by the soak, tests/soak/).  The 500 ends its stream, and the
+    connection goes on serving, with no GOAWAY."""
+    pytest.importorskip("h2.connection", reason="needs h2")
+    srv = make_server(http2_cleartext=True)
+    _raising_apps(srv, interface)
+    with caplog.at_level(logging.CRITICAL, logger="gohttp"):
+        # A GET that raises; then a POST that raises with its body half
+        # sent (the client never ends the stream); then a GET that works.
+        got = _h2_exchange(srv.address, [
+            ("GET", "/boom", b"", True),
+            ("POST", "/boom", b"x" * 1000, False),
+            ("GET", "/ok", b"", True)])
+    assert {i: s for i, (s, _) in got.items()} == {
+        1: b"500", 3: b"500", 5: b"200"}
+    assert b"500 internal server error" in got[1][1]
+    assert got[5][1] == b"ok"
+
+
+def test_a_413_over_http2_ends_its_stream_not_the_connection(make_server):
+    """The 413 of a Content-Length over max_body_bytes, too, closes an
+    HTTP/1.x connection only."""
+    pytest.importorskip("h2.connection", reason="needs h2")
+    srv = make_server(http2_cleartext=True, max_body_bytes=100)
+    _raising_apps(srv, "native")
+    got = _h2_exchange(srv.address, [
+        ("POST", "/ok", b"", False, ("content-length", "1000")),
+        ("GET", "/ok", b"", True)])
+    assert got[1][0] == b"413" and got[3] == (b"200", b"ok")

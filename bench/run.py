@@ -1691,6 +1691,82 @@ def run_memory(args: argparse.Namespace, rows: list[Row]) -> str:
 
 
 # --------------------------------------------------------------------------
+# Idle connections: what a keep-alive connection that has been served
+# costs the server while it waits for its next request.
+
+IDLE_ROWS = ("go", "gohttp", "gohttp-wsgi", "gohttp-asgi", "uvicorn",
+             "granian-wsgi")
+
+
+def open_idle_connections(port: int, count: int) -> list[socket.socket]:
+    """count connections that each sent one GET / at once (all sent, then
+    all read, as a burst of clients does) and stay open."""
+    socks = [socket.create_connection((HOST, port), timeout=30)
+             for _ in range(count)]
+    request = f"GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+    for sock in socks:
+        sock.sendall(request)
+    for sock in socks:
+        seen = b""
+        while not seen.endswith(HELLO):
+            data = sock.recv(4096)
+            if not data:
+                raise RuntimeError("a connection closed before its response")
+            seen += data
+    return socks
+
+
+def idle_row(row: Row, args: argparse.Namespace) -> list[str]:
+    """The row's RSS growth per idle connection: right after the burst,
+    and args.idle_settle seconds later (Go's periodic GC and scavenger
+    have run by then)."""
+    server = Server(row, free_port(), [], BUILD / "logs" /
+                    f"idle-{row.name}.log")
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(200):
+            http_request(server.port)
+        time.sleep(1)
+        before = server.rss_mib()
+        socks = open_idle_connections(server.port, args.idle_connections)
+        time.sleep(2)
+        burst = server.rss_mib()
+        time.sleep(args.idle_settle)
+        settled = server.rss_mib()
+        per = [(mib - before) * 1024 / len(socks) for mib in (burst, settled)]
+        log(f"  {row.name}: {per[0]:.1f} KiB, {per[1]:.1f} KiB settled")
+        return [row.label, f"{before:.1f}", f"{per[0]:.1f}", f"{per[1]:.1f}"]
+    finally:
+        for sock in socks:
+            sock.close()
+        server.stop()
+
+
+def run_idle(args: argparse.Namespace, rows: list[Row]) -> str:
+    out = ["## Memory per idle connection", ""]
+    out += machine_header()
+    out.append(f"- {args.idle_connections:,} keep-alive connections that "
+               f"each sent one GET / at once and stay open: the server's "
+               f"RSS growth per connection 2 s after the burst, and "
+               f"{args.idle_settle:g} s later")
+    out += ["", "| server | RSS before MiB | KiB per connection | "
+            f"after {args.idle_settle:g} s |", "|---|--:|--:|--:|"]
+    for row in rows:
+        if row.name not in IDLE_ROWS:
+            continue
+        if row.skip:
+            out.append(f"| {row.label} | {row.skip} | | |")
+            continue
+        log(f"idle connections: {row.name}")
+        try:
+            cells = idle_row(row, args)
+        except (RuntimeError, OSError) as exc:
+            cells = [row.label, f"failed: {exc}", "", ""]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------
 
 def parse_args() -> argparse.Namespace:
     names = [row.name for row in all_rows() + ws_rows()]
@@ -1723,6 +1799,15 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--memory", action="store_true",
                    help="instead: the RSS of pure Go and gohttp over "
                         "--memory-requests requests once warm")
+    p.add_argument("--idle-memory", action="store_true",
+                   help="instead: the RSS per idle keep-alive connection "
+                        "of pure Go, gohttp and the peers")
+    p.add_argument("--idle-connections", type=int, default=5000,
+                   help="connections of the --idle-memory run "
+                        "(default 5,000)")
+    p.add_argument("--idle-settle", type=float, default=150,
+                   help="seconds --idle-memory waits before its second "
+                        "sample (default 150: Go forces a GC every 2 min)")
     p.add_argument("--memory-requests", type=int, default=1_000_000,
                    help="requests of the --memory run (default 1,000,000)")
     p.add_argument("--requests", type=int, default=2000,
@@ -1820,6 +1905,8 @@ def main() -> None:
         reports.append(("callgrind", run_callgrind(args, rows)))
     elif args.memory:
         reports.append(("memory", run_memory(args, rows)))
+    elif args.idle_memory:
+        reports.append(("idle-memory", run_idle(args, rows)))
     else:
         # Throughput unless only WebSocket rows were asked for (go is
         # added to any --rows) or --websocket; then WebSockets.

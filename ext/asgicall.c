@@ -298,13 +298,7 @@ asgi_call_receive(PyObject *op, PyObject *Py_UNUSED(ignored))
     if (self->disconnected || self->complete || self->finished) {
         return gohttp_ready_new(st, disconnect_message(st));
     }
-    int w = gohttp_asgi_waiting(&self->receive_fut);
-    if (w != 0) {
-        if (w > 0) {
-            PyErr_SetString(gohttp_exc.StateError,
-                            "receive() is waiting already: await one "
-                            "receive() before the next");
-        }
+    if (gohttp_asgi_idle(&self->receive_fut, "receive") < 0) {
         return NULL;
     }
     if (self->body_done) {   /* nothing more until the client goes */
@@ -440,12 +434,10 @@ gohttp_asgi_send_start(ASGICallObject *self, PyObject *message)
                         "starts once");
         return -1;
     }
-    PyObject *status = get(message, st->asgi_key[GOHTTP_ASGI_K_STATUS]);
+    PyObject *status = gohttp_asgi_require(
+        message, st->asgi_key[GOHTTP_ASGI_K_STATUS],
+        "http.response.start needs a 'status'");
     if (status == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError,
-                            "http.response.start needs a 'status'");
-        }
         return -1;
     }
     if (!PyLong_Check(status) || PyBool_Check(status)) {
@@ -631,13 +623,11 @@ send_pathsend(ASGICallObject *self, PyObject *message)
                         "http.response.body: the file is the whole body");
         return -1;
     }
-    PyObject *path = get(message, st->asgi_key[GOHTTP_ASGI_K_PATH]);
+    PyObject *path = gohttp_asgi_require(
+        message, st->asgi_key[GOHTTP_ASGI_K_PATH],
+        "http.response.pathsend needs a 'path': the absolute path of the "
+        "file to send");   /* borrowed */
     if (path == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError,
-                            "http.response.pathsend needs a 'path': the "
-                            "absolute path of the file to send");
-        }
         return -1;
     }
     /* str, bytes or os.PathLike; a NUL in it is a ValueError. */
@@ -682,13 +672,11 @@ send_early_hint(ASGICallObject *self, PyObject *message)
                         "before the last http.response.body");
         return -1;
     }
-    PyObject *given = get(message, st->asgi_key[GOHTTP_ASGI_K_LINKS]);
+    PyObject *given = gohttp_asgi_require(
+        message, st->asgi_key[GOHTTP_ASGI_K_LINKS],
+        "http.response.early_hint needs 'links': an iterable of Link "
+        "header values, bytes");   /* borrowed */
     if (given == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError,
-                            "http.response.early_hint needs 'links': an "
-                            "iterable of Link header values, bytes");
-        }
         return -1;
     }
     links = PySequence_Fast(given, "http.response.early_hint's links must "
@@ -829,21 +817,13 @@ asgi_call_send(PyObject *op, PyObject *message)
                      Py_TYPE(message)->tp_name);
         return NULL;
     }
-    int w = gohttp_asgi_waiting(&self->send_fut);
-    if (w != 0) {
-        if (w > 0) {
-            PyErr_SetString(gohttp_exc.StateError,
-                            "send() is waiting already: await one send() "
-                            "before the next");
-        }
+    if (gohttp_asgi_idle(&self->send_fut, "send") < 0) {
         return NULL;
     }
-    PyObject *type = get(message, st->asgi_key[GOHTTP_ASGI_K_TYPE]);
+    PyObject *type = gohttp_asgi_require(
+        message, st->asgi_key[GOHTTP_ASGI_K_TYPE],
+        "an ASGI message needs a 'type'");
     if (type == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError,
-                            "an ASGI message needs a 'type'");
-        }
         return NULL;
     }
     if (PyUnicode_Check(type)

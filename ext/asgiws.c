@@ -111,13 +111,7 @@ gohttp_asgiws_receive(ASGICallObject *call)
     if (call->disconnected || call->finished) {
         return gohttp_ready_new(st, disconnect_message(call));
     }
-    int w = gohttp_asgi_waiting(&call->receive_fut);
-    if (w != 0) {
-        if (w > 0) {
-            PyErr_SetString(gohttp_exc.StateError,
-                            "receive() is waiting already: await one "
-                            "receive() before the next");
-        }
+    if (gohttp_asgi_idle(&call->receive_fut, "receive") < 0) {
         return NULL;
     }
     return gohttp_asgi_wait_in(call, &call->receive_fut);
@@ -384,13 +378,10 @@ gohttp_asgiws_send(ASGICallObject *call, PyObject *message)
                      Py_TYPE(message)->tp_name);
         return NULL;
     }
-    PyObject *type = PyDict_GetItemWithError(message,
-                                             st->asgi_key[GOHTTP_ASGI_K_TYPE]);
+    PyObject *type = gohttp_asgi_require(
+        message, st->asgi_key[GOHTTP_ASGI_K_TYPE],
+        "an ASGI message needs a 'type'");   /* borrowed */
     if (type == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError,
-                            "an ASGI message needs a 'type'");
-        }
         return NULL;
     }
     if (!PyUnicode_Check(type)) {

@@ -138,6 +138,22 @@ gohttp_asgi_require(PyObject *message, PyObject *key, const char *missing)
     return v;
 }
 
+/* A message Go posted for the app (msg, borrowed): to the receive() that
+ * waits, else kept in call->message for the next receive().  1 if given,
+ * 0 if kept, -1 with an exception set.  Inline, as gohttp_asgi_require. */
+static inline int
+gohttp_asgi_deliver(ASGICallObject *call, PyObject *msg)
+{
+    int w = gohttp_asgi_waiting(&call->receive_fut);
+    if (w > 0) {
+        return gohttp_asgi_resolve(&call->receive_fut, msg, NULL) < 0 ? -1 : 1;
+    }
+    if (w == 0) {
+        Py_XSETREF(call->message, Py_NewRef(msg));
+    }
+    return w;
+}
+
 /* 0 if no future of callable's ("receive" or "send") waits in *slot, so
  * the app may call it; else -1 with an exception set: StateError if one
  * still waits (an app awaits one call before the next).  Inline, as

@@ -1015,20 +1015,9 @@ stop_with(PyObject *value)
     return NULL;
 }
 
-static PyObject *
-guard_next(PyObject *op)
-{
-    PyObject *result;
-    switch (guard_send(op, Py_None, &result)) {
-    case PYGEN_NEXT:
-        return result;
-    case PYGEN_RETURN:
-        return stop_with(result);
-    default:
-        return NULL;
-    }
-}
-
+/* send(arg) as the iterator protocol has it: the value yielded (new
+ * reference), or NULL with StopIteration (the return value) or the
+ * error set. */
 static PyObject *
 guard_send_method(PyObject *op, PyObject *arg)
 {
@@ -1041,6 +1030,12 @@ guard_send_method(PyObject *op, PyObject *arg)
     default:
         return NULL;
     }
+}
+
+static PyObject *
+guard_next(PyObject *op)
+{
+    return guard_send_method(op, Py_None);
 }
 
 /* throw(...): into the app's awaitable, as a task's cancel() does. */
@@ -1221,14 +1216,9 @@ gohttp_asgi_call_event(ASGICallObject *call, const gohttp_asgi_event *ev,
         call->reading = 0;
         call->body_done = !ev->more_body;
         msg = request_message(st, data, (Py_ssize_t)ev->len, ev->more_body);
-        if (msg == NULL) {
+        /* Not waiting (it gave up): the next receive() gets it. */
+        if (msg == NULL || gohttp_asgi_deliver(call, msg) < 0) {
             rc = -1;
-        }
-        else if (gohttp_asgi_waiting(&call->receive_fut) > 0) {
-            rc = gohttp_asgi_resolve(&call->receive_fut, msg, NULL);
-        }
-        else {   /* the app gave up waiting: the next receive() gets it */
-            Py_XSETREF(call->message, Py_NewRef(msg));
         }
         break;
     case GOHTTP_ASGI_DISCONNECT:

@@ -464,17 +464,10 @@ gohttp_asgiws_event(ASGICallObject *call, const gohttp_asgi_event *ev,
     switch (ev->kind) {
     case GOHTTP_ASGI_WS_MESSAGE:
         msg = receive_message(st, data, (Py_ssize_t)ev->len, ev->text);
-        if (msg == NULL) {
-            rc = -1;
-        }
-        else if (gohttp_asgi_waiting(&call->receive_fut) > 0) {
-            rc = gohttp_asgi_resolve(&call->receive_fut, msg, NULL);
-            if (rc == 0) {
-                rc = read_next(call);   /* the app took it */
-            }
-        }
-        else {   /* the next receive() takes it */
-            Py_XSETREF(call->message, Py_NewRef(msg));
+        /* Kept for the next receive(), which asks Go for the next. */
+        rc = msg == NULL ? -1 : gohttp_asgi_deliver(call, msg);
+        if (rc > 0) {
+            rc = read_next(call);   /* the app took it */
         }
         break;
     case GOHTTP_ASGI_WS_CLOSE:

@@ -96,6 +96,16 @@ request_message(gohttp_state *st, const char *body, Py_ssize_t n, int more)
  * mark, below which a send() never waits. */
 #define HOLD_MAX (64 * 1024)
 
+/* The start send() held went to Go with a body (Go has it, or refused it
+ * for good): drop ours.  start_headers is PyMem_Raw, the call's. */
+static inline void
+start_given(ASGICallObject *self)
+{
+    self->start_status = 0;
+    PyMem_RawFree(self->start_headers);
+    self->start_headers = NULL;
+}
+
 /* Give Go the last body send() held, and the start held with it; with
  * end, the end of the app (outcome) in the same call. */
 static gohttp_status
@@ -120,9 +130,7 @@ give_held(ASGICallObject *self, int end, gohttp_outcome outcome,
                               self->start_status, self->start_headers,
                               self->start_size, p, n, 0, &pending, err);
     }
-    self->start_status = 0;   /* Go has it, or refused it for good */
-    PyMem_RawFree(self->start_headers);
-    self->start_headers = NULL;
+    start_given(self);
     Py_XDECREF(body);
     return rc;
 }
@@ -575,9 +583,7 @@ gohttp_asgi_send_body(ASGICallObject *self, PyObject *message)
                                         more || self->trailers_due,
                                         &pending, &err);
     PyBuffer_Release(&view);
-    self->start_status = 0;   /* Go has it, or refused it for good */
-    PyMem_RawFree(self->start_headers);
-    self->start_headers = NULL;
+    start_given(self);
     if (rc != GOHTTP_OK) {
         return gohttp_asgi_raise(self, rc, &err);
     }
@@ -642,9 +648,7 @@ send_pathsend(ASGICallObject *self, PyObject *message)
         gohttp_asgi_raise(self, status, &err);
         goto done;
     }
-    self->start_status = 0;   /* Go has it */
-    PyMem_RawFree(self->start_headers);
-    self->start_headers = NULL;
+    start_given(self);
     self->complete = 1;
     rc = self->receive_fut != NULL ? end_waiting_receive(self) : 0;
 done:

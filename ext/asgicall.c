@@ -107,7 +107,9 @@ start_given(ASGICallObject *self)
 }
 
 /* Give Go the last body send() held, and the start held with it; with
- * end, the end of the app (outcome) in the same call. */
+ * end, the end of the app (outcome) in the same call.  Takes the call's
+ * reference to held_body and drops it once Go has copied the bytes
+ * (bridge.h rule 8d). */
 static gohttp_status
 give_held(ASGICallObject *self, int end, gohttp_outcome outcome,
           gohttp_error *err)
@@ -505,8 +507,9 @@ end_waiting_receive(ASGICallObject *self)
  * (gohttp_asgi_end): one crossing, one wake of the request's goroutine.
  * One that goes on and waits for something has it given as its task
  * suspends (ASGIGuard), so that the client never waits for what the app
- * does after its response (Starlette's background tasks).  0, or -1 with
- * an exception set. */
+ * does after its response (Starlette's background tasks).  body is
+ * borrowed (NULL: empty); the call keeps a reference of its own in
+ * held_body until give_held.  0, or -1 with an exception set. */
 static int
 hold_last_body(ASGICallObject *self, PyObject *body)
 {

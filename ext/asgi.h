@@ -171,7 +171,9 @@ gohttp_asgi_idle(PyObject **slot, const char *callable)
 }
 
 /* asgiws.c: a WebSocket's receive() and send(message) (new references,
- * what the app awaits), and what its events do (as call_event). */
+ * what the app awaits; message is a dict, borrowed, and the call live:
+ * asgicall.c's send() checks both), and what its events do (as
+ * call_event). */
 PyObject *gohttp_asgiws_receive(ASGICallObject *call);
 PyObject *gohttp_asgiws_send(ASGICallObject *call, PyObject *message);
 int gohttp_asgiws_event(ASGICallObject *call, const gohttp_asgi_event *ev,

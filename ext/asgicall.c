@@ -812,9 +812,6 @@ asgi_call_send(PyObject *op, PyObject *message)
     gohttp_state *st = self->state;
     int rc;
 
-    if (self->websocket) {
-        return gohttp_asgiws_send(self, message);
-    }
     if (gohttp_asgi_check_live(self) < 0) {
         return NULL;
     }
@@ -823,6 +820,9 @@ asgi_call_send(PyObject *op, PyObject *message)
                      "send() takes an ASGI message, a dict, not %.200s",
                      Py_TYPE(message)->tp_name);
         return NULL;
+    }
+    if (self->websocket) {
+        return gohttp_asgiws_send(self, message);
     }
     if (gohttp_asgi_idle(&self->send_fut, "send") < 0) {
         return NULL;

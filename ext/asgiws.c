@@ -369,15 +369,8 @@ gohttp_asgiws_send(ASGICallObject *call, PyObject *message)
     PyObject **v = st->asgi_value;
     int rc;
 
-    if (gohttp_asgi_check_live(call) < 0) {
-        return NULL;
-    }
-    if (!PyDict_Check(message)) {
-        PyErr_Format(PyExc_TypeError,
-                     "send() takes an ASGI message, a dict, not %.200s",
-                     Py_TYPE(message)->tp_name);
-        return NULL;
-    }
+    /* asgicall.c's send() checked that the call is live and message a
+     * dict. */
     PyObject *type = gohttp_asgi_require(
         message, st->asgi_key[GOHTTP_ASGI_K_TYPE],
         "an ASGI message needs a 'type'");   /* borrowed */

@@ -125,8 +125,55 @@ int gohttp_asgi_send_start(ASGICallObject *self, PyObject *message);
 int gohttp_asgi_send_body(ASGICallObject *self, PyObject *message);
 int gohttp_asgi_pack_headers(PyObject *headers, char **out, size_t *size);
 
+/* message[key], borrowed, or NULL with an exception set: the lookup's,
+ * or a ValueError saying missing (what the message needs) if key is not
+ * there.  Inline: send() asks it on every request. */
+static inline PyObject *
+gohttp_asgi_require(PyObject *message, PyObject *key, const char *missing)
+{
+    PyObject *v = PyDict_GetItemWithError(message, key);
+    if (v == NULL && !PyErr_Occurred()) {
+        PyErr_SetString(PyExc_ValueError, missing);
+    }
+    return v;
+}
+
+/* A message Go posted for the app (msg, borrowed): to the receive() that
+ * waits, else kept in call->message for the next receive().  1 if given,
+ * 0 if kept, -1 with an exception set.  Inline, as gohttp_asgi_require. */
+static inline int
+gohttp_asgi_deliver(ASGICallObject *call, PyObject *msg)
+{
+    int w = gohttp_asgi_waiting(&call->receive_fut);
+    if (w > 0) {
+        return gohttp_asgi_resolve(&call->receive_fut, msg, NULL) < 0 ? -1 : 1;
+    }
+    if (w == 0) {
+        Py_XSETREF(call->message, Py_NewRef(msg));
+    }
+    return w;
+}
+
+/* 0 if no future of callable's ("receive" or "send") waits in *slot, so
+ * the app may call it; else -1 with an exception set: StateError if one
+ * still waits (an app awaits one call before the next).  Inline, as
+ * gohttp_asgi_require. */
+static inline int
+gohttp_asgi_idle(PyObject **slot, const char *callable)
+{
+    int w = gohttp_asgi_waiting(slot);
+    if (w > 0) {
+        PyErr_Format(gohttp_exc.StateError,
+                     "%s() is waiting already: await one %s() before the "
+                     "next", callable, callable);
+    }
+    return w == 0 ? 0 : -1;
+}
+
 /* asgiws.c: a WebSocket's receive() and send(message) (new references,
- * what the app awaits), and what its events do (as call_event). */
+ * what the app awaits; message is a dict, borrowed, and the call live:
+ * asgicall.c's send() checks both), and what its events do (as
+ * call_event). */
 PyObject *gohttp_asgiws_receive(ASGICallObject *call);
 PyObject *gohttp_asgiws_send(ASGICallObject *call, PyObject *message);
 int gohttp_asgiws_event(ASGICallObject *call, const gohttp_asgi_event *ev,

@@ -96,8 +96,20 @@ request_message(gohttp_state *st, const char *body, Py_ssize_t n, int more)
  * mark, below which a send() never waits. */
 #define HOLD_MAX (64 * 1024)
 
+/* The start send() held went to Go with a body (Go has it, or refused it
+ * for good): drop ours.  start_headers is PyMem_Raw, the call's. */
+static inline void
+start_given(ASGICallObject *self)
+{
+    self->start_status = 0;
+    PyMem_RawFree(self->start_headers);
+    self->start_headers = NULL;
+}
+
 /* Give Go the last body send() held, and the start held with it; with
- * end, the end of the app (outcome) in the same call. */
+ * end, the end of the app (outcome) in the same call.  Takes the call's
+ * reference to held_body and drops it once Go has copied the bytes
+ * (bridge.h rule 8d). */
 static gohttp_status
 give_held(ASGICallObject *self, int end, gohttp_outcome outcome,
           gohttp_error *err)
@@ -120,9 +132,7 @@ give_held(ASGICallObject *self, int end, gohttp_outcome outcome,
                               self->start_status, self->start_headers,
                               self->start_size, p, n, 0, &pending, err);
     }
-    self->start_status = 0;   /* Go has it, or refused it for good */
-    PyMem_RawFree(self->start_headers);
-    self->start_headers = NULL;
+    start_given(self);
     Py_XDECREF(body);
     return rc;
 }
@@ -298,13 +308,7 @@ asgi_call_receive(PyObject *op, PyObject *Py_UNUSED(ignored))
     if (self->disconnected || self->complete || self->finished) {
         return gohttp_ready_new(st, disconnect_message(st));
     }
-    int w = gohttp_asgi_waiting(&self->receive_fut);
-    if (w != 0) {
-        if (w > 0) {
-            PyErr_SetString(gohttp_exc.StateError,
-                            "receive() is waiting already: await one "
-                            "receive() before the next");
-        }
+    if (gohttp_asgi_idle(&self->receive_fut, "receive") < 0) {
         return NULL;
     }
     if (self->body_done) {   /* nothing more until the client goes */
@@ -440,12 +444,10 @@ gohttp_asgi_send_start(ASGICallObject *self, PyObject *message)
                         "starts once");
         return -1;
     }
-    PyObject *status = get(message, st->asgi_key[GOHTTP_ASGI_K_STATUS]);
+    PyObject *status = gohttp_asgi_require(
+        message, st->asgi_key[GOHTTP_ASGI_K_STATUS],
+        "http.response.start needs a 'status'");
     if (status == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError,
-                            "http.response.start needs a 'status'");
-        }
         return -1;
     }
     if (!PyLong_Check(status) || PyBool_Check(status)) {
@@ -505,8 +507,9 @@ end_waiting_receive(ASGICallObject *self)
  * (gohttp_asgi_end): one crossing, one wake of the request's goroutine.
  * One that goes on and waits for something has it given as its task
  * suspends (ASGIGuard), so that the client never waits for what the app
- * does after its response (Starlette's background tasks).  0, or -1 with
- * an exception set. */
+ * does after its response (Starlette's background tasks).  body is
+ * borrowed (NULL: empty); the call keeps a reference of its own in
+ * held_body until give_held.  0, or -1 with an exception set. */
 static int
 hold_last_body(ASGICallObject *self, PyObject *body)
 {
@@ -583,9 +586,7 @@ gohttp_asgi_send_body(ASGICallObject *self, PyObject *message)
                                         more || self->trailers_due,
                                         &pending, &err);
     PyBuffer_Release(&view);
-    self->start_status = 0;   /* Go has it, or refused it for good */
-    PyMem_RawFree(self->start_headers);
-    self->start_headers = NULL;
+    start_given(self);
     if (rc != GOHTTP_OK) {
         return gohttp_asgi_raise(self, rc, &err);
     }
@@ -631,13 +632,11 @@ send_pathsend(ASGICallObject *self, PyObject *message)
                         "http.response.body: the file is the whole body");
         return -1;
     }
-    PyObject *path = get(message, st->asgi_key[GOHTTP_ASGI_K_PATH]);
+    PyObject *path = gohttp_asgi_require(
+        message, st->asgi_key[GOHTTP_ASGI_K_PATH],
+        "http.response.pathsend needs a 'path': the absolute path of the "
+        "file to send");   /* borrowed */
     if (path == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError,
-                            "http.response.pathsend needs a 'path': the "
-                            "absolute path of the file to send");
-        }
         return -1;
     }
     /* str, bytes or os.PathLike; a NUL in it is a ValueError. */
@@ -652,9 +651,7 @@ send_pathsend(ASGICallObject *self, PyObject *message)
         gohttp_asgi_raise(self, status, &err);
         goto done;
     }
-    self->start_status = 0;   /* Go has it */
-    PyMem_RawFree(self->start_headers);
-    self->start_headers = NULL;
+    start_given(self);
     self->complete = 1;
     rc = self->receive_fut != NULL ? end_waiting_receive(self) : 0;
 done:
@@ -682,13 +679,11 @@ send_early_hint(ASGICallObject *self, PyObject *message)
                         "before the last http.response.body");
         return -1;
     }
-    PyObject *given = get(message, st->asgi_key[GOHTTP_ASGI_K_LINKS]);
+    PyObject *given = gohttp_asgi_require(
+        message, st->asgi_key[GOHTTP_ASGI_K_LINKS],
+        "http.response.early_hint needs 'links': an iterable of Link "
+        "header values, bytes");   /* borrowed */
     if (given == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError,
-                            "http.response.early_hint needs 'links': an "
-                            "iterable of Link header values, bytes");
-        }
         return -1;
     }
     links = PySequence_Fast(given, "http.response.early_hint's links must "
@@ -817,9 +812,6 @@ asgi_call_send(PyObject *op, PyObject *message)
     gohttp_state *st = self->state;
     int rc;
 
-    if (self->websocket) {
-        return gohttp_asgiws_send(self, message);
-    }
     if (gohttp_asgi_check_live(self) < 0) {
         return NULL;
     }
@@ -829,21 +821,16 @@ asgi_call_send(PyObject *op, PyObject *message)
                      Py_TYPE(message)->tp_name);
         return NULL;
     }
-    int w = gohttp_asgi_waiting(&self->send_fut);
-    if (w != 0) {
-        if (w > 0) {
-            PyErr_SetString(gohttp_exc.StateError,
-                            "send() is waiting already: await one send() "
-                            "before the next");
-        }
+    if (self->websocket) {
+        return gohttp_asgiws_send(self, message);
+    }
+    if (gohttp_asgi_idle(&self->send_fut, "send") < 0) {
         return NULL;
     }
-    PyObject *type = get(message, st->asgi_key[GOHTTP_ASGI_K_TYPE]);
+    PyObject *type = gohttp_asgi_require(
+        message, st->asgi_key[GOHTTP_ASGI_K_TYPE],
+        "an ASGI message needs a 'type'");
     if (type == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError,
-                            "an ASGI message needs a 'type'");
-        }
         return NULL;
     }
     if (PyUnicode_Check(type)
@@ -1035,20 +1022,9 @@ stop_with(PyObject *value)
     return NULL;
 }
 
-static PyObject *
-guard_next(PyObject *op)
-{
-    PyObject *result;
-    switch (guard_send(op, Py_None, &result)) {
-    case PYGEN_NEXT:
-        return result;
-    case PYGEN_RETURN:
-        return stop_with(result);
-    default:
-        return NULL;
-    }
-}
-
+/* send(arg) as the iterator protocol has it: the value yielded (new
+ * reference), or NULL with StopIteration (the return value) or the
+ * error set. */
 static PyObject *
 guard_send_method(PyObject *op, PyObject *arg)
 {
@@ -1061,6 +1037,12 @@ guard_send_method(PyObject *op, PyObject *arg)
     default:
         return NULL;
     }
+}
+
+static PyObject *
+guard_next(PyObject *op)
+{
+    return guard_send_method(op, Py_None);
 }
 
 /* throw(...): into the app's awaitable, as a task's cancel() does. */
@@ -1241,14 +1223,9 @@ gohttp_asgi_call_event(ASGICallObject *call, const gohttp_asgi_event *ev,
         call->reading = 0;
         call->body_done = !ev->more_body;
         msg = request_message(st, data, (Py_ssize_t)ev->len, ev->more_body);
-        if (msg == NULL) {
+        /* Not waiting (it gave up): the next receive() gets it. */
+        if (msg == NULL || gohttp_asgi_deliver(call, msg) < 0) {
             rc = -1;
-        }
-        else if (gohttp_asgi_waiting(&call->receive_fut) > 0) {
-            rc = gohttp_asgi_resolve(&call->receive_fut, msg, NULL);
-        }
-        else {   /* the app gave up waiting: the next receive() gets it */
-            Py_XSETREF(call->message, Py_NewRef(msg));
         }
         break;
     case GOHTTP_ASGI_DISCONNECT:

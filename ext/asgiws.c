@@ -111,13 +111,7 @@ gohttp_asgiws_receive(ASGICallObject *call)
     if (call->disconnected || call->finished) {
         return gohttp_ready_new(st, disconnect_message(call));
     }
-    int w = gohttp_asgi_waiting(&call->receive_fut);
-    if (w != 0) {
-        if (w > 0) {
-            PyErr_SetString(gohttp_exc.StateError,
-                            "receive() is waiting already: await one "
-                            "receive() before the next");
-        }
+    if (gohttp_asgi_idle(&call->receive_fut, "receive") < 0) {
         return NULL;
     }
     return gohttp_asgi_wait_in(call, &call->receive_fut);
@@ -375,22 +369,12 @@ gohttp_asgiws_send(ASGICallObject *call, PyObject *message)
     PyObject **v = st->asgi_value;
     int rc;
 
-    if (gohttp_asgi_check_live(call) < 0) {
-        return NULL;
-    }
-    if (!PyDict_Check(message)) {
-        PyErr_Format(PyExc_TypeError,
-                     "send() takes an ASGI message, a dict, not %.200s",
-                     Py_TYPE(message)->tp_name);
-        return NULL;
-    }
-    PyObject *type = PyDict_GetItemWithError(message,
-                                             st->asgi_key[GOHTTP_ASGI_K_TYPE]);
+    /* asgicall.c's send() checked that the call is live and message a
+     * dict. */
+    PyObject *type = gohttp_asgi_require(
+        message, st->asgi_key[GOHTTP_ASGI_K_TYPE],
+        "an ASGI message needs a 'type'");   /* borrowed */
     if (type == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError,
-                            "an ASGI message needs a 'type'");
-        }
         return NULL;
     }
     if (!PyUnicode_Check(type)) {
@@ -473,17 +457,10 @@ gohttp_asgiws_event(ASGICallObject *call, const gohttp_asgi_event *ev,
     switch (ev->kind) {
     case GOHTTP_ASGI_WS_MESSAGE:
         msg = receive_message(st, data, (Py_ssize_t)ev->len, ev->text);
-        if (msg == NULL) {
-            rc = -1;
-        }
-        else if (gohttp_asgi_waiting(&call->receive_fut) > 0) {
-            rc = gohttp_asgi_resolve(&call->receive_fut, msg, NULL);
-            if (rc == 0) {
-                rc = read_next(call);   /* the app took it */
-            }
-        }
-        else {   /* the next receive() takes it */
-            Py_XSETREF(call->message, Py_NewRef(msg));
+        /* Kept for the next receive(), which asks Go for the next. */
+        rc = msg == NULL ? -1 : gohttp_asgi_deliver(call, msg);
+        if (rc > 0) {
+            rc = read_next(call);   /* the app took it */
         }
         break;
     case GOHTTP_ASGI_WS_CLOSE:

@@ -32,8 +32,9 @@
  *        a wake descriptor Go owns and closes in gohttp_asgi_loop_free.
  *     b. gohttp_asgi_take copies each event into memory C owns: the
  *        gohttp_asgi_event array and one byte buffer, where an event's
- *        bytes are (a NEW's request block, a BODY's chunk).  Both are C's
- *        before and after; Go writes them during the call only.
+ *        bytes are (a NEW's request block, a BODY's chunk, a WS_MESSAGE's
+ *        message, a WS_CLOSE's reason).  Both are C's before and after;
+ *        Go writes them during the call only.
  *     c. An event names its request by (req.call, req.generation), as
  *        rule 2's handler calls do; an event for a request C has already
  *        finished is stale and C drops it.  The pair stays valid until C
@@ -42,9 +43,13 @@
  *     d. What C passes to gohttp_asgi_body or _end (the body bytes, and
  *        with the first body the start's headers C held until then) is read
  *        during the call only: Go copies it, and the request's goroutine
- *        writes it to the network, never the loop.
- *     Likewise the path of gohttp_asgi_pathsend: Go opens the file itself
- *        during the call and owns it; no descriptor crosses.
+ *        writes it to the network, never the loop.  So are the packed
+ *        headers of gohttp_asgi_early_hint and _trailers.  A last body C
+ *        holds back (ext/asgicall.c's held_body, a bytes object) stays
+ *        C's until it goes to _body or _end, then crosses as any other.
+ *        Likewise the path of gohttp_asgi_pathsend: Go opens the file
+ *        itself during the call and owns it (closing it once sent or
+ *        refused); no descriptor crosses, unlike rule 6.
  *     e. The app value of a route (gohttp_server_handle_asgi) follows
  *        rule 5: C keeps it alive until the server is freed.
  *     f. A WebSocket (go/asgiws.go) is an ASGI request whose call lives

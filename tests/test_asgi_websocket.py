@@ -311,6 +311,9 @@ def test_bad_messages_raise_clear_errors(serve_asgi):
             for bad, exc in [
                 ({"type": "websocket.send", "text": "x"}, gohttp.StateError),
                 ({"type": "http.response.start", "status": 200}, ValueError),
+                (["websocket.accept"], TypeError),   # not a dict
+                ({}, ValueError),                    # no type
+                ({"type": 1}, TypeError),
             ]:
                 with pytest.raises(exc):
                     await send(bad)
@@ -331,6 +334,11 @@ def test_bad_messages_raise_clear_errors(serve_asgi):
             ]:
                 with pytest.raises(exc):
                     await send(bad)
+            first = receive()   # no message yet: it waits
+            with pytest.raises(gohttp.StateError,
+                               match=r"receive\(\) is waiting already"):
+                receive()
+            del first
             seen.add("ok")
             await send({"type": "websocket.send", "text": "fine"})
         finally:

@@ -234,7 +234,8 @@ typedef struct gohttp_capi {
     int (*tls)(const gohttp_req *r, gohttp_tls *tls);
     /* The i-th certificate (DER) of the client's verified chain: the
      * client's own first, then its chain up to the trusted CA (0 <= i <
-     * tls->client_certs).  Returns 0, or -1 if there is no such one. */
+     * tls->client_certs), into *der, which points into the request as
+     * r's strings do.  Returns 0, or -1 if there is no such one. */
     int (*tls_client_cert)(const gohttp_req *r, size_t i, gohttp_str *der);
 } gohttp_capi;
 

@@ -510,7 +510,8 @@ PyDoc_STRVAR(listen_doc,
 "       keyfile=None, http2_cleartext=False, access_log=None,\n"
 "       access_log_format='combined', forwarded_allow_ips=None,\n"
 "       reuse_port=False, ssl_keyfile_password=None, ssl_ca_certs=None,\n"
-"       ssl_cert_reqs='none', ssl_min_version=None, ssl_ciphers=None)\n"
+"       ssl_cert_reqs='none', ssl_min_version=None, ssl_ciphers=None,\n"
+"       http3=False, http3_bind=None, http3_0rtt=False)\n"
 "--\n\n"
 "Bind host:port (host None: none) and every address of binds\n"
 "('HOST:PORT', '[::1]:PORT', 'unix:PATH', 'fd://N'), and serve them in\n"
@@ -520,7 +521,8 @@ PyDoc_STRVAR(listen_doc,
 "the ssl_ options are gohttp.Server's (checked there).\n"
 "access_log is '-' (standard error) or a file path.  reuse_port sets\n"
 "SO_REUSEPORT on TCP listeners, so that other processes may listen on\n"
-"the same address.\n"
+"the same address.  http3 (with TLS) also serves HTTP/3 on UDP at\n"
+"http3_bind, None for the first TCP listener's host and port.\n"
 "Raises OSError if an address cannot be bound or a file cannot be read,\n"
 "ValueError for a bad option or a certificate that does not match its\n"
 "key (nothing is bound then), gohttp.ServerStateError if the server is serving or\n"
@@ -538,13 +540,16 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
                              "forwarded_allow_ips", "reuse_port",
                              "ssl_keyfile_password", "ssl_ca_certs",
                              "ssl_cert_reqs", "ssl_min_version",
-                             "ssl_ciphers", NULL};
+                             "ssl_ciphers", "http3", "http3_bind",
+                             "http3_0rtt", NULL};
     ServerObject *self = Server_CAST(op);
     const char *host;
     int port;
     PyObject *rht = Py_None, *rt = Py_None, *wt = Py_None, *it = Py_None;
     long long max_header_bytes = 0, max_body_bytes = 0;
     int max_connections = 0, http2_cleartext = 0, reuse_port = 0;
+    int http3 = 0, http3_0rtt = 0;
+    const char *http3_bind = NULL;
     PyObject *binds = Py_None, *keep = NULL;
     const char **bind_array = NULL;
     Py_ssize_t nbinds = 0;
@@ -556,7 +561,7 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
     PyObject *result = NULL;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs,
-                                     "zi|$OOOOLLiOzzpzszpzzszz:listen",
+                                     "zi|$OOOOLLiOzzpzszpzzszzpzp:listen",
                                      kwlist,
                                      &host, &port, &rht, &rt, &wt, &it,
                                      &max_header_bytes, &max_body_bytes,
@@ -565,7 +570,8 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
                                      &access_log_format,
                                      &forwarded_allow_ips, &reuse_port,
                                      &keyfile_password, &ca_certs,
-                                     &cert_reqs, &min_version, &ciphers)) {
+                                     &cert_reqs, &min_version, &ciphers,
+                                     &http3, &http3_bind, &http3_0rtt)) {
         return NULL;
     }
     int client_auth = cert_reqs_from_name(cert_reqs);
@@ -605,6 +611,9 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
     cfg.ssl_cert_reqs = client_auth;
     cfg.ssl_min_version = min_version;
     cfg.ssl_ciphers = ciphers;
+    cfg.http3 = http3;
+    cfg.http3_bind = http3_bind;
+    cfg.http3_0rtt = http3_0rtt;
 
     Py_BEGIN_CRITICAL_SECTION(op);
     if (check_handle(self) < 0) {

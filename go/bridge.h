@@ -272,6 +272,14 @@ typedef struct {
      * workers of one supervisor) may listen on the same address, the
      * kernel spreading connections among them. */
     int32_t reuse_port;
+
+    /* HTTP/3 over QUIC (go/http3.go), which needs TLS: 1 serves it on a
+     * UDP socket at http3_bind, NULL or "" for the host and port of the
+     * first TCP listener, and sets Alt-Svc on TCP responses.  http3_0rtt
+     * 1 accepts 0-RTT requests, which an attacker may replay. */
+    int32_t http3;
+    const char *http3_bind;
+    int32_t http3_0rtt;
 } gohttp_config;
 
 #endif /* GOHTTP_BRIDGE_H */

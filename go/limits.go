@@ -18,7 +18,9 @@ import (
 func limitBody(next http.Handler, max int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
-			w.Header().Set("Connection", "close")
+			if r.ProtoMajor == 1 { // HTTP/3 forbids the field; HTTP/2 drops it
+				w.Header().Set("Connection", "close")
+			}
 			http.Error(w, "413 request entity too large", http.StatusRequestEntityTooLarge)
 			return
 		}

@@ -1,0 +1,219 @@
+"""HTTP/3 over QUIC (go/http3.go), with real clients: a small Go program
+built from quic-go's own client (go/h3client), and niquests (qh3) when
+it installs."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import urllib3
+
+import gohttp
+from helpers.common import TIMEOUT
+from helpers.net import key_pair  # noqa: F401
+
+GO_DIR = Path(__file__).resolve().parent.parent / "go"
+
+
+@pytest.fixture(scope="session")
+def h3client(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The path of go/h3client, built once per session (Go caches the
+    build: seconds after the first)."""
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip("the Go toolchain is not on PATH: go/h3client cannot be "
+                    "built")
+    out = tmp_path_factory.mktemp("h3client") / "h3client"
+    env = {**os.environ, "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+    for var in ("GOEXPERIMENT", "GOFLAGS", "CGO_CFLAGS", "CGO_LDFLAGS"):
+        env.pop(var, None)  # a sanitizer build's: not for this client
+    proc = subprocess.run([go, "build", "-o", str(out), "./h3client"],
+                          cwd=GO_DIR, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def h3get(client: Path, *urls: str, method: str = "GET", data: str = "",
+          headers: tuple[str, ...] = (), check: bool = True
+          ) -> list[dict[str, Any]]:
+    """One JSON result per URL, all on one QUIC connection."""
+    args = [str(client), "-X", method]
+    if data:
+        args += ["-d", data]
+    for h in headers:
+        args += ["-H", h]
+    proc = subprocess.run(args + list(urls), capture_output=True, text=True,
+                          timeout=TIMEOUT * 2)
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    if check:
+        assert proc.returncode == 0, (results, proc.stderr)
+    return results
+
+
+def proto(w, req):
+    w.header.set("Content-Type", "text/plain")
+    w.write(req.proto)
+
+
+def echo(w, req):
+    w.write(req.body)
+
+
+def wsgi_app(environ, start_response):
+    body = environ["SERVER_PROTOCOL"].encode()
+    # A hop-by-hop field HTTP/3 forbids: the server leaves it out.
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Connection", "close")])
+    return [body]
+
+
+async def asgi_app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body",
+                "body": scope["http_version"].encode()})
+
+
+@pytest.fixture
+def h3_server(make_server, key_pair):
+    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
+                      http3=True)
+    srv.handle("/proto", proto)
+    srv.handle("POST /echo", echo)
+    srv.mount_wsgi("/wsgi/", wsgi_app)
+    srv.mount_asgi("/asgi/", asgi_app, lifespan="off")
+    return srv
+
+
+def test_three_interfaces_see_http3(h3_server, h3client):
+    base = h3_server.url
+    native, wsgi, asgi = h3get(h3client, base + "/proto", base + "/wsgi/",
+                               base + "/asgi/")
+    for r in (native, wsgi, asgi):
+        assert r["status"] == 200 and r["proto"] == "HTTP/3.0", r
+        assert "Alt-Svc" not in r["headers"]
+    assert native["body"].startswith("HTTP/3")
+    assert wsgi["body"].startswith("HTTP/3")
+    assert "Connection" not in wsgi["headers"]
+    assert asgi["body"] == "3"
+
+
+def test_body_both_ways(h3_server, h3client):
+    data = "x" * 100_000
+    (r,) = h3get(h3client, h3_server.url + "/echo", method="POST", data=data)
+    assert r["status"] == 200 and r["body"] == data
+
+
+def test_alt_svc_on_tcp_responses(h3_server, key_pair):
+    pool = urllib3.PoolManager(ca_certs=str(key_pair.cert), retries=False,
+                               timeout=TIMEOUT)
+    port = h3_server.address[1]
+    # A Python handler, a WSGI app that sets its own headers, and a 404
+    # Go answers alone: all advertise HTTP/3.
+    for path in ("/proto", "/wsgi/", "/nothing-here"):
+        r = pool.request("GET", h3_server.url + path)
+        assert r.headers["Alt-Svc"] == f'h3=":{port}"; ma=86400', path
+    assert pool.request("GET", h3_server.url + "/proto").data == b"HTTP/1.1"
+    pool.clear()
+
+
+def test_limits_apply(make_server, key_pair, h3client):
+    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
+                      http3=True, max_body_bytes=1000,
+                      max_header_bytes=4096)
+    srv.handle("POST /echo", echo)
+    url = srv.url + "/echo"
+    (small,) = h3get(h3client, url, method="POST", data="y" * 1000)
+    assert small["status"] == 200
+    (big,) = h3get(h3client, url, method="POST", data="y" * 1001)
+    assert big["status"] == 413
+    (huge,) = h3get(h3client, url, method="POST", data="z",
+                    headers=("X-Big: " + "h" * 20_000,), check=False)
+    assert huge["status"] != 200  # quic-go refuses the headers
+
+
+def test_http3_bind_elsewhere(make_server, key_pair, h3client):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        udp_port = s.getsockname()[1]
+    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
+                      http3=True, http3_bind=f"127.0.0.1:{udp_port}")
+    srv.handle("/proto", proto)
+    (r,) = h3get(h3client, f"https://127.0.0.1:{udp_port}/proto")
+    assert r["body"].startswith("HTTP/3")
+    pool = urllib3.PoolManager(ca_certs=str(key_pair.cert), retries=False,
+                               timeout=TIMEOUT)
+    tcp = pool.request("GET", srv.url + "/proto")
+    assert tcp.headers["Alt-Svc"] == f'h3=":{udp_port}"; ma=86400'
+    pool.clear()
+
+
+def test_http3_needs_tls():
+    with pytest.raises(ValueError, match="http3 needs TLS"):
+        gohttp.Server("127.0.0.1", 0, http3=True)
+    with pytest.raises(ValueError, match="set http3 too"):
+        gohttp.Server("127.0.0.1", 0, http3_0rtt=True)
+
+
+def test_udp_port_taken(key_pair):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        srv = gohttp.Server("127.0.0.1", 0, certfile=key_pair.cert,
+                            keyfile=key_pair.key, http3=True,
+                            http3_bind=f"127.0.0.1:{s.getsockname()[1]}")
+        with pytest.raises(OSError):
+            srv.start()
+        assert not srv.serving
+
+
+def test_graceful_shutdown_lets_requests_finish(make_server, key_pair,
+                                                h3client):
+    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
+                      http3=True)
+    entered = threading.Event()
+
+    def slow(w, req):
+        entered.set()
+        time.sleep(0.5)
+        w.write(b"finished")
+
+    srv.handle("/slow", slow)
+    results: list[Any] = []
+    client = threading.Thread(
+        target=lambda: results.extend(h3get(h3client, srv.url + "/slow")))
+    client.start()
+    assert entered.wait(TIMEOUT)
+    srv.shutdown()
+    client.join(TIMEOUT)
+    assert results and results[0]["body"] == "finished", results
+
+
+def test_random_datagrams_do_no_harm(h3_server, h3client, key_pair):
+    host, port = h3_server.address
+    rnd = random.Random(22)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for size in (1, 20, 1200, 1350, 1500, 65000):
+            for _ in range(20):
+                s.sendto(rnd.randbytes(size), (host, port))
+        # Long-header-looking and short-header-looking garbage.
+        for first in (0xC0, 0xC3, 0x40, 0x00):
+            s.sendto(bytes([first]) + rnd.randbytes(1300), (host, port))
+    (r,) = h3get(h3client, h3_server.url + "/proto")
+    assert r["body"].startswith("HTTP/3")
+    tcp = urllib3.PoolManager(ca_certs=str(key_pair.cert), retries=False,
+                              timeout=TIMEOUT)
+    assert tcp.request("GET", h3_server.url + "/proto").status == 200
+    tcp.clear()

@@ -10,6 +10,7 @@ import random
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -96,6 +97,83 @@ def h3_server(make_server, key_pair):
     srv.mount_wsgi("/wsgi/", wsgi_app)
     srv.mount_asgi("/asgi/", asgi_app, lifespan="off")
     return srv
+
+
+@pytest.fixture(scope="session")
+def ca_and_leaf(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A CA and a certificate it signed for localhost and 127.0.0.1: qh3
+    (webpki) refuses a self-signed certificate that is its own CA."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command (Debian package openssl)")
+    d = tmp_path_factory.mktemp("h3tls")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+          "-nodes"]
+    (d / "ext.cnf").write_text(
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+    for cmd in (
+            ["req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt",
+             "-days", "2", "-subj", "/CN=gohttp test CA"],
+            ["req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr",
+             "-subj", "/CN=localhost"],
+            ["x509", "-req", "-in", "leaf.csr", "-CA", "ca.crt", "-CAkey",
+             "ca.key", "-CAcreateserial", "-out", "leaf.crt", "-days", "2",
+             "-extfile", "ext.cnf"]):
+        proc = subprocess.run(["openssl", *cmd], cwd=d, capture_output=True,
+                              text=True, timeout=TIMEOUT)
+        assert proc.returncode == 0, proc.stderr
+    return {"ca": d / "ca.crt", "cert": d / "leaf.crt", "key": d / "leaf.key"}
+
+
+@pytest.fixture
+def niquests_server(make_server, ca_and_leaf):
+    srv = make_server(certfile=ca_and_leaf["cert"],
+                      keyfile=ca_and_leaf["key"], http3=True)
+    srv.handle("/proto", proto)
+    srv.handle("POST /echo", echo)
+    srv.mount_wsgi("/wsgi/", wsgi_app)
+    srv.mount_asgi("/asgi/", asgi_app, lifespan="off")
+    return srv
+
+
+@pytest.fixture(scope="session")
+def niquests_path() -> Path:
+    """A directory holding niquests (tests/requirements-http3.txt),
+    installed once into build/ and kept there; skips if pip cannot."""
+    root = Path(__file__).resolve().parent.parent
+    target = root / "build" / f"niquests-py{sys.version_info[0]}{sys.version_info[1]}"
+    if not (target / "niquests").is_dir():
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet",
+             "--disable-pip-version-check", "--target", str(target),
+             "-r", str(root / "tests" / "requirements-http3.txt")],
+            capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            shutil.rmtree(target, ignore_errors=True)
+            pytest.skip("niquests (an HTTP/3 client, through qh3) did not "
+                        "install here: " + proc.stderr.strip()[-300:])
+    return target
+
+
+def test_niquests_upgrades_by_alt_svc(niquests_server, ca_and_leaf,
+                                      niquests_path):
+    # As a browser does: HTTP/2 first, whose Alt-Svc sends the next
+    # requests over HTTP/3.
+    base = niquests_server.url
+    script = Path(__file__).resolve().parent / "helpers" / "niquests_client.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), str(ca_and_leaf["ca"]),
+         base + "/proto", base + "/proto", base + "/wsgi/", base + "/asgi/",
+         "POST:" + base + "/echo"],
+        env={**os.environ, "PYTHONPATH": str(niquests_path)},
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    first, *rest = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert first["version"] == 20 and first["body"] == "HTTP/2.0"
+    assert "h3=" in first["alt_svc"]
+    assert [r["version"] for r in rest] == [30, 30, 30, 30], rest
+    assert [r["body"] for r in rest[:3]] == ["HTTP/3.0", "HTTP/3.0", "3"]
+    assert rest[3]["body"] == "q" * 50_000
 
 
 def test_three_interfaces_see_http3(h3_server, h3client):

@@ -46,10 +46,11 @@ def h3client(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def h3get(client: Path, *urls: str, method: str = "GET", data: str = "",
-          headers: tuple[str, ...] = (), check: bool = True
-          ) -> list[dict[str, Any]]:
-    """One JSON result per URL, all on one QUIC connection."""
-    args = [str(client), "-X", method]
+          headers: tuple[str, ...] = (), check: bool = True,
+          each: bool = False) -> list[dict[str, Any]]:
+    """One JSON result per URL, all on one QUIC connection (each: one
+    connection per URL)."""
+    args = [str(client), "-X", method] + (["-each"] if each else [])
     if data:
         args += ["-d", data]
     for h in headers:
@@ -295,3 +296,20 @@ def test_random_datagrams_do_no_harm(h3_server, h3client, key_pair):
                               timeout=TIMEOUT)
     assert tcp.request("GET", h3_server.url + "/proto").status == 200
     tcp.clear()
+
+
+def test_workers_each_serve_http3(subprocess_env, key_pair, h3client):
+    # Each worker binds the UDP port with SO_REUSEPORT; the kernel hashes
+    # each client address and port to one of them, so that a connection's
+    # packets all reach the worker that holds it.
+    from test_cli import gohttp_command, stop
+    with gohttp_command(subprocess_env, "wsgi_apps.workers_app:app",
+                        "-b", "127.0.0.1:0", "--workers", "2", "--http3",
+                        "--certfile", str(key_pair.cert),
+                        "--keyfile", str(key_pair.key)) as (proc, banner):
+        _, url = banner.wait()
+        results = h3get(h3client, *[url + "/"] * 24, each=True)
+        assert {r["proto"] for r in results} == {"HTTP/3.0"}
+        pids = {r["headers"]["X-Worker-Pid"][0] for r in results}
+        assert len(pids) == 2, pids
+        assert stop(proc) == 0

@@ -2,7 +2,9 @@
 // tests (tests/test_http3.py builds it): each URL in turn on one QUIC
 // connection, printing one JSON line per response.
 //
-//	h3client [-X METHOD] [-d BODY] [-H 'Name: value'] URL...
+//	h3client [-X METHOD] [-d BODY] [-H 'Name: value'] [-each] URL...
+//
+// -each opens a new connection (a new UDP port) for every URL.
 package main
 
 import (
@@ -37,14 +39,21 @@ func main() {
 	body := flag.String("d", "", "request body")
 	var headers headerFlags
 	flag.Var(&headers, "H", "a request header, 'Name: value' (repeatable)")
+	each := flag.Bool("each", false, "a new connection for every URL")
 	flag.Parse()
 
-	tr := &http3.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
-	defer tr.Close()
-	client := &http.Client{Transport: tr}
+	newClient := func() (*http.Client, *http3.Transport) {
+		tr := &http3.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+		return &http.Client{Transport: tr}, tr
+	}
+	client, tr := newClient()
 	out := json.NewEncoder(os.Stdout)
 	failed := false
-	for _, url := range flag.Args() {
+	for i, url := range flag.Args() {
+		if *each && i > 0 {
+			tr.Close()
+			client, tr = newClient()
+		}
 		var r result
 		if err := fetch(client, *method, url, *body, headers, &r); err != nil {
 			r.Error = err.Error()
@@ -52,6 +61,7 @@ func main() {
 		}
 		out.Encode(&r)
 	}
+	tr.Close()
 	if failed {
 		os.Exit(1)
 	}

@@ -74,7 +74,8 @@ PD_PY = $(PD_VENV)/bin/python
 # 30 s. The others in these files run in every other suite; here they take
 # minutes more (a debug CPython is slow) and see nothing new:
 # PD_SELECT="refcount or leak or memory" runs them too.
-PD_TESTS ?= tests/test_leak.py tests/test_wsgi_leak.py tests/test_capi.py
+PD_TESTS ?= tests/test_leak.py tests/test_wsgi_leak.py tests/test_asgi_leak.py \
+	tests/test_capi.py
 PD_SELECT ?= refcount
 FT_GIL_OFF = PYTHONPATH=$(CURDIR) $(FT_PY) -W error::RuntimeWarning -c \
 	'import sys, gohttp; assert not sys._is_gil_enabled(), "import gohttp turned the GIL on"'
@@ -318,6 +319,22 @@ $(GOECHO): tests/fuzz/goecho/main.go tests/fuzz/goecho/go.mod | go-toolchain
 
 fuzz-diff: all $(GOECHO)
 	$(PY) tests/fuzz/diff.py --goecho $(GOECHO) --time $(FUZZTIME)
+
+# ---- the soak under faults ----------------------------------------------------
+# tests/soak/run.py (docs/development.md, Soak): SOAK_SECONDS of mixed
+# load (native, WSGI and ASGI routes; HTTP/1.1 and h2c; cut uploads, slow
+# readers, resets, handlers that raise) on `gohttp --workers 2` while
+# workers are SIGKILLed and SIGHUP reloads run; then every response, the
+# resources and the log are checked.  The server's log and the summary
+# go to build/soak/, the figures to bench/results.md (its soak section).
+# Not part of make test, whose suite runs it for 10 s (tests/test_soak.py,
+# heavy).
+SOAK_SECONDS ?= 600
+
+.PHONY: soak
+soak: all test-deps
+	$(PY) tests/soak/run.py --seconds $(SOAK_SECONDS) --json build/soak/summary.json \
+		--results bench/results.md
 
 # bench/run.py installs what it needs itself: wrk and ab (apt), and
 # bench/requirements.txt (the peers as measured, matplotlib for the chart)

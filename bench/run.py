@@ -31,6 +31,7 @@ import os
 import platform
 import re
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -51,12 +52,14 @@ POST_SCRIPT = BENCH / "post64k.lua"
 RESULTS = BENCH / "results.md"
 CHART = BENCH / "results.svg"      # req/s × Go of every row, by matplotlib
 # The free-threaded CPython `make freethreaded` builds, for the gohttp-ft row.
+WSBENCH = BUILD / "wsbench"        # bench/wsbench: WebSocket client + Go server
 FT_PYTHON = REPO / ".cache" / "python3.13t" / "bin" / "python3.13t"
 
 HOST = "127.0.0.1"
 HELLO = b"Hello, world!"
 POST_BODY = b"x" * (64 * 1024)     # what post64k.lua sends
-PEERS = ["granian", "gunicorn", "uvicorn", "uvloop", "httptools", "flask"]
+PEERS = ["granian", "gunicorn", "uvicorn", "uvloop", "httptools", "flask",
+         "websockets", "fastapi"]
 
 # Debian packages for the commands this script runs.
 TOOLS = {"wrk": "wrk", "ab": "apache2-utils", "taskset": "util-linux"}
@@ -130,6 +133,19 @@ def build_gohello(go: str) -> None:
                    cwd=BENCH / "gohello", env=env, check=True)
 
 
+def build_wsbench(go: str) -> Optional[str]:
+    """Build bench/wsbench (coder/websocket, from the Go module proxy on
+    first use); returns why it failed, or None."""
+    BUILD.mkdir(exist_ok=True)
+    env = dict(os.environ, GOTOOLCHAIN="local")
+    proc = subprocess.run([go, "build", "-o", str(WSBENCH), "."],
+                          cwd=BENCH / "wsbench", env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        return f"n/a (bench/wsbench did not build: {proc.stderr.strip()[-200:]})"
+    return None
+
+
 C_HANDLER = BUILD / "c_handler"     # examples/c_handler, built for gohttp-c
 
 
@@ -155,11 +171,14 @@ def c_handler_env() -> dict[str, str]:
     return env
 
 
-def probe_gohttp(python: str = sys.executable) -> tuple[Optional[str], bool]:
-    """(why gohttp cannot run or None, whether it has serve_wsgi), asked
-    of a child: importing gohttp here would start a Go runtime in the
-    harness."""
-    code = "import gohttp; print(hasattr(gohttp, 'serve_wsgi'))"
+def probe_gohttp(python: str = sys.executable,
+                 feature: str = "gohttp.serve_wsgi") -> tuple[Optional[str], bool]:
+    """(why gohttp cannot run or None, whether it has feature, a dotted
+    name), asked of a child: importing gohttp here would start a Go
+    runtime in the harness."""
+    module, _, name = feature.rpartition(".")
+    code = (f"import gohttp, {module}; "
+            f"print(hasattr({module}, {name!r}))")
     proc = subprocess.run([python, "-c", code], env=gohttp_env(),
                           capture_output=True, text=True)
     if proc.returncode != 0:
@@ -242,6 +261,11 @@ def all_rows() -> list[Row]:
         return lambda port: [py, str(BENCH / "apps" / "gohttp_asgi.py"),
                              app, str(port), loop]
 
+    def uvicorn(app: str) -> Callable[[int], list[str]]:
+        return lambda port: [str(vbin / "uvicorn"), "--host", HOST, "--port",
+                             str(port), "--no-access-log", "--log-level",
+                             "warning", app]
+
     return [
         Row("go", "pure Go net/http",
             lambda port: [str(GOHELLO), "-addr", f"{HOST}:{port}"], clean_env),
@@ -254,6 +278,11 @@ def all_rows() -> list[Row]:
         Row("gohttp", "gohttp native handler",
             lambda port: [py, str(BENCH / "apps" / "gohttp_native.py"),
                           str(port)], gohttp_env),
+        # The same with Prometheus metrics on (metrics_bind): what
+        # counting every request in Go costs.
+        Row("gohttp-metrics", "gohttp native handler, metrics on",
+            lambda port: [py, str(BENCH / "apps" / "gohttp_native.py"),
+                          str(port), "--metrics"], gohttp_env),
         Row("gohttp-ft", "gohttp native handler, free-threaded 3.13t",
             lambda port: [str(FT_PYTHON), str(BENCH / "apps" / "gohttp_native.py"),
                           str(port)], gohttp_env),
@@ -302,9 +331,13 @@ def all_rows() -> list[Row]:
         Row("granian-asgi", "granian ASGI",
             granian("asgi", "apps.asgi_plain:app"), venv_env),
         Row("uvicorn", "uvicorn ASGI",
-            lambda port: [str(vbin / "uvicorn"), "--host", HOST, "--port",
-                          str(port), "--no-access-log", "--log-level",
-                          "warning", "apps.asgi_plain:app"], venv_env),
+            uvicorn("apps.asgi_plain:app"), venv_env),
+        # The same through FastAPI: what a framework leaves of the gap.
+        Row("gohttp-fastapi", "gohttp ASGI + FastAPI",
+            gohttp_asgi("apps.asgi_fastapi:app"),
+            lambda: gohttp_env(with_venv=True)),
+        Row("uvicorn-fastapi", "uvicorn ASGI + FastAPI",
+            uvicorn("apps.asgi_fastapi:app"), venv_env),
     ]
 
 
@@ -322,11 +355,57 @@ def mark_skips(rows: list[Row], venv_error: Optional[str]) -> None:
                 row.skip = f"n/a ({gohttp_error})"
             elif "wsgi" in row.name and not has_wsgi:
                 row.skip = "n/a (no WSGI adapter yet)"
-        needs_venv = row.env is venv_env or row.name == "gohttp-wsgi-flask"
+        needs_venv = row.env is venv_env or row.name in (
+            "gohttp-wsgi-flask", "gohttp-fastapi")
         if needs_venv and not row.skip:
             if venv_error:
                 row.skip = f"n/a ({venv_error})"
             elif row.env is venv_env and not Path(row.argv(0)[0]).exists():
+                row.skip = f"n/a ({Path(row.argv(0)[0]).name} not installed)"
+
+
+def ws_rows() -> list[Row]:
+    """The WebSocket rows: each serves GET / (the readiness check) and
+    echoes every message of a WebSocket to /ws."""
+    py = gohttp_python()
+    vbin = VENV / "bin"
+    return [
+        Row("ws-go", "pure Go net/http + coder/websocket",
+            lambda port: [str(WSBENCH), "-mode", "serve",
+                          "-addr", f"{HOST}:{port}"], clean_env),
+        Row("ws-gohttp", "gohttp native WebSocket (async def)",
+            lambda port: [py, str(BENCH / "apps" / "gohttp_ws.py"),
+                          str(port), "off"], gohttp_env),
+        Row("ws-gohttp-asgi", "gohttp ASGI WebSocket",
+            lambda port: [py, str(BENCH / "apps" / "gohttp_asgi.py"),
+                          "apps.asgi_ws:app", str(port)], gohttp_env),
+        Row("ws-uvicorn", "uvicorn ASGI, --ws websockets",
+            lambda port: [str(vbin / "uvicorn"), "--host", HOST, "--port",
+                          str(port), "--ws", "websockets", "--no-access-log",
+                          "--log-level", "warning", "apps.asgi_ws:app"],
+            venv_env),
+        Row("ws-granian", "granian ASGI",
+            lambda port: [str(vbin / "granian"), "--interface", "asgi",
+                          "--host", HOST, "--port", str(port),
+                          "--workers", "1", "apps.asgi_ws:app"], venv_env),
+    ]
+
+
+def mark_ws_skips(rows: list[Row], venv_error: Optional[str],
+                  wsbench_error: Optional[str]) -> None:
+    gohttp_error, has_ws = probe_gohttp(feature="gohttp.asgi.route_websocket")
+    for row in rows:
+        if wsbench_error:
+            row.skip = wsbench_error     # the client of every row
+        elif row.name.startswith("ws-gohttp"):
+            if gohttp_error:
+                row.skip = f"n/a ({gohttp_error})"
+            elif not has_ws:
+                row.skip = "n/a (no WebSocket core in this build)"
+        elif row.env is venv_env:
+            if venv_error:
+                row.skip = f"n/a ({venv_error})"
+            elif not Path(row.argv(0)[0]).exists():
                 row.skip = f"n/a ({Path(row.argv(0)[0]).name} not installed)"
 
 
@@ -729,6 +808,206 @@ def run_benchmark(args: argparse.Namespace, rows: list[Row]) -> list[Mode]:
             for row in live:
                 measure_row(mode, row, settings, r + 1)
     return modes
+
+
+# --------------------------------------------------------------------------
+# WebSockets: echo messages per second, and memory per idle connection.
+
+def raise_fd_limit() -> int:
+    """Raise this process's open-file limit to its hard limit (servers
+    and clients started after inherit it); return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return soft
+
+
+def parse_wsbench(out: str) -> Sample:
+    m = re.search(r"rate ([\d.]+) p50_ms ([\d.]+) p99_ms ([\d.]+) "
+                  r"errors (\d+)", out)
+    if not m:
+        raise RuntimeError(f"wsbench said: {out.strip()[-300:]!r}")
+    errors = f"{m.group(4)} connections failed" if m.group(4) != "0" else ""
+    return Sample(float(m.group(1)), float(m.group(2)), float(m.group(3)),
+                  errors=errors)
+
+
+def ws_echo(port: int, clients: int, duration: float,
+            warmup: float = WARMUP) -> Sample:
+    out = run_client([str(WSBENCH), "-mode", "echo", "-url",
+                      f"ws://{HOST}:{port}/ws", "-c", str(clients),
+                      "-d", f"{duration:g}s", "-warmup", f"{warmup:g}s",
+                      "-size", str(WS_MESSAGE)],
+                     timeout=duration + warmup + 60)
+    return parse_wsbench(out)
+
+
+WS_MESSAGE = 16       # bytes of each echoed message
+
+
+@dataclass
+class IdleMemory:
+    opened: int
+    empty_mib: float
+    open_mib: float
+
+    @property
+    def kib_each(self) -> float:
+        return (self.open_mib - self.empty_mib) * 1024 / max(self.opened, 1)
+
+
+def ws_idle(row: Row, count: int) -> IdleMemory:
+    """Open count WebSockets to a fresh server of row and leave them
+    idle: the server's RSS with them open, over its RSS before (after a
+    short echo, so that what the first connection loads is not counted)."""
+    server = Server(row, free_port(), [], BUILD / "logs" /
+                    f"websocket-idle-{row.name}.log")
+    try:
+        ws_echo(server.port, 4, 1.0, 0.5)
+        time.sleep(1.0)
+        empty = server.rss_mib()
+        client = subprocess.Popen(
+            [str(WSBENCH), "-mode", "idle", "-url",
+             f"ws://{HOST}:{server.port}/ws", "-c", str(count)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        try:
+            assert client.stdout is not None and client.stdin is not None
+            line = ""
+            ready, _, _ = select.select([client.stdout], [], [], 300)
+            if ready:
+                line = client.stdout.readline()
+            m = re.match(r"open (\d+) errors (\d+)", line)
+            if not m:
+                raise RuntimeError(f"wsbench idle: {line!r}")
+            time.sleep(2.0)                 # let the server settle
+            full = server.rss_mib()
+            if server.proc.poll() is not None:
+                raise RuntimeError(f"the server died: {server.tail()}")
+            client.stdin.close()
+            client.wait(120)
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+        return IdleMemory(int(m.group(1)), empty, full)
+    finally:
+        server.stop()
+
+
+def run_websocket(args: argparse.Namespace, rows: list[Row]) -> str:
+    started = time.monotonic()
+    limit = raise_fd_limit()
+    idle_count = max(0, min(args.ws_idle, limit - 1000))
+    mode = Mode("websocket", "", [], [], ["echo"])
+    live = [row for row in rows if not row.skip]
+    for r in range(args.rounds):
+        log(f"websocket round {r + 1}/{args.rounds}")
+        for row in live:
+            results = mode.results.setdefault(row.name, {})
+            failures = mode.failures.setdefault(row.name, [])
+            try:
+                server = Server(row, free_port(), [], BUILD / "logs" /
+                                f"websocket-{row.name}.log")
+            except RuntimeError as exc:
+                failures.append(f"start: {exc}")
+                log(f"  {row.name}: FAILED to start: {exc}")
+                continue
+            try:
+                other = OtherLoad(server.pid)
+                sample = ws_echo(server.port, args.ws_clients, args.duration)
+                sample.other_cpu = other.cores()
+                sample.rss_mib = server.rss_mib()
+                sample.round = r + 1
+                results.setdefault("echo", []).append(sample)
+                log(f"  {row.name}: {sample.rps:,.0f} messages/s, p99 "
+                    f"{sample.p99_ms:.2f} ms (others {sample.other_cpu:.2f})")
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                failures.append(f"echo: {exc}")
+                log(f"  {row.name}: echo FAILED: {exc}")
+            finally:
+                server.stop()
+    idle: dict[str, IdleMemory] = {}
+    if idle_count:
+        for row in live:
+            log(f"websocket idle: {row.name}, {idle_count:,} connections")
+            try:
+                idle[row.name] = found = ws_idle(row, idle_count)
+                log(f"  {row.name}: {found.empty_mib:.1f} -> "
+                    f"{found.open_mib:.1f} MiB, {found.kib_each:.1f} KiB "
+                    f"each")
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                mode.failures.setdefault(row.name, []).append(
+                    f"idle: {exc}")
+                log(f"  {row.name}: idle FAILED: {exc}")
+    return websocket_report(args, rows, mode, idle, idle_count,
+                            time.monotonic() - started)
+
+
+def websocket_report(args: argparse.Namespace, rows: list[Row], mode: Mode,
+                     idle: dict[str, IdleMemory], idle_count: int,
+                     elapsed: float) -> str:
+    out = ["## WebSockets", ""]
+    out += machine_header()
+    out.append(tools_header())
+    out.append(f"- echo: `bench/wsbench` (Go, coder/websocket, no "
+               f"compression offered) keeps {args.ws_clients} WebSockets, "
+               f"each sending a {WS_MESSAGE}-byte text message and awaiting "
+               f"its echo, again and again; counted for {args.duration:g} s "
+               f"after {WARMUP:g} s; {args.rounds} round(s) interleaved, a "
+               f"fresh server each; the whole section took "
+               f"{elapsed / 60:.1f} min")
+    out.append(f"- idle: {idle_count:,} WebSockets opened to a fresh "
+               f"server and left idle; KiB/conn is (RSS open − RSS "
+               f"empty) / connections, RSS empty measured after a short "
+               f"echo")
+    if args.quick:
+        out.append("- **--quick smoke test: not a measurement to compare**")
+    out += ["", "Medians over rounds.  × Go: the row's messages/s over pure "
+            "Go's in the same run; rounds × Go: its lowest and highest in "
+            "one round.  RSS: the server's process tree after the echo.", ""]
+    head = ["server", "messages/s", "× Go", "rounds × Go", "spread",
+            "p50 ms", "p99 ms", "RSS MiB", "others", "idle conns",
+            "RSS empty MiB", "RSS open MiB", "KiB/conn"]
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] + ["--:"] * (len(head) - 1)) + "|"]
+    base = mode.results.get("ws-go", {}).get("echo", [])
+    go_rate = med([s.rps for s in base])
+    notes: list[str] = []
+    for row in rows:
+        if row.skip:
+            lines.append("| " + " | ".join([row.label, row.skip]
+                                           + [""] * (len(head) - 2)) + " |")
+            continue
+        samples = mode.results.get(row.name, {}).get("echo", [])
+        rate = med([s.rps for s in samples])
+        ratio = rate / go_rate if rate and go_rate else None
+        spread = ((max(s.rps for s in samples) - min(s.rps for s in samples))
+                  / rate * 100 if rate and len(samples) > 1 else None)
+        found = idle.get(row.name)
+        lines.append("| " + " | ".join([
+            row.label, fmt(rate, ",.0f"),
+            fmt(ratio, ".2f") + ("×" if ratio else ""),
+            round_ratios(samples, base),
+            fmt(spread, ".0f") + ("%" if spread is not None else ""),
+            fmt(med([s.p50_ms for s in samples]), ".2f"),
+            fmt(med([s.p99_ms for s in samples]), ".2f"),
+            fmt(med([s.rss_mib for s in samples]), ".1f"),
+            fmt(med([s.other_cpu for s in samples]), ".2f"),
+            f"{found.opened:,}" if found else "–",
+            fmt(found.empty_mib if found else None, ".1f"),
+            fmt(found.open_mib if found else None, ".1f"),
+            fmt(found.kib_each if found else None, ".1f"),
+        ]) + " |")
+        notes += [f"{row.label}, round {s.round}: {s.errors}"
+                  for s in samples if s.errors]
+        notes += [f"{row.label}: {f}" for f in mode.failures.get(row.name, [])]
+    out += lines
+    if notes:
+        out += ["", "Errors reported during the run:", ""]
+        out += [f"- {n}" for n in notes]
+    return "\n".join(out) + "\n"
 
 
 # --------------------------------------------------------------------------
@@ -1163,8 +1442,9 @@ def callgrind_row(row: Row, args: argparse.Namespace) -> tuple[list[int], str]:
 def run_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
     ensure_tools(CALLGRIND_TOOLS)
     ensure_tools({"ab": "apache2-utils"})
-    wanted = ("go", "go-timeouts", "gohttp", "gohttp-c", "gohttp-wsgi",
-              "gohttp-asgi", "gohttp-asgi-asyncio")
+    wanted = ("go", "go-timeouts", "gohttp", "gohttp-metrics", "gohttp-c",
+              "gohttp-wsgi", "gohttp-asgi", "gohttp-asgi-asyncio",
+              "gohttp-fastapi")
     out = ["## Instructions per request (callgrind)", ""]
     out += machine_header()
     out.append(f"- {version_of(['valgrind', '--version'])}, "
@@ -1274,7 +1554,7 @@ def run_memory(args: argparse.Namespace, rows: list[Row]) -> str:
 # --------------------------------------------------------------------------
 
 def parse_args() -> argparse.Namespace:
-    names = [row.name for row in all_rows()]
+    names = [row.name for row in all_rows() + ws_rows()]
     p = argparse.ArgumentParser(
         description="gohttp's benchmark against pure Go net/http and the "
                     "Python servers; see bench/README.md.")
@@ -1310,6 +1590,17 @@ def parse_args() -> argparse.Namespace:
                    help="requests of each callgrind phase (default 2000)")
     p.add_argument("--warmup-requests", type=int, default=200,
                    help="callgrind warm-up requests (default 200)")
+    p.add_argument("--websocket", action="store_true",
+                   help="instead: only the WebSocket section (echo "
+                        "messages/s and memory per idle connection); a "
+                        "default run measures it after the throughput "
+                        "tables")
+    p.add_argument("--ws-clients", type=int, default=50,
+                   help="WebSockets of the echo load (default 50)")
+    p.add_argument("--ws-idle", type=int, default=10_000,
+                   help="idle WebSockets of the memory measurement "
+                        "(default 10,000; fewer if the open-file limit "
+                        "says so; 0: none)")
     p.add_argument("--output", default=str(RESULTS),
                    help="markdown file to update (default bench/results.md;"
                         " '-' for stdout only); with --chart-only, the one "
@@ -1334,9 +1625,16 @@ def parse_args() -> argparse.Namespace:
     if rows - set(names):
         p.error(f"unknown row {', '.join(sorted(rows - set(names)))}: "
                 f"choose from {', '.join(names)}")
-    args.rows = rows | {"go"} if rows else set(names)
-    if args.rounds < 1 or args.duration <= 0:
-        p.error("--rounds and --duration must be positive")
+    ws_names = {row.name for row in ws_rows()}
+    if not rows:
+        rows = set(names)
+    if rows & ws_names:
+        rows.add("ws-go")            # the WebSocket section's baseline
+    if rows - ws_names or not rows & ws_names:
+        rows.add("go")
+    args.rows = rows
+    if args.rounds < 1 or args.duration <= 0 or args.ws_clients < 1:
+        p.error("--rounds, --duration and --ws-clients must be positive")
     return args
 
 
@@ -1366,26 +1664,39 @@ def main() -> None:
     for row in rows:
         if row.name == "gohttp-c" and not row.skip:
             row.skip = build_c_handler()
-    for row in rows:
+    wsrows = [row for row in ws_rows() if row.name in args.rows]
+    if args.callgrind or args.memory:
+        wsrows = []
+    if wsrows:
+        mark_ws_skips(wsrows, venv_error, build_wsbench(go))
+    for row in rows + wsrows:
         if row.skip:
             log(f"{row.name}: {row.skip}")
 
+    reports = []
     if args.callgrind:
-        report, section = run_callgrind(args, rows), "callgrind"
+        reports.append(("callgrind", run_callgrind(args, rows)))
     elif args.memory:
-        report, section = run_memory(args, rows), "memory"
+        reports.append(("memory", run_memory(args, rows)))
     else:
-        modes = run_benchmark(args, rows)
-        report = throughput_report(args, rows, modes,
-                                   time.monotonic() - started)
-        section = "throughput"
-    print(report)
-    if args.output != "-":
-        write_section(section, report, Path(args.output))
-        log(f"written to {args.output} "
-            f"({(time.monotonic() - started) / 60:.1f} min)")
-        if section == "throughput":
-            chart_or_hint(report, Path(args.chart))
+        # Throughput unless only WebSocket rows were asked for (go is
+        # added to any --rows) or --websocket; then WebSockets.
+        if not args.websocket and {r.name for r in rows} - {"go"} or (
+                not args.websocket and not wsrows):
+            modes = run_benchmark(args, rows)
+            reports.append(("throughput",
+                            throughput_report(args, rows, modes,
+                                              time.monotonic() - started)))
+        if wsrows:
+            reports.append(("websocket", run_websocket(args, wsrows)))
+    for section, report in reports:
+        print(report)
+        if args.output != "-":
+            write_section(section, report, Path(args.output))
+            log(f"{section} written to {args.output} "
+                f"({(time.monotonic() - started) / 60:.1f} min)")
+            if section == "throughput":
+                chart_or_hint(report, Path(args.chart))
 
 
 if __name__ == "__main__":

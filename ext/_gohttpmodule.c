@@ -233,6 +233,18 @@ go_procs(PyObject *module, PyObject *unused)
     return PyLong_FromLong(gohttp_go_procs());
 }
 
+PyDoc_STRVAR(goroutines_doc,
+"_goroutines()\n--\n\n"
+"How many goroutines the Go runtime has now: connections, requests in\n"
+"flight, and the runtime's own.  For the soak and the leak tests, which\n"
+"check that they go back down once the load stops.");
+
+static PyObject *
+goroutines(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromLongLong(gohttp_goroutines());
+}
+
 PyDoc_STRVAR(code_allows_body_doc,
 "_code_allows_body(code)\n--\n\n"
 "Whether a response with this status code may have a body: bridge.h's\n"
@@ -255,6 +267,7 @@ static PyMethodDef gohttp_functions[] = {
     {"_close_gate", close_gate, METH_O, close_gate_doc},
     {"_thread_states", thread_states, METH_NOARGS, thread_states_doc},
     {"_go_procs", go_procs, METH_NOARGS, go_procs_doc},
+    {"_goroutines", goroutines, METH_NOARGS, goroutines_doc},
     {"canonical_key", gohttp_canonical_key_function, METH_O,
      gohttp_canonical_key_doc},
     {NULL, NULL, 0, NULL},
@@ -278,6 +291,7 @@ gohttp_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ASGIAppType);
     Py_VISIT(st->ASGICallType);
     Py_VISIT(st->ReadyType);
+    Py_VISIT(st->ASGIGuardType);
     Py_VISIT(st->asgi_done);
     for (int i = 0; i < 3; i++) {
         Py_VISIT(st->mapping_views[i]);
@@ -301,6 +315,7 @@ gohttp_clear(PyObject *module)
     Py_CLEAR(st->ASGIAppType);
     Py_CLEAR(st->ASGICallType);
     Py_CLEAR(st->ReadyType);
+    Py_CLEAR(st->ASGIGuardType);
     Py_CLEAR(st->asgi_done);
     gohttp_scope_clear_state(st);
     gohttp_headers_clear_state(st);
@@ -388,8 +403,10 @@ gohttp_exec(PyObject *module)
     st->ASGIAppType = add_type(module, &gohttp_asgi_app_spec);
     st->ASGICallType = add_type(module, &gohttp_asgi_call_spec);
     st->ReadyType = add_type(module, &gohttp_ready_spec);
+    st->ASGIGuardType = add_type(module, &gohttp_asgi_guard_spec);
     if (!st->ASGILoopType || !st->ASGIAppType || !st->ASGICallType
-        || !st->ReadyType || gohttp_asgi_init_state(st) < 0) {
+        || !st->ReadyType || !st->ASGIGuardType
+        || gohttp_asgi_init_state(st) < 0) {
         goto done;
     }
     logging = PyImport_ImportModule("logging");

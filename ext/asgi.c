@@ -139,13 +139,14 @@ PyType_Spec gohttp_ready_spec = {
 static PyObject *
 asgi_loop_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"loop", "start", "client_disconnected", NULL};
-    PyObject *loop, *start, *disconnected;
+    static char *kwlist[] = {"loop", "start", "client_disconnected", "run",
+                             NULL};
+    PyObject *loop, *start, *disconnected, *run;
     ASGILoopObject *self = NULL;
     gohttp_error err;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO:ASGILoop", kwlist,
-                                     &loop, &start, &disconnected)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO:ASGILoop", kwlist,
+                                     &loop, &start, &disconnected, &run)) {
         return NULL;
     }
     if (gohttp_check_fork() < 0) {
@@ -159,6 +160,7 @@ asgi_loop_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     self->fd = -1;
     self->loop = Py_NewRef(loop);
     self->start = Py_NewRef(start);
+    self->run = Py_NewRef(run);
     self->disconnected = Py_NewRef(disconnected);
     self->create_future = PyObject_GetAttrString(loop, "create_future");
     self->calls = PyDict_New();
@@ -192,6 +194,7 @@ asgi_loop_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->loop);
     Py_VISIT(self->create_future);
     Py_VISIT(self->start);
+    Py_VISIT(self->run);
     Py_VISIT(self->disconnected);
     Py_VISIT(self->calls);
     return 0;
@@ -204,6 +207,7 @@ asgi_loop_clear(PyObject *op)
     Py_CLEAR(self->loop);
     Py_CLEAR(self->create_future);
     Py_CLEAR(self->start);
+    Py_CLEAR(self->run);
     Py_CLEAR(self->disconnected);
     Py_CLEAR(self->calls);
     return 0;
@@ -274,7 +278,7 @@ call_of(ASGILoopObject *self, const gohttp_asgi_event *ev)
     return ASGICall_CAST(call);
 }
 
-/* A NEW event: make the call and start the app's task.  0, or -1 with an
+/* A NEW or WS_CONNECT event: make the call and start the app's task.  0, or -1 with an
  * exception set (the call is finished then: Go answers 500). */
 static int
 on_new(ASGILoopObject *self, const gohttp_asgi_event *ev, const char *data)
@@ -292,14 +296,26 @@ on_new(ASGILoopObject *self, const gohttp_asgi_event *ev, const char *data)
                                  GOHTTP_FAILED, &err);
         return -1;
     }
-    scope = gohttp_asgi_scope(st, &ev->req, data, app->root_path,
-                              app->path_prefix,
-                              PyDict_Check(app->state) ? app->state : NULL);
+    PyObject *state = PyDict_Check(app->state) ? app->state : NULL;
+    scope = ev->kind == GOHTTP_ASGI_WS_CONNECT
+        ? gohttp_asgi_ws_scope(st, &ev->req, data, app->root_path,
+                               app->path_prefix, state, app->websocket)
+        : gohttp_asgi_scope(st, &ev->req, data, app->root_path,
+                            app->path_prefix, state);
     if (scope == NULL) {
         goto done;
     }
-    result = PyObject_CallFunctionObjArgs(self->start, app->app, scope,
-                                          (PyObject *)call, NULL);
+    /* call.task = start(run(app, scope, call)), no Python frame between */
+    PyObject *args[3] = {app->app, scope, (PyObject *)call};
+    PyObject *coro = PyObject_Vectorcall(self->run, args, 3, NULL);
+    if (coro == NULL) {
+        goto done;
+    }
+    result = PyObject_CallOneArg(self->start, coro);
+    Py_DECREF(coro);
+    if (result != NULL && !call->finished) {
+        Py_XSETREF(call->task, Py_NewRef(result));
+    }
     rc = result != NULL ? 0 : -1;
 done:
     if (rc < 0) {
@@ -317,7 +333,7 @@ done:
 static int
 on_event(ASGILoopObject *self, const gohttp_asgi_event *ev, const char *data)
 {
-    if (ev->kind == GOHTTP_ASGI_NEW) {
+    if (ev->kind == GOHTTP_ASGI_NEW || ev->kind == GOHTTP_ASGI_WS_CONNECT) {
         return on_new(self, ev, data);
     }
     ASGICallObject *call = call_of(self, ev);
@@ -449,11 +465,12 @@ static PyMemberDef asgi_loop_members[] = {
 };
 
 PyDoc_STRVAR(asgi_loop_doc,
-"ASGILoop(loop, start, client_disconnected)\n--\n\n"
+"ASGILoop(loop, start, client_disconnected, run)\n--\n\n"
 "An event loop as Go sees it.  loop is the asyncio loop that polls fd\n"
-"and calls drain(); start(app, scope, call) runs each new request's app\n"
-"in a task; client_disconnected is the exception class send() raises\n"
-"once the client has gone.  Made by gohttp.asgi.");
+"and calls drain(); each new request's app runs in the task\n"
+"start(run(app, scope, call)) returns, kept as call.task;\n"
+"client_disconnected is the exception class send() raises once the\n"
+"client has gone.  Made by gohttp.asgi.");
 
 static PyType_Slot asgi_loop_slots[] = {
     {Py_tp_new, asgi_loop_new},
@@ -480,13 +497,15 @@ PyType_Spec gohttp_asgi_loop_spec = {
 static PyObject *
 asgi_app_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"app", "root_path", "loop", "path_prefix", NULL};
+    static char *kwlist[] = {"app", "root_path", "loop", "path_prefix",
+                             "websocket", NULL};
     PyObject *app, *root_path, *loop, *path_prefix = NULL;
+    int websocket = 0;
     gohttp_state *st = PyType_GetModuleState(tp);
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OUO!|U:ASGIApp", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OUO!|Up:ASGIApp", kwlist,
                                      &app, &root_path, st->ASGILoopType,
-                                     &loop, &path_prefix)) {
+                                     &loop, &path_prefix, &websocket)) {
         return NULL;
     }
     if (!PyCallable_Check(app)) {
@@ -506,6 +525,7 @@ asgi_app_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
                         ? Py_NewRef(path_prefix) : NULL;
     self->loop = Py_NewRef(loop);
     self->state = Py_NewRef(Py_None);
+    self->websocket = (char)websocket;
     return (PyObject *)self;
 }
 
@@ -564,10 +584,13 @@ static PyType_Slot asgi_app_slots[] = {
     {Py_tp_clear, asgi_app_clear},
     {Py_tp_members, asgi_app_members},
     {Py_tp_doc, (void *)PyDoc_STR(
-        "ASGIApp(app, root_path, loop, path_prefix='')\n--\n\n"
+        "ASGIApp(app, root_path, loop, path_prefix='', websocket=False)\n"
+        "--\n\n"
         "The value of an ASGI route (Server.handle_asgi): app, served on\n"
         "loop, an ASGILoop, mounted at root_path.  path_prefix (a root\n"
-        "path a proxy took off) goes before each scope's path.  Made by\n"
+        "path a proxy took off) goes before each scope's path.  With\n"
+        "websocket, the route serves WebSocket handshakes only (Go answers\n"
+        "other requests 426), their scopes with path_params.  Made by\n"
         "gohttp.asgi.")},
     {0, NULL},
 };
@@ -591,6 +614,12 @@ gohttp_asgi_init_state(gohttp_state *st)
     }
     ((ReadyObject *)st->asgi_done)->value = NULL;   /* None, every time */
     return gohttp_scope_init_state(st);
+}
+
+int
+gohttp_asgi_app_websocket(PyObject *app)
+{
+    return ASGIApp_CAST(app)->websocket;
 }
 
 uintptr_t

@@ -16,7 +16,8 @@ typedef struct {
     int fd;                    /* Go's; poll it for reading */
     PyObject *loop;            /* the asyncio loop */
     PyObject *create_future;   /* loop.create_future */
-    PyObject *start;           /* start(app, scope, call): runs the app's task */
+    PyObject *start;           /* start(coro): the task that runs coro */
+    PyObject *run;             /* run(app, scope, call): a request's coro */
     PyObject *disconnected;    /* the exception class of a send() too late */
     PyObject *calls;           /* {call handle: ASGICall} of requests in flight */
     gohttp_asgi_event *events; /* PyMem_Raw, NEVENTS of them */
@@ -33,6 +34,8 @@ typedef struct {
     PyObject *path_prefix; /* str put before each path: a proxy's root path */
     PyObject *loop;        /* ASGILoop */
     PyObject *state;       /* dict copied into each scope, or None */
+    char websocket;        /* route_websocket's: WebSocket handshakes only,
+                              whose scopes have "path_params" */
 } ASGIAppObject;
 
 #define ASGIApp_CAST(op) ((ASGIAppObject *)(op))
@@ -47,6 +50,8 @@ typedef struct {
     PyObject *receive_fut;     /* what a waiting receive() returned, or NULL */
     PyObject *send_fut;        /* what a waiting send() returned, or NULL */
     PyObject *message;         /* a message receive() has yet to give */
+    PyObject *trailers;        /* a list of the trailers of messages with
+                                  more_trailers, or NULL */
     uintptr_t handle;          /* the Go call and its generation */
     uint64_t generation;
     int64_t content_length;    /* -1: unknown (chunked) */
@@ -58,8 +63,24 @@ typedef struct {
     char complete;             /* and the last http.response.body */
     char reading;              /* Go reads a chunk for us */
     char body_done;            /* the last chunk was received */
-    char disconnected;         /* the client has gone */
+    char disconnected;         /* the client has gone; a WebSocket: it is
+                                  closed (Go's WS_CLOSE) */
     char finished;             /* the app is done; Go was told */
+
+    /* A WebSocket's (asgiws.c); started and complete are its denial
+     * response's (websocket.http.response.*). */
+    char websocket;            /* a websocket scope */
+    char ws_connected;         /* receive() gave websocket.connect */
+    char ws_accepted;          /* websocket.accept was sent */
+    char ws_closed;            /* websocket.close was sent */
+    int32_t ws_code;           /* the close code, once disconnected */
+    PyObject *ws_reason;       /* and its reason (str), or NULL */
+    PyObject *ws_senders;      /* list of the futures of send()s waiting
+                                  for Go to write, or NULL */
+    char trailers_due;         /* http.response.start announced trailers */
+    char body_sent;            /* the last body of such a response went */
+    char holding;              /* send() holds the last body (asgicall.c) */
+    PyObject *held_body;       /* bytes, or NULL for none */
 } ASGICallObject;
 
 #define ASGICall_CAST(op) ((ASGICallObject *)(op))
@@ -79,5 +100,36 @@ ASGICallObject *gohttp_asgi_call_new(ASGILoopObject *loop, PyObject *app,
 void gohttp_asgi_call_finish(ASGICallObject *call, gohttp_outcome outcome);
 int gohttp_asgi_call_event(ASGICallObject *call, const gohttp_asgi_event *ev,
                            const char *data);
+
+/* asgicall.c, for asgiws.c: the parts of an HTTP request's receive and
+ * send a WebSocket shares.
+ *   resolve: set *slot's future's result to value (borrowed) or, value
+ *     NULL, its exception to exc (borrowed), and clear the slot.
+ *   waiting: 1 if *slot holds a future the app still awaits, 0 if not.
+ *   wait_in: a new future the app awaits, kept in *slot (new reference).
+ *   check_live: 0 if the app may still send.
+ *   raise: raise for a failed gohttp_asgi_* call; returns -1.
+ *   send_start, send_body: an http.response.start or .body message (a
+ *     WebSocket's denial response); send_body returns 1 if the app must
+ *     wait for Go to write.
+ *   pack_headers: a message's headers as bridge.h's packed list, in
+ *     *out (PyMem_Raw, the caller frees it).
+ * All return -1 (NULL) with an exception set on failure. */
+int gohttp_asgi_resolve(PyObject **slot, PyObject *value, PyObject *exc);
+int gohttp_asgi_waiting(PyObject **slot);
+PyObject *gohttp_asgi_wait_in(ASGICallObject *self, PyObject **slot);
+int gohttp_asgi_check_live(ASGICallObject *self);
+int gohttp_asgi_raise(ASGICallObject *self, gohttp_status status,
+                      const gohttp_error *err);
+int gohttp_asgi_send_start(ASGICallObject *self, PyObject *message);
+int gohttp_asgi_send_body(ASGICallObject *self, PyObject *message);
+int gohttp_asgi_pack_headers(PyObject *headers, char **out, size_t *size);
+
+/* asgiws.c: a WebSocket's receive() and send(message) (new references,
+ * what the app awaits), and what its events do (as call_event). */
+PyObject *gohttp_asgiws_receive(ASGICallObject *call);
+PyObject *gohttp_asgiws_send(ASGICallObject *call, PyObject *message);
+int gohttp_asgiws_event(ASGICallObject *call, const gohttp_asgi_event *ev,
+                         const char *data);
 
 #endif /* GOHTTP_ASGI_H */

@@ -14,6 +14,7 @@
  */
 #include "asgi.h"
 
+#include <errno.h>
 #include <string.h>
 #include <structmember.h>   /* T_OBJECT, READONLY (3.10, 3.11) */
 
@@ -32,8 +33,8 @@ future_done(PyObject *fut)
 /* Resolve *slot, a future or NULL, with value (borrowed), or with exc (an
  * exception instance, borrowed) if value is NULL, and clear the slot.  A
  * future the app cancelled is left alone.  0, or -1 with an exception. */
-static int
-resolve(PyObject **slot, PyObject *value, PyObject *exc)
+int
+gohttp_asgi_resolve(PyObject **slot, PyObject *value, PyObject *exc)
 {
     PyObject *fut = *slot, *result = NULL;
     int rc = 0;
@@ -91,6 +92,41 @@ request_message(gohttp_state *st, const char *body, Py_ssize_t n, int more)
 
 /* ---- ASGICall ----------------------------------------------------------- */
 
+/* The largest last body send() holds (see hold_last_body): Go's high-water
+ * mark, below which a send() never waits. */
+#define HOLD_MAX (64 * 1024)
+
+/* Give Go the last body send() held, and the start held with it; with
+ * end, the end of the app (outcome) in the same call. */
+static gohttp_status
+give_held(ASGICallObject *self, int end, gohttp_outcome outcome,
+          gohttp_error *err)
+{
+    PyObject *body = self->held_body;   /* this owns it now */
+    char *p = body != NULL ? PyBytes_AS_STRING(body) : NULL;
+    size_t n = body != NULL ? (size_t)PyBytes_GET_SIZE(body) : 0;
+    int pending;
+    gohttp_status rc;
+
+    self->held_body = NULL;
+    self->holding = 0;
+    if (end) {
+        rc = gohttp_asgi_end(self->handle, self->generation,
+                             self->start_status, self->start_headers,
+                             self->start_size, p, n, outcome, err);
+    }
+    else {
+        rc = gohttp_asgi_body(self->handle, self->generation,
+                              self->start_status, self->start_headers,
+                              self->start_size, p, n, 0, &pending, err);
+    }
+    self->start_status = 0;   /* Go has it, or refused it for good */
+    PyMem_RawFree(self->start_headers);
+    self->start_headers = NULL;
+    Py_XDECREF(body);
+    return rc;
+}
+
 void
 gohttp_asgi_call_finish(ASGICallObject *self, gohttp_outcome outcome)
 {
@@ -104,12 +140,35 @@ gohttp_asgi_call_finish(ASGICallObject *self, gohttp_outcome outcome)
     }
     gohttp_error err;
     if (gohttp_check_fork() == 0) {
-        (void)gohttp_asgi_finish(self->handle, self->generation, outcome,
-                                 &err);   /* EFINISHED: Go is done already */
+        /* EFINISHED: Go is done already */
+        if (self->holding) {
+            (void)give_held(self, 1, outcome, &err);
+        }
+        else {
+            (void)gohttp_asgi_finish(self->handle, self->generation, outcome,
+                                     &err);
+        }
     }
     else {
         PyErr_Clear();
     }
+}
+
+/* The app's task waits for something (ASGIGuard): give Go the last body
+ * send() holds, if any, so the client never waits for the app. */
+static void
+flush_held(ASGICallObject *self)
+{
+    gohttp_error err;
+    if (!self->holding || self->finished) {
+        return;
+    }
+    if (gohttp_check_fork() < 0) {
+        PyErr_Clear();
+        return;
+    }
+    /* A client gone away: Go posts the news (DISCONNECT) itself. */
+    (void)give_held(self, 0, GOHTTP_HANDLED, &err);
 }
 
 static int
@@ -123,6 +182,9 @@ asgi_call_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->receive_fut);
     Py_VISIT(self->send_fut);
     Py_VISIT(self->message);
+    Py_VISIT(self->ws_reason);
+    Py_VISIT(self->ws_senders);
+    Py_VISIT(self->trailers);
     return 0;
 }
 
@@ -134,6 +196,10 @@ asgi_call_clear(PyObject *op)
     Py_CLEAR(self->receive_fut);
     Py_CLEAR(self->send_fut);
     Py_CLEAR(self->message);
+    Py_CLEAR(self->ws_reason);
+    Py_CLEAR(self->ws_senders);
+    Py_CLEAR(self->trailers);
+    Py_CLEAR(self->held_body);
     return 0;
 }
 
@@ -156,12 +222,13 @@ asgi_call_dealloc(PyObject *op)
 }
 
 /* Raise for a failed gohttp_asgi_* call: a client gone away is the loop's
- * ClientDisconnected (an OSError), the rest as gohttp_raise says.  -1. */
-static int
-raise_call_error(ASGICallObject *self, gohttp_status status,
+ * ClientDisconnected (an OSError), the rest as gohttp_raise says (a file
+ * pathsend cannot open: its OSError, FileNotFoundError...).  -1. */
+int
+gohttp_asgi_raise(ASGICallObject *self, gohttp_status status,
                  const gohttp_error *err)
 {
-    if (status == GOHTTP_EIO) {
+    if (status == GOHTTP_EIO && err->sys_errno == EPIPE) {
         PyErr_SetString(self->loop->disconnected, err->message);
         return -1;
     }
@@ -169,8 +236,8 @@ raise_call_error(ASGICallObject *self, gohttp_status status,
 }
 
 /* 0 if the app may still talk to the client, else -1 with why. */
-static int
-check_live(ASGICallObject *self)
+int
+gohttp_asgi_check_live(ASGICallObject *self)
 {
     if (self->finished) {
         PyErr_SetString(gohttp_exc.RequestFinishedError,
@@ -182,8 +249,8 @@ check_live(ASGICallObject *self)
 }
 
 /* New reference: a future the app awaits, kept in *slot. */
-static PyObject *
-wait_in(ASGICallObject *self, PyObject **slot)
+PyObject *
+gohttp_asgi_wait_in(ASGICallObject *self, PyObject **slot)
 {
     PyObject *fut = PyObject_CallNoArgs(self->loop->create_future);
     if (fut != NULL) {
@@ -194,8 +261,8 @@ wait_in(ASGICallObject *self, PyObject **slot)
 
 /* 1 if *slot holds a future the app still awaits, 0 if not (dropping a
  * cancelled one), -1 with an exception set. */
-static int
-waiting(PyObject **slot)
+int
+gohttp_asgi_waiting(PyObject **slot)
 {
     if (*slot == NULL) {
         return 0;
@@ -220,6 +287,9 @@ asgi_call_receive(PyObject *op, PyObject *Py_UNUSED(ignored))
     gohttp_state *st = self->state;
     gohttp_error err;
 
+    if (self->websocket) {
+        return gohttp_asgiws_receive(self);
+    }
     if (self->message != NULL) {
         PyObject *msg = self->message;
         self->message = NULL;
@@ -228,7 +298,7 @@ asgi_call_receive(PyObject *op, PyObject *Py_UNUSED(ignored))
     if (self->disconnected || self->complete || self->finished) {
         return gohttp_ready_new(st, disconnect_message(st));
     }
-    int w = waiting(&self->receive_fut);
+    int w = gohttp_asgi_waiting(&self->receive_fut);
     if (w != 0) {
         if (w > 0) {
             PyErr_SetString(gohttp_exc.StateError,
@@ -238,7 +308,7 @@ asgi_call_receive(PyObject *op, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     if (self->body_done) {   /* nothing more until the client goes */
-        return wait_in(self, &self->receive_fut);
+        return gohttp_asgi_wait_in(self, &self->receive_fut);
     }
     if (self->content_length == 0) {   /* no body: no need to ask Go */
         self->body_done = 1;
@@ -248,20 +318,20 @@ asgi_call_receive(PyObject *op, PyObject *Py_UNUSED(ignored))
         gohttp_status status = gohttp_asgi_read(self->handle,
                                                 self->generation, &err);
         if (status != GOHTTP_OK) {
-            raise_call_error(self, status, &err);
+            gohttp_asgi_raise(self, status, &err);
             return NULL;
         }
         self->reading = 1;
     }
-    return wait_in(self, &self->receive_fut);
+    return gohttp_asgi_wait_in(self, &self->receive_fut);
 }
 
 /* The packed list (bridge.h) of an http.response.start's headers, an
  * iterable of [name, value] bytes pairs, names in canonical form, into
  * *out (PyMem_Raw, for the caller to free) and *size.  0, or -1 with an
  * exception that says what is wrong. */
-static int
-pack_headers(PyObject *headers, char **out, size_t *size)
+int
+gohttp_asgi_pack_headers(PyObject *headers, char **out, size_t *size)
 {
     PyObject *seq = NULL;
     char *buf = NULL;
@@ -357,8 +427,8 @@ get(PyObject *message, PyObject *key)
 }
 
 /* send() of http.response.start.  0, or -1 with an exception set. */
-static int
-send_start(ASGICallObject *self, PyObject *message)
+int
+gohttp_asgi_send_start(ASGICallObject *self, PyObject *message)
 {
     gohttp_state *st = self->state;
     char *packed = NULL;
@@ -397,9 +467,16 @@ send_start(ASGICallObject *self, PyObject *message)
     if (headers == NULL && PyErr_Occurred()) {
         return -1;
     }
-    if (pack_headers(headers, &packed, &size) < 0) {
+    if (gohttp_asgi_pack_headers(headers, &packed, &size) < 0) {
         return -1;
     }
+    PyObject *trailers = get(message, st->asgi_key[GOHTTP_ASGI_K_TRAILERS]);
+    int due = trailers != NULL ? PyObject_IsTrue(trailers) : 0;
+    if (due < 0 || (trailers == NULL && PyErr_Occurred())) {
+        PyMem_RawFree(packed);
+        return -1;
+    }
+    self->trailers_due = (char)due;
     /* Held until the first body, which takes it to Go in the same call. */
     PyMem_RawFree(self->start_headers);
     self->start_headers = packed;
@@ -417,15 +494,35 @@ static int
 end_waiting_receive(ASGICallObject *self)
 {
     PyObject *msg = disconnect_message(self->state);   /* new reference */
-    int rc = msg != NULL ? resolve(&self->receive_fut, msg, NULL) : -1;
+    int rc = msg != NULL ? gohttp_asgi_resolve(&self->receive_fut, msg, NULL) : -1;
     Py_XDECREF(msg);
     return rc;
 }
 
+/* The last body of a response sent whole (its start is held still), in
+ * bytes of at most HOLD_MAX: held in C, not given to Go yet.  Most apps
+ * return right after it, and their end takes it to Go in the same call
+ * (gohttp_asgi_end): one crossing, one wake of the request's goroutine.
+ * One that goes on and waits for something has it given as its task
+ * suspends (ASGIGuard), so that the client never waits for what the app
+ * does after its response (Starlette's background tasks).  0, or -1 with
+ * an exception set. */
+static int
+hold_last_body(ASGICallObject *self, PyObject *body)
+{
+    Py_XSETREF(self->held_body, Py_XNewRef(body));
+    self->holding = 1;
+    self->complete = 1;
+    if (self->receive_fut != NULL && end_waiting_receive(self) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
 /* send() of http.response.body: 1 if it must wait for Go to write, 0 if
  * not, -1 with an exception set. */
-static int
-send_body(ASGICallObject *self, PyObject *message)
+int
+gohttp_asgi_send_body(ASGICallObject *self, PyObject *message)
 {
     gohttp_state *st = self->state;
     Py_buffer view = {0};
@@ -438,10 +535,13 @@ send_body(ASGICallObject *self, PyObject *message)
                         "send the start first");
         return -1;
     }
-    if (self->complete) {
+    if (self->complete || self->body_sent) {
         PyErr_SetString(gohttp_exc.StateError,
-                        "the response is complete: no http.response.body may "
-                        "follow the one without more_body");
+                        self->complete
+                        ? "the response is complete: no http.response.body "
+                          "may follow the one without more_body"
+                        : "the body is complete: only http.response.trailers "
+                          "may follow it");
         return -1;
     }
     PyObject *body = get(message, st->asgi_key[GOHTTP_ASGI_K_BODY]);
@@ -466,17 +566,32 @@ send_body(ASGICallObject *self, PyObject *message)
         PyBuffer_Release(&view);
         return -1;
     }
+    /* Held in C (see hold_last_body): not a WebSocket's denial response,
+     * nor the last body of a response with trailers, which is not Go's
+     * last: the trailers message completes it. */
+    if (!more && self->start_status != 0 && !self->disconnected
+        && !self->websocket && !self->trailers_due
+        && (body == NULL || (PyBytes_CheckExact(body)
+                             && PyBytes_GET_SIZE(body) <= HOLD_MAX))) {
+        PyBuffer_Release(&view);
+        return hold_last_body(self, body);
+    }
     gohttp_status rc = gohttp_asgi_body(self->handle, self->generation,
                                         self->start_status,
                                         self->start_headers, self->start_size,
-                                        view.buf, (size_t)view.len, more,
+                                        view.buf, (size_t)view.len,
+                                        more || self->trailers_due,
                                         &pending, &err);
     PyBuffer_Release(&view);
     self->start_status = 0;   /* Go has it, or refused it for good */
     PyMem_RawFree(self->start_headers);
     self->start_headers = NULL;
     if (rc != GOHTTP_OK) {
-        return raise_call_error(self, rc, &err);
+        return gohttp_asgi_raise(self, rc, &err);
+    }
+    if (!more && self->trailers_due) {
+        self->body_sent = 1;
+        return pending;
     }
     self->complete = !more;
     if (self->complete && self->receive_fut != NULL
@@ -484,6 +599,207 @@ send_body(ASGICallObject *self, PyObject *message)
         return -1;
     }
     return pending;
+}
+
+/* send() of http.response.pathsend (asgiref's extensions.rst): the file
+ * at message["path"] is the whole body, which Go sends; Python never
+ * reads it.  0, or -1 with an exception set: a file that cannot be sent
+ * leaves the start held, so the app may still answer otherwise. */
+static int
+send_pathsend(ASGICallObject *self, PyObject *message)
+{
+    gohttp_state *st = self->state;
+    PyObject *fspath = NULL;
+    gohttp_error err;
+    int rc = -1;
+
+    if (!self->started) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "http.response.pathsend before http.response.start: "
+                        "send the start first");
+        return -1;
+    }
+    if (self->complete) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "the response is complete: no http.response.pathsend "
+                        "may follow the last body");
+        return -1;
+    }
+    if (self->start_status == 0) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "http.response.pathsend cannot follow "
+                        "http.response.body: the file is the whole body");
+        return -1;
+    }
+    PyObject *path = get(message, st->asgi_key[GOHTTP_ASGI_K_PATH]);
+    if (path == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError,
+                            "http.response.pathsend needs a 'path': the "
+                            "absolute path of the file to send");
+        }
+        return -1;
+    }
+    /* str, bytes or os.PathLike; a NUL in it is a ValueError. */
+    if (!PyUnicode_FSConverter(path, &fspath)) {
+        return -1;
+    }
+    gohttp_status status = gohttp_asgi_pathsend(
+        self->handle, self->generation, self->start_status,
+        self->start_headers, self->start_size, PyBytes_AS_STRING(fspath),
+        (size_t)PyBytes_GET_SIZE(fspath), &err);
+    if (status != GOHTTP_OK) {
+        gohttp_asgi_raise(self, status, &err);
+        goto done;
+    }
+    self->start_status = 0;   /* Go has it */
+    PyMem_RawFree(self->start_headers);
+    self->start_headers = NULL;
+    self->complete = 1;
+    rc = self->receive_fut != NULL ? end_waiting_receive(self) : 0;
+done:
+    Py_XDECREF(fspath);
+    return rc;
+}
+
+/* send() of http.response.early_hint: a 103 with message["links"] as Link
+ * headers, sent before the final response's headers, if they have not
+ * gone out yet (else nothing: asgiref lets a server ignore it).  0, or
+ * -1 with an exception set. */
+static int
+send_early_hint(ASGICallObject *self, PyObject *message)
+{
+    gohttp_state *st = self->state;
+    PyObject *links = NULL, *pairs = NULL, *name = NULL;
+    char *packed = NULL;
+    size_t size = 0;
+    gohttp_error err;
+    int rc = -1;
+
+    if (self->complete || self->body_sent) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "the response is complete: an early hint goes "
+                        "before the last http.response.body");
+        return -1;
+    }
+    PyObject *given = get(message, st->asgi_key[GOHTTP_ASGI_K_LINKS]);
+    if (given == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError,
+                            "http.response.early_hint needs 'links': an "
+                            "iterable of Link header values, bytes");
+        }
+        return -1;
+    }
+    links = PySequence_Fast(given, "http.response.early_hint's links must "
+                            "be an iterable of bytes");
+    name = links != NULL ? PyBytes_FromString("link") : NULL;
+    pairs = name != NULL ? PyList_New(PySequence_Fast_GET_SIZE(links)) : NULL;
+    if (pairs == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(links); i++) {
+        PyObject *pair = PyTuple_Pack(2, name,
+                                      PySequence_Fast_GET_ITEM(links, i));
+        if (pair == NULL) {
+            goto done;
+        }
+        PyList_SET_ITEM(pairs, i, pair);   /* steals pair */
+    }
+    if (gohttp_asgi_pack_headers(pairs, &packed, &size) < 0) {
+        goto done;
+    }
+    /* Once Go has the final start, a 103 can no longer go before it. */
+    if (size > 0 && !(self->started && self->start_status == 0)) {
+        gohttp_status status = gohttp_asgi_early_hint(
+            self->handle, self->generation, packed, size, &err);
+        if (status != GOHTTP_OK) {
+            gohttp_asgi_raise(self, status, &err);
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    PyMem_RawFree(packed);
+    Py_XDECREF(pairs);
+    Py_XDECREF(name);
+    Py_XDECREF(links);
+    return rc;
+}
+
+/* send() of http.response.trailers: after the last body of a response
+ * whose start said "trailers": True; the last message (more_trailers
+ * false) completes the response.  0, or -1 with an exception set. */
+static int
+send_trailers(ASGICallObject *self, PyObject *message)
+{
+    gohttp_state *st = self->state;
+    char *packed = NULL;
+    size_t size = 0;
+    gohttp_error err;
+    int more = 0;
+
+    if (self->complete) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "the response is complete: no http.response.trailers "
+                        "may follow");
+        return -1;
+    }
+    if (!self->started || !self->trailers_due) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "http.response.trailers without a start that "
+                        "announced them: send http.response.start with "
+                        "'trailers': True first");
+        return -1;
+    }
+    if (!self->body_sent) {
+        PyErr_SetString(gohttp_exc.StateError,
+                        "http.response.trailers before the last "
+                        "http.response.body: send the body first");
+        return -1;
+    }
+    PyObject *headers = get(message, st->asgi_key[GOHTTP_ASGI_K_HEADERS]);
+    if (headers == NULL && PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *more_trailers = get(message,
+                                  st->asgi_key[GOHTTP_ASGI_K_MORE_TRAILERS]);
+    if (more_trailers != NULL) {
+        more = PyObject_IsTrue(more_trailers);
+    }
+    if (more < 0 || (more_trailers == NULL && PyErr_Occurred())) {
+        return -1;
+    }
+    /* Gathered until the last: one check of all, one crossing. */
+    if (headers != NULL) {
+        if (self->trailers == NULL) {
+            self->trailers = PyList_New(0);
+        }
+        PyObject *added = self->trailers != NULL
+                          ? PyObject_CallMethod(self->trailers, "extend", "O",
+                                                headers)
+                          : NULL;
+        if (added == NULL) {
+            return -1;
+        }
+        Py_DECREF(added);
+    }
+    if (more) {
+        return 0;
+    }
+    if (gohttp_asgi_pack_headers(self->trailers, &packed, &size) < 0) {
+        return -1;
+    }
+    Py_CLEAR(self->trailers);
+    gohttp_status status = gohttp_asgi_trailers(self->handle,
+                                                self->generation, packed,
+                                                size, &err);
+    PyMem_RawFree(packed);
+    if (status != GOHTTP_OK) {
+        return gohttp_asgi_raise(self, status, &err);
+    }
+    self->complete = 1;
+    return self->receive_fut != NULL ? end_waiting_receive(self) : 0;
 }
 
 PyDoc_STRVAR(send_doc,
@@ -501,7 +817,10 @@ asgi_call_send(PyObject *op, PyObject *message)
     gohttp_state *st = self->state;
     int rc;
 
-    if (check_live(self) < 0) {
+    if (self->websocket) {
+        return gohttp_asgiws_send(self, message);
+    }
+    if (gohttp_asgi_check_live(self) < 0) {
         return NULL;
     }
     if (!PyDict_Check(message)) {
@@ -510,7 +829,7 @@ asgi_call_send(PyObject *op, PyObject *message)
                      Py_TYPE(message)->tp_name);
         return NULL;
     }
-    int w = waiting(&self->send_fut);
+    int w = gohttp_asgi_waiting(&self->send_fut);
     if (w != 0) {
         if (w > 0) {
             PyErr_SetString(gohttp_exc.StateError,
@@ -529,19 +848,35 @@ asgi_call_send(PyObject *op, PyObject *message)
     }
     if (PyUnicode_Check(type)
         && PyUnicode_Compare(type, st->asgi_value[GOHTTP_ASGI_V_BODY]) == 0) {
-        rc = send_body(self, message);
+        rc = gohttp_asgi_send_body(self, message);
     }
     else if (PyUnicode_Check(type)
              && PyUnicode_Compare(type,
                                   st->asgi_value[GOHTTP_ASGI_V_START]) == 0) {
-        rc = send_start(self, message);
+        rc = gohttp_asgi_send_start(self, message);
+    }
+    else if (PyUnicode_Check(type)
+             && PyUnicode_Compare(type,
+                                  st->asgi_value[GOHTTP_ASGI_V_PATHSEND]) == 0) {
+        rc = send_pathsend(self, message);
+    }
+    else if (PyUnicode_Check(type)
+             && PyUnicode_Compare(
+                    type, st->asgi_value[GOHTTP_ASGI_V_EARLY_HINT]) == 0) {
+        rc = send_early_hint(self, message);
+    }
+    else if (PyUnicode_Check(type)
+             && PyUnicode_Compare(type,
+                                  st->asgi_value[GOHTTP_ASGI_V_TRAILERS]) == 0) {
+        rc = send_trailers(self, message);
     }
     else {
         if (!PyErr_Occurred()) {
             PyErr_Format(PyExc_ValueError,
                          "unexpected ASGI message type %.200R in an http "
                          "scope: send 'http.response.start', then "
-                         "'http.response.body'", type);
+                         "'http.response.body' (or "
+                         "'http.response.pathsend')", type);
         }
         rc = -1;
     }
@@ -549,7 +884,7 @@ asgi_call_send(PyObject *op, PyObject *message)
         return NULL;
     }
     if (rc > 0) {
-        return wait_in(self, &self->send_fut);
+        return gohttp_asgi_wait_in(self, &self->send_fut);
     }
     return Py_NewRef(st->asgi_done);
 }
@@ -571,12 +906,19 @@ asgi_call_finish(PyObject *op, PyObject *returned)
     }
     /* Complete is answered, even if the app raised afterwards (Starlette
      * sends its 500, then re-raises): the client gets what it was sent;
-     * whether the app returned or raised matters to the log alone. */
-    gohttp_asgi_call_finish(self, self->complete ? GOHTTP_HANDLED
-                                                 : GOHTTP_FAILED);
+     * whether the app returned or raised matters to the log alone.  A
+     * WebSocket's outcome is whether its app returned (Go closes it with
+     * 1000, or 1011 if it raised), unless it began a denial response. */
+    gohttp_outcome outcome = self->complete ? GOHTTP_HANDLED : GOHTTP_FAILED;
+    if (self->websocket && !self->started) {
+        outcome = ok ? GOHTTP_HANDLED : GOHTTP_FAILED;
+    }
+    gohttp_asgi_call_finish(self, outcome);
     Py_CLEAR(self->receive_fut);
     Py_CLEAR(self->send_fut);
+    Py_CLEAR(self->ws_senders);
     Py_CLEAR(self->message);
+    Py_CLEAR(self->trailers);
     Py_CLEAR(self->task);   /* the task is running: the loop holds it */
     Py_RETURN_NONE;
 }
@@ -597,8 +939,15 @@ static PyGetSetDef asgi_call_getset[] = {
      PyDoc_STR("True once the last http.response.body was sent."),
      (void *)offsetof(ASGICallObject, complete)},
     {"disconnected", asgi_call_get_flag, NULL,
-     PyDoc_STR("True once the client has gone away."),
+     PyDoc_STR("True once the client has gone away; for a WebSocket, once\n"
+               "it is closed."),
      (void *)offsetof(ASGICallObject, disconnected)},
+    {"websocket", asgi_call_get_flag, NULL,
+     PyDoc_STR("True for a websocket scope."),
+     (void *)offsetof(ASGICallObject, websocket)},
+    {"ws_closed", asgi_call_get_flag, NULL,
+     PyDoc_STR("True once the app sent websocket.close."),
+     (void *)offsetof(ASGICallObject, ws_closed)},
     {NULL},
 };
 
@@ -610,10 +959,217 @@ static PyMemberDef asgi_call_members[] = {
     {NULL},
 };
 
+/* ---- ASGIGuard: the app's awaitable, watched ---------------------------- */
+
+/* What _run awaits instead of the app's coroutine: it passes every step
+ * through, and when the app suspends (its coroutine yields to the task),
+ * gives Go the last body its send() holds.  So a held body waits for the
+ * app to return (one crossing with the end) only while the app runs on
+ * without waiting. */
+typedef struct {
+    PyObject_HEAD
+    ASGICallObject *call;   /* strong */
+    PyObject *inner;        /* the app's awaitable's iterator */
+} GuardObject;
+
+static int
+guard_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    GuardObject *self = (GuardObject *)op;
+    Py_VISIT(Py_TYPE(op));
+    Py_VISIT(self->call);
+    Py_VISIT(self->inner);
+    return 0;
+}
+
+static int
+guard_clear(PyObject *op)
+{
+    GuardObject *self = (GuardObject *)op;
+    Py_CLEAR(self->call);
+    Py_CLEAR(self->inner);
+    return 0;
+}
+
+static void
+guard_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    (void)guard_clear(op);
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+guard_await(PyObject *op)
+{
+    return Py_NewRef(op);
+}
+
+static PySendResult
+guard_send(PyObject *op, PyObject *arg, PyObject **result)
+{
+    GuardObject *self = (GuardObject *)op;
+    PySendResult r = PyIter_Send(self->inner, arg, result);
+    if (r == PYGEN_NEXT) {
+        flush_held(self->call);
+    }
+    return r;
+}
+
+/* The iterator protocol's end: StopIteration(value) set, NULL. */
+static PyObject *
+stop_with(PyObject *value)
+{
+    if (value == Py_None) {
+        Py_DECREF(value);
+        return NULL;   /* no exception set: StopIteration() */
+    }
+    PyObject *stop = PyObject_CallOneArg(PyExc_StopIteration, value);
+    Py_DECREF(value);
+    if (stop != NULL) {
+        PyErr_SetObject(PyExc_StopIteration, stop);
+        Py_DECREF(stop);
+    }
+    return NULL;
+}
+
+static PyObject *
+guard_next(PyObject *op)
+{
+    PyObject *result;
+    switch (guard_send(op, Py_None, &result)) {
+    case PYGEN_NEXT:
+        return result;
+    case PYGEN_RETURN:
+        return stop_with(result);
+    default:
+        return NULL;
+    }
+}
+
+static PyObject *
+guard_send_method(PyObject *op, PyObject *arg)
+{
+    PyObject *result;
+    switch (guard_send(op, arg, &result)) {
+    case PYGEN_NEXT:
+        return result;
+    case PYGEN_RETURN:
+        return stop_with(result);
+    default:
+        return NULL;
+    }
+}
+
+/* throw(...): into the app's awaitable, as a task's cancel() does. */
+static PyObject *
+guard_throw(PyObject *op, PyObject *args)
+{
+    GuardObject *self = (GuardObject *)op;
+    PyObject *throw = PyObject_GetAttrString(self->inner, "throw");
+    if (throw == NULL) {
+        return NULL;
+    }
+    PyObject *result = PyObject_Call(throw, args, NULL);
+    Py_DECREF(throw);
+    if (result != NULL) {   /* it yielded: the app waits */
+        flush_held(self->call);
+    }
+    return result;
+}
+
+static PyObject *
+guard_close(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    GuardObject *self = (GuardObject *)op;
+    PyObject *close;
+    int found = PyObject_GetOptionalAttrString(self->inner, "close", &close);
+    if (found <= 0) {
+        return found < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    PyObject *result = PyObject_CallNoArgs(close);
+    Py_DECREF(close);
+    return result;
+}
+
+static PyMethodDef guard_methods[] = {
+    {"send", guard_send_method, METH_O, NULL},
+    {"throw", guard_throw, METH_VARARGS, NULL},
+    {"close", guard_close, METH_NOARGS, NULL},
+    {NULL},
+};
+
+static PyType_Slot guard_slots[] = {
+    {Py_tp_dealloc, guard_dealloc},
+    {Py_tp_traverse, guard_traverse},
+    {Py_tp_clear, guard_clear},
+    {Py_am_await, guard_await},
+    {Py_am_send, guard_send},
+    {Py_tp_iter, guard_await},
+    {Py_tp_iternext, guard_next},
+    {Py_tp_methods, guard_methods},
+    {Py_tp_doc, (void *)PyDoc_STR(
+        "An ASGI app's awaitable as gohttp.asgi awaits it: see "
+        "ASGICall._guard().")},
+    {0, NULL},
+};
+
+PyType_Spec gohttp_asgi_guard_spec = {
+    .name = "gohttp._gohttp.ASGIGuard",
+    .basicsize = sizeof(GuardObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+             | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = guard_slots,
+};
+
+PyDoc_STRVAR(guard_doc,
+"_guard(awaitable)\n--\n\n"
+"awaitable (what the app returned), to await in its place: each time the\n"
+"app waits for something, the last body its send() holds goes to Go\n"
+"first.  gohttp.asgi's _run awaits it.");
+
+static PyObject *
+asgi_call_guard(PyObject *op, PyObject *awaitable)
+{
+    ASGICallObject *call = ASGICall_CAST(op);
+    PyObject *inner;
+    if (PyCoro_CheckExact(awaitable) || PyGen_Check(awaitable)) {
+        inner = Py_NewRef(awaitable);   /* a generator: @types.coroutine */
+    }
+    else {
+        unaryfunc await = Py_TYPE(awaitable)->tp_as_async != NULL
+                          ? Py_TYPE(awaitable)->tp_as_async->am_await : NULL;
+        if (await == NULL) {
+            PyErr_Format(PyExc_TypeError,
+                         "an ASGI app must return an awaitable (be an "
+                         "async def), not %.200s",
+                         Py_TYPE(awaitable)->tp_name);
+            return NULL;
+        }
+        inner = await(awaitable);
+        if (inner == NULL) {
+            return NULL;
+        }
+    }
+    GuardObject *self = PyObject_GC_New(GuardObject,
+                                        call->state->ASGIGuardType);
+    if (self == NULL) {
+        Py_DECREF(inner);
+        return NULL;
+    }
+    self->call = (ASGICallObject *)Py_NewRef(call);
+    self->inner = inner;
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+}
+
 static PyMethodDef asgi_call_methods[] = {
     {"receive", asgi_call_receive, METH_NOARGS, receive_doc},
     {"send", asgi_call_send, METH_O, send_doc},
     {"_finish", asgi_call_finish, METH_O, finish_doc},
+    {"_guard", asgi_call_guard, METH_O, guard_doc},
     {NULL},
 };
 
@@ -657,6 +1213,7 @@ gohttp_asgi_call_new(ASGILoopObject *loop, PyObject *app,
     call->handle = ev->req.call;
     call->generation = ev->req.generation;
     call->content_length = ev->req.content_length;
+    call->websocket = ev->kind == GOHTTP_ASGI_WS_CONNECT;
     PyObject_GC_Track(call);
     call->key = PyLong_FromSize_t((size_t)ev->req.call);
     if (call->key == NULL
@@ -676,6 +1233,9 @@ gohttp_asgi_call_event(ASGICallObject *call, const gohttp_asgi_event *ev,
     PyObject *msg = NULL, *exc = NULL;
     int rc = 0;
 
+    if (call->websocket) {
+        return gohttp_asgiws_event(call, ev, data);
+    }
     switch (ev->kind) {
     case GOHTTP_ASGI_BODY:
         call->reading = 0;
@@ -684,8 +1244,8 @@ gohttp_asgi_call_event(ASGICallObject *call, const gohttp_asgi_event *ev,
         if (msg == NULL) {
             rc = -1;
         }
-        else if (waiting(&call->receive_fut) > 0) {
-            rc = resolve(&call->receive_fut, msg, NULL);
+        else if (gohttp_asgi_waiting(&call->receive_fut) > 0) {
+            rc = gohttp_asgi_resolve(&call->receive_fut, msg, NULL);
         }
         else {   /* the app gave up waiting: the next receive() gets it */
             Py_XSETREF(call->message, Py_NewRef(msg));
@@ -699,13 +1259,13 @@ gohttp_asgi_call_event(ASGICallObject *call, const gohttp_asgi_event *ev,
                                     "the client has gone away: the "
                                     "connection is closed");
         if (msg == NULL || exc == NULL
-            || resolve(&call->receive_fut, msg, NULL) < 0
-            || resolve(&call->send_fut, NULL, exc) < 0) {
+            || gohttp_asgi_resolve(&call->receive_fut, msg, NULL) < 0
+            || gohttp_asgi_resolve(&call->send_fut, NULL, exc) < 0) {
             rc = -1;
         }
         break;
     case GOHTTP_ASGI_WRITTEN:
-        rc = resolve(&call->send_fut, Py_None, NULL);
+        rc = gohttp_asgi_resolve(&call->send_fut, Py_None, NULL);
         break;
     }
     Py_XDECREF(msg);

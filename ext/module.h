@@ -15,6 +15,7 @@
  *   capi.c           the C API for other extensions (gohttp/include/gohttp.h)
  *   asgi.c/.h        ASGILoop, ASGIApp, Ready: ASGI requests on an event loop
  *   asgicall.c       ASGICall: one ASGI request's receive and send
+ *   asgiws.c         a WebSocket's receive and send (websocket scope)
  *   scope.c          the ASGI scope of a request, and the keys of ASGI messages
  *
  * The memory rules across the Go/C boundary are in go/bridge.h.
@@ -172,12 +173,32 @@ enum {
     GOHTTP_ASGI_K_ROOT_PATH, GOHTTP_ASGI_K_HEADERS, GOHTTP_ASGI_K_CLIENT,
     GOHTTP_ASGI_K_SERVER, GOHTTP_ASGI_K_STATE, GOHTTP_ASGI_K_EXTENSIONS,
     GOHTTP_ASGI_K_BODY, GOHTTP_ASGI_K_MORE_BODY, GOHTTP_ASGI_K_STATUS,
+    /* WebSockets (asgiws.c) */
+    GOHTTP_ASGI_K_SUBPROTOCOLS, GOHTTP_ASGI_K_PATH_PARAMS,
+    GOHTTP_ASGI_K_TEXT, GOHTTP_ASGI_K_BYTES, GOHTTP_ASGI_K_CODE,
+    GOHTTP_ASGI_K_REASON, GOHTTP_ASGI_K_SUBPROTOCOL,
+    /* the "tls" extension (asgiref's tls.rst) and its keys */
+    GOHTTP_ASGI_K_TLS, GOHTTP_ASGI_K_SERVER_CERT,
+    GOHTTP_ASGI_K_CLIENT_CERT_CHAIN, GOHTTP_ASGI_K_CLIENT_CERT_NAME,
+    GOHTTP_ASGI_K_CLIENT_CERT_ERROR, GOHTTP_ASGI_K_TLS_VERSION,
+    GOHTTP_ASGI_K_CIPHER_SUITE,
+    /* early hints and trailers (asgiref's extensions.rst) */
+    GOHTTP_ASGI_K_LINKS, GOHTTP_ASGI_K_TRAILERS, GOHTTP_ASGI_K_MORE_TRAILERS,
     GOHTTP_ASGI_NKEYS
 };
 enum {
     GOHTTP_ASGI_V_HTTP, GOHTTP_ASGI_V_REQUEST, GOHTTP_ASGI_V_DISCONNECT,
     GOHTTP_ASGI_V_START, GOHTTP_ASGI_V_BODY, GOHTTP_ASGI_V_HTTP10,
     GOHTTP_ASGI_V_HTTP11, GOHTTP_ASGI_V_HTTP2,
+    /* WebSockets (asgiws.c) */
+    GOHTTP_ASGI_V_WEBSOCKET, GOHTTP_ASGI_V_WS, GOHTTP_ASGI_V_WSS,
+    GOHTTP_ASGI_V_WS_CONNECT, GOHTTP_ASGI_V_WS_RECEIVE,
+    GOHTTP_ASGI_V_WS_DISCONNECT, GOHTTP_ASGI_V_WS_ACCEPT,
+    GOHTTP_ASGI_V_WS_SEND, GOHTTP_ASGI_V_WS_CLOSE,
+    GOHTTP_ASGI_V_WS_RESPONSE, GOHTTP_ASGI_V_WS_RESPONSE_START,
+    GOHTTP_ASGI_V_WS_RESPONSE_BODY,
+    /* extensions (asgiref's extensions.rst) */
+    GOHTTP_ASGI_V_PATHSEND, GOHTTP_ASGI_V_EARLY_HINT, GOHTTP_ASGI_V_TRAILERS,
     GOHTTP_ASGI_NVALUES
 };
 
@@ -205,6 +226,7 @@ typedef struct {
     PyTypeObject *ASGIAppType;
     PyTypeObject *ASGICallType;
     PyTypeObject *ReadyType;
+    PyTypeObject *ASGIGuardType;   /* asgicall.c: ASGICall._guard() */
     PyObject *asgi_done;        /* the completed awaitable send() returns */
     PyObject *asgi_key[GOHTTP_ASGI_NKEYS];      /* interned str */
     PyObject *asgi_value[GOHTTP_ASGI_NVALUES];  /* str */
@@ -213,6 +235,15 @@ typedef struct {
     PyObject *asgi_scope;       /* every key of a scope, "type" set: each
                                    scope starts as its copy (ext/scope.c) */
     PyObject *asgi_host;        /* b"host" */
+    PyObject *asgi_extensions;  /* scope["extensions"] of a cleartext
+                                   request, copied for each (ext/scope.c) */
+    PyObject *asgi_tls;         /* the "tls" extension's keys, values None */
+    PyObject *asgi_server_der;  /* bytes: the last server certificate, */
+    PyObject *asgi_server_pem;  /* and its PEM str */
+    PyObject *asgi_chain_der;   /* bytes: the last client chain (DER items), */
+    PyObject *asgi_chain;       /* its tuple of PEM str, */
+    PyObject *asgi_chain_name;  /* and its leaf's subject: a connection's
+                                   requests share them (ext/scope.c) */
     PyObject *asgi_server_addr; /* bytes: the last local address scoped, */
     PyObject *asgi_server;      /* and its scope["server"]: most requests
                                    share it (ext/scope.c) */
@@ -378,14 +409,25 @@ PyObject *gohttp_asgi_scope(gohttp_state *st, const gohttp_request *req,
                             const char *data, PyObject *root_path,
                             PyObject *path_prefix, PyObject *state);
 
+/* New reference: the websocket scope of req, a handshake (scope.c, as
+ * gohttp_asgi_scope); with path_params, its "path_params" from the
+ * route's wildcards. */
+PyObject *gohttp_asgi_ws_scope(gohttp_state *st, const gohttp_request *req,
+                               const char *data, PyObject *root_path,
+                               PyObject *path_prefix, PyObject *state,
+                               int path_params);
+
 /* asgi.c: the type specs, and for server.c: the Go loop handle of an
  * ASGIApp (0 with TypeError if app is not one). */
 extern PyType_Spec gohttp_asgi_loop_spec;
 extern PyType_Spec gohttp_asgi_app_spec;
 extern PyType_Spec gohttp_asgi_call_spec;
 extern PyType_Spec gohttp_ready_spec;
+extern PyType_Spec gohttp_asgi_guard_spec;
 int gohttp_asgi_init_state(gohttp_state *st);
 uintptr_t gohttp_asgi_app_loop(gohttp_state *st, PyObject *app);
+/* 1 if app (an ASGIApp) serves WebSocket handshakes only. */
+int gohttp_asgi_app_websocket(PyObject *app);
 
 /* headers.c: 0 if name[:nlen] is a valid header name and value[:vlen] a
  * value Go can send as it is (no CR, LF or NUL); 1 for a bad name, 2 for

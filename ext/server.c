@@ -315,7 +315,8 @@ add_route(ServerObject *self, PyObject *pattern, PyObject *handler, int asgi)
     gohttp_error err;
     gohttp_status status = asgi
         ? gohttp_server_handle_asgi(self->handle, (char *)s, (size_t)len,
-                                    loop, (uintptr_t)route, &err)
+                                    loop, (uintptr_t)route,
+                                    gohttp_asgi_app_websocket(handler), &err)
         : gohttp_server_handle(self->handle, (char *)s, (size_t)len,
                                (uintptr_t)route, &err);
     if (status != GOHTTP_OK) {
@@ -511,6 +512,8 @@ PyDoc_STRVAR(listen_doc,
 "       access_log_format='combined', forwarded_allow_ips=None,\n"
 "       reuse_port=False, ssl_keyfile_password=None, ssl_ca_certs=None,\n"
 "       ssl_cert_reqs='none', ssl_min_version=None, ssl_ciphers=None,\n"
+"       ws_max_size=0, ws_ping_interval=None, ws_ping_timeout=None,\n"
+"       ws_per_message_deflate=False, ws_max_connections=0,\n"
 "       http3=False, http3_bind=None, http3_0rtt=False)\n"
 "--\n\n"
 "Bind host:port (host None: none) and every address of binds\n"
@@ -521,8 +524,10 @@ PyDoc_STRVAR(listen_doc,
 "the ssl_ options are gohttp.Server's (checked there).\n"
 "access_log is '-' (standard error) or a file path.  reuse_port sets\n"
 "SO_REUSEPORT on TCP listeners, so that other processes may listen on\n"
-"the same address.  http3 (with TLS) also serves HTTP/3 on UDP at\n"
-"http3_bind, None for the first TCP listener's host and port.\n"
+"the same address.  The ws_ options are gohttp.Server's, 0 and None for\n"
+"none (ws_max_size 0: 16 MiB).\n"
+"http3 (with TLS) also serves HTTP/3 on UDP at http3_bind, None for\n"
+"the first TCP listener's host and port.\n"
 "Raises OSError if an address cannot be bound or a file cannot be read,\n"
 "ValueError for a bad option or a certificate that does not match its\n"
 "key (nothing is bound then), gohttp.ServerStateError if the server is serving or\n"
@@ -540,8 +545,10 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
                              "forwarded_allow_ips", "reuse_port",
                              "ssl_keyfile_password", "ssl_ca_certs",
                              "ssl_cert_reqs", "ssl_min_version",
-                             "ssl_ciphers", "http3", "http3_bind",
-                             "http3_0rtt", NULL};
+                             "ssl_ciphers", "ws_max_size",
+                             "ws_ping_interval", "ws_ping_timeout",
+                             "ws_per_message_deflate", "ws_max_connections",
+                             "http3", "http3_bind", "http3_0rtt", NULL};
     ServerObject *self = Server_CAST(op);
     const char *host;
     int port;
@@ -557,11 +564,14 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
     const char *access_log_format = "combined", *forwarded_allow_ips = NULL;
     const char *keyfile_password = NULL, *ca_certs = NULL;
     const char *cert_reqs = "none", *min_version = NULL, *ciphers = NULL;
+    long long ws_max_size = 0;
+    PyObject *ws_ping = Py_None, *ws_ping_timeout = Py_None;
+    int ws_deflate = 0, ws_max_connections = 0;
     gohttp_config cfg = {0};
     PyObject *result = NULL;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs,
-                                     "zi|$OOOOLLiOzzpzszpzzszzpzp:listen",
+                                     "zi|$OOOOLLiOzzpzszpzzszzLOOpipzp:listen",
                                      kwlist,
                                      &host, &port, &rht, &rt, &wt, &it,
                                      &max_header_bytes, &max_body_bytes,
@@ -571,7 +581,10 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
                                      &forwarded_allow_ips, &reuse_port,
                                      &keyfile_password, &ca_certs,
                                      &cert_reqs, &min_version, &ciphers,
-                                     &http3, &http3_bind, &http3_0rtt)) {
+                                     &ws_max_size, &ws_ping,
+                                     &ws_ping_timeout, &ws_deflate,
+                                     &ws_max_connections, &http3,
+                                     &http3_bind, &http3_0rtt)) {
         return NULL;
     }
     int client_auth = cert_reqs_from_name(cert_reqs);
@@ -586,7 +599,11 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
                       &cfg.read_header_timeout_ns) < 0
         || seconds_to_ns(rt, "read_timeout", &cfg.read_timeout_ns) < 0
         || seconds_to_ns(wt, "write_timeout", &cfg.write_timeout_ns) < 0
-        || seconds_to_ns(it, "idle_timeout", &cfg.idle_timeout_ns) < 0) {
+        || seconds_to_ns(it, "idle_timeout", &cfg.idle_timeout_ns) < 0
+        || seconds_to_ns(ws_ping, "ws_ping_interval",
+                         &cfg.ws_ping_interval_ns) < 0
+        || seconds_to_ns(ws_ping_timeout, "ws_ping_timeout",
+                         &cfg.ws_ping_timeout_ns) < 0) {
         return NULL;
     }
     if (binds_to_array(binds, &keep, &bind_array, &nbinds) < 0) {
@@ -611,6 +628,9 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
     cfg.ssl_cert_reqs = client_auth;
     cfg.ssl_min_version = min_version;
     cfg.ssl_ciphers = ciphers;
+    cfg.ws_max_size = ws_max_size;
+    cfg.ws_per_message_deflate = ws_deflate;
+    cfg.ws_max_connections = ws_max_connections;
     cfg.http3 = http3;
     cfg.http3_bind = http3_bind;
     cfg.http3_0rtt = http3_0rtt;
@@ -664,6 +684,105 @@ server_reload_tls(PyObject *op, PyObject *Py_UNUSED(ignored))
     Py_BEGIN_ALLOW_THREADS   /* it reads files */
     status = gohttp_server_reload_tls(handle, &err);
     Py_END_ALLOW_THREADS
+    if (status != GOHTTP_OK) {
+        return gohttp_raise(status, &err), NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(metrics_listen_doc,
+"metrics_listen(address, /, *, supervisor=False)\n--\n\n"
+"Open the metrics listener on address ('HOST:PORT' or 'unix:PATH'),\n"
+"which serves /metrics, /healthz and /readyz from Go; before listen().\n"
+"/readyz says 'starting' until set_ready(1).  Returns its port (0 for a\n"
+"Unix socket).  OSError if it cannot be bound.  A supervisor's server\n"
+"(supervisor=True) never serves: its /metrics shows its workers'\n"
+"(metrics_workers).");
+
+static PyObject *
+server_metrics_listen(PyObject *op, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"", "supervisor", NULL};
+    ServerObject *self = Server_CAST(op);
+    gohttp_error err;
+    gohttp_status status;
+    int32_t port = 0;
+    const char *address = NULL;   /* borrowed from args */
+    int supervisor = 0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|$p:metrics_listen",
+                                     kwlist, &address, &supervisor)) {
+        return NULL;
+    }
+    if (check_handle(self) < 0) {
+        return NULL;
+    }
+    uintptr_t handle = self->handle;
+    Py_BEGIN_ALLOW_THREADS   /* it binds a socket */
+    status = gohttp_server_metrics_listen(handle, (char *)address,
+                                          supervisor, &port, &err);
+    Py_END_ALLOW_THREADS
+    if (status != GOHTTP_OK) {
+        return gohttp_raise(status, &err), NULL;
+    }
+    return PyLong_FromLong(port);
+}
+
+PyDoc_STRVAR(metrics_workers_doc,
+"metrics_workers(spec, /)\n--\n\n"
+"Set the workers a supervisor's /metrics shows: spec is lines\n"
+"'LABEL=PATH', each a worker's label and the Unix socket its metrics\n"
+"listener is on.");
+
+static PyObject *
+server_metrics_workers(PyObject *op, PyObject *arg)
+{
+    ServerObject *self = Server_CAST(op);
+    gohttp_error err;
+    gohttp_status status;
+
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "spec must be str, not %.100s",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    const char *spec = PyUnicode_AsUTF8(arg);   /* borrowed, lives with arg */
+    if (spec == NULL || check_handle(self) < 0) {
+        return NULL;
+    }
+    status = gohttp_server_metrics_workers(self->handle, (char *)spec, &err);
+    if (status != GOHTTP_OK) {
+        return gohttp_raise(status, &err), NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(set_ready_doc,
+"set_ready(state, /)\n--\n\n"
+"Set what the metrics listener's /readyz says: 0 starting, 1 ready,\n"
+"2 draining (a shutdown sets 2 itself).  gohttp.ServerStateError without\n"
+"a metrics listener.");
+
+static PyObject *
+server_set_ready(PyObject *op, PyObject *arg)
+{
+    ServerObject *self = Server_CAST(op);
+    gohttp_error err;
+    gohttp_status status;
+
+    long state = PyLong_AsLong(arg);
+    if (state == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (state < 0 || state > 2) {
+        PyErr_Format(PyExc_ValueError, "state must be 0, 1 or 2, not %ld",
+                     state);
+        return NULL;
+    }
+    if (check_handle(self) < 0) {
+        return NULL;
+    }
+    status = gohttp_server_set_ready(self->handle, (int32_t)state, &err);
     if (status != GOHTTP_OK) {
         return gohttp_raise(status, &err), NULL;
     }
@@ -969,6 +1088,10 @@ static PyMethodDef server_methods[] = {
      METH_VARARGS | METH_KEYWORDS, static_doc},
     {"addresses", server_addresses, METH_NOARGS, addresses_doc},
     {"reload_tls", server_reload_tls, METH_NOARGS, reload_tls_doc},
+    {"metrics_listen", (PyCFunction)(void (*)(void))server_metrics_listen,
+     METH_VARARGS | METH_KEYWORDS, metrics_listen_doc},
+    {"metrics_workers", server_metrics_workers, METH_O, metrics_workers_doc},
+    {"set_ready", server_set_ready, METH_O, set_ready_doc},
     {"wait", (PyCFunction)(void (*)(void))server_wait,
      METH_VARARGS | METH_KEYWORDS, wait_doc},
     {"shutdown", (PyCFunction)(void (*)(void))server_shutdown,

@@ -10,8 +10,11 @@ package main
 import "C"
 
 import (
+	"encoding/binary"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 )
 
 // asgiHighWater is how many response bytes may wait unwritten before
@@ -44,6 +47,16 @@ type asgiState struct {
 	gone        bool // a write failed: the client has gone, sends are refused
 	told        bool // DISCONNECT was posted
 
+	ws *wsState // a WebSocket's (asgiws.go); nil for HTTP
+
+	// http.response.pathsend's file, not yet taken, and its size when
+	// it was opened; the Link headers of early hints (103) not yet sent;
+	// the trailers of the response, once they came.  Guarded by mu too.
+	file     *os.File
+	fileSize int64
+	hints    [][]byte
+	trailers []byte
+
 	// The last local address and its string: a keep-alive connection's
 	// requests, and most others, come in on the same listener.
 	local    net.Addr
@@ -59,6 +72,10 @@ func (s *server) handleASGI(pattern string, loop *asgiLoop, app uintptr) error {
 // asgiRoute returns the http.Handler of an ASGI app value on loop.
 func (s *server) asgiRoute(loop *asgiLoop, app uintptr, names []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isWebSocket(r) {
+			s.serveWebSocket(w, r, loop, app, names)
+			return
+		}
 		c := s.getCall()
 		defer s.putCall(c)
 		c.begin(w, r, app, names)
@@ -69,6 +86,9 @@ func (s *server) asgiRoute(loop *asgiLoop, app uintptr, names []string) http.Han
 		}
 		started := c.end(outcome)
 		s.lane.finished.Add(1)
+		if outcome == C.GOHTTP_FAILED && s.metrics != nil {
+			s.metrics.failed(r)
+		}
 		answer(w, r, outcome, started)
 	})
 }
@@ -98,7 +118,34 @@ func (c *call) asgiBegin(loop *asgiLoop, r *http.Request) *asgiState {
 		}
 		c.packLocalAddr(a.localStr)
 	}
+	if r.TLS != nil {
+		c.packASGITLS(r)
+	}
 	return a
+}
+
+// packASGITLS adds to the request block of an ASGI request over TLS
+// what only its scope's "tls" extension reports, as the packed list
+// bridge.h describes for GOHTTP_F_ASGI_TLS: the certificate the server
+// sent (DER; empty if unknown), and the subject of the client's
+// certificate, RFC 4514 style (empty without one).  c.mu is held.
+// Cleartext requests and the other adapters never pay for it.
+func (c *call) packASGITLS(r *http.Request) {
+	var der []byte
+	if served, ok := r.Context().Value(servedCertKey{}).(*servedCert); ok {
+		if cert := served.cert.Load(); cert != nil && len(cert.Certificate) > 0 {
+			der = cert.Certificate[0]
+		}
+	}
+	name := ""
+	if peers := r.TLS.PeerCertificates; len(peers) > 0 {
+		name = peers[0].Subject.String()
+	}
+	start := len(c.data)
+	b := binary.NativeEndian.AppendUint32(c.data, uint32(len(der)))
+	b = appendItem(append(b, der...), name)
+	c.data = b
+	c.req.field[C.GOHTTP_F_ASGI_TLS] = C.gohttp_span{off: C.uint32_t(start), len: C.uint32_t(len(b) - start)}
 }
 
 // wake tells the goroutine that the loop asked for something.
@@ -128,7 +175,12 @@ func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
 		c.mu.Lock()
 		finished, outcome := a.finished, a.outcome
 		if finished && outcome != C.GOHTTP_HANDLED {
+			file := a.file // the app failed after its pathsend
+			a.file = nil
 			c.mu.Unlock()
+			if file != nil {
+				file.Close()
+			}
 			a.reclaim(c)
 			return outcome // unsent: a 500 if nothing went out, else an abort
 		}
@@ -136,17 +188,40 @@ func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
 		if a.startSet && !a.headerSent && (len(a.out) > 0 || a.final || finished) {
 			status, headers, a.headerSent = a.status, a.headers, true
 		}
-		out, final := a.out, a.final
-		if len(out) > 0 {
+		// out, taken from a.out, is the goroutine's until write gives it
+		// back as the spare: a.out and a.spare never share an array, or
+		// the loop's next send() would write over bytes not yet sent
+		// (net/http's HTTP/2 writer reads them as the client's window
+		// opens).  With nothing to take, out stays nil, not a.out.
+		var out []byte
+		final, file, size := a.final, a.file, a.fileSize
+		if len(a.out) > 0 {
+			out = a.out
 			a.out, a.spare, a.inflight = a.spare[:0], nil, len(out)
 		}
+		a.file = nil
+		hints, trailers := a.hints, a.trailers
+		a.hints, a.trailers = nil, nil
 		read := a.wantRead
 		a.wantRead = false
 		gone := a.gone
 		c.mu.Unlock()
 
-		if !gone && (status != 0 || len(out) > 0) {
-			a.write(c, status, headers, out, final, finished)
+		for _, hint := range hints {
+			if !gone && a.earlyHint(c, hint) != nil {
+				gone = true
+			}
+		}
+		if file != nil {
+			if !gone {
+				a.sendFile(c, status, headers, file, size)
+			}
+			file.Close()
+		} else if !gone && (status != 0 || len(out) > 0) {
+			a.write(c, status, headers, out, final && trailers == nil, finished)
+		}
+		if trailers != nil && !gone {
+			a.setTrailers(c, trailers)
 		}
 		if read {
 			a.read(c)
@@ -169,8 +244,9 @@ func (a *asgiState) reclaim(c *call) {
 }
 
 // write sends the status and headers (status 0: sent already) and out,
-// flushing unless the handler is about to return.  It gives out back as
-// the spare buffer and wakes a send() that waits for the bytes to drain.
+// flushing unless the handler is about to return.  It gives out (nil
+// when there is no body to send) back as the spare buffer and wakes a
+// send() that waits for the bytes to drain.
 func (a *asgiState) write(c *call, status int, headers, out []byte, final, finished bool) {
 	var err error
 	if status != 0 {
@@ -187,7 +263,10 @@ func (a *asgiState) write(c *call, status int, headers, out []byte, final, finis
 		err = c.flush()
 	}
 	c.mu.Lock()
-	a.spare, a.inflight = out[:0], 0
+	if out != nil {
+		a.spare = out[:0] // serve took it from a.out: free again
+	}
+	a.inflight = 0
 	written := a.wantWritten && len(a.out) <= asgiHighWater
 	if written {
 		a.wantWritten = false
@@ -197,6 +276,58 @@ func (a *asgiState) write(c *call, status int, headers, out []byte, final, finis
 		a.disconnect(c, true) // the client has gone, or the headers were bad
 	} else if written {
 		a.loop.post(asgiEvent{kind: C.GOHTTP_ASGI_WRITTEN, c: c, gen: c.generation})
+	}
+}
+
+// sendFile sends the status and headers (status 0: sent already) and f,
+// the file of an http.response.pathsend, size bytes, the whole body:
+// from the file to the socket with sendfile(2) where net/http can
+// (sendOpenFile).  The app declares the Content-Length, if it does
+// (Starlette's FileResponse does); a file that grew since is cut to it.
+func (a *asgiState) sendFile(c *call, status int, headers []byte, f *os.File, size int64) {
+	var err error
+	if status != 0 {
+		err = c.writeHeaderSized(status, headers, size)
+	}
+	if err == nil {
+		if left := c.declared - c.written; c.declared >= 0 && left < size {
+			size = left
+		}
+		_, err = c.sendOpenFile(f, 0, size)
+	}
+	if err != nil {
+		a.disconnect(c, true) // the client has gone, or the file broke
+	}
+}
+
+// earlyHint sends a 103 Early Hints response with the headers packed in
+// block (Link, each): net/http writes and flushes a 1xx at once, before
+// the final response, over HTTP/1.1 and HTTP/2 alike.  (A Flush here
+// would send the final response's headers too: a 200 of these.)  The final response's
+// headers replace these (writeHeaderSized clears the map first).
+func (a *asgiState) earlyHint(c *call, block []byte) error {
+	h := c.w.Header()
+	clear(h)
+	if err := unpackInto(h, block); err != nil {
+		return err
+	}
+	c.w.WriteHeader(http.StatusEarlyHints) // written and flushed at once
+	return nil
+}
+
+// setTrailers makes the headers packed in block the response's
+// trailers, which net/http sends once the handler returns: after the
+// last chunk of an HTTP/1.1 chunked body, in a HEADERS frame after
+// HTTP/2's data.  (A body whose Content-Length the app declared is not
+// chunked: HTTP/1.1 has nowhere to put them then, and they are dropped.)
+func (a *asgiState) setTrailers(c *call, block []byte) {
+	t := http.Header{}
+	if unpackInto(t, block) != nil {
+		return // C checked every name and value
+	}
+	h := c.w.Header()
+	for key, values := range t {
+		h[http.TrailerPrefix+key] = values
 	}
 }
 
@@ -243,4 +374,18 @@ func lookupASGI(h C.uintptr_t, generation C.uint64_t) (*call, *asgiState, error)
 		return nil, nil, errFinished("not an ASGI request")
 	}
 	return c, c.asgi, nil
+}
+
+// acceptsTrailers reports whether the client of r said it takes
+// trailers: TE: trailers (RFC 9110 10.1.4).
+func acceptsTrailers(r *http.Request) bool {
+	for _, v := range r.Header["Te"] {
+		for part := range strings.SplitSeq(v, ",") {
+			name, _, _ := strings.Cut(part, ";")
+			if strings.EqualFold(strings.TrimSpace(name), "trailers") {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -21,7 +21,9 @@ type asgiEvent struct {
 	c     *call
 	gen   uint64
 	more  bool   // BODY: more chunks follow
-	chunk []byte // BODY: the goroutine's buffer, untouched until the app asks again
+	chunk []byte // BODY, WS_MESSAGE: the goroutine's buffer, untouched until the app asks again; WS_CLOSE: the reason
+	text  bool   // WS_MESSAGE: a text message
+	code  int    // WS_CLOSE: the close code
 }
 
 // An asgiLoop is one Python event loop as Go sees it: the queue of
@@ -57,9 +59,9 @@ func (l *asgiLoop) take(events []C.gohttp_asgi_event, buf []byte) (n, used, need
 		}
 		var payload []byte
 		switch e.kind {
-		case C.GOHTTP_ASGI_NEW:
+		case C.GOHTTP_ASGI_NEW, C.GOHTTP_ASGI_WS_CONNECT:
 			payload = e.c.data // the call is the loop's until it finishes
-		case C.GOHTTP_ASGI_BODY:
+		case C.GOHTTP_ASGI_BODY, C.GOHTTP_ASGI_WS_MESSAGE, C.GOHTTP_ASGI_WS_CLOSE:
 			payload = e.chunk
 		}
 		if len(payload) > len(buf)-used {
@@ -70,7 +72,7 @@ func (l *asgiLoop) take(events []C.gohttp_asgi_event, buf []byte) (n, used, need
 		}
 		ev := &events[n]
 		*ev = C.gohttp_asgi_event{kind: e.kind, off: C.uint32_t(used), len: C.uint32_t(len(payload))}
-		if e.kind == C.GOHTTP_ASGI_NEW {
+		if e.kind == C.GOHTTP_ASGI_NEW || e.kind == C.GOHTTP_ASGI_WS_CONNECT {
 			ev.req = e.c.req
 			ev.app = C.uintptr_t(e.c.handler)
 		} else {
@@ -80,6 +82,10 @@ func (l *asgiLoop) take(events []C.gohttp_asgi_event, buf []byte) (n, used, need
 		if e.more {
 			ev.more_body = 1
 		}
+		if e.text {
+			ev.text = 1
+		}
+		ev.code = C.int32_t(e.code)
 		used += copy(buf[used:], payload)
 		n++
 		return true

@@ -37,13 +37,24 @@
  *     c. An event names its request by (req.call, req.generation), as
  *        rule 2's handler calls do; an event for a request C has already
  *        finished is stale and C drops it.  The pair stays valid until C
- *        calls gohttp_asgi_finish; Go refuses it afterwards.
- *     d. What C passes to gohttp_asgi_body (the body bytes, and with the
- *        first body the headers of the start C held until then) is read
+ *        calls gohttp_asgi_finish (or gohttp_asgi_end, the last body and
+ *        the finish in one call); Go refuses it afterwards.
+ *     d. What C passes to gohttp_asgi_body or _end (the body bytes, and
+ *        with the first body the start's headers C held until then) is read
  *        during the call only: Go copies it, and the request's goroutine
  *        writes it to the network, never the loop.
+ *     Likewise the path of gohttp_asgi_pathsend: Go opens the file itself
+ *        during the call and owns it; no descriptor crosses.
  *     e. The app value of a route (gohttp_server_handle_asgi) follows
  *        rule 5: C keeps it alive until the server is freed.
+ *     f. A WebSocket (go/asgiws.go) is an ASGI request whose call lives
+ *        until the app has finished and the connection is closed: the
+ *        same (call, generation) pair, the same events (with WS_CONNECT,
+ *        WS_MESSAGE, WS_CLOSE), the same rules.  A WS_MESSAGE's bytes
+ *        are in the reader's buffer until C takes the event; Go reads the
+ *        next message into it only once C asked (gohttp_asgi_read), so
+ *        the buffer is never written while an event points into it.
+ *        What C passes to gohttp_asgi_ws_* is read during the call only.
  */
 #ifndef GOHTTP_BRIDGE_H
 #define GOHTTP_BRIDGE_H
@@ -98,6 +109,12 @@ enum {
                              (go/tls_state.go); every adapter reads it. */
     GOHTTP_F_LOCAL_ADDR,  /* "127.0.0.1:8000", "[::1]:8000", "unix:/run/a.sock";
                              packed for ASGI requests only, else empty */
+    GOHTTP_F_ASGI_TLS,    /* empty but for ASGI requests over TLS: a packed
+                             list of the certificate the server sent (DER;
+                             empty if unknown) and the subject of the
+                             client's certificate, RFC 4514 style (empty
+                             without one): what only the scope's "tls"
+                             extension reports (go/tls_state.go) */
     GOHTTP_NFIELDS
 };
 
@@ -196,7 +213,13 @@ typedef enum {
     GOHTTP_ASGI_NEW = 1,        /* a request: req and its block */
     GOHTTP_ASGI_BODY = 2,       /* a chunk of the body the app asked for */
     GOHTTP_ASGI_DISCONNECT = 3, /* the client has gone: nothing more is sent */
-    GOHTTP_ASGI_WRITTEN = 4     /* a send that had to wait may go on */
+    GOHTTP_ASGI_WRITTEN = 4,    /* a send that had to wait may go on */
+    /* WebSockets (go/asgiws.go; rule 8f) */
+    GOHTTP_ASGI_WS_CONNECT = 5, /* a WebSocket handshake: as NEW, for a
+                                   websocket scope */
+    GOHTTP_ASGI_WS_MESSAGE = 6, /* a whole message, text if text is 1 */
+    GOHTTP_ASGI_WS_CLOSE = 7    /* the WebSocket is closed: code, and the
+                                   reason in the bytes; nothing follows */
 } gohttp_asgi_kind;
 
 /* One event gohttp_asgi_take hands the loop.  req.call and
@@ -206,6 +229,9 @@ typedef enum {
 typedef struct {
     int32_t kind;          /* a gohttp_asgi_kind */
     int32_t more_body;     /* BODY: 1 if more chunks follow */
+    int32_t text;          /* WS_MESSAGE: 1 for text (valid UTF-8), 0 bytes */
+    int32_t code;          /* WS_CLOSE: the close code, 1005 when the
+                              peer gave none, 1006 when it gave no close */
     uintptr_t app;         /* NEW: the route's value (gohttp_server_handle_asgi) */
     uint32_t off;
     uint32_t len;
@@ -272,6 +298,13 @@ typedef struct {
      * workers of one supervisor) may listen on the same address, the
      * kernel spreading connections among them. */
     int32_t reuse_port;
+
+    /* WebSockets (go/asgiws.go). */
+    int64_t ws_max_size;           /* bytes per message; 0: 16 MiB */
+    int64_t ws_ping_interval_ns;   /* 0: no pings */
+    int64_t ws_ping_timeout_ns;    /* 0: a ping waits for its pong forever */
+    int32_t ws_per_message_deflate;/* 1: offer permessage-deflate */
+    int32_t ws_max_connections;    /* 0: no limit; else 503 beyond it */
 
     /* HTTP/3 over QUIC (go/http3.go), which needs TLS: 1 serves it on a
      * UDP socket at http3_bind, NULL or "" for the host and port of the

@@ -53,24 +53,43 @@ type call struct {
 	data []byte           // the spans of req point into it
 
 	reply    C.gohttp_reply // a response C held back, for Go to send
-	replyBuf []byte         // its headers and body; C writes it
+	replyBuf *replyBuf      // its headers and body; C writes it; nil out of C
 
 	headers headerBlock // the last response's headers, for the next one
 
 	asgi *asgiState // an ASGI request's (asgicall.go); nil until the call serves one
 }
 
+// A replyBuf is a call's reply_buf (bridge.h), lent to it from entering C
+// (invokeFn) until the response C held back is sent (end): calls waiting
+// for a place in the lane, and idle ones, hold none.
+type replyBuf [C.GOHTTP_REPLY_SIZE]byte
+
+var replyBufs = sync.Pool{New: func() any { return new(replyBuf) }}
+
 // dataKeep is the largest data block a call keeps for its next request.
 const dataKeep = 64 << 10
 
 func newCall() *call {
-	c := &call{
-		data:     make([]byte, 0, 1024),
-		replyBuf: make([]byte, C.GOHTTP_REPLY_SIZE), // bridge.h
-		done:     make(chan bool, 1),
-	}
+	c := &call{done: make(chan bool, 1)}
+	c.rearm()
 	c.handle = cgo.NewHandle(c)
 	return c
+}
+
+// rearm gives c the buffer a request needs, which shed took.
+func (c *call) rearm() {
+	c.data = make([]byte, 0, 1024)
+}
+
+// shed lets an idle call's buffer go, the last response's headers and
+// its ASGI state with it; getCall rearms it.
+func (c *call) shed() {
+	c.mu.Lock()
+	c.data = nil
+	c.headers = headerBlock{}
+	c.asgi = nil
+	c.mu.Unlock()
 }
 
 // lookupCall returns the active call named by (h, generation), or an
@@ -104,7 +123,7 @@ func (c *call) begin(w http.ResponseWriter, r *http.Request, handler uintptr, na
 	c.bodyEOF = r.Body == nil || r.Body == http.NoBody
 	c.fullDuplex = false
 	c.bodyBroken, c.closing = false, false
-	c.reply = C.gohttp_reply{capacity: C.uint32_t(len(c.replyBuf))}
+	c.reply = C.gohttp_reply{capacity: C.GOHTTP_REPLY_SIZE}
 	c.pack(r, names)
 }
 
@@ -115,6 +134,10 @@ func (c *call) end(outcome C.gohttp_outcome) (started bool) {
 	defer c.mu.Unlock()
 	if c.reply.status != 0 && outcome == C.GOHTTP_HANDLED {
 		c.sendReply()
+	}
+	if c.replyBuf != nil {
+		replyBufs.Put(c.replyBuf)
+		c.replyBuf = nil
 	}
 	started = c.wroteHeader
 	c.active = false
@@ -141,6 +164,7 @@ func (c *call) pack(r *http.Request, names []string) {
 	put(C.GOHTTP_F_REMOTE_ADDR, r.RemoteAddr)
 	put(C.GOHTTP_F_SCHEME, requestScheme(r))
 	c.req.field[C.GOHTTP_F_LOCAL_ADDR] = C.gohttp_span{} // ASGI's: see packLocalAddr
+	c.req.field[C.GOHTTP_F_ASGI_TLS] = C.gohttp_span{}   // and packASGITLS
 
 	start, count := len(b), 0
 	for key, values := range r.Header {

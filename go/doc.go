@@ -35,6 +35,8 @@
 //	asgiloop.go   an ASGI event loop as Go sees it: its events laid out for C
 //	asgicall.go   one ASGI request: its goroutine does the I/O the loop asks
 //	asgi_exports.go  the gohttp_asgi_* functions the loop's thread calls
+//	asgiws.go     one ASGI WebSocket: handshake, reader, writes, close
+//	asgiws_exports.go  the gohttp_asgi_ws_* functions (accept, send, close)
 //	wakefd_*.go   the descriptor that wakes the loop: eventfd, else a pipe
 //
 // The Go runtime never calls signal.Notify: the Python process owns

@@ -33,6 +33,15 @@ func gohttp_go_procs() C.int32_t {
 	return C.int32_t(runtime.GOMAXPROCS(0))
 }
 
+// gohttp_goroutines returns how many goroutines exist now
+// (runtime.NumGoroutine): for the soak (tests/soak/) and the leak tests,
+// which check that they go back down once the load stops.
+//
+//export gohttp_goroutines
+func gohttp_goroutines() C.int64_t {
+	return C.int64_t(runtime.NumGoroutine())
+}
+
 func lookupServer(h C.uintptr_t) (*server, error) {
 	if h == 0 {
 		return nil, errServerState("invalid server handle")

@@ -47,11 +47,12 @@ type lane struct {
 	woken   bool       // a call told that a place is free is on its way
 
 	min, max int32
-	enter    func(*call)   // runs a call's handler: enterC, or a test's
-	finished atomic.Uint64 // calls that left C
-	heldRan  atomic.Int64  // ns the last handler timed that held the GIL ran
-	wake     chan struct{} // the monitor's alarm: someone waits
-	stop     chan struct{} // closed by close
+	enter    func(*call)    // runs a call's handler: enterC, or a test's
+	finished atomic.Uint64  // calls that left C
+	heldRan  atomic.Int64   // ns the last handler timed that held the GIL ran
+	wake     chan struct{}  // the monitor's alarm: someone waits
+	stop     chan struct{}  // closed by close
+	metrics  *serverMetrics // nil: not counted; set before serving
 }
 
 // waitTooLong is how long a call may wait for a place, or the lane go
@@ -113,7 +114,14 @@ func (l *lane) run(c *call) C.gohttp_outcome {
 		l.mu.Unlock()
 	} else {
 		c.queued = time.Now()
-		handed = l.await(c)
+		if m := l.metrics; m != nil {
+			m.waiting.Inc()
+			handed = l.await(c)
+			m.waiting.Dec()
+			m.waited.Observe(time.Since(c.queued).Seconds())
+		} else {
+			handed = l.await(c)
+		}
 	}
 	// A call handed its place comes after a long wait: C times it, so
 	// that leave can tell a queue for the GIL from handlers that block.

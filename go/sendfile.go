@@ -27,15 +27,21 @@ func (c *call) sendFile(fd int, offset, count int64) (int64, error) {
 	if offset < 0 || count < -1 {
 		return 0, errInvalid("invalid file span: offset %d, count %d", offset, count)
 	}
-	c.wroteHeader = true
-	if !codeAllowsBody(c.status) {
-		return 0, errInvalid("%v: the status code does not allow one", http.ErrBodyNotAllowed)
-	}
 	f, err := dupFile(fd)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
+	return c.sendOpenFile(f, offset, count)
+}
+
+// sendOpenFile is sendFile of a file Go opened itself (f stays the
+// caller's to close): an ASGI app's http.response.pathsend.
+func (c *call) sendOpenFile(f *os.File, offset, count int64) (int64, error) {
+	c.wroteHeader = true
+	if !codeAllowsBody(c.status) {
+		return 0, errInvalid("%v: the status code does not allow one", http.ErrBodyNotAllowed)
+	}
 
 	// How much will go out, if that is known (a regular file), and the
 	// most that may: never past the declared Content-Length, which
@@ -96,4 +102,35 @@ func dupFile(fd int) (*os.File, error) {
 		return nil, &os.PathError{Op: "dup", Path: fmt.Sprintf("fd %d", fd), Err: errno}
 	}
 	return os.NewFile(dup, fmt.Sprintf("fd %d", fd)), nil
+}
+
+// openRegular opens path for reading, as an ASGI app's
+// http.response.pathsend names it, and returns the file and its size.
+// Only a regular file is sent: a directory is EISDIR (IsADirectoryError
+// in Python), anything else (a FIFO, a device) EINVAL.  It opens without
+// blocking, so that a FIFO cannot hang the caller (the event loop's
+// thread) waiting for a writer.  A relative path is taken from the
+// current directory, as the app's own open() would take it.
+func openRegular(path string) (*os.File, int64, error) {
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, 0, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st syscall.Stat_t
+	if err = syscall.Fstat(fd, &st); err == nil {
+		switch st.Mode & syscall.S_IFMT {
+		case syscall.S_IFREG:
+			err = syscall.SetNonblock(fd, false)
+		case syscall.S_IFDIR:
+			err = syscall.EISDIR
+		default:
+			syscall.Close(fd)
+			return nil, 0, errInvalid("%s is not a regular file: http.response.pathsend sends files only", path)
+		}
+	}
+	if err != nil {
+		syscall.Close(fd)
+		return nil, 0, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), st.Size, nil
 }

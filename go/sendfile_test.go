@@ -167,3 +167,32 @@ func TestSendFileBadDescriptor(t *testing.T) {
 		t.Fatalf("sendFile(pipe): %v; want ESPIPE", err)
 	}
 }
+
+// TestOpenRegular: http.response.pathsend's open takes regular files
+// only, and never waits on a FIFO that has no writer.
+func TestOpenRegular(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.txt")
+	if err := os.WriteFile(path, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, size, err := openRegular(path)
+	if err != nil || size != 5 {
+		t.Fatalf("openRegular(file): %d, %v; want 5, nil", size, err)
+	}
+	f.Close()
+	if _, _, err := openRegular(dir); !errors.Is(err, syscall.EISDIR) {
+		t.Errorf("openRegular(dir): %v; want EISDIR", err)
+	}
+	if _, _, err := openRegular(filepath.Join(dir, "missing")); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("openRegular(missing): %v; want ENOENT", err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var se *statusError
+	if _, _, err := openRegular(fifo); !errors.As(err, &se) || se.status != errInvalid("").(*statusError).status {
+		t.Errorf("openRegular(fifo): %v; want EINVAL", err)
+	}
+}

@@ -8,6 +8,7 @@ import "C"
 import (
 	"context"
 	"errors"
+	stdlog "log"
 	"net"
 	"net/http"
 	"runtime"
@@ -56,6 +57,15 @@ type server struct {
 	statics  []*staticDir       // closed by free
 	h3       *h3Server          // nil: no HTTP/3
 	altSvc   []string           // the Alt-Svc header of TCP responses; nil: none
+
+	ws     wsConns   // open WebSockets (asgiws.go)
+	wsOpts wsOptions // set by listen; read by WebSocket requests
+
+	// The metrics listener and what it counts (metrics.go, ops.go): nil
+	// unless metricsListen opened it, before listen.
+	metrics *serverMetrics
+	ops     *opsEndpoint
+	workers *workerSet // a supervisor's: see opsworkers.go
 }
 
 // newServer makes a server whose lane runs up to maxHandlers calls;
@@ -76,12 +86,19 @@ func newServer(maxHandlers int, parallel bool) (*server, error) {
 		mux:  http.NewServeMux(),
 		lane: newLane(places, maxHandlers),
 		done: make(chan struct{}),
+
+		wsOpts: defaultWSOptions,
 	}
 	return s, nil
 }
 
 // getCall returns a free call, making one if none is free.  There are
-// as many calls as requests were ever in flight at once.
+// as many calls as requests were ever in flight at once: a call is never
+// freed before its server, so that C naming one after its request
+// (a ResponseWriter kept past the handler) gets a clean error, not a
+// stale handle.  Only the first keptCalls idle ones keep their buffers,
+// though (putCall), so a burst of 5,000 requests in flight leaves 5,000
+// bare calls behind, not 5,000 calls' buffers.
 func (s *server) getCall() *call {
 	s.busy.Add(1)
 	s.callsMu.Lock()
@@ -89,6 +106,9 @@ func (s *server) getCall() *call {
 	if n := len(s.idle); n > 0 {
 		c := s.idle[n-1]
 		s.idle = s.idle[:n-1]
+		if c.data == nil {
+			c.rearm()
+		}
 		return c
 	}
 	c := newCall()
@@ -96,8 +116,15 @@ func (s *server) getCall() *call {
 	return c
 }
 
+// keptCalls is how many idle calls keep their buffers for the next
+// request: more than the requests most servers have in flight at once.
+const keptCalls = 64
+
 func (s *server) putCall(c *call) {
 	s.callsMu.Lock()
+	if len(s.idle) >= keptCalls {
+		c.shed()
+	}
 	s.idle = append(s.idle, c)
 	s.callsMu.Unlock()
 	s.busy.Add(-1)
@@ -161,6 +188,8 @@ func (s *server) route(handler uintptr, names []string, run func(*call) C.gohttp
 
 		if outcome == C.GOHTTP_HANDLED {
 			c.closeIfBroken(w, started)
+		} else if outcome == C.GOHTTP_FAILED && s.metrics != nil {
+			s.metrics.failed(r)
 		}
 		answer(w, r, outcome, started)
 	})
@@ -209,6 +238,7 @@ type config struct {
 	accessLogFormat   logFormat
 	forwardedAllowIPs string
 	reusePort         bool // SO_REUSEPORT on TCP listeners (and HTTP/3's UDP socket)
+	ws                wsOptions
 	http3             h3Options
 }
 
@@ -244,6 +274,16 @@ func configFrom(c *C.gohttp_config) config {
 			bind:      C.GoString(c.http3_bind),
 			allow0RTT: c.http3_0rtt != 0,
 		},
+		ws: wsOptions{
+			maxSize:        int64(c.ws_max_size),
+			pingInterval:   time.Duration(c.ws_ping_interval_ns),
+			pingTimeout:    time.Duration(c.ws_ping_timeout_ns),
+			deflate:        c.ws_per_message_deflate != 0,
+			maxConnections: int(c.ws_max_connections),
+		},
+	}
+	if cfg.ws.maxSize <= 0 {
+		cfg.ws.maxSize = defaultWSOptions.maxSize
 	}
 	if c.nbinds > 0 && c.binds != nil {
 		for _, b := range unsafe.Slice(c.binds, int(c.nbinds)) {
@@ -256,11 +296,16 @@ func configFrom(c *C.gohttp_config) config {
 // handler is what serves every request: the ServeMux behind the
 // middleware cfg asks for, outermost first: trusted proxies (so that the
 // log and the limits see the real client), the access log (so that it
-// logs the 413s), the body limit.
+// logs the 413s), the metrics (which read the pattern the mux matched
+// from the request, and the body limit leaves it as it is), the body
+// limit.
 func (s *server) handler(cfg *config, log *accessLog, trusted *proxies) http.Handler {
 	var h http.Handler = s.mux
 	if cfg.maxBodyBytes > 0 {
 		h = limitBody(h, cfg.maxBodyBytes)
+	}
+	if s.metrics != nil {
+		h = s.metrics.wrap(h)
 	}
 	if log != nil {
 		h = log.wrap(h)
@@ -365,6 +410,11 @@ func (s *server) listen(cfg config) (int, error) {
 			lns[i] = limit.wrap(lns[i])
 		}
 	}
+	if s.metrics != nil {
+		for i := range lns {
+			lns[i] = s.metrics.wrapListener(lns[i]) // outermost: see connContext
+		}
+	}
 
 	s.hs = &http.Server{
 		Handler:           tcpHandler,
@@ -377,8 +427,22 @@ func (s *server) listen(cfg config) (int, error) {
 		Protocols:         protocols(cfg.http2Cleartext),
 		ConnState:         s.trackFresh,
 	}
+	if certs != nil && s.metrics != nil {
+		s.hs.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+			return connContext(withServedCert(ctx, c), c)
+		}
+	} else if certs != nil {
+		s.hs.ConnContext = withServedCert // tls_state.go
+	} else if s.metrics != nil {
+		s.hs.ConnContext = connContext // metrics.go
+	}
+	if s.metrics != nil {
+		s.hs.ErrorLog = stdlog.New(errorLogWriter{s.metrics}, "", stdlog.LstdFlags)
+	}
 	s.log = log
 	s.certs = certs
+	s.wsOpts = cfg.ws
+	s.ws.setMax(cfg.ws.maxConnections)
 	s.lns = lns
 	s.state = stateServing
 	s.accepting.Add(len(lns))
@@ -558,6 +622,9 @@ func (s *server) shutdown(timeout time.Duration) (graceful bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	s.mu.Lock()
+	if s.ops != nil {
+		s.ops.setReady(readyDraining)
+	}
 	prev, hurry := s.state, s.hurry
 	s.state = stateClosed
 	if prev == stateServing {
@@ -567,6 +634,7 @@ func (s *server) shutdown(timeout time.Duration) (graceful bool) {
 	s.mu.Unlock()
 	switch prev {
 	case stateNew:
+		s.closeOps()
 		close(s.done)
 		return true
 	case stateClosed:
@@ -595,6 +663,16 @@ func (s *server) shutdown(timeout time.Duration) (graceful bool) {
 	if !<-h3graceful {
 		graceful = false
 	}
+	// Shutdown does not wait for WebSockets (net/http forgets a
+	// hijacked connection): once the requests have ended, or had their
+	// time, they go away (1001), and their apps get wsCloseGrace at
+	// least to see it and return.
+	s.ws.closeAll()
+	if deadline, _ := ctx.Deadline(); s.ws.count() > 0 && time.Until(deadline) < wsCloseGrace {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), wsCloseGrace)
+		defer cancel()
+	}
 	// Close does not wait for handlers, and a handler cannot be stopped
 	// from outside: wait for those still in C until the deadline.
 	for s.busy.Load() > 0 && ctx.Err() == nil {
@@ -607,8 +685,78 @@ func (s *server) shutdown(timeout time.Duration) (graceful bool) {
 	s.forced = !graceful
 	s.closeLog()
 	s.mu.Unlock()
+	s.closeOps()
 	close(s.done)
 	return graceful
+}
+
+// metricsListen opens the metrics listener on addr, for a server not yet
+// serving (so that /readyz says "starting" while the app starts), and
+// returns its port (0 for a Unix socket).  A supervisor's server, which
+// never serves, shows its workers' metrics instead (setWorkers).
+func (s *server) metricsListen(addr string, supervisor bool) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.state != stateNew:
+		return 0, errServerState("the metrics listener opens before the server serves")
+	case s.ops != nil:
+		return 0, errServerState("the metrics listener is open already")
+	}
+	if supervisor {
+		ws := &workerSet{}
+		o, err := openOps(addr, supervisorGatherer(ws))
+		if err != nil {
+			return 0, err
+		}
+		s.ops, s.workers = o, ws
+		return o.port(), nil
+	}
+	m := newServerMetrics()
+	o, err := openOps(addr, m.reg)
+	if err != nil {
+		return 0, err
+	}
+	s.metrics, s.ops = m, o
+	s.lane.metrics = m
+	return o.port(), nil
+}
+
+// setWorkers sets the workers a supervisor's /metrics shows: spec is
+// lines "LABEL=PATH", each a worker's label and the Unix socket it
+// serves its metrics on.
+func (s *server) setWorkers(spec string) error {
+	s.mu.Lock()
+	ws := s.workers
+	s.mu.Unlock()
+	if ws == nil {
+		return errServerState("not a supervisor's metrics listener")
+	}
+	return ws.set(spec)
+}
+
+// setReady sets what /readyz says.
+func (s *server) setReady(state int32) error {
+	if state < readyStarting || state > readyDraining {
+		return errInvalid("unknown readiness %d", state)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ops == nil {
+		return errServerState("the server has no metrics listener")
+	}
+	s.ops.setReady(state)
+	return nil
+}
+
+// closeOps closes the metrics listener, if any.
+func (s *server) closeOps() {
+	s.mu.Lock()
+	o := s.ops
+	s.mu.Unlock()
+	if o != nil {
+		o.close()
+	}
 }
 
 // free releases the handles of a server's calls.  A handler still

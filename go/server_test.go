@@ -101,3 +101,35 @@ func TestServerListenChecksEverythingFirst(t *testing.T) {
 		}
 	}
 }
+
+// A burst of requests in flight at once leaves its calls behind, but only
+// keptCalls of them with buffers: the rest hold none until used again.
+func TestIdleCallsBeyondTheKeptOnesShedTheirBuffers(t *testing.T) {
+	s, err := newServer(1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.free()
+	burst := make([]*call, 3*keptCalls)
+	for i := range burst {
+		burst[i] = s.getCall()
+	}
+	for _, c := range burst {
+		s.putCall(c)
+	}
+	armed := 0
+	for _, c := range s.idle {
+		if c.data != nil {
+			armed++
+		}
+		if c.replyBuf != nil {
+			t.Fatal("an idle call holds a reply buffer")
+		}
+	}
+	if armed != keptCalls {
+		t.Errorf("%d idle calls keep their buffers, want %d", armed, keptCalls)
+	}
+	if c := s.getCall(); c.data == nil {
+		t.Error("getCall gave a call without its buffer")
+	}
+}

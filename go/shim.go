@@ -36,6 +36,9 @@ func invokeFn(fn *[0]byte, c *call) C.gohttp_outcome {
 	if fn == nil {
 		return C.GOHTTP_FAILED
 	}
+	if c.replyBuf == nil {
+		c.replyBuf = replyBufs.Get().(*replyBuf)
+	}
 	return C.gohttp_invoke(C.gohttp_dispatch_fn(fn), C.uintptr_t(c.handler),
 		&c.req, (*C.char)(unsafe.Pointer(&c.data[0])),
 		&c.reply, (*C.char)(unsafe.Pointer(&c.replyBuf[0])))

@@ -86,12 +86,18 @@ func (cs *certSource) reload() error {
 
 // get is the tls.Config's GetCertificate: the current certificate, after
 // a look at the files if it is time.
-func (cs *certSource) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+func (cs *certSource) get(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	now := time.Now().UnixNano()
 	if next := cs.next.Load(); now >= next && cs.next.CompareAndSwap(next, now+int64(reloadCheckEvery)) {
 		cs.reloadIfChanged()
 	}
-	return cs.cur.Load(), nil
+	cert := cs.cur.Load()
+	if hello != nil && hello.Context() != nil {
+		if served, ok := hello.Context().Value(servedCertKey{}).(*servedCert); ok {
+			served.cert.Store(cert) // what this connection's requests report
+		}
+	}
+	return cert, nil
 }
 
 // reloadIfChanged reloads if the files differ from the last attempt.

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"net"
+	"sync/atomic"
 )
 
 // appendTLSState appends what C learns of a TLS connection to b, as the
@@ -68,4 +71,22 @@ func cipherName(id uint16) string {
 		return name
 	}
 	return tls.CipherSuiteName(id) // "0x1301" style
+}
+
+// servedCertKey is the context key of a TLS connection's servedCert.
+type servedCertKey struct{}
+
+// A servedCert is the certificate a TLS connection's handshake served
+// (certSource.get stores it): after a reload, the connections made before
+// it still report the certificate they were given.
+type servedCert struct {
+	cert atomic.Pointer[tls.Certificate]
+}
+
+// withServedCert is a TLS server's http.Server.ConnContext: one small
+// allocation per connection, none per request.  net/http hands the
+// context to the handshake (tls.ClientHelloInfo.Context) and to every
+// request of the connection, HTTP/2's too.
+func withServedCert(ctx context.Context, _ net.Conn) context.Context {
+	return context.WithValue(ctx, servedCertKey{}, &servedCert{})
 }

@@ -24,6 +24,8 @@ from ._supervisor import BootError
 from .server import Handler, Server, route, run, shutdown
 from .wsgi import ClientDisconnected, serve_wsgi
 from .asgi import LifespanFailure, serve_asgi
+from ._websocket import (AsyncWebSocket, WebSocket, WebSocketClosed,
+                         WebSocketRequest, websocket)
 
 
 def _forget_chosen_gomaxprocs() -> None:
@@ -48,6 +50,7 @@ def get_include() -> str:
 
 
 __all__ = [
+    "AsyncWebSocket",
     "BootError",
     "ClientDisconnected",
     "Error",
@@ -61,6 +64,9 @@ __all__ = [
     "Server",
     "ServerStateError",
     "StateError",
+    "WebSocket",
+    "WebSocketClosed",
+    "WebSocketRequest",
     "__version__",
     "canonical_key",
     "get_include",
@@ -69,4 +75,5 @@ __all__ = [
     "serve_asgi",
     "serve_wsgi",
     "shutdown",
+    "websocket",
 ]

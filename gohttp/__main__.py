@@ -19,17 +19,11 @@ import sys
 import traceback
 from typing import Any, Callable, Optional, Sequence
 
-from . import __version__, _control, _logging, _options, _supervisor, asgi
+from . import (__version__, _address, _control, _logging, _options,
+               _supervisor, _systemd, asgi)
+from . import _config, _reload
 from .server import Server, _default_server
 from .wsgi import mount
-
-# The command's own options, besides _options.OPTIONS.
-_LOG_LEVELS = ["debug", "info", "warning", "error", "critical"]
-# The default of --forwarded-allow-ips, as uvicorn's.
-_PROXIES_ENV = "FORWARDED_ALLOW_IPS"
-# The default of --ssl-keyfile-password: a password ps does not show.
-_KEY_PASSWORD_ENV = "GOHTTP_SSL_KEYFILE_PASSWORD"
-
 
 def _reader(option: _options.Option) -> Callable[[str], Any]:
     """argparse's type= for option: its text, checked by the table."""
@@ -47,11 +41,12 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     namespace only when given (the APP server keeps its own values)."""
     for option in _options.OPTIONS:
         if not option.flags:
-            continue
+            continue  # not on the command line (APP is positional)
         cli = dict(option.cli)
         if cli.get("action") == "append":
             cli["action"] = "extend"  # read() gives a list of addresses
-        if cli.get("action") != "store_true":
+        if cli.get("action") not in ("store_true",
+                                     argparse.BooleanOptionalAction):
             cli.setdefault("type", _reader(option))
             cli.setdefault("metavar", option.metavar)
         help = option.help.format(cpus=_supervisor.cpu_count())
@@ -59,15 +54,6 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
                             default=argparse.SUPPRESS,
                             help=f"{help} (default: {option.default_text})",
                             **cli)
-
-
-def _parse_static(value: str) -> tuple[str, str]:
-    prefix, sep, directory = value.partition("=")
-    if not sep or not prefix.startswith("/") or not directory:
-        raise argparse.ArgumentTypeError(
-            f"--static wants PREFIX=DIR, such as /static/=./public, not "
-            f"{value!r}")
-    return prefix, directory
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,29 +69,23 @@ def _parser() -> argparse.ArgumentParser:
                "function called with no arguments that returns the "
                "application; MODULE:SERVER, a gohttp.Server the module "
                "made; or MODULE alone, for the handlers it registered with "
-               "@gohttp.route.  The current directory is searched first.")
-    parser.add_argument("app", metavar="APP", help="what to serve (below)")
+               "@gohttp.route.  The current directory is searched first.  "
+               "Every option is also read from the environment variable "
+               "GOHTTP_ and its name (--timeout-read: "
+               "GOHTTP_TIMEOUT_READ=30, GOHTTP_APP=main:app), and from "
+               "--config FILE (timeout_read = 30); the command line "
+               "overrides the environment, which overrides the file.")
+    parser.add_argument("app", metavar="APP", nargs="?",
+                        default=argparse.SUPPRESS,
+                        help="what to serve (below); or GOHTTP_APP, or app "
+                             "in the config file")
     _add_options(parser)
     parser.add_argument(
-        "--static", type=_parse_static, action="append", default=[],
-        metavar="PREFIX=DIR",
-        help="serve the files under DIR at URL PREFIX, by Go alone (no "
-             "Python per request); repeatable: --static /static/=./public "
-             "(default: none)")
-    parser.add_argument(
-        "--static-listing", action="store_true",
-        help="list the files of --static directories without an "
-             "index.html (default: 404)")
-    parser.add_argument(
-        "--log-level", choices=_LOG_LEVELS,
-        help="the level of gohttp's messages (logger gohttp.error) and, "
-             "without --log-config, of the app's, logged to stderr "
-             "(default: info)")
-    parser.add_argument(
-        "--log-config", metavar="FILE",
-        help="configure logging from FILE instead: a logging dictConfig "
-             "in .json or .yaml/.yml (needs PyYAML), else a fileConfig "
-             ".ini (default: gohttp's messages to stderr)")
+        "--print-config", action="store_true",
+        help="print the configuration from the command line, the "
+             "environment, the config file and the defaults, as a TOML "
+             "config file that says where each value came from, and exit "
+             "(default: serve)")
     parser.add_argument("--version", action="version",
                         version=f"gohttp {__version__}",
                         help="print gohttp's version and exit")
@@ -233,36 +213,90 @@ def _server_options(args: argparse.Namespace) -> dict[str, Any]:
     --bind sets host and port, several set bind."""
     options = _given(args, (_options.ADDRESS, _options.LISTEN,
                             _options.SERVER))
-    if "forwarded_allow_ips" not in options and _PROXIES_ENV in os.environ:
-        options["forwarded_allow_ips"] = os.environ[_PROXIES_ENV]
-    if ("ssl_keyfile_password" not in options
-            and os.environ.get(_KEY_PASSWORD_ENV)):
-        options["ssl_keyfile_password"] = os.environ[_KEY_PASSWORD_ENV]
+    if not any(name in options for name in ("bind", "uds", "fd")):
+        # systemd socket activation: the sockets it passed, unless the
+        # command line says where to listen.
+        binds = ([str(_address.Address("fd", fd=fd))
+                  for fd in _systemd.listen_fds()]
+                 or _control.inherited_binds())
+        if binds:
+            options["bind"] = [_address.parse(b) for b in binds]
     binds = options.get("bind")
     if binds is not None and len(binds) == 1 and binds[0].kind == "tcp":
         options.update(host=binds[0].host, port=binds[0].port, bind=None)
     return options
 
 
+def _configure(parser: argparse.ArgumentParser,
+               args: argparse.Namespace) -> dict[str, _config.Setting]:
+    """Every option from the command line (args), the environment, the
+    config file and the defaults (see _config.py); those not left at
+    their defaults are put in args, as if given on the command line."""
+    try:
+        # Checked again: a flag's const (--access-log alone) is not read.
+        given = {name: _config.Setting(_options.check(name, value),
+                                       "command line")
+                 for name, value in vars(args).items()
+                 if name in _options.BY_NAME}
+        settings = _config.resolve(given, os.environ)
+    except (TypeError, ValueError) as exc:  # ConfigError too
+        parser.error(str(exc))
+    for name, setting in settings.items():
+        if setting.source != _config.DEFAULT:
+            setattr(args, name, setting.value)
+    return settings
+
+
+def _watch(args: argparse.Namespace) -> Optional[_reload.Watch]:
+    """What --reload watches, or None without --reload."""
+    given = [name for name in ("reload_dirs", "reload_includes",
+                               "reload_excludes") if hasattr(args, name)]
+    if not getattr(args, "reload", False):
+        if given:
+            _logging.logger.warning(
+                "%s applies with --reload only: ignored",
+                _options.BY_NAME[given[0]].flags[0])
+        return None
+    try:
+        return _reload.Watch.of(getattr(args, "reload_dirs", None),
+                                getattr(args, "reload_includes", None),
+                                getattr(args, "reload_excludes", None))
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
+    settings = _configure(parser, args)
+    if args.print_config:
+        sys.stdout.write(_config.render(settings))
+        return
+    if not hasattr(args, "app"):
+        parser.error("say what to serve: APP (such as main:app), or "
+                     "GOHTTP_APP, or app in the config file")
     try:
-        _logging.configure_command(args.log_level, args.log_config)
+        _logging.configure_command(getattr(args, "log_level", None),
+                                   getattr(args, "log_config", None))
     except ValueError as exc:
         raise _fail(str(exc)) from None
     run_options = _given(args, (_options.RUN,))
     policy = _supervisor.Policy.of(**run_options)
     options = _server_options(args)
-    if policy.supervised and not _control.in_worker():
+    watch = _watch(args)
+    if (policy.supervised or watch) and not _control.in_worker():
         # The supervisor does not import the app (a worker that cannot
         # import it fails the start): each worker runs this command again.
         try:
+            binds = options.get("bind")
             _supervisor.Supervisor(
                 policy, app_name=args.app,
+                binds=[str(b) for b in binds] if binds else None,
+                metrics_bind=options.get("metrics_bind"),
                 shutdown_timeout=options.get(
                     "shutdown_timeout",
-                    _options.DEFAULT["shutdown_timeout"])).run()
+                    _options.DEFAULT["shutdown_timeout"]),
+                watch=watch).run()
         except _supervisor.BootError:
             raise SystemExit(1) from None
         return
@@ -276,13 +310,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if asgi_options and not interface.startswith("asgi"):
         flags = ", ".join(_options.BY_NAME[o].flags[0] for o in asgi_options)
         what = "a gohttp.Server" if interface == "server" else "a WSGI app"
-        parser.error(f"{flags} applies to ASGI apps, and {args.app} is "
-                     f"{what}")
+        parser.error(_config.whence(f"{flags} applies to ASGI apps, and "
+                                    f"{args.app} is {what}", settings))
     try:
         if interface == "server":
             if max_handlers:
-                parser.error("--max-handlers applies to WSGI apps: give "
-                             "gohttp.Server(max_handlers=...) in your code")
+                parser.error(_config.whence(
+                    "--max-handlers applies to WSGI apps: give "
+                    "gohttp.Server(max_handlers=...) in your code", settings))
             server = target
             server._configure(**options)
         elif interface == "wsgi":
@@ -290,20 +325,22 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             mount(server, "/", target, name=name)
         else:
             if max_handlers:
-                parser.error("--max-handlers applies to WSGI apps: an ASGI "
-                             "app's requests all run on its event loop")
+                parser.error(_config.whence(
+                    "--max-handlers applies to WSGI apps: an ASGI app's "
+                    "requests all run on its event loop", settings))
             server = Server(**options)
             server.mount_asgi("/", asgi.application(target, interface),
                               **asgi_options)
             name = f"{name} ({interface.upper()})"
-        for prefix, directory in args.static:
-            server.static(prefix, directory, listing=args.static_listing)
+        for static in getattr(args, "static", None) or []:
+            server.static(static.prefix, static.directory,
+                          listing=getattr(args, "static_listing", False))
     except (OSError, ValueError, TypeError, ImportError) as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(_config.whence(str(exc), settings)) from None
     try:
         server.run(app_name=name, **run_options)
     except (OSError, ValueError) as exc:  # an address, a certificate
-        raise _fail(str(exc)) from None
+        raise _fail(_config.whence(str(exc), settings)) from None
     except asgi.LifespanFailure as exc:   # the app's own message
         raise _fail(str(exc)) from None
 

@@ -14,7 +14,8 @@ which it sends JSON lines and receives its listening sockets:
     worker -> {"listen": ["127.0.0.1:8000", "unix:/run/a.sock"]}
     supervisor -> {"fds": 2}, with the sockets as SCM_RIGHTS, in order
                   (or {"error": "..."} if they cannot be bound)
-    worker -> {"ready": PID, "urls": [...], "shutdown_timeout": 10.0}
+    worker -> {"ready": PID, "urls": [...], "shutdown_timeout": 10.0,
+               "shutdown_delay": 0.0, "app_name": "main:app (ASGI)"}
     worker -> {"recycle": "why"}     (after max_requests or max_rss)
 
 The supervisor binds the sockets (_sockets.py): port 0 is picked once,
@@ -33,7 +34,8 @@ import socket
 from typing import Any, Optional
 
 # The worker's settings, as JSON: its end of the control socket ("fd"),
-# its slot, and its recycling limits.
+# its slot, its recycling limits, and the addresses of sockets systemd
+# passed the supervisor ("binds", see inherited_binds).
 ENV = "GOHTTP_WORKER"
 # Set beside GOMAXPROCS when the supervisor chose it (see
 # _supervisor.go_procs); the worker's import of gohttp (__init__.py)
@@ -42,8 +44,17 @@ GO_PROCS_ENV = "GOHTTP_GOMAXPROCS"
 
 
 def in_worker() -> bool:
-    """True in a process a supervisor started as a worker."""
-    return ENV in os.environ
+    """True in a process a supervisor started as a worker (not where a
+    user set GOHTTP_WORKER, meaning the option GOHTTP_WORKERS)."""
+    return os.environ.get(ENV, "").startswith("{")
+
+
+def inherited_binds() -> Optional[list[str]]:
+    """In a worker, the addresses its supervisor says it listens on when
+    the command line does not say (the sockets systemd passed the
+    supervisor), else None."""
+    settings = os.environ.get(ENV)
+    return json.loads(settings).get("binds") if settings else None
 
 
 def send(sock: socket.socket, message: dict[str, Any],

@@ -21,6 +21,10 @@ class LifespanFailure(RuntimeError):
     """The app's lifespan startup or shutdown failed, or timed out."""
 
 
+class LifespanInterrupted(LifespanFailure):
+    """A shutdown (Ctrl-C, SIGTERM) came while the startup ran."""
+
+
 class Lifespan:
     def __init__(self, app: Callable[..., Any], mode: str,
                  timeout: Optional[float],
@@ -34,6 +38,7 @@ class Lifespan:
         self.running = False       # startup completed: shutdown is due
         self.supported = mode != "off"
         self.failure: Optional[str] = None
+        self.pending: Optional[concurrent.futures.Future[Any]] = None
 
     # From the server's thread.
     def startup(self) -> None:
@@ -50,6 +55,13 @@ class Lifespan:
             self._cancel()
             raise
         self.running = self.supported
+
+    def interrupt(self) -> None:
+        """Make a startup under way raise LifespanInterrupted (any
+        thread)."""
+        pending = self.pending
+        if pending is not None:
+            pending.cancel()
 
     def _cancel(self) -> None:
         """Cancel the lifespan task, if it still runs."""
@@ -77,6 +89,7 @@ class Lifespan:
             raise LifespanFailure(f"ASGI lifespan {step} cannot run from "
                                   f"the ASGI loop's own thread")
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        self.pending = fut
         try:
             fut.result(self.timeout)
         except concurrent.futures.TimeoutError:
@@ -84,6 +97,11 @@ class Lifespan:
             raise LifespanFailure(
                 f"ASGI lifespan {step} did not complete within "
                 f"{self.timeout:g}s (timeout_lifespan)") from None
+        except concurrent.futures.CancelledError:
+            raise LifespanInterrupted(f"ASGI lifespan {step} was "
+                                      f"interrupted by a shutdown") from None
+        finally:
+            self.pending = None
 
     # On the loop.
     async def _startup(self) -> None:
@@ -105,8 +123,8 @@ class Lifespan:
                  "state": self.state}
         try:
             await self.app(scope, self.receive, self.send)
-        except asyncio.CancelledError:
-            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            raise   # cancelled, or destroyed with its loop
         except BaseException as exc:
             if self.started.is_set():
                 logger.error("Exception in ASGI lifespan", exc_info=exc)

@@ -17,11 +17,12 @@ flag: ``--max-handlers wants a whole number of at least 1, not '0'``.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from . import _address
 
@@ -120,6 +121,19 @@ def _accept_flag(value: Any) -> bool:
     return value
 
 
+# A flag's text in the environment or a file (the command line's
+# --reload takes none): these words, in any case.
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def _read_flag(text: str) -> bool:
+    word = text.strip().lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise ValueError(text)
+
+
 def _accept_path(value: Any) -> Optional[str]:
     if value is None:
         return None
@@ -151,6 +165,14 @@ def _accept_access_log(value: Any) -> Optional[str]:
     if value is True:
         return "-"
     return _accept_path(value)
+
+
+def _read_access_log(text: str) -> Any:
+    """A flag's word (on: standard error, off: none), else a path."""
+    try:
+        return _read_flag(text)
+    except ValueError:
+        return text
 
 
 def _accept_ip_list(value: Any) -> Optional[str]:
@@ -221,6 +243,80 @@ def _accept_tls_version(value: Any) -> str:
         raise ValueError
     return version
 
+# The command's own kinds: what it serves, and how (its block of OPTIONS).
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def _accept_app(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError
+    if "\0" in value:
+        raise ValueError
+    return value  # the command says what is wrong with its form
+
+
+class StaticDir(NamedTuple):
+    """One --static: the files under directory, served at URL prefix."""
+
+    prefix: str
+    directory: str
+
+    def __str__(self) -> str:
+        return f"{self.prefix}={self.directory}"
+
+
+def _read_static(text: str) -> StaticDir:
+    prefix, sep, directory = text.partition("=")
+    if not sep or not prefix.startswith("/") or not directory:
+        raise ValueError(text)
+    return StaticDir(prefix, directory)
+
+
+def _list_of(accept: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """accept for a repeatable option: one value or a list of them, each
+    taken by accept; a list, or None for none."""
+    def accept_list(value: Any) -> Optional[list[Any]]:
+        if value is None:
+            return None
+        if isinstance(value, (str, StaticDir)):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise TypeError
+        return [accept(item) for item in value] or None
+    return accept_list
+
+
+def _accept_static(value: Any) -> StaticDir:
+    if isinstance(value, StaticDir):
+        return value
+    if not isinstance(value, str):
+        raise TypeError
+    return _read_static(value)
+
+
+def _accept_pattern(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError
+    if not value or "\0" in value:
+        raise ValueError
+    return value
+
+
+APP = Kind("MODULE:CALLABLE, such as main:app", _accept_app)
+STATIC = Kind("PREFIX=DIR, such as /static/=./public, or a list of them",
+              _list_of(_accept_static), _read_static,
+              "PREFIX=DIR, such as /static/=./public")
+PATHS = Kind("a directory, or a list of them",
+             _list_of(_accept_path), cli_want="a directory")
+PATTERNS = Kind("a glob pattern such as '*.py', or a list of them",
+                _list_of(_accept_pattern), cli_want="a glob pattern")
+LOG_LEVEL = Kind(f"one of {', '.join(LOG_LEVELS)}",
+                 _accept_choice(LOG_LEVELS))
+# What --reload watches unless told: uvicorn's defaults, and Python's
+# caches.
+RELOAD_INCLUDES = ("*.py",)
+RELOAD_EXCLUDES = (".*", "*~", "__pycache__")
+
 
 HOST = Kind("a host name or IP address as a str ('' for every interface)",
             _accept_str)
@@ -231,7 +327,8 @@ ADDRESSES = Kind(f"an address or a list of addresses: {_address.FORMS}",
 PATH = Kind("a file path (str or os.PathLike), or None", _accept_path)
 FD = Kind("a file descriptor number (an int >= 0), or None",
           _int_in(0, none=True), _read_int, "a file descriptor number")
-FLAG = Kind("True or False", _accept_flag)
+FLAG = Kind("True or False", _accept_flag, _read_flag,
+            "true or false (1 or 0, yes or no, on or off)")
 AT_LEAST_1 = Kind("a whole number of at least 1", _int_in(1), _read_int)
 LIMIT = Kind("a whole number of at least 1, or None for no limit",
              _int_in(1, none=True), _read_int, "a whole number of at least 1")
@@ -242,8 +339,8 @@ TIMEOUT = Kind("a number of seconds (0 or more), or None for no limit",
 SECONDS = Kind("a number of seconds, 0 or more", _seconds(none=False),
                _read_seconds, "a number of seconds")
 ACCESS_LOG = Kind("True (standard error), '-' (standard error), a file "
-                  "path, or False", _accept_access_log,
-                  cli_want="a file path")
+                  "path, or False", _accept_access_log, _read_access_log,
+                  cli_want="a file path, '-' or on (standard error), or off")
 IP_LIST = Kind("a comma-separated str or a list of IP addresses and "
                "networks ('127.0.0.1,10.0.0.0/8'), or None", _accept_ip_list)
 WORKERS = Kind("a number of worker processes, or 0 or 'auto' for one per "
@@ -287,6 +384,24 @@ LOG_FORMAT = Kind(f"one of {', '.join(LOG_FORMATS)}",
                   _accept_choice(LOG_FORMATS))
 
 
+def _accept_metrics_bind(value: Any) -> Optional[str]:
+    """The metrics listener's address: HOST:PORT or unix:PATH, as
+    canonical text; None for none."""
+    if value is None:
+        return None
+    address = _address.parse(value)
+    if address.kind == "fd":
+        raise ValueError("the metrics listener takes HOST:PORT or "
+                         "unix:PATH, not an inherited socket (fd://N)")
+    return str(address)
+
+
+METRICS_BIND = Kind("an address, HOST:PORT (127.0.0.1:9100, :9100 for "
+                    "every interface) or unix:PATH, or None",
+                    _accept_metrics_bind,
+                    cli_want="HOST:PORT or unix:PATH")
+
+
 @dataclass(frozen=True)
 class Option:
     """One option: name (the keyword), where it goes, its default, what
@@ -302,6 +417,8 @@ class Option:
     metavar: Optional[str] = None
     shown: str = ""
     cli: dict[str, Any] = field(default_factory=dict)  # add_argument's
+    # Environment variables read after GOHTTP_<KEY> (see _config.py).
+    env: tuple[str, ...] = ()
 
     def check(self, value: Any, *, spelled: str = "",
               want: str = "") -> Any:
@@ -317,10 +434,11 @@ class Option:
             raise type(exc)(f"{name} must be {want or self.kind.want}, "
                             f"not {value!r}") from None
 
-    def read(self, text: str) -> Any:
+    def read(self, text: str, *, spelled: str = "") -> Any:
         """The command's text for this option, checked; ValueError with
-        the command's message (naming the first flag) otherwise."""
-        flag = self.flags[0] if self.flags else self.name
+        the command's message (naming spelled, else the first flag)
+        otherwise."""
+        flag = spelled or (self.flags[0] if self.flags else self.name)
         want = self.kind.cli_want or self.kind.want
         try:
             value = self.kind.read(text)
@@ -330,6 +448,28 @@ class Option:
             return self.check(value, spelled=flag, want=want)
         except TypeError as exc:
             raise ValueError(str(exc)) from None
+
+    @property
+    def key(self) -> str:
+        """Its name in the environment (GOHTTP_KEY) and in a config file:
+        its first long flag's (--timeout-read: timeout_read), so that
+        --help tells them; its name if it has no flag."""
+        for flag in self.flags:
+            if flag.startswith("--"):
+                return flag[2:].replace("-", "_")
+        return self.name
+
+    @property
+    def repeatable(self) -> bool:
+        """Whether the command line takes it more than once (its value
+        is then a list, and read gives a list too)."""
+        return self.cli.get("action") == "append"
+
+    @property
+    def configurable(self) -> bool:
+        """Whether the command takes it (on its line, in the environment
+        or in a config file): it has a flag, or is the command's own."""
+        return bool(self.flags) or self.where == COMMAND
 
     @property
     def default_text(self) -> str:
@@ -349,6 +489,34 @@ def _timeout(name: str, flag: str, default: Optional[float], what: str,
 
 
 OPTIONS: tuple[Option, ...] = (
+    # The command's own: what it serves, where its options come from,
+    # reloading (see _config.py, _reload.py).
+    Option("app", COMMAND, None, APP, (),
+           "what to serve: MODULE:CALLABLE and the forms below"),
+    Option("config", COMMAND, None, PATH, ("--config", "-c"),
+           "read options from FILE: TOML (.toml, keys as the flags without "
+           "--: workers = 4) or Python (module-level names, as gunicorn's "
+           "-c); the command line overrides GOHTTP_* environment "
+           "variables (GOHTTP_WORKERS=4 for any flag), which override the "
+           "file, which overrides the defaults; --print-config shows the "
+           "result", "FILE", shown="none"),
+    Option("reload", COMMAND, False, FLAG, ("--reload",),
+           "while developing: serve from a fresh worker process, on the "
+           "same sockets, whenever a watched file changes; code that "
+           "fails to import leaves the previous worker serving",
+           shown="off", cli={"action": "store_true"}),
+    Option("reload_dirs", COMMAND, None, PATHS, ("--reload-dir",),
+           "a directory --reload watches, with its subdirectories; "
+           "repeatable", "DIR", shown="the current directory",
+           cli={"action": "append"}),
+    Option("reload_includes", COMMAND, None, PATTERNS, ("--reload-include",),
+           "the files --reload watches, by a glob pattern of their name "
+           "or path; repeatable", "GLOB",
+           shown=", ".join(RELOAD_INCLUDES), cli={"action": "append"}),
+    Option("reload_excludes", COMMAND, None, PATTERNS, ("--reload-exclude",),
+           "the files and directories --reload ignores, by a glob pattern; "
+           "repeatable", "GLOB", shown=", ".join(RELOAD_EXCLUDES),
+           cli={"action": "append"}),
     # Where it listens.
     Option("host", ADDRESS, "127.0.0.1", HOST),
     Option("port", ADDRESS, 5000, PORT),
@@ -441,7 +609,23 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_connections", LISTEN, None, LIMIT, ("--max-connections",),
            "the most open client connections; more wait to be accepted",
            "N", shown="no limit"),
+    # Static files (the command's; srv.static() in Python).
+    Option("static", COMMAND, None, STATIC, ("--static",),
+           "serve the files under DIR at URL PREFIX, by Go alone (no "
+           "Python per request); repeatable: --static /static/=./public",
+           "PREFIX=DIR", shown="none", cli={"action": "append"}),
+    Option("static_listing", COMMAND, False, FLAG, ("--static-listing",),
+           "list the files of --static directories without an index.html",
+           shown="404", cli={"action": "store_true"}),
     # Logs and proxies.
+    Option("log_level", COMMAND, "info", LOG_LEVEL, ("--log-level",),
+           "the level of gohttp's messages (logger gohttp.error) and, "
+           "without --log-config, of the app's, logged to stderr",
+           cli={"choices": LOG_LEVELS}),
+    Option("log_config", COMMAND, None, PATH, ("--log-config",),
+           "configure logging from FILE instead: a logging dictConfig in "
+           ".json or .yaml/.yml (needs PyYAML), else a fileConfig .ini",
+           "FILE", shown="gohttp's messages to stderr"),
     Option("access_log", LISTEN, False, ACCESS_LOG, ("--access-log",),
            "log one line per request, written by Go off the GIL, to "
            "stderr or to PATH", "PATH", shown="off",
@@ -453,11 +637,47 @@ OPTIONS: tuple[Option, ...] = (
            ("--forwarded-allow-ips",),
            "comma-separated IPs and networks of proxies trusted to set "
            "X-Forwarded-For and X-Forwarded-Proto, '*' for all", "LIST",
+           env=("FORWARDED_ALLOW_IPS",),  # uvicorn's and gunicorn's
            shown="$FORWARDED_ALLOW_IPS, else none"),
+    # WebSockets (uvicorn's names).
+    Option("ws_max_size", LISTEN, 16 << 20, AT_LEAST_1, ("--ws-max-size",),
+           "the largest WebSocket message in bytes; beyond, Go closes the "
+           "WebSocket with 1009", "N", shown="16777216 (16 MiB)"),
+    Option("ws_ping_interval", LISTEN, 20.0,
+           Kind("a number of seconds, or None or 0 for no pings",
+                _seconds(none=True), _read_timeout,
+                "a number of seconds, 0 for no pings"),
+           ("--ws-ping-interval",),
+           "how often Go pings each WebSocket's client; 0 for never",
+           "SECONDS"),
+    Option("ws_ping_timeout", LISTEN, 20.0, TIMEOUT, ("--ws-ping-timeout",),
+           "how long a ping waits for its pong before Go drops the client "
+           "(the app gets websocket.disconnect 1006); 0 for no limit",
+           "SECONDS"),
+    Option("ws_per_message_deflate", LISTEN, True, FLAG,
+           ("--ws-per-message-deflate",),
+           "offer WebSocket compression (permessage-deflate, without "
+           "context takeover: no window is kept between messages)",
+           shown="on", cli={"action": argparse.BooleanOptionalAction}),
+    Option("ws_max_connections", LISTEN, None, LIMIT,
+           ("--ws-max-connections",),
+           "the most WebSockets open at once; beyond, Go answers the "
+           "handshake 503", "N", shown="no limit"),
     # Stopping.
     Option("shutdown_timeout", SERVER, 10.0, SECONDS, ("--shutdown-timeout",),
            "how long Ctrl-C or SIGTERM waits for requests in flight",
            "SECONDS"),
+    # Operating it: metrics and probes, draining (docs/metrics.md,
+    # docs/deployment.md).
+    Option("metrics_bind", SERVER, None, METRICS_BIND, ("--metrics-bind",),
+           "serve /metrics (Prometheus), /healthz and /readyz from Go on "
+           "this address of their own, such as 127.0.0.1:9100; with "
+           "--workers one address shows every worker", "ADDRESS",
+           shown="off"),
+    Option("shutdown_delay", SERVER, 0.0, SECONDS, ("--shutdown-delay",),
+           "on SIGTERM, say not ready (/readyz 503) at once but keep "
+           "accepting for this long before draining, so that a load "
+           "balancer (Kubernetes) stops sending first", "SECONDS"),
     # ASGI apps (mount_asgi, serve_asgi, and the command).
     Option("interface", COMMAND, "auto",
            Kind("one of " + ", ".join(INTERFACES), _accept_interface),

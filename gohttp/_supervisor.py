@@ -1,7 +1,8 @@
 """The supervisor of worker processes: it runs N copies of the program,
 all serving the same listening sockets, restarts those that die,
-replaces them one by one on SIGHUP and recycles those past their limits
-(see _control.py for how it talks with them)."""
+replaces them one by one on SIGHUP (and, with --reload, when a watched
+file changes: _reload.py) and recycles those past their limits (see
+_control.py for how it talks with them)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,20 @@ import json
 import os
 import random
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
-from . import __version__, _control, _logging, _options
+from . import (__version__, _address, _control, _gohttp, _logging, _options,
+               _systemd)
+from . import _reload
 from ._gohttp import Error
 from ._sockets import Listeners
 
@@ -107,6 +112,7 @@ class Worker:
     stop_deadline: Optional[float] = None  # set once SIGTERM was sent
     recycling: bool = False
     buffer: bytes = b""
+    metrics: str = ""  # the Unix socket of its metrics, if any
 
     @property
     def pid(self) -> int:
@@ -132,10 +138,24 @@ class Supervisor:
 
     def __init__(self, policy: Policy, *, app_name: Optional[str] = None,
                  shutdown_timeout: float = 10.0,
-                 command: Optional[list[str]] = None) -> None:
+                 command: Optional[list[str]] = None,
+                 binds: Optional[list[str]] = None,
+                 metrics_bind: Optional[str] = None,
+                 watch: Optional[_reload.Watch] = None) -> None:
         self.policy = policy
+        # One /metrics for every worker (see go/opsworkers.go): the
+        # supervisor serves it, each worker its own on a Unix socket in
+        # metrics_dir that the supervisor gathers from.
+        self.metrics_bind = metrics_bind
+        self.metrics_core: Optional[Any] = None
+        self.metrics_dir = ""
+        self.spawned = 0
+        # Where the workers listen when the command line cannot say: the
+        # sockets systemd passed the supervisor (socket activation).
+        self.binds = binds
         self.app_name = app_name
         self.shutdown_timeout = shutdown_timeout
+        self.shutdown_delay = 0.0  # the workers' (they say when ready)
         self.command = command or _rerun_command()
         self.listeners = Listeners()
         self.slots: dict[int, Optional[Worker]] = {
@@ -145,6 +165,11 @@ class Supervisor:
         self.restart_at: dict[int, float] = {}  # slot -> when
         self.reload_queue: list[int] = []
         self.reloading: Optional[Worker] = None  # the reload's new worker
+        self.reload_why = "SIGHUP"
+        self.reload_after_boot = ""  # a change came while starting
+        self.watch = watch  # --reload's files
+        self.changes: list[list[str]] = []  # from the watcher's thread
+        self._wake_w = -1
         self.booted = False
         self.boot_error = ""  # why the workers could not start
         self.stopping = ""  # why, once stopping
@@ -164,23 +189,74 @@ class Supervisor:
         os.set_blocking(wake_r, False)
         os.set_blocking(wake_w, False)
         self.selector.register(wake_r, selectors.EVENT_READ)
+        self._wake_w = wake_w
         previous = self._catch_signals(wake_w)
+        watchdog = _systemd.Watchdog().start()
+        watcher = None
         try:
+            self._open_metrics()
+            if self.watch is not None:
+                watcher = _reload.Watcher(self.watch, self._changed).start()
+                logger.info("reload: watching %s %s", self.watch.describe(),
+                            watcher.how)
             for slot in self.slots:
                 self._spawn(slot)
             while self.workers or not self.stopping:
                 self._step(wake_r)
         finally:
+            watchdog.stop()
+            self._close_metrics()
+            if watcher is not None:
+                watcher.stop()
             self._restore_signals(previous)
             for w in self.workers:
                 w.proc.kill()
                 w.proc.wait()
             self.listeners.close()
             self.selector.close()
+            self._wake_w = -1
             os.close(wake_r)
             os.close(wake_w)
         if self.boot_error:
             raise BootError(self.boot_error)
+
+    # Metrics and probes.
+    def _open_metrics(self) -> None:
+        if self.metrics_bind is None:
+            return
+        self.metrics_dir = tempfile.mkdtemp(prefix="gohttp-metrics-")
+        self.metrics_core = _gohttp.Server(max_handlers=1)
+        try:
+            port = self.metrics_core.metrics_listen(self.metrics_bind,
+                                                    supervisor=True)
+        except OSError as exc:
+            raise BootError(f"cannot listen for metrics on "
+                            f"{self.metrics_bind}: {exc}") from None
+        address = _address.parse(self.metrics_bind)
+        if address.kind == "tcp" and port:
+            address = _address.tcp(address.host, port)
+        logger.info("metrics of every worker at %s/metrics, probes at "
+                    "/healthz and /readyz", address.url("http"))
+
+    def _close_metrics(self) -> None:
+        if self.metrics_core is not None:
+            self.metrics_core.shutdown(0)
+            self.metrics_core = None
+        if self.metrics_dir:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+    def _set_ready(self, state: int) -> None:
+        if self.metrics_core is not None:
+            self.metrics_core.set_ready(state)
+
+    def _publish_workers(self) -> None:
+        """Tell the metrics listener which workers to gather from: the
+        ready worker of each slot, labelled with the slot."""
+        if self.metrics_core is None:
+            return
+        self.metrics_core.metrics_workers("\n".join(
+            f"{slot}={w.metrics}" for slot, w in self.slots.items()
+            if w is not None and w.ready_at is not None and w.metrics))
 
     def _step(self, wake_r: int) -> None:
         now = time.monotonic()
@@ -195,6 +271,10 @@ class Supervisor:
                 self._read(key.data)
         while self.signals:
             self._on_signal(self.signals.pop(0))
+        if self.changes:
+            paths = sorted({p for batch in self.changes for p in batch})
+            self.changes.clear()
+            self._on_change(paths)
         self._reap()
         self._timers()
 
@@ -240,6 +320,8 @@ class Supervisor:
         self._stop_all(why)
 
     def _stop_all(self, why: str) -> None:
+        _systemd.notify("STOPPING=1")
+        self._set_ready(2)
         self.stopping = why
         self.restart_at.clear()
         self.reload_queue.clear()
@@ -254,10 +336,18 @@ class Supervisor:
     def _spawn(self, slot: int, replaces: Optional[Worker] = None
                ) -> Worker:
         ours, theirs = socket.socketpair()
-        settings = {"fd": theirs.fileno(), "slot": slot,
+        settings: dict[str, Any] = {"fd": theirs.fileno(), "slot": slot,
                     "max_requests": self.policy.request_limit(),
                     "max_rss": self.policy.max_rss}
-        env = dict(os.environ, **{_control.ENV: json.dumps(settings)})
+        if self.binds:
+            settings["binds"] = self.binds
+        if self.metrics_dir:
+            self.spawned += 1
+            settings["metrics"] = os.path.join(
+                self.metrics_dir, f"w{slot}-{self.spawned}.sock")
+        # systemd talks with the supervisor alone.
+        env = dict(_systemd.child_environment(dict(os.environ)),
+                   **{_control.ENV: json.dumps(settings)})
         if "GOMAXPROCS" not in env:
             # Read by the worker's Go runtime as it starts; gohttp's
             # import then takes both out of os.environ, so that the
@@ -277,7 +367,8 @@ class Supervisor:
         finally:
             theirs.close()
         ours.setblocking(False)
-        w = Worker(slot, proc, ours, time.monotonic(), replaces=replaces)
+        w = Worker(slot, proc, ours, time.monotonic(), replaces=replaces,
+                   metrics=settings.get("metrics", ""))
         self.workers.append(w)
         self.selector.register(ours, selectors.EVENT_READ, w)
         if replaces is None:
@@ -294,8 +385,8 @@ class Supervisor:
     def _stop(self, w: Worker) -> None:
         """Ask w to drain and exit."""
         if w.stop_deadline is None:
-            w.stop_deadline = (time.monotonic() + self.shutdown_timeout
-                               + KILL_GRACE)
+            w.stop_deadline = (time.monotonic() + self.shutdown_delay
+                               + self.shutdown_timeout + KILL_GRACE)
         self._signal(w, signal.SIGTERM)
 
     def _read(self, w: Worker) -> None:
@@ -372,6 +463,8 @@ class Supervisor:
         w.ready_at = time.monotonic()
         self.shutdown_timeout = float(message.get("shutdown_timeout",
                                                   self.shutdown_timeout))
+        self.shutdown_delay = float(message.get("shutdown_delay",
+                                                self.shutdown_delay))
         if not self.urls:
             self.urls = list(message.get("urls") or [])
             # The worker imported the app: its name says the interface
@@ -390,10 +483,14 @@ class Supervisor:
                 self._next_reload()
         else:
             logger.info("%s ready", w)
+        self._publish_workers()
         if not self.booted and all(s is not None and s.ready_at is not None
                                    for s in self.slots.values()):
             self.booted = True
+            self._set_ready(1)
             self._banner()
+            if self.reload_after_boot:
+                self._reload(self.reload_after_boot)
 
     def _banner(self) -> None:
         what = f"{self.app_name} on" if self.app_name else "on"
@@ -402,6 +499,8 @@ class Supervisor:
         logger.info("gohttp %s serving %s %s with %d worker%s (Go "
                     "net/http) - press Ctrl-C to stop", __version__, what,
                     where, n, "s" if n != 1 else "")
+        _systemd.notify(f"READY=1\nSTATUS=serving on {where} with {n} "
+                        f"worker{'s' if n != 1 else ''}")
 
     def _reap(self) -> None:
         for w in list(self.workers):
@@ -411,6 +510,7 @@ class Supervisor:
             self.workers.remove(w)
             self._forget_control(w)
             self._on_exit(w, code)
+            self._publish_workers()
 
     def _on_exit(self, w: Worker, code: int) -> None:
         now = time.monotonic()
@@ -420,6 +520,15 @@ class Supervisor:
                 self.slots[w.slot] = None
             return
         if not self.booted:
+            if self.watch is not None and not self.boot_error:
+                # While developing: fix the code, and the next change
+                # starts it again.
+                logger.error("%s exited before it was ready (%s): waiting "
+                             "for a change to a watched file to start it "
+                             "again", w, _exit_reason(code))
+                if self.slots.get(w.slot) is w:
+                    self.slots[w.slot] = None
+                return
             if not self.boot_error:
                 self._boot_failed(f"{w} exited before it was ready "
                                   f"({_exit_reason(code)}): see its error "
@@ -433,8 +542,9 @@ class Supervisor:
             logger.error("%s exited before it was ready (%s)", w,
                          _exit_reason(code))
             if w is self.reloading:
-                logger.error("SIGHUP: reload stopped; the workers not yet "
-                             "replaced keep serving")
+                logger.error("%s: reload stopped; the workers not yet "
+                             "replaced keep serving%s", self.reload_why,
+                             " until the next change" if self.watch else "")
                 self.reloading = None
                 self.reload_queue.clear()
             if self.slots.get(w.slot) is None:
@@ -479,11 +589,55 @@ class Supervisor:
                              BOOT_TIMEOUT)
                 w.proc.kill()
 
-    # SIGHUP: one by one.
-    def _reload(self) -> None:
-        logger.info("SIGHUP: replacing the %d workers one by one",
-                    len(self.slots))
-        self.reload_queue = list(self.slots)  # again, if under way
+    # --reload: a watched file changed.
+    def _changed(self, paths: list[str]) -> None:
+        """Called by the watcher's thread: hand paths to the loop."""
+        self.changes.append(paths)
+        try:
+            if self._wake_w >= 0:
+                os.write(self._wake_w, b"r")
+        except OSError:
+            pass  # full: the loop wakes anyway; closed: it has stopped
+
+    def _on_change(self, paths: list[str]) -> None:
+        if self.stopping:
+            return
+        _reload.forget_bytecode(paths)
+        names = [os.path.relpath(p) for p in paths]
+        what = names[0] + (f" and {len(names) - 1} more" if len(names) > 1
+                           else "")
+        why = f"{what} changed"
+        # Workers that failed to start, or wait to restart, start now.
+        now = time.monotonic()
+        waiting = [slot for slot, w in self.slots.items()
+                   if w is None and slot not in self.restart_at]
+        for slot in self.restart_at:
+            self.restart_at[slot] = now
+        if waiting:
+            logger.info("%s: starting the workers that could not", why)
+            for slot in waiting:
+                self._spawn(slot)
+        if not self.booted:
+            # Those already starting may have imported the old code:
+            # replaced once all serve.
+            if len(waiting) < len(self.slots):
+                logger.info("%s: the workers starting are replaced once "
+                            "they serve", why)
+                self.reload_after_boot = why
+            return
+        self._reload(why, skip=waiting)  # those run the new code already
+
+    # SIGHUP (and --reload): one by one.
+    def _reload(self, why: str = "SIGHUP", skip: Iterable[int] = ()
+                ) -> None:
+        self.reload_why = why
+        queue = [slot for slot in self.slots if slot not in skip]
+        if not queue:
+            return
+        logger.info("%s: replacing %s", why,
+                    "the worker" if len(self.slots) == 1
+                    else f"{len(queue)} workers one by one")
+        self.reload_queue = queue  # again, if under way
         if self.reloading is None:
             self._next_reload()
 
@@ -498,7 +652,7 @@ class Supervisor:
             current.recycling = True
             self.reloading = self._spawn(slot, replaces=current)
             return
-        logger.info("SIGHUP: every worker replaced")
+        logger.info("%s: every worker replaced", self.reload_why)
 
 
 def _rerun_command() -> list[str]:

@@ -33,6 +33,10 @@ def serve_as_worker(srv: "Server", app_name: Optional[str]) -> None:
     # Popped: not for the worker's own children.
     settings = json.loads(os.environ.pop(_control.ENV))
     control = socket.socket(fileno=settings["fd"])
+    if settings.get("metrics"):
+        # Its metrics on a socket of its own, which the supervisor's
+        # /metrics gathers from; its /readyz is the supervisor's.
+        srv._configure(metrics_bind="unix:" + settings["metrics"])
     # SIGHUP reloads the workers: the supervisor's business, not ours.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     wanted = [str(a) for a in srv._addresses()]
@@ -49,6 +53,7 @@ def serve_as_worker(srv: "Server", app_name: Optional[str]) -> None:
     def listening() -> None:
         _control.send(control, {"ready": os.getpid(), "urls": srv.urls,
                         "shutdown_timeout": srv.shutdown_timeout,
+                        "shutdown_delay": srv.shutdown_delay,
                         "app_name": app_name})
         threading.Thread(
             target=_watch, name="gohttp-worker-watch", daemon=True,

@@ -8,8 +8,9 @@
     >>> gohttp.serve_asgi(app, port=8000)   # doctest: +SKIP
 
 Go's net/http accepts, parses and writes; one asyncio event loop per
-process, in a thread of gohttp's ("gohttp-asgi"), runs every ASGI app of
-every Server.  Go queues each request for the loop and wakes it through a
+process runs every ASGI app of every Server: on the main thread under
+run(), serve_asgi() and the command, else in a thread of gohttp's
+("gohttp-asgi").  Go queues each request for the loop and wakes it through a
 descriptor (one wake per batch); the loop takes the batch in one call and
 starts one task per request.  The app's send() hands bytes to Go without
 waiting on the network (it waits only once more than 64 KiB are
@@ -26,19 +27,22 @@ import collections
 import concurrent.futures
 import functools
 import inspect
+import signal
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Union
 
 from . import _gohttp, _options
-from ._lifespan import Lifespan, LifespanFailure
+from ._lifespan import Lifespan, LifespanFailure, LifespanInterrupted
 from ._logging import logger as error_logger
 from .wsgi import ClientDisconnected, _script_name
 
 if TYPE_CHECKING:
     from .server import Server
 
-__all__ = ["ASGIApplication", "LifespanFailure", "mount", "serve_asgi"]
+__all__ = ["ASGIApplication", "LifespanFailure", "mount", "route_websocket",
+           "serve_asgi"]
 
 ASGIApplication = Callable[[dict[str, Any], Callable[[], Awaitable[Any]],
                             Callable[[Any], Awaitable[None]]],
@@ -71,8 +75,10 @@ def task_starter(loop: asyncio.AbstractEventLoop
         return start
     ready = getattr(loop, "_ready", None)
     if not isinstance(ready, collections.deque):
-        # uvloop: its queue is not ours to touch.
-        return functools.partial(loop.create_task, name=TASK_NAME)
+        # uvloop: its queue is not ours to touch.  The Task itself, not
+        # uvloop's create_task, which names every task "Task-<n>" before
+        # renaming it (gohttp sets no task factory).
+        return functools.partial(asyncio.Task, loop=loop, name=TASK_NAME)
     return functools.partial(_start_at_once, loop, ready)
 
 
@@ -99,23 +105,35 @@ async def _run(app: ASGIApplication, scope: dict[str, Any],
     the OSError of a client gone away; Go answers 500 if the response had
     not started, else aborts it, unless it was complete: that one stands."""
     try:
-        await app(scope, call.receive, call.send)
+        # The guard gives Go the response the app's send() holds, if
+        # any, as soon as the app waits for something; else it goes with
+        # call._finish, in one call into Go (ext/asgicall.c).
+        await call._guard(app(scope, call.receive, call.send))
     except BaseException as exc:
         # Logged first, then Go answers: the log says why before the
-        # client sees the 500.
+        # client sees the 500 (a WebSocket's close 1011).
         if isinstance(exc, asyncio.CancelledError):
             pass
         elif call.disconnected and _from_disconnect(exc):
             error_logger.debug("ASGI app stopped: the client went away (%r)",
                                exc)
+        elif call.websocket and (call.disconnected or call.ws_closed):
+            # Raised once the WebSocket was closed: what a framework
+            # raises then (Starlette's WebSocketDisconnect, say) is the
+            # news of the close, not a fault.
+            error_logger.debug("ASGI app stopped: the WebSocket is closed "
+                               "(%r)", exc)
         else:
             error_logger.error("Exception in ASGI application (%s %s)",
-                               scope["method"], scope["path"], exc_info=exc)
+                               scope.get("method", "WebSocket"),
+                               scope["path"], exc_info=exc)
         call._finish(False)
         if not isinstance(exc, Exception):
             raise
     else:
-        if not call.complete and not call.disconnected:
+        if call.websocket:
+            pass   # returned: Go closes it (1000), or refuses it (403)
+        elif not call.complete and not call.disconnected:
             error_logger.error(
                 "ASGI application returned without %s (%s %s)",
                 "completing its response" if call.started
@@ -226,37 +244,72 @@ def _new_loop(kind: str) -> asyncio.AbstractEventLoop:
 
 
 class EventLoop:
-    """The process's ASGI event loop, in its own thread, polling the
-    descriptor Go wakes it through."""
+    """The process's ASGI event loop, polling the descriptor Go wakes it
+    through.  It runs in a thread of its own ("gohttp-asgi"), started by
+    the first Server that starts with an ASGI app, or on the main thread
+    itself under run(), serve_asgi() and the command (run_here)."""
 
     def __init__(self, kind: str) -> None:
         self.loop = _new_loop(kind)
         self.kind = ("uvloop" if type(self.loop).__module__.startswith(
             "uvloop") else "asyncio")
         self.start_task = task_starter(self.loop)
-        self.core = _gohttp.ASGILoop(self.loop, self._start,
-                                     ClientDisconnected)
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(ready,),
-                                       name="gohttp-asgi", daemon=True)
-        self.thread.start()
+        # For each request, C sets call.task = start_task(_run(app, scope,
+        # call)).
+        self.core = _gohttp.ASGILoop(self.loop, self.start_task,
+                                     ClientDisconnected, _run)
+        # The thread that runs the loop: None until it first runs.
+        self.thread: Optional[threading.Thread] = None
+        self.stopping = False   # stop() was called
+        self.here = False       # run_here runs it (or is about to)
+        self.closed = False
+        self._lock = threading.Lock()
+
+    def ensure_running(self) -> None:
+        """Run the loop in a thread of its own unless it runs already
+        (a server's start runs this before its lifespan)."""
+        with self._lock:
+            if self.stopping or self.here or self.loop.is_running() or (
+                    self.thread is not None and self.thread.is_alive()
+                    and self.thread is not threading.main_thread()):
+                return
+            ready = threading.Event()
+            self.thread = threading.Thread(target=self._run,
+                                           args=(ready.set,),
+                                           name="gohttp-asgi", daemon=True)
+            self.thread.start()
         ready.wait()
 
-    def _run(self, ready: threading.Event) -> None:
+    def _run(self, ready: Optional[Callable[[], None]] = None) -> None:
+        """Run the loop in this thread until stop(), or until run_here's
+        serving ends."""
         asyncio.set_event_loop(self.loop)
         self.loop.add_reader(self.core.fd, self.core.drain)
-        self.loop.call_soon(ready.set)
+        if ready is not None:
+            self.loop.call_soon(ready)
         try:
             self.loop.run_forever()
         finally:
             self.loop.remove_reader(self.core.fd)
-            self.core.free()
-            self.loop.close()
+            with self._lock:
+                if self.stopping:
+                    self._close()
 
-    def _start(self, app: ASGIApplication, scope: dict[str, Any],
-               call: Any) -> None:
-        """Called by drain() for each new request."""
-        call.task = self.start_task(_run(app, scope, call))
+    def _close(self) -> None:
+        """Free Go's side and close the loop; the loop is not running.
+        Tasks still pending (a lifespan cut short) are cancelled and
+        given a second to end first, as asyncio.run() does."""
+        self.closed = True
+        tasks = asyncio.all_tasks(self.loop)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            try:
+                self.loop.run_until_complete(asyncio.wait(tasks, timeout=1))
+            except Exception:
+                error_logger.exception("ASGI tasks did not end at close")
+        self.core.free()
+        self.loop.close()
 
     def in_loop(self) -> bool:
         return threading.current_thread() is self.thread
@@ -272,7 +325,7 @@ class EventLoop:
             if tasks:
                 await asyncio.wait(tasks, timeout=grace)
 
-        if self.in_loop() or not self.thread.is_alive():
+        if self.in_loop() or not self.loop.is_running():
             return
         done = asyncio.run_coroutine_threadsafe(cancel_all(), self.loop)
         try:
@@ -284,12 +337,123 @@ class EventLoop:
 
     def stop(self) -> None:
         """Refuse new requests, stop the loop and free Go's side."""
-        if not self.thread.is_alive():
-            return
-        self.core.close()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        if not self.in_loop():
-            self.thread.join(5.0)
+        with self._lock:
+            if self.closed or self.stopping:
+                return
+            self.stopping = True
+            self.core.close()
+            if not self.loop.is_running():
+                self._close()   # never ran, or run_here has returned
+                return
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        thread = self.thread
+        if (thread is not None and thread is not threading.current_thread()
+                and thread is not threading.main_thread()):
+            thread.join(5.0)
+
+    def run_here(self, server: "Server", serve: Callable[[], None],
+                 drain: Callable[[str], None],
+                 force: Callable[[], None]) -> None:
+        """Run the loop on this, the main, thread while serve() (start the
+        server, wait until it stops) runs in a thread of its own: how
+        run() serves a Server with ASGI apps.  Ctrl-C and SIGTERM reach
+        the loop's signal handlers: the first runs drain(why) in a
+        thread, the loop serving on meanwhile; a second, force().  What
+        serve() raises is raised here.  When serving is over, the loop
+        goes on in a thread if another server still uses it."""
+        failed: list[BaseException] = []
+        drains: list[threading.Thread] = []
+
+        def control() -> None:
+            try:
+                try:
+                    serve()
+                finally:
+                    for thread in list(drains):   # it needs the loop
+                        thread.join()
+                if server._shutting_down:
+                    _wait_shut_down(server)   # begun by an app, say
+                else:
+                    server.shutdown()   # a listener failed: it stopped
+            except BaseException as exc:   # raised in the main thread
+                failed.append(exc)
+            finally:
+                self.loop.call_soon_threadsafe(self.loop.stop)
+
+        def on_signal(why: str) -> None:
+            if drains:
+                threading.Thread(target=force, name="gohttp-force",
+                                 daemon=True).start()
+                return
+            thread = threading.Thread(target=drain, args=(why,),
+                                      name="gohttp-drain")
+            drains.append(thread)
+            thread.start()
+
+        handled = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+        previous = {sig: signal.getsignal(sig) for sig in handled}
+        with self._lock:
+            self.thread = threading.current_thread()
+            self.here = True
+        for sig, why in handled.items():
+            self.loop.add_signal_handler(sig, on_signal, why)
+        try:
+            threading.Thread(target=control, name="gohttp-serve",
+                             daemon=True).start()
+            self._run()
+        finally:
+            for sig in handled:
+                if not self.loop.is_closed():
+                    self.loop.remove_signal_handler(sig)
+                signal.signal(sig, previous[sig])
+            asyncio.set_event_loop(None)
+            with self._lock:
+                self.here = False
+        if not self.stopping and _users():
+            self.ensure_running()   # a server not yet drained, another one
+        else:
+            self.stop()
+        if failed and not (drains and isinstance(failed[0],
+                                                 LifespanInterrupted)):
+            raise failed[0]
+
+
+def runs_here(server: "Server") -> bool:
+    """Whether server.run() on this thread runs the ASGI loop itself:
+    the main thread, a server with ASGI apps, and a loop that has not
+    run yet (no other server started one)."""
+    mounts = getattr(server, "_asgi_mounts", None)
+    if mounts is None or sys.platform == "win32" or \
+            threading.current_thread() is not threading.main_thread():
+        return False   # (Windows: no loop.add_signal_handler)
+    loop: EventLoop = mounts.loop
+    return loop is _loop and not loop.stopping and loop.thread is None
+
+
+def _wait_shut_down(server: "Server") -> None:
+    """Wait until a shutdown() under way in another thread has run
+    server's hooks, which need the loop: its requests cancelled, its
+    lifespans shut down."""
+    from . import server as server_module
+
+    mounts = getattr(server, "_asgi_mounts", None)
+    limits = [life.timeout or 60.0 for life in mounts.lifespans] \
+        if mounts is not None else []
+    deadline = time.monotonic() + CANCEL_GRACE + 1.0 + sum(limits)
+    while time.monotonic() < deadline:
+        with server_module._live_lock:
+            if server not in server_module._live:
+                return
+        time.sleep(0.02)
+
+
+def _users() -> list["Server"]:
+    """The serving Servers that have ASGI apps."""
+    from . import server as server_module
+
+    with server_module._live_lock:
+        return [s for s in server_module._live
+                if getattr(s, "_asgi_mounts", None) is not None]
 
 
 _loop: Optional[EventLoop] = None
@@ -301,7 +465,7 @@ def event_loop(kind: str = "auto") -> EventLoop:
     global _loop
     kind = _options.check("loop", kind)
     with _loop_lock:
-        if _loop is None or not _loop.thread.is_alive():
+        if _loop is None or _loop.stopping:
             _loop = EventLoop(kind)
         elif kind != "auto" and kind != _loop.kind:
             raise ValueError(f"the ASGI loop of this process is "
@@ -321,6 +485,7 @@ class _Mounts:
         self.lifespans: list[Lifespan] = []
 
     def startup(self) -> None:
+        self.loop.ensure_running()
         started = []
         try:
             for lifespan in self.lifespans:
@@ -332,6 +497,8 @@ class _Mounts:
             raise
 
     def shutdown(self) -> None:
+        for lifespan in self.lifespans:
+            lifespan.interrupt()   # a startup still under way
         self.loop.cancel(self.routes, CANCEL_GRACE)
         for lifespan in reversed(self.lifespans):
             lifespan.shutdown()
@@ -376,6 +543,39 @@ def mount(server: "Server", prefix: str, app: ASGIApplication, *,
         server._core.handle_asgi("/", route)
     mounts.routes.add(route)
     mounts.lifespans.append(life)
+    return route
+
+
+def route_websocket(server: "Server", pattern: str, app: ASGIApplication,
+                    *, name: Optional[str] = None) -> Any:
+    """Serve the WebSocket handshakes matching pattern (a ServeMux
+    pattern, as ``Server.route`` takes: ``"/chat/{room}"``) with the ASGI
+    app, which gets ``websocket`` scopes only, with ``path_params``
+    ({wildcard: value}).  Other requests there get 426 Upgrade Required
+    from Go, a broken handshake 400.  There is no lifespan for such a
+    route.  Returns the route (an ASGIApp); name is for the caller's
+    bookkeeping (gohttp.websocket's), unused here.
+
+    >>> async def echo(scope, receive, send):
+    ...     await receive()                       # websocket.connect
+    ...     await send({"type": "websocket.accept"})
+    ...     while (msg := await receive())["type"] == "websocket.receive":
+    ...         await send({"type": "websocket.send", "text": msg.get("text"),
+    ...                     "bytes": msg.get("bytes")})
+    >>> route_websocket(srv, "/echo/{room}", echo)   # doctest: +SKIP
+    """
+    if not isinstance(pattern, str):
+        raise TypeError(f"pattern must be str, not {type(pattern).__name__}")
+    if not callable(app):
+        raise TypeError(f"an ASGI app must be callable as "
+                        f"await app(scope, receive, send), not "
+                        f"{type(app).__name__}")
+    app = asgi3(app)
+    ev = event_loop("auto")
+    route = _gohttp.ASGIApp(app, "", ev.core, websocket=True)
+    mounts = _mounts(server, ev)
+    server._core.handle_asgi(pattern, route)
+    mounts.routes.add(route)
     return route
 
 
@@ -426,12 +626,7 @@ def _stop_if_unused() -> None:
     """Stop the process's loop once no serving Server has an ASGI app: the
     last step of a graceful shutdown (requests, cancellations and
     lifespans have ended).  A later mount starts a new one."""
-    from . import server as server_module
-
-    with server_module._live_lock:
-        users = [s for s in server_module._live
-                 if getattr(s, "_asgi_mounts", None) is not None]
-    if _loop is not None and not users:
+    if _loop is not None and not _users():
         _loop.stop()
 
 
@@ -440,14 +635,9 @@ def _stop_at_exit() -> None:
     """Before the servers' own exit hook (atexit runs this first): shut
     down the servers that serve ASGI, while the loop still runs their
     requests and lifespans, then stop the loop."""
-    from . import server as server_module
-
     if _loop is None:
         return
-    with server_module._live_lock:
-        servers = [s for s in server_module._live
-                   if getattr(s, "_asgi_mounts", None) is not None]
-    for srv in servers:
+    for srv in _users():
         try:
             srv.shutdown(timeout=min(srv.shutdown_timeout, 5.0))
         except Exception:

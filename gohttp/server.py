@@ -6,15 +6,18 @@ import atexit
 import os
 import signal
 import threading
+import time
 from typing import (TYPE_CHECKING, Any, Callable, Optional, Sequence,
                     TypeVar, Union)
 
-from . import __version__, _address, _gohttp, _logging, _options
+from . import (__version__, _address, _gohttp, _logging, _options,
+               _systemd)
 from ._address import Address
 from ._gohttp import (ForkedProcessError, Request, ResponseWriter,
                       ServerStateError)
 
 if TYPE_CHECKING:
+    from ._websocket import WebSocketHandler
     from .asgi import ASGIApplication
     from .wsgi import WSGIApplication
 
@@ -23,6 +26,7 @@ __all__ = ["Server", "Handler", "route", "run", "shutdown"]
 Handler = Callable[[ResponseWriter, Request], None]
 StrPath = Union[str, "os.PathLike[str]"]
 H = TypeVar("H", bound=Handler)
+WH = TypeVar("WH", bound="WebSocketHandler")
 
 logger = _logging.logger
 
@@ -88,6 +92,17 @@ class Server:
       processes may listen on the same address (the kernel spreads
       connections among them).  ``run(workers=N)`` starts such
       processes for you.
+    - WebSockets (ASGI apps, ``gohttp.asgi.route_websocket``):
+      ``ws_max_size`` (bytes per message, 16 MiB; beyond, close 1009),
+      ``ws_ping_interval`` and ``ws_ping_timeout`` (seconds, 20 each; a
+      client that does not answer a ping is dropped),
+      ``ws_per_message_deflate`` (on), ``ws_max_connections`` (None: no
+      limit; beyond, 503).
+    - ``metrics_bind="127.0.0.1:9100"``: Prometheus metrics at /metrics,
+      and /healthz and /readyz for probes, served by Go on a listener of
+      their own (docs/metrics.md); ``shutdown_delay``: seconds run()
+      keeps accepting after SIGTERM, /readyz saying 503 already, before
+      it drains.
     """
 
     def __init__(
@@ -122,7 +137,14 @@ class Server:
         forwarded_allow_ips: Union[str, Sequence[str], None] = (
             _D["forwarded_allow_ips"]),
         reuse_port: bool = _D["reuse_port"],
+        ws_max_size: int = _D["ws_max_size"],
+        ws_ping_interval: Optional[float] = _D["ws_ping_interval"],
+        ws_ping_timeout: Optional[float] = _D["ws_ping_timeout"],
+        ws_per_message_deflate: bool = _D["ws_per_message_deflate"],
+        ws_max_connections: Optional[int] = _D["ws_max_connections"],
         shutdown_timeout: float = _D["shutdown_timeout"],
+        metrics_bind: Optional[str] = _D["metrics_bind"],
+        shutdown_delay: float = _D["shutdown_delay"],
     ) -> None:
         # Every argument is an option of _options.OPTIONS: checked there,
         # all of them before the core (a Go server) is made.
@@ -131,11 +153,13 @@ class Server:
         max_handlers = _options.check("max_handlers",
                                       options.pop("max_handlers"))
         self._started = False
+        self._shutting_down = False   # shutdown() has been called
         # The options this server keeps (_SERVER_OPTIONS), checked.
         self._options: dict[str, Any] = {
             o.name: o.check(o.default) for o in _options.OPTIONS
             if o.where in _SERVER_OPTIONS}
         self._adopted: Optional[list[Address]] = None
+        self._metrics_port = 0
         self._set(options)
         self._core = _gohttp.Server(max_handlers=max_handlers)
 
@@ -171,6 +195,25 @@ class Server:
         """How long run()'s Ctrl-C or SIGTERM, and shutdown(), wait for
         requests in flight (seconds)."""
         return float(self._options["shutdown_timeout"])
+
+    @property
+    def shutdown_delay(self) -> float:
+        """How long run() keeps accepting after SIGTERM or Ctrl-C, not
+        ready already, before it drains (seconds)."""
+        return float(self._options["shutdown_delay"])
+
+    @property
+    def metrics_url(self) -> Optional[str]:
+        """The base URL of the metrics listener once started
+        (``http://127.0.0.1:9100``; ``unix:PATH`` for a Unix socket), or
+        None without one: /metrics, /healthz and /readyz are there."""
+        bind = self._options["metrics_bind"]
+        if bind is None:
+            return None
+        address = _address.parse(bind)
+        if address.kind == "tcp" and self._metrics_port:
+            address = _address.tcp(address.host, self._metrics_port)
+        return address.url("http")
 
     def _addresses(self) -> list[Address]:
         """Where the server is to listen, in order: the inherited sockets
@@ -221,6 +264,35 @@ class Server:
         def register(handler: H) -> H:
             self.handle(pattern, handler)
             return handler
+
+        return register
+
+    def websocket(self, pattern: str) -> Callable[[WH], WH]:
+        """Register the decorated function as the WebSocket handler of
+        pattern (a route() pattern, e.g. ``"/chat/{room}"``)::
+
+            @srv.websocket("/echo")
+            async def echo(ws, req):
+                await ws.accept()
+                async for message in ws:
+                    await ws.send(message)
+
+        handler(ws, req) gets a gohttp.AsyncWebSocket if it is an
+        ``async def`` (it runs on the ASGI event loop: an idle connection
+        costs no thread), else a gohttp.WebSocket whose methods block (it
+        runs in a thread of its own while connected).  Go answers a
+        request there that is no WebSocket upgrade with 426.  Returns
+        the function unchanged.  See gohttp/_websocket.py.
+        """
+        if not isinstance(pattern, str):
+            raise TypeError(f"websocket() takes a pattern string, not "
+                            f"{type(pattern).__name__}: write "
+                            f"@websocket(\"/path\"), not @websocket")
+
+        def register(handler: WH) -> WH:
+            from ._websocket import register as register_websocket
+
+            return register_websocket(self, pattern, handler)
 
         return register
 
@@ -305,14 +377,25 @@ class Server:
                 raise ServerStateError("the server was shut down: create a "
                                        "new Server to serve again")
             raise ServerStateError("the server has already been started")
-        self._run_hooks(0)   # ASGI lifespan startup
+        metrics = self._options["metrics_bind"]
+        if metrics is not None:
+            # Open first: /readyz says "starting" while the app starts.
+            self._metrics_port = self._core.metrics_listen(metrics)
         try:
-            self._core.listen(None, 0,
-                              binds=[str(a) for a in self._addresses()],
-                              **_options.listen_arguments(self._options))
+            self._run_hooks(0)   # ASGI lifespan startup
+            try:
+                self._core.listen(None, 0,
+                                  binds=[str(a) for a in self._addresses()],
+                                  **_options.listen_arguments(self._options))
+            except BaseException:
+                self._run_hooks(1)
+                raise
         except BaseException:
-            self._run_hooks(1)
+            if metrics is not None:
+                self._core.shutdown(0)  # closes the metrics listener
             raise
+        if metrics is not None:
+            self._core.set_ready(1)
         self._started = True
         with _live_lock:
             _live.add(self)
@@ -380,9 +463,10 @@ class Server:
                 raise ServerStateError("run(workers=...) needs a server "
                                        "not yet started: the workers "
                                        "listen, not the supervisor")
-            _supervisor.Supervisor(policy, app_name=app_name,
-                                   shutdown_timeout=self.shutdown_timeout
-                                   ).run()
+            _supervisor.Supervisor(
+                policy, app_name=app_name,
+                shutdown_timeout=self.shutdown_timeout,
+                metrics_bind=self._options["metrics_bind"]).run()
         else:
             self._serve_in_foreground(app_name)
 
@@ -392,31 +476,57 @@ class Server:
         """run() in this process: until Ctrl-C or SIGTERM, or shutdown()
         from elsewhere.  on_listening is called once listening.  A worker
         prints neither banner nor drain notice: its supervisor does."""
-        # Signals are caught from the first moment: one that lands while
-        # the server starts or the banner prints still drains the server.
-        restore = _catch_sigterm()
+        def serve() -> None:
+            if not self._started:
+                self.start()
+            if on_listening is not None:
+                on_listening()
+            if banner:
+                what = f"{app_name} on" if app_name else "on"
+                logger.info("gohttp %s serving %s %s (Go net/http) - "
+                            "press Ctrl-C to stop", __version__, what,
+                            self.url)
+            if banner and self.metrics_url:
+                logger.info("metrics at %s/metrics, probes at "
+                            "/healthz and /readyz", self.metrics_url)
+            # systemd's Type=notify (nothing without NOTIFY_SOCKET):
+            # listening, the ASGI lifespan startup done.
+            _systemd.notify(f"READY=1\nSTATUS=serving on "
+                            f"{' '.join(self.urls)}")
+            watchdog.start()
+            self._core.wait()
+
         restore_hup = self._reload_on_sighup()
+        watchdog = _systemd.Watchdog()
         try:
+            if getattr(self, "_asgi_mounts", None) is not None:
+                from . import asgi
+                if asgi.runs_here(self):
+                    # The ASGI loop on this, the main, thread: its signal
+                    # handlers drain; serve() waits in a thread.
+                    asgi.event_loop().run_here(
+                        self, serve,
+                        lambda why: self._drain(why if banner else ""),
+                        self._force)
+                    return
+            # Signals are caught from the first moment: one that lands
+            # while the server starts or the banner prints still drains
+            # the server.
+            restore = _catch_sigterm()
             try:
-                if not self._started:
-                    self.start()
-                if on_listening is not None:
-                    on_listening()
-                if banner:
-                    what = f"{app_name} on" if app_name else "on"
-                    logger.info("gohttp %s serving %s %s (Go net/http) - "
-                                "press Ctrl-C to stop", __version__, what,
-                                self.url)
-                self._core.wait()
-                return  # shutdown() was called elsewhere
-            except KeyboardInterrupt:
-                why = "Ctrl-C"
-            except _Terminated:
-                why = "SIGTERM"
-            self._drain(why if banner else "")
+                try:
+                    serve()
+                    return  # shutdown() was called elsewhere
+                except KeyboardInterrupt:
+                    why = "Ctrl-C"
+                except _Terminated:
+                    why = "SIGTERM"
+                self._drain(why if banner else "")
+            finally:
+                restore()
         finally:
+            watchdog.stop()
             restore_hup()
-            restore()
 
     def _reload_on_sighup(self) -> Callable[[], None]:
         """Under TLS, make SIGHUP reload the certificate (reload_tls)
@@ -451,11 +561,27 @@ class Server:
             if why:
                 logger.info("%s: shutting down, waiting up to %gs for "
                             "requests in flight", why, self.shutdown_timeout)
+            _systemd.notify("STOPPING=1")
+            delay = self.shutdown_delay
+            if delay > 0 and self._started and self.serving:
+                # Not ready at once; the listeners stay open meanwhile, so
+                # that requests sent before the load balancer heard are
+                # served.
+                if self._options["metrics_bind"] is not None:
+                    self._core.set_ready(2)
+                if why:
+                    logger.info("not ready; draining in %gs "
+                                "(shutdown_delay)", delay)
+                time.sleep(delay)
             self.shutdown()
         except (KeyboardInterrupt, _Terminated):
-            logger.warning("forced shutdown: the requests in flight are "
-                           "cut off")
-            self.shutdown(timeout=0)
+            self._force()
+
+    def _force(self) -> None:
+        """Cut a graceful shutdown short: a second Ctrl-C or SIGTERM."""
+        logger.warning("forced shutdown: the requests in flight are "
+                       "cut off")
+        self.shutdown(timeout=0)
 
     def shutdown(self, timeout: Optional[float] = None) -> bool:
         """Stop serving gracefully: stop accepting, let requests in flight
@@ -472,6 +598,7 @@ class Server:
             threading.Thread(target=self.shutdown, args=(timeout,),
                              name="gohttp-shutdown").start()
             return False
+        self._shutting_down = True
         try:
             return self._core.shutdown(timeout)
         finally:

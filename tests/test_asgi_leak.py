@@ -18,6 +18,7 @@ import gohttp
 from gohttp import _gohttp
 from helpers.asgi_fixtures import read_body, respond, serve_asgi  # noqa: F401
 from helpers.common import TIMEOUT, rss_bytes
+from helpers.leak import REFS_PER_REQUEST, needs_pydebug, refs_per_request
 
 MiB = 1024 * 1024
 WARM_UP = 3_000
@@ -57,6 +58,14 @@ def settle():
                                      asgi.event_loop().loop).result(TIMEOUT)
     for _ in range(3):
         gc.collect()
+
+
+def loop_settle():
+    """settle() without the collection: refs_per_request collects."""
+    from gohttp import asgi
+
+    asyncio.run_coroutine_threadsafe(asyncio.sleep(0.01),
+                                     asgi.event_loop().loop).result(TIMEOUT)
 
 
 def live_calls():
@@ -136,3 +145,55 @@ def test_servers_and_mounts_come_and_go():
     settle()
     assert len(gc.get_objects()) - before < 200
     assert sum(type(o).__name__ == "ASGIApp" for o in gc.get_objects()) <= 1
+
+
+async def four_paths(scope, receive, send):
+    """/hello answers at once; /upload reads a body of several chunks;
+    /stream sends five messages; /fail raises before responding."""
+    path = scope["path"]
+    if path == "/hello":
+        await respond(send, b"hi")
+    elif path == "/upload":
+        body = await read_body(receive)
+        await respond(send, b"%d" % len(body))
+    elif path == "/stream":
+        await send({"type": "http.response.start", "status": 200})
+        for i in range(4):
+            await send({"type": "http.response.body", "body": b"%d," % i,
+                        "more_body": True})
+        await send({"type": "http.response.body", "body": b"end"})
+    else:
+        raise ValueError("expected")
+
+
+UPLOAD = b"u" * (150 * 1024)   # three chunks of Go's 64 KiB
+EXPECTED = {"/hello": (200, b"hi"), "/upload": (200, b"%d" % len(UPLOAD)),
+            "/stream": (200, b"0,1,2,3,end"), "/fail": (500, None)}
+
+
+@needs_pydebug
+@pytest.mark.parametrize("path, requests", [
+    ("/hello", 5_000), ("/upload", 1_000), ("/stream", 3_000),
+    ("/fail", 2_000)])
+def test_total_refcount_settles(serve_asgi, pool, caplog, path, requests):
+    """Every reference an ASGI request takes is given back, on any object
+    (sys.gettotalrefcount on a debug CPython: make test-pydebug): a hello
+    world, an upload read in chunks, a streamed response, an app that
+    raises."""
+    srv = serve_asgi(four_paths)
+    status, body = EXPECTED[path]
+    method, payload = ("POST", UPLOAD) if path == "/upload" else ("GET", None)
+
+    def run(n):
+        for _ in range(n):
+            r = pool.request(method, srv.url + path, body=payload)
+            assert r.status == status, (r.status, r.data[:200])
+            assert body is None or r.data == body
+        loop_settle()
+
+    with caplog.at_level(logging.CRITICAL + 1, logger="gohttp"):
+        run(requests // 5)
+        grown = refs_per_request(run, requests)
+    assert grown < REFS_PER_REQUEST, \
+        f"{path}: {grown:.4f} references per request"
+    assert live_calls() == 0

@@ -215,6 +215,62 @@ def test_serve_asgi_until_sigterm(tmp_path):
     assert proc.returncode == 0
 
 
+RUN_AND_STOP = """
+import asyncio, threading, gohttp
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            print(message["type"], flush=True)
+            if message["type"] == "lifespan.shutdown":
+                await asyncio.sleep(0.3)   # it needs the loop meanwhile
+                print("shutdown complete", flush=True)
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    print("main thread", threading.current_thread() is
+          threading.main_thread(), flush=True)
+    srv.shutdown()
+    await send({"type": "http.response.start", "status": 200})
+    await send({"type": "http.response.body", "body": b"bye"})
+
+srv = gohttp.Server("127.0.0.1", 0)
+srv.mount_asgi("/", app)
+srv.run()
+print("returned", flush=True)
+"""
+
+
+def test_an_app_stops_run_and_its_lifespan_shutdown_completes():
+    """Under run() the loop is the main thread's: an app's shutdown()
+    ends run() only after the lifespan shutdown, which the loop runs."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(
+        os.path.dirname(gohttp.__file__))}
+    proc = subprocess.Popen([sys.executable, "-c", RUN_AND_STOP], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        line = ""
+        while "serving" not in line:
+            line = proc.stderr.readline()
+            assert line, "the server never said where it serves"
+        url = re.search(r"http://[\d.:]+", line).group(0)
+        assert urllib3.request("GET", url, retries=False,
+                               timeout=TIMEOUT).data == b"bye"
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        proc.kill()
+    assert out == ("lifespan.startup\nmain thread True\n"
+                   "lifespan.shutdown\nshutdown complete\nreturned\n"), err
+    assert proc.returncode == 0, err
+
+
 def test_an_app_shuts_its_own_server_down(http):
     """shutdown() from the ASGI loop's thread starts the shutdown and
     returns False at once: waiting there would wait for itself."""

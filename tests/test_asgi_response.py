@@ -58,6 +58,45 @@ def test_body_in_many_messages_and_memoryview(serve_asgi, http):
     assert http.request("GET", srv.url + "/").data == b"abc"
 
 
+def test_a_whole_response_reaches_the_client_while_the_app_goes_on(
+        serve_asgi, http):
+    """The last body of a response sent whole waits in C for the app's
+    end, to go to Go with it; an app that waits for something after it
+    (Starlette's background tasks) has it sent as it waits."""
+    answered, ended = threading.Event(), threading.Event()
+
+    async def app(scope, receive, send):
+        await respond(send, b"early")
+        await wait_for(answered)   # the client has the response already
+        await asyncio.sleep(0)
+        ended.set()
+
+    srv = serve_asgi(app)
+    r = http.request("GET", srv.url + "/")
+    assert (r.status, r.data) == (200, b"early")
+    assert r.headers["Content-Length"] == "5"
+    assert not ended.is_set()
+    answered.set()
+    assert ended.wait(TIMEOUT)
+    assert http.request("GET", srv.url + "/").data == b"early"   # still serves
+
+
+def test_a_whole_response_then_an_exception_or_a_cancel_stands(
+        serve_asgi, http, asgi_errors):
+    """An app that raises right after its whole response, or after it
+    waited once: the response stands, as it did when it went at once."""
+    async def app(scope, receive, send):
+        await respond(send, b"kept")
+        if scope["path"] == "/later":
+            await asyncio.sleep(0)
+        raise RuntimeError("after the response")
+
+    srv = serve_asgi(app)
+    for path in ("/now", "/later"):
+        r = http.request("GET", srv.url + path)
+        assert (r.status, r.data) == (200, b"kept")
+
+
 def test_head_has_no_body(serve_asgi, http):
     async def app(scope, receive, send):
         await respond(send, b"" if scope["method"] == "HEAD" else b"body")
@@ -456,6 +495,7 @@ def test_a_blocked_loop_delays_asgi_but_not_the_server(serve_asgi, http):
     assert results["/fast"][:2] == (200, b"/fast")
 
 
+@pytest.mark.heavy
 def test_a_thousand_concurrent_streams(serve_asgi):
     n = 1000
 
@@ -585,3 +625,74 @@ def test_a_task_the_app_leaks_cannot_send_later(serve_asgi, http):
     assert results and "valid only until the ASGI app returns" in str(
         results[0])
     assert http.request("GET", srv.url + "/").data == b"on time"
+
+
+
+def test_an_empty_response_does_not_alias_the_next_ones_buffers(
+        serve_asgi, http):
+    """Found by the soak (tests/soak/): a response whose body was empty
+    left the buffer the loop fills and the one the goroutine writes as
+    one array, for the next response on that call (sequential requests
+    reuse it).  Over HTTP/2, Go writes a body as the client's window
+    allows, from that array: the app's next send() wrote over bytes not
+    yet sent, and the client got a whole response with wrong bytes."""
+    h2conn = pytest.importorskip("h2.connection", reason="needs h2")
+    import h2.config
+    import h2.events
+    import h2.settings
+
+    taken = threading.Event()
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200})
+        if scope["path"] == "/empty":
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if scope["path"] == "/small":
+            await respond_parts(send, [b"s" * 100000, b"t" * 1000])
+            return
+        # The goroutine takes the first part and writes it as the
+        # client's window (1 KiB) allows; the second comes meanwhile,
+        # both under the high-water mark, so neither send() waits.
+        await send({"type": "http.response.body", "body": b"a" * 40000,
+                    "more_body": True})
+        await asyncio.sleep(0.2)
+        await send({"type": "http.response.body", "body": b"b" * 20000})
+        taken.set()
+
+    async def respond_parts(send, parts):
+        for part in parts[:-1]:
+            await send({"type": "http.response.body", "body": part,
+                        "more_body": True})
+        await send({"type": "http.response.body", "body": parts[-1]})
+
+    srv = serve_asgi(app, http2_cleartext=True)
+    assert http.request("GET", srv.url + "/small").data == (
+        b"s" * 100000 + b"t" * 1000)  # the call's buffers grow
+    assert http.request("GET", srv.url + "/empty").data == b""
+
+    sock = connect(srv.address)
+    conn = h2conn.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1024})
+    conn.send_headers(1, [(":method", "GET"), (":path", "/big"),
+                          (":scheme", "http"), (":authority", "x")],
+                      end_stream=True)
+    sock.sendall(conn.data_to_send())
+    body, ended = bytearray(), False
+    while not ended:
+        data = sock.recv(65536)
+        assert data, "the server closed the connection"
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.DataReceived):
+                body += ev.data
+                if taken.wait(TIMEOUT):  # the window opens once both came
+                    conn.acknowledge_received_data(
+                        ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded):
+                ended = True
+            elif isinstance(ev, h2.events.StreamReset):
+                pytest.fail(f"the stream was reset: {ev}")
+        sock.sendall(conn.data_to_send())
+    sock.close()
+    assert bytes(body) == b"a" * 40000 + b"b" * 20000

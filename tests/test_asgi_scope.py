@@ -59,7 +59,9 @@ def test_every_field_of_a_simple_get(serve_asgi, http):
     assert isinstance(scope["client"][1], int) and scope["client"][1] > 0
     assert scope["server"] == ["127.0.0.1", srv.port]
     assert scope["state"] == {}
-    assert scope["extensions"] == {}
+    assert scope["extensions"] == {"http.response.pathsend": {},
+                                   "http.response.early_hint": {},
+                                   "http.response.trailers": {}}
     assert scope["types"] == {
         "type": "str", "asgi": "dict", "http_version": "str",
         "method": "str", "scheme": "str", "path": "str", "raw_path": "bytes",
@@ -169,7 +171,10 @@ def test_each_request_gets_its_own_scope(serve_asgi, http):
     srv = serve_asgi(keep)
     for _ in range(2):
         assert http.request("GET", srv.url + "/").status == 200
-    assert scopes[1] == ({"version": "3.0", "spec_version": "2.4"}, {})
+    assert scopes[1] == ({"version": "3.0", "spec_version": "2.4"},
+                         {"http.response.pathsend": {},
+                          "http.response.early_hint": {},
+                          "http.response.trailers": {}})
 
 
 def test_mount_arguments_are_checked():

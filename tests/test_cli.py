@@ -21,15 +21,15 @@ TESTS = Path(__file__).resolve().parent
 
 
 @contextlib.contextmanager
-def gohttp_command(env, *args, code=None):
-    """Run `python -m gohttp ARGS` (or `python -c CODE`) from tests/;
-    yields (process, Banner).  The process is killed if still running
-    at the end."""
-    command = ([sys.executable, "-c", code] if code
+def gohttp_command(env, *args, code=None, pass_fds=()):
+    """Run `python -m gohttp ARGS` (or `python -c CODE ARGS`) from tests/,
+    with the descriptors pass_fds; yields (process, Banner).  The process
+    is killed if still running at the end."""
+    command = ([sys.executable, "-c", code, *args] if code
                else [sys.executable, "-m", "gohttp", *args])
     proc = subprocess.Popen(command, cwd=TESTS, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=as_in_a_terminal)
+                            preexec_fn=as_in_a_terminal, pass_fds=pass_fds)
     try:
         yield proc, Banner(proc)
     finally:
@@ -230,7 +230,7 @@ def test_the_option_table_is_servers_and_runs_signature():
      "--max-handlers must be a whole number of at least 1, not 0"),
     (["--workers", "many"], "--workers wants a number of worker processes"),
     (["--fd", "x"], "--fd wants a file descriptor number, not 'x'"),
-    (["--log-level", "loud"], "invalid choice"),
+    (["--log-level", "loud"], "--log-level must be one of debug, info"),
 ])
 def test_bad_options(captured, capsys, args, message):
     with pytest.raises(SystemExit) as exc:

@@ -5,6 +5,7 @@ serving (and its failure stops the command), workers and SIGHUP."""
 import signal
 import sys
 import threading
+import time
 
 import pytest
 import urllib3
@@ -58,6 +59,72 @@ def test_sigterm_lets_a_request_finish_then_runs_lifespan_shutdown(
         client.join(TIMEOUT)
         assert result["r"][0] == 200
     assert log.read_text() == f"slow request done\nshutdown {proc.pid}\n"
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "auto"])
+def test_the_loop_runs_on_the_main_thread(subprocess_env, loop):
+    """As under uvicorn, the command's loop is the main thread's: an app
+    can add its own signal handlers (anyio's open_signal_receiver does),
+    and Ctrl-C and SIGTERM still drain the server."""
+    with gohttp_command(subprocess_env, "asgi_apps.held:signals",
+                        "-b", "127.0.0.1:0", "--loop", loop) as (
+            proc, banner):
+        _, url = banner.wait()
+        assert get(url + "/install") == (200, "main thread")
+        proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + TIMEOUT
+        while get(url + "/seen")[1] != "USR1":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(TIMEOUT) == 0
+        assert "Ctrl-C: shutting down" in banner.rest()
+
+
+def test_a_second_sigterm_cuts_the_requests_off(subprocess_env):
+    with gohttp_command(subprocess_env, "asgi_apps.held:app",
+                        "-b", "127.0.0.1:0", "--lifespan", "off") as (
+            proc, banner):
+        _, url = banner.wait()
+        result = {}
+
+        def held():
+            try:
+                result["r"] = get(url + "/held")
+            except urllib3.exceptions.HTTPError as exc:
+                result["r"] = exc
+        client = threading.Thread(target=held)
+        client.start()
+        deadline = time.monotonic() + TIMEOUT
+        while not get(url + "/count")[1].startswith("1 "):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        banner.wait_for("SIGTERM: shutting down")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(TIMEOUT) == 0
+        client.join(TIMEOUT)
+        assert "forced shutdown" in banner.rest()
+        assert not isinstance(result["r"], tuple) or result["r"][0] == 500
+
+
+def test_a_hanging_startup_times_out_or_stops_at_ctrl_c(subprocess_env):
+    code, stderr = failure(subprocess_env, "asgi_apps.held:hanging_startup",
+                           "-b", "127.0.0.1:0", "--timeout-lifespan", "0.5")
+    assert code == 1
+    assert stderr == ("startup began\ngohttp: ASGI lifespan startup did "
+                      "not complete within 0.5s (timeout_lifespan)\n")
+    # Ctrl-C while it hangs: no waiting for the timeout, nothing left.
+    with gohttp_command(subprocess_env, "asgi_apps.held:hanging_startup",
+                        "-b", "127.0.0.1:0") as (proc, banner):
+        banner.wait_for("startup began")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(TIMEOUT) == 0
+        assert time.monotonic() - started < 5
+        rest = banner.rest()
+        assert "Ctrl-C: shutting down" in rest
+        assert "Traceback" not in rest and "destroyed" not in rest
 
 
 @pytest.mark.parametrize("args", [["asgi_apps.hello:Asgi2"],

@@ -1,16 +1,22 @@
 """gohttp's native handler API: the benchmark's hello world and echo.
 
-    PYTHONPATH=. python3 bench/apps/gohttp_native.py PORT [WORKERS]
+    PYTHONPATH=. python3 bench/apps/gohttp_native.py PORT [WORKERS] [--metrics]
 
 GET / answers the 13 bytes "Hello, world!" (text/plain); POST /echo sends
 the request body back.  Runs in the foreground until SIGTERM or Ctrl-C.
+--metrics counts every request for Prometheus (metrics_bind, on a port the
+OS picks), as a production server would.
 """
 
 import sys
 
 import gohttp
 
-srv = gohttp.Server(host="127.0.0.1", port=int(sys.argv[1]))
+METRICS = "--metrics" in sys.argv
+ARGS = [a for a in sys.argv if a != "--metrics"]
+
+srv = gohttp.Server(host="127.0.0.1", port=int(ARGS[1]),
+                    metrics_bind="127.0.0.1:0" if METRICS else None)
 
 
 @srv.route("GET /")
@@ -26,4 +32,4 @@ def echo(w, req):
 
 
 if __name__ == "__main__":
-    srv.run(workers=int(sys.argv[2]) if len(sys.argv) > 2 else 1)
+    srv.run(workers=int(ARGS[2]) if len(ARGS) > 2 else 1)

@@ -481,6 +481,9 @@ http_version(gohttp_state *st, const char *s, Py_ssize_t n)
     if (n == 8 && memcmp(s, "HTTP/1.0", 8) == 0) {
         return Py_NewRef(st->asgi_value[GOHTTP_ASGI_V_HTTP10]);
     }
+    if (n >= 6 && memcmp(s, "HTTP/3", 6) == 0) {
+        return PyUnicode_FromStringAndSize("3", 1);   /* as "2": no minor */
+    }
     return PyUnicode_DecodeLatin1(s + (n > 5 ? 5 : 0), n > 5 ? n - 5 : n,
                                   NULL);
 }

@@ -310,6 +310,14 @@ typedef struct {
     int64_t ws_ping_timeout_ns;    /* 0: a ping waits for its pong forever */
     int32_t ws_per_message_deflate;/* 1: offer permessage-deflate */
     int32_t ws_max_connections;    /* 0: no limit; else 503 beyond it */
+
+    /* HTTP/3 over QUIC (go/http3.go), which needs TLS: 1 serves it on a
+     * UDP socket at http3_bind, NULL or "" for the host and port of the
+     * first TCP listener, and sets Alt-Svc on TCP responses.  http3_0rtt
+     * 1 accepts 0-RTT requests, which an attacker may replay. */
+    int32_t http3;
+    const char *http3_bind;
+    int32_t http3_0rtt;
 } gohttp_config;
 
 #endif /* GOHTTP_BRIDGE_H */

@@ -42,11 +42,12 @@ type call struct {
 	wroteHeader bool
 	bodyEOF     bool
 	fullDuplex  bool
-	bodyBroken  bool  // an HTTP/1 body read failed: see read
-	closing     bool  // the response says Connection: close
-	status      int   // the final status code sent, 200 until one is
-	declared    int64 // the Content-Length C sent, or -1
-	written     int64 // body bytes written
+	bodyBroken  bool     // an HTTP/1 body read failed: see read
+	closing     bool     // the response says Connection: close
+	altSvc      []string // the Alt-Svc of a server that speaks HTTP/3 too; nil: none
+	status      int      // the final status code sent, 200 until one is
+	declared    int64    // the Content-Length C sent, or -1
+	written     int64    // body bytes written
 
 	req  C.gohttp_request // handed to C; plain integers only
 	data []byte           // the spans of req point into it
@@ -248,6 +249,11 @@ func (c *call) writeHeaderSized(code int, headers []byte, size int64) error {
 		h["Connection"] = []string{"close"}
 	}
 	c.closing = h.Get("Connection") == "close"
+	if c.r.ProtoMajor == 3 {
+		dropHopHeaders(h)
+	} else if c.altSvc != nil && codeIsFinal(code) {
+		h["Alt-Svc"] = c.altSvc
+	}
 	c.w.WriteHeader(code)
 	if codeIsFinal(code) {
 		c.wroteHeader = true

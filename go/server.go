@@ -55,6 +55,8 @@ type server struct {
 	log      *accessLog         // nil: no access log
 	certs    *certSource        // nil: no TLS
 	statics  []*staticDir       // closed by free
+	h3       *h3Server          // nil: no HTTP/3
+	altSvc   []string           // the Alt-Svc header of TCP responses; nil: none
 
 	ws     wsConns   // open WebSockets (asgiws.go)
 	wsOpts wsOptions // set by listen; read by WebSocket requests
@@ -168,6 +170,7 @@ func (s *server) route(handler uintptr, names []string, run func(*call) C.gohttp
 		defer s.putCall(c)
 
 		c.begin(w, r, handler, names)
+		c.altSvc = s.altSvc
 		outcome := run(c)
 		started := c.end(outcome)
 		if c.fullDuplex && r.ProtoMajor == 1 {
@@ -243,8 +246,9 @@ type config struct {
 	accessLog         string // "": off; "-": standard error
 	accessLogFormat   logFormat
 	forwardedAllowIPs string
-	reusePort         bool // SO_REUSEPORT on TCP listeners
+	reusePort         bool // SO_REUSEPORT on TCP listeners (and HTTP/3's UDP socket)
 	ws                wsOptions
+	http3             h3Options
 }
 
 // configFrom copies what c says; c is C memory, read during the call only.
@@ -274,6 +278,11 @@ func configFrom(c *C.gohttp_config) config {
 		accessLogFormat:   logFormat(c.access_log_format),
 		forwardedAllowIPs: C.GoString(c.forwarded_allow_ips),
 		reusePort:         c.reuse_port != 0,
+		http3: h3Options{
+			enabled:   c.http3 != 0,
+			bind:      C.GoString(c.http3_bind),
+			allow0RTT: c.http3_0rtt != 0,
+		},
 		ws: wsOptions{
 			maxSize:        int64(c.ws_max_size),
 			pingInterval:   time.Duration(c.ws_ping_interval_ns),
@@ -340,6 +349,9 @@ func (s *server) listen(cfg config) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if cfg.http3.enabled && tlsConfig == nil {
+		return 0, errInvalid("http3 needs TLS: give certfile and keyfile (QUIC is always encrypted)")
+	}
 	trusted, err := parseProxies(cfg.forwardedAllowIPs)
 	if err != nil {
 		return 0, err
@@ -365,6 +377,23 @@ func (s *server) listen(cfg config) (int, error) {
 		}
 		lns = append(lns, ln)
 	}
+	handler := s.handler(&cfg, log, trusted)
+	var h3 *h3Server
+	if cfg.http3.enabled {
+		addr, err := h3Address(cfg.http3, lns)
+		if err == nil {
+			h3, err = listenH3(cfg.http3, addr, cfg.reusePort, tlsConfig, handler, &cfg)
+		}
+		if err != nil {
+			for _, ln := range lns {
+				ln.Close()
+			}
+			if log != nil {
+				log.close()
+			}
+			return 0, err
+		}
+	}
 	port := 0
 	s.addrs = s.addrs[:0]
 	for _, ln := range lns {
@@ -372,6 +401,12 @@ func (s *server) listen(cfg config) (int, error) {
 			port = a.Port
 		}
 		s.addrs = append(s.addrs, addrString(ln.Addr()))
+	}
+	tcpHandler := handler
+	s.h3, s.altSvc = h3, nil
+	if h3 != nil {
+		s.altSvc = h3.altSvc()
+		tcpHandler = advertiseH3(handler, s.altSvc)
 	}
 	if sw := newSweeper(shortestReadTimeout(&cfg, tlsConfig != nil), s.done); sw != nil {
 		for i := range lns {
@@ -391,7 +426,7 @@ func (s *server) listen(cfg config) (int, error) {
 	}
 
 	s.hs = &http.Server{
-		Handler:           s.handler(&cfg, log, trusted),
+		Handler:           tcpHandler,
 		ReadHeaderTimeout: cfg.readHeaderTimeout,
 		ReadTimeout:       cfg.readTimeout,
 		WriteTimeout:      cfg.writeTimeout,
@@ -422,6 +457,9 @@ func (s *server) listen(cfg config) (int, error) {
 	s.accepting.Add(len(lns))
 	for _, ln := range lns {
 		go s.serve(ln, tlsConfig != nil)
+	}
+	if h3 != nil {
+		go s.serveH3(h3)
 	}
 	return port, nil
 }
@@ -495,14 +533,32 @@ func (s *server) serve(ln net.Listener, useTLS bool) {
 	if errors.Is(err, http.ErrServerClosed) {
 		return
 	}
+	s.fail(err)
+}
+
+// serveH3 serves HTTP/3 until the server shuts down; failing otherwise,
+// it stops the server as serve does.
+func (s *server) serveH3(h3 *h3Server) {
+	h3.serve()
+	if err := h3.failed(); err != nil {
+		s.fail(err)
+	}
+}
+
+// fail stops a server whose serving failed with err, unless a shutdown
+// is under way or another listener failed first.
+func (s *server) fail(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != stateServing {
-		return // a shutdown is under way, or another listener failed first
+		return
 	}
 	s.serveErr = err
 	s.state = stateClosed
 	s.hs.Close()
+	if s.h3 != nil {
+		go s.h3.close() // it may be the one failing: it waits for its serve
+	}
 	s.closeLog()
 	close(s.done)
 }
@@ -594,7 +650,7 @@ func (s *server) shutdown(timeout time.Duration) (graceful bool) {
 	if prev == stateServing {
 		s.hurry = cancel
 	}
-	hs, lns := s.hs, s.lns
+	hs, lns, h3 := s.hs, s.lns, s.h3
 	s.mu.Unlock()
 	switch prev {
 	case stateNew:
@@ -609,12 +665,23 @@ func (s *server) shutdown(timeout time.Duration) (graceful bool) {
 		return true
 	}
 
+	// HTTP/3 stops beside TCP: GOAWAY on its connections, whose
+	// requests in flight finish within the same deadline.
+	h3graceful := make(chan bool, 1)
+	if h3 != nil {
+		go func() { h3graceful <- h3.shutdown(ctx) }()
+	} else {
+		h3graceful <- true
+	}
 	s.stopAccepting(ctx, lns)
 	// Shutdown's error is the listeners' (closed already) unless time
 	// ran out.
 	graceful = hs.Shutdown(ctx) == nil || ctx.Err() == nil
 	if !graceful {
 		hs.Close()
+	}
+	if !<-h3graceful {
+		graceful = false
 	}
 	// Shutdown does not wait for WebSockets (net/http forgets a
 	// hijacked connection): once the requests have ended, or had their

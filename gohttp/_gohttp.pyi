@@ -147,6 +147,9 @@ class Server:
         ssl_cert_reqs: str = "none",
         ssl_min_version: Optional[str] = None,
         ssl_ciphers: Optional[str] = None,
+        http3: bool = False,
+        http3_bind: Optional[str] = None,
+        http3_0rtt: bool = False,
     ) -> int: ...
     def reload_tls(self) -> None: ...
     def metrics_listen(self, address: str, /, *,

@@ -567,6 +567,22 @@ OPTIONS: tuple[Option, ...] = (
     Option("http2_cleartext", LISTEN, False, FLAG, ("--http2-cleartext",),
            "also serve HTTP/2 without TLS to clients that know it in "
            "advance, h2c", shown="off", cli={"action": "store_true"}),
+    # HTTP/3 (go/http3.go).
+    Option("http3", LISTEN, False, FLAG, ("--http3",),
+           "also serve HTTP/3 over QUIC on UDP, at the TCP address's port "
+           "unless --http3-bind says otherwise, and advertise it with "
+           "Alt-Svc on HTTP/1.1 and HTTP/2 responses; needs --certfile",
+           shown="off", cli={"action": "store_true"}),
+    Option("http3_bind", LISTEN, None,
+           Kind("a UDP address HOST:PORT ('[::1]:8443' for IPv6), or None",
+                _accept_optional_str), ("--http3-bind",),
+           "the UDP address of HTTP/3", "HOST:PORT",
+           shown="the host and port of the first TCP address"),
+    Option("http3_0rtt", LISTEN, False, FLAG, ("--http3-0rtt",),
+           "accept 0-RTT requests, sent before the handshake ends by a "
+           "client back within a session ticket's life; an attacker may "
+           "replay them, so only for apps whose requests are safe to "
+           "repeat", shown="off", cli={"action": "store_true"}),
     # Handlers, limits, timeouts.
     Option("max_handlers", CORE, 64, AT_LEAST_1, ("--max-handlers",),
            "how many requests may run Python at once; more wait in Go at "
@@ -754,6 +770,12 @@ def check_together(values: dict[str, Any]) -> None:
         raise ValueError("ssl_cert_reqs optional or required needs "
                          "ssl_ca_certs: the CA certificates that sign the "
                          "clients' certificates")
+    if values.get("http3") and not values.get("certfile"):
+        raise ValueError("http3 needs TLS: give certfile and keyfile "
+                         "(QUIC is always encrypted)")
+    for name in ("http3_bind", "http3_0rtt"):
+        if values.get(name) and not values.get("http3"):
+            raise ValueError(f"{name} is for HTTP/3: set http3 too")
     if values.get("http2_cleartext") and values.get("certfile"):
         raise ValueError("http2_cleartext is for servers without TLS: with "
                          "certfile, clients get HTTP/2 by ALPN")

@@ -78,6 +78,10 @@ class Server:
       ("1.2" or "1.3") and ``ssl_ciphers`` (Go's names of TLS 1.2
       suites).  ``http2_cleartext=True`` serves HTTP/2 with prior
       knowledge (h2c) without TLS.
+    - HTTP/3: ``http3=True`` (with TLS) also serves HTTP/3 over QUIC on
+      UDP at the TCP port (``http3_bind="HOST:PORT"`` elsewhere), and
+      says so with ``Alt-Svc`` on HTTP/1.1 and HTTP/2 responses;
+      ``http3_0rtt=True`` accepts replayable 0-RTT requests.
     - limits: ``max_body_bytes`` (413 beyond it), ``max_connections``
       (more clients wait to be accepted).
     - ``access_log=True`` (standard error) or a file path, in
@@ -117,6 +121,9 @@ class Server:
         ssl_min_version: Any = _D["ssl_min_version"],
         ssl_ciphers: Optional[str] = _D["ssl_ciphers"],
         http2_cleartext: bool = _D["http2_cleartext"],
+        http3: bool = _D["http3"],
+        http3_bind: Optional[str] = _D["http3_bind"],
+        http3_0rtt: bool = _D["http3_0rtt"],
         max_handlers: int = _D["max_handlers"],
         read_header_timeout: Optional[float] = _D["read_header_timeout"],
         read_timeout: Optional[float] = _D["read_timeout"],
@@ -232,6 +239,10 @@ class Server:
                                    "longer adopt listeners")
         self._adopted = [Address("fd", fd=_options.check("fd", fd))
                          for fd in fds]
+        if self._options["http3"]:
+            # Each worker binds HTTP/3's UDP socket itself, sharing the
+            # port with SO_REUSEPORT (adopted TCP sockets ignore it).
+            self._options = {**self._options, "reuse_port": True}
 
     # Routes.
     def route(self, pattern: str) -> Callable[[H], H]:

@@ -88,7 +88,7 @@ class Banner:
     # the version must be gohttp's own.
     PATTERN = re.compile(r" \* gohttp " + re.escape(gohttp.__version__)
                          + r" serving (?:(\S+(?: \(ASGI2?\))?) )?on "
-                           r"(http://\S+)")
+                           r"(https?://\S+)")
 
     def __init__(self, proc: subprocess.Popen) -> None:
         self.lines: list[str] = []

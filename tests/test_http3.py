@@ -1,0 +1,320 @@
+"""HTTP/3 over QUIC (go/http3.go), with real clients: a small Go program
+built from quic-go's own client (go/h3client), and niquests (qh3) when
+it installs."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import urllib3
+
+import gohttp
+from helpers.common import TIMEOUT
+from helpers.net import key_pair  # noqa: F401
+
+GO_DIR = Path(__file__).resolve().parent.parent / "go"
+
+
+@pytest.fixture(scope="session")
+def h3client(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The path of go/h3client, built once per session (Go caches the
+    build: seconds after the first)."""
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip("the Go toolchain is not on PATH: go/h3client cannot be "
+                    "built")
+    out = tmp_path_factory.mktemp("h3client") / "h3client"
+    env = {**os.environ, "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+    for var in ("GOEXPERIMENT", "GOFLAGS", "CGO_CFLAGS", "CGO_LDFLAGS"):
+        env.pop(var, None)  # a sanitizer build's: not for this client
+    proc = subprocess.run([go, "build", "-o", str(out), "./h3client"],
+                          cwd=GO_DIR, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def h3get(client: Path, *urls: str, method: str = "GET", data: str = "",
+          headers: tuple[str, ...] = (), check: bool = True,
+          each: bool = False) -> list[dict[str, Any]]:
+    """One JSON result per URL, all on one QUIC connection (each: one
+    connection per URL)."""
+    args = [str(client), "-X", method] + (["-each"] if each else [])
+    if data:
+        args += ["-d", data]
+    for h in headers:
+        args += ["-H", h]
+    proc = subprocess.run(args + list(urls), capture_output=True, text=True,
+                          timeout=TIMEOUT * 2)
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    if check:
+        assert proc.returncode == 0, (results, proc.stderr)
+    return results
+
+
+def proto(w, req):
+    w.header.set("Content-Type", "text/plain")
+    w.write(req.proto)
+
+
+def echo(w, req):
+    w.write(req.body)
+
+
+def wsgi_app(environ, start_response):
+    body = environ["SERVER_PROTOCOL"].encode()
+    # A hop-by-hop field HTTP/3 forbids: the server leaves it out.
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Connection", "close")])
+    return [body]
+
+
+async def asgi_app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body",
+                "body": scope["http_version"].encode()})
+
+
+def serving_all(cert, key):
+    """A started server with HTTP/3 and a native, a WSGI and an ASGI
+    route.  Mounted before start: an ASGI app mounted on a started server
+    is never called (see the report of branch h3)."""
+    srv = gohttp.Server("127.0.0.1", 0, certfile=cert, keyfile=key,
+                        http3=True, shutdown_timeout=5.0)
+    srv.handle("/proto", proto)
+    srv.handle("POST /echo", echo)
+    srv.mount_wsgi("/wsgi/", wsgi_app)
+    srv.mount_asgi("/asgi/", asgi_app, lifespan="off")
+    return srv.start()
+
+
+@pytest.fixture
+def h3_server(key_pair):
+    srv = serving_all(key_pair.cert, key_pair.key)
+    yield srv
+    srv.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ca_and_leaf(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A CA and a certificate it signed for localhost and 127.0.0.1: qh3
+    (webpki) refuses a self-signed certificate that is its own CA."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command (Debian package openssl)")
+    d = tmp_path_factory.mktemp("h3tls")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+          "-nodes"]
+    (d / "ext.cnf").write_text(
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+    for cmd in (
+            ["req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt",
+             "-days", "2", "-subj", "/CN=gohttp test CA"],
+            ["req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr",
+             "-subj", "/CN=localhost"],
+            ["x509", "-req", "-in", "leaf.csr", "-CA", "ca.crt", "-CAkey",
+             "ca.key", "-CAcreateserial", "-out", "leaf.crt", "-days", "2",
+             "-extfile", "ext.cnf"]):
+        proc = subprocess.run(["openssl", *cmd], cwd=d, capture_output=True,
+                              text=True, timeout=TIMEOUT)
+        assert proc.returncode == 0, proc.stderr
+    return {"ca": d / "ca.crt", "cert": d / "leaf.crt", "key": d / "leaf.key"}
+
+
+@pytest.fixture
+def niquests_server(ca_and_leaf):
+    srv = serving_all(ca_and_leaf["cert"], ca_and_leaf["key"])
+    yield srv
+    srv.shutdown()
+
+
+@pytest.fixture(scope="session")
+def niquests_path() -> Path:
+    """A directory holding niquests (tests/requirements-http3.txt),
+    installed once into build/ and kept there; skips if pip cannot."""
+    root = Path(__file__).resolve().parent.parent
+    target = root / "build" / f"niquests-py{sys.version_info[0]}{sys.version_info[1]}"
+    if not (target / "niquests").is_dir():
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet",
+             "--disable-pip-version-check", "--target", str(target),
+             "-r", str(root / "tests" / "requirements-http3.txt")],
+            capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            shutil.rmtree(target, ignore_errors=True)
+            pytest.skip("niquests (an HTTP/3 client, through qh3) did not "
+                        "install here: " + proc.stderr.strip()[-300:])
+    return target
+
+
+def test_niquests_upgrades_by_alt_svc(niquests_server, ca_and_leaf,
+                                      niquests_path):
+    # As a browser does: HTTP/2 first, whose Alt-Svc sends the next
+    # requests over HTTP/3.
+    base = niquests_server.url
+    script = Path(__file__).resolve().parent / "helpers" / "niquests_client.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), str(ca_and_leaf["ca"]),
+         base + "/proto", base + "/proto", base + "/wsgi/", base + "/asgi/",
+         "POST:" + base + "/echo"],
+        env={**os.environ, "PYTHONPATH": str(niquests_path)},
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    first, *rest = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert first["version"] == 20 and first["body"] == "HTTP/2.0"
+    assert "h3=" in first["alt_svc"]
+    assert [r["version"] for r in rest] == [30, 30, 30, 30], rest
+    assert [r["body"] for r in rest[:3]] == ["HTTP/3.0", "HTTP/3.0", "3"]
+    assert rest[3]["body"] == "q" * 50_000
+
+
+def test_three_interfaces_see_http3(h3_server, h3client):
+    base = h3_server.url
+    native, wsgi, asgi = h3get(h3client, base + "/proto", base + "/wsgi/",
+                               base + "/asgi/")
+    for r in (native, wsgi, asgi):
+        assert r["status"] == 200 and r["proto"] == "HTTP/3.0", r
+        assert "Alt-Svc" not in r["headers"]
+    assert native["body"].startswith("HTTP/3")
+    assert wsgi["body"].startswith("HTTP/3")
+    assert "Connection" not in wsgi["headers"]
+    assert asgi["body"] == "3"
+
+
+def test_body_both_ways(h3_server, h3client):
+    data = "x" * 100_000
+    (r,) = h3get(h3client, h3_server.url + "/echo", method="POST", data=data)
+    assert r["status"] == 200 and r["body"] == data
+
+
+def test_alt_svc_on_tcp_responses(h3_server, key_pair):
+    pool = urllib3.PoolManager(ca_certs=str(key_pair.cert), retries=False,
+                               timeout=TIMEOUT)
+    port = h3_server.address[1]
+    # A Python handler, a WSGI app that sets its own headers, and a 404
+    # Go answers alone: all advertise HTTP/3.
+    for path in ("/proto", "/wsgi/", "/nothing-here"):
+        r = pool.request("GET", h3_server.url + path)
+        assert r.headers["Alt-Svc"] == f'h3=":{port}"; ma=86400', path
+    assert pool.request("GET", h3_server.url + "/proto").data == b"HTTP/1.1"
+    pool.clear()
+
+
+def test_limits_apply(make_server, key_pair, h3client):
+    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
+                      http3=True, max_body_bytes=1000,
+                      max_header_bytes=4096)
+    srv.handle("POST /echo", echo)
+    url = srv.url + "/echo"
+    (small,) = h3get(h3client, url, method="POST", data="y" * 1000)
+    assert small["status"] == 200
+    (big,) = h3get(h3client, url, method="POST", data="y" * 1001)
+    assert big["status"] == 413
+    (huge,) = h3get(h3client, url, method="POST", data="z",
+                    headers=("X-Big: " + "h" * 20_000,), check=False)
+    assert huge["status"] != 200  # quic-go refuses the headers
+
+
+def test_http3_bind_elsewhere(make_server, key_pair, h3client):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        udp_port = s.getsockname()[1]
+    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
+                      http3=True, http3_bind=f"127.0.0.1:{udp_port}")
+    srv.handle("/proto", proto)
+    (r,) = h3get(h3client, f"https://127.0.0.1:{udp_port}/proto")
+    assert r["body"].startswith("HTTP/3")
+    pool = urllib3.PoolManager(ca_certs=str(key_pair.cert), retries=False,
+                               timeout=TIMEOUT)
+    tcp = pool.request("GET", srv.url + "/proto")
+    assert tcp.headers["Alt-Svc"] == f'h3=":{udp_port}"; ma=86400'
+    pool.clear()
+
+
+def test_http3_needs_tls():
+    with pytest.raises(ValueError, match="http3 needs TLS"):
+        gohttp.Server("127.0.0.1", 0, http3=True)
+    with pytest.raises(ValueError, match="set http3 too"):
+        gohttp.Server("127.0.0.1", 0, http3_0rtt=True)
+
+
+def test_udp_port_taken(key_pair):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        srv = gohttp.Server("127.0.0.1", 0, certfile=key_pair.cert,
+                            keyfile=key_pair.key, http3=True,
+                            http3_bind=f"127.0.0.1:{s.getsockname()[1]}")
+        with pytest.raises(OSError):
+            srv.start()
+        assert not srv.serving
+
+
+def test_graceful_shutdown_lets_requests_finish(make_server, key_pair,
+                                                h3client):
+    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
+                      http3=True)
+    entered = threading.Event()
+
+    def slow(w, req):
+        entered.set()
+        time.sleep(0.5)
+        w.write(b"finished")
+
+    srv.handle("/slow", slow)
+    results: list[Any] = []
+    client = threading.Thread(
+        target=lambda: results.extend(h3get(h3client, srv.url + "/slow")))
+    client.start()
+    assert entered.wait(TIMEOUT)
+    srv.shutdown()
+    client.join(TIMEOUT)
+    assert results and results[0]["body"] == "finished", results
+
+
+def test_random_datagrams_do_no_harm(h3_server, h3client, key_pair):
+    host, port = h3_server.address
+    rnd = random.Random(22)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for size in (1, 20, 1200, 1350, 1500, 65000):
+            for _ in range(20):
+                s.sendto(rnd.randbytes(size), (host, port))
+        # Long-header-looking and short-header-looking garbage.
+        for first in (0xC0, 0xC3, 0x40, 0x00):
+            s.sendto(bytes([first]) + rnd.randbytes(1300), (host, port))
+    (r,) = h3get(h3client, h3_server.url + "/proto")
+    assert r["body"].startswith("HTTP/3")
+    tcp = urllib3.PoolManager(ca_certs=str(key_pair.cert), retries=False,
+                              timeout=TIMEOUT)
+    assert tcp.request("GET", h3_server.url + "/proto").status == 200
+    tcp.clear()
+
+
+def test_workers_each_serve_http3(subprocess_env, key_pair, h3client):
+    # Each worker binds the UDP port with SO_REUSEPORT; the kernel hashes
+    # each client address and port to one of them, so that a connection's
+    # packets all reach the worker that holds it.
+    from test_cli import gohttp_command, stop
+    with gohttp_command(subprocess_env, "wsgi_apps.workers_app:app",
+                        "-b", "127.0.0.1:0", "--workers", "2", "--http3",
+                        "--certfile", str(key_pair.cert),
+                        "--keyfile", str(key_pair.key)) as (proc, banner):
+        _, url = banner.wait()
+        results = h3get(h3client, *[url + "/"] * 24, each=True)
+        assert {r["proto"] for r in results} == {"HTTP/3.0"}
+        pids = {r["headers"]["X-Worker-Pid"][0] for r in results}
+        assert len(pids) == 2, pids
+        assert stop(proc) == 0

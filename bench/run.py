@@ -1402,27 +1402,37 @@ def keepalive_requests(conn: http.client.HTTPConnection, n: int) -> None:
             raise RuntimeError(f"GET / answered {resp.status} {body[:40]!r}")
 
 
-def callgrind_row(row: Row, args: argparse.Namespace) -> tuple[list[int], str]:
-    """Ir per request of two measured phases of args.requests requests,
-    after a warm-up; ([], why) when callgrind cannot run it."""
-    outdir = BUILD / "callgrind"
-    outdir.mkdir(parents=True, exist_ok=True)
-    for old in outdir.glob(f"callgrind.out.{row.name}.*"):
+# Where the callgrind rows' dumps stay, for callgrind_annotate.
+CALLGRIND_OUT = BUILD / "callgrind"
+
+
+def start_under_callgrind(row: Row) -> Server | str:
+    """row's server under valgrind --tool=callgrind, its old dumps gone;
+    or why it did not start.  --trace-children: a row with workers counts
+    its whole process tree, the supervisor and every worker."""
+    CALLGRIND_OUT.mkdir(parents=True, exist_ok=True)
+    for old in CALLGRIND_OUT.glob(f"callgrind.out.{row.name}.*"):
         old.unlink()
-    # --trace-children: a row with workers counts its whole process tree,
-    # the supervisor and every worker.
     prefix = ["valgrind", "--tool=callgrind", "--trace-children=yes",
-              f"--callgrind-out-file={outdir}/callgrind.out.{row.name}.%p"]
+              f"--callgrind-out-file={CALLGRIND_OUT}/callgrind.out.{row.name}.%p"]
     # Go preempts goroutines with signals (SIGURG); callgrind 3.19 asserts
     # on them (threads.c: vgCallgrind_post_signal).  The cooperative
     # preemption points are enough for a server that only serves.
     extra_env = {"GODEBUG": "asyncpreemptoff=1", "PYTHONMALLOC": "malloc"}
     try:
-        server = Server(row, free_port(), prefix,
-                        BUILD / "logs" / f"callgrind-{row.name}.log",
-                        start_timeout=300, extra_env=extra_env)
+        return Server(row, free_port(), prefix,
+                      BUILD / "logs" / f"callgrind-{row.name}.log",
+                      start_timeout=300, extra_env=extra_env)
     except RuntimeError as exc:
-        return [], f"did not run under callgrind: {exc}"
+        return f"did not run under callgrind: {exc}"
+
+
+def callgrind_row(row: Row, args: argparse.Namespace) -> tuple[list[int], str]:
+    """Ir per request of two measured phases of args.requests requests,
+    after a warm-up; ([], why) when callgrind cannot run it."""
+    server = start_under_callgrind(row)
+    if isinstance(server, str):
+        return [], server
     per_request = []
     try:
         conn = http.client.HTTPConnection(HOST, server.port, timeout=120)
@@ -1439,7 +1449,7 @@ def callgrind_row(row: Row, args: argparse.Namespace) -> tuple[list[int], str]:
             for pid in pids:
                 callgrind_control("--dump", pid)
                 total += dump_total(
-                    outdir / f"callgrind.out.{row.name}.{pid}.{phase}")
+                    CALLGRIND_OUT / f"callgrind.out.{row.name}.{pid}.{phase}")
             per_request.append(round(total / requests))
 
         for phase in (1, 2):
@@ -1550,19 +1560,9 @@ def ws_callgrind_row(row: Row, args: argparse.Namespace
     """Ir per echoed message: args.requests messages on one WebSocket,
     then 5 × as many on 50, after a warm-up; ([], why) when callgrind
     cannot run the row."""
-    outdir = BUILD / "callgrind"
-    outdir.mkdir(parents=True, exist_ok=True)
-    for old in outdir.glob(f"callgrind.out.{row.name}.*"):
-        old.unlink()
-    prefix = ["valgrind", "--tool=callgrind",
-              f"--callgrind-out-file={outdir}/callgrind.out.{row.name}.%p"]
-    extra_env = {"GODEBUG": "asyncpreemptoff=1", "PYTHONMALLOC": "malloc"}
-    try:
-        server = Server(row, free_port(), prefix,
-                        BUILD / "logs" / f"callgrind-{row.name}.log",
-                        start_timeout=300, extra_env=extra_env)
-    except RuntimeError as exc:
-        return [], f"did not run under callgrind: {exc}"
+    server = start_under_callgrind(row)
+    if isinstance(server, str):
+        return [], server
     per_message = []
     try:
         ws_messages(server.port, 1, args.warmup_requests)
@@ -1572,7 +1572,8 @@ def ws_callgrind_row(row: Row, args: argparse.Namespace
                                       (2, 50, args.requests * 5)):
             ws_messages(server.port, clients, count)
             callgrind_control("--dump", server.pid)
-            dump = outdir / f"callgrind.out.{row.name}.{server.pid}.{phase}"
+            dump = (CALLGRIND_OUT
+                    / f"callgrind.out.{row.name}.{server.pid}.{phase}")
             per_message.append(round(dump_total(dump) / count))
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
         return per_message, f"failed under callgrind: {exc}; {server.tail()}"

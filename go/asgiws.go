@@ -117,7 +117,8 @@ type wsState struct {
 
 	pinger      *time.Timer // pingLoop's; nil without pings
 	pingStopped bool
-	parked      atomic.Bool // the reader waits for the app to take a message
+	parked      atomic.Bool  // the reader waits for the app to take a message
+	sent        atomic.Int64 // bytes of the messages written, for the access log
 
 	c *call // its call and state, for a shutdown (wsConns.closeAll)
 	a *asgiState
@@ -476,7 +477,7 @@ func (a *asgiState) writer(c *call, ws *wsState) {
 // ends, then waits for the app to finish, and retires the WebSocket:
 // its call, its place among ws_max_connections, its access log line
 // (logEnd, nil without an access log).
-func (a *asgiState) session(c *call, ws *wsState, conn *websocket.Conn, s *server, logEnd func()) {
+func (a *asgiState) session(c *call, ws *wsState, conn *websocket.Conn, s *server, logEnd func(sent int64)) {
 	a.reader(c, ws, conn, c.generation)
 	<-ws.ended
 	c.mu.Lock()
@@ -492,7 +493,7 @@ func (a *asgiState) session(c *call, ws *wsState, conn *websocket.Conn, s *serve
 	s.putCall(c)
 	s.ws.leave()
 	if logEnd != nil {
-		logEnd()
+		logEnd(ws.sent.Load())
 	}
 }
 
@@ -508,6 +509,9 @@ func (a *asgiState) wsWrite(c *call, ws *wsState, msgs []wsOut, out []byte) {
 				typ = websocket.MessageText
 			}
 			err = ws.conn.Write(context.Background(), typ, out[at:at+m.n])
+			if err == nil {
+				ws.sent.Add(int64(m.n))
+			}
 		}
 		at += m.n
 	}

@@ -487,14 +487,16 @@ func (a *asgiState) session(c *call, ws *wsState, conn *websocket.Conn, s *serve
 		ws.pinger.Stop()
 	}
 	c.mu.Unlock()
+	// The line first: a shutdown closes the access log once no call is
+	// busy, and putCall below ends this one.
+	if logEnd != nil {
+		logEnd(ws.sent.Load())
+	}
 	c.end(outcome)
 	s.lane.finished.Add(1)
 	s.ws.forget(ws)
 	s.putCall(c)
 	s.ws.leave()
-	if logEnd != nil {
-		logEnd(ws.sent.Load())
-	}
 }
 
 // wsWrite writes the app's messages, out holding their bytes in order,

@@ -988,10 +988,11 @@ class Soak:
                     self.excused[(ev.what, outcome)] += 1
                 return outcome
         if self.events and len(self.workers()) < 2:
-            # A worker killed again and again soon after it started is
-            # restarted after a delay that doubles (the supervisor's
-            # crash-loop backoff), its sockets released meanwhile: the
-            # kill's effect outlasts KILL_WINDOW.
+            # A worker killed again and again within a second of its
+            # start is restarted after a delay that doubles (the
+            # supervisor's crash-loop backoff, up to 5 s), connections
+            # waiting on its socket meanwhile: the kill's effect outlasts
+            # KILL_WINDOW.
             with self.lock:
                 self.excused[("kill", outcome + " (worker restarting)")] += 1
             return outcome

@@ -101,7 +101,19 @@ ROOT = HERE.parent.parent
 # What a worker may have gained over the warm-up once the load has gone
 # (the largest of the warm-up's workers is the reference: the workers at
 # the end are mostly newer processes, started by kills and reloads).
-BOUNDS = {"rss_mib": 48, "fds": 4, "threads": 16, "goroutines": 8}
+BOUNDS = {"fds": 4, "threads": 16, "goroutines": 8}
+# RSS is not compared with the warm-up: a worker's RSS climbs to what the
+# load's peak needs (Go's heap and the bodies in flight: 128-151 MiB
+# under the default load) and stays there, as Go and CPython keep freed
+# memory for reuse. A leak is growth after that plateau: each worker's
+# RSS, sampled every RSS_EVERY seconds, may not grow from the first half
+# of its life under the load to the second by more than RSS_GROWTH_MIB
+# (medians; workers sampled RSS_MIN_SAMPLES times or more), and no worker
+# may pass RSS_CEILING_MIB, under the load or after.
+RSS_EVERY = 10.0
+RSS_MIN_SAMPLES = 6
+RSS_GROWTH_MIB = 16.0
+RSS_CEILING_MIB = 256.0
 # The supervisor lives through the whole soak: nothing may grow.
 SUPERVISOR_BOUNDS = {"fds": 0, "threads": 0}
 # How long a fault's window lasts, in seconds after it: a kill cuts what
@@ -985,6 +997,7 @@ class Soak:
         self.peak: dict[str, dict[str, float]] = {
             "supervisor": {}, "workers": {}}
         self.pids_seen: set[int] = set()
+        self.rss_series: dict[int, list[tuple[int, float]]] = {}
         self.reasons: collections.Counter = collections.Counter()
 
     # The server.
@@ -1202,7 +1215,12 @@ class Soak:
     def sample(self) -> None:
         """Every second or so under the load: the peaks."""
         assert self.proc is not None
+        next_rss = time.monotonic() + RSS_EVERY
         while not self.stop_load.wait(1.0):
+            now = time.monotonic()
+            series = now >= next_rss
+            if series:
+                next_rss += RSS_EVERY
             for pid in [self.proc.pid] + self.workers():
                 try:
                     stats = self.proc_stats(pid)
@@ -1211,6 +1229,9 @@ class Soak:
                 who = "supervisor" if pid == self.proc.pid else "workers"
                 if who == "workers":
                     self.pids_seen.add(pid)
+                    if series:
+                        self.rss_series.setdefault(pid, []).append(
+                            (round(now - self.t0), stats["rss_mib"]))
                 peak = self.peak[who]
                 for k, v in stats.items():
                     peak[k] = max(peak.get(k, 0), v)
@@ -1271,10 +1292,44 @@ class Soak:
                              f".txt)" if k == "goroutines" else "")
                     self._fail(f"worker {pid}: {k} {w[k]}, over the "
                                f"warm-up's {ref[k]} + {bound}{where}")
+        for pid, w in after["workers"].items():
+            if w["rss_mib"] > RSS_CEILING_MIB:
+                self._fail(f"worker {pid}: RSS {w['rss_mib']} MiB after "
+                           f"the load, over {RSS_CEILING_MIB}")
         for k, bound in SUPERVISOR_BOUNDS.items():
             b, a = before["supervisor"][k], after["supervisor"][k]
             if a > b + bound:
                 self._fail(f"supervisor: {k} {a}, was {b}")
+
+    def rss_growth(self) -> dict[str, Any]:
+        """Each long-lived worker's RSS in the first and second half of
+        its samples (medians), checked against RSS_GROWTH_MIB and
+        RSS_CEILING_MIB."""
+        out: dict[str, Any] = {}
+        for pid, series in self.rss_series.items():
+            peak = max(r for _, r in series)
+            if peak > RSS_CEILING_MIB:
+                self._fail(f"worker {pid}: RSS {peak} MiB under the load, "
+                           f"over {RSS_CEILING_MIB}")
+            if len(series) < RSS_MIN_SAMPLES:
+                continue
+            half = len(series) // 2
+            first = sorted(r for _, r in series[:half])[half // 2]
+            second = sorted(r for _, r in series[half:])[
+                (len(series) - half) // 2]
+            growth = round(second - first, 1)
+            out[str(pid)] = {"seconds": series[-1][0] - series[0][0],
+                             "first_half_mib": first,
+                             "second_half_mib": second,
+                             "growth_mib": growth, "peak_mib": peak,
+                             "samples": [r for _, r in series]}
+            if growth > RSS_GROWTH_MIB:
+                self._fail(f"worker {pid}: RSS grew by {growth} MiB from "
+                           f"the first half of its life under the load to "
+                           f"the second ({first} -> {second}), over "
+                           f"{RSS_GROWTH_MIB}: "
+                           f"{[r for _, r in series]}")
+        return out
 
     def scan_log(self) -> dict[str, int]:
         text = self.log_path.read_text(errors="replace")
@@ -1384,6 +1439,7 @@ class Soak:
         summary["by_interface"] = dict(per_iface)
         summary["total_requests"] = sum(self.counts.values())
         summary["peak"] = self.peak
+        summary["rss_growth"] = self.rss_growth()
         summary["refused_why"] = dict(self.reasons.most_common(8))
         ready = re.findall(r"worker \d+ \(pid (\d+)\) ready",
                            self.log_path.read_text(errors="replace"))
@@ -1418,7 +1474,14 @@ class Soak:
                 for pid, w in snap["workers"].items():
                     print(f"soak: {when:6} worker {pid} {w}")
         print(f"soak: log: {s['log']} ({self.log_path})")
-        print(f"soak: bounds per worker over the warm-up: {BOUNDS}; "
+        for pid, g in s["rss_growth"].items():
+            print(f"soak: worker {pid} RSS over {g['seconds']} s: first "
+                  f"half {g['first_half_mib']} MiB, second "
+                  f"{g['second_half_mib']}, growth {g['growth_mib']}, "
+                  f"peak {g['peak_mib']}")
+        print(f"soak: bounds per worker over the warm-up: {BOUNDS}; RSS "
+              f"growth (second half of a worker's life over the first) "
+              f"{RSS_GROWTH_MIB} MiB, ceiling {RSS_CEILING_MIB} MiB; "
               f"supervisor: {SUPERVISOR_BOUNDS}")
         if s["failures"]:
             print(f"soak: FAILED, {len(s['failures'])} failures:")
@@ -1494,6 +1557,18 @@ def write_results(path: Path, s: dict[str, Any],
         if p:
             out.append(f"| {who}, peak under the load | {p['rss_mib']} | "
                        f"{p['fds']:g} | {p['threads']:g} | |")
+    if s.get("rss_growth"):
+        out += ["", f"RSS of each worker that lived {RSS_MIN_SAMPLES} "
+                f"samples or more under the load, sampled every "
+                f"{RSS_EVERY:g} s (medians of the first and second half; "
+                f"bounds: growth {RSS_GROWTH_MIB:g} MiB, ceiling "
+                f"{RSS_CEILING_MIB:g} MiB):", "",
+                "| worker | seconds | first half MiB | second half MiB | "
+                "growth MiB | peak MiB |", "|---|--:|--:|--:|--:|--:|"]
+        for pid, g in s["rss_growth"].items():
+            out.append(f"| {pid} | {g['seconds']} | {g['first_half_mib']} | "
+                       f"{g['second_half_mib']} | {g['growth_mib']} | "
+                       f"{g['peak_mib']} |")
     out += ["", f"Before: after the warm-up, with no load; after: once the "
             f"load stopped and every client connection closed.  Bounds "
             f"checked, per worker over the largest warm-up figure: "

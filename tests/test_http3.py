@@ -5,6 +5,7 @@ it installs."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import shutil
@@ -318,3 +319,162 @@ def test_workers_each_serve_http3(subprocess_env, key_pair, h3client):
         pids = {r["headers"]["X-Worker-Pid"][0] for r in results}
         assert len(pids) == 2, pids
         assert stop(proc) == 0
+
+
+# Faults (issue 22): each makes go/h3client misbehave (h3client -fault,
+# go/h3client/faults.go) and checks the server keeps serving, stops
+# without waiting on the misbehaving client, and logs nothing alarming.
+
+def fault(client: Path, name: str, url: str, n: int = 1,
+          **popen: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen([str(client), "-fault", name, "-n", str(n), url],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, **popen)
+
+
+def assert_quiet(capfd: pytest.CaptureFixture[str],
+                 caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing alarming logged, whatever the client did: no record at
+    info level or above from the gohttp loggers, and nothing on standard
+    error, where Go's log writes (no error, panic or traceback)."""
+    loud = [r.getMessage() for r in caplog.records
+            if r.levelno >= logging.INFO and r.name.startswith("gohttp")]
+    assert not loud, loud
+    err = capfd.readouterr().err
+    for word in ("panic", "Traceback", "ERROR", "error", "goroutine "):
+        assert word not in err, err
+
+
+def uploads(srv: gohttp.Server) -> tuple[threading.Semaphore, list[str]]:
+    """Adds POST /upload, which reads the whole body; returns a semaphore
+    released as each request enters and the list of how each read ended."""
+    entered = threading.Semaphore(0)
+    ended: list[str] = []
+
+    def upload(w, req):
+        entered.release()
+        try:
+            ended.append(f"read {len(req.body)} bytes")
+        except OSError as exc:  # the client went away
+            ended.append(type(exc).__name__)
+
+    srv.handle("POST /upload", upload)
+    return entered, ended
+
+
+def test_unfinished_streams_do_not_hold_shutdown(key_pair, h3client, capfd,
+        caplog):
+    # Three requests whose bodies never finish, from a client that stays
+    # connected: the server serves others meanwhile, and its shutdown
+    # ends them at shutdown_timeout rather than waiting for their bodies.
+    srv = gohttp.Server("127.0.0.1", 0, certfile=key_pair.cert,
+                        keyfile=key_pair.key, http3=True,
+                        shutdown_timeout=0.3)
+    srv.handle("/proto", proto)
+    entered, ended = uploads(srv)
+    srv.start()
+    client = fault(h3client, "stall", srv.url + "/upload", 3,
+                   stdin=subprocess.PIPE)
+    try:
+        for _ in range(3):
+            assert entered.acquire(timeout=TIMEOUT)
+        (r,) = h3get(h3client, srv.url + "/proto")
+        assert r["body"].startswith("HTTP/3")
+        stopper = threading.Thread(target=srv.shutdown)
+        stopper.start()
+        stopper.join(TIMEOUT)
+        assert not stopper.is_alive(), "shutdown waits on unfinished streams"
+        assert ended == ["OSError"] * 3, ended  # a read cut off, as HTTP/2's
+    finally:
+        client.kill()
+        client.communicate()
+        srv.shutdown()
+    assert_quiet(capfd, caplog)
+
+
+def test_client_that_vanishes(make_server, key_pair, h3client, capfd,
+        caplog):
+    # A client gone mid-body without a CONNECTION_CLOSE (killed, or off
+    # the network): QUIC's idle timeout (idle_timeout) ends its
+    # connection, and the handler's read with it.
+    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
+                      http3=True, idle_timeout=0.5)
+    srv.handle("/proto", proto)
+    entered, ended = uploads(srv)
+    client = fault(h3client, "stall", srv.url + "/upload",
+                   stdin=subprocess.PIPE)
+    assert entered.acquire(timeout=TIMEOUT)
+    # Its standard input closed, it exits without closing its connection.
+    client.communicate(timeout=TIMEOUT)
+    assert client.returncode == 0
+    deadline = time.monotonic() + TIMEOUT
+    while not ended and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ended == ["OSError"]
+    (r,) = h3get(h3client, srv.url + "/proto")
+    assert r["body"].startswith("HTTP/3")
+    srv.shutdown()
+    assert_quiet(capfd, caplog)
+
+
+def test_more_streams_than_allowed(make_server, key_pair, h3client, capfd,
+        caplog):
+    # A connection may have 100 requests in flight (h3MaxStreams, as
+    # HTTP/2's limit): quic-go's client cannot open the 101st stream
+    # until one ends, so 250 requests at once wait their turn.
+    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
+                      http3=True)
+    srv.handle("/proto", proto)
+    proc = subprocess.run([str(h3client), "-fault", "streams", "-n", "250",
+                           srv.url + "/proto"], capture_output=True,
+                          text=True, timeout=TIMEOUT * 2)
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["opened"] == 100, r
+    assert "too many open streams" in r["limit_error"], r
+    assert r["statuses"] == {"200": 250}, r
+    srv.shutdown()
+    assert_quiet(capfd, caplog)
+
+
+def test_oversized_headers(make_server, key_pair, h3client, capfd,
+        caplog):
+    # Beyond max_header_bytes quic-go answers 431, as net/http does over
+    # HTTP/1.1 and HTTP/2, and the connection serves on.
+    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
+                      http3=True, max_header_bytes=4096)
+    srv.handle("/proto", proto)
+    results = h3get(h3client, srv.url + "/proto", srv.url + "/proto",
+                    srv.url + "/proto", headers=("X-Big: " + "h" * 20_000,),
+                    check=False)
+    assert [r["status"] for r in results] == [431, 431, 431], results
+    (r,) = h3get(h3client, srv.url + "/proto")
+    assert r["body"].startswith("HTTP/3")
+    srv.shutdown()
+    assert_quiet(capfd, caplog)
+
+
+def test_connection_migration(make_server, key_pair, h3client, capfd,
+        caplog):
+    # The client moves its connection to a new UDP port mid-connection
+    # (quic-go's Conn.AddPath, then Probe and Switch): the server
+    # validates the new path and answers there, on the same connection.
+    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
+                      http3=True)
+    def addr(w, req):
+        w.write(req.remote_addr)
+
+    srv.handle("/addr", addr)
+    proc = subprocess.run([str(h3client), "-fault", "migrate",
+                           srv.url + "/addr"], capture_output=True,
+                          text=True, timeout=TIMEOUT * 2)
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    old, new = r["ports"]
+    assert old != new
+    assert r["bodies"][0] == f"127.0.0.1:{old}", r
+    assert r["bodies"][1].startswith("127.0.0.1:"), r
+    (r,) = h3get(h3client, srv.url + "/addr")
+    assert r["status"] == 200
+    srv.shutdown()
+    assert_quiet(capfd, caplog)

@@ -21,6 +21,7 @@ import pytest
 import urllib3
 
 import gohttp
+from gohttp._http3 import udp_buffer_warning
 from helpers.common import TIMEOUT
 from helpers.net import key_pair  # noqa: F401
 
@@ -314,11 +315,18 @@ def test_workers_each_serve_http3(subprocess_env, key_pair, h3client):
                         "--certfile", str(key_pair.cert),
                         "--keyfile", str(key_pair.key)) as (proc, banner):
         _, url = banner.wait()
+        port = url.rsplit(":", 1)[1]
+        assert f" and HTTP/3 on udp://127.0.0.1:{port} with 2 workers" \
+            in banner.lines[-1]
         results = h3get(h3client, *[url + "/"] * 24, each=True)
         assert {r["proto"] for r in results} == {"HTTP/3.0"}
         pids = {r["headers"]["X-Worker-Pid"][0] for r in results}
         assert len(pids) == 2, pids
         assert stop(proc) == 0
+    # The UDP buffer check speaks once, from the supervisor, when this
+    # kernel's caps are short (the same check, here).
+    warnings = [line for line in banner.lines if "net.core.rmem_max" in line]
+    assert len(warnings) == (1 if udp_buffer_warning() else 0), warnings
 
 
 # Faults (issue 22): each makes go/h3client misbehave (h3client -fault,
@@ -338,7 +346,8 @@ def assert_quiet(capfd: pytest.CaptureFixture[str],
     info level or above from the gohttp loggers, and nothing on standard
     error, where Go's log writes (no error, panic or traceback)."""
     loud = [r.getMessage() for r in caplog.records
-            if r.levelno >= logging.INFO and r.name.startswith("gohttp")]
+            if r.levelno >= logging.INFO and r.name.startswith("gohttp")
+            and "net.core.rmem_max" not in r.getMessage()]
     assert not loud, loud
     err = capfd.readouterr().err
     for word in ("panic", "Traceback", "ERROR", "error", "goroutine "):
@@ -478,3 +487,85 @@ def test_connection_migration(make_server, key_pair, h3client, capfd,
     assert r["status"] == 200
     srv.shutdown()
     assert_quiet(capfd, caplog)
+
+
+def test_banner_names_http3(subprocess_env, key_pair):
+    from test_cli import gohttp_command, stop
+    with gohttp_command(subprocess_env, "wsgi_apps.hello:app",
+                        "-b", "127.0.0.1:0", "--http3",
+                        "--certfile", str(key_pair.cert),
+                        "--keyfile", str(key_pair.key)) as (proc, banner):
+        _, url = banner.wait()
+        port = url.rsplit(":", 1)[1]
+        assert f"on {url} and HTTP/3 on udp://127.0.0.1:{port} (Go " \
+            in banner.lines[-1], banner.lines
+        assert stop(proc) == 0
+
+
+def test_metrics_and_access_log_say_h3(make_server, key_pair, h3client,
+                                       tmp_path):
+    from test_metrics import scrape, value
+    log = tmp_path / "access.log"
+    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
+                      http3=True, metrics_bind="127.0.0.1:0",
+                      access_log=str(log), shutdown_timeout=0.2)
+    srv.handle("/proto", proto)
+    entered, _ = uploads(srv)
+    h3get(h3client, *[srv.url + "/proto"] * 3)
+    http = urllib3.PoolManager(ca_certs=str(key_pair.cert), retries=False,
+                               timeout=TIMEOUT)
+    assert http.request("GET", srv.url + "/proto").status == 200
+    client = fault(h3client, "stall", srv.url + "/upload",
+                   stdin=subprocess.PIPE)
+    try:
+        assert entered.acquire(timeout=TIMEOUT)
+        m = scrape(http, srv)
+        assert value(m, "gohttp_connections_open", protocol="h3") == 1
+        assert value(m, "gohttp_requests_by_protocol_total",
+                     protocol="h3") == 3
+        assert value(m, "gohttp_requests_by_protocol_total",
+                     protocol="http/1.1") == 1
+        assert value(m, "gohttp_connections_accepted_total") >= 3
+    finally:
+        client.kill()
+        client.communicate()
+        http.clear()
+        srv.shutdown()
+    lines = log.read_text().splitlines()
+    assert sum('"GET /proto HTTP/3.0" 200' in line for line in lines) == 3
+    assert sum('"GET /proto HTTP/1.1" 200' in line for line in lines) == 1
+
+
+def test_udp_buffer_warning(monkeypatch):
+    # What the kernel grants, faked: Linux's default caps (208 KiB,
+    # reported doubled), which the forcing options cannot pass.
+    granted = {socket.SO_RCVBUF: 425984, socket.SO_SNDBUF: 425984}
+
+    class FakeSocket:
+        def __init__(self, *args):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        def setsockopt(self, level, opt, value):
+            if opt not in granted:
+                raise PermissionError(1, "Operation not permitted")
+
+        def getsockopt(self, level, opt):
+            return granted[opt]
+
+    monkeypatch.setattr(socket, "socket", FakeSocket)
+    warning = udp_buffer_warning()
+    assert warning == (
+        "HTTP/3: the kernel grants UDP sockets 416 KiB of buffer, below the "
+        "7168 KiB QUIC wants for fast transfers; raise the cap: sysctl -w "
+        "net.core.rmem_max=7340032 net.core.wmem_max=7340032 (docs: "
+        "HTTP/3, UDP buffer sizes)")
+    granted[socket.SO_SNDBUF] = 16 << 20
+    assert "sysctl -w net.core.rmem_max=7340032 (docs" in udp_buffer_warning()
+    granted[socket.SO_RCVBUF] = 16 << 20
+    assert udp_buffer_warning() is None

@@ -2067,8 +2067,9 @@ def run_quick(args: argparse.Namespace, rows: list[Row],
     modes = run_benchmark(args, rows)
     out = throughput_report(args, rows, modes, time.monotonic() - started)
     out = out.replace("## Throughput", "## make bench-quick: throughput", 1)
-    out += ("- **make bench-quick: 1 round, for checking a change; "
-            "`make bench` makes the figures to compare**\n\n")
+    out = out.replace("\n\nMedians over rounds", "\n- **make bench-quick: 1 "
+                      "round, for checking a change; `make bench` makes the "
+                      "figures to compare**\n\nMedians over rounds", 1)
     if shutil.which("valgrind") or os.geteuid() == 0:
         grind = run_callgrind(args, [r for r in rows
                                      if r.name in QUICK_CALLGRIND])
@@ -2145,7 +2146,7 @@ def parse_args() -> argparse.Namespace:
                    help="instead: make bench-quick, a check of a change in "
                         "under 3 minutes: pure Go, gohttp native, WSGI and "
                         "ASGI, 1 round of 3 s of GET, and the callgrind "
-                        "rows of native and WSGI with 500 requests; "
+                        "rows of native and WSGI with 1000 requests; "
                         "written to bench/.build/quick.md, not results.md")
     p.add_argument("--output", default=None,
                    help="markdown file to update (default bench/results.md;"
@@ -2163,7 +2164,7 @@ def parse_args() -> argparse.Namespace:
     if args.bench_quick:
         args.rounds, args.duration, args.pin = 1, 3, "off"
         args.workloads, args.rows = "get", ",".join(QUICK_ROWS)
-        args.requests, args.warmup_requests = 500, 100
+        args.requests, args.warmup_requests = 1000, 100
     if args.quick:
         args.rounds, args.duration, args.ab_requests = 1, 2, 2000
     for opt in ("workloads", "pinned_workloads"):

@@ -3,7 +3,9 @@
 servers users would pick, every row measured in the same run.
 
     make bench                        # = python3 bench/run.py
+    make bench-quick                  # = run.py --bench-quick: < 3 min check
     python3 bench/run.py --quick      # smoke test: 1 round of 2 s
+    python3 bench/run.py --apps       # realistic apps: Flask, Django, FastAPI
     python3 bench/run.py --rows gohttp,granian-wsgi --rounds 5
     python3 bench/run.py --callgrind  # instructions per request
     python3 bench/run.py --memory     # RSS over 1,000,000 requests

@@ -2045,6 +2045,10 @@ def run_apps(args: argparse.Namespace, venv_error: Optional[str]) -> str:
                f"each app's answer checked (status and body) before it is "
                f"loaded; the section took "
                f"{(time.monotonic() - started) / 60:.1f} min")
+    if args.rounds == 1:
+        out.append("- **1 round on a machine other jobs share (the others "
+                   "column): a first look, ratios may be tens of percent "
+                   "off; 3 rounds on a quiet machine make the figures**")
     out += ["", "The same app code on every server of a table (medians "
             "over rounds).  × gohttp: the row's req/s over the gohttp row "
             "above it (native, WSGI or ASGI: the same interface); × Go: "

@@ -5,6 +5,7 @@ hello world (its readiness check).  Served by gohttp's WSGI adapter,
 gunicorn sync and granian WSGI."""
 
 import sqlite3
+from contextlib import closing
 
 from flask import Flask, render_template
 
@@ -20,7 +21,7 @@ def hello():
 
 @app.get("/items")
 def items():
-    with sqlite3.connect(appdb.PATH) as db:
+    with closing(sqlite3.connect(appdb.PATH)) as db:
         db.row_factory = sqlite3.Row
         rows = db.execute(appdb.QUERY, (appdb.FIRST,)).fetchall()
     return render_template("items.html", title="Items",

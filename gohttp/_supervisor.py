@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
-from . import (__version__, _address, _control, _gohttp, _logging, _options,
-               _systemd)
+from . import (__version__, _address, _control, _gohttp, _http3, _logging,
+               _options, _systemd)
 from . import _reload
 from ._gohttp import Error
 from ._sockets import Listeners
@@ -178,6 +178,7 @@ class Supervisor:
         self.boot_error = ""  # why the workers could not start
         self.stopping = ""  # why, once stopping
         self.urls: list[str] = []
+        self.http3_url: Optional[str] = None  # "udp://...": the workers'
         self.selector = selectors.DefaultSelector()
         self.signals: list[int] = []
 
@@ -469,6 +470,7 @@ class Supervisor:
                                                 self.shutdown_delay))
         if not self.urls:
             self.urls = list(message.get("urls") or [])
+            self.http3_url = message.get("http3")
             # The worker imported the app: its name says the interface
             # too ("main:app (ASGI)"), which the supervisor cannot know.
             self.app_name = message.get("app_name") or self.app_name
@@ -498,9 +500,15 @@ class Supervisor:
         what = f"{self.app_name} on" if self.app_name else "on"
         where = " ".join(self.urls) or "?"
         n = len(self.slots)
-        logger.info("gohttp %s serving %s %s with %d worker%s (Go "
+        h3 = f" and HTTP/3 on {self.http3_url}" if self.http3_url else ""
+        logger.info("gohttp %s serving %s %s%s with %d worker%s (Go "
                     "net/http) - press Ctrl-C to stop", __version__, what,
-                    where, n, "s" if n != 1 else "")
+                    where, h3, n, "s" if n != 1 else "")
+        if self.http3_url:
+            # Once per start, here rather than in each worker.
+            warning = _http3.udp_buffer_warning()
+            if warning:
+                logger.warning("%s", warning)
         _systemd.notify(f"READY=1\nSTATUS=serving on {where} with {n} "
                         f"worker{'s' if n != 1 else ''}")
 

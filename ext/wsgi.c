@@ -671,6 +671,15 @@ send_plain_items(StartResponseObject *sr, PyObject *result, int need_length)
 static int
 send_plain(StartResponseObject *sr, PyObject *result)
 {
+#ifndef Py_GIL_DISABLED
+    /* A list or tuple no one else holds (the app made it to return it,
+     * as most do) cannot change: no copy, which would cost an
+     * allocation per request.  (Free-threaded builds count references
+     * per thread: they copy.) */
+    if (Py_REFCNT(result) == 1) {
+        return send_plain_items(sr, result, 0);
+    }
+#endif
     PyObject *items = PySequence_Tuple(result);   /* a tuple as it is */
     if (items == NULL) {
         return -1;

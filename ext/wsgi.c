@@ -47,6 +47,8 @@ typedef struct {
     PyObject *constants;      /* the base each environ is copied from (see
                                  gohttp_wsgi_environ_base), or NULL */
     PyObject *file_wrapper;   /* constants' wsgi.file_wrapper, or NULL */
+    PyObject *spare;          /* a cleared start_response for the next
+                                 request (see spare_start_response), or NULL */
 } WSGIAppObject;
 
 #define WSGIApp_CAST(op) ((WSGIAppObject *)(op))
@@ -120,6 +122,7 @@ wsgi_app_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     self->disconnected = Py_NewRef(disconnected);
     self->constants = NULL;
     self->file_wrapper = NULL;
+    self->spare = NULL;
     self->script = PyUnicode_AsEncodedString(script_name, "utf-8",
                                              "surrogateescape");
     PyObject_GC_Track(self);
@@ -145,6 +148,7 @@ wsgi_app_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->disconnected);
     Py_VISIT(self->constants);
     Py_VISIT(self->file_wrapper);
+    Py_VISIT(self->spare);
     return 0;
 }
 
@@ -166,6 +170,7 @@ wsgi_app_clear(PyObject *op)
     Py_CLEAR(self->disconnected);
     Py_CLEAR(self->constants);
     Py_CLEAR(self->file_wrapper);
+    Py_CLEAR(self->spare);
     return 0;
 }
 
@@ -432,17 +437,46 @@ PyType_Spec gohttp_start_response_spec = {
 static StartResponseObject *
 start_response_new(WSGIAppObject *wsgi, PyObject *w)
 {
-    StartResponseObject *self = PyObject_GC_New(StartResponseObject,
-                                                wsgi->state->StartResponseType);
-    if (self == NULL) {
-        return NULL;
+    StartResponseObject *self = (StartResponseObject *)wsgi->spare;
+    if (self != NULL) {
+        wsgi->spare = NULL;   /* cleared, tracked: see spare_start_response */
     }
-    self->vectorcall = start_response_vectorcall;
+    else {
+        self = PyObject_GC_New(StartResponseObject,
+                               wsgi->state->StartResponseType);
+        if (self == NULL) {
+            return NULL;
+        }
+        self->vectorcall = start_response_vectorcall;
+        self->wsgi = NULL;
+        self->w = self->status = self->headers = self->response = NULL;
+        PyObject_GC_Track(self);
+    }
     self->wsgi = (WSGIAppObject *)Py_NewRef(wsgi);
     self->w = Py_NewRef(w);
-    self->status = self->headers = self->response = NULL;
-    PyObject_GC_Track(self);
     return self;   /* new reference */
+}
+
+/* Let go of sr, a request's start_response, once the request is done:
+ * kept, cleared, for the next request when no one else holds it (the app
+ * kept no reference), which saves a GC object's allocation, tracking and
+ * freeing per request.  Free-threaded builds, where requests run at once
+ * and references are counted per thread, let it go. */
+static void
+spare_start_response(WSGIAppObject *wsgi, StartResponseObject *sr)
+{
+#ifndef Py_GIL_DISABLED
+    if (sr != NULL && wsgi->spare == NULL && Py_REFCNT(sr) == 1) {
+        /* Clearing may run Python code (a __del__) that lets another
+         * request in, which may spare its own: look again after it. */
+        start_response_clear((PyObject *)sr);
+        if (wsgi->spare == NULL) {
+            wsgi->spare = (PyObject *)sr;   /* our reference moves there */
+            return;
+        }
+    }
+#endif
+    Py_XDECREF((PyObject *)sr);
 }
 
 /* ---- the plain response ---------------------------------------------------- */
@@ -943,7 +977,7 @@ done:
     Py_XDECREF(rest);
     Py_XDECREF(sent);
     Py_XDECREF(result);
-    Py_XDECREF((PyObject *)sr);
+    spare_start_response(wsgi, sr);
     Py_XDECREF(environ);
     Py_XDECREF(errors);
     Py_XDECREF(input);

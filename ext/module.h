@@ -439,6 +439,8 @@ int gohttp_header_bytes_check(const char *name, Py_ssize_t nlen,
  * flush(): 0, or -1 with an exception set. */
 PyObject *gohttp_error_stream_new(gohttp_state *st, PyObject *tag);
 int gohttp_error_stream_flush(PyObject *stream);
+/* Whether stream holds no start of a line: one that may serve again. */
+int gohttp_error_stream_idle(PyObject *stream);
 
 /* End a handler call's views: release r (a Request) and w (a
  * ResponseWriter), which may be NULL, so that a handler that kept them

@@ -49,6 +49,7 @@ typedef struct {
     PyObject *file_wrapper;   /* constants' wsgi.file_wrapper, or NULL */
     PyObject *spare;          /* a cleared start_response for the next
                                  request (see spare_start_response), or NULL */
+    PyObject *spare_errors;   /* a flushed wsgi.errors, likewise, or NULL */
 } WSGIAppObject;
 
 #define WSGIApp_CAST(op) ((WSGIAppObject *)(op))
@@ -123,6 +124,7 @@ wsgi_app_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     self->constants = NULL;
     self->file_wrapper = NULL;
     self->spare = NULL;
+    self->spare_errors = NULL;
     self->script = PyUnicode_AsEncodedString(script_name, "utf-8",
                                              "surrogateescape");
     PyObject_GC_Track(self);
@@ -149,6 +151,7 @@ wsgi_app_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->constants);
     Py_VISIT(self->file_wrapper);
     Py_VISIT(self->spare);
+    Py_VISIT(self->spare_errors);
     return 0;
 }
 
@@ -171,6 +174,7 @@ wsgi_app_clear(PyObject *op)
     Py_CLEAR(self->constants);
     Py_CLEAR(self->file_wrapper);
     Py_CLEAR(self->spare);
+    Py_CLEAR(self->spare_errors);
     return 0;
 }
 
@@ -477,6 +481,34 @@ spare_start_response(WSGIAppObject *wsgi, StartResponseObject *sr)
     }
 #endif
     Py_XDECREF((PyObject *)sr);
+}
+
+/* A wsgi.errors for a request: the spare, or a new one. */
+static PyObject *
+errors_new(WSGIAppObject *wsgi)
+{
+    PyObject *errors = wsgi->spare_errors;
+    if (errors != NULL) {
+        wsgi->spare_errors = NULL;
+        return errors;   /* new reference: the spare's */
+    }
+    return gohttp_error_stream_new(wsgi->state, wsgi->name);
+}
+
+/* Let go of a request's wsgi.errors: kept for the next request, as
+ * spare_start_response does, when it is flushed and no one else holds
+ * it (the app kept neither it nor the environ). */
+static void
+spare_errors(WSGIAppObject *wsgi, PyObject *errors)
+{
+#ifndef Py_GIL_DISABLED
+    if (errors != NULL && wsgi->spare_errors == NULL && Py_REFCNT(errors) == 1
+        && gohttp_error_stream_idle(errors)) {
+        wsgi->spare_errors = errors;   /* our reference moves there */
+        return;
+    }
+#endif
+    Py_XDECREF(errors);
 }
 
 /* ---- the plain response ---------------------------------------------------- */
@@ -906,7 +938,7 @@ gohttp_wsgi_run(PyObject *op, const gohttp_request *req, const char *data,
     }
     if ((w = gohttp_response_new(st, req, reply, reply_buf)) == NULL
         || (input = make_input(wsgi, req, r)) == NULL
-        || (errors = gohttp_error_stream_new(st, wsgi->name)) == NULL
+        || (errors = errors_new(wsgi)) == NULL
         || (environ = gohttp_wsgi_environ(st, req, data, base, wsgi->script,
                                           input, errors)) == NULL
         || (sr = start_response_new(wsgi, w)) == NULL) {
@@ -979,7 +1011,7 @@ done:
     Py_XDECREF(result);
     spare_start_response(wsgi, sr);
     Py_XDECREF(environ);
-    Py_XDECREF(errors);
+    spare_errors(wsgi, errors);
     Py_XDECREF(input);
     return outcome;
 }

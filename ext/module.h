@@ -210,6 +210,8 @@ typedef struct {
     PyTypeObject *ServerType;
     PyTypeObject *RequestType;
     PyTypeObject *ResponseWriterType;
+    PyObject *spare_writer;   /* a released ResponseWriter no one held, for
+                                 the next request (response.c), or NULL */
     PyTypeObject *HeadersType;
     PyTypeObject *WSGIAppType;
     PyTypeObject *StartResponseType;
@@ -357,6 +359,8 @@ int gohttp_response_start_packed(PyObject *response, int code, char *headers,
                                  size_t size, int64_t declared);
 int gohttp_response_write(PyObject *response, const char *p, Py_ssize_t n);
 void gohttp_response_release(PyObject *response);
+/* Release response and drop the caller's reference to it. */
+void gohttp_response_done(PyObject *response);
 
 /* wsgi.c: run one request of op, a WSGIApp, with the GIL held (the
  * arguments are dispatch's). */
@@ -453,8 +457,7 @@ gohttp_views_end(PyObject *r, PyObject *w)
         Py_DECREF(r);
     }
     if (w != NULL) {
-        gohttp_response_release(w);
-        Py_DECREF(w);
+        gohttp_response_done(w);
     }
 }
 

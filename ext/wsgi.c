@@ -1004,12 +1004,13 @@ error:
     gohttp_log_exception(st, "error in handler %R for %R", op,
                          r != NULL ? r : Py_None);
 done:
+    /* sr first: it holds w, which then may be spared too */
+    spare_start_response(wsgi, sr);
     gohttp_views_end(r, w);
     Py_XDECREF(taken);
     Py_XDECREF(rest);
     Py_XDECREF(sent);
     Py_XDECREF(result);
-    spare_start_response(wsgi, sr);
     Py_XDECREF(environ);
     spare_errors(wsgi, errors);
     Py_XDECREF(input);

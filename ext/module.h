@@ -212,6 +212,7 @@ typedef struct {
     PyTypeObject *ResponseWriterType;
     PyObject *spare_writer;   /* a released ResponseWriter no one held, for
                                  the next request (response.c), or NULL */
+    PyObject *spare_request;  /* a released Request, likewise (request.c) */
     PyTypeObject *HeadersType;
     PyTypeObject *WSGIAppType;
     PyTypeObject *StartResponseType;
@@ -321,6 +322,8 @@ extern PyType_Spec gohttp_response_spec;
 PyObject *gohttp_request_new(gohttp_state *st, const gohttp_request *req,
                              const char *data);
 void gohttp_request_release(PyObject *request);
+/* Release request and drop the caller's reference to it. */
+void gohttp_request_done(PyObject *request);
 
 /* headers.c.  A Headers is a dict {canonical key: [str values]} inside. */
 int gohttp_headers_init(void);               /* once per process */
@@ -453,8 +456,7 @@ static inline void
 gohttp_views_end(PyObject *r, PyObject *w)
 {
     if (r != NULL) {
-        gohttp_request_release(r);
-        Py_DECREF(r);
+        gohttp_request_done(r);
     }
     if (w != NULL) {
         gohttp_response_done(w);

@@ -27,6 +27,13 @@ Switches, read from the environment:
                              UBSAN_OPTIONS=halt_on_error=1 makes a report fatal
     GOHTTP_SANITIZE=address,undefined
                              both (run as for address)
+    GOHTTP_STRIP=1|0         1: drop symbol tables and debug info (go build
+                             -ldflags='-s -w', then the linker's -s): what
+                             a wheel ships. 0: keep them. Unset: strip when
+                             building a wheel (not in place), never with
+                             GOHTTP_DEBUG or GOHTTP_SANITIZE. Go's tracebacks
+                             need neither (they read the runtime's own
+                             tables, .gopclntab).
     GOEXPERIMENT=...         passed to go build untouched, e.g. cgocheck2 to
                              check every pointer that crosses into C
     CGO_CFLAGS, GOFLAGS, CC  as go build reads them
@@ -78,7 +85,7 @@ SANITIZE_FLAGS = ["-fno-omit-frame-pointer"]  # stack traces in the reports
 # compiler and its flags as setuptools (sysconfig) and go build read them,
 # and go's own switches. A change to any rebuilds the extension.
 BUILD_ENV = (
-    "GOHTTP_DEBUG", "GOHTTP_SANITIZE",
+    "GOHTTP_DEBUG", "GOHTTP_SANITIZE", "GOHTTP_STRIP",
     "CC", "CXX", "CPP", "LDSHARED", "AR", "ARFLAGS",
     "CFLAGS", "CPPFLAGS", "LDFLAGS",
     "CGO_ENABLED", "CGO_CFLAGS", "CGO_CPPFLAGS", "CGO_LDFLAGS",
@@ -119,7 +126,7 @@ def read_version() -> str:
 class BuildFlags:
     """Compiler, linker and go build flags chosen by the environment."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, inplace: bool = False) -> None:
         debug = os.environ.get("GOHTTP_DEBUG", "") not in ("", "0")
         sanitize = [s for s in os.environ.get("GOHTTP_SANITIZE", "").split(",") if s]
         unknown = [s for s in sanitize if s not in SANITIZERS]
@@ -154,6 +161,13 @@ class BuildFlags:
                 # Go's own loads and stores are checked too, so Go reading
                 # C memory that C already freed is caught (linux only).
                 self.go_flags += ["-asan"]
+        strip = os.environ.get("GOHTTP_STRIP", "")
+        if strip not in ("", "0", "1"):
+            raise SystemExit(f"GOHTTP_STRIP={strip!r}: want 1 (strip) or 0 (keep debug info)")
+        if strip == "1" or (strip == "" and not (inplace or debug or sanitize)):
+            # About half the .so: bench/results.md, "Extension size".
+            self.go_flags += ["-ldflags=-s -w"]
+            self.link_args += ["-Wl,-S,-x"] if sys.platform == "darwin" else ["-s"]
 
     def describe(self, go: gohttp_toolchain.Go) -> str:
         """Return a string that changes whenever the built .so would."""
@@ -185,7 +199,7 @@ class build_go_ext(build_ext):
             raise SystemExit(f"error: {e}") from None
         if sys.platform == "darwin":
             _raise_macos_deployment_target(self._go.version)
-        self._flags = BuildFlags()
+        self._flags = BuildFlags(inplace=bool(self.inplace))
 
         go_out = os.path.join(os.path.abspath(self.build_temp), "go")
         try:

@@ -5,7 +5,9 @@ the in-place gohttp under test is left alone."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +33,8 @@ def build(tmp_path_factory: pytest.TempPathFactory):
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
-    build()
+    build.first_log = build()  # type: ignore[attr-defined]
+    build.out = out  # type: ignore[attr-defined]
     return build
 
 
@@ -59,3 +62,32 @@ def test_an_unknown_sanitizer_is_refused(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert "'thread' is not one of address, undefined" in done.stderr
+
+
+def test_a_wheel_build_strips(build) -> None:
+    # Not in place (as pip wheel builds): Go's symbol table and DWARF are
+    # left out and the .so is stripped; Go's own tables stay, for its
+    # tracebacks and panics.  (The in-place build keeps its debug info.)
+    # The builds of the other tests are looked at: no build of its own.
+    if any(os.environ.get(v, "") not in ("", "0")
+           for v in ("GOHTTP_DEBUG", "GOHTTP_SANITIZE", "GOHTTP_STRIP")):
+        pytest.skip("a debug, sanitizer or GOHTTP_STRIP build is not stripped")
+    assert "'-ldflags=-s -w'" in build.first_log
+    readelf = shutil.which("readelf")
+    if readelf is None:
+        pytest.skip("readelf (binutils) is not installed")
+    so = next((build.out / "lib").rglob("_gohttp*.so"))
+    sections = subprocess.run([readelf, "-SW", str(so)], capture_output=True,
+                              text=True, check=True, timeout=60).stdout
+    assert ".gopclntab" in sections
+    assert ".debug_info" not in sections and ".symtab" not in sections
+
+
+def test_a_bad_strip_switch_is_refused(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "-b", str(tmp_path),
+         "-t", str(tmp_path)], cwd=ROOT,
+        env=dict(tool_env(), GOHTTP_STRIP="yes"),
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "GOHTTP_STRIP='yes': want 1 (strip) or 0" in done.stderr

@@ -308,6 +308,8 @@ gohttp_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ServerType);
     Py_VISIT(st->RequestType);
     Py_VISIT(st->ResponseWriterType);
+    Py_VISIT(st->spare_writer);
+    Py_VISIT(st->spare_request);
     Py_VISIT(st->HeadersType);
     Py_VISIT(st->WSGIAppType);
     Py_VISIT(st->StartResponseType);
@@ -331,6 +333,8 @@ gohttp_clear(PyObject *module)
     gohttp_state *st = PyModule_GetState(module);
     Py_CLEAR(st->ServerType);
     Py_CLEAR(st->RequestType);
+    Py_CLEAR(st->spare_writer);
+    Py_CLEAR(st->spare_request);
     Py_CLEAR(st->ResponseWriterType);
     Py_CLEAR(st->HeadersType);
     Py_CLEAR(st->WSGIAppType);

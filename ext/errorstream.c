@@ -4,8 +4,9 @@
  * application's name).  A line without its "\n" waits for the rest, or for
  * flush(), which the adapter calls when the request ends.
  *
- * One is made per request, so it is in C: cheap to make, and it holds no
- * state another request could see.
+ * One serves each request, so it is in C: cheap to make, and it holds no
+ * state another request could see (the WSGI adapter reuses one only once
+ * it is flushed and no one else holds it).
  */
 #include "module.h"
 
@@ -94,6 +95,16 @@ gohttp_error_stream_flush(PyObject *op)
     rc = flush_pending(ErrorStream_CAST(op));
     Py_END_CRITICAL_SECTION();
     return rc;
+}
+
+int
+gohttp_error_stream_idle(PyObject *op)
+{
+    int idle;
+    Py_BEGIN_CRITICAL_SECTION(op);
+    idle = ErrorStream_CAST(op)->pending == NULL;
+    Py_END_CRITICAL_SECTION();
+    return idle;
 }
 
 /* Write text (a str), with the critical section held. */

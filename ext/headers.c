@@ -42,11 +42,24 @@ static const char token_chars[] =
 
 static unsigned char is_token[256];
 
+/* What classify needs of a character, in one load: whether it is a
+ * token character, a lowercase or an uppercase letter; and which case
+ * of letter may not follow it in a canonical name (lowercase after '-',
+ * uppercase after anything else; the first letter counts as after '-'). */
+enum { NC_TOKEN = 1, NC_LOWER = 2, NC_UPPER = 4 };
+static unsigned char name_class[256], not_after[256];
+
 static void
 init_token_table(void)
 {
     for (const char *c = token_chars; *c; c++) {
-        is_token[(unsigned char)*c] = 1;
+        unsigned char u = (unsigned char)*c;
+        is_token[u] = 1;
+        name_class[u] = NC_TOKEN | (u >= 'a' && u <= 'z' ? NC_LOWER : 0)
+                        | (u >= 'A' && u <= 'Z' ? NC_UPPER : 0);
+    }
+    for (int c = 0; c < 256; c++) {
+        not_after[c] = c == '-' ? NC_LOWER : NC_UPPER;
     }
 }
 
@@ -63,18 +76,18 @@ classify(PyObject *key)
     }
     const unsigned char *s = PyUnicode_1BYTE_DATA(key);
     Py_ssize_t n = PyUnicode_GET_LENGTH(key);
-    int upper = 1, canonical = 1;
+    /* Branch-free: every name of a response passes here. */
+    unsigned token = NC_TOKEN, wrong = 0, banned = NC_LOWER;
     for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char c = s[i];
-        if (!is_token[c]) {
-            return NAME_INVALID;
-        }
-        if (upper ? (c >= 'a' && c <= 'z') : (c >= 'A' && c <= 'Z')) {
-            canonical = 0;
-        }
-        upper = c == '-';
+        unsigned k = name_class[s[i]];
+        token &= k;
+        wrong |= k & banned;
+        banned = not_after[s[i]];
     }
-    return canonical ? NAME_CANONICAL : NAME_TO_CANONICALIZE;
+    if (!token) {
+        return NAME_INVALID;
+    }
+    return wrong ? NAME_TO_CANONICALIZE : NAME_CANONICAL;
 }
 
 int

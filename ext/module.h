@@ -210,6 +210,9 @@ typedef struct {
     PyTypeObject *ServerType;
     PyTypeObject *RequestType;
     PyTypeObject *ResponseWriterType;
+    PyObject *spare_writer;   /* a released ResponseWriter no one held, for
+                                 the next request (response.c), or NULL */
+    PyObject *spare_request;  /* a released Request, likewise (request.c) */
     PyTypeObject *HeadersType;
     PyTypeObject *WSGIAppType;
     PyTypeObject *StartResponseType;
@@ -319,6 +322,8 @@ extern PyType_Spec gohttp_response_spec;
 PyObject *gohttp_request_new(gohttp_state *st, const gohttp_request *req,
                              const char *data);
 void gohttp_request_release(PyObject *request);
+/* Release request and drop the caller's reference to it. */
+void gohttp_request_done(PyObject *request);
 
 /* headers.c.  A Headers is a dict {canonical key: [str values]} inside. */
 int gohttp_headers_init(void);               /* once per process */
@@ -357,6 +362,8 @@ int gohttp_response_start_packed(PyObject *response, int code, char *headers,
                                  size_t size, int64_t declared);
 int gohttp_response_write(PyObject *response, const char *p, Py_ssize_t n);
 void gohttp_response_release(PyObject *response);
+/* Release response and drop the caller's reference to it. */
+void gohttp_response_done(PyObject *response);
 
 /* wsgi.c: run one request of op, a WSGIApp, with the GIL held (the
  * arguments are dispatch's). */
@@ -439,6 +446,8 @@ int gohttp_header_bytes_check(const char *name, Py_ssize_t nlen,
  * flush(): 0, or -1 with an exception set. */
 PyObject *gohttp_error_stream_new(gohttp_state *st, PyObject *tag);
 int gohttp_error_stream_flush(PyObject *stream);
+/* Whether stream holds no start of a line: one that may serve again. */
+int gohttp_error_stream_idle(PyObject *stream);
 
 /* End a handler call's views: release r (a Request) and w (a
  * ResponseWriter), which may be NULL, so that a handler that kept them
@@ -447,12 +456,10 @@ static inline void
 gohttp_views_end(PyObject *r, PyObject *w)
 {
     if (r != NULL) {
-        gohttp_request_release(r);
-        Py_DECREF(r);
+        gohttp_request_done(r);
     }
     if (w != NULL) {
-        gohttp_response_release(w);
-        Py_DECREF(w);
+        gohttp_response_done(w);
     }
 }
 

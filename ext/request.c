@@ -73,8 +73,11 @@ PyObject *
 gohttp_request_new(gohttp_state *st, const gohttp_request *req,
                    const char *data)
 {
-    RequestObject *self = PyObject_New(RequestObject, st->RequestType);
-    if (self == NULL) {
+    RequestObject *self = (RequestObject *)st->spare_request;
+    if (self != NULL) {
+        st->spare_request = NULL;   /* released: see gohttp_request_done */
+    }
+    else if ((self = PyObject_New(RequestObject, st->RequestType)) == NULL) {
         return NULL;
     }
     self->state = st;
@@ -108,6 +111,23 @@ gohttp_request_release(PyObject *op)
     Py_XDECREF(headers);
     Py_XDECREF(body);
     Py_XDECREF(tls);
+}
+
+/* A released Request no one else holds (the handler kept no reference)
+ * is kept for the next request: an allocation and a free less per
+ * request.  Free-threaded builds let it go (see gohttp_response_done). */
+void
+gohttp_request_done(PyObject *op)
+{
+    gohttp_request_release(op);   /* may run Python code: look after it */
+#ifndef Py_GIL_DISABLED
+    gohttp_state *st = Request_CAST(op)->state;
+    if (st->spare_request == NULL && Py_REFCNT(op) == 1) {
+        st->spare_request = op;   /* our reference moves there */
+        return;
+    }
+#endif
+    Py_DECREF(op);
 }
 
 static void

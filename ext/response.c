@@ -70,9 +70,12 @@ PyObject *
 gohttp_response_new(gohttp_state *st, const gohttp_request *req,
                     gohttp_reply *reply, char *reply_buf)
 {
-    ResponseWriterObject *self = PyObject_New(ResponseWriterObject,
-                                              st->ResponseWriterType);
-    if (self == NULL) {
+    ResponseWriterObject *self = (ResponseWriterObject *)st->spare_writer;
+    if (self != NULL) {
+        st->spare_writer = NULL;   /* released, no header: see below */
+    }
+    else if ((self = PyObject_New(ResponseWriterObject,
+                                  st->ResponseWriterType)) == NULL) {
         return NULL;
     }
     self->state = st;
@@ -87,6 +90,29 @@ gohttp_response_release(PyObject *op)
     Py_BEGIN_CRITICAL_SECTION(op);
     gohttp_writer_end(&Response_CAST(op)->out);
     Py_END_CRITICAL_SECTION();
+}
+
+/* A released writer no one else holds (the handler kept no reference) is
+ * kept, without its w.header, for the next request: an allocation and a
+ * free less per request.  Free-threaded builds, where requests run at
+ * once and references are counted per thread, let it go. */
+void
+gohttp_response_done(PyObject *op)
+{
+    gohttp_response_release(op);
+#ifndef Py_GIL_DISABLED
+    gohttp_state *st = Response_CAST(op)->state;
+    if (st->spare_writer == NULL && Py_REFCNT(op) == 1) {
+        /* Dropping the header may run Python code (a __del__) that lets
+         * another request in, which may spare its own: look again. */
+        Py_CLEAR(Response_CAST(op)->header);
+        if (st->spare_writer == NULL) {
+            st->spare_writer = op;   /* our reference moves there */
+            return;
+        }
+    }
+#endif
+    Py_DECREF(op);
 }
 
 static void

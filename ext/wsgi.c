@@ -47,6 +47,9 @@ typedef struct {
     PyObject *constants;      /* the base each environ is copied from (see
                                  gohttp_wsgi_environ_base), or NULL */
     PyObject *file_wrapper;   /* constants' wsgi.file_wrapper, or NULL */
+    PyObject *spare;          /* a cleared start_response for the next
+                                 request (see spare_start_response), or NULL */
+    PyObject *spare_errors;   /* a flushed wsgi.errors, likewise, or NULL */
 } WSGIAppObject;
 
 #define WSGIApp_CAST(op) ((WSGIAppObject *)(op))
@@ -120,6 +123,8 @@ wsgi_app_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     self->disconnected = Py_NewRef(disconnected);
     self->constants = NULL;
     self->file_wrapper = NULL;
+    self->spare = NULL;
+    self->spare_errors = NULL;
     self->script = PyUnicode_AsEncodedString(script_name, "utf-8",
                                              "surrogateescape");
     PyObject_GC_Track(self);
@@ -145,6 +150,8 @@ wsgi_app_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->disconnected);
     Py_VISIT(self->constants);
     Py_VISIT(self->file_wrapper);
+    Py_VISIT(self->spare);
+    Py_VISIT(self->spare_errors);
     return 0;
 }
 
@@ -166,6 +173,8 @@ wsgi_app_clear(PyObject *op)
     Py_CLEAR(self->disconnected);
     Py_CLEAR(self->constants);
     Py_CLEAR(self->file_wrapper);
+    Py_CLEAR(self->spare);
+    Py_CLEAR(self->spare_errors);
     return 0;
 }
 
@@ -432,17 +441,74 @@ PyType_Spec gohttp_start_response_spec = {
 static StartResponseObject *
 start_response_new(WSGIAppObject *wsgi, PyObject *w)
 {
-    StartResponseObject *self = PyObject_GC_New(StartResponseObject,
-                                                wsgi->state->StartResponseType);
-    if (self == NULL) {
-        return NULL;
+    StartResponseObject *self = (StartResponseObject *)wsgi->spare;
+    if (self != NULL) {
+        wsgi->spare = NULL;   /* cleared, tracked: see spare_start_response */
     }
-    self->vectorcall = start_response_vectorcall;
+    else {
+        self = PyObject_GC_New(StartResponseObject,
+                               wsgi->state->StartResponseType);
+        if (self == NULL) {
+            return NULL;
+        }
+        self->vectorcall = start_response_vectorcall;
+        self->wsgi = NULL;
+        self->w = self->status = self->headers = self->response = NULL;
+        PyObject_GC_Track(self);
+    }
     self->wsgi = (WSGIAppObject *)Py_NewRef(wsgi);
     self->w = Py_NewRef(w);
-    self->status = self->headers = self->response = NULL;
-    PyObject_GC_Track(self);
     return self;   /* new reference */
+}
+
+/* Let go of sr, a request's start_response, once the request is done:
+ * kept, cleared, for the next request when no one else holds it (the app
+ * kept no reference), which saves a GC object's allocation, tracking and
+ * freeing per request.  Free-threaded builds, where requests run at once
+ * and references are counted per thread, let it go. */
+static void
+spare_start_response(WSGIAppObject *wsgi, StartResponseObject *sr)
+{
+#ifndef Py_GIL_DISABLED
+    if (sr != NULL && wsgi->spare == NULL && Py_REFCNT(sr) == 1) {
+        /* Clearing may run Python code (a __del__) that lets another
+         * request in, which may spare its own: look again after it. */
+        start_response_clear((PyObject *)sr);
+        if (wsgi->spare == NULL) {
+            wsgi->spare = (PyObject *)sr;   /* our reference moves there */
+            return;
+        }
+    }
+#endif
+    Py_XDECREF((PyObject *)sr);
+}
+
+/* A wsgi.errors for a request: the spare, or a new one. */
+static PyObject *
+errors_new(WSGIAppObject *wsgi)
+{
+    PyObject *errors = wsgi->spare_errors;
+    if (errors != NULL) {
+        wsgi->spare_errors = NULL;
+        return errors;   /* new reference: the spare's */
+    }
+    return gohttp_error_stream_new(wsgi->state, wsgi->name);
+}
+
+/* Let go of a request's wsgi.errors: kept for the next request, as
+ * spare_start_response does, when it is flushed and no one else holds
+ * it (the app kept neither it nor the environ). */
+static void
+spare_errors(WSGIAppObject *wsgi, PyObject *errors)
+{
+#ifndef Py_GIL_DISABLED
+    if (errors != NULL && wsgi->spare_errors == NULL && Py_REFCNT(errors) == 1
+        && gohttp_error_stream_idle(errors)) {
+        wsgi->spare_errors = errors;   /* our reference moves there */
+        return;
+    }
+#endif
+    Py_XDECREF(errors);
 }
 
 /* ---- the plain response ---------------------------------------------------- */
@@ -671,6 +737,15 @@ send_plain_items(StartResponseObject *sr, PyObject *result, int need_length)
 static int
 send_plain(StartResponseObject *sr, PyObject *result)
 {
+#ifndef Py_GIL_DISABLED
+    /* A list or tuple no one else holds (the app made it to return it,
+     * as most do) cannot change: no copy, which would cost an
+     * allocation per request.  (Free-threaded builds count references
+     * per thread: they copy.) */
+    if (Py_REFCNT(result) == 1) {
+        return send_plain_items(sr, result, 0);
+    }
+#endif
     PyObject *items = PySequence_Tuple(result);   /* a tuple as it is */
     if (items == NULL) {
         return -1;
@@ -863,7 +938,7 @@ gohttp_wsgi_run(PyObject *op, const gohttp_request *req, const char *data,
     }
     if ((w = gohttp_response_new(st, req, reply, reply_buf)) == NULL
         || (input = make_input(wsgi, req, r)) == NULL
-        || (errors = gohttp_error_stream_new(st, wsgi->name)) == NULL
+        || (errors = errors_new(wsgi)) == NULL
         || (environ = gohttp_wsgi_environ(st, req, data, base, wsgi->script,
                                           input, errors)) == NULL
         || (sr = start_response_new(wsgi, w)) == NULL) {
@@ -929,14 +1004,15 @@ error:
     gohttp_log_exception(st, "error in handler %R for %R", op,
                          r != NULL ? r : Py_None);
 done:
+    /* sr first: it holds w, which then may be spared too */
+    spare_start_response(wsgi, sr);
     gohttp_views_end(r, w);
     Py_XDECREF(taken);
     Py_XDECREF(rest);
     Py_XDECREF(sent);
     Py_XDECREF(result);
-    Py_XDECREF((PyObject *)sr);
     Py_XDECREF(environ);
-    Py_XDECREF(errors);
+    spare_errors(wsgi, errors);
     Py_XDECREF(input);
     return outcome;
 }

@@ -22,6 +22,7 @@ def hello(w, req):
 @srv.route("GET /download")
 def download(w, req):
     w.header.set("Content-Type", "application/octet-stream")
+    w.header.set("Content-Length", str(len(MIB)))   # else net/http chunks it
     w.write(MIB)
 
 

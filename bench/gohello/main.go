@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 )
 
 func main() {
@@ -56,7 +57,10 @@ func main() {
 	if *bytesRoutes {
 		mib := bytes.Repeat([]byte("x"), 1<<20)
 		mux.HandleFunc("GET /download", func(w http.ResponseWriter, r *http.Request) {
+			// With its length, as the Python servers send it: else
+			// net/http sends a body over 2 KiB chunked.
 			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("Content-Length", strconv.Itoa(len(mib)))
 			w.Write(mib)
 		})
 		mux.HandleFunc("POST /upload", func(w http.ResponseWriter, r *http.Request) {

@@ -1917,19 +1917,18 @@ def main() -> None:
     venv_error = ensure_venv()
     if venv_error:
         log(venv_error)
-    rows = [row for row in all_rows() if row.name in args.rows]
+    rows = [row for row in all_rows() if row.name in args.rows
+            and not args.tls]
     mark_skips(rows, venv_error)
     for row in rows:
         if row.name == "gohttp-c" and not row.skip:
             row.skip = build_c_handler()
     wsrows = [row for row in ws_rows() if row.name in args.rows]
-    if args.memory or (args.callgrind and not args.websocket):
+    if args.memory or (args.callgrind and not args.websocket) or args.tls:
         wsrows = []
     if wsrows:
         mark_ws_skips(wsrows, venv_error, build_wsbench(go))
     tlsrows = tls_setup(args, go, venv_error)
-    if args.tls:
-        wsrows = []
     for row in rows + wsrows + tlsrows:
         if row.skip:
             log(f"{row.name}: {row.skip}")

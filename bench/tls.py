@@ -372,8 +372,8 @@ def report(args: argparse.Namespace, rows: list[R.Row], found: Results,
                 f"round."]
         no_h2 = [NO_H2[row.name] for row in tls if row.name in NO_H2]
         if no_h2:
-            out.append(f"{', '.join(no_h2)} speak(s) no HTTP/2: no h2 "
-                       f"figures (h2load would fall back to HTTP/1.1).")
+            out.append(f"No HTTP/2 in {', '.join(no_h2)}: no h2 figures "
+                       f"(h2load would fall back to HTTP/1.1).")
         out.append("")
         head = ["server", "HTTPS req/s", "× Go", "rounds × Go", "p50 ms",
                 "p99 ms", "h2 req/s", "× Go", "rounds × Go", "mean ms",

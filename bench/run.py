@@ -1410,7 +1410,8 @@ def keepalive_requests(conn: http.client.HTTPConnection, n: int) -> None:
 CALLGRIND_OUT = BUILD / "callgrind"
 
 
-def start_under_callgrind(row: Row) -> Server | str:
+def start_under_callgrind(row: Row, server: type[Server] = Server
+                          ) -> Server | str:
     """row's server under valgrind --tool=callgrind, its old dumps gone;
     or why it did not start.  --trace-children: a row with workers counts
     its whole process tree, the supervisor and every worker."""
@@ -1424,7 +1425,7 @@ def start_under_callgrind(row: Row) -> Server | str:
     # preemption points are enough for a server that only serves.
     extra_env = {"GODEBUG": "asyncpreemptoff=1", "PYTHONMALLOC": "malloc"}
     try:
-        return Server(row, free_port(), prefix,
+        return server(row, free_port(), prefix,
                       BUILD / "logs" / f"callgrind-{row.name}.log",
                       start_timeout=300, extra_env=extra_env)
     except RuntimeError as exc:
@@ -1883,11 +1884,12 @@ def tls_setup(args: argparse.Namespace, go: str,
     """The TLS section's rows (bench/tls.py) a run measures; their
     certificate and client made ready."""
     import tls
-    if args.callgrind or args.memory or args.idle_memory or (
-            args.websocket and not args.tls):
+    if args.memory or args.idle_memory or (args.websocket and not args.tls) \
+            or (args.callgrind and not args.tls):
         return []
     rows = [row for row in tls.tls_rows() + tls.h3_rows()
-            if row.name in args.rows]
+            if row.name in args.rows and (
+                not args.callgrind or row.name in tls.CALLGRIND_ROWS)]
     if rows:
         ensure_tools(tls.TOOLS)
         tls.make_cert()
@@ -1934,7 +1936,10 @@ def main() -> None:
             log(f"{row.name}: {row.skip}")
 
     reports = []
-    if args.callgrind and args.websocket:
+    if args.callgrind and args.tls:
+        import tls
+        reports.append(("tls-callgrind", tls.run_callgrind(args, tlsrows)))
+    elif args.callgrind and args.websocket:
         reports.append(("websocket-callgrind", run_ws_callgrind(args, wsrows)))
     elif args.callgrind:
         reports.append(("callgrind", run_callgrind(args, rows)))

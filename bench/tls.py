@@ -415,3 +415,91 @@ def report(args: argparse.Namespace, rows: list[R.Row], found: Results,
                 ""]
         out += [f"- {d}" for d in disturbed]
     return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------
+# Instructions per request over HTTP/2: --tls --callgrind.
+
+CALLGRIND_ROWS = ("tls-go", "tls-gohttp", "tls-gohttp-wsgi")
+
+
+def h2load_n(port: int, conns: int, streams: int, n: int) -> None:
+    out = R.run_client(["h2load", "-c", str(conns), "-m", str(streams),
+                        "-t", "1", "-n", str(n), f"https://{R.HOST}:{port}/"],
+                       timeout=1800)
+    sample = parse_h2load(out)
+    if sample.errors:
+        raise RuntimeError(f"h2load: {sample.errors}")
+
+
+def callgrind_row(row: R.Row, args: argparse.Namespace
+                  ) -> tuple[list[int], str]:
+    """The server's instructions per HTTP/2 request: after a warm-up, n
+    requests on one connection, one stream at a time, then 5 × n on
+    H2_CONNS connections of H2_STREAMS streams (h2load's load above)."""
+    server = R.start_under_callgrind(row, TLSServer)
+    if isinstance(server, str):
+        return [], server
+    per_request: list[int] = []
+    try:
+        h2load_n(server.port, H2_CONNS, H2_STREAMS, args.warmup_requests * 5)
+        pids = R.process_tree(server.pid)
+        for pid in pids:
+            R.callgrind_control("--zero", pid)
+
+        def dump(phase: int, requests: int) -> None:
+            total = 0
+            for pid in pids:
+                R.callgrind_control("--dump", pid)
+                total += R.dump_total(R.CALLGRIND_OUT /
+                                      f"callgrind.out.{row.name}.{pid}.{phase}")
+            per_request.append(round(total / requests))
+
+        h2load_n(server.port, 1, 1, args.requests)
+        dump(1, args.requests)
+        h2load_n(server.port, H2_CONNS, H2_STREAMS, args.requests * 5)
+        dump(2, args.requests * 5)
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        return per_request, f"failed under callgrind: {exc}; {server.tail()}"
+    finally:
+        server.stop()
+    return per_request, ""
+
+
+def run_callgrind(args: argparse.Namespace, rows: list[R.Row]) -> str:
+    R.ensure_tools(R.CALLGRIND_TOOLS)
+    found: dict[str, list[int]] = {}
+    notes = []
+    for row in rows:
+        if row.skip:
+            continue
+        R.log(f"tls callgrind: {row.name}")
+        found[row.name], why = callgrind_row(row, args)
+        R.log(f"  {row.name}: {found[row.name]} {why}")
+        if why:
+            notes.append(f"{row.label}: {why}")
+    go = found.get("tls-go", [])
+    out = ["## Instructions per request over HTTP/2 (callgrind)", ""]
+    out += R.machine_header()
+    out.append(f"- `valgrind --tool=callgrind` (GODEBUG=asyncpreemptoff=1, "
+               f"PYTHONMALLOC=malloc), the whole server process; after "
+               f"{args.warmup_requests * 5:,} requests of warm-up, "
+               f"`h2load -c 1 -m 1 -n {args.requests}` (one connection, one "
+               f"stream at a time), then `h2load -c {H2_CONNS} -m "
+               f"{H2_STREAMS} -n {args.requests * 5}`; TLS handshakes "
+               f"included (51 in all)")
+    out += ["", "| server | Ir/req, 1 conn × 1 stream | × Go | Ir/req, "
+            f"{H2_CONNS} conns × {H2_STREAMS} streams | × Go |",
+            "|---|--:|--:|--:|--:|"]
+    for row in rows:
+        got = found.get(row.name, [])
+        cells = [row.label]
+        for i in range(2):
+            ir = got[i] if len(got) > i else None
+            base = go[i] if len(go) > i else None
+            cells += [f"{ir:,}" if ir else (row.skip or "–"),
+                      f"{ir / base:.2f}×" if ir and base else "–"]
+        out.append("| " + " | ".join(cells) + " |")
+    if notes:
+        out += ["", "Errors:", ""] + [f"- {n}" for n in notes]
+    return "\n".join(out) + "\n"

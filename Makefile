@@ -59,6 +59,10 @@ CHECK_PYTEST_ARGS ?= -q tests --ignore=tests/test_build_flavor.py -m 'not heavy'
 # make pytest and the suites of the special builds leave out the
 # fresh-clone check, which builds a normal gohttp of its own.
 NO_FRESH_CLONE = GOHTTP_SKIP_FRESH_CLONE="make $@"
+# The plain run and make asan serve ASGI apps on uvloop (--loop auto with
+# uvloop installed), make ubsan and make cgocheck on asyncio's loop: CI
+# covers both (tests/conftest.py hides uvloop for these).
+ASYNCIO_LOOP = GOHTTP_TEST_LOOP=asyncio
 
 # A free-threaded CPython 3.13 (PEP 703), built once by `make freethreaded`,
 # and an environment of its own for the tests.
@@ -176,12 +180,12 @@ asan: $(STAMPS)/build go-toolchain test-deps
 # tests under it. `make` afterwards goes back to a normal build.
 ubsan: $(STAMPS)/build go-toolchain test-deps
 	GOHTTP_SANITIZE=undefined $(BUILD_INPLACE)
-	$(NO_FRESH_CLONE) $(UBSAN_RUN) $(PY) -m pytest $(PYTEST_ARGS)
+	$(NO_FRESH_CLONE) $(UBSAN_RUN) $(ASYNCIO_LOOP) $(PY) -m pytest $(PYTEST_ARGS)
 
 # Go's strictest check of pointers passed to C, then the tests under it.
 cgocheck: $(STAMPS)/build go-toolchain test-deps
 	GOEXPERIMENT=cgocheck2 $(BUILD_INPLACE)
-	$(NO_FRESH_CLONE) $(PY) -m pytest $(PYTEST_ARGS)
+	$(NO_FRESH_CLONE) $(ASYNCIO_LOOP) $(PY) -m pytest $(PYTEST_ARGS)
 
 # Each of CHECK_BUILDS, then the normal build back in place, whether they
 # passed or not. Each step's time is printed. Where one cannot run (no
@@ -341,6 +345,14 @@ soak: all test-deps
 # into bench/.venv. The pure Go row's gohello is built with the same Go.
 bench: all
 	$(WITH_GO) $(PY) bench/run.py
+
+# A check of a change in under 3 minutes: pure Go, gohttp native, WSGI and
+# ASGI for 1 round of 3 s, then instructions per request (callgrind) of
+# native and WSGI.  Prints the tables and writes bench/.build/quick.md;
+# bench/results.md is left alone (make bench makes its figures).
+.PHONY: bench-quick
+bench-quick: all
+	$(WITH_GO) $(PY) bench/run.py --bench-quick
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

@@ -3,7 +3,9 @@
 servers users would pick, every row measured in the same run.
 
     make bench                        # = python3 bench/run.py
+    make bench-quick                  # = run.py --bench-quick: < 3 min check
     python3 bench/run.py --quick      # smoke test: 1 round of 2 s
+    python3 bench/run.py --apps       # realistic apps: Flask, Django, FastAPI
     python3 bench/run.py --rows gohttp,granian-wsgi --rounds 5
     python3 bench/run.py --callgrind  # instructions per request
     python3 bench/run.py --memory     # RSS over 1,000,000 requests
@@ -28,6 +30,7 @@ import argparse
 import datetime
 import hashlib
 import http.client
+import json
 import os
 import platform
 import re
@@ -56,6 +59,7 @@ POST_SCRIPT = BENCH / "post64k.lua"
 RESULTS = BENCH / "results.md"
 CHART = BENCH / "results.svg"      # req/s × Go of every row, by matplotlib
 # The free-threaded CPython `make freethreaded` builds, for the gohttp-ft row.
+QUICK = BUILD / "quick.md"         # make bench-quick's tables
 WSBENCH = BUILD / "wsbench"        # bench/wsbench: WebSocket client + Go server
 FT_PYTHON = REPO / ".cache" / "python3.13t" / "bin" / "python3.13t"
 
@@ -63,7 +67,7 @@ HOST = "127.0.0.1"
 HELLO = b"Hello, world!"
 POST_BODY = b"x" * (64 * 1024)     # what post64k.lua sends
 PEERS = ["granian", "gunicorn", "uvicorn", "uvloop", "httptools", "flask",
-         "websockets", "fastapi"]
+         "websockets", "fastapi", "django", "pydantic"]
 
 # Debian packages for the commands this script runs.
 TOOLS = {"wrk": "wrk", "ab": "apache2-utils", "taskset": "util-linux"}
@@ -1774,6 +1778,319 @@ def run_idle(args: argparse.Namespace, rows: list[Row]) -> str:
 
 # --------------------------------------------------------------------------
 
+# --------------------------------------------------------------------------
+# Realistic apps: the same app code on gohttp and the peers, a workload
+# each (bench/apps/app_*.py, gohttp_bytes.py; --apps, and a full run).
+
+APP_JSON = (b'{"name": "widget", "price": 9.5, "quantity": 3, '
+            b'"tags": ["a", "b", "c"]}')    # what json_post.lua sends
+MIB = 1 << 20
+
+
+def _expect_items_page(status: int, body: bytes) -> Optional[str]:
+    """The template page of 10 rows, names escaped by the engine."""
+    text = body.decode(errors="replace")
+    rows = text.count("<tr><td>")
+    if status != 200 or rows != 10 or "Item &lt;41&gt; &amp; co" not in text:
+        return f"answered {status}, {rows} rows: {text[:60]!r}"
+    return None
+
+
+def _expect_json(shape: Callable[[Any], bool]) -> Callable[[int, bytes], Optional[str]]:
+    def check(status: int, body: bytes) -> Optional[str]:
+        try:
+            ok = status == 200 and shape(json.loads(body))
+        except ValueError:
+            ok = False
+        return None if ok else f"answered {status} {body[:60]!r}"
+    return check
+
+
+def _expect_bytes(expected: bytes) -> Callable[[int, bytes], Optional[str]]:
+    def check(status: int, body: bytes) -> Optional[str]:
+        if status != 200 or body != expected:
+            return f"answered {status}, {len(body):,} bytes {body[:20]!r}"
+        return None
+    return check
+
+
+@dataclass
+class AppLoad:
+    """One table of the apps section: a request, how to check its answer,
+    the wrk load that repeats it, and the servers that run the app."""
+    key: str
+    title: str
+    method: str
+    path: str
+    body: Optional[bytes]
+    content_type: str
+    check: Callable[[int, bytes], Optional[str]]
+    script: Optional[Path]           # wrk's lua script for a POST
+    rows: list[Row]
+
+    def verify(self, port: int) -> Optional[str]:
+        """Why the server's answer is wrong, or None."""
+        conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        try:
+            headers = {"Content-Type": self.content_type} if self.body else {}
+            conn.request(self.method, self.path, body=self.body,
+                         headers=headers)
+            resp = conn.getresponse()
+            why = self.check(resp.status, resp.read())
+        except (OSError, http.client.HTTPException) as exc:
+            why = str(exc)
+        finally:
+            conn.close()
+        return f"{self.method} {self.path} {why}" if why else None
+
+
+def app_loads() -> list[AppLoad]:
+    py = gohttp_python()
+    vbin = VENV / "bin"
+    apps = BENCH / "apps"
+
+    def with_venv() -> dict[str, str]:
+        return gohttp_env(with_venv=True)
+
+    def wsgi_rows(app: str, what: str) -> list[Row]:
+        return [
+            Row(f"gohttp-wsgi-{what}", "gohttp WSGI",
+                lambda port: [py, str(apps / "gohttp_wsgi.py"), app,
+                              str(port)], with_venv),
+            Row(f"gunicorn-{what}", "gunicorn sync",
+                lambda port: [str(vbin / "gunicorn"), "--workers", "1",
+                              "--worker-class", "sync", "--bind",
+                              f"{HOST}:{port}", "--log-level", "warning",
+                              app], venv_env),
+            Row(f"granian-wsgi-{what}", "granian WSGI",
+                lambda port: [str(vbin / "granian"), "--interface", "wsgi",
+                              "--host", HOST, "--port", str(port),
+                              "--workers", "1", app], venv_env),
+        ]
+
+    def asgi_rows(app: str, what: str) -> list[Row]:
+        return [
+            Row(f"gohttp-asgi-{what}", "gohttp ASGI",
+                lambda port: [py, str(apps / "gohttp_asgi.py"), app,
+                              str(port)], with_venv),
+            Row(f"uvicorn-{what}", "uvicorn",
+                lambda port: [str(vbin / "uvicorn"), "--host", HOST, "--port",
+                              str(port), "--no-access-log", "--log-level",
+                              "warning", app], venv_env),
+            Row(f"granian-asgi-{what}", "granian ASGI",
+                lambda port: [str(vbin / "granian"), "--interface", "asgi",
+                              "--host", HOST, "--port", str(port),
+                              "--workers", "1", app], venv_env),
+        ]
+
+    def bytes_rows(what: str) -> list[Row]:
+        return [
+            Row(f"go-{what}", "pure Go net/http",
+                lambda port: [str(GOHELLO), "-addr", f"{HOST}:{port}",
+                              "-bytes"], clean_env),
+            Row(f"gohttp-{what}", "gohttp native handler",
+                lambda port: [py, str(apps / "gohttp_bytes.py"), str(port)],
+                gohttp_env),
+            *wsgi_rows("apps.app_bytes:app", what),
+            *asgi_rows("apps.app_bytes:asgi", what),
+        ]
+
+    n_items = _expect_json(lambda v: isinstance(v, list) and len(v) == 10
+                           and v[0].get("name") == "item 1")
+    created = _expect_json(lambda v: v == {"name": "widget", "total": 28.5,
+                                           "tags": 3})
+    return [
+        AppLoad("flask", "Flask: a Jinja template of 10 rows of a SQLite "
+                "query (`GET /items`, apps/app_flask.py)", "GET", "/items",
+                None, "", _expect_items_page, None,
+                wsgi_rows("apps.app_flask:app", "flask")),
+        AppLoad("django", "Django: a template of 10 rows of a SQLite query "
+                "(`GET /items`, apps/app_django.py)", "GET", "/items", None,
+                "", _expect_items_page, None,
+                wsgi_rows("apps.app_django:app", "django")),
+        AppLoad("api-get", "FastAPI: a list of 10 pydantic objects as JSON "
+                "(`GET /items`, apps/app_api.py)", "GET", "/items", None, "",
+                n_items, None, asgi_rows("apps.app_api:app", "api-get")),
+        AppLoad("api-post", "FastAPI: a small JSON body parsed by a pydantic "
+                "model, JSON back (`POST /items`, apps/app_api.py)", "POST",
+                "/items", APP_JSON, "application/json", created,
+                BENCH / "json_post.lua",
+                asgi_rows("apps.app_api:app", "api-post")),
+        AppLoad("download", "1 MiB download (`GET /download`, "
+                "apps/app_bytes.py, apps/gohttp_bytes.py)", "GET",
+                "/download", None, "", _expect_bytes(b"x" * MIB), None,
+                bytes_rows("download")),
+        AppLoad("upload", "1 MiB upload, its length back (`POST /upload`, "
+                "apps/app_bytes.py, apps/gohttp_bytes.py)", "POST",
+                "/upload", b"x" * MIB, "application/octet-stream",
+                _expect_bytes(str(MIB).encode()), BENCH / "upload1m.lua",
+                bytes_rows("upload")),
+    ]
+
+
+def mark_app_skips(loads: list[AppLoad], venv_error: Optional[str]) -> None:
+    gohttp_error, has_wsgi = probe_gohttp()
+    for load in loads:
+        for row in load.rows:
+            if row.name.startswith("gohttp") and gohttp_error:
+                row.skip = f"n/a ({gohttp_error})"
+            elif row.name.startswith("gohttp-wsgi") and not has_wsgi:
+                row.skip = "n/a (no WSGI adapter yet)"
+            elif not row.name.startswith(("go-", "gohttp-")) and venv_error:
+                row.skip = f"n/a ({venv_error})"
+            elif row.env is venv_env and not Path(row.argv(0)[0]).exists():
+                row.skip = f"n/a ({Path(row.argv(0)[0]).name} not installed)"
+
+
+def measure_app(load: AppLoad, row: Row, settings: Settings, round_no: int,
+                results: dict[str, list[Sample]],
+                failures: dict[str, list[str]]) -> None:
+    """One round of one row: start it, check the app's answer, load it."""
+    try:
+        server = Server(row, free_port(), [],
+                        BUILD / "logs" / f"apps-{row.name}.log")
+    except RuntimeError as exc:
+        failures.setdefault(row.name, []).append(f"start: {exc}")
+        log(f"  {row.name}: FAILED to start: {exc}")
+        return
+    try:
+        why = load.verify(server.port)
+        if why:
+            failures.setdefault(row.name, []).append(why)
+            log(f"  {row.name}: wrong answer: {why}")
+            return
+        other = OtherLoad(server.pid)
+        sample = wrk_workload(load.script)(
+            [], f"http://{HOST}:{server.port}{load.path}", settings)
+        sample.other_cpu = other.cores()
+        sample.rss_mib = server.rss_mib()
+        sample.round = round_no
+        if server.proc.poll() is not None:
+            failures.setdefault(row.name, []).append(
+                f"the server died: {server.tail()}")
+            return
+        results.setdefault(row.name, []).append(sample)
+        log(f"  {row.name}: {sample.rps:,.0f}/s"
+            + (f" [{sample.errors}]" if sample.errors else "")
+            + f" (others {sample.other_cpu:.2f} cores)")
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        failures.setdefault(row.name, []).append(str(exc))
+    finally:
+        server.stop()
+
+
+def app_table(load: AppLoad, results: dict[str, list[Sample]],
+              failures: dict[str, list[str]]) -> list[str]:
+    """One markdown table: req/s, × the gohttp row of the same
+    interface, × pure Go where there is one."""
+    has_go = any(row.name.startswith("go-") for row in load.rows)
+    head = ["server", "req/s", "× gohttp"] + (["× Go"] if has_go else []) + [
+        "p50 ms", "p99 ms", "RSS MiB", "others"]
+    lines = [f"### {load.title}", "",
+             "| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] + ["--:"] * (len(head) - 1)) + "|"]
+    rps = {row.name: med([s.rps for s in results.get(row.name, [])])
+           for row in load.rows}
+    go = next((rps[r.name] for r in load.rows if r.name.startswith("go-")), None)
+    notes = []
+    reference: Optional[float] = None
+    for row in load.rows:
+        if row.name.startswith("gohttp"):
+            reference = rps[row.name]       # the rows below compare with it
+        if row.skip:
+            lines.append("| " + " | ".join([row.label, row.skip]
+                                           + [""] * (len(head) - 2)) + " |")
+            continue
+        samples = results.get(row.name, [])
+        value = rps[row.name]
+        cells = [row.label, fmt(value, ",.0f")]
+        ratio = value / reference if value and reference else None
+        cells.append(fmt(ratio, ".2f") + ("×" if ratio else ""))
+        if has_go:
+            ratio = value / go if value and go else None
+            cells.append(fmt(ratio, ".2f") + ("×" if ratio else ""))
+        cells += [fmt(med([s.p50_ms for s in samples]), ".2f"),
+                  fmt(med([s.p99_ms for s in samples]), ".2f"),
+                  fmt(med([s.rss_mib for s in samples]), ".1f"),
+                  fmt(med([s.other_cpu for s in samples]), ".2f")]
+        lines.append("| " + " | ".join(cells) + " |")
+        notes += [f"{row.label}: {s.errors} (round {s.round})"
+                  for s in samples if s.errors]
+        notes += [f"{row.label}: {f}" for f in failures.get(row.name, [])]
+    if notes:
+        lines += ["", "Errors reported during the run:", ""]
+        lines += [f"- {n}" for n in notes]
+    return lines + [""]
+
+
+def run_apps(args: argparse.Namespace, venv_error: Optional[str]) -> str:
+    """The realistic apps section: every load's rows, rounds interleaved
+    over the whole section."""
+    sys.path.insert(0, str(BENCH))
+    from apps import appdb          # the schema and rows the apps read
+    appdb.create()
+    loads = app_loads()
+    mark_app_skips(loads, venv_error)
+    settings = Settings(args.duration, args.ab_requests)
+    results: dict[str, list[Sample]] = {}
+    failures: dict[str, list[str]] = {}
+    started = time.monotonic()
+    for r in range(args.rounds):
+        log(f"apps, round {r + 1}/{args.rounds}")
+        for load in loads:
+            for row in load.rows:
+                if not row.skip:
+                    measure_app(load, row, settings, r + 1, results, failures)
+    out = ["## Realistic apps", ""]
+    out += machine_header()
+    out.append(tools_header())
+    out.append(f"- settings: {args.rounds} round(s) interleaved, wrk "
+               f"`-t2 -c50 -d{args.duration:g}s --latency` after "
+               f"{WARMUP:g} s of warm-up, unpinned, 1 worker per server; "
+               f"each app's answer checked (status and body) before it is "
+               f"loaded; the section took "
+               f"{(time.monotonic() - started) / 60:.1f} min")
+    if args.rounds == 1:
+        out.append("- **1 round on a machine other jobs share (the others "
+                   "column): a first look, ratios may be tens of percent "
+                   "off; 3 rounds on a quiet machine make the figures**")
+    out += ["", "The same app code on every server of a table (medians "
+            "over rounds).  × gohttp: the row's req/s over the gohttp row "
+            "above it (native, WSGI or ASGI: the same interface); × Go: "
+            "over pure Go net/http's.  others: cores used by processes "
+            "other than the server and wrk (a shared machine).", ""]
+    for load in loads:
+        out += app_table(load, results, failures)
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------
+# make bench-quick: the key rows, short, to check a change (not results.md).
+
+QUICK_ROWS = ("go", "gohttp", "gohttp-wsgi", "gohttp-asgi")
+QUICK_CALLGRIND = ("go", "gohttp", "gohttp-wsgi")
+
+
+def run_quick(args: argparse.Namespace, rows: list[Row],
+              started: float) -> str:
+    """GET req/s of QUICK_ROWS (1 round, unpinned), then instructions per
+    request of QUICK_CALLGRIND (fewer requests than --callgrind's)."""
+    modes = run_benchmark(args, rows)
+    out = throughput_report(args, rows, modes, time.monotonic() - started)
+    out = out.replace("## Throughput", "## make bench-quick: throughput", 1)
+    out = out.replace("\n\nMedians over rounds", "\n- **make bench-quick: 1 "
+                      "round, for checking a change; `make bench` makes the "
+                      "figures to compare**\n\nMedians over rounds", 1)
+    if shutil.which("valgrind") or os.geteuid() == 0:
+        grind = run_callgrind(args, [r for r in rows
+                                     if r.name in QUICK_CALLGRIND])
+        out += "\n" + grind.replace("## Instructions", "## make bench-quick: "
+                                     "instructions", 1)
+    else:
+        out += "\n(no valgrind: the callgrind rows are left out)\n"
+    return out
+
+
 def parse_args() -> argparse.Namespace:
     import tls
     names = [row.name for row in all_rows() + ws_rows()] + tls.row_names()
@@ -1838,7 +2155,17 @@ def parse_args() -> argparse.Namespace:
                    help="idle WebSockets of the memory measurement "
                         "(default 10,000; fewer if the open-file limit "
                         "says so; 0: none)")
-    p.add_argument("--output", default=str(RESULTS),
+    p.add_argument("--apps", action="store_true",
+                   help="instead: only the realistic apps section (Flask, "
+                        "Django, FastAPI, 1 MiB up and down; a default run "
+                        "measures it after the throughput tables)")
+    p.add_argument("--bench-quick", action="store_true",
+                   help="instead: make bench-quick, a check of a change in "
+                        "under 3 minutes: pure Go, gohttp native, WSGI and "
+                        "ASGI, 1 round of 3 s of GET, and the callgrind "
+                        "rows of native and WSGI with 1000 requests; "
+                        "written to bench/.build/quick.md, not results.md")
+    p.add_argument("--output", default=None,
                    help="markdown file to update (default bench/results.md;"
                         " '-' for stdout only); with --chart-only, the one "
                         "to read")
@@ -1849,6 +2176,12 @@ def parse_args() -> argparse.Namespace:
                    help="instead: redraw the chart from the throughput "
                         "tables already in --output, measuring nothing")
     args = p.parse_args()
+    if args.output is None:
+        args.output = str(QUICK if args.bench_quick else RESULTS)
+    if args.bench_quick:
+        args.rounds, args.duration, args.pin = 1, 3, "off"
+        args.workloads, args.rows = "get", ",".join(QUICK_ROWS)
+        args.requests, args.warmup_requests = 1000, 100
     if args.quick:
         args.rounds, args.duration, args.ab_requests = 1, 2, 2000
     for opt in ("workloads", "pinned_workloads"):
@@ -1863,6 +2196,7 @@ def parse_args() -> argparse.Namespace:
         p.error(f"unknown row {', '.join(sorted(rows - set(names)))}: "
                 f"choose from {', '.join(names)}")
     ws_names = {row.name for row in ws_rows()}
+    args.full_run = not rows          # a default run: the apps section too
     if not rows:
         rows = set(names)
     if rows & ws_names:
@@ -1947,6 +2281,10 @@ def main() -> None:
         reports.append(("memory", run_memory(args, rows)))
     elif args.idle_memory:
         reports.append(("idle-memory", run_idle(args, rows)))
+    elif args.apps:
+        reports.append(("apps", run_apps(args, venv_error)))
+    elif args.bench_quick:
+        reports.append(("quick", run_quick(args, rows, started)))
     else:
         # Throughput unless only WebSocket rows were asked for (go is
         # added to any --rows) or --websocket; then WebSockets.
@@ -1962,6 +2300,8 @@ def main() -> None:
         if tlsrows:
             import tls
             reports.append(("tls", tls.run_tls(args, tlsrows)))
+        if args.full_run and not (args.websocket or args.tls):
+            reports.append(("apps", run_apps(args, venv_error)))
     for section, report in reports:
         print(report)
         if args.output != "-":

@@ -146,13 +146,14 @@ func (w *loggingWriter) line(ok bool) {
 
 // detachLog takes the log line of w's request from the access log's
 // handler, which would write it when the handler returns, and returns
-// the function that writes it, with the duration until then: a
-// WebSocket's line is written when it closes.  nil without an access
+// the function that writes it, with the duration until then and sent
+// bytes more (a WebSocket's messages, written past the ResponseWriter):
+// a WebSocket's line is written when it closes.  nil without an access
 // log (w wraps no loggingWriter).  Call it before the handler returns,
 // once the status is sent.  What the line needs of the request is
 // copied: the request and the ResponseWriter are net/http's, and kept
 // they would keep its buffers.
-func detachLog(w http.ResponseWriter) func() {
+func detachLog(w http.ResponseWriter) func(sent int64) {
 	for {
 		// The metrics' writer is a loggingWriter too, without a log (and
 		// without a request): it counts the handler's part only.
@@ -167,7 +168,10 @@ func detachLog(w http.ResponseWriter) func() {
 					kept.r.Header[key] = []string{v}
 				}
 			}
-			return func() { kept.line(true) }
+			return func(sent int64) {
+				kept.bytes += sent
+				kept.line(true)
+			}
 		}
 		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
 		if !ok {

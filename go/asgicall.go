@@ -112,6 +112,9 @@ func (c *call) asgiBegin(loop *asgiLoop, r *http.Request) *asgiState {
 	if cap(a.out) > asgiHighWater*2 {
 		a.out = nil // an app's one huge send is not kept for the next
 	}
+	if cap(a.spare) > asgiHighWater*2 {
+		a.spare = nil // nor the array it went out in (a 1 MiB body kept 2 MiB a connection)
+	}
 	if local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		if local != a.local {
 			a.local, a.localStr = local, addrString(local)

@@ -117,7 +117,8 @@ type wsState struct {
 
 	pinger      *time.Timer // pingLoop's; nil without pings
 	pingStopped bool
-	parked      atomic.Bool // the reader waits for the app to take a message
+	parked      atomic.Bool  // the reader waits for the app to take a message
+	sent        atomic.Int64 // bytes of the messages written, for the access log
 
 	c *call // its call and state, for a shutdown (wsConns.closeAll)
 	a *asgiState
@@ -476,7 +477,7 @@ func (a *asgiState) writer(c *call, ws *wsState) {
 // ends, then waits for the app to finish, and retires the WebSocket:
 // its call, its place among ws_max_connections, its access log line
 // (logEnd, nil without an access log).
-func (a *asgiState) session(c *call, ws *wsState, conn *websocket.Conn, s *server, logEnd func()) {
+func (a *asgiState) session(c *call, ws *wsState, conn *websocket.Conn, s *server, logEnd func(sent int64)) {
 	a.reader(c, ws, conn, c.generation)
 	<-ws.ended
 	c.mu.Lock()
@@ -486,14 +487,16 @@ func (a *asgiState) session(c *call, ws *wsState, conn *websocket.Conn, s *serve
 		ws.pinger.Stop()
 	}
 	c.mu.Unlock()
+	// The line first: a shutdown closes the access log once no call is
+	// busy, and putCall below ends this one.
+	if logEnd != nil {
+		logEnd(ws.sent.Load())
+	}
 	c.end(outcome)
 	s.lane.finished.Add(1)
 	s.ws.forget(ws)
 	s.putCall(c)
 	s.ws.leave()
-	if logEnd != nil {
-		logEnd()
-	}
 }
 
 // wsWrite writes the app's messages, out holding their bytes in order,
@@ -508,6 +511,9 @@ func (a *asgiState) wsWrite(c *call, ws *wsState, msgs []wsOut, out []byte) {
 				typ = websocket.MessageText
 			}
 			err = ws.conn.Write(context.Background(), typ, out[at:at+m.n])
+			if err == nil {
+				ws.sent.Add(int64(m.n))
+			}
 		}
 		at += m.n
 	}

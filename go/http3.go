@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"log"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -39,12 +37,13 @@ const h3MaxStreams = 100
 
 // An h3Server is the HTTP/3 side of a server.
 type h3Server struct {
-	srv   *http3.Server
-	ln    *quic.EarlyListener
-	conn  net.PacketConn
-	conns sync.Map      // *quic.Conn -> *h3Conn: the connections open
-	done  chan struct{} // closed once serve returns
-	err   error         // why serve returned, read after done
+	srv     *http3.Server
+	ln      *quic.EarlyListener
+	conn    net.PacketConn
+	conns   sync.Map       // *quic.Conn -> *h3Conn: the connections open
+	metrics *serverMetrics // nil: none
+	done    chan struct{}  // closed once serve returns
+	err     error          // why serve returned, read after done
 }
 
 // An h3Conn counts the requests one QUIC connection has in its handler,
@@ -57,10 +56,21 @@ type h3Conn struct {
 type h3ConnKey struct{}
 
 // track is the http3.Server's ConnContext: it remembers c until it closes.
+// The metrics count it as an accepted connection and an open h3 one.
 func (h *h3Server) track(ctx context.Context, c *quic.Conn) context.Context {
 	hc := &h3Conn{conn: c}
 	h.conns.Store(c, hc)
-	context.AfterFunc(c.Context(), func() { h.conns.Delete(c) })
+	m := h.metrics
+	if m != nil {
+		m.accepted.Inc()
+		m.connsByProto[protoHTTP3].Inc()
+	}
+	context.AfterFunc(c.Context(), func() {
+		h.conns.Delete(c)
+		if m != nil {
+			m.connsByProto[protoHTTP3].Dec()
+		}
+	})
 	return context.WithValue(ctx, h3ConnKey{}, hc)
 }
 
@@ -128,7 +138,7 @@ func h3Address(o h3Options, lns []net.Listener) (string, error) {
 // listener, ready to serve handler.  reusePort sets SO_REUSEPORT, so that
 // the workers of one supervisor each bind the port (the kernel hashes a
 // client's address and port to one of them).
-func listenH3(o h3Options, addr string, reusePort bool, tlsConfig *tls.Config, handler http.Handler, cfg *config) (*h3Server, error) {
+func listenH3(o h3Options, addr string, reusePort bool, tlsConfig *tls.Config, handler http.Handler, cfg *config, m *serverMetrics) (*h3Server, error) {
 	var lc net.ListenConfig
 	if reusePort {
 		lc.Control = setReusePort
@@ -137,7 +147,7 @@ func listenH3(o h3Options, addr string, reusePort bool, tlsConfig *tls.Config, h
 	if err != nil {
 		return nil, err
 	}
-	checkUDPBuffers(conn)
+	quietUDPBufferWarning()
 	idle := cfg.idleTimeout
 	if idle <= 0 {
 		idle = cfg.readTimeout
@@ -152,7 +162,7 @@ func listenH3(o h3Options, addr string, reusePort bool, tlsConfig *tls.Config, h
 		conn.Close()
 		return nil, err
 	}
-	h := &h3Server{ln: ln, conn: conn, done: make(chan struct{})}
+	h := &h3Server{ln: ln, conn: conn, metrics: m, done: make(chan struct{})}
 	h.srv = &http3.Server{
 		Handler:        countRequests(handler),
 		MaxHeaderBytes: cfg.maxHeaderBytes,
@@ -223,42 +233,14 @@ func dropHopHeaders(h http.Header) {
 	}
 }
 
-// wantUDPBuffer is the receive and send buffer quic-go asks the kernel
-// for (its protocol.DesiredReceiveBufferSize).
-const wantUDPBuffer = 7 << 20
-
-var udpBufferOnce sync.Once
-
-// checkUDPBuffers says once per process, in one line that tells what to
-// set, when the kernel caps UDP buffers below what quic-go wants.
-// quic-go's own warning is turned off: it would come for every worker,
-// and without the fix.
-func checkUDPBuffers(conn net.PacketConn) {
+// quietUDPBufferWarning turns quic-go's UDP buffer warning off: it
+// would come from every worker, and without the fix.  The Python side
+// checks the buffers once per server start, in the supervisor rather
+// than each worker, and says what to set (gohttp/_http3.py).
+func quietUDPBufferWarning() {
 	if _, set := os.LookupEnv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING"); !set {
 		os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "1")
 	}
-	uc, ok := conn.(*net.UDPConn)
-	if !ok {
-		return
-	}
-	uc.SetReadBuffer(wantUDPBuffer)
-	uc.SetWriteBuffer(wantUDPBuffer)
-	rc, err := uc.SyscallConn()
-	if err != nil {
-		return
-	}
-	var got int
-	rc.Control(func(fd uintptr) {
-		got, err = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF)
-	})
-	if err != nil || got >= wantUDPBuffer {
-		return // Linux reports twice what was set: 7 MiB asked is 14 given
-	}
-	udpBufferOnce.Do(func() {
-		log.Printf("gohttp: HTTP/3: the kernel caps UDP socket buffers at %d KiB, below the %d KiB QUIC wants for fast uploads; "+
-			"raise the cap: sysctl -w net.core.rmem_max=%d net.core.wmem_max=%d (see the HTTP/3 page of the docs)",
-			got/1024, wantUDPBuffer/1024, wantUDPBuffer, wantUDPBuffer)
-	})
 }
 
 // advertiseH3 sets the Alt-Svc header that points HTTP/1.1 and HTTP/2

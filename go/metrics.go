@@ -37,6 +37,8 @@ type serverMetrics struct {
 	waited       prometheus.Histogram
 	conns        *prometheus.GaugeVec // protocol
 	connsByProto [nProtocols]prometheus.Gauge
+	byProto      *prometheus.CounterVec // protocol
+	reqsByProto  [nProtocols]prometheus.Counter
 	accepted     prometheus.Counter
 	tlsErrors    prometheus.Counter
 	bytesIn      prometheus.Counter
@@ -57,10 +59,25 @@ const (
 	// http/1.1 to here (connRecord.switchTo); the WebSocket support
 	// counts it when it takes the connection over.
 	protoWebSocket
+	// protoHTTP3: a QUIC connection, counted from its handshake to its
+	// close (h3Server.track).
+	protoHTTP3
 	nProtocols
 )
 
-var protocolNames = [nProtocols]string{"http/1.1", "h2", "websocket"}
+var protocolNames = [nProtocols]string{"http/1.1", "h2", "websocket", "h3"}
+
+// requestProtocol is the protocol label of gohttp_requests_by_protocol_total
+// for a request of HTTP major version major.
+func requestProtocol(major int) int {
+	switch major {
+	case 2:
+		return protoHTTP2
+	case 3:
+		return protoHTTP3
+	}
+	return protoHTTP1
+}
 
 // The methods counted by name; any other is "other".
 var methodNames = [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "other"}
@@ -140,7 +157,11 @@ func newServerMetrics() *serverMetrics {
 		}),
 		conns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gohttp_connections_open",
-			Help: "Client connections open, by protocol (http/1.1, h2, websocket), counted once their first bytes (cleartext) or first request (TLS) tell it.",
+			Help: "Client connections open, by protocol (http/1.1, h2, websocket, h3), counted once their first bytes (cleartext) or first request (TLS) tell it; h3 from the QUIC handshake.",
+		}, []string{"protocol"}),
+		byProto: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gohttp_requests_by_protocol_total",
+			Help: "Requests answered, by protocol (http/1.1, h2, h3).",
 		}, []string{"protocol"}),
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gohttp_connections_accepted_total",
@@ -161,11 +182,14 @@ func newServerMetrics() *serverMetrics {
 	}
 	for p := range nProtocols {
 		m.connsByProto[p] = m.conns.WithLabelValues(protocolNames[p])
+		if p != protoWebSocket {
+			m.reqsByProto[p] = m.byProto.WithLabelValues(protocolNames[p])
+		}
 	}
 	empty := map[string]*routeCounts{}
 	m.routes.Store(&empty)
 	m.reg.MustRegister(m.requests, m.duration, m.size, m.exceptions,
-		m.inFlight, m.waiting, m.waited, m.conns, m.accepted, m.tlsErrors,
+		m.inFlight, m.waiting, m.waited, m.conns, m.byProto, m.accepted, m.tlsErrors,
 		m.bytesIn, m.bytesOut,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -271,6 +295,7 @@ func (m *serverMetrics) wrap(next http.Handler) http.Handler {
 			}
 			rc := m.route(r.Pattern)
 			m.count(rc, r.Method, status)
+			m.reqsByProto[requestProtocol(r.ProtoMajor)].Inc()
 			rc.duration.Observe(time.Since(start).Seconds())
 			rc.size.Observe(float64(mw.bytes))
 			m.inFlight.Dec()

@@ -382,7 +382,7 @@ func (s *server) listen(cfg config) (int, error) {
 	if cfg.http3.enabled {
 		addr, err := h3Address(cfg.http3, lns)
 		if err == nil {
-			h3, err = listenH3(cfg.http3, addr, cfg.reusePort, tlsConfig, handler, &cfg)
+			h3, err = listenH3(cfg.http3, addr, cfg.reusePort, tlsConfig, handler, &cfg, s.metrics)
 		}
 		if err != nil {
 			for _, ln := range lns {

@@ -14,7 +14,8 @@ which it sends JSON lines and receives its listening sockets:
     worker -> {"listen": ["127.0.0.1:8000", "unix:/run/a.sock"]}
     supervisor -> {"fds": 2}, with the sockets as SCM_RIGHTS, in order
                   (or {"error": "..."} if they cannot be bound)
-    worker -> {"ready": PID, "urls": [...], "shutdown_timeout": 10.0,
+    worker -> {"ready": PID, "urls": [...], "http3": "udp://..." or None,
+               "shutdown_timeout": 10.0,
                "shutdown_delay": 0.0, "app_name": "main:app (ASGI)"}
     worker -> {"recycle": "why"}     (after max_requests or max_rss)
 

@@ -142,8 +142,9 @@ class Listeners:
         return _tcp_socket(address, listen=True)
 
     def release(self, slot: int) -> None:
-        """Close slot's own sockets: its worker died, and connections
-        should go to the others until a new one starts."""
+        """Close slot's own sockets, as the supervisor stops (never while
+        it runs: a dead worker's successor accepts the connections queued
+        on them)."""
         for sock in self._slots.pop(slot, {}).values():
             sock.close()
 

@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
-from . import (__version__, _address, _control, _gohttp, _logging, _options,
-               _systemd)
+from . import (__version__, _address, _control, _gohttp, _http3, _logging,
+               _options, _systemd)
 from . import _reload
 from ._gohttp import Error
 from ._sockets import Listeners
@@ -31,11 +31,15 @@ logger = _logging.logger
 
 # How long a new worker may take to import the app and listen.
 BOOT_TIMEOUT = 120.0
-# A worker that served this long before it died restarts without delay.
-STABLE_AFTER = 10.0
-# A dead worker's sockets stay open, the connections queued on them
-# waiting for its replacement, if that starts sooner than this.
-RELEASE_AFTER = 1.0
+# A worker that served this long before it died is replaced at once; one
+# that died sooner, or before it was ready, is crashing at start, and its
+# replacement waits RESTART_DELAY, doubling with each such death in a row,
+# up to RESTART_DELAY_MAX. Its listening sockets stay open meanwhile (the
+# supervisor holds them from start to stop): connections wait in their
+# queue for the replacement, and are never refused.
+STABLE_AFTER = 1.0
+RESTART_DELAY = 0.1
+RESTART_DELAY_MAX = 5.0
 # How long past its shutdown_timeout a stopping worker has before SIGKILL.
 KILL_GRACE = 5.0
 
@@ -174,6 +178,7 @@ class Supervisor:
         self.boot_error = ""  # why the workers could not start
         self.stopping = ""  # why, once stopping
         self.urls: list[str] = []
+        self.http3_url: Optional[str] = None  # "udp://...": the workers'
         self.selector = selectors.DefaultSelector()
         self.signals: list[int] = []
 
@@ -465,6 +470,7 @@ class Supervisor:
                                                 self.shutdown_delay))
         if not self.urls:
             self.urls = list(message.get("urls") or [])
+            self.http3_url = message.get("http3")
             # The worker imported the app: its name says the interface
             # too ("main:app (ASGI)"), which the supervisor cannot know.
             self.app_name = message.get("app_name") or self.app_name
@@ -494,9 +500,15 @@ class Supervisor:
         what = f"{self.app_name} on" if self.app_name else "on"
         where = " ".join(self.urls) or "?"
         n = len(self.slots)
-        logger.info("gohttp %s serving %s %s with %d worker%s (Go "
+        h3 = f" and HTTP/3 on {self.http3_url}" if self.http3_url else ""
+        logger.info("gohttp %s serving %s %s%s with %d worker%s (Go "
                     "net/http) - press Ctrl-C to stop", __version__, what,
-                    where, n, "s" if n != 1 else "")
+                    where, h3, n, "s" if n != 1 else "")
+        if self.http3_url:
+            # Once per start, here rather than in each worker.
+            warning = _http3.udp_buffer_warning()
+            if warning:
+                logger.warning("%s", warning)
         _systemd.notify(f"READY=1\nSTATUS=serving on {where} with {n} "
                         f"worker{'s' if n != 1 else ''}")
 
@@ -550,26 +562,37 @@ class Supervisor:
             return
         # The slot's worker died.
         self.slots[w.slot] = None
-        if w.ready_at is not None and now - w.ready_at >= STABLE_AFTER:
+        served = (now - w.ready_at) if w.ready_at is not None else None
+        if served is not None and served >= STABLE_AFTER:
             self.failures[w.slot] = 0
         if any(x.replaces is w for x in self.workers):
             logger.warning("%s died (%s); its replacement is starting", w,
                            _exit_reason(code))
             return
-        logger.warning("%s died (%s)", w, _exit_reason(code))
-        self._restart_later(w.slot)
+        if served is None:
+            how = f"died before it was ready ({_exit_reason(code)})"
+        else:
+            how = f"died ({_exit_reason(code)}) after {served:.1f}s serving"
+        self._restart_later(w.slot, f"{w} {how}")
 
-    def _restart_later(self, slot: int) -> None:
-        """Start a worker for slot after a delay that doubles with each
-        failure in a row, from 0.1s up to 30s."""
-        delay = min(0.1 * 2 ** self.failures[slot], 30.0)
+    def _restart_later(self, slot: int, why: str = "") -> None:
+        """Start a worker for slot: at once after one that served a while,
+        else after a delay that doubles with each failure in a row, from
+        RESTART_DELAY up to RESTART_DELAY_MAX. The slot's sockets stay
+        open, so connections wait in their queue meanwhile."""
+        failures = self.failures[slot]
         self.failures[slot] += 1
+        if failures == 0:
+            self.restart_at[slot] = time.monotonic()
+            logger.warning("%s: starting worker %d again now", why or
+                           f"worker {slot} is gone", slot)
+            return
+        delay = min(RESTART_DELAY * 2 ** (failures - 1), RESTART_DELAY_MAX)
         self.restart_at[slot] = time.monotonic() + delay
-        logger.warning("restarting worker %d in %.1fs", slot, delay)
-        if delay >= RELEASE_AFTER:
-            # Connections queued on its sockets would wait too long: the
-            # other workers take them until it is back.
-            self.listeners.release(slot)
+        logger.warning("%s: crash loop (%d in a row), starting worker %d "
+                       "again in %.1fs (connections wait in its listen "
+                       "queue)", why or f"worker {slot} is gone",
+                       failures + 1, slot, delay)
 
     def _timers(self) -> None:
         now = time.monotonic()

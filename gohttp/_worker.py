@@ -61,6 +61,7 @@ def serve_as_worker(srv: "Server", app_name: Optional[str]) -> None:
 
     def listening() -> None:
         _control.send(control, {"ready": os.getpid(), "urls": srv.urls,
+                                "http3": srv.http3_url,
                         "shutdown_timeout": srv.shutdown_timeout,
                         "shutdown_delay": srv.shutdown_delay,
                         "app_name": app_name})

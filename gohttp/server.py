@@ -10,7 +10,7 @@ import time
 from typing import (TYPE_CHECKING, Any, Callable, Optional, Sequence,
                     TypeVar, Union)
 
-from . import (__version__, _address, _gohttp, _logging, _options,
+from . import (__version__, _address, _gohttp, _http3, _logging, _options,
                _systemd)
 from ._address import Address
 from ._gohttp import (ForkedProcessError, Request, ResponseWriter,
@@ -399,7 +399,17 @@ class Server:
         self._started = True
         with _live_lock:
             _live.add(self)
+        if self._options["http3"]:
+            from . import _control
+            if not _control.in_worker():  # the supervisor says it once
+                self._warn_udp_buffers()
         return self
+
+    @staticmethod
+    def _warn_udp_buffers() -> None:
+        warning = _http3.udp_buffer_warning()
+        if warning:
+            logger.warning("%s", warning)
 
     def reload_tls(self) -> None:
         """Load the certificate and key from their files again, now, for
@@ -483,9 +493,12 @@ class Server:
                 on_listening()
             if banner:
                 what = f"{app_name} on" if app_name else "on"
+                where = self.url
+                if self.http3_url:
+                    where += f" and HTTP/3 on {self.http3_url}"
                 logger.info("gohttp %s serving %s %s (Go net/http) - "
                             "press Ctrl-C to stop", __version__, what,
-                            self.url)
+                            where)
             if banner and self.metrics_url:
                 logger.info("metrics at %s/metrics, probes at "
                             "/healthz and /readyz", self.metrics_url)
@@ -659,6 +672,16 @@ class Server:
         """The URL of each listener (see url)."""
         scheme = "https" if self._options["certfile"] else "http"
         return [a.url(scheme) for a in self._bound()]
+
+    @property
+    def http3_url(self) -> Optional[str]:
+        """Where HTTP/3 listens, ``udp://127.0.0.1:8443``; None without
+        http3."""
+        if not self._options["http3"]:
+            return None
+        return _http3.url(self._options["http3_bind"],
+                          next((a for a in self._bound() if a.kind == "tcp"),
+                               None))
 
     @property
     def serving(self) -> bool:

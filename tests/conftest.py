@@ -15,6 +15,19 @@ from typing import Callable, Iterator
 import pytest
 import urllib3
 
+# GOHTTP_TEST_LOOP=asyncio: the ASGI apps run on asyncio's loop although
+# uvloop is installed (Makefile: some checking builds do), so that CI runs
+# both of the loops that --loop auto can pick.
+TEST_LOOP = os.environ.get("GOHTTP_TEST_LOOP", "auto")
+if TEST_LOOP == "asyncio":
+    _WITHOUT_UVLOOP = str(Path(__file__).resolve().parent / "without_uvloop")
+    sys.path.insert(0, _WITHOUT_UVLOOP)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (_WITHOUT_UVLOOP, os.environ.get("PYTHONPATH")) if p)
+elif TEST_LOOP != "auto":
+    raise pytest.UsageError(
+        f"GOHTTP_TEST_LOOP must be auto or asyncio, not {TEST_LOOP!r}")
+
 try:
     import gohttp
 except ImportError:  # pytest run from elsewhere than the repository root

@@ -4,6 +4,7 @@ over HTTP/1.0, 1.1, h2c and TLS, TCP and Unix sockets, mounted and not."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 
 import pytest
@@ -202,6 +203,21 @@ def test_loop_choice_is_checked():
     with pytest.raises(ValueError, match="one loop serves every ASGI app"):
         asgi.mount(srv, "/", show_scope, loop=other)
     asgi.mount(srv, "/", show_scope, loop=kind)   # the same: fine
+
+
+def test_the_loop_is_the_one_this_run_asked_for():
+    # auto takes uvloop where it is installed (tests/requirements.txt);
+    # GOHTTP_TEST_LOOP=asyncio hides it (conftest.py).
+    from gohttp import asgi
+
+    try:
+        import uvloop  # type: ignore[import-not-found]  # noqa: F401
+        expected = "uvloop"
+    except ImportError:
+        expected = "asyncio"
+    if os.environ.get("GOHTTP_TEST_LOOP") == "asyncio":
+        assert expected == "asyncio"
+    assert asgi.event_loop().kind == expected
 
 
 def test_a_request_larger_than_the_loops_buffer(serve_asgi, http):

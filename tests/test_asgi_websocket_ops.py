@@ -42,6 +42,7 @@ def test_the_access_log_has_one_line_at_close_with_the_duration(tmp_path):
     assert line["status"] == 101
     assert line["method"] == "GET" and line["uri"] == "/chat?x=1"
     assert line["duration_ms"] >= 300
+    assert line["bytes"] == len("hi")   # the messages' bytes sent
 
 
 def test_graceful_shutdown_closes_open_websockets_with_1001():

@@ -12,7 +12,7 @@ import urllib3
 
 from helpers.common import TIMEOUT
 from test_cli import failure, gohttp_command, stop
-from test_workers import pids_seen, ready_pids, wait_gone
+from test_workers import READY, Load, pids_seen, ready_pids, wait_gone
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX only")
 
@@ -258,3 +258,27 @@ def test_workers_sighup_and_sigterm_with_lifespan(subprocess_env, tmp_path):
         wait_gone(after)
     assert {int(line.split()[1]) for line in
             log.read_text().splitlines()} == before | after
+
+
+def test_max_requests_recycles_an_asgi_worker_after_its_lifespan(
+        subprocess_env, tmp_path):
+    # The worker that reached max_requests runs its lifespan shutdown and
+    # its successor serves on: no request in the load fails meanwhile.
+    log = tmp_path / "lifespan.log"
+    env = dict(subprocess_env, GOHTTP_TEST_LIFESPAN_LOG=str(log))
+    with gohttp_command(env, "asgi_apps.hello:app", "-b", "127.0.0.1:0",
+                        "--workers", "1", "--max-requests", "20") as (
+            proc, banner):
+        _, url = banner.wait()
+        first = ready_pids(banner)[0]
+        load = Load(url, threads=1)
+        banner.wait_for("requests (max_requests")
+        line = banner.wait_for("ready")
+        load.wait_for_requests(5)
+        load.stop()
+        assert load.failed == []
+        second = int(READY.search(line).group(2))
+        assert second != first and second in load.pids
+        wait_gone([first])
+        assert log.read_text().splitlines() == [f"shutdown {first}"]
+        assert stop(proc) == 0

@@ -1,6 +1,6 @@
 """The soak under faults (tests/soak/run.py), for 10 seconds, so that the
 harness behind `make soak` keeps working: load on native, WSGI and ASGI
-routes over HTTP/1.1 and HTTP/2 while workers are killed and reloaded,
+routes over HTTP/1.1 and HTTP/2, and WebSockets, while workers are killed and reloaded,
 then every response, the resources and the log checked."""
 
 import json
@@ -34,7 +34,7 @@ def test_soak_short(subprocess_env, tmp_path):
     assert set(s["by_interface"]) == {"n", "w", "a"}
     kinds = {name.split()[0] for name in s["requests"]}
     assert kinds >= {"blob", "stream", "upload", "upload-cut", "raise",
-                     "raise-mid", "reset"}
+                     "raise-mid", "reset", "ws-echo", "ws-vanish"}
     assert {name.split()[1] for name in s["requests"]} == {"h1", "h2"}
     assert s["log"]["tracebacks_expected"] > 0
     assert not s["failures"]

@@ -18,6 +18,7 @@ import time
 import pytest
 import urllib3
 
+from gohttp import _supervisor
 from helpers import common
 from helpers.common import TIMEOUT
 from test_cli import gohttp_command, stop
@@ -173,6 +174,101 @@ def test_a_killed_worker_loses_only_its_requests_and_comes_back(
         assert replacement in pids_seen(url, 2) | load.pids
         assert any("died (killed by SIGKILL)" in x for x in banner.lines)
         assert stop(proc) == 0
+
+
+def connect_many(url, n):
+    """n connections to url's port, each with a GET sent: none may be
+    refused (the supervisor holds every listening socket, its workers dead
+    or alive), and on Linux some land on each worker slot's socket."""
+    host, port = url.split("//")[1].rstrip("/").rsplit(":", 1)
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection((host, int(port)), timeout=TIMEOUT)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        socks.append(s)
+    return socks
+
+
+def answers(socks):
+    """The status line each connection of connect_many got."""
+    lines = []
+    for s in socks:
+        with s:
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        lines.append(data.split(b"\r\n", 1)[0].decode())
+    return lines
+
+
+@pytest.mark.heavy
+def test_workers_killed_again_and_again_are_replaced_at_once(subprocess_env):
+    """A worker that served a while and was killed is no crash loop: its
+    replacement starts at once, every time, and no connection is ever
+    refused (connections that come meanwhile wait in its socket's queue)."""
+    with gohttp_command(subprocess_env, APP, "-b", "127.0.0.1:0",
+                        "--workers", "2") as (proc, banner):
+        _, url = banner.wait()
+        load = Load(url)
+        rounds = 4
+        for _ in range(rounds):
+            load.wait_for_requests(10)
+            time.sleep(_supervisor.STABLE_AFTER)  # it has served a while
+            victim = pid_of(url)
+            os.kill(victim, signal.SIGKILL)
+            wait_gone([victim])
+            waiting = connect_many(url, 12)
+            line = banner.wait_for(f"(pid {victim}) died")
+            assert "killed by SIGKILL) after" in line
+            assert "again now" in line
+            assert answers(waiting) == ["HTTP/1.1 200 OK"] * 12
+            banner.wait_for("ready")
+        load.wait_for_requests(20)
+        load.stop()
+        # At most what was in flight in each victim, never a refusal.
+        assert len(load.failed) <= 2 * rounds, load.failed
+        assert not any("refused" in f.lower() for f in load.failed)
+        assert not any("crash loop" in x for x in banner.lines)
+        assert stop(proc) == 0
+
+
+@pytest.mark.heavy
+def test_a_worker_crashing_at_start_backs_off_and_its_sockets_stay_open(
+        subprocess_env, tmp_path):
+    crash = tmp_path / "crash"
+    env = dict(subprocess_env, GOHTTP_TEST_CRASH_AT_START=str(crash))
+    with gohttp_command(env, "wsgi_apps.crash_at_start_app:app",
+                        "-b", "127.0.0.1:0", "--workers", "2"
+                        ) as (proc, banner):
+        _, url = banner.wait()
+        victim = ready_pids(banner)[0]
+        crash.touch()
+        os.kill(victim, signal.SIGKILL)
+        assert "again now" in banner.wait_for(f"(pid {victim}) died")
+        line = banner.wait_for("crash loop (2 in a row)")
+        assert "died before it was ready (exit code 3)" in line
+        assert "again in 0.1s" in line
+        assert "again in 0.2s" in banner.wait_for("crash loop (3 in a row)")
+        # Its slot has no worker: connections on its socket wait for one.
+        waiting = connect_many(url, 16)
+        crash.unlink()
+        assert answers(waiting) == ["HTTP/1.1 200 OK"] * 16
+        assert stop(proc) == 0
+
+
+def test_the_crash_loop_backoff_doubles_up_to_a_few_seconds():
+    sup = _supervisor.Supervisor(_supervisor.Policy(workers=1),
+                                 command=["true"])
+    try:
+        delays = []
+        for _ in range(10):
+            before = time.monotonic()
+            sup._restart_later(1, "worker 1 died before it was ready")
+            delays.append(round(sup.restart_at[1] - before, 1))
+    finally:
+        sup.selector.close()
+    assert delays == [0, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5, 5, 5]
+    assert _supervisor.RESTART_DELAY_MAX == 5
 
 
 def test_sighup_replaces_every_worker_without_a_failed_request(

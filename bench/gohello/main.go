@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ func main() {
 	idleTimeout := flag.Duration("idle-timeout", 0, "http.Server.IdleTimeout (0: none)")
 	cert := flag.String("cert", "", "serve TLS (HTTP/1.1 and HTTP/2) with this certificate (PEM)")
 	key := flag.String("key", "", "the private key of -cert (PEM)")
+	bytesRoutes := flag.Bool("bytes", false, "also GET /download (1 MiB) and POST /upload (answers the body's length), the realistic apps' routes")
 	flag.Parse()
 	body := []byte("Hello, world!")
 	mux := http.NewServeMux()
@@ -51,6 +53,33 @@ func main() {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Write(data)
 	})
+	// Off by default, so that the hello rows' mux stays the one gohttp's
+	// native app has.
+	if *bytesRoutes {
+		mib := bytes.Repeat([]byte("x"), 1<<20)
+		mux.HandleFunc("GET /download", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write(mib)
+		})
+		mux.HandleFunc("POST /upload", func(w http.ResponseWriter, r *http.Request) {
+			// Read whole into memory, as the Python apps do: a known
+			// length into one buffer of that size, as /echo.
+			var data []byte
+			var err error
+			if n := r.ContentLength; n >= 0 && n <= 1<<24 {
+				data = make([]byte, n)
+				_, err = io.ReadFull(r.Body, data)
+			} else {
+				data, err = io.ReadAll(r.Body)
+			}
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			w.Header().Set("Content-Type", "text/plain")
+			fmt.Fprint(w, len(data))
+		})
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)

@@ -5,6 +5,10 @@
 //	h3client [-X METHOD] [-d BODY] [-H 'Name: value'] [-each] URL...
 //
 // -each opens a new connection (a new UDP port) for every URL.
+//
+//	h3client -fault stall|streams|migrate [-n N] URL
+//
+// makes one of the faults of faults.go instead.
 package main
 
 import (
@@ -40,7 +44,16 @@ func main() {
 	var headers headerFlags
 	flag.Var(&headers, "H", "a request header, 'Name: value' (repeatable)")
 	each := flag.Bool("each", false, "a new connection for every URL")
+	fault := flag.String("fault", "", "stall, streams or migrate (faults.go)")
+	n := flag.Int("n", 1, "how many streams or requests a fault makes")
 	flag.Parse()
+	if *fault != "" {
+		if err := runFault(*fault, flag.Arg(0), *n, json.NewEncoder(os.Stdout)); err != nil {
+			fmt.Fprintln(os.Stderr, "h3client:", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	newClient := func() (*http.Client, *http3.Transport) {
 		tr := &http3.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}

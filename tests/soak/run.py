@@ -39,8 +39,16 @@ SIGTERM with status 0; and the log holds no crash signature (segfault,
 app's own SoakError).  A summary is printed (and written as JSON with
 --json); the exit status is 1 on any failure.
 
-WebSockets: add their kinds to KINDS (a function taking a Client and the
-interface prefix, returning an outcome) once soak_app.py serves them.
+and the WebSocket kinds (over HTTP/1.1 upgrades, on /n/ws and /a/ws):
+
+    ws-echo      one to four messages, text or binary, 0 to 200 kB, in one
+                 to three frames, each answered by its SHA-256 and its
+                 echo (both checked); then a close from the client, or
+                 one the client asks the server for (codes 1000, 4000,
+                 4999), with the close handshake checked
+    ws-vanish    one exchange, then the client goes in the middle of a
+                 message (a frame that says 100 kB, part of it sent): a
+                 TCP RST or a FIN with no close frame
 
     python tests/soak/run.py --seconds 600       # what make soak runs
     python tests/soak/run.py --seconds 15        # the pytest check
@@ -49,6 +57,7 @@ interface prefix, returning an outcome) once soak_app.py serves them.
 from __future__ import annotations
 
 import argparse
+import base64
 import collections
 import hashlib
 import json
@@ -92,7 +101,19 @@ ROOT = HERE.parent.parent
 # What a worker may have gained over the warm-up once the load has gone
 # (the largest of the warm-up's workers is the reference: the workers at
 # the end are mostly newer processes, started by kills and reloads).
-BOUNDS = {"rss_mib": 48, "fds": 4, "threads": 16, "goroutines": 8}
+BOUNDS = {"fds": 4, "threads": 16, "goroutines": 8}
+# RSS is not compared with the warm-up: a worker's RSS climbs to what the
+# load's peak needs (Go's heap and the bodies in flight: 128-151 MiB
+# under the default load) and stays there, as Go and CPython keep freed
+# memory for reuse. A leak is growth after that plateau: each worker's
+# RSS, sampled every RSS_EVERY seconds, may not grow from the first half
+# of its life under the load to the second by more than RSS_GROWTH_MIB
+# (medians; workers sampled RSS_MIN_SAMPLES times or more), and no worker
+# may pass RSS_CEILING_MIB, under the load or after.
+RSS_EVERY = 10.0
+RSS_MIN_SAMPLES = 6
+RSS_GROWTH_MIB = 16.0
+RSS_CEILING_MIB = 256.0
 # The supervisor lives through the whole soak: nothing may grow.
 SUPERVISOR_BOUNDS = {"fds": 0, "threads": 0}
 # How long a fault's window lasts, in seconds after it: a kill cuts what
@@ -747,8 +768,192 @@ def kind_reset(c: Client, proto: str, iface: str) -> str:
     return "gave-up:rst"
 
 
-# name -> (function, weight).  WebSockets: add "ws-echo" and the like
-# here, with their outcomes, once soak_app.py serves /n/ws, /w/ws, /a/ws.
+# ---- WebSockets -------------------------------------------------------------
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class WS(H1):
+    """A WebSocket client on a connection of its own (an HTTP/1.1
+    upgrade, RFC 6455; gohttp serves no WebSocket over HTTP/2), read
+    strictly: masks what it sends, checks what it gets."""
+
+    def __init__(self, addr: tuple[str, int], path: str,
+                 rng: random.Random) -> None:
+        super().__init__(addr)
+        self.rng = rng
+        key = base64.b64encode(rng.randbytes(16))
+        self.send(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: soak\r\n"
+                  b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: " + key + b"\r\n"
+                  b"Sec-WebSocket-Version: 13\r\n\r\n")
+        r = self.response(head_only=True)
+        accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+        if r.status != 101:
+            raise Bad(f"{path}: upgrade answered {r.status}")
+        if r.headers.get("sec-websocket-accept", "").encode() != accept:
+            raise Bad(f"{path}: Sec-WebSocket-Accept "
+                      f"{r.headers.get('sec-websocket-accept')!r}")
+
+    def frame(self, opcode: int, payload: bytes, fin: bool = True,
+              length: Optional[int] = None) -> bytes:
+        """A masked frame; length: the length its header claims."""
+        n = len(payload) if length is None else length
+        head = bytes([(0x80 if fin else 0) | opcode])
+        if n < 126:
+            head += bytes([0x80 | n])
+        elif n < 65536:
+            head += bytes([0x80 | 126]) + struct.pack("!H", n)
+        else:
+            head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+        mask = self.rng.randbytes(4)
+        masked = (int.from_bytes(payload, "big")
+                  ^ int.from_bytes((mask * (len(payload) // 4 + 1))
+                                   [:len(payload)], "big"))
+        return (head + mask
+                + masked.to_bytes(len(payload), "big") if payload
+                else head + mask)
+
+    def send_message(self, data: bytes, text: bool) -> None:
+        """data as a message in one to three frames."""
+        cuts = sorted(self.rng.randrange(len(data) + 1)
+                      for _ in range(self.rng.choice((0, 0, 1, 2))))
+        pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+        out = b""
+        for i, piece in enumerate(pieces):
+            out += self.frame((1 if text else 2) if i == 0 else 0, piece,
+                              fin=i == len(pieces) - 1)
+        self.send(out)
+
+    def _frame_in(self) -> tuple[bool, int, bytes]:
+        b0, b1 = self._exactly(2)
+        if b1 & 0x80 or b0 & 0x70:
+            raise Bad(f"server frame with mask or RSV bits: {b0:#x} {b1:#x}")
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", self._exactly(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", self._exactly(8))[0]
+        return bool(b0 & 0x80), b0 & 0x0F, self._exactly(n)
+
+    def message(self) -> tuple[int, bytes]:
+        """The next (opcode, payload): 1 text, 2 binary, or 8 close (the
+        payload its code and reason); answers pings."""
+        opcode, parts = -1, []
+        while True:
+            fin, op, payload = self._frame_in()
+            if op == 9:
+                self.send(self.frame(10, payload))
+                continue
+            if op == 10:
+                continue
+            if op == 8:
+                return 8, payload
+            if (op == 0) == (opcode < 0) or op not in (0, 1, 2):
+                raise Bad(f"frame opcode {op} after {opcode}")
+            opcode = op if opcode < 0 else opcode
+            parts.append(payload)
+            if fin:
+                return opcode, b"".join(parts)
+
+    def closed_by_server(self, payload: bytes, asked: int) -> None:
+        """A close frame came: asked is the code the client asked the
+        server for (0: none). Answers it, and reads to the end."""
+        code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+        if code != asked:
+            if not asked and code in (1001, 1012):  # a reload's drain
+                raise Refused(f"the server closed the WebSocket ({code})",
+                              self.since)
+            raise Bad(f"close code {code}, want {asked or 'none'}")
+        self.send(self.frame(8, payload[:2]))
+        self.drain()
+
+    def drain(self) -> None:
+        """Read to the end of the connection: the server closes it once
+        the close handshake is done."""
+        try:
+            while True:
+                self._fill()
+        except Cut:
+            return
+
+    def expect_echo(self, data: bytes, text: bool) -> None:
+        op, got = self.message()
+        if op == 8:
+            self.closed_by_server(got, 0)
+        want = "sha256 " + digest(data).decode()
+        if op != 1 or got.decode("latin-1") != want:
+            raise Bad(f"digest message {op} {got[:80]!r}, want {want!r}")
+        op, got = self.message()
+        if op == 8:
+            self.closed_by_server(got, 0)
+        if op != (1 if text else 2):
+            raise Bad(f"echo opcode {op}, want {1 if text else 2}")
+        if got != data:
+            raise Bad(f"echo: {diff(got, data)}")
+
+
+def ws_path(iface: str) -> str:
+    """The WebSocket echo of iface: WSGI has none, so /w's load goes to
+    the native one."""
+    return f"/{'a' if iface == 'a' else 'n'}/ws"
+
+
+def ws_payload(c: Client, text: bool) -> bytes:
+    seed = c.rng.randrange(SEEDS)
+    size = c.rng.choice((0, 1, 125, 126, 4000, 65536, 200_000))
+    data = body_of(seed, size)
+    return data.hex()[:size].encode() if text else data
+
+
+def kind_ws_echo(c: Client, proto: str, iface: str) -> str:
+    """A WebSocket conversation: messages, text and binary, in one to
+    three frames, each answered by its digest and its echo; then a close
+    from either side."""
+    ws = WS(c.addr, ws_path(iface), c.rng)
+    try:
+        for _ in range(c.rng.randint(1, 4)):
+            text = c.rng.random() < 0.5
+            data = ws_payload(c, text)
+            ws.send_message(data, text)
+            ws.expect_echo(data, text)
+        if c.rng.random() < 0.5:
+            code = c.rng.choice((1000, 4000, 4999))
+            ws.send_message(f"close {code}".encode(), True)
+            op, got = ws.message()
+            if op != 8:
+                raise Bad(f"opcode {op} where a close was asked for")
+            ws.closed_by_server(got, code)
+        else:
+            ws.send(ws.frame(8, struct.pack("!H", 1000) + b"bye"))
+            op, got = ws.message()
+            if op != 8 or got[:2] != struct.pack("!H", 1000):
+                raise Bad(f"the close answered by {op} {got[:20]!r}")
+            ws.drain()
+        return "ok"
+    finally:
+        ws.close()
+
+
+def kind_ws_vanish(c: Client, proto: str, iface: str) -> str:
+    """A WebSocket client that goes away in the middle of a message
+    (after one whole exchange): a TCP RST, or a FIN with no close frame."""
+    ws = WS(c.addr, ws_path(iface), c.rng)
+    reset = c.rng.random() < 0.5
+    try:
+        data = ws_payload(c, False)
+        ws.send_message(data, False)
+        ws.expect_echo(data, False)
+        part = body_of(c.rng.randrange(SEEDS), 30_000)
+        ws.send(ws.frame(2, part, length=100_000)[:-c.rng.randrange(
+            1, 20_000)])
+    finally:
+        ws.close(reset=reset)
+    return "gave-up:rst" if reset else "gave-up:fin"
+
+
+# name -> (function, weight).  The WebSocket kinds run on connections of
+# their own over HTTP/1.1 whatever the client's protocol, and on the
+# native echo for /w (see ws_path).
 KINDS: dict[str, tuple[Callable[[Client, str, str], str], int]] = {
     "blob": (kind_blob, 30),
     "stream": (kind_stream, 8),
@@ -757,9 +962,11 @@ KINDS: dict[str, tuple[Callable[[Client, str, str], str], int]] = {
     "raise": (kind_raise, 5),
     "raise-mid": (kind_raise_mid, 5),
     "reset": (kind_reset, 5),
+    "ws-echo": (kind_ws_echo, 8),
+    "ws-vanish": (kind_ws_vanish, 3),
 }
 # Kinds whose refused or cut outcome needs a fault to excuse it.
-MUST_SUCCEED = {"blob", "stream", "upload", "raise"}
+MUST_SUCCEED = {"blob", "stream", "upload", "raise", "ws-echo"}
 
 
 @dataclass
@@ -790,6 +997,7 @@ class Soak:
         self.peak: dict[str, dict[str, float]] = {
             "supervisor": {}, "workers": {}}
         self.pids_seen: set[int] = set()
+        self.rss_series: dict[int, list[tuple[int, float]]] = {}
         self.reasons: collections.Counter = collections.Counter()
 
     # The server.
@@ -988,10 +1196,11 @@ class Soak:
                     self.excused[(ev.what, outcome)] += 1
                 return outcome
         if self.events and len(self.workers()) < 2:
-            # A worker killed again and again soon after it started is
-            # restarted after a delay that doubles (the supervisor's
-            # crash-loop backoff), its sockets released meanwhile: the
-            # kill's effect outlasts KILL_WINDOW.
+            # A worker killed again and again within a second of its
+            # start is restarted after a delay that doubles (the
+            # supervisor's crash-loop backoff, up to 5 s), connections
+            # waiting on its socket meanwhile: the kill's effect outlasts
+            # KILL_WINDOW.
             with self.lock:
                 self.excused[("kill", outcome + " (worker restarting)")] += 1
             return outcome
@@ -1006,7 +1215,12 @@ class Soak:
     def sample(self) -> None:
         """Every second or so under the load: the peaks."""
         assert self.proc is not None
+        next_rss = time.monotonic() + RSS_EVERY
         while not self.stop_load.wait(1.0):
+            now = time.monotonic()
+            series = now >= next_rss
+            if series:
+                next_rss += RSS_EVERY
             for pid in [self.proc.pid] + self.workers():
                 try:
                     stats = self.proc_stats(pid)
@@ -1015,6 +1229,9 @@ class Soak:
                 who = "supervisor" if pid == self.proc.pid else "workers"
                 if who == "workers":
                     self.pids_seen.add(pid)
+                    if series:
+                        self.rss_series.setdefault(pid, []).append(
+                            (round(now - self.t0), stats["rss_mib"]))
                 peak = self.peak[who]
                 for k, v in stats.items():
                     peak[k] = max(peak.get(k, 0), v)
@@ -1052,7 +1269,7 @@ class Soak:
         for proto in ("h1", "h2"):
             for iface in IFACES:
                 for kind in ("blob", "stream", "upload", "raise",
-                             "raise-mid"):
+                             "raise-mid", "ws-echo"):
                     for _ in range(2):
                         client = Client(self.addr, rng)
                         try:
@@ -1075,10 +1292,44 @@ class Soak:
                              f".txt)" if k == "goroutines" else "")
                     self._fail(f"worker {pid}: {k} {w[k]}, over the "
                                f"warm-up's {ref[k]} + {bound}{where}")
+        for pid, w in after["workers"].items():
+            if w["rss_mib"] > RSS_CEILING_MIB:
+                self._fail(f"worker {pid}: RSS {w['rss_mib']} MiB after "
+                           f"the load, over {RSS_CEILING_MIB}")
         for k, bound in SUPERVISOR_BOUNDS.items():
             b, a = before["supervisor"][k], after["supervisor"][k]
             if a > b + bound:
                 self._fail(f"supervisor: {k} {a}, was {b}")
+
+    def rss_growth(self) -> dict[str, Any]:
+        """Each long-lived worker's RSS in the first and second half of
+        its samples (medians), checked against RSS_GROWTH_MIB and
+        RSS_CEILING_MIB."""
+        out: dict[str, Any] = {}
+        for pid, series in self.rss_series.items():
+            peak = max(r for _, r in series)
+            if peak > RSS_CEILING_MIB:
+                self._fail(f"worker {pid}: RSS {peak} MiB under the load, "
+                           f"over {RSS_CEILING_MIB}")
+            if len(series) < RSS_MIN_SAMPLES:
+                continue
+            half = len(series) // 2
+            first = sorted(r for _, r in series[:half])[half // 2]
+            second = sorted(r for _, r in series[half:])[
+                (len(series) - half) // 2]
+            growth = round(second - first, 1)
+            out[str(pid)] = {"seconds": series[-1][0] - series[0][0],
+                             "first_half_mib": first,
+                             "second_half_mib": second,
+                             "growth_mib": growth, "peak_mib": peak,
+                             "samples": [r for _, r in series]}
+            if growth > RSS_GROWTH_MIB:
+                self._fail(f"worker {pid}: RSS grew by {growth} MiB from "
+                           f"the first half of its life under the load to "
+                           f"the second ({first} -> {second}), over "
+                           f"{RSS_GROWTH_MIB}: "
+                           f"{[r for _, r in series]}")
+        return out
 
     def scan_log(self) -> dict[str, int]:
         text = self.log_path.read_text(errors="replace")
@@ -1188,6 +1439,7 @@ class Soak:
         summary["by_interface"] = dict(per_iface)
         summary["total_requests"] = sum(self.counts.values())
         summary["peak"] = self.peak
+        summary["rss_growth"] = self.rss_growth()
         summary["refused_why"] = dict(self.reasons.most_common(8))
         ready = re.findall(r"worker \d+ \(pid (\d+)\) ready",
                            self.log_path.read_text(errors="replace"))
@@ -1222,7 +1474,14 @@ class Soak:
                 for pid, w in snap["workers"].items():
                     print(f"soak: {when:6} worker {pid} {w}")
         print(f"soak: log: {s['log']} ({self.log_path})")
-        print(f"soak: bounds per worker over the warm-up: {BOUNDS}; "
+        for pid, g in s["rss_growth"].items():
+            print(f"soak: worker {pid} RSS over {g['seconds']} s: first "
+                  f"half {g['first_half_mib']} MiB, second "
+                  f"{g['second_half_mib']}, growth {g['growth_mib']}, "
+                  f"peak {g['peak_mib']}")
+        print(f"soak: bounds per worker over the warm-up: {BOUNDS}; RSS "
+              f"growth (second half of a worker's life over the first) "
+              f"{RSS_GROWTH_MIB} MiB, ceiling {RSS_CEILING_MIB} MiB; "
               f"supervisor: {SUPERVISOR_BOUNDS}")
         if s["failures"]:
             print(f"soak: FAILED, {len(s['failures'])} failures:")
@@ -1298,6 +1557,18 @@ def write_results(path: Path, s: dict[str, Any],
         if p:
             out.append(f"| {who}, peak under the load | {p['rss_mib']} | "
                        f"{p['fds']:g} | {p['threads']:g} | |")
+    if s.get("rss_growth"):
+        out += ["", f"RSS of each worker that lived {RSS_MIN_SAMPLES} "
+                f"samples or more under the load, sampled every "
+                f"{RSS_EVERY:g} s (medians of the first and second half; "
+                f"bounds: growth {RSS_GROWTH_MIB:g} MiB, ceiling "
+                f"{RSS_CEILING_MIB:g} MiB):", "",
+                "| worker | seconds | first half MiB | second half MiB | "
+                "growth MiB | peak MiB |", "|---|--:|--:|--:|--:|--:|"]
+        for pid, g in s["rss_growth"].items():
+            out.append(f"| {pid} | {g['seconds']} | {g['first_half_mib']} | "
+                       f"{g['second_half_mib']} | {g['growth_mib']} | "
+                       f"{g['peak_mib']} |")
     out += ["", f"Before: after the warm-up, with no load; after: once the "
             f"load stopped and every client connection closed.  Bounds "
             f"checked, per worker over the largest warm-up figure: "

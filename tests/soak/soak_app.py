@@ -29,9 +29,11 @@ bytes made from seed (seeds 0 to SEEDS - 1, made at import, so that no
 cache grows under the load): the client makes them too, so it checks
 every byte, not a header the server could get wrong the same way.
 
-WebSockets (helper branch wsa): a /n/ws, /w/ws and /a/ws echo that
-answers each message with its SHA-256 belongs here when gohttp serves
-them; the harness has a place for its load (KINDS in run.py).
+WebSockets (HTTP/1.1 upgrades; WSGI has none): /n/ws (a native
+`async def` handler) and /a/ws (the ASGI app's websocket scope) echo
+each message back, with the same type, after a text message
+"sha256 HEX LENGTH" that the server computed: the client checks both.
+The message "close CODE" makes the server close with CODE.
 
 Run by the harness as `python -m gohttp soak_app:server --workers 2` from
 this folder.
@@ -131,6 +133,27 @@ def n_raise_mid(w: gohttp.ResponseWriter, req: gohttp.Request) -> None:
     raise SoakError("raised half-way through the body, on purpose")
 
 
+def ws_answer(message: str | bytes) -> tuple[str, str | bytes] | int:
+    """What the WebSocket echo sends for message: (its digest, itself),
+    or the close code asked for."""
+    if isinstance(message, str) and message.startswith("close "):
+        return int(message.split()[1])
+    data = message.encode() if isinstance(message, str) else message
+    return f"sha256 {hashlib.sha256(data).hexdigest()} {len(data)}", message
+
+
+@server.websocket("/n/ws")
+async def n_ws(ws: Any, req: gohttp.Request) -> None:
+    await ws.accept()
+    async for message in ws:
+        answer = ws_answer(message)
+        if isinstance(answer, int):
+            await ws.close(answer)
+            return
+        await ws.send(answer[0])
+        await ws.send(answer[1])
+
+
 @server.route("GET /n/stats")
 def n_stats(w: gohttp.ResponseWriter, req: gohttp.Request) -> None:
     w.header.set("Content-Type", "application/json")
@@ -222,6 +245,9 @@ async def asgi_app(scope: dict[str, Any], receive: Callable[..., Any],
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+    if scope["type"] == "websocket":
+        await asgi_ws(receive, send)
+        return
     assert scope["type"] == "http"
     path = scope["path"][len(scope["root_path"]):]
     q = params(scope["query_string"].decode())
@@ -269,6 +295,24 @@ async def asgi_app(scope: dict[str, Any], receive: Callable[..., Any],
         await send({"type": "http.response.start", "status": 404,
                     "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": b"not found\n"})
+
+
+async def asgi_ws(receive: Callable[..., Any],
+                  send: Callable[..., Any]) -> None:
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        got = message.get("text")
+        answer = ws_answer(got if got is not None else message["bytes"])
+        if isinstance(answer, int):
+            await send({"type": "websocket.close", "code": answer})
+            return
+        await send({"type": "websocket.send", "text": answer[0]})
+        key = "text" if isinstance(answer[1], str) else "bytes"
+        await send({"type": "websocket.send", key: answer[1]})
 
 
 server.mount_asgi("/a", asgi_app, lifespan="on")

@@ -9,6 +9,7 @@ servers users would pick, every row measured in the same run.
     python3 bench/run.py --rows gohttp,granian-wsgi --rounds 5
     python3 bench/run.py --callgrind  # instructions per request
     python3 bench/run.py --memory     # RSS over 1,000,000 requests
+    python3 bench/run.py --tls        # HTTPS, HTTP/2 and HTTP/3 (bench/tls.py)
     python3 bench/run.py --chart-only # redraw bench/results.svg from results.md
 
 Each row is a server process started fresh on a free loopback port,
@@ -45,6 +46,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
+
+# bench/tls.py (the TLS section) imports this module as "run".
+sys.modules.setdefault("run", sys.modules[__name__])
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -1410,7 +1414,8 @@ def keepalive_requests(conn: http.client.HTTPConnection, n: int) -> None:
 CALLGRIND_OUT = BUILD / "callgrind"
 
 
-def start_under_callgrind(row: Row) -> Server | str:
+def start_under_callgrind(row: Row, server: type[Server] = Server
+                          ) -> Server | str:
     """row's server under valgrind --tool=callgrind, its old dumps gone;
     or why it did not start.  --trace-children: a row with workers counts
     its whole process tree, the supervisor and every worker."""
@@ -1424,7 +1429,7 @@ def start_under_callgrind(row: Row) -> Server | str:
     # preemption points are enough for a server that only serves.
     extra_env = {"GODEBUG": "asyncpreemptoff=1", "PYTHONMALLOC": "malloc"}
     try:
-        return Server(row, free_port(), prefix,
+        return server(row, free_port(), prefix,
                       BUILD / "logs" / f"callgrind-{row.name}.log",
                       start_timeout=300, extra_env=extra_env)
     except RuntimeError as exc:
@@ -2087,7 +2092,8 @@ def run_quick(args: argparse.Namespace, rows: list[Row],
 
 
 def parse_args() -> argparse.Namespace:
-    names = [row.name for row in all_rows() + ws_rows()]
+    import tls
+    names = [row.name for row in all_rows() + ws_rows()] + tls.row_names()
     p = argparse.ArgumentParser(
         description="gohttp's benchmark against pure Go net/http and the "
                     "Python servers; see bench/README.md.")
@@ -2138,6 +2144,11 @@ def parse_args() -> argparse.Namespace:
                         "--callgrind, instructions per message); a "
                         "default run measures it after the throughput "
                         "tables")
+    p.add_argument("--tls", action="store_true",
+                   help="instead: only the TLS section (HTTP/1.1 with wrk "
+                        "and HTTP/2 with h2load over TLS; HTTP/2 beside "
+                        "HTTP/3 with bench/h3bench); a default run "
+                        "measures it after the WebSocket section")
     p.add_argument("--ws-clients", type=int, default=50,
                    help="WebSockets of the echo load (default 50)")
     p.add_argument("--ws-idle", type=int, default=10_000,
@@ -2190,12 +2201,35 @@ def parse_args() -> argparse.Namespace:
         rows = set(names)
     if rows & ws_names:
         rows.add("ws-go")            # the WebSocket section's baseline
-    if rows - ws_names or not rows & ws_names:
+    tls_names = set(tls.row_names())
+    for prefix in ("tls-", "h3-"):           # the TLS section's baselines
+        if any(r.startswith(prefix) for r in rows):
+            rows.add(prefix + "go")
+    if rows - ws_names - tls_names or not rows & (ws_names | tls_names):
         rows.add("go")
     args.rows = rows
     if args.rounds < 1 or args.duration <= 0 or args.ws_clients < 1:
         p.error("--rounds, --duration and --ws-clients must be positive")
     return args
+
+
+def tls_setup(args: argparse.Namespace, go: str,
+              venv_error: Optional[str]) -> list[Row]:
+    """The TLS section's rows (bench/tls.py) a run measures; their
+    certificate and client made ready."""
+    import tls
+    if args.memory or args.idle_memory or (args.websocket and not args.tls) \
+            or (args.callgrind and not args.tls):
+        return []
+    rows = [row for row in tls.tls_rows() + tls.h3_rows()
+            if row.name in args.rows and (
+                not args.callgrind or row.name in tls.CALLGRIND_ROWS)]
+    if rows:
+        ensure_tools(tls.TOOLS)
+        tls.make_cert()
+        h3 = any(row.name.startswith("h3-") for row in rows)
+        tls.mark_skips(rows, venv_error, tls.build_h3bench(go) if h3 else None)
+    return rows
 
 
 def main() -> None:
@@ -2219,22 +2253,27 @@ def main() -> None:
     venv_error = ensure_venv()
     if venv_error:
         log(venv_error)
-    rows = [row for row in all_rows() if row.name in args.rows]
+    rows = [row for row in all_rows() if row.name in args.rows
+            and not args.tls]
     mark_skips(rows, venv_error)
     for row in rows:
         if row.name == "gohttp-c" and not row.skip:
             row.skip = build_c_handler()
     wsrows = [row for row in ws_rows() if row.name in args.rows]
-    if args.memory or (args.callgrind and not args.websocket):
+    if args.memory or (args.callgrind and not args.websocket) or args.tls:
         wsrows = []
     if wsrows:
         mark_ws_skips(wsrows, venv_error, build_wsbench(go))
-    for row in rows + wsrows:
+    tlsrows = tls_setup(args, go, venv_error)
+    for row in rows + wsrows + tlsrows:
         if row.skip:
             log(f"{row.name}: {row.skip}")
 
     reports = []
-    if args.callgrind and args.websocket:
+    if args.callgrind and args.tls:
+        import tls
+        reports.append(("tls-callgrind", tls.run_callgrind(args, tlsrows)))
+    elif args.callgrind and args.websocket:
         reports.append(("websocket-callgrind", run_ws_callgrind(args, wsrows)))
     elif args.callgrind:
         reports.append(("callgrind", run_callgrind(args, rows)))
@@ -2249,15 +2288,19 @@ def main() -> None:
     else:
         # Throughput unless only WebSocket rows were asked for (go is
         # added to any --rows) or --websocket; then WebSockets.
-        if not args.websocket and {r.name for r in rows} - {"go"} or (
-                not args.websocket and not wsrows):
+        only_go = not {r.name for r in rows} - {"go"}
+        if not (args.websocket or args.tls) and not (
+                only_go and (wsrows or tlsrows)):
             modes = run_benchmark(args, rows)
             reports.append(("throughput",
                             throughput_report(args, rows, modes,
                                               time.monotonic() - started)))
         if wsrows:
             reports.append(("websocket", run_websocket(args, wsrows)))
-        if args.full_run and not args.websocket:
+        if tlsrows:
+            import tls
+            reports.append(("tls", tls.run_tls(args, tlsrows)))
+        if args.full_run and not (args.websocket or args.tls):
             reports.append(("apps", run_apps(args, venv_error)))
     for section, report in reports:
         print(report)

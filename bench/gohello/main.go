@@ -19,6 +19,8 @@ func main() {
 	static := flag.String("static", "", "serve GET / from the files in this directory instead")
 	readHeaderTimeout := flag.Duration("read-header-timeout", 0, "http.Server.ReadHeaderTimeout (0: none)")
 	idleTimeout := flag.Duration("idle-timeout", 0, "http.Server.IdleTimeout (0: none)")
+	cert := flag.String("cert", "", "serve TLS (HTTP/1.1 and HTTP/2) with this certificate (PEM)")
+	key := flag.String("key", "", "the private key of -cert (PEM)")
 	bytesRoutes := flag.Bool("bytes", false, "also GET /download (1 MiB) and POST /upload (answers the body's length), the realistic apps' routes")
 	flag.Parse()
 	body := []byte("Hello, world!")
@@ -89,5 +91,8 @@ func main() {
 	fmt.Fprintf(os.Stdout, "listening on %s\n", ln.Addr())
 	os.Stdout.Sync()
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: *readHeaderTimeout, IdleTimeout: *idleTimeout}
+	if *cert != "" {
+		log.Fatal(srv.ServeTLS(ln, *cert, *key))
+	}
 	log.Fatal(srv.Serve(ln))
 }

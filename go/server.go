@@ -434,6 +434,7 @@ func (s *server) listen(cfg config) (int, error) {
 		MaxHeaderBytes:    cfg.maxHeaderBytes,
 		TLSConfig:         tlsConfig,
 		Protocols:         protocols(cfg.http2Cleartext),
+		HTTP2:             &http.HTTP2Config{MaxReadFrameSize: http2FrameSize},
 		ConnState:         s.trackFresh,
 	}
 	if certs != nil && s.metrics != nil {
@@ -709,6 +710,17 @@ func (s *server) shutdown(timeout time.Duration) (graceful bool) {
 	close(s.done)
 	return graceful
 }
+
+// http2FrameSize is the largest HTTP/2 frame a client may send us:
+// RFC 9113's initial 16 KiB, where Go's own default is 1 MiB.  A
+// connection's frame reader keeps a buffer of the largest frame it read,
+// and Go (1.26) keeps a connection that died with streams open for the
+// whole IdleTimeout after (its serve loop stops the idle timer, then
+// closing the streams starts it again): a client that sends large DATA
+// frames and resets would hold up to 1 MiB a connection for two minutes
+// (found by the soak, bench/results.md).  Browsers, curl and nghttp2
+// send 16 KiB frames anyway.
+const http2FrameSize = 16 << 10
 
 // metricsListen opens the metrics listener on addr, for a server not yet
 // serving (so that /readyz says "starting" while the app starts), and

@@ -308,3 +308,54 @@ def test_limits_are_off_when_none(make_server, http):
     srv = make_server(max_body_bytes=None, max_connections=None)
     srv.handle("/", ok)
     assert http.request("GET", srv.url + "/").data == b"ok"
+
+
+def test_http2_frames_are_at_most_16_kib_and_a_1_mib_upload_passes(
+        make_server):
+    """Go's HTTP/2 server keeps a dead connection's frame buffer (the
+    largest frame read) for the idle timeout: gohttp accepts 16 KiB
+    frames, not Go's 1 MiB, so that costs 16 KiB, not 1 MiB."""
+    h2conn = pytest.importorskip("h2.connection", reason="needs h2")
+    import h2.config
+    import h2.events
+    import h2.settings
+
+    srv = make_server(http2_cleartext=True)
+    srv.route("POST /")(echo_length)
+    sock = connect(srv.address)
+    conn = h2conn.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    body = b"u" * (1 << 20)
+    settings, answer, ended, sent = None, bytearray(), False, 0
+    while not ended:
+        data = sock.recv(65536)
+        assert data, "the server closed the connection"
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.RemoteSettingsChanged):
+                settings = ev.changed_settings
+                conn.send_headers(1, [(":method", "POST"), (":path", "/"),
+                                      (":scheme", "http"),
+                                      (":authority", "x")])
+            elif isinstance(ev, h2.events.DataReceived):
+                answer += ev.data
+                conn.acknowledge_received_data(ev.flow_controlled_length,
+                                               ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded):
+                ended = True
+            elif isinstance(ev, h2.events.StreamReset):
+                pytest.fail(f"the stream was reset: {ev}")
+        if settings is not None and sent < len(body):
+            n = min(conn.local_flow_control_window(1),
+                    conn.max_outbound_frame_size, len(body) - sent)
+            while n > 0:
+                conn.send_data(1, body[sent:sent + n],
+                               end_stream=sent + n == len(body))
+                sent += n
+                n = min(conn.local_flow_control_window(1),
+                        conn.max_outbound_frame_size, len(body) - sent)
+        sock.sendall(conn.data_to_send())
+    sock.close()
+    size = settings[h2.settings.SettingCodes.MAX_FRAME_SIZE].new_value
+    assert size == 16384
+    assert bytes(answer) == str(len(body)).encode()

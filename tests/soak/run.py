@@ -116,11 +116,13 @@ RSS_EVERY = 10.0
 # worker's peer gone) in memory for this long: its serve loop stops the
 # idle timer, then closes the open streams, and closing the last one
 # re-arms that timer, whose function holds the connection and its frame
-# read buffer (up to the largest DATA frame read, 200 kB here). With the
-# default 120 s, each reset HTTP/2 upload keeps ~200 kB for two minutes,
-# which the growth check takes for a leak (pure Go net/http does the same:
-# soak notes in bench/results.md). 10 s keeps that within the bound and
-# the check sensitive to a real leak.
+# read buffer (the largest DATA frame read: 200 kB here when the soak
+# found it, 16 KiB since gohttp caps HTTP/2 frames at that, go/server.go
+# http2FrameSize). With the default 120 s, the reset HTTP/2 uploads'
+# connections pile up for two minutes, which the growth check would take
+# for a leak (pure Go net/http does the same: soak notes in
+# bench/results.md). 10 s keeps that within the bound and the check
+# sensitive to a real leak.
 IDLE_TIMEOUT = 10
 RSS_MIN_SAMPLES = 6
 RSS_GROWTH_MIB = 16.0

@@ -42,6 +42,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1238,8 +1239,9 @@ def _ratio(cell: str) -> Optional[float]:
 
 
 def parse_throughput(text: str) -> Chart:
-    """The × Go columns of a throughput section (throughput_report's
-    text, or results.md's throughput section)."""
+    """The × Go columns of every table in text: a throughput section
+    (throughput_report's text), or the sections of results.md that the
+    chart shows (chart_sections)."""
     def header(key: str) -> str:
         m = re.search(rf"^- {key}: (.+)$", text, re.M)
         return m.group(1).strip() if m else "?"
@@ -1248,7 +1250,9 @@ def parse_throughput(text: str) -> Chart:
     machine = header("machine").split(";")[0]
     rows: list[str] = []
     panels: list[Panel] = []
-    for m in re.finditer(r"^### (.+?)\n\n((?:\|.*\n?)+)", text, re.M):
+    # A table: a "### " title, maybe some prose, then the first table.
+    for m in re.finditer(r"^### (.+?)\n(?:(?!### |\|).*\n)*((?:\|.*\n?)+)",
+                         text, re.M):
         mode = m.group(1).split(":")[0]
         lines = [line.strip().strip("|").split("|")
                  for line in m.group(2).splitlines()]
@@ -1260,9 +1264,15 @@ def parse_throughput(text: str) -> Chart:
         for i, name in enumerate(head):
             if name != "× Go":
                 continue
-            what = head[i - 1].replace(" req/s", "")
-            panel = Panel(f"{_PANEL_TITLES.get(what, what)}\n{mode.lower()}",
-                          {})
+            what = next(cell for cell in reversed(head[:i])
+                        if cell.endswith("req/s"))[:-len("req/s")].strip()
+            title = mode.split(" (`")[0]
+            if title[1:2].islower():          # "Unpinned", not "HTTP/2"
+                title = title[:1].lower() + title[1:]
+            title = textwrap.fill(title, 30)
+            if what:
+                title = f"{_PANEL_TITLES.get(what, what)}\n{title}"
+            panel = Panel(title, {})
             spread = (i + 1 if i + 1 < len(head)
                       and head[i + 1] == "rounds × Go" else None)
             for line in body:
@@ -1270,7 +1280,7 @@ def parse_throughput(text: str) -> Chart:
                 panel.ratios[line[0]] = _ratio(cells[i])
                 lo, dash, hi = (cells[spread].partition("–") if spread
                                 else ("", "", ""))
-                if dash:
+                if dash and lo and hi:
                     panel.ranges[line[0]] = (float(lo), float(hi))
             panels.append(panel)
     if not panels:
@@ -1280,17 +1290,23 @@ def parse_throughput(text: str) -> Chart:
     return Chart(f"gohttp {commit}, {header('date')}", machine, rows, panels)
 
 
-def throughput_section(path: Path) -> str:
-    """The throughput section of results.md."""
+# The sections of results.md whose × Go columns the chart shows, in order.
+CHART_SECTIONS = ("throughput", "tls", "apps")
+
+
+def chart_sections(path: Path) -> str:
+    """The sections of results.md that the chart shows, the throughput
+    section first (its header names the run)."""
     text = path.read_text()
-    m = re.search(r"<!-- run\.py: throughput -->\n(.*?)<!-- /run\.py: "
-                  r"throughput -->", text, re.S)
-    if m:
-        return m.group(1)
-    if text.startswith("## Throughput"):   # a section alone
+    found = [m.group(1) for name in CHART_SECTIONS
+             if (m := re.search(rf"<!-- run\.py: {name} -->\n(.*?)"
+                                rf"<!-- /run\.py: {name} -->", text, re.S))]
+    if found:
+        return "".join(found)
+    if text.startswith("## "):   # sections alone, without the markers
         return text
-    raise ValueError(f"{path} has no throughput section: run `make bench` "
-                     f"first")
+    raise ValueError(f"{path} has no section the chart shows: run `make "
+                     f"bench` first")
 
 
 def _bar_color(label: str) -> str:
@@ -1350,7 +1366,8 @@ def draw_chart(chart: Chart, path: Path) -> None:
                loc="lower center", ncol=len(legend), frameon=False)
     fig.suptitle(f"req/s as a ratio to pure Go net/http, same run "
                  f"(higher is better; whisker: lowest to highest round)\n"
-                 f"{chart.run}; {chart.machine}", fontsize=9)
+                 f"{chart.run}; {chart.machine} (each section of "
+                 f"bench/results.md gives its own run)", fontsize=9)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, metadata={"Date": None})
     plt.close(fig)
@@ -2237,7 +2254,7 @@ def main() -> None:
     args = parse_args()
     if args.chart_only:
         try:
-            section = throughput_section(Path(args.output))
+            section = chart_sections(Path(args.output))
         except (OSError, ValueError) as exc:
             sys.exit(f"run.py: {exc}")
         chart_or_hint(section, Path(args.chart))
@@ -2308,8 +2325,9 @@ def main() -> None:
             write_section(section, report, Path(args.output))
             log(f"{section} written to {args.output} "
                 f"({(time.monotonic() - started) / 60:.1f} min)")
-            if section == "throughput":
-                chart_or_hint(report, Path(args.chart))
+    if args.output != "-" and any(section in CHART_SECTIONS
+                                  for section, _ in reports):
+        chart_or_hint(chart_sections(Path(args.output)), Path(args.chart))
 
 
 if __name__ == "__main__":

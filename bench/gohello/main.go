@@ -39,14 +39,7 @@ func main() {
 	// The Python apps of the benchmark do the same.  A known length is read
 	// into one buffer of that size, as the servers it is compared with do.
 	mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
-		var data []byte
-		var err error
-		if n := r.ContentLength; n >= 0 && n <= 1<<20 {
-			data = make([]byte, n)
-			_, err = io.ReadFull(r.Body, data)
-		} else {
-			data, err = io.ReadAll(r.Body)
-		}
+		data, err := readBody(r, 1<<20)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -66,16 +59,8 @@ func main() {
 			w.Write(mib)
 		})
 		mux.HandleFunc("POST /upload", func(w http.ResponseWriter, r *http.Request) {
-			// Read whole into memory, as the Python apps do: a known
-			// length into one buffer of that size, as /echo.
-			var data []byte
-			var err error
-			if n := r.ContentLength; n >= 0 && n <= 1<<24 {
-				data = make([]byte, n)
-				_, err = io.ReadFull(r.Body, data)
-			} else {
-				data, err = io.ReadAll(r.Body)
-			}
+			// Read whole into memory, as the Python apps do.
+			data, err := readBody(r, 1<<24)
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
@@ -95,4 +80,16 @@ func main() {
 		log.Fatal(srv.ServeTLS(ln, *cert, *key))
 	}
 	log.Fatal(srv.Serve(ln))
+}
+
+// readBody reads r's body whole: a known length up to limit into one
+// buffer of that size, as the servers it is compared with do; else as it
+// comes.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if n := r.ContentLength; n >= 0 && n <= limit {
+		data := make([]byte, n)
+		_, err := io.ReadFull(r.Body, data)
+		return data, err
+	}
+	return io.ReadAll(r.Body)
 }

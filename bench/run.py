@@ -566,7 +566,7 @@ class Server:
                 raise RuntimeError(f"{self.row.name} exited with status "
                                    f"{self.proc.returncode}: {self.tail()}")
             try:
-                status, body = http_request(self.port)
+                status, body = self._get_root()
             except (OSError, http.client.HTTPException) as exc:
                 last = exc
                 time.sleep(0.05)
@@ -577,6 +577,10 @@ class Server:
             return
         raise RuntimeError(f"{self.row.name} did not answer within "
                            f"{timeout:g}s ({last}): {self.tail()}")
+
+    def _get_root(self) -> tuple[int, bytes]:
+        """GET / of the server, as _wait_ready asks until it answers."""
+        return http_request(self.port)
 
     def echo_works(self) -> bool:
         try:

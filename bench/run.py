@@ -1524,7 +1524,8 @@ def run_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
     ensure_tools({"ab": "apache2-utils"})
     wanted = ("go", "go-timeouts", "gohttp", "gohttp-metrics", "gohttp-c",
               "gohttp-wsgi", "gohttp-asgi", "gohttp-asgi-asyncio",
-              "gohttp-fastapi", "gohttp-w2", "gohttp-wsgi-w2")
+              "gohttp-fastapi", "gohttp-w2", "gohttp-wsgi-w2",
+              "uvicorn", "uvicorn-fastapi")   # the ASGI peer, for scale
     out = ["## Instructions per request (callgrind)", ""]
     out += machine_header()
     out.append(f"- {version_of(['valgrind', '--version'])}, "

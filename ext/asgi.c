@@ -213,11 +213,31 @@ asgi_loop_clear(PyObject *op)
     return 0;
 }
 
-/* Free the Go loop, once: Go then refuses its routes' requests. */
+static int take_batch(ASGILoopObject *self, size_t *taken, int *more,
+                      int *closed);
+
+/* Free the Go loop, once: Go then refuses its routes' requests.  The
+ * loans Go gave back meanwhile are released first (bridge.h rule 8g);
+ * the other events left are stale, their requests cut off. */
 static void
 free_go_loop(ASGILoopObject *self)
 {
+    size_t taken;
+    int more, closed;
+
     if (self->handle != 0) {
+        gohttp_asgi_loop_close(self->handle);
+        do {
+            if (take_batch(self, &taken, &more, &closed) < 0) {
+                PyErr_WriteUnraisable(NULL);
+                break;
+            }
+            for (size_t i = 0; i < taken; i++) {
+                if (self->events[i].kind == GOHTTP_ASGI_RELEASE) {
+                    gohttp_asgi_release_loan(self->events[i].loan);
+                }
+            }
+        } while (more);
         gohttp_asgi_loop_free(self->handle);
         self->handle = 0;
         self->fd = -1;
@@ -336,6 +356,10 @@ on_event(ASGILoopObject *self, const gohttp_asgi_event *ev, const char *data)
     if (ev->kind == GOHTTP_ASGI_NEW || ev->kind == GOHTTP_ASGI_WS_CONNECT) {
         return on_new(self, ev, data);
     }
+    if (ev->kind == GOHTTP_ASGI_RELEASE) {   /* of no request */
+        gohttp_asgi_release_loan(ev->loan);
+        return 0;
+    }
     ASGICallObject *call = call_of(self, ev);
     if (call == NULL) {
         return PyErr_Occurred() ? -1 : 0;   /* stale: the app is done */
@@ -354,35 +378,49 @@ PyDoc_STRVAR(drain_doc,
 "Returns True once close() was called.  An event that fails is logged to\n"
 "the gohttp logger; the others go on.");
 
+/* Take a batch of Go's events into self->events (*taken of them; their
+ * bytes in self->buf, grown when one does not fit).  *more: call again at
+ * once; *closed: gohttp_asgi_loop_close was called.  0, or -1 with an
+ * exception set. */
+static int
+take_batch(ASGILoopObject *self, size_t *taken, int *more, int *closed)
+{
+    size_t used, need;
+    gohttp_error err;
+
+    gohttp_status status = gohttp_asgi_take(
+        self->handle, self->events, NEVENTS, self->buf, self->capacity,
+        taken, &used, &need, more, closed, &err);
+    if (status != GOHTTP_OK) {
+        return gohttp_raise(status, &err);
+    }
+    if (need > self->capacity) {   /* one request block is that large */
+        char *grown = PyMem_RawRealloc(self->buf, need);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->buf = grown;
+        self->capacity = need;
+    }
+    return 0;
+}
+
 static PyObject *
 asgi_loop_drain(PyObject *op, PyObject *Py_UNUSED(ignored))
 {
     ASGILoopObject *self = ASGILoop_CAST(op);
-    size_t taken, used, need;
+    size_t taken;
     int more, closed = 0;
-    gohttp_error err;
 
     if (check_loop(self) < 0) {
         return NULL;
     }
     Py_INCREF(self);   /* an app may drop the last other reference */
     do {
-        gohttp_status status = gohttp_asgi_take(
-            self->handle, self->events, NEVENTS, self->buf, self->capacity,
-            &taken, &used, &need, &more, &closed, &err);
-        if (status != GOHTTP_OK) {
-            gohttp_raise(status, &err);
+        if (take_batch(self, &taken, &more, &closed) < 0) {
             Py_DECREF(self);
             return NULL;
-        }
-        if (need > self->capacity) {   /* one request block is that large */
-            char *grown = PyMem_RawRealloc(self->buf, need);
-            if (grown == NULL) {
-                Py_DECREF(self);
-                return PyErr_NoMemory();
-            }
-            self->buf = grown;
-            self->capacity = need;
         }
         for (size_t i = 0; i < taken; i++) {
             const gohttp_asgi_event *ev = &self->events[i];

@@ -101,6 +101,10 @@ void gohttp_asgi_call_finish(ASGICallObject *call, gohttp_outcome outcome);
 int gohttp_asgi_call_event(ASGICallObject *call, const gohttp_asgi_event *ev,
                            const char *data);
 
+/* asgicall.c: release a loan Go gave back (a GOHTTP_ASGI_RELEASE event's,
+ * bridge.h rule 8g).  With the GIL, on the loop's thread. */
+void gohttp_asgi_release_loan(uintptr_t loan);
+
 /* asgicall.c, for asgiws.c: the parts of an HTTP request's receive and
  * send a WebSocket shares.
  *   resolve: set *slot's future's result to value (borrowed) or, value

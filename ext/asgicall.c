@@ -96,6 +96,50 @@ request_message(gohttp_state *st, const char *body, Py_ssize_t n, int more)
  * mark, below which a send() never waits. */
 #define HOLD_MAX (64 * 1024)
 
+/* The smallest body send() lends Go rather than gives it a copy of
+ * (bridge.h, rule 8g): above Go's high-water mark, where a send() that
+ * is not the last waits for Go's WRITTEN event anyway, so that the event
+ * that gives the loan back rides in the same wake.  Below it a copy
+ * costs less than that event would, and Go reuses its buffer. */
+#define LOAN_MIN (64 * 1024)
+
+/* Release a loan Go gave back (a GOHTTP_ASGI_RELEASE event, asgi.c): the
+ * buffer send_body lent.  The loop's thread, with the GIL. */
+void
+gohttp_asgi_release_loan(uintptr_t loan)
+{
+    Py_buffer *view = (Py_buffer *)loan;
+    PyBuffer_Release(view);
+    PyMem_RawFree(view);
+}
+
+/* A loan of the body (a read-only buffer over LOAN_MIN bytes): a buffer
+ * of its own, PyMem_Raw, whose address names it to Go, or NULL with
+ * *failed 0 if body is not one to lend, 1 with an exception set if it
+ * could not be made. */
+static Py_buffer *
+lend_body(PyObject *body, const Py_buffer *view, int *failed)
+{
+    *failed = 0;
+    if (view->len <= LOAN_MIN || !view->readonly) {
+        return NULL;   /* a bytearray may change under Go: copied */
+    }
+    Py_buffer *loan = PyMem_RawMalloc(sizeof *loan);
+    if (loan == NULL) {
+        PyErr_NoMemory();
+    }
+    else if (PyObject_GetBuffer(body, loan, PyBUF_SIMPLE) < 0) {
+        PyMem_RawFree(loan);
+        loan = NULL;
+    }
+    else if (loan->buf != view->buf || loan->len != view->len) {
+        gohttp_asgi_release_loan((uintptr_t)loan);   /* not the same bytes */
+        return NULL;
+    }
+    *failed = loan == NULL;
+    return loan;
+}
+
 /* The start send() held went to Go with a body (Go has it, or refused it
  * for good): drop ours.  start_headers is PyMem_Raw, the call's. */
 static inline void
@@ -130,7 +174,7 @@ give_held(ASGICallObject *self, int end, gohttp_outcome outcome,
     else {
         rc = gohttp_asgi_body(self->handle, self->generation,
                               self->start_status, self->start_headers,
-                              self->start_size, p, n, 0, &pending, err);
+                              self->start_size, p, n, 0, 0, &pending, err);
     }
     start_given(self);
     Py_XDECREF(body);
@@ -579,13 +623,24 @@ gohttp_asgi_send_body(ASGICallObject *self, PyObject *message)
         PyBuffer_Release(&view);
         return hold_last_body(self, body);
     }
+    /* A large body Go writes from where it is (bridge.h rule 8g): not a
+     * WebSocket's denial response (asgiws.go writes it as a copy). */
+    int failed = 0;
+    Py_buffer *loan = self->websocket ? NULL : lend_body(body, &view, &failed);
+    if (failed) {
+        PyBuffer_Release(&view);
+        return -1;
+    }
     gohttp_status rc = gohttp_asgi_body(self->handle, self->generation,
                                         self->start_status,
                                         self->start_headers, self->start_size,
                                         view.buf, (size_t)view.len,
                                         more || self->trailers_due,
-                                        &pending, &err);
+                                        (uintptr_t)loan, &pending, &err);
     PyBuffer_Release(&view);
+    if (rc != GOHTTP_OK && loan != NULL) {
+        gohttp_asgi_release_loan((uintptr_t)loan);   /* Go kept nothing */
+    }
     start_given(self);
     if (rc != GOHTTP_OK) {
         return gohttp_asgi_raise(self, rc, &err);

@@ -125,12 +125,15 @@ func gohttp_server_handle_asgi(h C.uintptr_t, pattern *C.char, n C.size_t, loop 
 // until then (one crossing for a response sent whole): code, its status,
 // and the hn bytes at headers (a packed list of key, value pairs, keys in
 // canonical form); a later body passes code 0.  All bytes are read during
-// the call only.  *pending is 1 when more than the high-water mark waits
-// unwritten: the app's send() should then wait for a GOHTTP_ASGI_WRITTEN
-// event (or a disconnect).
+// the call only, but for a body C lends: with loan not 0, Go keeps p, not
+// a copy, until it posts a GOHTTP_ASGI_RELEASE event with loan (bridge.h,
+// rule 8g); if the call fails, Go kept nothing.  *pending is 1 when more
+// is 1 and more than the high-water mark waits unwritten: the app's
+// send() should then wait for a GOHTTP_ASGI_WRITTEN event (or a
+// disconnect).  After the last part it never waits: no more can come.
 //
 //export gohttp_asgi_body
-func gohttp_asgi_body(h C.uintptr_t, generation C.uint64_t, code C.int32_t, headers *C.char, hn C.size_t, p *C.char, n C.size_t, more C.int, pending *C.int, err *C.gohttp_error) (status C.gohttp_status) {
+func gohttp_asgi_body(h C.uintptr_t, generation C.uint64_t, code C.int32_t, headers *C.char, hn C.size_t, p *C.char, n C.size_t, more C.int, loan C.uintptr_t, pending *C.int, err *C.gohttp_error) (status C.gohttp_status) {
 	defer recoverTo(err, &status)
 	*pending = 0
 	c, a, e := lookupASGI(h, generation)
@@ -138,10 +141,20 @@ func gohttp_asgi_body(h C.uintptr_t, generation C.uint64_t, code C.int32_t, head
 		return report(err, e)
 	}
 	defer c.mu.Unlock()
-	if e := a.addBody(code, headers, hn, cBytes(p, n), more != 0); e != nil {
+	var body []byte
+	if loan == 0 {
+		body = cBytes(p, n)
+	}
+	if e := a.addBody(code, headers, hn, body, more != 0); e != nil {
 		return report(err, e)
 	}
-	if len(a.out)+a.inflight > asgiHighWater {
+	if loan != 0 && n > 0 {
+		a.loans = append(a.loans, asgiLoan{p: unsafe.Pointer(p), n: int(n), loan: loan, at: len(a.out)})
+		a.loaned += int(n)
+	} else if loan != 0 { // nothing to write: back at once
+		a.loop.q.postAlways(asgiEvent{kind: C.GOHTTP_ASGI_RELEASE, loan: loan})
+	}
+	if more != 0 && len(a.out)+a.loaned+a.inflight > asgiHighWater {
 		a.wantWritten = true
 		*pending = 1
 	}

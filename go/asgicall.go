@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"unsafe"
 )
 
 // asgiHighWater is how many response bytes may wait unwritten before
@@ -24,25 +25,40 @@ const asgiHighWater = 64 << 10
 // asgiChunk is the most a receive() gets in one http.request event.
 const asgiChunk = 64 << 10
 
+// An asgiLoan is a body C lent rather than gave (bridge.h, rule 8g): the
+// n bytes at p are C's memory, a read-only buffer Python holds, which the
+// request's goroutine writes from.  loan is C's name for it, posted back
+// in a RELEASE event once the goroutine is done with p (giveBack); at is
+// where it goes among the copied bytes: after the first at bytes of out.
+type asgiLoan struct {
+	p    unsafe.Pointer
+	n    int
+	loan C.uintptr_t
+	at   int
+}
+
 // asgiState is what an ASGI request adds to its call.
 type asgiState struct {
 	loop  *asgiLoop
 	kick  chan struct{} // the loop asked for something: see serve
 	chunk []byte        // the goroutine's read buffer
 	lent  bool          // a BODY event points into chunk: see read
+	stage []byte        // the goroutine's copies of a loan: see writeLoan
 
 	// Guarded by the call's mu: set by the exports (the loop's thread),
 	// taken by the goroutine.
-	startSet    bool   // http.response.start came
-	headerSent  bool   // and the goroutine has taken it
-	status      int    // its status
-	headers     []byte // its headers, packed by C, copied
-	out, spare  []byte // body bytes not yet taken; the buffer they will swap with
-	inflight    int    // body bytes the goroutine is writing
-	final       bool   // the last http.response.body came
-	wantRead    bool   // receive() waits for a chunk
-	wantWritten bool   // send() waits for the bytes to drain
-	finished    bool   // the app is done
+	startSet    bool       // http.response.start came
+	headerSent  bool       // and the goroutine has taken it
+	status      int        // its status
+	headers     []byte     // its headers, packed by C, copied
+	out, spare  []byte     // body bytes not yet taken; the buffer they will swap with
+	loans       []asgiLoan // bodies C lent, not yet taken, among out's bytes
+	loaned      int        // their bytes
+	inflight    int        // body bytes the goroutine is writing
+	final       bool       // the last http.response.body came
+	wantRead    bool       // receive() waits for a chunk
+	wantWritten bool       // send() waits for the bytes to drain
+	finished    bool       // the app is done
 	outcome     C.gohttp_outcome
 	gone        bool // a write failed: the client has gone, sends are refused
 	told        bool // DISCONNECT was posted
@@ -106,7 +122,7 @@ func (c *call) asgiBegin(loop *asgiLoop, r *http.Request) *asgiState {
 	case <-a.kick: // a kick left over from the last request
 	default:
 	}
-	*a = asgiState{loop: loop, kick: a.kick, chunk: a.chunk,
+	*a = asgiState{loop: loop, kick: a.kick, chunk: a.chunk, stage: a.stage,
 		headers: a.headers[:0], out: a.out[:0], spare: a.spare[:0],
 		local: a.local, localStr: a.localStr}
 	if cap(a.out) > asgiHighWater*2 {
@@ -188,7 +204,7 @@ func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
 			return outcome // unsent: a 500 if nothing went out, else an abort
 		}
 		status, headers := 0, []byte(nil)
-		if a.startSet && !a.headerSent && (len(a.out) > 0 || a.final || finished) {
+		if a.startSet && !a.headerSent && (len(a.out) > 0 || len(a.loans) > 0 || a.final || finished) {
 			status, headers, a.headerSent = a.status, a.headers, true
 		}
 		// out, taken from a.out, is the goroutine's until write gives it
@@ -201,6 +217,10 @@ func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
 		if len(a.out) > 0 {
 			out = a.out
 			a.out, a.spare, a.inflight = a.spare[:0], nil, len(out)
+		}
+		loans := a.loans // in order among out's bytes, the goroutine's too
+		if loans != nil {
+			a.loans, a.inflight, a.loaned = nil, a.inflight+a.loaned, 0
 		}
 		a.file = nil
 		hints, trailers := a.hints, a.trailers
@@ -220,8 +240,11 @@ func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
 				a.sendFile(c, status, headers, file, size)
 			}
 			file.Close()
-		} else if !gone && (status != 0 || len(out) > 0) {
-			a.write(c, status, headers, out, final && trailers == nil, finished)
+		}
+		if file == nil && !gone && (status != 0 || len(out) > 0 || len(loans) > 0) {
+			a.write(c, status, headers, out, loans, final && trailers == nil, finished)
+		} else {
+			a.giveBack(loans) // the client has gone: nothing goes out
 		}
 		if trailers != nil && !gone {
 			a.setTrailers(c, trailers)
@@ -239,28 +262,49 @@ func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
 // reclaim takes the read buffer back from a BODY event the loop may not
 // have taken (the app finished without the chunk it asked for): the
 // event is stale, and the next request on this call reuses the buffer.
+// The loans the app's last messages made, if unsent (it failed), go
+// back to C.
 func (a *asgiState) reclaim(c *call) {
+	c.mu.Lock()
+	loans := a.loans
+	a.loans, a.loaned = nil, 0
+	c.mu.Unlock()
+	a.giveBack(loans)
 	if a.lent {
 		a.loop.q.drop(func(e asgiEvent) bool { return e.c == c && e.kind == C.GOHTTP_ASGI_BODY })
 		a.lent = false
 	}
 }
 
-// write sends the status and headers (status 0: sent already) and out,
-// flushing unless the handler is about to return.  It gives out (nil
-// when there is no body to send) back as the spare buffer and wakes a
-// send() that waits for the bytes to drain.
-func (a *asgiState) write(c *call, status int, headers, out []byte, final, finished bool) {
+// write sends the status and headers (status 0: sent already), then out
+// with the loans among its bytes, flushing unless the handler is about
+// to return.  It gives out (nil when there is no body to send) back as
+// the spare buffer, the loans back to C, and wakes a send() that waits
+// for the bytes to drain.
+func (a *asgiState) write(c *call, status int, headers, out []byte, loans []asgiLoan, final, finished bool) {
 	var err error
 	if status != 0 {
 		size := int64(-1)
 		if final {
 			size = int64(len(out)) // the whole body is here
+			for _, l := range loans {
+				size += int64(l.n)
+			}
 		}
 		err = c.writeHeaderSized(status, headers, size)
 	}
-	if err == nil && len(out) > 0 {
-		_, err = c.write(out)
+	at := 0
+	for _, l := range loans {
+		if err == nil && l.at > at {
+			_, err = c.write(out[at:l.at])
+			at = l.at
+		}
+		if err == nil {
+			err = a.writeLoan(c, l)
+		}
+	}
+	if err == nil && len(out) > at {
+		_, err = c.write(out[at:])
 	}
 	if err == nil && !finished {
 		err = c.flush()
@@ -272,15 +316,70 @@ func (a *asgiState) write(c *call, status int, headers, out []byte, final, finis
 	a.inflight = 0
 	// After a failed write nothing drains: a waiting send() learns that
 	// from disconnect, which needs wantWritten as it was.
-	written := err == nil && a.wantWritten && len(a.out) <= asgiHighWater
+	written := err == nil && a.wantWritten && len(a.out)+a.loaned <= asgiHighWater
 	if written {
 		a.wantWritten = false
 	}
 	c.mu.Unlock()
+	// The loans go back first, in the same batch as the go-ahead: the
+	// app's next send() finds their memory released.
+	events := a.returns(loans)
+	if err == nil && written {
+		events = append(events, asgiEvent{kind: C.GOHTTP_ASGI_WRITTEN, c: c, gen: c.generation})
+	}
+	if len(events) > 0 {
+		a.loop.q.postAlways(events...)
+	}
 	if err != nil {
 		a.disconnect(c, true) // the client has gone, or the headers were bad
-	} else if written {
-		a.loop.post(asgiEvent{kind: C.GOHTTP_ASGI_WRITTEN, c: c, gen: c.generation})
+	}
+}
+
+// writeLoan writes the body C lent as l.  Over HTTP/1 the bytes go from
+// C's memory to the connection: net/http's HTTP/1 writer is done with
+// them once Write returns, as io.Writer says.  HTTP/2's is not always:
+// on a stream the client reset, Write returns while its frame writer,
+// a goroutine of its own, may still read the buffer, which C would then
+// release under it.  So HTTP/2 and HTTP/3 get copies, a block at a time,
+// in a buffer of Go's that is dropped, not reused, after an error.
+func (a *asgiState) writeLoan(c *call, l asgiLoan) error {
+	p := unsafe.Slice((*byte)(l.p), l.n)
+	if c.r.ProtoMajor == 1 {
+		_, err := c.write(p)
+		return err
+	}
+	if a.stage == nil {
+		a.stage = make([]byte, asgiChunk)
+	}
+	for len(p) > 0 {
+		n := copy(a.stage, p)
+		if _, err := c.write(a.stage[:n]); err != nil {
+			a.stage = nil // the frame writer may still read it
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+// returns is the RELEASE events that give loans back to C.
+func (a *asgiState) returns(loans []asgiLoan) []asgiEvent {
+	if len(loans) == 0 {
+		return nil
+	}
+	events := make([]asgiEvent, len(loans), len(loans)+1)
+	for i, l := range loans {
+		events[i] = asgiEvent{kind: C.GOHTTP_ASGI_RELEASE, loan: l.loan}
+	}
+	return events
+}
+
+// giveBack gives loans back to C, unwritten or written: C releases
+// them on the loop's thread (bridge.h, rule 8g).  Once it is called the
+// goroutine no longer reads them.
+func (a *asgiState) giveBack(loans []asgiLoan) {
+	if events := a.returns(loans); events != nil {
+		a.loop.q.postAlways(events...)
 	}
 }
 

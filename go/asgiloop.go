@@ -20,10 +20,11 @@ type asgiEvent struct {
 	kind  C.int32_t // a gohttp_asgi_kind
 	c     *call
 	gen   uint64
-	more  bool   // BODY: more chunks follow
-	chunk []byte // BODY, WS_MESSAGE: the goroutine's buffer, untouched until the app asks again; WS_CLOSE: the reason
-	text  bool   // WS_MESSAGE: a text message
-	code  int    // WS_CLOSE: the close code
+	more  bool        // BODY: more chunks follow
+	chunk []byte      // BODY, WS_MESSAGE: the goroutine's buffer, untouched until the app asks again; WS_CLOSE: the reason
+	text  bool        // WS_MESSAGE: a text message
+	code  int         // WS_CLOSE: the close code
+	loan  C.uintptr_t // RELEASE: C's name for the body it lent (c is nil)
 }
 
 // An asgiLoop is one Python event loop as Go sees it: the queue of
@@ -72,10 +73,13 @@ func (l *asgiLoop) take(events []C.gohttp_asgi_event, buf []byte) (n, used, need
 		}
 		ev := &events[n]
 		*ev = C.gohttp_asgi_event{kind: e.kind, off: C.uint32_t(used), len: C.uint32_t(len(payload))}
-		if e.kind == C.GOHTTP_ASGI_NEW || e.kind == C.GOHTTP_ASGI_WS_CONNECT {
+		switch e.kind {
+		case C.GOHTTP_ASGI_NEW, C.GOHTTP_ASGI_WS_CONNECT:
 			ev.req = e.c.req
 			ev.app = C.uintptr_t(e.c.handler)
-		} else {
+		case C.GOHTTP_ASGI_RELEASE:
+			ev.loan = e.loan
+		default:
 			ev.req.call = C.uintptr_t(e.c.handle)
 			ev.req.generation = C.uint64_t(e.gen)
 		}

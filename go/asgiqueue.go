@@ -43,6 +43,22 @@ func (q *eventQueue[E]) post(e E) bool {
 	return true
 }
 
+// postAlways queues es, in order and under one lock, even once the
+// queue is closed, and wakes the consumer if needed: for what the
+// consumer must see whatever else happens (bodies C lent, for it to
+// release: asgicall.go).  After close, the consumer takes them as long
+// as it takes at all.
+func (q *eventQueue[E]) postAlways(es ...E) {
+	q.mu.Lock()
+	q.events = append(q.events, es...)
+	wake := !q.pending
+	q.pending = true
+	q.mu.Unlock()
+	if wake {
+		q.wake()
+	}
+}
+
 // take hands the queued events to fn, oldest first, while fn accepts
 // them (returns true).  Those fn refused stay queued, first in line.  It
 // reports whether events remain, in which case the consumer must call

@@ -178,3 +178,22 @@ func TestEventQueueDropRemovesWhatMatches(t *testing.T) {
 		t.Fatalf("after dropping the odd events the loop took %v", got)
 	}
 }
+
+// postAlways queues even once the queue is closed (the bodies C lent must
+// reach it whatever happens), in order, with one wake for the batch.
+func TestEventQueuePostAlwaysAfterClose(t *testing.T) {
+	q, w := newCountedQueue()
+	q.close()
+	w.drain(q, 10)
+	before := w.wakes.Load()
+	q.postAlways(1, 2, 3)
+	if n := w.wakes.Load() - before; n != 1 {
+		t.Fatalf("postAlways of 3 events made %d wakes, want 1", n)
+	}
+	if got := w.drain(q, 10); len(got) != 3 || got[0] != 1 || got[2] != 3 {
+		t.Fatalf("after close postAlways gave %v, want [1 2 3]", got)
+	}
+	if q.post(4) {
+		t.Fatal("post after close was accepted")
+	}
+}

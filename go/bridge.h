@@ -43,7 +43,8 @@
  *     d. What C passes to gohttp_asgi_body or _end (the body bytes, and
  *        with the first body the start's headers C held until then) is read
  *        during the call only: Go copies it, and the request's goroutine
- *        writes it to the network, never the loop.  So are the packed
+ *        writes it to the network, never the loop (but see g for a body
+ *        C lends).  So are the packed
  *        headers of gohttp_asgi_early_hint and _trailers.  A last body C
  *        holds back (ext/asgicall.c's held_body, a bytes object) stays
  *        C's until it goes to _body or _end, then crosses as any other.
@@ -60,6 +61,24 @@
  *        next message into it only once C asked (gohttp_asgi_read), so
  *        the buffer is never written while an event points into it.
  *        What C passes to gohttp_asgi_ws_* is read during the call only.
+ *     g. A large body C lends (gohttp_asgi_body with a loan, ext/asgicall.c):
+ *        the bytes stay where Python has them, in a read-only buffer C
+ *        holds through a Py_buffer (PyMem_Raw, its address the loan), and
+ *        Go keeps the pointer, not a copy.  This is the one place Go keeps
+ *        a pointer past the call, and it is C's memory, not Go's: cgo
+ *        allows it, and Go's collector never sees it.  The request's
+ *        goroutine writes from it (HTTP/1: straight to the connection;
+ *        HTTP/2 and 3 through a buffer of Go's, since their frame writers
+ *        may still read a buffer after Write returned on a reset stream).
+ *        Once done with it (written, the client gone, the app failed, the
+ *        request over), Go posts a RELEASE event with the loan, even after
+ *        gohttp_asgi_loop_close; C releases the buffer on the loop's
+ *        thread, with the GIL, when it takes the event, and takes the
+ *        events left one last time before gohttp_asgi_loop_free.  A
+ *        goroutine still writing after that (a forced shutdown whose
+ *        handler outlived the loop) keeps its loan for good: a leak,
+ *        never a use after free.  If gohttp_asgi_body fails, Go kept
+ *        nothing.
  */
 #ifndef GOHTTP_BRIDGE_H
 #define GOHTTP_BRIDGE_H
@@ -223,12 +242,14 @@ typedef enum {
     GOHTTP_ASGI_WS_CONNECT = 5, /* a WebSocket handshake: as NEW, for a
                                    websocket scope */
     GOHTTP_ASGI_WS_MESSAGE = 6, /* a whole message, text if text is 1 */
-    GOHTTP_ASGI_WS_CLOSE = 7    /* the WebSocket is closed: code, and the
+    GOHTTP_ASGI_WS_CLOSE = 7,   /* the WebSocket is closed: code, and the
                                    reason in the bytes; nothing follows */
+    GOHTTP_ASGI_RELEASE = 8     /* Go is done with the body C lent as loan
+                                   (rule 8g); names no request */
 } gohttp_asgi_kind;
 
 /* One event gohttp_asgi_take hands the loop.  req.call and
- * req.generation name the request for every kind; the rest of req is set
+ * req.generation name the request for every kind but RELEASE; the rest of req is set
  * for NEW only, whose block (req's spans point into it) is
  * buf[off:off+len]; a BODY's chunk is there too. */
 typedef struct {
@@ -238,6 +259,7 @@ typedef struct {
     int32_t code;          /* WS_CLOSE: the close code, 1005 when the
                               peer gave none, 1006 when it gave no close */
     uintptr_t app;         /* NEW: the route's value (gohttp_server_handle_asgi) */
+    uintptr_t loan;        /* RELEASE: the loan C gave gohttp_asgi_body */
     uint32_t off;
     uint32_t len;
     gohttp_request req;

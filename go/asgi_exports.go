@@ -87,6 +87,7 @@ func closeLoop(h C.uintptr_t, free bool) C.gohttp_status {
 	}
 	l.q.close()
 	if free {
+		l.q.stop() // C took the loans given back; later ones are lost (bridge.h 8g)
 		l.fd.close()
 		cgo.Handle(h).Delete()
 	}

@@ -323,12 +323,14 @@ func (a *asgiState) write(c *call, status int, headers, out []byte, loans []asgi
 	c.mu.Unlock()
 	// The loans go back first, in the same batch as the go-ahead: the
 	// app's next send() finds their memory released.
-	events := a.returns(loans)
-	if err == nil && written {
-		events = append(events, asgiEvent{kind: C.GOHTTP_ASGI_WRITTEN, c: c, gen: c.generation})
-	}
-	if len(events) > 0 {
-		a.loop.q.postAlways(events...)
+	ahead := asgiEvent{kind: C.GOHTTP_ASGI_WRITTEN, c: c, gen: c.generation}
+	switch {
+	case loans != nil && written:
+		a.loop.q.postAlways(append(a.returns(loans), ahead)...)
+	case loans != nil:
+		a.giveBack(loans)
+	case written:
+		a.loop.post(ahead)
 	}
 	if err != nil {
 		a.disconnect(c, true) // the client has gone, or the headers were bad

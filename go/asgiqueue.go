@@ -23,6 +23,7 @@ type eventQueue[E any] struct {
 	events  []E
 	pending bool // a wake was given and the queue not yet emptied
 	closed  bool
+	stopped bool // the consumer is gone for good: see stop
 }
 
 // post queues e and wakes the consumer if needed.  It reports false,
@@ -47,16 +48,30 @@ func (q *eventQueue[E]) post(e E) bool {
 // queue is closed, and wakes the consumer if needed: for what the
 // consumer must see whatever else happens (bodies C lent, for it to
 // release: asgicall.go).  After close, the consumer takes them as long
-// as it takes at all.
-func (q *eventQueue[E]) postAlways(es ...E) {
+// as it takes at all; after stop they are dropped, and it reports
+// false.  It wakes with q.mu held, so that no wake follows stop.
+func (q *eventQueue[E]) postAlways(es ...E) bool {
 	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.stopped {
+		return false
+	}
 	q.events = append(q.events, es...)
-	wake := !q.pending
-	q.pending = true
-	q.mu.Unlock()
-	if wake {
+	if !q.pending {
+		q.pending = true
 		q.wake()
 	}
+	return true
+}
+
+// stop says the consumer is gone for good (its descriptor is about to
+// close): postAlways queues and wakes nothing from now on.  It closes
+// the queue too.
+func (q *eventQueue[E]) stop() {
+	q.mu.Lock()
+	q.closed, q.stopped = true, true
+	q.events = nil
+	q.mu.Unlock()
 }
 
 // take hands the queued events to fn, oldest first, while fn accepts

@@ -196,4 +196,12 @@ func TestEventQueuePostAlwaysAfterClose(t *testing.T) {
 	if q.post(4) {
 		t.Fatal("post after close was accepted")
 	}
+	q.stop()
+	before = w.wakes.Load()
+	if q.postAlways(5) || w.wakes.Load() != before {
+		t.Fatal("postAlways after stop queued or woke")
+	}
+	if got := w.drain(q, 10); len(got) != 0 {
+		t.Fatalf("after stop the loop took %v", got)
+	}
 }

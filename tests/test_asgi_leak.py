@@ -9,6 +9,7 @@ import gc
 import logging
 import os
 import sys
+import time
 import tracemalloc
 
 import pytest
@@ -18,7 +19,8 @@ import gohttp
 from gohttp import _gohttp
 from helpers.asgi_fixtures import read_body, respond, serve_asgi  # noqa: F401
 from helpers.common import TIMEOUT, rss_bytes
-from helpers.leak import REFS_PER_REQUEST, needs_pydebug, refs_per_request
+from helpers.leak import (REFS_PER_REQUEST, needs_pydebug, refs_per_request,
+                          traced)
 
 MiB = 1024 * 1024
 WARM_UP = 3_000
@@ -147,12 +149,24 @@ def test_servers_and_mounts_come_and_go():
     assert sum(type(o).__name__ == "ASGIApp" for o in gc.get_objects()) <= 1
 
 
+BIG = bytes(bytearray(b"L" * (200 * 1024)))   # lent to Go, never copied
+
+
 async def four_paths(scope, receive, send):
     """/hello answers at once; /upload reads a body of several chunks;
-    /stream sends five messages; /fail raises before responding."""
+    /stream sends five messages; /fail raises before responding; /big
+    sends two bodies over 64 KiB, which Go writes from Python's memory
+    (bridge.h rule 8g), and /big-fail raises after the first."""
     path = scope["path"]
     if path == "/hello":
         await respond(send, b"hi")
+    elif path.startswith("/big"):
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": BIG,
+                    "more_body": True})
+        if path == "/big-fail":
+            raise ValueError("expected")
+        await send({"type": "http.response.body", "body": BIG})
     elif path == "/upload":
         body = await read_body(receive)
         await respond(send, b"%d" % len(body))
@@ -168,18 +182,19 @@ async def four_paths(scope, receive, send):
 
 UPLOAD = b"u" * (150 * 1024)   # three chunks of Go's 64 KiB
 EXPECTED = {"/hello": (200, b"hi"), "/upload": (200, b"%d" % len(UPLOAD)),
-            "/stream": (200, b"0,1,2,3,end"), "/fail": (500, None)}
+            "/stream": (200, b"0,1,2,3,end"), "/fail": (500, None),
+            "/big": (200, BIG + BIG)}
 
 
 @needs_pydebug
 @pytest.mark.parametrize("path, requests", [
     ("/hello", 5_000), ("/upload", 1_000), ("/stream", 3_000),
-    ("/fail", 2_000)])
+    ("/fail", 2_000), ("/big", 1_000)])
 def test_total_refcount_settles(serve_asgi, pool, caplog, path, requests):
     """Every reference an ASGI request takes is given back, on any object
     (sys.gettotalrefcount on a debug CPython: make test-pydebug): a hello
     world, an upload read in chunks, a streamed response, an app that
-    raises."""
+    raises, large bodies Go writes from where Python has them."""
     srv = serve_asgi(four_paths)
     status, body = EXPECTED[path]
     method, payload = ("POST", UPLOAD) if path == "/upload" else ("GET", None)
@@ -196,4 +211,43 @@ def test_total_refcount_settles(serve_asgi, pool, caplog, path, requests):
         grown = refs_per_request(run, requests)
     assert grown < REFS_PER_REQUEST, \
         f"{path}: {grown:.4f} references per request"
+    assert live_calls() == 0
+
+
+@pytest.mark.heavy
+def test_large_bodies_are_given_back_on_every_path(serve_asgi, pool, caplog):
+    """Bodies lent to Go (over 64 KiB) are released after each request,
+    written or not (the app raised after the first, its response cut
+    short): BIG's reference count comes back, no Python memory stays
+    (tracemalloc), and RSS does not grow by a copy per request."""
+    srv = serve_asgi(four_paths)
+    count = (lambda: sys.getrefcount(BIG))   # the same from any frame
+
+    def run(n):
+        for i in range(n):
+            if i % 4 == 3:   # aborted: read what comes, if anything
+                try:
+                    pool.request("GET", srv.url + "/big-fail")
+                except urllib3.exceptions.HTTPError:
+                    pass
+                continue
+            r = pool.request("GET", srv.url + "/big")
+            assert (r.status, len(r.data)) == (200, 2 * len(BIG))
+        loop_settle()
+
+    with caplog.at_level(logging.CRITICAL + 1, logger="gohttp"):
+        run(100)
+        settle()
+        before, rss_before = count(), rss_bytes()
+        with traced() as growth:
+            run(400)
+            settle()
+            deadline = time.monotonic() + TIMEOUT
+            while count() > before and time.monotonic() < deadline:
+                time.sleep(0.005)
+    assert count() == before, f"{count() - before} references to BIG kept"
+    assert growth.bytes < 64 * 1024, str(growth)
+    growth_rss = rss_bytes() - rss_before
+    if "libasan" not in os.environ.get("LD_PRELOAD", ""):
+        assert growth_rss < 32 * MiB, f"RSS grew by {growth_rss / MiB:.1f} MiB"
     assert live_calls() == 0

@@ -39,11 +39,13 @@ type asgiLoan struct {
 
 // asgiState is what an ASGI request adds to its call.
 type asgiState struct {
-	loop  *asgiLoop
-	kick  chan struct{} // the loop asked for something: see serve
-	chunk []byte        // the goroutine's read buffer
-	lent  bool          // a BODY event points into chunk: see read
-	stage []byte        // the goroutine's copies of a loan: see writeLoan
+	loop      *asgiLoop
+	kick      chan struct{} // the loop asked for something: see serve
+	chunk     []byte        // the goroutine's read buffer
+	lent      bool          // a BODY event points into chunk: see read
+	stage     []byte        // the goroutine's copies of a loan: see writeLoans
+	taken     []asgiLoan    // the loans the goroutine took, until it gives them back
+	takenSize int           // their bytes
 
 	// Guarded by the call's mu: set by the exports (the loop's thread),
 	// taken by the goroutine.
@@ -218,9 +220,9 @@ func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
 			out = a.out
 			a.out, a.spare, a.inflight = a.spare[:0], nil, len(out)
 		}
-		loans := a.loans // in order among out's bytes, the goroutine's too
-		if loans != nil {
-			a.loans, a.inflight, a.loaned = nil, a.inflight+a.loaned, 0
+		if a.loans != nil { // in order among out's bytes, the goroutine's too
+			a.taken, a.takenSize, a.loans = a.loans, a.loaned, nil
+			a.inflight, a.loaned = a.inflight+a.loaned, 0
 		}
 		a.file = nil
 		hints, trailers := a.hints, a.trailers
@@ -241,10 +243,10 @@ func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
 			}
 			file.Close()
 		}
-		if file == nil && !gone && (status != 0 || len(out) > 0 || len(loans) > 0) {
-			a.write(c, status, headers, out, loans, final && trailers == nil, finished)
-		} else {
-			a.giveBack(loans) // the client has gone: nothing goes out
+		if file == nil && !gone && (status != 0 || len(out) > 0 || a.taken != nil) {
+			a.write(c, status, headers, out, final && trailers == nil, finished)
+		} else if a.taken != nil {
+			a.giveBack(c, false) // the client has gone: nothing goes out
 		}
 		if trailers != nil && !gone {
 			a.setTrailers(c, trailers)
@@ -266,10 +268,12 @@ func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
 // back to C.
 func (a *asgiState) reclaim(c *call) {
 	c.mu.Lock()
-	loans := a.loans
+	a.taken = a.loans
 	a.loans, a.loaned = nil, 0
 	c.mu.Unlock()
-	a.giveBack(loans)
+	if a.taken != nil {
+		a.giveBack(c, false)
+	}
 	if a.lent {
 		a.loop.q.drop(func(e asgiEvent) bool { return e.c == c && e.kind == C.GOHTTP_ASGI_BODY })
 		a.lent = false
@@ -277,34 +281,25 @@ func (a *asgiState) reclaim(c *call) {
 }
 
 // write sends the status and headers (status 0: sent already), then out
-// with the loans among its bytes, flushing unless the handler is about
-// to return.  It gives out (nil when there is no body to send) back as
-// the spare buffer, the loans back to C, and wakes a send() that waits
-// for the bytes to drain.
-func (a *asgiState) write(c *call, status int, headers, out []byte, loans []asgiLoan, final, finished bool) {
+// with the loans taken among its bytes, flushing unless the handler is
+// about to return.  It gives out (nil when there is no body to send) back
+// as the spare buffer, the loans back to C, and wakes a send() that waits
+// for the bytes to drain.  (What only loans need is in functions of
+// their own: a goroutine's stack starts small, and one that must grow
+// for a hello world costs a copy per new connection.)
+func (a *asgiState) write(c *call, status int, headers, out []byte, final, finished bool) {
 	var err error
 	if status != 0 {
 		size := int64(-1)
 		if final {
-			size = int64(len(out)) // the whole body is here
-			for _, l := range loans {
-				size += int64(l.n)
-			}
+			size = int64(len(out) + a.takenSize) // the whole body is here
 		}
 		err = c.writeHeaderSized(status, headers, size)
 	}
-	at := 0
-	for _, l := range loans {
-		if err == nil && l.at > at {
-			_, err = c.write(out[at:l.at])
-			at = l.at
-		}
-		if err == nil {
-			err = a.writeLoan(c, l)
-		}
-	}
-	if err == nil && len(out) > at {
-		_, err = c.write(out[at:])
+	if err == nil && a.taken != nil {
+		err = a.writeLoans(c, out)
+	} else if err == nil && len(out) > 0 {
+		_, err = c.write(out)
 	}
 	if err == nil && !finished {
 		err = c.flush()
@@ -321,68 +316,76 @@ func (a *asgiState) write(c *call, status int, headers, out []byte, loans []asgi
 		a.wantWritten = false
 	}
 	c.mu.Unlock()
-	// The loans go back first, in the same batch as the go-ahead: the
-	// app's next send() finds their memory released.
-	ahead := asgiEvent{kind: C.GOHTTP_ASGI_WRITTEN, c: c, gen: c.generation}
-	switch {
-	case loans != nil && written:
-		a.loop.q.postAlways(append(a.returns(loans), ahead)...)
-	case loans != nil:
-		a.giveBack(loans)
-	case written:
-		a.loop.post(ahead)
+	if a.taken != nil {
+		a.giveBack(c, written)
+	} else if written {
+		a.loop.post(asgiEvent{kind: C.GOHTTP_ASGI_WRITTEN, c: c, gen: c.generation})
 	}
 	if err != nil {
 		a.disconnect(c, true) // the client has gone, or the headers were bad
 	}
 }
 
-// writeLoan writes the body C lent as l.  Over HTTP/1 the bytes go from
-// C's memory to the connection: net/http's HTTP/1 writer is done with
-// them once Write returns, as io.Writer says.  HTTP/2's is not always:
-// on a stream the client reset, Write returns while its frame writer,
-// a goroutine of its own, may still read the buffer, which C would then
-// release under it.  So HTTP/2 and HTTP/3 get copies, a block at a time,
-// in a buffer of Go's that is dropped, not reused, after an error.
-func (a *asgiState) writeLoan(c *call, l asgiLoan) error {
-	p := unsafe.Slice((*byte)(l.p), l.n)
-	if c.r.ProtoMajor == 1 {
-		_, err := c.write(p)
-		return err
-	}
-	if a.stage == nil {
-		a.stage = make([]byte, asgiChunk)
-	}
-	for len(p) > 0 {
-		n := copy(a.stage, p)
-		if _, err := c.write(a.stage[:n]); err != nil {
-			a.stage = nil // the frame writer may still read it
+// writeLoans writes out with the loans taken among its bytes.  Over
+// HTTP/1 a loan's bytes go from C's memory to the connection: net/http's
+// HTTP/1 writer is done with them once Write returns, as io.Writer says.
+// HTTP/2's is not always: on a stream the client reset, Write returns
+// while its frame writer, a goroutine of its own, may still read the
+// buffer, which C would then release under it.  So HTTP/2 and HTTP/3 get
+// copies, a block at a time, in a buffer of Go's that is dropped, not
+// reused, after an error.
+//
+//go:noinline
+func (a *asgiState) writeLoans(c *call, out []byte) (err error) {
+	at := 0
+	for _, l := range a.taken {
+		if l.at > at {
+			if _, err = c.write(out[at:l.at]); err != nil {
+				return err
+			}
+			at = l.at
+		}
+		p := unsafe.Slice((*byte)(l.p), l.n)
+		if c.r.ProtoMajor == 1 {
+			_, err = c.write(p)
+		}
+		for c.r.ProtoMajor != 1 && err == nil && len(p) > 0 {
+			if a.stage == nil {
+				a.stage = make([]byte, asgiChunk)
+			}
+			n := copy(a.stage, p)
+			if _, err = c.write(a.stage[:n]); err != nil {
+				a.stage = nil // the frame writer may still read it
+			}
+			p = p[n:]
+		}
+		if err != nil {
 			return err
 		}
-		p = p[n:]
 	}
-	return nil
+	if len(out) > at {
+		_, err = c.write(out[at:])
+	}
+	return err
 }
 
-// returns is the RELEASE events that give loans back to C.
-func (a *asgiState) returns(loans []asgiLoan) []asgiEvent {
-	if len(loans) == 0 {
-		return nil
+// giveBack gives the loans taken back to C, written or not, and with
+// written the go-ahead to a send() that waits, in one batch and after
+// them: C releases the loans on the loop's thread (bridge.h, rule 8g),
+// and the app's next send() finds their memory released.  The goroutine
+// no longer reads them.
+//
+//go:noinline
+func (a *asgiState) giveBack(c *call, written bool) {
+	events := make([]asgiEvent, 0, len(a.taken)+1)
+	for _, l := range a.taken {
+		events = append(events, asgiEvent{kind: C.GOHTTP_ASGI_RELEASE, loan: l.loan})
 	}
-	events := make([]asgiEvent, len(loans), len(loans)+1)
-	for i, l := range loans {
-		events[i] = asgiEvent{kind: C.GOHTTP_ASGI_RELEASE, loan: l.loan}
+	if written {
+		events = append(events, asgiEvent{kind: C.GOHTTP_ASGI_WRITTEN, c: c, gen: c.generation})
 	}
-	return events
-}
-
-// giveBack gives loans back to C, unwritten or written: C releases
-// them on the loop's thread (bridge.h, rule 8g).  Once it is called the
-// goroutine no longer reads them.
-func (a *asgiState) giveBack(loans []asgiLoan) {
-	if events := a.returns(loans); events != nil {
-		a.loop.q.postAlways(events...)
-	}
+	a.taken = nil
+	a.loop.q.postAlways(events...)
 }
 
 // sendFile sends the status and headers (status 0: sent already) and f,

@@ -285,7 +285,7 @@ func (a *asgiState) handshake(c *call, ws *wsState, w http.ResponseWriter, r *ht
 		c.mu.Unlock()
 
 		if status != 0 || len(body) > 0 {
-			a.write(c, status, headers, body, nil, final, finished)
+			a.write(c, status, headers, body, final, finished)
 		}
 		if accept {
 			if conn := a.accept(c, ws, w, r, s, subprotocol, acceptHeaders); conn != nil {

@@ -385,7 +385,11 @@ func (a *asgiState) giveBack(c *call, written bool) {
 		events = append(events, asgiEvent{kind: C.GOHTTP_ASGI_WRITTEN, c: c, gen: c.generation})
 	}
 	a.taken = nil
-	a.loop.q.postAlways(events...)
+	if written {
+		a.loop.q.postAlways(events...)
+	} else {
+		a.loop.q.postLater(events...) // no one waits: the next batch takes them
+	}
 }
 
 // sendFile sends the status and headers (status 0: sent already) and f,

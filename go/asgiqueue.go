@@ -1,6 +1,13 @@
 package main
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
+
+// laterWake is how long an event posted with postLater may wait for a
+// wake that comes anyway, before it brings its own.
+const laterWake = time.Millisecond
 
 // An eventQueue carries events from many goroutines to one consumer, an
 // event loop that sleeps in poll(2) on a file descriptor.  Posting
@@ -24,6 +31,8 @@ type eventQueue[E any] struct {
 	pending bool // a wake was given and the queue not yet emptied
 	closed  bool
 	stopped bool // the consumer is gone for good: see stop
+	armed   bool // late is set to wake the consumer: see postLater
+	late    *time.Timer
 }
 
 // post queues e and wakes the consumer if needed.  It reports false,
@@ -64,6 +73,40 @@ func (q *eventQueue[E]) postAlways(es ...E) bool {
 	return true
 }
 
+// postLater is postAlways for events that can wait for the next batch:
+// it wakes the consumer only if no wake came within laterWake.  Under
+// load one always does, and the events ride in it: the bodies C lent,
+// given back once written, need no wake of their own.
+func (q *eventQueue[E]) postLater(es ...E) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.stopped {
+		return false
+	}
+	q.events = append(q.events, es...)
+	if !q.pending && !q.armed {
+		q.armed = true
+		if q.late == nil {
+			q.late = time.AfterFunc(laterWake, q.wakeLate)
+		} else {
+			q.late.Reset(laterWake)
+		}
+	}
+	return true
+}
+
+// wakeLate wakes the consumer for what postLater queued, unless a wake
+// is pending or the consumer took it all already.
+func (q *eventQueue[E]) wakeLate() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.armed = false
+	if !q.stopped && !q.pending && len(q.events) > 0 {
+		q.pending = true
+		q.wake()
+	}
+}
+
 // stop says the consumer is gone for good (its descriptor is about to
 // close): postAlways queues and wakes nothing from now on.  It closes
 // the queue too.
@@ -71,6 +114,9 @@ func (q *eventQueue[E]) stop() {
 	q.mu.Lock()
 	q.closed, q.stopped = true, true
 	q.events = nil
+	if q.late != nil {
+		q.late.Stop()
+	}
 	q.mu.Unlock()
 }
 

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // wakeCounter is a consumer's descriptor: wakes counts the writes,
@@ -203,5 +204,34 @@ func TestEventQueuePostAlwaysAfterClose(t *testing.T) {
 	}
 	if got := w.drain(q, 10); len(got) != 0 {
 		t.Fatalf("after stop the loop took %v", got)
+	}
+}
+
+// postLater wakes nobody at once: an event that wakes the consumer meanwhile
+// takes it along, and without one the late wake comes by itself.
+func TestEventQueuePostLaterRidesTheNextWake(t *testing.T) {
+	q, w := newCountedQueue()
+	q.postLater(1)
+	q.post(2) // a wake that comes anyway
+	if got := w.drain(q, 10); len(got) != 2 || got[0] != 1 {
+		t.Fatalf("the wake took %v, want [1 2]", got)
+	}
+	time.Sleep(3 * laterWake)
+	if n := w.wakes.Load(); n != 1 {
+		t.Fatalf("%d wakes for events one wake took, want 1", n)
+	}
+
+	q.postLater(3) // nothing else comes: its own wake, late
+	deadline := time.Now().Add(10 * time.Second)
+	for !w.readable.Load() && time.Now().Before(deadline) {
+		time.Sleep(laterWake)
+	}
+	if got := w.drain(q, 10); len(got) != 1 || got[0] != 3 {
+		t.Fatalf("the late wake took %v, want [3]", got)
+	}
+
+	q.stop()
+	if q.postLater(4) {
+		t.Fatal("postLater after stop queued")
 	}
 }

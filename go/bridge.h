@@ -72,7 +72,8 @@
  *        may still read a buffer after Write returned on a reset stream).
  *        Once done with it (written, the client gone, the app failed, the
  *        request over), Go posts a RELEASE event with the loan, even after
- *        gohttp_asgi_loop_close; C releases the buffer on the loop's
+ *        gohttp_asgi_loop_close (one no send() waits on rides the loop's
+ *        next wake, or brings its own a millisecond later); C releases the buffer on the loop's
  *        thread, with the GIL, when it takes the event, and takes the
  *        events left one last time before gohttp_asgi_loop_free.  A
  *        goroutine still writing after that (a forced shutdown whose

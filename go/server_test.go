@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go/http3"
 )
 
 // startServer starts a server serving dir under /static/ (no route needs
@@ -131,5 +133,36 @@ func TestIdleCallsBeyondTheKeptOnesShedTheirBuffers(t *testing.T) {
 	}
 	if c := s.getCall(); c.data == nil {
 		t.Error("getCall gave a call without its buffer")
+	}
+}
+
+// HTTP/3 at port 0: the server reports the UDP port the OS picked, in
+// http3Port and the Alt-Svc header, and serves there.
+func TestHTTP3BindPortZero(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f.txt"), []byte("file"), 0o644)
+	certFile, keyFile := writeKeyPair(t, dir, "srv")
+	s, addr := startServer(t, config{tls: tlsOptions{certFile: certFile, keyFile: keyFile}, http3: h3Options{enabled: true, bind: "127.0.0.1:0"}}, dir)
+	port := s.http3Port()
+	if port == 0 || "127.0.0.1:"+strconv.Itoa(port) == addr {
+		t.Fatalf("http3Port() = %d (TCP at %s)", port, addr)
+	}
+	if want := `h3=":` + strconv.Itoa(port) + `"; ma=86400`; len(s.altSvc) != 1 || s.altSvc[0] != want {
+		t.Errorf("Alt-Svc %q, want %q", s.altSvc, want)
+	}
+
+	pem, _ := os.ReadFile(certFile)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}
+	defer tr.Close()
+	r, err := (&http.Client{Transport: tr}).Get("https://127.0.0.1:" + strconv.Itoa(port) + "/static/f.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.Proto != "HTTP/3.0" || string(body) != "file" {
+		t.Errorf("got %s %q", r.Proto, body)
 	}
 }

@@ -473,6 +473,7 @@ class Server:
                 raise ServerStateError("run(workers=...) needs a server "
                                        "not yet started: the workers "
                                        "listen, not the supervisor")
+            _http3.check_supervised(self._options["http3_bind"])
             _supervisor.Supervisor(
                 policy, app_name=app_name,
                 shutdown_timeout=self.shutdown_timeout,
@@ -681,7 +682,8 @@ class Server:
             return None
         return _http3.url(self._options["http3_bind"],
                           next((a for a in self._bound() if a.kind == "tcp"),
-                               None))
+                               None),
+                          self._core.http3_port if self._started else 0)
 
     @property
     def serving(self) -> bool:

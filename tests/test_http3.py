@@ -231,20 +231,37 @@ def test_limits_apply(make_server, key_pair, h3client):
     assert huge["status"] != 200  # quic-go refuses the headers
 
 
-def test_http3_bind_elsewhere(make_server, key_pair, h3client):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        udp_port = s.getsockname()[1]
+def test_http3_bind_elsewhere_at_port_0(make_server, key_pair, h3client):
+    # Port 0: the OS picks a UDP port, which http3_url and the Alt-Svc
+    # header report, as url does for TCP.
     srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
-                      http3=True, http3_bind=f"127.0.0.1:{udp_port}")
+                      http3=True, http3_bind="127.0.0.1:0")
     srv.handle("/proto", proto)
+    udp_port = int(srv.http3_url.rsplit(":", 1)[1])
+    assert udp_port not in (0, srv.port)
+    assert srv.http3_url == f"udp://127.0.0.1:{udp_port}"
     (r,) = h3get(h3client, f"https://127.0.0.1:{udp_port}/proto")
-    assert r["body"].startswith("HTTP/3")
+    assert r["status"] == 200 and r["body"].startswith("HTTP/3")
     pool = urllib3.PoolManager(ca_certs=str(key_pair.cert), retries=False,
                                timeout=TIMEOUT)
     tcp = pool.request("GET", srv.url + "/proto")
     assert tcp.headers["Alt-Svc"] == f'h3=":{udp_port}"; ma=86400'
     pool.clear()
+
+
+def test_http3_bind_port_0_refused_with_workers(subprocess_env, key_pair):
+    # Each worker would bind a UDP port of its own.
+    from test_cli import failure
+    tls = ["--certfile", str(key_pair.cert), "--keyfile", str(key_pair.key)]
+    code, err = failure(subprocess_env, "wsgi_apps.hello:app", "-b",
+                        "127.0.0.1:0", "--workers", "2", "--http3",
+                        "--http3-bind", "127.0.0.1:0", *tls)
+    assert code == 1 and "port 0 cannot be shared by worker" in err, err
+    srv = gohttp.Server("127.0.0.1", 0, certfile=key_pair.cert,
+                        keyfile=key_pair.key, http3=True,
+                        http3_bind="127.0.0.1:0")
+    with pytest.raises(ValueError, match="give a port"):
+        srv.run(workers=2)
 
 
 def test_http3_needs_tls():

@@ -38,6 +38,15 @@ func startServer(t *testing.T, cfg config, dir string) (*server, string) {
 	return s, "127.0.0.1:" + strconv.Itoa(port)
 }
 
+// trusting is a client's TLS configuration that trusts the self-signed
+// certificate in certFile (writeKeyPair's, for localhost).
+func trusting(certFile string) *tls.Config {
+	pem, _ := os.ReadFile(certFile)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return &tls.Config{RootCAs: pool, ServerName: "localhost"}
+}
+
 func TestServerTLSAndHTTP2(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "f.txt"), []byte("file"), 0o644)
@@ -45,10 +54,7 @@ func TestServerTLSAndHTTP2(t *testing.T) {
 	logFile := filepath.Join(dir, "access.log")
 	s, addr := startServer(t, config{tls: tlsOptions{certFile: certFile, keyFile: keyFile}, accessLog: logFile, accessLogFormat: logCommon, maxBodyBytes: 3}, dir)
 
-	pem, _ := os.ReadFile(certFile)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}, ForceAttemptHTTP2: true}
+	tr := &http.Transport{TLSClientConfig: trusting(certFile), ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 
@@ -151,10 +157,7 @@ func TestHTTP3BindPortZero(t *testing.T) {
 		t.Errorf("Alt-Svc %q, want %q", s.altSvc, want)
 	}
 
-	pem, _ := os.ReadFile(certFile)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}
+	tr := &http3.Transport{TLSClientConfig: trusting(certFile)}
 	defer tr.Close()
 	r, err := (&http.Client{Transport: tr}).Get("https://127.0.0.1:" + strconv.Itoa(port) + "/static/f.txt")
 	if err != nil {

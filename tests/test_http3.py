@@ -304,7 +304,7 @@ def test_graceful_shutdown_lets_requests_finish(make_server, key_pair,
     assert results and results[0]["body"] == "finished", results
 
 
-def test_random_datagrams_do_no_harm(h3_server, h3client, key_pair):
+def test_random_datagrams_do_no_harm(h3_server, serves_on):
     host, port = h3_server.address
     rnd = random.Random(22)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -314,12 +314,7 @@ def test_random_datagrams_do_no_harm(h3_server, h3client, key_pair):
         # Long-header-looking and short-header-looking garbage.
         for first in (0xC0, 0xC3, 0x40, 0x00):
             s.sendto(bytes([first]) + rnd.randbytes(1300), (host, port))
-    (r,) = h3get(h3client, h3_server.url + "/proto")
-    assert r["body"].startswith("HTTP/3")
-    tcp = urllib3.PoolManager(ca_certs=str(key_pair.cert), retries=False,
-                              timeout=TIMEOUT)
-    assert tcp.request("GET", h3_server.url + "/proto").status == 200
-    tcp.clear()
+    serves_on(h3_server)
 
 
 def test_workers_each_serve_http3(subprocess_env, key_pair, h3client):
@@ -371,6 +366,34 @@ def assert_quiet(capfd: pytest.CaptureFixture[str],
         assert word not in err, err
 
 
+@pytest.fixture
+def fault_server(make_server, key_pair):
+    """fault_server(**options) -> a started HTTP/3 server serving GET
+    /proto, shut down after the test."""
+    def make(**options: Any) -> gohttp.Server:
+        srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
+                          http3=True, **options)
+        srv.handle("/proto", proto)
+        return srv
+    return make
+
+
+@pytest.fixture
+def serves_on(h3client, key_pair, capfd, caplog):
+    """serves_on(srv), the end of each fault test: the server still
+    answers over HTTP/3 and TCP, stops, and logged nothing alarming."""
+    def check(srv: gohttp.Server) -> None:
+        (r,) = h3get(h3client, srv.url + "/proto")
+        assert r["status"] == 200 and r["body"] == "HTTP/3.0", r
+        tcp = urllib3.PoolManager(ca_certs=str(key_pair.cert), retries=False,
+                                  timeout=TIMEOUT)
+        assert tcp.request("GET", srv.url + "/proto").data == b"HTTP/1.1"
+        tcp.clear()
+        srv.shutdown()
+        assert_quiet(capfd, caplog)
+    return check
+
+
 def uploads(srv: gohttp.Server) -> tuple[threading.Semaphore, list[str]]:
     """Adds POST /upload, which reads the whole body; returns a semaphore
     released as each request enters and the list of how each read ended."""
@@ -388,24 +411,20 @@ def uploads(srv: gohttp.Server) -> tuple[threading.Semaphore, list[str]]:
     return entered, ended
 
 
-def test_unfinished_streams_do_not_hold_shutdown(key_pair, h3client, capfd,
-        caplog):
+def test_unfinished_streams_do_not_hold_shutdown(fault_server, h3client,
+                                                 capfd, caplog):
     # Three requests whose bodies never finish, from a client that stays
     # connected: the server serves others meanwhile, and its shutdown
     # ends them at shutdown_timeout rather than waiting for their bodies.
-    srv = gohttp.Server("127.0.0.1", 0, certfile=key_pair.cert,
-                        keyfile=key_pair.key, http3=True,
-                        shutdown_timeout=0.3)
-    srv.handle("/proto", proto)
+    srv = fault_server(shutdown_timeout=0.3)
     entered, ended = uploads(srv)
-    srv.start()
     client = fault(h3client, "stall", srv.url + "/upload", 3,
                    stdin=subprocess.PIPE)
     try:
         for _ in range(3):
             assert entered.acquire(timeout=TIMEOUT)
         (r,) = h3get(h3client, srv.url + "/proto")
-        assert r["body"].startswith("HTTP/3")
+        assert r["body"] == "HTTP/3.0"
         stopper = threading.Thread(target=srv.shutdown)
         stopper.start()
         stopper.join(TIMEOUT)
@@ -414,18 +433,14 @@ def test_unfinished_streams_do_not_hold_shutdown(key_pair, h3client, capfd,
     finally:
         client.kill()
         client.communicate()
-        srv.shutdown()
     assert_quiet(capfd, caplog)
 
 
-def test_client_that_vanishes(make_server, key_pair, h3client, capfd,
-        caplog):
+def test_client_that_vanishes(fault_server, h3client, serves_on):
     # A client gone mid-body without a CONNECTION_CLOSE (killed, or off
     # the network): QUIC's idle timeout (idle_timeout) ends its
     # connection, and the handler's read with it.
-    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
-                      http3=True, idle_timeout=0.5)
-    srv.handle("/proto", proto)
+    srv = fault_server(idle_timeout=0.5)
     entered, ended = uploads(srv)
     client = fault(h3client, "stall", srv.url + "/upload",
                    stdin=subprocess.PIPE)
@@ -437,20 +452,14 @@ def test_client_that_vanishes(make_server, key_pair, h3client, capfd,
     while not ended and time.monotonic() < deadline:
         time.sleep(0.05)
     assert ended == ["OSError"]
-    (r,) = h3get(h3client, srv.url + "/proto")
-    assert r["body"].startswith("HTTP/3")
-    srv.shutdown()
-    assert_quiet(capfd, caplog)
+    serves_on(srv)
 
 
-def test_more_streams_than_allowed(make_server, key_pair, h3client, capfd,
-        caplog):
+def test_more_streams_than_allowed(fault_server, h3client, serves_on):
     # A connection may have 100 requests in flight (h3MaxStreams, as
     # HTTP/2's limit): quic-go's client cannot open the 101st stream
     # until one ends, so 250 requests at once wait their turn.
-    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
-                      http3=True)
-    srv.handle("/proto", proto)
+    srv = fault_server()
     proc = subprocess.run([str(h3client), "-fault", "streams", "-n", "250",
                            srv.url + "/proto"], capture_output=True,
                           text=True, timeout=TIMEOUT * 2)
@@ -459,34 +468,26 @@ def test_more_streams_than_allowed(make_server, key_pair, h3client, capfd,
     assert r["opened"] == 100, r
     assert "too many open streams" in r["limit_error"], r
     assert r["statuses"] == {"200": 250}, r
-    srv.shutdown()
-    assert_quiet(capfd, caplog)
+    serves_on(srv)
 
 
-def test_oversized_headers(make_server, key_pair, h3client, capfd,
-        caplog):
+def test_oversized_headers(fault_server, h3client, serves_on):
     # Beyond max_header_bytes quic-go answers 431, as net/http does over
     # HTTP/1.1 and HTTP/2, and the connection serves on.
-    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
-                      http3=True, max_header_bytes=4096)
-    srv.handle("/proto", proto)
+    srv = fault_server(max_header_bytes=4096)
     results = h3get(h3client, srv.url + "/proto", srv.url + "/proto",
                     srv.url + "/proto", headers=("X-Big: " + "h" * 20_000,),
                     check=False)
     assert [r["status"] for r in results] == [431, 431, 431], results
-    (r,) = h3get(h3client, srv.url + "/proto")
-    assert r["body"].startswith("HTTP/3")
-    srv.shutdown()
-    assert_quiet(capfd, caplog)
+    serves_on(srv)
 
 
-def test_connection_migration(make_server, key_pair, h3client, capfd,
-        caplog):
+def test_connection_migration(fault_server, h3client, serves_on):
     # The client moves its connection to a new UDP port mid-connection
     # (quic-go's Conn.AddPath, then Probe and Switch): the server
     # validates the new path and answers there, on the same connection.
-    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
-                      http3=True)
+    srv = fault_server()
+
     def addr(w, req):
         w.write(req.remote_addr)
 
@@ -500,10 +501,7 @@ def test_connection_migration(make_server, key_pair, h3client, capfd,
     assert old != new
     assert r["bodies"][0] == f"127.0.0.1:{old}", r
     assert r["bodies"][1].startswith("127.0.0.1:"), r
-    (r,) = h3get(h3client, srv.url + "/addr")
-    assert r["status"] == 200
-    srv.shutdown()
-    assert_quiet(capfd, caplog)
+    serves_on(srv)
 
 
 def test_banner_names_http3(subprocess_env, key_pair):

@@ -525,19 +525,32 @@ def test_metrics_and_access_log_say_h3(make_server, key_pair, h3client,
                       http3=True, metrics_bind="127.0.0.1:0",
                       access_log=str(log), shutdown_timeout=0.2)
     srv.handle("/proto", proto)
+    srv.handle("POST /echo", echo)
     entered, _ = uploads(srv)
-    h3get(h3client, *[srv.url + "/proto"] * 3)
     http = urllib3.PoolManager(ca_certs=str(key_pair.cert), retries=False,
                                timeout=TIMEOUT)
+    m0 = scrape(http, srv)
+    h3get(h3client, *[srv.url + "/proto"] * 3)
+    (r,) = h3get(h3client, srv.url + "/echo", method="POST",
+                 data="b" * 50_000)
+    assert r["status"] == 200
     assert http.request("GET", srv.url + "/proto").status == 200
+    m1 = scrape(http, srv)
+    # The bytes of QUIC packets, quic-go's count: 50 kB each way here.
+    for name in ("gohttp_received_bytes_total", "gohttp_sent_bytes_total"):
+        assert value(m1, name) - value(m0, name) > 50_000, name
     client = fault(h3client, "stall", srv.url + "/upload",
                    stdin=subprocess.PIPE)
     try:
         assert entered.acquire(timeout=TIMEOUT)
         m = scrape(http, srv)
+        # A connection still open counts too: at least its first packet,
+        # which QUIC pads to 1200 bytes.
+        assert value(m, "gohttp_received_bytes_total") \
+            - value(m1, "gohttp_received_bytes_total") >= 1200
         assert value(m, "gohttp_connections_open", protocol="h3") == 1
         assert value(m, "gohttp_requests_by_protocol_total",
-                     protocol="h3") == 3
+                     protocol="h3") == 4
         assert value(m, "gohttp_requests_by_protocol_total",
                      protocol="http/1.1") == 1
         assert value(m, "gohttp_connections_accepted_total") >= 3

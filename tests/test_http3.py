@@ -74,19 +74,32 @@ def echo(w, req):
     w.write(req.body)
 
 
+# An app's own Alt-Svc, which the server leaves as it is.
+OWN_ALT_SVC = 'h3=":443"; ma=60'
+
+
+def own_alt_svc(w, req):
+    w.header.set("Alt-Svc", OWN_ALT_SVC)
+
+
 def wsgi_app(environ, start_response):
     body = environ["SERVER_PROTOCOL"].encode()
     # A hop-by-hop field HTTP/3 forbids: the server leaves it out.
-    start_response("200 OK", [("Content-Type", "text/plain"),
-                              ("Connection", "close")])
+    headers = [("Content-Type", "text/plain"), ("Connection", "close")]
+    if environ["PATH_INFO"].endswith("own-alt-svc"):
+        headers.append(("Alt-Svc", OWN_ALT_SVC))
+    start_response("200 OK", headers)
     return [body]
 
 
 async def asgi_app(scope, receive, send):
     if scope["type"] != "http":
         return
+    headers = [(b"content-type", b"text/plain")]
+    if scope["path"].endswith("own-alt-svc"):
+        headers.append((b"alt-svc", OWN_ALT_SVC.encode()))
     await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain")]})
+                "headers": headers})
     await send({"type": "http.response.body",
                 "body": scope["http_version"].encode()})
 
@@ -98,6 +111,7 @@ def serving_all(cert, key):
     srv = gohttp.Server("127.0.0.1", 0, certfile=cert, keyfile=key,
                         http3=True, shutdown_timeout=5.0)
     srv.handle("/proto", proto)
+    srv.handle("/own-alt-svc", own_alt_svc)
     srv.handle("POST /echo", echo)
     srv.mount_wsgi("/wsgi/", wsgi_app)
     srv.mount_asgi("/asgi/", asgi_app, lifespan="off")
@@ -207,12 +221,17 @@ def test_alt_svc_on_tcp_responses(h3_server, key_pair):
     pool = urllib3.PoolManager(ca_certs=str(key_pair.cert), retries=False,
                                timeout=TIMEOUT)
     port = h3_server.address[1]
-    # A Python handler, a WSGI app that sets its own headers, and a 404
-    # Go answers alone: all advertise HTTP/3.
-    for path in ("/proto", "/wsgi/", "/nothing-here"):
+    # A Python handler, WSGI and ASGI apps that set their own headers,
+    # and a 404 Go answers alone: all advertise HTTP/3.
+    for path in ("/proto", "/wsgi/", "/asgi/", "/nothing-here"):
         r = pool.request("GET", h3_server.url + path)
         assert r.headers["Alt-Svc"] == f'h3=":{port}"; ma=86400', path
     assert pool.request("GET", h3_server.url + "/proto").data == b"HTTP/1.1"
+    # An app's own Alt-Svc (a port mapped elsewhere, another max-age,
+    # "clear") is sent as it is.
+    for path in ("/own-alt-svc", "/wsgi/own-alt-svc", "/asgi/own-alt-svc"):
+        r = pool.request("GET", h3_server.url + path)
+        assert r.headers.getlist("Alt-Svc") == [OWN_ALT_SVC], path
     pool.clear()
 
 

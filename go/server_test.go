@@ -169,3 +169,37 @@ func TestHTTP3BindPortZero(t *testing.T) {
 		t.Errorf("got %s %q", r.Proto, body)
 	}
 }
+
+// HTTP/3 asks for client certificates as TCP does (ssl_cert_reqs): with
+// "required", a client without one is refused in the handshake.
+func TestHTTP3ClientCertificates(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f.txt"), []byte("file"), 0o644)
+	certFile, keyFile := writeKeyPair(t, dir, "srv")
+	cliCert, cliKey := writeKeyPair(t, dir, "cli")
+	s, _ := startServer(t, config{tls: tlsOptions{certFile: certFile, keyFile: keyFile, caFile: cliCert, clientAuth: 2}, http3: h3Options{enabled: true, bind: "127.0.0.1:0"}}, dir)
+	url := "https://127.0.0.1:" + strconv.Itoa(s.http3Port()) + "/static/f.txt"
+
+	get := func(cfg *tls.Config) (*http.Response, error) {
+		tr := &http3.Transport{TLSClientConfig: cfg}
+		defer tr.Close()
+		r, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(url)
+		if err == nil {
+			io.ReadAll(r.Body)
+			r.Body.Close()
+		}
+		return r, err
+	}
+	if _, err := get(trusting(certFile)); err == nil {
+		t.Error("a client without a certificate was served")
+	}
+	cfg := trusting(certFile)
+	cfg.Certificates = []tls.Certificate{must(tls.LoadX509KeyPair(cliCert, cliKey))}
+	r, err := get(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.StatusCode != 200 || r.Proto != "HTTP/3.0" {
+		t.Errorf("with a certificate: %s %s", r.Proto, r.Status)
+	}
+}

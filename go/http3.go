@@ -150,6 +150,8 @@ func listenH3(o h3Options, addr string, reusePort bool, tlsConfig *tls.Config, h
 	if err != nil {
 		return nil, err
 	}
+	// conn goes to quic-go as it is, a *net.UDPConn: wrapped, it would
+	// lose quic-go's fast paths (recvmmsg batches, GSO, ECN, DF).
 	quietUDPBufferWarning()
 	idle := cfg.idleTimeout
 	if idle <= 0 {

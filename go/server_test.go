@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -152,6 +153,9 @@ func TestHTTP3BindPortZero(t *testing.T) {
 	port := s.http3Port()
 	if port == 0 || "127.0.0.1:"+strconv.Itoa(port) == addr {
 		t.Fatalf("http3Port() = %d (TCP at %s)", port, addr)
+	}
+	if _, ok := s.h3.conn.(*net.UDPConn); !ok {
+		t.Errorf("quic-go gets a %T: only a *net.UDPConn has its fast paths (batched reads, GSO, ECN)", s.h3.conn)
 	}
 	if want := `h3=":` + strconv.Itoa(port) + `"; ma=86400`; len(s.altSvc) != 1 || s.altSvc[0] != want {
 		t.Errorf("Alt-Svc %q, want %q", s.altSvc, want)

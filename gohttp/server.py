@@ -79,8 +79,8 @@ class Server:
       suites).  ``http2_cleartext=True`` serves HTTP/2 with prior
       knowledge (h2c) without TLS.
     - HTTP/3: ``http3=True`` (with TLS) also serves HTTP/3 over QUIC on
-      UDP at the TCP port (``http3_bind="HOST:PORT"`` elsewhere), and
-      says so with ``Alt-Svc`` on HTTP/1.1 and HTTP/2 responses;
+      UDP at the TCP port (``http3_bind="HOST:PORT"`` elsewhere; port
+      0 picks one, which ``http3_url`` says), and says so with ``Alt-Svc`` on HTTP/1.1 and HTTP/2 responses;
       ``http3_0rtt=True`` accepts replayable 0-RTT requests.
     - limits: ``max_body_bytes`` (413 beyond it), ``max_connections``
       (more clients wait to be accepted).

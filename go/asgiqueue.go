@@ -39,16 +39,14 @@ type eventQueue[E any] struct {
 // queueing nothing, once the queue is closed.
 func (q *eventQueue[E]) post(e E) bool {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	if q.closed {
-		q.mu.Unlock()
 		return false
 	}
 	q.events = append(q.events, e)
-	wake := !q.pending
-	q.pending = true
-	q.mu.Unlock()
-	if wake {
-		q.wake()
+	if !q.pending {
+		q.pending = true
+		q.wake() // under q.mu, as postAlways: no wake follows stop
 	}
 	return true
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"syscall"
 )
 
 func main() {
@@ -21,6 +23,7 @@ func main() {
 	idleTimeout := flag.Duration("idle-timeout", 0, "http.Server.IdleTimeout (0: none)")
 	cert := flag.String("cert", "", "serve TLS (HTTP/1.1 and HTTP/2) with this certificate (PEM)")
 	key := flag.String("key", "", "the private key of -cert (PEM)")
+	reusePort := flag.Bool("reuseport", false, "listen with SO_REUSEPORT, so that several processes serve one port, as gohttp's workers do")
 	bytesRoutes := flag.Bool("bytes", false, "also GET /download (1 MiB) and POST /upload (answers the body's length), the realistic apps' routes")
 	flag.Parse()
 	body := []byte("Hello, world!")
@@ -69,7 +72,20 @@ func main() {
 			fmt.Fprint(w, len(data))
 		})
 	}
-	ln, err := net.Listen("tcp", *addr)
+	var lc net.ListenConfig
+	if *reusePort {
+		lc.Control = func(network, address string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, 0xf /* SO_REUSEPORT */, 1)
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	ln, err := lc.Listen(context.Background(), "tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -320,7 +320,13 @@ def all_rows() -> list[Row]:
             venv_env),
         Row("gunicorn-flask", "gunicorn sync + Flask",
             gunicorn("apps.wsgi_flask:app"), venv_env),
-        # Two worker processes each: the supervisors' own ways.
+        # Two worker processes each: the supervisors' own ways.  Pure Go
+        # first, as two SO_REUSEPORT processes with GOMAXPROCS split as
+        # gohttp's supervisor splits it: what two processes cost on this
+        # machine whoever serves.
+        Row("go-2p", "pure Go net/http, 2 processes",
+            lambda port: [str(GOHELLO), "-addr", f"{HOST}:{port}",
+                          "-procs", "2"], clean_env),
         Row("gohttp-w2", "gohttp native handler, 2 workers",
             lambda port: [py, str(BENCH / "apps" / "gohttp_native.py"),
                           str(port), "2"], gohttp_env),

@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"runtime"
 	"strconv"
 	"syscall"
 )
@@ -24,6 +26,7 @@ func main() {
 	cert := flag.String("cert", "", "serve TLS (HTTP/1.1 and HTTP/2) with this certificate (PEM)")
 	key := flag.String("key", "", "the private key of -cert (PEM)")
 	reusePort := flag.Bool("reuseport", false, "listen with SO_REUSEPORT, so that several processes serve one port, as gohttp's workers do")
+	procs := flag.Int("procs", 1, "serve from this many processes, each with SO_REUSEPORT and GOMAXPROCS the CPUs divided among them (rounded up), as gohttp's --workers does; -addr needs a port other than 0")
 	bytesRoutes := flag.Bool("bytes", false, "also GET /download (1 MiB) and POST /upload (answers the body's length), the realistic apps' routes")
 	flag.Parse()
 	body := []byte("Hello, world!")
@@ -72,6 +75,10 @@ func main() {
 			fmt.Fprint(w, len(data))
 		})
 	}
+	if *procs > 1 {
+		*reusePort = true
+		startCopies(*procs)
+	}
 	var lc net.ListenConfig
 	if *reusePort {
 		lc.Control = func(network, address string, c syscall.RawConn) error {
@@ -96,6 +103,29 @@ func main() {
 		log.Fatal(srv.ServeTLS(ln, *cert, *key))
 	}
 	log.Fatal(srv.Serve(ln))
+}
+
+// startCopies starts procs-1 copies of this process on the same
+// arguments but -procs 1, and gives this one and each copy the CPUs
+// divided among procs (gohttp's go_procs, in _supervisor.py), unless
+// GOMAXPROCS is set.  A copy is killed when this process exits.
+func startCopies(procs int) {
+	perProc := (runtime.NumCPU() + procs - 1) / procs
+	env := os.Environ()
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(perProc)
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(perProc))
+	}
+	args := append(os.Args[1:], "-procs", "1", "-reuseport")
+	for range procs - 1 {
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = env
+		cmd.Stderr = os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			log.Fatal(err)
+		}
+	}
 }
 
 // readBody reads r's body whole: a known length up to limit into one

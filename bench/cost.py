@@ -1,0 +1,172 @@
+"""What a request costs the server, where req/s are noise: CPU time and
+context switches per request over a fixed number of requests.
+
+    python3 bench/cost.py --rows go,go-2p,gohttp,gohttp-w2 --rounds 5
+    python3 bench/cost.py --rows go,gohttp --keep-alive --requests 50000
+
+Each round starts each row's server (run.py's rows), sends
+--warmup requests with ab, then --requests more, and reads the server's
+whole process tree from /proc before and after: user + sys CPU time,
+and the voluntary and involuntary context switches of every thread.  A
+connection per request (`ab -c 10`, the ab column's condition) unless
+--keep-alive (`ab -k -c 50`).  On a shared machine these move less than
+req/s, but still move (a busy machine makes a server sleep and wake
+more): compare rows of the same rounds, and read `others`, the cores
+other processes used meanwhile.  Linux only.  Prints a markdown table;
+bench/results.md has what was measured with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import run
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Counts:
+    cpu: int = 0        # clock ticks, user + sys
+    voluntary: int = 0
+    involuntary: int = 0
+
+    @classmethod
+    def of(cls, pids: list[int]) -> "Counts":
+        c = cls()
+        for pid in pids:
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                fields = stat[stat.rindex(")") + 2:].split()
+                c.cpu += int(fields[11]) + int(fields[12])
+                for task in Path(f"/proc/{pid}/task").glob("*"):
+                    status = (task / "status").read_text()
+                    c.voluntary += _field(status, "voluntary_ctxt_switches")
+                    c.involuntary += _field(status,
+                                            "nonvoluntary_ctxt_switches")
+            except OSError:
+                pass  # a thread or process that ended meanwhile
+        return c
+
+
+def _field(status: str, name: str) -> int:
+    m = re.search(rf"^{name}:\s+(\d+)", status, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def busy_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of every CPU, from /proc/stat."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0]
+         .split()[1:9]]
+    return sum(f) - f[3] - f[4], sum(f)
+
+
+def ab(url: str, requests: int, keep_alive: bool) -> tuple[float, float]:
+    """Run ab; its req/s and the CPU seconds it used."""
+    argv = ["ab", "-q", "-r", "-n", str(requests), "-c",
+            "50" if keep_alive else "10", *(["-k"] if keep_alive else []),
+            url]
+    before = os.times()
+    out = subprocess.run(argv, capture_output=True, text=True,
+                         timeout=600).stdout
+    after = os.times()
+    m = re.search(r"Requests per second:\s+([\d.]+)", out)
+    if not m:
+        raise RuntimeError(f"ab said: {out[-300:]}")
+    used = (after.children_user + after.children_system
+            - before.children_user - before.children_system)
+    return float(m.group(1)), used
+
+
+def measure(row: run.Row, args: argparse.Namespace) -> dict[str, float]:
+    port = run.free_port()
+    server = run.Server(row, port, [], run.BUILD / "logs" /
+                        f"cost-{row.name}.log")
+    url = f"http://{run.HOST}:{port}/"
+    try:
+        ab(url, args.warmup, args.keep_alive)
+        pids = run.process_tree(server.pid)
+        before, (busy0, total0) = Counts.of(pids), busy_ticks()
+        rps, ab_cpu = ab(url, args.requests, args.keep_alive)
+        after, (busy1, total1) = Counts.of(pids), busy_ticks()
+    finally:
+        server.stop()
+    n = args.requests
+    cpus = os.cpu_count() or 1
+    server_ticks = after.cpu - before.cpu
+    others = (busy1 - busy0 - server_ticks - ab_cpu * TICK) / max(
+        (total1 - total0) / cpus, 1)
+    return {"cpu_us": server_ticks / TICK / n * 1e6,
+            "voluntary": (after.voluntary - before.voluntary) / n,
+            "involuntary": (after.involuntary - before.involuntary) / n,
+            "rps": rps, "others": max(others, 0.0)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rows", default="go,go-2p,gohttp,gohttp-w2",
+                   help="run.py's rows, comma-separated")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--requests", type=int, default=10000)
+    p.add_argument("--warmup", type=int, default=2000)
+    p.add_argument("--keep-alive", action="store_true",
+                   help="ab -k -c 50 rather than a connection per request")
+    args = p.parse_args()
+    if not sys.platform.startswith("linux"):
+        sys.exit("cost.py: reads /proc, so Linux only")
+    run.ensure_tools({"ab": "apache2-utils"})
+    go = run.go_command()
+    if not go:
+        sys.exit("cost.py: Go is needed to build bench/gohello")
+    run.build_gohello(go)
+    venv_error = run.ensure_venv()
+    wanted = args.rows.split(",")
+    rows = [r for r in run.all_rows() if r.name in wanted]
+    run.mark_skips(rows, venv_error)
+    unknown = set(wanted) - {r.name for r in rows}
+    if unknown:
+        sys.exit(f"cost.py: no such row: {', '.join(sorted(unknown))}")
+    samples: dict[str, list[dict[str, float]]] = {r.name: [] for r in rows}
+    for i in range(args.rounds):
+        for row in rows:
+            if row.skip:
+                continue
+            s = measure(row, args)
+            samples[row.name].append(s)
+            print(f"round {i + 1} {row.name}: {s['cpu_us']:.1f} µs CPU, "
+                  f"{s['voluntary']:.2f} + {s['involuntary']:.2f} switches "
+                  f"per request, {s['rps']:,.0f}/s, others "
+                  f"{s['others']:.2f} cores", file=sys.stderr, flush=True)
+            time.sleep(0.2)
+    how = ("ab -k -c 50" if args.keep_alive else "ab -c 10, a connection "
+           "per request")
+    print(f"\n{how}, {args.requests} requests a round; medians over "
+          f"rounds (lowest in brackets)\n")
+    print("| server | rounds | CPU µs/request | voluntary switches/request "
+          "| involuntary | others (cores) |")
+    print("|---|--:|--:|--:|--:|--:|")
+    for row in rows:
+        got = samples[row.name]
+        if not got:
+            print(f"| {row.label} | 0 | {row.skip or '–'} | | | |")
+            continue
+
+        def col(key: str, fmt: str) -> str:
+            values = [s[key] for s in got]
+            return (f"{statistics.median(values):{fmt}} "
+                    f"({min(values):{fmt}})")
+        print(f"| {row.label} | {len(got)} | {col('cpu_us', '.0f')} | "
+              f"{col('voluntary', '.2f')} | {col('involuntary', '.2f')} | "
+              f"{statistics.median(s['others'] for s in got):.2f} |")
+
+
+if __name__ == "__main__":
+    main()

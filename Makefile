@@ -147,7 +147,7 @@ pytest: all test-deps
 
 # gohttp/ against its own stubs (_gohttp.pyi).
 typecheck: test-deps
-	$(PY) -m mypy gohttp bench/run.py
+	$(PY) -m mypy gohttp bench/run.py bench/cost.py
 
 go-check: go-toolchain
 	$(TOOLCHAIN) go -C go vet ./...

@@ -1,16 +1,26 @@
-"""What one request costs the server, over a fixed number of requests:
-CPU time (user + sys of the whole process), context switches (all
-threads, and the main thread's, which runs the ASGI loop) and RSS.  On a
-shared machine wall-clock req/s is noise; these are not (the CPU time
-still moves by 10-20 % with the machine's load: interleave rounds).
+"""What a request costs the server, where req/s are noise: CPU time and
+context switches per request over a fixed number of requests.
 
-    python3 bench/cost.py gohttp-asgi uvicorn go --rounds 3
-    python3 bench/cost.py gohttp-asgi --tree /tmp/main-checkout   # a baseline
+    python3 bench/cost.py --rows go,go-2p,gohttp,gohttp-w2 --rounds 5
+    python3 bench/cost.py --rows go,gohttp --keep-alive --requests 50000
+    python3 bench/cost.py --rows go-download,gohttp-asgi-download,uvicorn-download --keep-alive --requests 4000
 
-Rows: gohttp-asgi (bench/apps/app_bytes.py's `asgi`), gohttp (the native
-handler, apps/gohttp_bytes.py), uvicorn (bench/.venv's, same app), go
-(bench/.build/gohello -bytes, built by run.py).  The load is ab -k with
---connections at once on --path (default: the 1 MiB download).
+Rows: run.py's, and the rows of its apps section that answer a GET
+(flask, django, api-get, download: `--rows` names them as run.py --apps
+does, e.g. gohttp-asgi-download), each asked on its table's path.
+
+Each round starts each row's server (run.py's rows), sends
+--warmup requests with ab, then --requests more, and reads the server's
+whole process tree from /proc before and after: user + sys CPU time,
+the voluntary and involuntary context switches of every thread, those
+of the main thread alone (voluntary: how often an ASGI loop that runs
+on it went to sleep) and the tree's RSS at the end.  A
+connection per request (`ab -c 10`, the ab column's condition) unless
+--keep-alive (`ab -k -c 50`).  On a shared machine these move less than
+req/s, but still move (a busy machine makes a server sleep and wake
+more): compare rows of the same rounds, and read `others`, the cores
+other processes used meanwhile.  Linux only.  Prints a markdown table;
+bench/results.md has what was measured with it.
 """
 
 from __future__ import annotations
@@ -18,138 +28,173 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
+import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-HOST = "127.0.0.1"
+import run
+
+TICK = os.sysconf("SC_CLK_TCK")
 
 
-def command(row: str, tree: Path, python: str, port: int) -> list[str]:
-    apps = tree / "bench" / "apps"
-    if row == "gohttp-asgi":
-        return [python, str(apps / "gohttp_asgi.py"), "apps.app_bytes:asgi",
-                str(port)]
-    if row == "gohttp":
-        return [python, str(apps / "gohttp_bytes.py"), str(port)]
-    if row == "uvicorn":
-        return [str(BENCH / ".venv" / "bin" / "uvicorn"), "--host", HOST,
-                "--port", str(port), "--no-access-log", "--log-level",
-                "warning", "apps.app_bytes:asgi"]
-    if row == "go":
-        return [str(BENCH / ".build" / "gohello"), "-addr",
-                f"{HOST}:{port}", "-bytes"]
-    raise SystemExit(f"unknown row {row!r}: gohttp-asgi, gohttp, uvicorn, go")
+@dataclass
+class Counts:
+    cpu: int = 0        # clock ticks, user + sys
+    voluntary: int = 0
+    involuntary: int = 0
+    main_voluntary: int = 0  # of the first process's main thread
+    rss_kib: int = 0
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """(user, sys) of the whole process, from /proc/PID/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
-
-
-def switches(pid: int) -> tuple[int, int]:
-    """(context switches of every thread, voluntary ones of the main
-    thread: how often the ASGI loop went to sleep)."""
-    total = main = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            status = task.joinpath("status").read_text()
-        except OSError:
-            continue   # the thread ended
-        counts = [int(n) for n in re.findall(
-            r"^(?:non)?voluntary_ctxt_switches:\s+(\d+)", status, re.M)]
-        total += sum(counts)
-        if task.name == str(pid):
-            main = counts[0]
-    return total, main
-
-
-def status_kib(pid: int, field: str) -> int:
-    text = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(rf"^{field}:\s+(\d+)", text, re.M)
-    return int(match.group(1)) if match else 0
-
-
-def ab(url: str, requests: int, connections: int) -> int:
-    """Run the load; the failed requests ab counted."""
-    out = subprocess.run(["ab", "-q", "-k", "-c", str(connections), "-n",
-                          str(requests), url], capture_output=True,
-                         text=True, check=True).stdout
-    failed = re.search(r"Failed requests:\s+(\d+)", out)
-    return int(failed.group(1)) if failed else -1
-
-
-def measure(row: str, args: argparse.Namespace) -> str:
-    port = free_port()
-    tree = Path(args.tree).resolve()
-    env = dict(os.environ, PYTHONPATH=f"{tree}{os.pathsep}{tree / 'bench'}")
-    server = subprocess.Popen(command(row, tree, args.python, port),
-                              env=env, cwd=tree / "bench",
-                              stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
+    @classmethod
+    def of(cls, pids: list[int]) -> "Counts":
+        c = cls()
+        for pid in pids:
             try:
-                socket.create_connection((HOST, port), timeout=1).close()
-                break
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                fields = stat[stat.rindex(")") + 2:].split()
+                c.cpu += int(fields[11]) + int(fields[12])
+                c.rss_kib += _field(Path(f"/proc/{pid}/status").read_text(),
+                                    "VmRSS")
+                for task in Path(f"/proc/{pid}/task").glob("*"):
+                    status = (task / "status").read_text()
+                    c.voluntary += _field(status, "voluntary_ctxt_switches")
+                    c.involuntary += _field(status,
+                                            "nonvoluntary_ctxt_switches")
+                    if pid == pids[0] and task.name == str(pid):
+                        c.main_voluntary += _field(
+                            status, "voluntary_ctxt_switches")
             except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    return f"{row}: did not start"
-                time.sleep(0.05)
-        url = f"http://{HOST}:{port}{args.path}"
-        ab(url, max(200, args.requests // 10), args.connections)   # warm up
-        user0, sys0 = cpu_seconds(server.pid)
-        all0, main0 = switches(server.pid)
-        failed = ab(url, args.requests, args.connections)
-        user1, sys1 = cpu_seconds(server.pid)
-        all1, main1 = switches(server.pid)
-        n = args.requests
-        return (f"{row}: {1e6 * (user1 - user0 + sys1 - sys0) / n:.0f} µs "
-                f"CPU/request (user {1e6 * (user1 - user0) / n:.0f}, sys "
-                f"{1e6 * (sys1 - sys0) / n:.0f}), {(all1 - all0) / n:.1f} "
-                f"context switches/request (main thread "
-                f"{(main1 - main0) / n:.2f}), RSS "
-                f"{status_kib(server.pid, 'VmRSS') / 1024:.0f} MiB (peak "
-                f"{status_kib(server.pid, 'VmHWM') / 1024:.0f}), "
-                f"{failed} failed")
+                pass  # a thread or process that ended meanwhile
+        return c
+
+
+def _field(status: str, name: str) -> int:
+    m = re.search(rf"^{name}:\s+(\d+)", status, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def busy_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of every CPU, from /proc/stat."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0]
+         .split()[1:9]]
+    return sum(f) - f[3] - f[4], sum(f)
+
+
+def ab(url: str, requests: int, keep_alive: bool) -> tuple[float, float]:
+    """Run ab; its req/s and the CPU seconds it used."""
+    argv = ["ab", "-q", "-r", "-n", str(requests), "-c",
+            "50" if keep_alive else "10", *(["-k"] if keep_alive else []),
+            url]
+    before = os.times()
+    out = subprocess.run(argv, capture_output=True, text=True,
+                         timeout=600).stdout
+    after = os.times()
+    m = re.search(r"Requests per second:\s+([\d.]+)", out)
+    if not m:
+        raise RuntimeError(f"ab said: {out[-300:]}")
+    used = (after.children_user + after.children_system
+            - before.children_user - before.children_system)
+    return float(m.group(1)), used
+
+
+def measure(row: run.Row, path: str,
+            args: argparse.Namespace) -> dict[str, float]:
+    port = run.free_port()
+    server = run.Server(row, port, [], run.BUILD / "logs" /
+                        f"cost-{row.name}.log")
+    url = f"http://{run.HOST}:{port}{path}"
+    try:
+        ab(url, args.warmup, args.keep_alive)
+        pids = run.process_tree(server.pid)
+        before, (busy0, total0) = Counts.of(pids), busy_ticks()
+        rps, ab_cpu = ab(url, args.requests, args.keep_alive)
+        after, (busy1, total1) = Counts.of(pids), busy_ticks()
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        server.stop()
+    n = args.requests
+    cpus = os.cpu_count() or 1
+    server_ticks = after.cpu - before.cpu
+    others = (busy1 - busy0 - server_ticks - ab_cpu * TICK) / max(
+        (total1 - total0) / cpus, 1)
+    return {"cpu_us": server_ticks / TICK / n * 1e6,
+            "voluntary": (after.voluntary - before.voluntary) / n,
+            "involuntary": (after.involuntary - before.involuntary) / n,
+            "main": (after.main_voluntary - before.main_voluntary) / n,
+            "rss": after.rss_kib / 1024,
+            "rps": rps, "others": max(others, 0.0)}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("rows", nargs="+")
-    parser.add_argument("--requests", type=int, default=4000)
-    parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--path", default="/download")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="rounds, the rows interleaved in each")
-    parser.add_argument("--tree", default=str(BENCH.parent),
-                        help="the checkout whose gohttp and bench/apps the "
-                             "gohttp rows run (default: this one)")
-    parser.add_argument("--python", default=sys.executable,
-                        help="the python of the gohttp rows")
-    args = parser.parse_args()
-    for _ in range(args.rounds):
-        for row in args.rows:
-            print(measure(row, args), flush=True)
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rows", default="go,go-2p,gohttp,gohttp-w2",
+                   help="run.py's rows, comma-separated")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--requests", type=int, default=10000)
+    p.add_argument("--warmup", type=int, default=2000)
+    p.add_argument("--keep-alive", action="store_true",
+                   help="ab -k -c 50 rather than a connection per request")
+    args = p.parse_args()
+    if not sys.platform.startswith("linux"):
+        sys.exit("cost.py: reads /proc, so Linux only")
+    run.ensure_tools({"ab": "apache2-utils"})
+    go = run.go_command()
+    if not go:
+        sys.exit("cost.py: Go is needed to build bench/gohello")
+    run.build_gohello(go)
+    venv_error = run.ensure_venv()
+    wanted = args.rows.split(",")
+    paths = {r.name: "/" for r in run.all_rows() if r.name in wanted}
+    rows = [r for r in run.all_rows() if r.name in wanted]
+    run.mark_skips(rows, venv_error)
+    loads = [load for load in run.app_loads() if load.method == "GET"]
+    run.mark_app_skips(loads, venv_error)
+    for load in loads:
+        for r in load.rows:
+            if r.name in wanted and r.name not in paths:
+                r.label = f"{r.label}, GET {load.path}"
+                rows.append(r)
+                paths[r.name] = load.path
+    unknown = set(wanted) - {r.name for r in rows}
+    if unknown:
+        sys.exit(f"cost.py: no such row: {', '.join(sorted(unknown))}")
+    samples: dict[str, list[dict[str, float]]] = {r.name: [] for r in rows}
+    for i in range(args.rounds):
+        for row in rows:
+            if row.skip:
+                continue
+            s = measure(row, paths[row.name], args)
+            samples[row.name].append(s)
+            print(f"round {i + 1} {row.name}: {s['cpu_us']:.1f} µs CPU, "
+                  f"{s['voluntary']:.2f} + {s['involuntary']:.2f} switches "
+                  f"per request (main thread {s['main']:.2f}), RSS "
+                  f"{s['rss']:.0f} MiB, {s['rps']:,.0f}/s, others "
+                  f"{s['others']:.2f} cores", file=sys.stderr, flush=True)
+            time.sleep(0.2)
+    how = ("ab -k -c 50" if args.keep_alive else "ab -c 10, a connection "
+           "per request")
+    print(f"\n{how}, {args.requests} requests a round; medians over "
+          f"rounds (lowest in brackets)\n")
+    print("| server | rounds | CPU µs/request | voluntary switches/request "
+          "| involuntary | main thread's voluntary | RSS MiB "
+          "| others (cores) |")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|")
+    for row in rows:
+        got = samples[row.name]
+        if not got:
+            print(f"| {row.label} | 0 | {row.skip or '–'} | | | | | |")
+            continue
+
+        def col(key: str, fmt: str) -> str:
+            values = [s[key] for s in got]
+            return (f"{statistics.median(values):{fmt}} "
+                    f"({min(values):{fmt}})")
+        print(f"| {row.label} | {len(got)} | {col('cpu_us', '.0f')} | "
+              f"{col('voluntary', '.2f')} | {col('involuntary', '.2f')} | "
+              f"{col('main', '.2f')} | {col('rss', '.0f')} | "
+              f"{statistics.median(s['others'] for s in got):.2f} |")
 
 
 if __name__ == "__main__":

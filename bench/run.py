@@ -236,6 +236,10 @@ class Row:
     argv: Callable[[int], list[str]]  # the server's command for a port
     env: Callable[[], dict[str, str]]
     skip: Optional[str] = None        # why it is not measured
+    # Text the server's log shows once every worker is ready: a GET
+    # reaches one worker, and a worker still starting holds the
+    # connections the kernel gives its socket meanwhile.
+    all_ready: Optional[str] = None
 
 
 def gohttp_python() -> str:
@@ -245,6 +249,10 @@ def gohttp_python() -> str:
     measured on, one imports certifi, 3.8 MiB of RSS that no peer pays.)"""
     venv_python = VENV / "bin" / "python"
     return str(venv_python) if venv_python.exists() else sys.executable
+
+
+# What gohttp's supervisor logs once all its workers are ready.
+SUPERVISOR_READY = "workers (Go net/http)"
 
 
 def all_rows() -> list[Row]:
@@ -320,12 +328,20 @@ def all_rows() -> list[Row]:
             venv_env),
         Row("gunicorn-flask", "gunicorn sync + Flask",
             gunicorn("apps.wsgi_flask:app"), venv_env),
-        # Two worker processes each: the supervisors' own ways.
+        # Two worker processes each: the supervisors' own ways.  Pure Go
+        # first, as two SO_REUSEPORT processes with GOMAXPROCS split as
+        # gohttp's supervisor splits it: what two processes cost on this
+        # machine whoever serves.
+        Row("go-2p", "pure Go net/http, 2 processes",
+            lambda port: [str(GOHELLO), "-addr", f"{HOST}:{port}",
+                          "-procs", "2"], clean_env),
         Row("gohttp-w2", "gohttp native handler, 2 workers",
             lambda port: [py, str(BENCH / "apps" / "gohttp_native.py"),
-                          str(port), "2"], gohttp_env),
+                          str(port), "2"], gohttp_env,
+            all_ready=SUPERVISOR_READY),
         Row("gohttp-wsgi-w2", "gohttp WSGI, 2 workers",
-            gohttp_wsgi("apps.wsgi_plain:app", workers=2), gohttp_env),
+            gohttp_wsgi("apps.wsgi_plain:app", workers=2), gohttp_env,
+            all_ready=SUPERVISOR_READY),
         Row("granian-wsgi-w2", "granian WSGI --workers 2",
             granian("wsgi", "apps.wsgi_plain:app", workers=2), venv_env),
         Row("gunicorn-w2", "gunicorn sync -w 2",
@@ -546,6 +562,7 @@ class Server:
             f.write(f"\n==== {datetime.datetime.now():%H:%M:%S} "
                     f"{row.name} port {port}\n".encode())
         self._log = open(logfile, "ab")
+        self._log_start = self._log.tell()
         self.proc = subprocess.Popen(
             [*prefix, *row.argv(port)], cwd=BENCH,
             env=dict(row.env(), **(extra_env or {})),
@@ -574,9 +591,20 @@ class Server:
             if status != 200 or body != HELLO:
                 raise RuntimeError(f"{self.row.name}: GET / answered "
                                    f"{status} {body[:40]!r}, not 200 {HELLO!r}")
+            if self.row.all_ready and not self._logged(self.row.all_ready):
+                last = "not every worker ready"
+                time.sleep(0.05)
+                continue
             return
         raise RuntimeError(f"{self.row.name} did not answer within "
                            f"{timeout:g}s ({last}): {self.tail()}")
+
+    def _logged(self, text: str) -> bool:
+        """Whether the server has logged text since it started."""
+        self._log.flush()
+        with open(self.logfile, "rb") as f:
+            f.seek(self._log_start)
+            return text.encode() in f.read()
 
     def _get_root(self) -> tuple[int, bytes]:
         """GET / of the server, as _wait_ready asks until it answers."""

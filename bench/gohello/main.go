@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -11,7 +12,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"runtime"
 	"strconv"
+	"syscall"
 )
 
 func main() {
@@ -21,6 +25,8 @@ func main() {
 	idleTimeout := flag.Duration("idle-timeout", 0, "http.Server.IdleTimeout (0: none)")
 	cert := flag.String("cert", "", "serve TLS (HTTP/1.1 and HTTP/2) with this certificate (PEM)")
 	key := flag.String("key", "", "the private key of -cert (PEM)")
+	reusePort := flag.Bool("reuseport", false, "listen with SO_REUSEPORT, so that several processes serve one port, as gohttp's workers do")
+	procs := flag.Int("procs", 1, "serve from this many processes, each with SO_REUSEPORT and GOMAXPROCS the CPUs divided among them (rounded up), as gohttp's --workers does; -addr needs a port other than 0")
 	bytesRoutes := flag.Bool("bytes", false, "also GET /download (1 MiB) and POST /upload (answers the body's length), the realistic apps' routes")
 	flag.Parse()
 	body := []byte("Hello, world!")
@@ -69,7 +75,24 @@ func main() {
 			fmt.Fprint(w, len(data))
 		})
 	}
-	ln, err := net.Listen("tcp", *addr)
+	if *procs > 1 {
+		*reusePort = true
+		startCopies(*procs)
+	}
+	var lc net.ListenConfig
+	if *reusePort {
+		lc.Control = func(network, address string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, 0xf /* SO_REUSEPORT */, 1)
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	ln, err := lc.Listen(context.Background(), "tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -80,6 +103,29 @@ func main() {
 		log.Fatal(srv.ServeTLS(ln, *cert, *key))
 	}
 	log.Fatal(srv.Serve(ln))
+}
+
+// startCopies starts procs-1 copies of this process on the same
+// arguments but -procs 1, and gives this one and each copy the CPUs
+// divided among procs (gohttp's go_procs, in _supervisor.py), unless
+// GOMAXPROCS is set.  A copy is killed when this process exits.
+func startCopies(procs int) {
+	perProc := (runtime.NumCPU() + procs - 1) / procs
+	env := os.Environ()
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(perProc)
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(perProc))
+	}
+	args := append(os.Args[1:], "-procs", "1", "-reuseport")
+	for range procs - 1 {
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = env
+		cmd.Stderr = os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			log.Fatal(err)
+		}
+	}
 }
 
 // readBody reads r's body whole: a known length up to limit into one

@@ -260,7 +260,8 @@ test-matrix: $(PY)
 
 # Build python3.13t from the upstream tarball in Debian's python3.13 source
 # package (trixie's deb-src, added to apt if missing), into $(FT_PREFIX);
-# about 10 minutes on 2 cores, and nothing once it is there.
+# about 210 s of CPU (5 minutes on 2 cores shared with other jobs), and
+# nothing once it is there.
 freethreaded:
 	tools/build-freethreaded.sh $(FT_PREFIX)
 
@@ -277,7 +278,7 @@ test-freethreaded: freethreaded
 	$(MAKE) test-wheel PYTHON=$(FT_PYTHON) VENV=$(FT_VENV)
 
 # CI's run on the free-threaded build (one of CHECK_BUILDS): makes
-# python3.13t when it is not there (a few minutes on 2 cores), its
+# python3.13t when it is not there (docs/development.md, CI's time), its
 # environment with the suite's requirements, gohttp for it; checks that
 # importing gohttp leaves the GIL off, then runs FT_CI_TESTS with the GIL
 # forced off (a test requirement's C extension must not turn it on).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build a free-threaded CPython 3.13 (python3.13t, PEP 703) once, into a
-# folder git ignores, for `make test-freethreaded` and the bench's
+# folder git ignores, for `make test-freethreaded(-ci)` and the bench's
 # gohttp-ft row. No free-threaded CPython is packaged for Debian 12, and
 # PyPI has no CPython sources; Debian's mirror is reachable and its source
 # package of python3.13 (from trixie's deb-src) holds the upstream tarball.
@@ -8,8 +8,9 @@
 #   tools/build-freethreaded.sh [PREFIX]     default: .cache/python3.13t
 #
 # Does nothing when PREFIX already holds a working free-threaded
-# interpreter. Needs root for apt (Debian or Ubuntu); about 8-10 minutes on
-# 2 cores. The interpreter is PREFIX/bin/python3.13t.
+# interpreter. Needs root for apt (Debian or Ubuntu); about 210 s of CPU
+# (5 minutes on 2 cores shared with other jobs). The interpreter is
+# PREFIX/bin/python3.13t.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -251,8 +251,8 @@ func (c *call) writeHeaderSized(code int, headers []byte, size int64) error {
 	c.closing = h.Get("Connection") == "close"
 	if c.r.ProtoMajor == 3 {
 		dropHopHeaders(h)
-	} else if c.altSvc != nil && codeIsFinal(code) {
-		h["Alt-Svc"] = c.altSvc
+	} else if _, own := h["Alt-Svc"]; !own && c.altSvc != nil && codeIsFinal(code) {
+		h["Alt-Svc"] = c.altSvc // an app's own (another port, "clear") wins
 	}
 	c.w.WriteHeader(code)
 	if codeIsFinal(code) {

@@ -77,9 +77,11 @@ cd Python-3.13*/
 
 # As quick a build as serves the tests (CI builds it cold, on 2 cores): no
 # PGO or LTO (--enable-optimizations would run CPython's test suite to
-# profile), no debug info, none of CPython's own test modules, and none of
-# the optional modules nothing here imports (a terminal UI, dbm, Tk); each
-# phase's time is printed.
+# profile), none of CPython's own test modules, none of the optional
+# modules nothing here imports (a terminal UI, dbm, Tk), and no debug info
+# in CPython itself (a fifth less compiling): OPT on make's command line,
+# so that sysconfig keeps the configured OPT, with -g, for extensions such
+# as gohttp's. Each phase's time is printed.
 phase() {
     local name=$1 log=$2; shift 2
     local TIMEFORMAT="  $name: %0R s (CPU: %0U s user, %0S s system)"
@@ -88,10 +90,9 @@ phase() {
 echo "building CPython $(basename "$PWD") with --disable-gil into $PREFIX (logs in $WORK)"
 phase configure "$WORK/configure.log" ./configure --disable-gil --prefix="$PREFIX" \
     --with-ensurepip=install --disable-test-modules --without-readline \
-    OPT="-DNDEBUG -O3 -Wall" \
     py_cv_module__curses=n/a py_cv_module__curses_panel=n/a py_cv_module__dbm=n/a \
     py_cv_module__gdbm=n/a py_cv_module__tkinter=n/a py_cv_module__uuid=n/a
-phase make "$WORK/make.log" make -j"$JOBS"
+phase make "$WORK/make.log" make -j"$JOBS" OPT="-DNDEBUG -O3 -Wall"
 phase "make install" "$WORK/install.log" make install
 
 if ! works; then

@@ -94,11 +94,10 @@ FT_GIL_OFF = PYTHONPATH=$(CURDIR) $(FT_PY) -W error::RuntimeWarning -c \
 # objects, and WSGI's start_response, wsgi.errors and uncopied result
 # list, are not reused (#ifndef Py_GIL_DISABLED in ext/), so the paths
 # that replace them run only here (test_wsgi_response; test_wsgi_errors,
-# whose wsgi.errors streams also lock); and handlers run
-# at the same moment, one per core, beside the ASGI loop's hand-off and
-# the WebSocket pumps (test_asgi_response: many streams, a loop that
-# blocks; test_websocket_native).  Heavy tests stay out, as under the
-# sanitizers.
+# whose wsgi.errors streams also lock); and handlers run at the same
+# moment, one per core, beside the ASGI loop's hand-off and the WebSocket
+# pumps (test_asgi_response: many streams, a loop that blocks;
+# test_websocket_native).  Heavy tests stay out, as under the sanitizers.
 FT_CI_TESTS ?= tests/test_freethreaded.py tests/test_headers.py tests/test_request.py \
 	tests/test_response.py tests/test_wsgi_response.py tests/test_wsgi_errors.py \
 	tests/test_asgi_response.py tests/test_websocket_native.py
@@ -260,7 +259,7 @@ test-matrix: $(PY)
 
 # Build python3.13t from the upstream tarball in Debian's python3.13 source
 # package (trixie's deb-src, added to apt if missing), into $(FT_PREFIX);
-# about 210 s of CPU (5 minutes on 2 cores shared with other jobs), and
+# about 220 s of CPU (5-8 minutes on 2 cores shared with other jobs), and
 # nothing once it is there.
 freethreaded:
 	tools/build-freethreaded.sh $(FT_PREFIX)

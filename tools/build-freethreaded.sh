@@ -8,8 +8,8 @@
 #   tools/build-freethreaded.sh [PREFIX]     default: .cache/python3.13t
 #
 # Does nothing when PREFIX already holds a working free-threaded
-# interpreter. Needs root for apt (Debian or Ubuntu); about 210 s of CPU
-# (5 minutes on 2 cores shared with other jobs). The interpreter is
+# interpreter. Needs root for apt (Debian or Ubuntu); about 220 s of CPU
+# (5-8 minutes on 2 cores shared with other jobs). The interpreter is
 # PREFIX/bin/python3.13t.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -94,13 +94,15 @@ FT_GIL_OFF = PYTHONPATH=$(CURDIR) $(FT_PY) -W error::RuntimeWarning -c \
 # objects, and WSGI's start_response, wsgi.errors and uncopied result
 # list, are not reused (#ifndef Py_GIL_DISABLED in ext/), so the paths
 # that replace them run only here (test_wsgi_response; test_wsgi_errors,
-# whose wsgi.errors streams also lock); and handlers run at the same
-# moment, one per core, beside the ASGI loop's hand-off and the WebSocket
-# pumps (test_asgi_response: many streams, a loop that blocks;
-# test_websocket_native).  Heavy tests stay out, as under the sanitizers.
+# whose wsgi.errors streams also lock; test_wsgi_input); and handlers run
+# at the same moment, one per core, beside the ASGI loop's hand-off and
+# the WebSocket pumps (test_asgi_response: many streams, a loop that
+# blocks; test_asgi_body, test_asgi_websocket, test_websocket_native).
+# About 25-30 s; heavy tests stay out, as under the sanitizers.
 FT_CI_TESTS ?= tests/test_freethreaded.py tests/test_headers.py tests/test_request.py \
 	tests/test_response.py tests/test_wsgi_response.py tests/test_wsgi_errors.py \
-	tests/test_asgi_response.py tests/test_websocket_native.py
+	tests/test_wsgi_input.py tests/test_asgi_response.py tests/test_asgi_body.py \
+	tests/test_asgi_websocket.py tests/test_websocket_native.py
 
 .PHONY: all go-toolchain test-deps test pytest typecheck go-check docs run clean \
 	distclean wheel sdist bench debug asan ubsan cgocheck check-builds test-wheel \

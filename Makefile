@@ -50,8 +50,9 @@ ASAN_RUN = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so)" ASAN_OPTIONS=detec
 # UBSan's runtime loads with the .so; a report stops the run, with its stack.
 UBSAN_RUN = UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # What check-builds runs, one after another: the suite under each checking
-# build, and the leak tests on a debug CPython.
-CHECK_BUILDS ?= asan ubsan cgocheck test-pydebug
+# build, the leak tests on a debug CPython, and a part of the suite on a
+# free-threaded one, built from source.
+CHECK_BUILDS ?= asan ubsan cgocheck test-pydebug test-freethreaded-ci
 # Their suite: not the build tests, which build gohttp again themselves,
 # nor the tests marked heavy (slow by nature: they would add minutes four
 # times over and find nothing a sanitizer adds).
@@ -83,10 +84,30 @@ PD_TESTS ?= tests/test_leak.py tests/test_wsgi_leak.py tests/test_asgi_leak.py \
 PD_SELECT ?= refcount
 FT_GIL_OFF = PYTHONPATH=$(CURDIR) $(FT_PY) -W error::RuntimeWarning -c \
 	'import sys, gohttp; assert not sys._is_gil_enabled(), "import gohttp turned the GIL on"'
+# What CI runs with the GIL off (make test-freethreaded-ci): the files
+# whose code free-threading can break.  test_freethreaded.py: the GIL
+# stays off when gohttp (and gohttp.asgi) is imported and serving, and
+# one request or response used from several threads at once.  The
+# Headers, Request and ResponseWriter types guard their state with
+# critical sections, which only a free-threaded build compiles to real
+# locks (test_headers, test_request, test_response); on it, their spare
+# objects, and WSGI's start_response, wsgi.errors and uncopied result
+# list, are not reused (#ifndef Py_GIL_DISABLED in ext/), so the paths
+# that replace them run only here (test_wsgi_response; test_wsgi_errors,
+# whose wsgi.errors streams also lock; test_wsgi_input); and handlers run
+# at the same moment, one per core, beside the ASGI loop's hand-off and
+# the WebSocket pumps (test_asgi_response: many streams, a loop that
+# blocks; test_asgi_body, test_asgi_websocket, test_websocket_native).
+# About 25-30 s; heavy tests stay out, as under the sanitizers.
+FT_CI_TESTS ?= tests/test_freethreaded.py tests/test_headers.py tests/test_request.py \
+	tests/test_response.py tests/test_wsgi_response.py tests/test_wsgi_errors.py \
+	tests/test_wsgi_input.py tests/test_asgi_response.py tests/test_asgi_body.py \
+	tests/test_asgi_websocket.py tests/test_websocket_native.py
 
 .PHONY: all go-toolchain test-deps test pytest typecheck go-check docs run clean \
 	distclean wheel sdist bench debug asan ubsan cgocheck check-builds test-wheel \
-	test-sdist test-matrix freethreaded test-freethreaded test-pydebug
+	test-sdist test-matrix freethreaded test-freethreaded test-freethreaded-ci \
+	test-pydebug
 # One pip at a time in the environment.
 .NOTPARALLEL:
 
@@ -240,7 +261,8 @@ test-matrix: $(PY)
 
 # Build python3.13t from the upstream tarball in Debian's python3.13 source
 # package (trixie's deb-src, added to apt if missing), into $(FT_PREFIX);
-# about 10 minutes on 2 cores, and nothing once it is there.
+# about 220 s of CPU (5-8 minutes on 2 cores shared with other jobs), and
+# nothing once it is there.
 freethreaded:
 	tools/build-freethreaded.sh $(FT_PREFIX)
 
@@ -255,6 +277,18 @@ test-freethreaded: freethreaded
 	env -u PYTHON_GIL $(NO_FRESH_CLONE) $(FT_PY) -m pytest -q -p no:cacheprovider tests
 	PYTHON_GIL=0 $(NO_FRESH_CLONE) $(FT_PY) -m pytest -q -p no:cacheprovider tests
 	$(MAKE) test-wheel PYTHON=$(FT_PYTHON) VENV=$(FT_VENV)
+
+# CI's run on the free-threaded build (one of CHECK_BUILDS): makes
+# python3.13t when it is not there (docs/development.md, CI's time), its
+# environment with the suite's requirements, gohttp for it; checks that
+# importing gohttp leaves the GIL off, then runs FT_CI_TESTS with the GIL
+# forced off (a test requirement's C extension must not turn it on).
+test-freethreaded-ci: freethreaded
+	$(MAKE) all test-deps PYTHON=$(FT_PYTHON) VENV=$(FT_VENV) \
+		TEST_REQS=tests/requirements-suite.txt
+	env -u PYTHON_GIL $(FT_GIL_OFF)
+	PYTHON_GIL=0 $(NO_FRESH_CLONE) $(FT_PY) -m pytest -q -p no:cacheprovider \
+		$(FT_CI_TESTS) -m 'not heavy'
 
 # The leak tests on a debug build of CPython, where sys.gettotalrefcount()
 # bounds the references each request may keep (tests/helpers/leak.py).

@@ -1,7 +1,8 @@
 """Free-threaded CPython (3.13t): the GIL stays off, handlers run in parallel.
 
 The module-level tests skip on a build with the GIL; `make
-test-freethreaded` runs the suite on one (built by `make freethreaded`).
+test-freethreaded` runs the suite on one (built by `make freethreaded`),
+and CI this file and a few others (`make test-freethreaded-ci`).
 The tests of concurrent use of one request or response run everywhere:
 with the GIL, every wait in Go releases it, so threads interleave there
 too.
@@ -202,7 +203,10 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+# Heavy: a timing, of up to BUDGET seconds; `make test-freethreaded` runs
+# it, CI's `make test-freethreaded-ci` does not (no timed tests in CI).
 @free_threaded_only
+@pytest.mark.heavy
 @pytest.mark.skipif(usable_cpus() < 2,
                     reason="parallel handlers need 2 CPUs or more")
 def test_cpu_bound_handlers_run_in_parallel(

@@ -154,7 +154,8 @@ PyList_GetItemRef(PyObject *list, Py_ssize_t i)
 }
 #endif
 
-/* The environ keys wsgi.c sets for every request (environ.c). */
+/* The environ keys wsgi.c sets for every request, and those of requests
+ * over TLS, mod_ssl's (environ.c). */
 enum {
     GOHTTP_WSGI_REQUEST_METHOD, GOHTTP_WSGI_SCRIPT_NAME, GOHTTP_WSGI_PATH_INFO,
     GOHTTP_WSGI_QUERY_STRING, GOHTTP_WSGI_REQUEST_URI, GOHTTP_WSGI_RAW_URI,
@@ -162,6 +163,9 @@ enum {
     GOHTTP_WSGI_REMOTE_ADDR, GOHTTP_WSGI_REMOTE_PORT, GOHTTP_WSGI_INPUT,
     GOHTTP_WSGI_ERRORS, GOHTTP_WSGI_HTTP_HOST, GOHTTP_WSGI_CONTENT_TYPE,
     GOHTTP_WSGI_CONTENT_LENGTH,
+    GOHTTP_WSGI_HTTPS, GOHTTP_WSGI_SSL_PROTOCOL, GOHTTP_WSGI_SSL_CIPHER,
+    GOHTTP_WSGI_SSL_TLS_SNI, GOHTTP_WSGI_SSL_CLIENT_VERIFY,
+    GOHTTP_WSGI_SSL_CLIENT_CERT,
     GOHTTP_WSGI_NKEYS
 };
 

@@ -310,6 +310,7 @@ gohttp_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ResponseWriterType);
     Py_VISIT(st->spare_writer);
     Py_VISIT(st->spare_request);
+    Py_VISIT(st->spare_headers);
     Py_VISIT(st->HeadersType);
     Py_VISIT(st->WSGIAppType);
     Py_VISIT(st->StartResponseType);
@@ -335,6 +336,7 @@ gohttp_clear(PyObject *module)
     Py_CLEAR(st->RequestType);
     Py_CLEAR(st->spare_writer);
     Py_CLEAR(st->spare_request);
+    Py_CLEAR(st->spare_headers);
     Py_CLEAR(st->ResponseWriterType);
     Py_CLEAR(st->HeadersType);
     Py_CLEAR(st->WSGIAppType);

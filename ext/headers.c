@@ -49,6 +49,9 @@ static unsigned char is_token[256];
 enum { NC_TOKEN = 1, NC_LOWER = 2, NC_UPPER = 4 };
 static unsigned char name_class[256], not_after[256];
 
+/* 1 for the characters a header value may not hold: CR, LF, NUL. */
+static unsigned char splits[256] = {['\r'] = 1, ['\n'] = 1, ['\0'] = 1};
+
 static void
 init_token_table(void)
 {
@@ -231,6 +234,17 @@ check_value(PyObject *key, PyObject *value)
     int kind = PyUnicode_KIND(value);
     const void *data = PyUnicode_DATA(value);
     Py_ssize_t n = PyUnicode_GET_LENGTH(value);
+    if (kind == PyUnicode_1BYTE_KIND) {
+        /* Branch-free, as classify: most values are latin-1 and clean. */
+        const Py_UCS1 *s = data;
+        unsigned char bad = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            bad |= splits[s[i]];
+        }
+        if (!bad) {
+            return 0;
+        }
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
         if (c == '\r' || c == '\n' || c == '\0') {
@@ -274,12 +288,41 @@ headers_over(PyTypeObject *tp, PyObject *map, int readonly)
 PyObject *
 gohttp_headers_new(gohttp_state *st)
 {
+    if (st->spare_headers != NULL) {
+        PyObject *spare = st->spare_headers;   /* empty: see below */
+        st->spare_headers = NULL;
+        return spare;   /* our reference moves to the caller */
+    }
     PyObject *map = PyDict_New(), *result = NULL;
     if (map != NULL) {
         result = headers_over(st->HeadersType, map, 0);
         Py_DECREF(map);
     }
     return result;   /* new reference */
+}
+
+/* A response's Headers no one else holds (nor its dict) is emptied and
+ * kept for the next gohttp_headers_new: two allocations and frees less per
+ * response that sets a header.  Free-threaded builds let it go, as they do
+ * the spare writer (response.c). */
+void
+gohttp_headers_done(gohttp_state *st, PyObject *headers)
+{
+#ifndef Py_GIL_DISABLED
+    HeadersObject *self = Headers_CAST(headers);
+    if (st->spare_headers == NULL && !self->readonly
+        && Py_REFCNT(headers) == 1 && Py_REFCNT(self->map) == 1) {
+        /* Clearing drops the values, which may run Python code (a
+         * __del__ of something stored through _map): look again after. */
+        PyDict_Clear(self->map);
+        if (st->spare_headers == NULL && Py_REFCNT(headers) == 1
+            && Py_REFCNT(self->map) == 1 && PyDict_GET_SIZE(self->map) == 0) {
+            st->spare_headers = headers;   /* our reference moves there */
+            return;
+        }
+    }
+#endif
+    Py_DECREF(headers);
 }
 
 PyObject *

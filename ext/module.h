@@ -217,6 +217,8 @@ typedef struct {
     PyObject *spare_writer;   /* a released ResponseWriter no one held, for
                                  the next request (response.c), or NULL */
     PyObject *spare_request;  /* a released Request, likewise (request.c) */
+    PyObject *spare_headers;  /* an emptied response Headers, likewise
+                                 (headers.c) */
     PyTypeObject *HeadersType;
     PyTypeObject *WSGIAppType;
     PyTypeObject *StartResponseType;
@@ -337,6 +339,10 @@ PyObject *gohttp_canonical_key(PyObject *key);              /* new reference */
 /* The n bytes of a valid header name s in canonical form, into out. */
 void gohttp_canonicalize(unsigned char *out, const unsigned char *s, size_t n);
 PyObject *gohttp_headers_new(gohttp_state *st);             /* new reference */
+/* Done with a response's headers, whose reference the caller gives up:
+ * kept, emptied, for the next gohttp_headers_new if no one else holds
+ * them. */
+void gohttp_headers_done(gohttp_state *st, PyObject *headers);
 int gohttp_headers_init_state(gohttp_state *st);
 void gohttp_headers_clear_state(gohttp_state *st);
 /* New reference: read-only Headers over map, which it takes a reference

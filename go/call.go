@@ -248,7 +248,9 @@ func (c *call) writeHeaderSized(code int, headers []byte, size int64) error {
 	if c.bodyBroken && codeIsFinal(code) {
 		h["Connection"] = []string{"close"}
 	}
-	c.closing = h.Get("Connection") == "close"
+	// Keys are canonical (C packs them so): no CanonicalMIMEHeaderKey.
+	conn := h["Connection"]
+	c.closing = len(conn) > 0 && conn[0] == "close"
 	if c.r.ProtoMajor == 3 {
 		dropHopHeaders(h)
 	} else if c.altSvc != nil && codeIsFinal(code) {
@@ -307,14 +309,14 @@ func (c *call) write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.written += int64(n)
 	switch {
+	case err == nil: // most writes: no errors.Is walk
+		return n, nil
 	case errors.Is(err, http.ErrBodyNotAllowed):
 		return n, errInvalid("%v: the status code or method does not allow one", err)
 	case errors.Is(err, http.ErrContentLength):
 		return n, errInvalid("%v: the body is longer than the Content-Length header says", err)
-	case err != nil:
-		return n, errClientGone
 	}
-	return n, nil
+	return n, errClientGone
 }
 
 // errClientGone is raised in Python as BrokenPipeError, an OSError.

@@ -337,6 +337,7 @@ gohttp_clear(PyObject *module)
     Py_CLEAR(st->spare_writer);
     Py_CLEAR(st->spare_request);
     Py_CLEAR(st->spare_headers);
+    gohttp_checked_clear(&st->checked);
     Py_CLEAR(st->ResponseWriterType);
     Py_CLEAR(st->HeadersType);
     Py_CLEAR(st->WSGIAppType);

@@ -154,25 +154,104 @@ gohttp_canonical_key(PyObject *key)
                                                  : Py_NewRef(key);
 }
 
-PyObject *
-gohttp_header_key(PyObject *name)
+/* ---- names and values checked before (module.h, gohttp_checked) ------ */
+
+static inline size_t
+checked_slot(PyObject *op)
 {
+    return ((uintptr_t)op >> 4) % GOHTTP_CHECKED_SLOTS;
+}
+
+/* Borrowed: the canonical form of name, if name was checked before;
+ * else NULL. */
+static inline PyObject *
+checked_name(gohttp_state *st, PyObject *name)
+{
+#ifndef Py_GIL_DISABLED
+    size_t i = checked_slot(name);
+    if (st->checked.name[i] == name) {
+        return st->checked.canonical[i];
+    }
+#endif
+    return NULL;
+}
+
+/* Remember that name is a valid header name whose canonical form is
+ * canonical. */
+static inline void
+remember_name(gohttp_state *st, PyObject *name, PyObject *canonical)
+{
+#ifndef Py_GIL_DISABLED
+    size_t i = checked_slot(name);
+    /* Dropping the slot's old strs runs no Python code. */
+    Py_XSETREF(st->checked.name[i], Py_NewRef(name));
+    Py_XSETREF(st->checked.canonical[i], Py_NewRef(canonical));
+#endif
+}
+
+/* 1 if value, an exact str, was found fit to send before. */
+static inline int
+checked_value(gohttp_state *st, PyObject *value)
+{
+#ifndef Py_GIL_DISABLED
+    return st->checked.value[checked_slot(value)] == value;
+#else
+    return 0;
+#endif
+}
+
+static inline void
+remember_value(gohttp_state *st, PyObject *value)
+{
+#ifndef Py_GIL_DISABLED
+    if (PyUnicode_CheckExact(value)) {
+        Py_XSETREF(st->checked.value[checked_slot(value)], Py_NewRef(value));
+    }
+#endif
+}
+
+void
+gohttp_checked_clear(gohttp_checked *checked)
+{
+    for (int i = 0; i < GOHTTP_CHECKED_SLOTS; i++) {
+        Py_CLEAR(checked->name[i]);
+        Py_CLEAR(checked->canonical[i]);
+        Py_CLEAR(checked->value[i]);
+    }
+}
+
+PyObject *
+gohttp_header_key(gohttp_state *st, PyObject *name)
+{
+    PyObject *canonical = checked_name(st, name);   /* borrowed */
+    if (canonical != NULL) {
+        return Py_NewRef(canonical);
+    }
     if (!PyUnicode_CheckExact(name)) {
         return NULL;
     }
     switch (classify(name)) {
     case NAME_CANONICAL:
-        return Py_NewRef(name);
+        canonical = Py_NewRef(name);
+        break;
     case NAME_TO_CANONICALIZE:
-        return to_canonical(name);
+        canonical = to_canonical(name);
+        break;
     default:
         return NULL;
     }
+    if (canonical != NULL) {
+        remember_name(st, name, canonical);
+    }
+    return canonical;
 }
 
 int
-gohttp_header_value_ok(PyObject *value)
+gohttp_header_value_ok(gohttp_state *st, PyObject *value)
 {
+    if (checked_value(st, value)) {
+        return 1;
+    }
     if (!PyUnicode_CheckExact(value) || PyUnicode_MAX_CHAR_VALUE(value) > 0xFF) {
         return 0;
     }
@@ -183,6 +262,7 @@ gohttp_header_value_ok(PyObject *value)
             return 0;
         }
     }
+    remember_value(st, value);
     return 1;
 }
 
@@ -201,8 +281,12 @@ lookup_key(PyObject *key)
 /* New reference: the key a change stores, or NULL with TypeError or
  * ValueError (an invalid name would never reach Go intact). */
 static PyObject *
-checked_key(PyObject *key)
+checked_key(gohttp_state *st, PyObject *key)
 {
+    PyObject *canonical = checked_name(st, key);   /* borrowed */
+    if (canonical != NULL) {
+        return Py_NewRef(canonical);
+    }
     if (!PyUnicode_Check(key)) {
         PyErr_Format(PyExc_TypeError, "header name must be str, not %.200s",
                      Py_TYPE(key)->tp_name);
@@ -210,21 +294,30 @@ checked_key(PyObject *key)
     }
     switch (classify(key)) {
     case NAME_CANONICAL:
-        return Py_NewRef(key);
+        canonical = Py_NewRef(key);
+        break;
     case NAME_TO_CANONICALIZE:
-        return to_canonical(key);
+        canonical = to_canonical(key);
+        break;
     default:
         PyErr_Format(PyExc_ValueError, "invalid header name %R: use "
                      "letters, digits and !#$%%&'*+-.^_`|~ only", key);
         return NULL;
     }
+    if (canonical != NULL && PyUnicode_CheckExact(key)) {
+        remember_name(st, key, canonical);
+    }
+    return canonical;
 }
 
 /* 0 if value may be sent as the value of header key, else -1 with
  * TypeError (not a str) or ValueError (CR, LF or NUL: response splitting). */
 static int
-check_value(PyObject *key, PyObject *value)
+check_value(gohttp_state *st, PyObject *key, PyObject *value)
 {
+    if (checked_value(st, value)) {
+        return 0;
+    }
     if (!PyUnicode_Check(value)) {
         PyErr_Format(PyExc_TypeError, "value of header %R must be str, not "
                      "%.200s: convert it with str()", key,
@@ -242,6 +335,7 @@ check_value(PyObject *key, PyObject *value)
             bad |= splits[s[i]];
         }
         if (!bad) {
+            remember_value(st, value);
             return 0;
         }
     }
@@ -371,12 +465,13 @@ append_value(PyObject *map, PyObject *key, PyObject *value)
 static int
 add_checked(HeadersObject *self, PyObject *key, PyObject *value)
 {
-    PyObject *canonical = checked_key(key);
+    gohttp_state *st = PyType_GetModuleState(Py_TYPE(self));
+    PyObject *canonical = checked_key(st, key);
     if (canonical == NULL) {
         return -1;
     }
     int rc = -1;
-    if (check_value(canonical, value) == 0) {
+    if (check_value(st, canonical, value) == 0) {
         Py_BEGIN_CRITICAL_SECTION(self);
         rc = append_value(self->map, canonical, value);
         Py_END_CRITICAL_SECTION();
@@ -737,9 +832,10 @@ set_value(HeadersObject *self, PyObject *key, PyObject *value)
     if (check_writable(self) < 0) {
         return -1;
     }
-    PyObject *canonical = checked_key(key), *values = NULL;
+    gohttp_state *st = PyType_GetModuleState(Py_TYPE(self));
+    PyObject *canonical = checked_key(st, key), *values = NULL;
     int rc = -1;
-    if (canonical == NULL || check_value(canonical, value) < 0) {
+    if (canonical == NULL || check_value(st, canonical, value) < 0) {
         goto done;
     }
     if ((values = PyList_New(1)) == NULL) {

@@ -210,6 +210,19 @@ enum {
 #define GOHTTP_WSGI_NCOMMON_VALUES 12
 #define GOHTTP_WSGI_NCOMMON_HEADERS 21
 
+/* Response header names and values already checked, by identity
+ * (headers.c): a handler or app sets the same str objects, its literals,
+ * on every response.  Direct-mapped by address; each slot holds a strong
+ * reference, so an address stands for its object for as long as it is
+ * there.  GIL builds only. */
+#define GOHTTP_CHECKED_SLOTS 8
+typedef struct {
+    PyObject *name[GOHTTP_CHECKED_SLOTS];       /* a valid header name */
+    PyObject *canonical[GOHTTP_CHECKED_SLOTS];  /* and its canonical form */
+    PyObject *value[GOHTTP_CHECKED_SLOTS];      /* exact str, latin-1, no
+                                                   CR, LF or NUL */
+} gohttp_checked;
+
 typedef struct {
     PyTypeObject *ServerType;
     PyTypeObject *RequestType;
@@ -219,6 +232,7 @@ typedef struct {
     PyObject *spare_request;  /* a released Request, likewise (request.c) */
     PyObject *spare_headers;  /* an emptied response Headers, likewise
                                  (headers.c) */
+    gohttp_checked checked;   /* headers.c */
     PyTypeObject *HeadersType;
     PyTypeObject *WSGIAppType;
     PyTypeObject *StartResponseType;
@@ -354,8 +368,9 @@ PyObject *gohttp_headers_map(PyObject *headers);
  * a new reference, or NULL (no exception set) unless name is an exact str
  * that is a valid header name; and 1 if value is an exact str Go can send
  * as it is (latin-1, no CR, LF or NUL), else 0. */
-PyObject *gohttp_header_key(PyObject *name);
-int gohttp_header_value_ok(PyObject *value);
+PyObject *gohttp_header_key(gohttp_state *st, PyObject *name);
+int gohttp_header_value_ok(gohttp_state *st, PyObject *value);
+void gohttp_checked_clear(gohttp_checked *checked);
 
 /* response.c */
 /* New reference.  reply and reply_buf are borrowed from Go until

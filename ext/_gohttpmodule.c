@@ -311,6 +311,9 @@ gohttp_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->spare_writer);
     Py_VISIT(st->spare_request);
     Py_VISIT(st->spare_headers);
+    for (int i = 0; i < st->nspare_lists; i++) {
+        Py_VISIT(st->spare_lists[i]);
+    }
     Py_VISIT(st->HeadersType);
     Py_VISIT(st->WSGIAppType);
     Py_VISIT(st->StartResponseType);
@@ -337,6 +340,9 @@ gohttp_clear(PyObject *module)
     Py_CLEAR(st->spare_writer);
     Py_CLEAR(st->spare_request);
     Py_CLEAR(st->spare_headers);
+    while (st->nspare_lists > 0) {
+        Py_CLEAR(st->spare_lists[--st->nspare_lists]);
+    }
     gohttp_checked_clear(&st->checked);
     Py_CLEAR(st->ResponseWriterType);
     Py_CLEAR(st->HeadersType);

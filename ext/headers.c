@@ -395,6 +395,23 @@ gohttp_headers_new(gohttp_state *st)
     return result;   /* new reference */
 }
 
+#ifndef Py_GIL_DISABLED
+/* Keep list (a reference the caller gives up), a list of one value, with
+ * None for its value, for new_values; or let it go. */
+static void
+spare_list(gohttp_state *st, PyObject *list)
+{
+    /* Dropping the value may run Python code: look again after. */
+    Py_SETREF(((PyListObject *)list)->ob_item[0], Py_NewRef(Py_None));
+    if (st->nspare_lists < GOHTTP_SPARE_LISTS && Py_REFCNT(list) == 1
+        && PyList_GET_SIZE(list) == 1) {
+        st->spare_lists[st->nspare_lists++] = list;   /* ours moves there */
+        return;
+    }
+    Py_DECREF(list);
+}
+#endif
+
 /* A response's Headers no one else holds (nor its dict) is emptied and
  * kept for the next gohttp_headers_new: two allocations and frees less per
  * response that sets a header.  Free-threaded builds let it go, as they do
@@ -406,9 +423,24 @@ gohttp_headers_done(gohttp_state *st, PyObject *headers)
     HeadersObject *self = Headers_CAST(headers);
     if (st->spare_headers == NULL && !self->readonly
         && Py_REFCNT(headers) == 1 && Py_REFCNT(self->map) == 1) {
+        /* The one-value lists only the dict holds are kept too (see
+         * new_values), taken before the clear, emptied after it. */
+        PyObject *lists[GOHTTP_SPARE_LISTS], *key, *values;
+        Py_ssize_t pos = 0;
+        int n = 0;
+        while (n < GOHTTP_SPARE_LISTS - st->nspare_lists
+               && PyDict_Next(self->map, &pos, &key, &values)) {
+            if (PyList_CheckExact(values) && Py_REFCNT(values) == 1
+                && PyList_GET_SIZE(values) == 1) {
+                lists[n++] = Py_NewRef(values);
+            }
+        }
         /* Clearing drops the values, which may run Python code (a
          * __del__ of something stored through _map): look again after. */
         PyDict_Clear(self->map);
+        for (int i = 0; i < n; i++) {
+            spare_list(st, lists[i]);
+        }
         if (st->spare_headers == NULL && Py_REFCNT(headers) == 1
             && Py_REFCNT(self->map) == 1 && PyDict_GET_SIZE(self->map) == 0) {
             st->spare_headers = headers;   /* our reference moves there */
@@ -825,6 +857,26 @@ headers_copy(PyObject *op, PyObject *unused)
 
 /* ---- writing --------------------------------------------------------------- */
 
+/* New reference: the list [value], one that gohttp_headers_done kept
+ * when there is one (an allocation and a free less), or NULL. */
+static PyObject *
+new_values(gohttp_state *st, PyObject *value)
+{
+    PyObject *values;
+#ifndef Py_GIL_DISABLED
+    if (st->nspare_lists > 0) {
+        values = st->spare_lists[--st->nspare_lists];
+        /* Its value is None: dropping it runs nothing. */
+        Py_SETREF(((PyListObject *)values)->ob_item[0], Py_NewRef(value));
+        return values;
+    }
+#endif
+    if ((values = PyList_New(1)) != NULL) {
+        PyList_SET_ITEM(values, 0, Py_NewRef(value));
+    }
+    return values;
+}
+
 /* Replace every value of key with value. */
 static int
 set_value(HeadersObject *self, PyObject *key, PyObject *value)
@@ -838,10 +890,9 @@ set_value(HeadersObject *self, PyObject *key, PyObject *value)
     if (canonical == NULL || check_value(st, canonical, value) < 0) {
         goto done;
     }
-    if ((values = PyList_New(1)) == NULL) {
+    if ((values = new_values(st, value)) == NULL) {
         goto done;
     }
-    PyList_SET_ITEM(values, 0, Py_NewRef(value));
     Py_BEGIN_CRITICAL_SECTION(self);
     rc = PyDict_SetItem(self->map, canonical, values);
     Py_END_CRITICAL_SECTION();

@@ -233,6 +233,11 @@ typedef struct {
     PyObject *spare_headers;  /* an emptied response Headers, likewise
                                  (headers.c) */
     gohttp_checked checked;   /* headers.c */
+#define GOHTTP_SPARE_LISTS 8
+    PyObject *spare_lists[GOHTTP_SPARE_LISTS];   /* [None] lists that the
+                                                    spare Headers' values
+                                                    were (headers.c) */
+    int nspare_lists;
     PyTypeObject *HeadersType;
     PyTypeObject *WSGIAppType;
     PyTypeObject *StartResponseType;

@@ -312,9 +312,10 @@ def test_each_response_has_its_own_headers_on_one_connection(server, http):
 def test_w_header_starts_empty_and_a_kept_one_stays_the_handlers(
         server, http):
     # A response's Headers that no one kept is emptied and handed to the
-    # next request (ext/headers.c, gohttp_headers_done): each request must
-    # still see an empty w.header, and one a handler kept, or whose _map
-    # it kept, must keep its values.
+    # next request, and so are its one-value lists (ext/headers.c,
+    # gohttp_headers_done): each request must still see an empty w.header,
+    # and one a handler kept, or whose _map or a list of it kept, must
+    # keep its values.
     kept = []
 
     @server.route("/h")
@@ -326,15 +327,18 @@ def test_w_header_starts_empty_and_a_kept_one_stays_the_handlers(
             kept.append(w.header)
         elif req.query == "map":
             kept.append(w.header._map)
+        elif req.query == "list":
+            kept.append(w.header._map["X-Query"])
         w.write(b"ok")
 
-    for query in ["a", "b", "keep", "c", "map", "d", "e"]:
+    for query in ["a", "b", "keep", "c", "map", "d", "list", "e", "f"]:
         r = http.request("GET", f"{server.url}/h?{query}")
         assert (r.status, r.data) == (200, b"ok")
         assert r.headers["X-Query"] == query
         assert r.headers.getlist("X-Multi") == ["1"]
     assert dict(kept[0].multi_items()) == {"X-Query": "keep", "X-Multi": "1"}
     assert kept[1] == {"X-Query": ["map"], "X-Multi": ["1"]}
+    assert kept[2] == ["list"]
 
 
 def test_header_changes_after_the_response_started_have_no_effect(

@@ -156,10 +156,18 @@ gohttp_canonical_key(PyObject *key)
 
 /* ---- names and values checked before (module.h, gohttp_checked) ------ */
 
-static inline size_t
-checked_slot(PyObject *op)
+/* The slot of op in slots, or -1.  Eight compares: less than one
+ * classify() of a short name, and no two strs can evict each other, as
+ * they could in slots chosen by address. */
+static inline int
+checked_find(PyObject *const *slots, PyObject *op)
 {
-    return ((uintptr_t)op >> 4) % GOHTTP_CHECKED_SLOTS;
+    for (int i = 0; i < GOHTTP_CHECKED_SLOTS; i++) {
+        if (slots[i] == op) {
+            return i;
+        }
+    }
+    return -1;
 }
 
 /* Borrowed: the canonical form of name, if name was checked before;
@@ -168,8 +176,8 @@ static inline PyObject *
 checked_name(gohttp_state *st, PyObject *name)
 {
 #ifndef Py_GIL_DISABLED
-    size_t i = checked_slot(name);
-    if (st->checked.name[i] == name) {
+    int i = checked_find(st->checked.name, name);
+    if (i >= 0) {
         return st->checked.canonical[i];
     }
 #endif
@@ -177,12 +185,13 @@ checked_name(gohttp_state *st, PyObject *name)
 }
 
 /* Remember that name is a valid header name whose canonical form is
- * canonical. */
+ * canonical, in place of the oldest. */
 static inline void
 remember_name(gohttp_state *st, PyObject *name, PyObject *canonical)
 {
 #ifndef Py_GIL_DISABLED
-    size_t i = checked_slot(name);
+    int i = st->checked.next_name;
+    st->checked.next_name = (i + 1) % GOHTTP_CHECKED_SLOTS;
     /* Dropping the slot's old strs runs no Python code. */
     Py_XSETREF(st->checked.name[i], Py_NewRef(name));
     Py_XSETREF(st->checked.canonical[i], Py_NewRef(canonical));
@@ -194,7 +203,7 @@ static inline int
 checked_value(gohttp_state *st, PyObject *value)
 {
 #ifndef Py_GIL_DISABLED
-    return st->checked.value[checked_slot(value)] == value;
+    return checked_find(st->checked.value, value) >= 0;
 #else
     return 0;
 #endif
@@ -205,7 +214,9 @@ remember_value(gohttp_state *st, PyObject *value)
 {
 #ifndef Py_GIL_DISABLED
     if (PyUnicode_CheckExact(value)) {
-        Py_XSETREF(st->checked.value[checked_slot(value)], Py_NewRef(value));
+        int i = st->checked.next_value;
+        st->checked.next_value = (i + 1) % GOHTTP_CHECKED_SLOTS;
+        Py_XSETREF(st->checked.value[i], Py_NewRef(value));
     }
 #endif
 }

@@ -212,15 +212,16 @@ enum {
 
 /* Response header names and values already checked, by identity
  * (headers.c): a handler or app sets the same str objects, its literals,
- * on every response.  Direct-mapped by address; each slot holds a strong
- * reference, so an address stands for its object for as long as it is
- * there.  GIL builds only. */
+ * on every response.  Each slot holds a strong reference, so an address
+ * stands for its object for as long as it is there; a new one replaces
+ * the oldest.  GIL builds only. */
 #define GOHTTP_CHECKED_SLOTS 8
 typedef struct {
     PyObject *name[GOHTTP_CHECKED_SLOTS];       /* a valid header name */
     PyObject *canonical[GOHTTP_CHECKED_SLOTS];  /* and its canonical form */
     PyObject *value[GOHTTP_CHECKED_SLOTS];      /* exact str, latin-1, no
                                                    CR, LF or NUL */
+    int next_name, next_value;                  /* the oldest slots */
 } gohttp_checked;
 
 typedef struct {

@@ -1048,6 +1048,23 @@ get_handled(PyObject *op, void *closure)
 }
 
 static PyObject *
+get_http3_port(PyObject *op, void *closure)
+{
+    ServerObject *self = Server_CAST(op);
+    int port = 0;
+    gohttp_error err;
+
+    if (check_handle(self) < 0) {
+        return NULL;
+    }
+    gohttp_status status = gohttp_server_http3_port(self->handle, &port, &err);
+    if (status != GOHTTP_OK) {
+        return gohttp_raise(status, &err), NULL;
+    }
+    return PyLong_FromLong(port);
+}
+
+static PyObject *
 get_serving(PyObject *op, void *closure)
 {
     ServerObject *self = Server_CAST(op);
@@ -1068,6 +1085,9 @@ get_serving(PyObject *op, void *closure)
 static PyGetSetDef server_getset[] = {
     {"port", get_port, NULL,
      PyDoc_STR("The bound port once listening, else 0."), NULL},
+    {"http3_port", get_http3_port, NULL,
+     PyDoc_STR("The UDP port HTTP/3 listens on once listening (the one "
+               "the OS picked for port 0), else 0."), NULL},
     {"handled", get_handled, NULL,
      PyDoc_STR("How many requests have run a handler, since the server "
                "was made (static files and Go's own 404s not counted)."),

@@ -273,8 +273,8 @@ func (c *call) writeHeaderAs(code int, headers []byte, size, held int64) error {
 	c.closing = len(conn) > 0 && conn[0] == "close"
 	if c.r.ProtoMajor == 3 {
 		dropHopHeaders(h)
-	} else if c.altSvc != nil && codeIsFinal(code) {
-		h["Alt-Svc"] = c.altSvc
+	} else if _, own := h["Alt-Svc"]; !own && c.altSvc != nil && codeIsFinal(code) {
+		h["Alt-Svc"] = c.altSvc // an app's own (another port, "clear") wins
 	}
 	c.w.WriteHeader(code)
 	if codeIsFinal(code) {

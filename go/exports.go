@@ -157,6 +157,22 @@ func gohttp_server_addresses(h C.uintptr_t, buf *C.char, capacity C.size_t, size
 	return C.GOHTTP_OK
 }
 
+// gohttp_server_http3_port stores in *port the UDP port HTTP/3 listens
+// on, the one the OS picked if it was asked for port 0; 0 before listen
+// or without HTTP/3.
+//
+//export gohttp_server_http3_port
+func gohttp_server_http3_port(h C.uintptr_t, port *C.int, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	*port = 0
+	s, e := lookupServer(h)
+	if e != nil {
+		return report(err, e)
+	}
+	*port = C.int(s.http3Port())
+	return C.GOHTTP_OK
+}
+
 // gohttp_server_handled stores in *count how many handler calls the
 // server has finished since it was made: the requests that reached C.
 // It is one atomic load, cheap enough to poll.

@@ -56,7 +56,8 @@ type h3Conn struct {
 type h3ConnKey struct{}
 
 // track is the http3.Server's ConnContext: it remembers c until it closes.
-// The metrics count it as an accepted connection and an open h3 one.
+// The metrics count it as an accepted connection and an open h3 one, and
+// its bytes.
 func (h *h3Server) track(ctx context.Context, c *quic.Conn) context.Context {
 	hc := &h3Conn{conn: c}
 	h.conns.Store(c, hc)
@@ -64,11 +65,13 @@ func (h *h3Server) track(ctx context.Context, c *quic.Conn) context.Context {
 	if m != nil {
 		m.accepted.Inc()
 		m.connsByProto[protoHTTP3].Inc()
+		m.bytes.quicOpened(c)
 	}
 	context.AfterFunc(c.Context(), func() {
 		h.conns.Delete(c)
 		if m != nil {
 			m.connsByProto[protoHTTP3].Dec()
+			m.bytes.quicClosed(c)
 		}
 	})
 	return context.WithValue(ctx, h3ConnKey{}, hc)
@@ -147,6 +150,8 @@ func listenH3(o h3Options, addr string, reusePort bool, tlsConfig *tls.Config, h
 	if err != nil {
 		return nil, err
 	}
+	// conn goes to quic-go as it is, a *net.UDPConn: wrapped, it would
+	// lose quic-go's fast paths (recvmmsg batches, GSO, ECN, DF).
 	quietUDPBufferWarning()
 	idle := cfg.idleTimeout
 	if idle <= 0 {

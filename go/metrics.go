@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/quic-go/quic-go"
 )
 
 // A server's metrics, counted by Go as requests pass, without the GIL:
@@ -41,8 +42,7 @@ type serverMetrics struct {
 	reqsByProto  [nProtocols]prometheus.Counter
 	accepted     prometheus.Counter
 	tlsErrors    prometheus.Counter
-	bytesIn      prometheus.Counter
-	bytesOut     prometheus.Counter
+	bytes        byteCounts
 
 	routesMu sync.Mutex                              // serializes adding to routes
 	routes   atomic.Pointer[map[string]*routeCounts] // copied on write
@@ -171,14 +171,6 @@ func newServerMetrics() *serverMetrics {
 			Name: "gohttp_tls_handshake_errors_total",
 			Help: "TLS handshakes that failed.",
 		}),
-		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gohttp_received_bytes_total",
-			Help: "Bytes read from client connections (under TLS, the encrypted bytes).",
-		}),
-		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gohttp_sent_bytes_total",
-			Help: "Bytes written to client connections (under TLS, the encrypted bytes).",
-		}),
 	}
 	for p := range nProtocols {
 		m.connsByProto[p] = m.conns.WithLabelValues(protocolNames[p])
@@ -190,7 +182,14 @@ func newServerMetrics() *serverMetrics {
 	m.routes.Store(&empty)
 	m.reg.MustRegister(m.requests, m.duration, m.size, m.exceptions,
 		m.inFlight, m.waiting, m.waited, m.conns, m.byProto, m.accepted, m.tlsErrors,
-		m.bytesIn, m.bytesOut,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "gohttp_received_bytes_total",
+			Help: "Bytes received from clients: read from TCP connections, or in QUIC packets (under TLS and QUIC, the encrypted bytes).",
+		}, m.bytes.received),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "gohttp_sent_bytes_total",
+			Help: "Bytes sent to clients: written to TCP connections, or in QUIC packets (under TLS and QUIC, the encrypted bytes).",
+		}, m.bytes.sent),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -418,7 +417,7 @@ var h2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 func (c *countedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
-		c.rec.m.bytesIn.Add(float64(n))
+		c.rec.m.bytes.tcpIn.Add(uint64(n))
 		if c.sniffing {
 			c.sniff(p[:n])
 		}
@@ -445,7 +444,7 @@ func (c *countedConn) sniff(b []byte) {
 func (c *countedConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	if n > 0 {
-		c.rec.m.bytesOut.Add(float64(n))
+		c.rec.m.bytes.tcpOut.Add(uint64(n))
 	}
 	return n, err
 }
@@ -453,7 +452,7 @@ func (c *countedConn) Write(p []byte) (int, error) {
 func (c *countedConn) ReadFrom(r io.Reader) (int64, error) {
 	n, err := c.wrappedConn.ReadFrom(r)
 	if n > 0 {
-		c.rec.m.bytesOut.Add(float64(n))
+		c.rec.m.bytes.tcpOut.Add(uint64(n))
 	}
 	return n, err
 }
@@ -490,4 +489,61 @@ func (e errorLogWriter) Write(p []byte) (int, error) {
 		e.m.tlsErrors.Inc()
 	}
 	return os.Stderr.Write(p)
+}
+
+// byteCounts counts the bytes of client connections: TCP's as they are
+// read and written (countedConn), QUIC's from quic-go's own count of
+// each connection's packets (quic.Conn.ConnectionStats), which keeps the
+// UDP socket unwrapped and quic-go's fast paths on (batched reads, GSO,
+// ECN need a *net.UDPConn).
+type byteCounts struct {
+	tcpIn, tcpOut atomic.Uint64
+
+	mu          sync.Mutex
+	h3In, h3Out uint64                  // the QUIC connections closed
+	h3Open      map[*quic.Conn]struct{} // the others, counted when read
+}
+
+// quicOpened adds c's bytes to the counts, from now until it closes.
+func (b *byteCounts) quicOpened(c *quic.Conn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.h3Open == nil {
+		b.h3Open = make(map[*quic.Conn]struct{})
+	}
+	b.h3Open[c] = struct{}{}
+}
+
+// quicClosed keeps the bytes of c, closed, in the counts.
+func (b *byteCounts) quicClosed(c *quic.Conn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := c.ConnectionStats() // under mu: a count read meanwhile is not more
+	b.h3In += st.BytesReceived
+	b.h3Out += st.BytesSent
+	delete(b.h3Open, c)
+}
+
+// quic returns the bytes received and sent in QUIC packets.  A closing
+// connection is counted once, open or closed: the counts never go back.
+func (b *byteCounts) quic() (in, out uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	in, out = b.h3In, b.h3Out
+	for c := range b.h3Open {
+		st := c.ConnectionStats()
+		in += st.BytesReceived
+		out += st.BytesSent
+	}
+	return in, out
+}
+
+func (b *byteCounts) received() float64 {
+	in, _ := b.quic()
+	return float64(b.tcpIn.Load() + in)
+}
+
+func (b *byteCounts) sent() float64 {
+	_, out := b.quic()
+	return float64(b.tcpOut.Load() + out)
 }

@@ -579,6 +579,17 @@ func (s *server) addresses() []string {
 	return append([]string(nil), s.addrs...)
 }
 
+// http3Port returns the UDP port HTTP/3 listens on, as listen bound it
+// (the one the OS picked for port 0); 0 without HTTP/3.
+func (s *server) http3Port() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.h3 == nil {
+		return 0
+	}
+	return s.h3.port()
+}
+
 // static registers a route that serves the files under dir for the URL
 // subtree prefix, by Go alone (see staticDir).  A missing directory is an
 // I/O error (ENOENT); a bad or conflicting prefix an EINVAL one.

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go/http3"
 )
 
 // startServer starts a server serving dir under /static/ (no route needs
@@ -36,6 +39,15 @@ func startServer(t *testing.T, cfg config, dir string) (*server, string) {
 	return s, "127.0.0.1:" + strconv.Itoa(port)
 }
 
+// trusting is a client's TLS configuration that trusts the self-signed
+// certificate in certFile (writeKeyPair's, for localhost).
+func trusting(certFile string) *tls.Config {
+	pem, _ := os.ReadFile(certFile)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return &tls.Config{RootCAs: pool, ServerName: "localhost"}
+}
+
 func TestServerTLSAndHTTP2(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "f.txt"), []byte("file"), 0o644)
@@ -43,10 +55,7 @@ func TestServerTLSAndHTTP2(t *testing.T) {
 	logFile := filepath.Join(dir, "access.log")
 	s, addr := startServer(t, config{tls: tlsOptions{certFile: certFile, keyFile: keyFile}, accessLog: logFile, accessLogFormat: logCommon, maxBodyBytes: 3}, dir)
 
-	pem, _ := os.ReadFile(certFile)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}, ForceAttemptHTTP2: true}
+	tr := &http.Transport{TLSClientConfig: trusting(certFile), ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 
@@ -131,5 +140,70 @@ func TestIdleCallsBeyondTheKeptOnesShedTheirBuffers(t *testing.T) {
 	}
 	if c := s.getCall(); c.data == nil {
 		t.Error("getCall gave a call without its buffer")
+	}
+}
+
+// HTTP/3 at port 0: the server reports the UDP port the OS picked, in
+// http3Port and the Alt-Svc header, and serves there.
+func TestHTTP3BindPortZero(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f.txt"), []byte("file"), 0o644)
+	certFile, keyFile := writeKeyPair(t, dir, "srv")
+	s, addr := startServer(t, config{tls: tlsOptions{certFile: certFile, keyFile: keyFile}, http3: h3Options{enabled: true, bind: "127.0.0.1:0"}}, dir)
+	port := s.http3Port()
+	if port == 0 || "127.0.0.1:"+strconv.Itoa(port) == addr {
+		t.Fatalf("http3Port() = %d (TCP at %s)", port, addr)
+	}
+	if _, ok := s.h3.conn.(*net.UDPConn); !ok {
+		t.Errorf("quic-go gets a %T: only a *net.UDPConn has its fast paths (batched reads, GSO, ECN)", s.h3.conn)
+	}
+	if want := `h3=":` + strconv.Itoa(port) + `"; ma=86400`; len(s.altSvc) != 1 || s.altSvc[0] != want {
+		t.Errorf("Alt-Svc %q, want %q", s.altSvc, want)
+	}
+
+	tr := &http3.Transport{TLSClientConfig: trusting(certFile)}
+	defer tr.Close()
+	r, err := (&http.Client{Transport: tr}).Get("https://127.0.0.1:" + strconv.Itoa(port) + "/static/f.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.Proto != "HTTP/3.0" || string(body) != "file" {
+		t.Errorf("got %s %q", r.Proto, body)
+	}
+}
+
+// HTTP/3 asks for client certificates as TCP does (ssl_cert_reqs): with
+// "required", a client without one is refused in the handshake.
+func TestHTTP3ClientCertificates(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f.txt"), []byte("file"), 0o644)
+	certFile, keyFile := writeKeyPair(t, dir, "srv")
+	cliCert, cliKey := writeKeyPair(t, dir, "cli")
+	s, _ := startServer(t, config{tls: tlsOptions{certFile: certFile, keyFile: keyFile, caFile: cliCert, clientAuth: 2}, http3: h3Options{enabled: true, bind: "127.0.0.1:0"}}, dir)
+	url := "https://127.0.0.1:" + strconv.Itoa(s.http3Port()) + "/static/f.txt"
+
+	get := func(cfg *tls.Config) (*http.Response, error) {
+		tr := &http3.Transport{TLSClientConfig: cfg}
+		defer tr.Close()
+		r, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(url)
+		if err == nil {
+			io.ReadAll(r.Body)
+			r.Body.Close()
+		}
+		return r, err
+	}
+	if _, err := get(trusting(certFile)); err == nil {
+		t.Error("a client without a certificate was served")
+	}
+	cfg := trusting(certFile)
+	cfg.Certificates = []tls.Certificate{must(tls.LoadX509KeyPair(cliCert, cliKey))}
+	r, err := get(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.StatusCode != 200 || r.Proto != "HTTP/3.0" {
+		t.Errorf("with a certificate: %s %s", r.Proto, r.Status)
 	}
 }

@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from . import (__version__, _address, _control, _logging, _options,
                _supervisor, _systemd, asgi)
-from . import _config, _reload
+from . import _config, _http3, _reload
 from .server import Server, _default_server
 from .wsgi import mount
 
@@ -287,6 +287,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if (policy.supervised or watch) and not _control.in_worker():
         # The supervisor does not import the app (a worker that cannot
         # import it fails the start): each worker runs this command again.
+        try:
+            _http3.check_supervised(options.get("http3_bind"))
+        except ValueError as exc:
+            raise _fail(_config.whence(str(exc), settings)) from None
         try:
             binds = options.get("bind")
             _supervisor.Supervisor(

@@ -15,14 +15,37 @@ from . import _address
 WANT_UDP_BUFFER = 7 << 20
 
 
-def url(bind: Optional[str], tcp: Optional[_address.Address]) -> str:
-    """``udp://127.0.0.1:8443``: http3_bind if given, else the host and
-    port of the first TCP listener, as go/http3.go's h3Address."""
-    if bind:
-        return "udp://" + bind
-    if tcp is None:
+def url(bind: Optional[str], tcp: Optional[_address.Address],
+        port: int = 0) -> str:
+    """``udp://127.0.0.1:8443``: the host of http3_bind if given, else of
+    the first TCP listener, as go/http3.go's h3Address, with port, the
+    UDP port Go bound (the one the OS picked for port 0); without it
+    (not listening yet), the port configured."""
+    try:
+        where = _address.parse(bind) if bind else tcp
+    except ValueError:  # not checked yet: listen will say what is wrong
+        return f"udp://{bind}"
+    if where is None or where.kind != "tcp":
         return "udp://?"
-    return tcp.url("udp")
+    if port:
+        where = _address.tcp(where.host, port)
+    return where.url("udp")
+
+
+def check_supervised(bind: Optional[str]) -> None:
+    """ValueError if http3_bind asks the OS for a port (port 0) where
+    worker processes serve: each would bind a UDP port of its own, and a
+    replaced worker another, where TCP's port 0 is bound once by the
+    supervisor and its socket shared."""
+    try:
+        where = _address.parse(bind) if bind else None
+    except ValueError:
+        return  # listen says what is wrong
+    if where is not None and where.kind == "tcp" and where.port == 0:
+        raise ValueError(
+            f"http3_bind {bind!r}: port 0 cannot be shared by worker "
+            f"processes (workers, max_requests, max_rss or reload); give "
+            f"a port, or leave http3_bind out to share the TCP port")
 
 
 # Linux's SO_RCVBUFFORCE and SO_SNDBUFFORCE, which quic-go tries when the

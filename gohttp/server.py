@@ -79,8 +79,8 @@ class Server:
       suites).  ``http2_cleartext=True`` serves HTTP/2 with prior
       knowledge (h2c) without TLS.
     - HTTP/3: ``http3=True`` (with TLS) also serves HTTP/3 over QUIC on
-      UDP at the TCP port (``http3_bind="HOST:PORT"`` elsewhere), and
-      says so with ``Alt-Svc`` on HTTP/1.1 and HTTP/2 responses;
+      UDP at the TCP port (``http3_bind="HOST:PORT"`` elsewhere; port
+      0 picks one, which ``http3_url`` says), and says so with ``Alt-Svc`` on HTTP/1.1 and HTTP/2 responses;
       ``http3_0rtt=True`` accepts replayable 0-RTT requests.
     - limits: ``max_body_bytes`` (413 beyond it), ``max_connections``
       (more clients wait to be accepted).
@@ -473,6 +473,7 @@ class Server:
                 raise ServerStateError("run(workers=...) needs a server "
                                        "not yet started: the workers "
                                        "listen, not the supervisor")
+            _http3.check_supervised(self._options["http3_bind"])
             _supervisor.Supervisor(
                 policy, app_name=app_name,
                 shutdown_timeout=self.shutdown_timeout,
@@ -681,7 +682,8 @@ class Server:
             return None
         return _http3.url(self._options["http3_bind"],
                           next((a for a in self._bound() if a.kind == "tcp"),
-                               None))
+                               None),
+                          self._core.http3_port if self._started else 0)
 
     @property
     def serving(self) -> bool:

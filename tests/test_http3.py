@@ -74,19 +74,32 @@ def echo(w, req):
     w.write(req.body)
 
 
+# An app's own Alt-Svc, which the server leaves as it is.
+OWN_ALT_SVC = 'h3=":443"; ma=60'
+
+
+def own_alt_svc(w, req):
+    w.header.set("Alt-Svc", OWN_ALT_SVC)
+
+
 def wsgi_app(environ, start_response):
     body = environ["SERVER_PROTOCOL"].encode()
     # A hop-by-hop field HTTP/3 forbids: the server leaves it out.
-    start_response("200 OK", [("Content-Type", "text/plain"),
-                              ("Connection", "close")])
+    headers = [("Content-Type", "text/plain"), ("Connection", "close")]
+    if environ["PATH_INFO"].endswith("own-alt-svc"):
+        headers.append(("Alt-Svc", OWN_ALT_SVC))
+    start_response("200 OK", headers)
     return [body]
 
 
 async def asgi_app(scope, receive, send):
     if scope["type"] != "http":
         return
+    headers = [(b"content-type", b"text/plain")]
+    if scope["path"].endswith("own-alt-svc"):
+        headers.append((b"alt-svc", OWN_ALT_SVC.encode()))
     await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain")]})
+                "headers": headers})
     await send({"type": "http.response.body",
                 "body": scope["http_version"].encode()})
 
@@ -98,6 +111,7 @@ def serving_all(cert, key):
     srv = gohttp.Server("127.0.0.1", 0, certfile=cert, keyfile=key,
                         http3=True, shutdown_timeout=5.0)
     srv.handle("/proto", proto)
+    srv.handle("/own-alt-svc", own_alt_svc)
     srv.handle("POST /echo", echo)
     srv.mount_wsgi("/wsgi/", wsgi_app)
     srv.mount_asgi("/asgi/", asgi_app, lifespan="off")
@@ -207,12 +221,17 @@ def test_alt_svc_on_tcp_responses(h3_server, key_pair):
     pool = urllib3.PoolManager(ca_certs=str(key_pair.cert), retries=False,
                                timeout=TIMEOUT)
     port = h3_server.address[1]
-    # A Python handler, a WSGI app that sets its own headers, and a 404
-    # Go answers alone: all advertise HTTP/3.
-    for path in ("/proto", "/wsgi/", "/nothing-here"):
+    # A Python handler, WSGI and ASGI apps that set their own headers,
+    # and a 404 Go answers alone: all advertise HTTP/3.
+    for path in ("/proto", "/wsgi/", "/asgi/", "/nothing-here"):
         r = pool.request("GET", h3_server.url + path)
         assert r.headers["Alt-Svc"] == f'h3=":{port}"; ma=86400', path
     assert pool.request("GET", h3_server.url + "/proto").data == b"HTTP/1.1"
+    # An app's own Alt-Svc (a port mapped elsewhere, another max-age,
+    # "clear") is sent as it is.
+    for path in ("/own-alt-svc", "/wsgi/own-alt-svc", "/asgi/own-alt-svc"):
+        r = pool.request("GET", h3_server.url + path)
+        assert r.headers.getlist("Alt-Svc") == [OWN_ALT_SVC], path
     pool.clear()
 
 
@@ -231,20 +250,37 @@ def test_limits_apply(make_server, key_pair, h3client):
     assert huge["status"] != 200  # quic-go refuses the headers
 
 
-def test_http3_bind_elsewhere(make_server, key_pair, h3client):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        udp_port = s.getsockname()[1]
+def test_http3_bind_elsewhere_at_port_0(make_server, key_pair, h3client):
+    # Port 0: the OS picks a UDP port, which http3_url and the Alt-Svc
+    # header report, as url does for TCP.
     srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
-                      http3=True, http3_bind=f"127.0.0.1:{udp_port}")
+                      http3=True, http3_bind="127.0.0.1:0")
     srv.handle("/proto", proto)
+    udp_port = int(srv.http3_url.rsplit(":", 1)[1])
+    assert udp_port not in (0, srv.port)
+    assert srv.http3_url == f"udp://127.0.0.1:{udp_port}"
     (r,) = h3get(h3client, f"https://127.0.0.1:{udp_port}/proto")
-    assert r["body"].startswith("HTTP/3")
+    assert r["status"] == 200 and r["body"].startswith("HTTP/3")
     pool = urllib3.PoolManager(ca_certs=str(key_pair.cert), retries=False,
                                timeout=TIMEOUT)
     tcp = pool.request("GET", srv.url + "/proto")
     assert tcp.headers["Alt-Svc"] == f'h3=":{udp_port}"; ma=86400'
     pool.clear()
+
+
+def test_http3_bind_port_0_refused_with_workers(subprocess_env, key_pair):
+    # Each worker would bind a UDP port of its own.
+    from test_cli import failure
+    tls = ["--certfile", str(key_pair.cert), "--keyfile", str(key_pair.key)]
+    code, err = failure(subprocess_env, "wsgi_apps.hello:app", "-b",
+                        "127.0.0.1:0", "--workers", "2", "--http3",
+                        "--http3-bind", "127.0.0.1:0", *tls)
+    assert code == 1 and "port 0 cannot be shared by worker" in err, err
+    srv = gohttp.Server("127.0.0.1", 0, certfile=key_pair.cert,
+                        keyfile=key_pair.key, http3=True,
+                        http3_bind="127.0.0.1:0")
+    with pytest.raises(ValueError, match="give a port"):
+        srv.run(workers=2)
 
 
 def test_http3_needs_tls():
@@ -287,7 +323,7 @@ def test_graceful_shutdown_lets_requests_finish(make_server, key_pair,
     assert results and results[0]["body"] == "finished", results
 
 
-def test_random_datagrams_do_no_harm(h3_server, h3client, key_pair):
+def test_random_datagrams_do_no_harm(h3_server, serves_on):
     host, port = h3_server.address
     rnd = random.Random(22)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -297,12 +333,7 @@ def test_random_datagrams_do_no_harm(h3_server, h3client, key_pair):
         # Long-header-looking and short-header-looking garbage.
         for first in (0xC0, 0xC3, 0x40, 0x00):
             s.sendto(bytes([first]) + rnd.randbytes(1300), (host, port))
-    (r,) = h3get(h3client, h3_server.url + "/proto")
-    assert r["body"].startswith("HTTP/3")
-    tcp = urllib3.PoolManager(ca_certs=str(key_pair.cert), retries=False,
-                              timeout=TIMEOUT)
-    assert tcp.request("GET", h3_server.url + "/proto").status == 200
-    tcp.clear()
+    serves_on(h3_server)
 
 
 def test_workers_each_serve_http3(subprocess_env, key_pair, h3client):
@@ -354,6 +385,34 @@ def assert_quiet(capfd: pytest.CaptureFixture[str],
         assert word not in err, err
 
 
+@pytest.fixture
+def fault_server(make_server, key_pair):
+    """fault_server(**options) -> a started HTTP/3 server serving GET
+    /proto, shut down after the test."""
+    def make(**options: Any) -> gohttp.Server:
+        srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
+                          http3=True, **options)
+        srv.handle("/proto", proto)
+        return srv
+    return make
+
+
+@pytest.fixture
+def serves_on(h3client, key_pair, capfd, caplog):
+    """serves_on(srv), the end of each fault test: the server still
+    answers over HTTP/3 and TCP, stops, and logged nothing alarming."""
+    def check(srv: gohttp.Server) -> None:
+        (r,) = h3get(h3client, srv.url + "/proto")
+        assert r["status"] == 200 and r["body"] == "HTTP/3.0", r
+        tcp = urllib3.PoolManager(ca_certs=str(key_pair.cert), retries=False,
+                                  timeout=TIMEOUT)
+        assert tcp.request("GET", srv.url + "/proto").data == b"HTTP/1.1"
+        tcp.clear()
+        srv.shutdown()
+        assert_quiet(capfd, caplog)
+    return check
+
+
 def uploads(srv: gohttp.Server) -> tuple[threading.Semaphore, list[str]]:
     """Adds POST /upload, which reads the whole body; returns a semaphore
     released as each request enters and the list of how each read ended."""
@@ -371,24 +430,20 @@ def uploads(srv: gohttp.Server) -> tuple[threading.Semaphore, list[str]]:
     return entered, ended
 
 
-def test_unfinished_streams_do_not_hold_shutdown(key_pair, h3client, capfd,
-        caplog):
+def test_unfinished_streams_do_not_hold_shutdown(fault_server, h3client,
+                                                 capfd, caplog):
     # Three requests whose bodies never finish, from a client that stays
     # connected: the server serves others meanwhile, and its shutdown
     # ends them at shutdown_timeout rather than waiting for their bodies.
-    srv = gohttp.Server("127.0.0.1", 0, certfile=key_pair.cert,
-                        keyfile=key_pair.key, http3=True,
-                        shutdown_timeout=0.3)
-    srv.handle("/proto", proto)
+    srv = fault_server(shutdown_timeout=0.3)
     entered, ended = uploads(srv)
-    srv.start()
     client = fault(h3client, "stall", srv.url + "/upload", 3,
                    stdin=subprocess.PIPE)
     try:
         for _ in range(3):
             assert entered.acquire(timeout=TIMEOUT)
         (r,) = h3get(h3client, srv.url + "/proto")
-        assert r["body"].startswith("HTTP/3")
+        assert r["body"] == "HTTP/3.0"
         stopper = threading.Thread(target=srv.shutdown)
         stopper.start()
         stopper.join(TIMEOUT)
@@ -397,18 +452,14 @@ def test_unfinished_streams_do_not_hold_shutdown(key_pair, h3client, capfd,
     finally:
         client.kill()
         client.communicate()
-        srv.shutdown()
     assert_quiet(capfd, caplog)
 
 
-def test_client_that_vanishes(make_server, key_pair, h3client, capfd,
-        caplog):
+def test_client_that_vanishes(fault_server, h3client, serves_on):
     # A client gone mid-body without a CONNECTION_CLOSE (killed, or off
     # the network): QUIC's idle timeout (idle_timeout) ends its
     # connection, and the handler's read with it.
-    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
-                      http3=True, idle_timeout=0.5)
-    srv.handle("/proto", proto)
+    srv = fault_server(idle_timeout=0.5)
     entered, ended = uploads(srv)
     client = fault(h3client, "stall", srv.url + "/upload",
                    stdin=subprocess.PIPE)
@@ -420,20 +471,14 @@ def test_client_that_vanishes(make_server, key_pair, h3client, capfd,
     while not ended and time.monotonic() < deadline:
         time.sleep(0.05)
     assert ended == ["OSError"]
-    (r,) = h3get(h3client, srv.url + "/proto")
-    assert r["body"].startswith("HTTP/3")
-    srv.shutdown()
-    assert_quiet(capfd, caplog)
+    serves_on(srv)
 
 
-def test_more_streams_than_allowed(make_server, key_pair, h3client, capfd,
-        caplog):
+def test_more_streams_than_allowed(fault_server, h3client, serves_on):
     # A connection may have 100 requests in flight (h3MaxStreams, as
     # HTTP/2's limit): quic-go's client cannot open the 101st stream
     # until one ends, so 250 requests at once wait their turn.
-    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
-                      http3=True)
-    srv.handle("/proto", proto)
+    srv = fault_server()
     proc = subprocess.run([str(h3client), "-fault", "streams", "-n", "250",
                            srv.url + "/proto"], capture_output=True,
                           text=True, timeout=TIMEOUT * 2)
@@ -442,34 +487,26 @@ def test_more_streams_than_allowed(make_server, key_pair, h3client, capfd,
     assert r["opened"] == 100, r
     assert "too many open streams" in r["limit_error"], r
     assert r["statuses"] == {"200": 250}, r
-    srv.shutdown()
-    assert_quiet(capfd, caplog)
+    serves_on(srv)
 
 
-def test_oversized_headers(make_server, key_pair, h3client, capfd,
-        caplog):
+def test_oversized_headers(fault_server, h3client, serves_on):
     # Beyond max_header_bytes quic-go answers 431, as net/http does over
     # HTTP/1.1 and HTTP/2, and the connection serves on.
-    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
-                      http3=True, max_header_bytes=4096)
-    srv.handle("/proto", proto)
+    srv = fault_server(max_header_bytes=4096)
     results = h3get(h3client, srv.url + "/proto", srv.url + "/proto",
                     srv.url + "/proto", headers=("X-Big: " + "h" * 20_000,),
                     check=False)
     assert [r["status"] for r in results] == [431, 431, 431], results
-    (r,) = h3get(h3client, srv.url + "/proto")
-    assert r["body"].startswith("HTTP/3")
-    srv.shutdown()
-    assert_quiet(capfd, caplog)
+    serves_on(srv)
 
 
-def test_connection_migration(make_server, key_pair, h3client, capfd,
-        caplog):
+def test_connection_migration(fault_server, h3client, serves_on):
     # The client moves its connection to a new UDP port mid-connection
     # (quic-go's Conn.AddPath, then Probe and Switch): the server
     # validates the new path and answers there, on the same connection.
-    srv = make_server(certfile=key_pair.cert, keyfile=key_pair.key,
-                      http3=True)
+    srv = fault_server()
+
     def addr(w, req):
         w.write(req.remote_addr)
 
@@ -483,10 +520,7 @@ def test_connection_migration(make_server, key_pair, h3client, capfd,
     assert old != new
     assert r["bodies"][0] == f"127.0.0.1:{old}", r
     assert r["bodies"][1].startswith("127.0.0.1:"), r
-    (r,) = h3get(h3client, srv.url + "/addr")
-    assert r["status"] == 200
-    srv.shutdown()
-    assert_quiet(capfd, caplog)
+    serves_on(srv)
 
 
 def test_banner_names_http3(subprocess_env, key_pair):
@@ -510,19 +544,32 @@ def test_metrics_and_access_log_say_h3(make_server, key_pair, h3client,
                       http3=True, metrics_bind="127.0.0.1:0",
                       access_log=str(log), shutdown_timeout=0.2)
     srv.handle("/proto", proto)
+    srv.handle("POST /echo", echo)
     entered, _ = uploads(srv)
-    h3get(h3client, *[srv.url + "/proto"] * 3)
     http = urllib3.PoolManager(ca_certs=str(key_pair.cert), retries=False,
                                timeout=TIMEOUT)
+    m0 = scrape(http, srv)
+    h3get(h3client, *[srv.url + "/proto"] * 3)
+    (r,) = h3get(h3client, srv.url + "/echo", method="POST",
+                 data="b" * 50_000)
+    assert r["status"] == 200
     assert http.request("GET", srv.url + "/proto").status == 200
+    m1 = scrape(http, srv)
+    # The bytes of QUIC packets, quic-go's count: 50 kB each way here.
+    for name in ("gohttp_received_bytes_total", "gohttp_sent_bytes_total"):
+        assert value(m1, name) - value(m0, name) > 50_000, name
     client = fault(h3client, "stall", srv.url + "/upload",
                    stdin=subprocess.PIPE)
     try:
         assert entered.acquire(timeout=TIMEOUT)
         m = scrape(http, srv)
+        # A connection still open counts too: at least its first packet,
+        # which QUIC pads to 1200 bytes.
+        assert value(m, "gohttp_received_bytes_total") \
+            - value(m1, "gohttp_received_bytes_total") >= 1200
         assert value(m, "gohttp_connections_open", protocol="h3") == 1
         assert value(m, "gohttp_requests_by_protocol_total",
-                     protocol="h3") == 3
+                     protocol="h3") == 4
         assert value(m, "gohttp_requests_by_protocol_total",
                      protocol="http/1.1") == 1
         assert value(m, "gohttp_connections_accepted_total") >= 3

@@ -273,8 +273,10 @@ func (c *call) writeHeaderAs(code int, headers []byte, size, held int64) error {
 	c.closing = len(conn) > 0 && conn[0] == "close"
 	if c.r.ProtoMajor == 3 {
 		dropHopHeaders(h)
-	} else if _, own := h["Alt-Svc"]; !own && c.altSvc != nil && codeIsFinal(code) {
-		h["Alt-Svc"] = c.altSvc // an app's own (another port, "clear") wins
+	} else if c.altSvc != nil && codeIsFinal(code) {
+		if _, own := h["Alt-Svc"]; !own { // an app's own (another port, "clear") wins
+			h["Alt-Svc"] = c.altSvc
+		}
 	}
 	c.w.WriteHeader(code)
 	if codeIsFinal(code) {

@@ -20,7 +20,7 @@ timers, `sysmon`, the background scavenger and GC cycles, and gohttp's
 more per request than at real speed.  So each dump is printed as its
 total, its Ir outside `runtime.*` (self Ir of every function not in
 package runtime or internal/runtime: net/http, gohttp's Go and C,
-CPython, libc), which repeats to about 0.5%, the `runtime.*` rest, and
+CPython, libc), which repeats to about ±1%, the `runtime.*` rest, and
 the inclusive Ir of gohttp's C entry points (`gohttp_dispatch` for every
 handler call, `gohttp_wsgi_run` for WSGI), which repeat to a few
 instructions.  `GOGC=off` (passed through to the server) keeps GC cycles

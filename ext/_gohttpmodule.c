@@ -310,6 +310,10 @@ gohttp_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ResponseWriterType);
     Py_VISIT(st->spare_writer);
     Py_VISIT(st->spare_request);
+    Py_VISIT(st->spare_headers);
+    for (int i = 0; i < st->nspare_lists; i++) {
+        Py_VISIT(st->spare_lists[i]);
+    }
     Py_VISIT(st->HeadersType);
     Py_VISIT(st->WSGIAppType);
     Py_VISIT(st->StartResponseType);
@@ -335,6 +339,11 @@ gohttp_clear(PyObject *module)
     Py_CLEAR(st->RequestType);
     Py_CLEAR(st->spare_writer);
     Py_CLEAR(st->spare_request);
+    Py_CLEAR(st->spare_headers);
+    while (st->nspare_lists > 0) {
+        Py_CLEAR(st->spare_lists[--st->nspare_lists]);
+    }
+    gohttp_checked_clear(&st->checked);
     Py_CLEAR(st->ResponseWriterType);
     Py_CLEAR(st->HeadersType);
     Py_CLEAR(st->WSGIAppType);

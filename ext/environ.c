@@ -32,6 +32,12 @@ static const char *const key_names[GOHTTP_WSGI_NKEYS] = {
     [GOHTTP_WSGI_HTTP_HOST] = "HTTP_HOST",
     [GOHTTP_WSGI_CONTENT_TYPE] = "CONTENT_TYPE",
     [GOHTTP_WSGI_CONTENT_LENGTH] = "CONTENT_LENGTH",
+    [GOHTTP_WSGI_HTTPS] = "HTTPS",
+    [GOHTTP_WSGI_SSL_PROTOCOL] = "SSL_PROTOCOL",
+    [GOHTTP_WSGI_SSL_CIPHER] = "SSL_CIPHER",
+    [GOHTTP_WSGI_SSL_TLS_SNI] = "SSL_TLS_SNI",
+    [GOHTTP_WSGI_SSL_CLIENT_VERIFY] = "SSL_CLIENT_VERIFY",
+    [GOHTTP_WSGI_SSL_CLIENT_CERT] = "SSL_CLIENT_CERT",
 };
 
 /* A string literal and its length. */
@@ -418,15 +424,15 @@ set_remembered(gohttp_state *st, PyObject *env, PyObject *base,
 
 /* ---- TLS: mod_ssl's names ---------------------------------------------- */
 
-/* Set env[name] to the latin-1 str of s[:n]. */
+/* Set env[key] (an interned key, made once) to the latin-1 str of s[:n]. */
 static int
-set_named(PyObject *env, const char *name, const char *s, Py_ssize_t n)
+set_named(PyObject *env, PyObject *key, const char *s, Py_ssize_t n)
 {
     PyObject *value = PyUnicode_DecodeLatin1(s, n, NULL);
     if (value == NULL) {
         return -1;
     }
-    int rc = PyDict_SetItemString(env, name, value);
+    int rc = PyDict_SetItem(env, key, value);
     Py_DECREF(value);
     return rc;
 }
@@ -478,23 +484,27 @@ gohttp_pem_certificate(const unsigned char *der, Py_ssize_t n)
  * the client sent a certificate, which Go then verified.  A cleartext
  * request costs nothing here: the caller checks the span's size. */
 static int
-add_tls(PyObject *env, const char *span, Py_ssize_t size)
+add_tls(gohttp_state *st, PyObject *env, const char *span, Py_ssize_t size)
 {
+    PyObject **key = st->wsgi_key;
     gohttp_tls_state tls;
     PyObject *pem = NULL;
     int rc = -1;
     (void)gohttp_tls_read(span, size, &tls);
     int verified = tls.chain < tls.chain_end;
-    if (set_named(env, "HTTPS", "on", 2) < 0
-        || set_named(env, "SSL_PROTOCOL", tls.name[GOHTTP_TLS_VERSION],
+    if (set_named(env, key[GOHTTP_WSGI_HTTPS], "on", 2) < 0
+        || set_named(env, key[GOHTTP_WSGI_SSL_PROTOCOL],
+                     tls.name[GOHTTP_TLS_VERSION],
                      tls.name_len[GOHTTP_TLS_VERSION]) < 0
-        || set_named(env, "SSL_CIPHER", tls.name[GOHTTP_TLS_CIPHER],
+        || set_named(env, key[GOHTTP_WSGI_SSL_CIPHER],
+                     tls.name[GOHTTP_TLS_CIPHER],
                      tls.name_len[GOHTTP_TLS_CIPHER]) < 0
         || (tls.name_len[GOHTTP_TLS_SERVER_NAME] > 0
-            && set_named(env, "SSL_TLS_SNI", tls.name[GOHTTP_TLS_SERVER_NAME],
+            && set_named(env, key[GOHTTP_WSGI_SSL_TLS_SNI],
+                         tls.name[GOHTTP_TLS_SERVER_NAME],
                          tls.name_len[GOHTTP_TLS_SERVER_NAME]) < 0)
-        || set_named(env, "SSL_CLIENT_VERIFY", verified ? "SUCCESS" : "NONE",
-                     verified ? 7 : 4) < 0) {
+        || set_named(env, key[GOHTTP_WSGI_SSL_CLIENT_VERIFY],
+                     verified ? "SUCCESS" : "NONE", verified ? 7 : 4) < 0) {
         goto done;
     }
     if (verified) {
@@ -503,7 +513,7 @@ add_tls(PyObject *env, const char *span, Py_ssize_t size)
         const char *leaf = gohttp_next_item(&p, &n);
         pem = gohttp_pem_certificate((const unsigned char *)leaf, n);
         if (pem == NULL
-            || PyDict_SetItemString(env, "SSL_CLIENT_CERT", pem) < 0) {
+            || PyDict_SetItem(env, key[GOHTTP_WSGI_SSL_CLIENT_CERT], pem) < 0) {
             goto done;
         }
     }
@@ -572,7 +582,7 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
         goto error;
     }
     s = span(req, data, GOHTTP_F_TLS, &n);
-    if (n > 0 && add_tls(env, s, n) < 0) {
+    if (n > 0 && add_tls(st, env, s, n) < 0) {
         goto error;
     }
     return env;   /* new reference */

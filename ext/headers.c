@@ -49,6 +49,9 @@ static unsigned char is_token[256];
 enum { NC_TOKEN = 1, NC_LOWER = 2, NC_UPPER = 4 };
 static unsigned char name_class[256], not_after[256];
 
+/* 1 for the characters a header value may not hold: CR, LF, NUL. */
+static unsigned char splits[256] = {['\r'] = 1, ['\n'] = 1, ['\0'] = 1};
+
 static void
 init_token_table(void)
 {
@@ -151,25 +154,115 @@ gohttp_canonical_key(PyObject *key)
                                                  : Py_NewRef(key);
 }
 
-PyObject *
-gohttp_header_key(PyObject *name)
+/* ---- names and values checked before (module.h, gohttp_checked) ------ */
+
+/* The slot of op in slots, or -1.  Eight compares: less than one
+ * classify() of a short name, and no two strs can evict each other, as
+ * they could in slots chosen by address. */
+static inline int
+checked_find(PyObject *const *slots, PyObject *op)
 {
+    for (int i = 0; i < GOHTTP_CHECKED_SLOTS; i++) {
+        if (slots[i] == op) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Borrowed: the canonical form of name, if name was checked before;
+ * else NULL. */
+static inline PyObject *
+checked_name(gohttp_state *st, PyObject *name)
+{
+#ifndef Py_GIL_DISABLED
+    int i = checked_find(st->checked.name, name);
+    if (i >= 0) {
+        return st->checked.canonical[i];
+    }
+#endif
+    return NULL;
+}
+
+/* Remember that name is a valid header name whose canonical form is
+ * canonical, in place of the oldest. */
+static inline void
+remember_name(gohttp_state *st, PyObject *name, PyObject *canonical)
+{
+#ifndef Py_GIL_DISABLED
+    int i = st->checked.next_name;
+    st->checked.next_name = (i + 1) % GOHTTP_CHECKED_SLOTS;
+    /* Dropping the slot's old strs runs no Python code. */
+    Py_XSETREF(st->checked.name[i], Py_NewRef(name));
+    Py_XSETREF(st->checked.canonical[i], Py_NewRef(canonical));
+#endif
+}
+
+/* 1 if value, an exact str, was found fit to send before. */
+static inline int
+checked_value(gohttp_state *st, PyObject *value)
+{
+#ifndef Py_GIL_DISABLED
+    return checked_find(st->checked.value, value) >= 0;
+#else
+    return 0;
+#endif
+}
+
+static inline void
+remember_value(gohttp_state *st, PyObject *value)
+{
+#ifndef Py_GIL_DISABLED
+    if (PyUnicode_CheckExact(value)) {
+        int i = st->checked.next_value;
+        st->checked.next_value = (i + 1) % GOHTTP_CHECKED_SLOTS;
+        Py_XSETREF(st->checked.value[i], Py_NewRef(value));
+    }
+#endif
+}
+
+void
+gohttp_checked_clear(gohttp_checked *checked)
+{
+    for (int i = 0; i < GOHTTP_CHECKED_SLOTS; i++) {
+        Py_CLEAR(checked->name[i]);
+        Py_CLEAR(checked->canonical[i]);
+        Py_CLEAR(checked->value[i]);
+    }
+}
+
+PyObject *
+gohttp_header_key(gohttp_state *st, PyObject *name)
+{
+    PyObject *canonical = checked_name(st, name);   /* borrowed */
+    if (canonical != NULL) {
+        return Py_NewRef(canonical);
+    }
     if (!PyUnicode_CheckExact(name)) {
         return NULL;
     }
     switch (classify(name)) {
     case NAME_CANONICAL:
-        return Py_NewRef(name);
+        canonical = Py_NewRef(name);
+        break;
     case NAME_TO_CANONICALIZE:
-        return to_canonical(name);
+        canonical = to_canonical(name);
+        break;
     default:
         return NULL;
     }
+    if (canonical != NULL) {
+        remember_name(st, name, canonical);
+    }
+    return canonical;
 }
 
 int
-gohttp_header_value_ok(PyObject *value)
+gohttp_header_value_ok(gohttp_state *st, PyObject *value)
 {
+    if (checked_value(st, value)) {
+        return 1;
+    }
     if (!PyUnicode_CheckExact(value) || PyUnicode_MAX_CHAR_VALUE(value) > 0xFF) {
         return 0;
     }
@@ -180,6 +273,7 @@ gohttp_header_value_ok(PyObject *value)
             return 0;
         }
     }
+    remember_value(st, value);
     return 1;
 }
 
@@ -198,8 +292,12 @@ lookup_key(PyObject *key)
 /* New reference: the key a change stores, or NULL with TypeError or
  * ValueError (an invalid name would never reach Go intact). */
 static PyObject *
-checked_key(PyObject *key)
+checked_key(gohttp_state *st, PyObject *key)
 {
+    PyObject *canonical = checked_name(st, key);   /* borrowed */
+    if (canonical != NULL) {
+        return Py_NewRef(canonical);
+    }
     if (!PyUnicode_Check(key)) {
         PyErr_Format(PyExc_TypeError, "header name must be str, not %.200s",
                      Py_TYPE(key)->tp_name);
@@ -207,21 +305,30 @@ checked_key(PyObject *key)
     }
     switch (classify(key)) {
     case NAME_CANONICAL:
-        return Py_NewRef(key);
+        canonical = Py_NewRef(key);
+        break;
     case NAME_TO_CANONICALIZE:
-        return to_canonical(key);
+        canonical = to_canonical(key);
+        break;
     default:
         PyErr_Format(PyExc_ValueError, "invalid header name %R: use "
                      "letters, digits and !#$%%&'*+-.^_`|~ only", key);
         return NULL;
     }
+    if (canonical != NULL && PyUnicode_CheckExact(key)) {
+        remember_name(st, key, canonical);
+    }
+    return canonical;
 }
 
 /* 0 if value may be sent as the value of header key, else -1 with
  * TypeError (not a str) or ValueError (CR, LF or NUL: response splitting). */
 static int
-check_value(PyObject *key, PyObject *value)
+check_value(gohttp_state *st, PyObject *key, PyObject *value)
 {
+    if (checked_value(st, value)) {
+        return 0;
+    }
     if (!PyUnicode_Check(value)) {
         PyErr_Format(PyExc_TypeError, "value of header %R must be str, not "
                      "%.200s: convert it with str()", key,
@@ -231,6 +338,18 @@ check_value(PyObject *key, PyObject *value)
     int kind = PyUnicode_KIND(value);
     const void *data = PyUnicode_DATA(value);
     Py_ssize_t n = PyUnicode_GET_LENGTH(value);
+    if (kind == PyUnicode_1BYTE_KIND) {
+        /* Branch-free, as classify: most values are latin-1 and clean. */
+        const Py_UCS1 *s = data;
+        unsigned char bad = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            bad |= splits[s[i]];
+        }
+        if (!bad) {
+            remember_value(st, value);
+            return 0;
+        }
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
         if (c == '\r' || c == '\n' || c == '\0') {
@@ -274,12 +393,73 @@ headers_over(PyTypeObject *tp, PyObject *map, int readonly)
 PyObject *
 gohttp_headers_new(gohttp_state *st)
 {
+    if (st->spare_headers != NULL) {
+        PyObject *spare = st->spare_headers;   /* empty: see below */
+        st->spare_headers = NULL;
+        return spare;   /* our reference moves to the caller */
+    }
     PyObject *map = PyDict_New(), *result = NULL;
     if (map != NULL) {
         result = headers_over(st->HeadersType, map, 0);
         Py_DECREF(map);
     }
     return result;   /* new reference */
+}
+
+#ifndef Py_GIL_DISABLED
+/* Keep list (a reference the caller gives up), a list of one value, with
+ * None for its value, for new_values; or let it go. */
+static void
+spare_list(gohttp_state *st, PyObject *list)
+{
+    /* Dropping the value may run Python code: look again after. */
+    Py_SETREF(((PyListObject *)list)->ob_item[0], Py_NewRef(Py_None));
+    if (st->nspare_lists < GOHTTP_SPARE_LISTS && Py_REFCNT(list) == 1
+        && PyList_GET_SIZE(list) == 1) {
+        st->spare_lists[st->nspare_lists++] = list;   /* ours moves there */
+        return;
+    }
+    Py_DECREF(list);
+}
+#endif
+
+/* A response's Headers no one else holds (nor its dict) is emptied and
+ * kept for the next gohttp_headers_new: two allocations and frees less per
+ * response that sets a header.  Free-threaded builds let it go, as they do
+ * the spare writer (response.c). */
+void
+gohttp_headers_done(gohttp_state *st, PyObject *headers)
+{
+#ifndef Py_GIL_DISABLED
+    HeadersObject *self = Headers_CAST(headers);
+    if (st->spare_headers == NULL && !self->readonly
+        && Py_REFCNT(headers) == 1 && Py_REFCNT(self->map) == 1) {
+        /* The one-value lists only the dict holds are kept too (see
+         * new_values), taken before the clear, emptied after it. */
+        PyObject *lists[GOHTTP_SPARE_LISTS], *key, *values;
+        Py_ssize_t pos = 0;
+        int n = 0;
+        while (n < GOHTTP_SPARE_LISTS - st->nspare_lists
+               && PyDict_Next(self->map, &pos, &key, &values)) {
+            if (PyList_CheckExact(values) && Py_REFCNT(values) == 1
+                && PyList_GET_SIZE(values) == 1) {
+                lists[n++] = Py_NewRef(values);
+            }
+        }
+        /* Clearing drops the values, which may run Python code (a
+         * __del__ of something stored through _map): look again after. */
+        PyDict_Clear(self->map);
+        for (int i = 0; i < n; i++) {
+            spare_list(st, lists[i]);
+        }
+        if (st->spare_headers == NULL && Py_REFCNT(headers) == 1
+            && Py_REFCNT(self->map) == 1 && PyDict_GET_SIZE(self->map) == 0) {
+            st->spare_headers = headers;   /* our reference moves there */
+            return;
+        }
+    }
+#endif
+    Py_DECREF(headers);
 }
 
 PyObject *
@@ -328,12 +508,13 @@ append_value(PyObject *map, PyObject *key, PyObject *value)
 static int
 add_checked(HeadersObject *self, PyObject *key, PyObject *value)
 {
-    PyObject *canonical = checked_key(key);
+    gohttp_state *st = PyType_GetModuleState(Py_TYPE(self));
+    PyObject *canonical = checked_key(st, key);
     if (canonical == NULL) {
         return -1;
     }
     int rc = -1;
-    if (check_value(canonical, value) == 0) {
+    if (check_value(st, canonical, value) == 0) {
         Py_BEGIN_CRITICAL_SECTION(self);
         rc = append_value(self->map, canonical, value);
         Py_END_CRITICAL_SECTION();
@@ -687,6 +868,26 @@ headers_copy(PyObject *op, PyObject *unused)
 
 /* ---- writing --------------------------------------------------------------- */
 
+/* New reference: the list [value], one that gohttp_headers_done kept
+ * when there is one (an allocation and a free less), or NULL. */
+static PyObject *
+new_values(gohttp_state *st, PyObject *value)
+{
+    PyObject *values;
+#ifndef Py_GIL_DISABLED
+    if (st->nspare_lists > 0) {
+        values = st->spare_lists[--st->nspare_lists];
+        /* Its value is None: dropping it runs nothing. */
+        Py_SETREF(((PyListObject *)values)->ob_item[0], Py_NewRef(value));
+        return values;
+    }
+#endif
+    if ((values = PyList_New(1)) != NULL) {
+        PyList_SET_ITEM(values, 0, Py_NewRef(value));
+    }
+    return values;
+}
+
 /* Replace every value of key with value. */
 static int
 set_value(HeadersObject *self, PyObject *key, PyObject *value)
@@ -694,15 +895,15 @@ set_value(HeadersObject *self, PyObject *key, PyObject *value)
     if (check_writable(self) < 0) {
         return -1;
     }
-    PyObject *canonical = checked_key(key), *values = NULL;
+    gohttp_state *st = PyType_GetModuleState(Py_TYPE(self));
+    PyObject *canonical = checked_key(st, key), *values = NULL;
     int rc = -1;
-    if (canonical == NULL || check_value(canonical, value) < 0) {
+    if (canonical == NULL || check_value(st, canonical, value) < 0) {
         goto done;
     }
-    if ((values = PyList_New(1)) == NULL) {
+    if ((values = new_values(st, value)) == NULL) {
         goto done;
     }
-    PyList_SET_ITEM(values, 0, Py_NewRef(value));
     Py_BEGIN_CRITICAL_SECTION(self);
     rc = PyDict_SetItem(self->map, canonical, values);
     Py_END_CRITICAL_SECTION();

@@ -154,7 +154,8 @@ PyList_GetItemRef(PyObject *list, Py_ssize_t i)
 }
 #endif
 
-/* The environ keys wsgi.c sets for every request (environ.c). */
+/* The environ keys wsgi.c sets for every request, and those of requests
+ * over TLS, mod_ssl's (environ.c). */
 enum {
     GOHTTP_WSGI_REQUEST_METHOD, GOHTTP_WSGI_SCRIPT_NAME, GOHTTP_WSGI_PATH_INFO,
     GOHTTP_WSGI_QUERY_STRING, GOHTTP_WSGI_REQUEST_URI, GOHTTP_WSGI_RAW_URI,
@@ -162,6 +163,9 @@ enum {
     GOHTTP_WSGI_REMOTE_ADDR, GOHTTP_WSGI_REMOTE_PORT, GOHTTP_WSGI_INPUT,
     GOHTTP_WSGI_ERRORS, GOHTTP_WSGI_HTTP_HOST, GOHTTP_WSGI_CONTENT_TYPE,
     GOHTTP_WSGI_CONTENT_LENGTH,
+    GOHTTP_WSGI_HTTPS, GOHTTP_WSGI_SSL_PROTOCOL, GOHTTP_WSGI_SSL_CIPHER,
+    GOHTTP_WSGI_SSL_TLS_SNI, GOHTTP_WSGI_SSL_CLIENT_VERIFY,
+    GOHTTP_WSGI_SSL_CLIENT_CERT,
     GOHTTP_WSGI_NKEYS
 };
 
@@ -206,6 +210,20 @@ enum {
 #define GOHTTP_WSGI_NCOMMON_VALUES 12
 #define GOHTTP_WSGI_NCOMMON_HEADERS 21
 
+/* Response header names and values already checked, by identity
+ * (headers.c): a handler or app sets the same str objects, its literals,
+ * on every response.  Each slot holds a strong reference, so an address
+ * stands for its object for as long as it is there; a new one replaces
+ * the oldest.  GIL builds only. */
+#define GOHTTP_CHECKED_SLOTS 8
+typedef struct {
+    PyObject *name[GOHTTP_CHECKED_SLOTS];       /* a valid header name */
+    PyObject *canonical[GOHTTP_CHECKED_SLOTS];  /* and its canonical form */
+    PyObject *value[GOHTTP_CHECKED_SLOTS];      /* exact str, latin-1, no
+                                                   CR, LF or NUL */
+    int next_name, next_value;                  /* the oldest slots */
+} gohttp_checked;
+
 typedef struct {
     PyTypeObject *ServerType;
     PyTypeObject *RequestType;
@@ -213,6 +231,14 @@ typedef struct {
     PyObject *spare_writer;   /* a released ResponseWriter no one held, for
                                  the next request (response.c), or NULL */
     PyObject *spare_request;  /* a released Request, likewise (request.c) */
+    PyObject *spare_headers;  /* an emptied response Headers, likewise
+                                 (headers.c) */
+    gohttp_checked checked;   /* headers.c */
+#define GOHTTP_SPARE_LISTS 8
+    PyObject *spare_lists[GOHTTP_SPARE_LISTS];   /* [None] lists that the
+                                                    spare Headers' values
+                                                    were (headers.c) */
+    int nspare_lists;
     PyTypeObject *HeadersType;
     PyTypeObject *WSGIAppType;
     PyTypeObject *StartResponseType;
@@ -333,6 +359,10 @@ PyObject *gohttp_canonical_key(PyObject *key);              /* new reference */
 /* The n bytes of a valid header name s in canonical form, into out. */
 void gohttp_canonicalize(unsigned char *out, const unsigned char *s, size_t n);
 PyObject *gohttp_headers_new(gohttp_state *st);             /* new reference */
+/* Done with a response's headers, whose reference the caller gives up:
+ * kept, emptied, for the next gohttp_headers_new if no one else holds
+ * them. */
+void gohttp_headers_done(gohttp_state *st, PyObject *headers);
 int gohttp_headers_init_state(gohttp_state *st);
 void gohttp_headers_clear_state(gohttp_state *st);
 /* New reference: read-only Headers over map, which it takes a reference
@@ -344,8 +374,9 @@ PyObject *gohttp_headers_map(PyObject *headers);
  * a new reference, or NULL (no exception set) unless name is an exact str
  * that is a valid header name; and 1 if value is an exact str Go can send
  * as it is (latin-1, no CR, LF or NUL), else 0. */
-PyObject *gohttp_header_key(PyObject *name);
-int gohttp_header_value_ok(PyObject *value);
+PyObject *gohttp_header_key(gohttp_state *st, PyObject *name);
+int gohttp_header_value_ok(gohttp_state *st, PyObject *value);
+void gohttp_checked_clear(gohttp_checked *checked);
 
 /* response.c */
 /* New reference.  reply and reply_buf are borrowed from Go until

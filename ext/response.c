@@ -105,7 +105,11 @@ gohttp_response_done(PyObject *op)
     if (st->spare_writer == NULL && Py_REFCNT(op) == 1) {
         /* Dropping the header may run Python code (a __del__) that lets
          * another request in, which may spare its own: look again. */
-        Py_CLEAR(Response_CAST(op)->header);
+        PyObject *header = Response_CAST(op)->header;
+        Response_CAST(op)->header = NULL;
+        if (header != NULL) {
+            gohttp_headers_done(st, header);
+        }
         if (st->spare_writer == NULL) {
             st->spare_writer = op;   /* our reference moves there */
             return;

@@ -613,7 +613,8 @@ pack_pair(packed_headers *out, PyObject *key, PyObject *value)
  * adapter would send them.  1 if they were all plain, with *declared set
  * to their Content-Length (-1 if none); 0 at the first doubt. */
 static int
-plain_header_items(packed_headers *out, PyObject *headers, int64_t *declared)
+plain_header_items(gohttp_state *st, packed_headers *out, PyObject *headers,
+                   int64_t *declared)
 {
     Py_ssize_t n = PySequence_Fast_GET_SIZE(headers);
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -622,10 +623,10 @@ plain_header_items(packed_headers *out, PyObject *headers, int64_t *declared)
             return 0;
         }
         PyObject *value = PyTuple_GET_ITEM(item, 1);
-        if (!gohttp_header_value_ok(value)) {
+        if (!gohttp_header_value_ok(st, value)) {
             return 0;
         }
-        PyObject *key = gohttp_header_key(PyTuple_GET_ITEM(item, 0));
+        PyObject *key = gohttp_header_key(st, PyTuple_GET_ITEM(item, 0));
         if (key == NULL) {
             return 0;
         }
@@ -655,7 +656,8 @@ plain_header_items(packed_headers *out, PyObject *headers, int64_t *declared)
  * change meanwhile (another of its threads), and its items with it.
  * -1 with an exception set if that tuple cannot be made. */
 static int
-plain_headers(packed_headers *out, PyObject *headers, int64_t *declared)
+plain_headers(gohttp_state *st, packed_headers *out, PyObject *headers,
+              int64_t *declared)
 {
     *declared = -1;
     out->size = 0;
@@ -666,7 +668,7 @@ plain_headers(packed_headers *out, PyObject *headers, int64_t *declared)
     if (items == NULL) {
         return -1;
     }
-    int rc = plain_header_items(out, items, declared);
+    int rc = plain_header_items(st, out, items, declared);
     Py_DECREF(items);
     return rc;
 }
@@ -693,7 +695,8 @@ send_plain_items(StartResponseObject *sr, PyObject *result, int need_length)
         }
         total += PyBytes_GET_SIZE(chunks[i]);
     }
-    int plain = plain_headers(&headers, sr->headers, &declared);
+    int plain = plain_headers(sr->wsgi->state, &headers, sr->headers,
+                              &declared);
     int discard = !gohttp_code_allows_body(code);
     if (plain <= 0 || (declared >= 0 && declared != total && !discard)) {
         return plain < 0 ? -1 : 0;   /* a mistake, or a body at odds with

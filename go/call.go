@@ -228,6 +228,22 @@ func (c *call) writeHeader(code int, headers []byte) error {
 // size bytes (-1: unknown yet), declared as its Content-Length unless
 // the headers declare one or the response has no body.
 func (c *call) writeHeaderSized(code int, headers []byte, size int64) error {
+	return c.writeHeaderAs(code, headers, size, -1)
+}
+
+// netHTTPBuffered is how much of a body net/http's HTTP/1 server holds
+// before it writes (its bufferBeforeChunkingSize): a whole body that
+// fits, written by a handler that has returned, it counts itself, and
+// sends its Content-Length without a header map entry.
+const netHTTPBuffered = 2048
+
+// writeHeaderAs is writeHeaderSized, or with held >= 0, the start of a
+// response C held back: its whole body, held bytes, follows, and the
+// handler has returned.  A Content-Length that says just that is then
+// left to net/http's HTTP/1 server to count and send, as it does for a
+// Go handler's small response: one header fewer in the map it clones,
+// sorts and writes.
+func (c *call) writeHeaderAs(code int, headers []byte, size, held int64) error {
 	if c.wroteHeader {
 		return errState("the response has already started: headers and status can no longer change")
 	}
@@ -245,14 +261,22 @@ func (c *call) writeHeaderSized(code int, headers []byte, size int64) error {
 	if size >= 0 && c.headers.declared < 0 && codeAllowsBody(code) && c.r.Method != http.MethodHead {
 		h["Content-Length"] = []string{strconv.FormatInt(size, 10)}
 	}
+	if held >= 0 && held <= netHTTPBuffered && held == c.headers.declared && c.headers.bareLength &&
+		c.r.ProtoMajor == 1 && codeAllowsBody(code) && c.r.Method != http.MethodHead {
+		delete(h, "Content-Length")
+	}
 	if c.bodyBroken && codeIsFinal(code) {
 		h["Connection"] = []string{"close"}
 	}
-	c.closing = h.Get("Connection") == "close"
+	// Keys are canonical (C packs them so): no CanonicalMIMEHeaderKey.
+	conn := h["Connection"]
+	c.closing = len(conn) > 0 && conn[0] == "close"
 	if c.r.ProtoMajor == 3 {
 		dropHopHeaders(h)
-	} else if _, own := h["Alt-Svc"]; !own && c.altSvc != nil && codeIsFinal(code) {
-		h["Alt-Svc"] = c.altSvc // an app's own (another port, "clear") wins
+	} else if c.altSvc != nil && codeIsFinal(code) {
+		if _, own := h["Alt-Svc"]; !own { // an app's own (another port, "clear") wins
+			h["Alt-Svc"] = c.altSvc
+		}
 	}
 	c.w.WriteHeader(code)
 	if codeIsFinal(code) {
@@ -290,7 +314,7 @@ func (c *call) closeIfBroken(w http.ResponseWriter, started bool) {
 func (c *call) sendReply() {
 	headers := c.replyBuf[:c.reply.header_len]
 	body := c.replyBuf[c.reply.header_len : c.reply.header_len+c.reply.body_len]
-	if c.writeHeader(int(c.reply.status), headers) != nil {
+	if c.writeHeaderAs(int(c.reply.status), headers, -1, int64(len(body))) != nil {
 		return
 	}
 	if len(body) > 0 {
@@ -307,14 +331,14 @@ func (c *call) write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.written += int64(n)
 	switch {
+	case err == nil: // most writes: no errors.Is walk
+		return n, nil
 	case errors.Is(err, http.ErrBodyNotAllowed):
 		return n, errInvalid("%v: the status code or method does not allow one", err)
 	case errors.Is(err, http.ErrContentLength):
 		return n, errInvalid("%v: the body is longer than the Content-Length header says", err)
-	case err != nil:
-		return n, errClientGone
 	}
-	return n, nil
+	return n, errClientGone
 }
 
 // errClientGone is raised in Python as BrokenPipeError, an OSError.

@@ -30,6 +30,10 @@ type headerBlock struct {
 	values   [][]string // values[i] are keys[i]'s
 	hasDate  bool       // the last block sets Date
 	declared int64      // its Content-Length, as net/http reads it, or -1
+	// bareLength: the last block declares a Content-Length and neither
+	// Transfer-Encoding nor Trailer, so that net/http, counting a body
+	// itself, would send the same (call.go's writeHeaderAs).
+	bareLength bool
 }
 
 // maxKeptBlock is the largest header block a call remembers.
@@ -58,6 +62,9 @@ func (hb *headerBlock) set(h http.Header, block []byte) error {
 	}
 	_, hb.hasDate = h["Date"] // keys are canonical
 	hb.declared = declaredLength(h["Content-Length"])
+	_, te := h["Transfer-Encoding"]
+	_, trailer := h["Trailer"]
+	hb.bareLength = hb.declared >= 0 && len(h["Content-Length"]) == 1 && !te && !trailer
 	if len(block) <= maxKeptBlock {
 		hb.packed = append(buf[:0], block...)
 	}

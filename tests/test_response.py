@@ -309,6 +309,38 @@ def test_each_response_has_its_own_headers_on_one_connection(server, http):
         assert len(r.headers.getlist("Date")) == 1
 
 
+def test_w_header_starts_empty_and_a_kept_one_stays_the_handlers(
+        server, http):
+    # A response's Headers that no one kept is emptied and handed to the
+    # next request, and so are its one-value lists (ext/headers.c,
+    # gohttp_headers_done): each request must still see an empty w.header,
+    # and one a handler kept, or whose _map or a list of it kept, must
+    # keep its values.
+    kept = []
+
+    @server.route("/h")
+    def h(w, req):
+        assert len(w.header) == 0 and list(w.header) == []
+        w.header.set("X-Query", req.query)
+        w.header.add("X-Multi", "1")
+        if req.query == "keep":
+            kept.append(w.header)
+        elif req.query == "map":
+            kept.append(w.header._map)
+        elif req.query == "list":
+            kept.append(w.header._map["X-Query"])
+        w.write(b"ok")
+
+    for query in ["a", "b", "keep", "c", "map", "d", "list", "e", "f"]:
+        r = http.request("GET", f"{server.url}/h?{query}")
+        assert (r.status, r.data) == (200, b"ok")
+        assert r.headers["X-Query"] == query
+        assert r.headers.getlist("X-Multi") == ["1"]
+    assert dict(kept[0].multi_items()) == {"X-Query": "keep", "X-Multi": "1"}
+    assert kept[1] == {"X-Query": ["map"], "X-Multi": ["1"]}
+    assert kept[2] == ["list"]
+
+
 def test_header_changes_after_the_response_started_have_no_effect(
         server, fetch):
     @server.route("/h")

@@ -184,6 +184,32 @@ def test_content_length_from_the_app_is_honoured(serve_app):
     assert r.data == b"0123456789"
 
 
+@pytest.mark.parametrize("size", [0, 13, 2048, 2049, 4000])
+def test_a_held_reply_declares_its_content_length_once(serve_app, size):
+    # A held reply whose Content-Length says its whole body, up to 2 KiB,
+    # leaves it to net/http to count (go/call.go, writeHeaderAs): exactly
+    # one Content-Length must go out, for GET, HEAD and HTTP/1.0, and the
+    # connection must stay usable.
+    body = b"x" * size
+    server = serve_app(app_returning(
+        [body], headers=TEXT + [("Content-Length", str(size))]),
+        validate=False)
+    with connect(server.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+                     b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n"
+                     b"GET / HTTP/1.0\r\nHost: h\r\n\r\n")
+        reply = read_to_end(sock)
+    get, head, old = reply.split(b"HTTP/1.")[1:]
+    for response in (get, head, old):
+        headers = response.split(b"\r\n\r\n")[0].lower()
+        assert headers.count(b"content-length:") == 1
+        assert b"content-length: %d" % size in headers
+        assert b"transfer-encoding" not in headers
+    assert get.endswith(b"\r\n\r\n" + body)
+    assert head.endswith(b"\r\n\r\n")
+    assert old.endswith(b"\r\n\r\n" + body)
+
+
 def test_a_body_longer_than_its_content_length_is_cut(serve_app, wsgi_errors,
                                                       caplog):
     server = serve_app(app_returning(

@@ -27,6 +27,7 @@ Installs what it needs: wrk and ab (apt), the peers into bench/.venv
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import hashlib
 import http.client
@@ -1776,12 +1777,44 @@ def open_idle_connections(port: int, count: int) -> list[socket.socket]:
     return socks
 
 
+def closed_by_server(socks: list[socket.socket]) -> int:
+    """How many of socks the server has closed (or reset), by a peek that
+    does not wait."""
+    closed = 0
+    for sock in socks:
+        sock.setblocking(False)
+        try:
+            if sock.recv(1, socket.MSG_PEEK) == b"":
+                closed += 1
+        except BlockingIOError:
+            pass                  # open, nothing to read: idle
+        except OSError:
+            closed += 1
+    return closed
+
+
+def idle_kept_open(row: Row, keep: float) -> tuple[Row, dict[str, str]]:
+    """row, and the environment to add, with idle keep-alive connections
+    kept open keep seconds at least: gohttp's default idle_timeout (120 s)
+    and uvicorn's --timeout-keep-alive (5 s) would otherwise close them
+    before the settled reading, which would then see what closed
+    connections left, not idle ones.  The bench apps of gohttp read
+    BENCH_IDLE_TIMEOUT; pure Go's gohello has no idle timeout."""
+    if row.name == "uvicorn":
+        base = row.argv
+        return (dataclasses.replace(row, argv=lambda port: [
+            *base(port), "--timeout-keep-alive", f"{keep:.0f}"]), {})
+    return row, {"BENCH_IDLE_TIMEOUT": f"{keep:.0f}"}
+
+
 def idle_row(row: Row, args: argparse.Namespace) -> list[str]:
     """The row's RSS growth per idle connection: right after the burst,
     and args.idle_settle seconds later (Go's periodic GC and scavenger
-    have run by then)."""
+    have run by then).  The connections must still be open then: a server
+    that closed some fails the row."""
+    row, env = idle_kept_open(row, args.idle_settle + 120)
     server = Server(row, free_port(), [], BUILD / "logs" /
-                    f"idle-{row.name}.log")
+                    f"idle-{row.name}.log", extra_env=env)
     socks: list[socket.socket] = []
     try:
         for _ in range(200):
@@ -1793,6 +1826,10 @@ def idle_row(row: Row, args: argparse.Namespace) -> list[str]:
         burst = server.rss_mib()
         time.sleep(args.idle_settle)
         settled = server.rss_mib()
+        closed = closed_by_server(socks)
+        if closed:
+            raise RuntimeError(f"the server closed {closed:,} of the "
+                               f"connections within {args.idle_settle:g} s")
         per = [(mib - before) * 1024 / len(socks) for mib in (burst, settled)]
         log(f"  {row.name}: {per[0]:.1f} KiB, {per[1]:.1f} KiB settled")
         return [row.label, f"{before:.1f}", f"{per[0]:.1f}", f"{per[1]:.1f}"]
@@ -2179,9 +2216,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--idle-connections", type=int, default=5000,
                    help="connections of the --idle-memory run "
                         "(default 5,000)")
-    p.add_argument("--idle-settle", type=float, default=150,
+    p.add_argument("--idle-settle", type=float, default=260,
                    help="seconds --idle-memory waits before its second "
-                        "sample (default 150: Go forces a GC every 2 min)")
+                        "sample (default 260: Go forces a GC every 2 min, "
+                        "and returns what a GC freed after the next)")
     p.add_argument("--memory-requests", type=int, default=1_000_000,
                    help="requests of the --memory run (default 1,000,000)")
     p.add_argument("--requests", type=int, default=2000,

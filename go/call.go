@@ -70,26 +70,25 @@ var replyBufs = sync.Pool{New: func() any { return new(replyBuf) }}
 // dataKeep is the largest data block a call keeps for its next request.
 const dataKeep = 64 << 10
 
+// newCall makes a call with no data block yet: pack makes one as large as
+// its first request needs, so that a burst of requests waiting in the
+// lane holds blocks the size of their requests, not of a preset buffer.
 func newCall() *call {
 	c := &call{done: make(chan bool, 1)}
-	c.rearm()
 	c.handle = cgo.NewHandle(c)
 	return c
 }
 
-// rearm gives c the buffer a request needs, which shed took.
-func (c *call) rearm() {
-	c.data = make([]byte, 0, 1024)
-}
-
-// shed lets an idle call's buffer go, the last response's headers and
-// its ASGI state with it; getCall rearms it.
-func (c *call) shed() {
-	c.mu.Lock()
-	c.data = nil
-	c.headers = headerBlock{}
-	c.asgi = nil
-	c.mu.Unlock()
+// callOf returns the call h names, or nil if h names none: never one, or
+// one its server has let go (putCall), whose handle is deleted.
+func callOf(h cgo.Handle) (c *call) {
+	defer func() {
+		if recover() != nil { // Value panics on a deleted handle
+			c = nil
+		}
+	}()
+	c, _ = h.Value().(*call)
+	return c
 }
 
 // lookupCall returns the active call named by (h, generation), or an
@@ -98,9 +97,9 @@ func lookupCall(h C.uintptr_t, generation C.uint64_t) (*call, error) {
 	if h == 0 {
 		return nil, errFinished("invalid call handle")
 	}
-	c, ok := cgo.Handle(h).Value().(*call)
-	if !ok {
-		return nil, errFinished("invalid call handle")
+	c := callOf(cgo.Handle(h))
+	if c == nil {
+		return nil, errFinished("the request is finished: the response writer and request are valid only until the handler returns")
 	}
 	c.mu.Lock()
 	if !c.active || c.generation != uint64(generation) {
@@ -143,7 +142,7 @@ func (c *call) end(outcome C.gohttp_outcome) (started bool) {
 	c.active = false
 	c.w, c.r = nil, nil
 	if cap(c.data) > dataKeep {
-		c.data = make([]byte, 0, 1024)
+		c.data = nil // pack makes one the size of the next request
 	}
 	return started
 }
@@ -151,6 +150,9 @@ func (c *call) end(outcome C.gohttp_outcome) (started bool) {
 // pack lays the request out in c.data and describes it in c.req.
 func (c *call) pack(r *http.Request, names []string) {
 	b := c.data[:0]
+	if b == nil {
+		b = make([]byte, 0, packedSize(r, names))
+	}
 	put := func(field int, s string) {
 		c.req.field[field] = C.gohttp_span{off: C.uint32_t(len(b)), len: C.uint32_t(len(s))}
 		b = append(b, s...)
@@ -202,6 +204,23 @@ func (c *call) pack(r *http.Request, names []string) {
 	}
 	c.req.call = C.uintptr_t(c.handle)
 	c.req.generation = C.uint64_t(c.generation)
+}
+
+// packedSize is about how many bytes pack lays r out in: a new call's
+// data block is made that size.  It leaves room for an ASGI request's
+// local address (packLocalAddr); TLS state, rarer and larger, grows it.
+func packedSize(r *http.Request, names []string) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.URL.Path) + len(r.URL.RawQuery) +
+		len(r.Host) + len(r.Proto) + len(r.RemoteAddr) + len("https") + 64
+	for key, values := range r.Header {
+		for _, v := range values {
+			n += 8 + len(key) + len(v)
+		}
+	}
+	for _, name := range names {
+		n += 8 + len(name) + len(r.PathValue(name))
+	}
+	return n
 }
 
 // packLocalAddr adds local, the address the request came in on, to the

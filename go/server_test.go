@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -111,9 +112,11 @@ func TestServerListenChecksEverythingFirst(t *testing.T) {
 	}
 }
 
-// A burst of requests in flight at once leaves its calls behind, but only
-// keptCalls of them with buffers: the rest hold none until used again.
-func TestIdleCallsBeyondTheKeptOnesShedTheirBuffers(t *testing.T) {
+// A burst of requests in flight at once leaves keptCalls calls behind;
+// the rest are let go, their handles deleted, and a handle of one names
+// no call any more (C then gets RequestFinishedError), where a kept one
+// still does.
+func TestABurstKeepsOnlyKeptCalls(t *testing.T) {
 	s, err := newServer(1, false)
 	if err != nil {
 		t.Fatal(err)
@@ -126,20 +129,41 @@ func TestIdleCallsBeyondTheKeptOnesShedTheirBuffers(t *testing.T) {
 	for _, c := range burst {
 		s.putCall(c)
 	}
-	armed := 0
-	for _, c := range s.idle {
-		if c.data != nil {
-			armed++
+	if len(s.idle) != keptCalls {
+		t.Fatalf("%d idle calls kept, want %d", len(s.idle), keptCalls)
+	}
+	for i, c := range burst {
+		if got, kept := callOf(c.handle), i < keptCalls; (got == c) != kept || (got == nil) == kept {
+			t.Fatalf("call %d (kept: %v): its handle names %p, want %p", i, kept, got, c)
 		}
 		if c.replyBuf != nil {
 			t.Fatal("an idle call holds a reply buffer")
 		}
 	}
-	if armed != keptCalls {
-		t.Errorf("%d idle calls keep their buffers, want %d", armed, keptCalls)
+	if callOf(0) != nil {
+		t.Error("handle 0 names a call")
 	}
-	if c := s.getCall(); c.data == nil {
-		t.Error("getCall gave a call without its buffer")
+}
+
+// A new call's data block is the size of its first request, not a preset
+// buffer, and the block is kept for the next.
+func TestNewCallDataFitsItsRequest(t *testing.T) {
+	c := newCall()
+	defer c.handle.Delete()
+	if c.data != nil {
+		t.Fatal("a new call has a data block before its first request")
+	}
+	r := httptest.NewRequest("GET", "/a?b=c", nil)
+	r.Header.Set("User-Agent", "test")
+	c.begin(httptest.NewRecorder(), r, 0, nil)
+	if len(c.data) > cap(c.data) || cap(c.data) > 256 {
+		t.Fatalf("a %d-byte request got a %d-byte block", len(c.data), cap(c.data))
+	}
+	block := &c.data[:1][0]
+	c.end(0) // GOHTTP_HANDLED, with nothing held
+	c.begin(httptest.NewRecorder(), r, 0, nil)
+	if &c.data[:1][0] != block {
+		t.Error("the next request got a new block")
 	}
 }
 

@@ -197,6 +197,48 @@ def test_response_writer_after_return_without_any_use(server, fetch):
         kept[0].header
 
 
+def test_response_writers_kept_past_a_burst_raise(make_server):
+    """More requests at once than a server keeps calls for (64): the
+    calls let go after the burst name no request any more, so writers and
+    requests kept past their handlers raise RequestFinishedError whichever
+    call they had, and the server goes on serving."""
+    n = 80
+    server = make_server(max_handlers=n)
+    together = threading.Barrier(n, timeout=TIMEOUT)
+    kept = []
+
+    @server.route("/keep")
+    def keep(w, req):
+        kept.append((w, req))
+        together.wait()   # all n calls in use at once
+        w.write(b"kept")
+
+    socks = [connect(server.address) for _ in range(n)]
+    try:
+        for sock in socks:
+            sock.sendall(b"GET /keep HTTP/1.1\r\nHost: x\r\n"
+                         b"Connection: close\r\n\r\n")
+        for sock in socks:
+            assert read_to_end(sock).endswith(b"\r\n\r\nkept")
+    finally:
+        for sock in socks:
+            sock.close()
+    assert len(kept) == n
+    for w, req in kept:
+        with pytest.raises(gohttp.RequestFinishedError):
+            w.write(b"late")
+        with pytest.raises(gohttp.RequestFinishedError):
+            req.read()
+
+    @server.route("/after")
+    def after(w, req):
+        w.write(b"after")
+
+    pool = urllib3.PoolManager(retries=False, timeout=TIMEOUT)
+    assert pool.request("GET", server.url + "/after").data == b"after"
+    pool.clear()
+
+
 def test_request_after_return_raises(server, fetch):
     kept = []
 

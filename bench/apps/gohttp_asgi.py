@@ -4,9 +4,12 @@
 
 LOOP is "auto" (uvloop when installed, as uvicorn's default), "asyncio"
 or "uvloop".  Runs in the foreground until SIGTERM or Ctrl-C.
+BENCH_IDLE_TIMEOUT in the environment (seconds) replaces the idle_timeout
+default, as in gohttp_native.py.
 """
 
 import importlib
+import os
 import sys
 
 import gohttp
@@ -15,4 +18,7 @@ if __name__ == "__main__":
     module, _, name = sys.argv[1].partition(":")
     app = getattr(importlib.import_module(module), name or "app")
     loop = sys.argv[3] if len(sys.argv) > 3 else "auto"
-    gohttp.serve_asgi(app, host="127.0.0.1", port=int(sys.argv[2]), loop=loop)
+    idle = os.environ.get("BENCH_IDLE_TIMEOUT")
+    options = {"idle_timeout": float(idle)} if idle else {}
+    gohttp.serve_asgi(app, host="127.0.0.1", port=int(sys.argv[2]), loop=loop,
+                      **options)

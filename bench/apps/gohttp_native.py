@@ -5,9 +5,12 @@
 GET / answers the 13 bytes "Hello, world!" (text/plain); POST /echo sends
 the request body back.  Runs in the foreground until SIGTERM or Ctrl-C.
 --metrics counts every request for Prometheus (metrics_bind, on a port the
-OS picks), as a production server would.
+OS picks), as a production server would.  BENCH_IDLE_TIMEOUT in the
+environment, in seconds, replaces the idle_timeout default (120 s): the
+idle-connection run keeps its connections open longer than that.
 """
 
+import os
 import sys
 
 import gohttp
@@ -15,8 +18,11 @@ import gohttp
 METRICS = "--metrics" in sys.argv
 ARGS = [a for a in sys.argv if a != "--metrics"]
 
+IDLE = os.environ.get("BENCH_IDLE_TIMEOUT")
+OPTIONS = {"idle_timeout": float(IDLE)} if IDLE else {}
+
 srv = gohttp.Server(host="127.0.0.1", port=int(ARGS[1]),
-                    metrics_bind="127.0.0.1:0" if METRICS else None)
+                    metrics_bind="127.0.0.1:0" if METRICS else None, **OPTIONS)
 
 
 @srv.route("GET /")

@@ -305,9 +305,14 @@ func (a *asgiState) write(c *call, status int, headers, out []byte, final, finis
 		err = c.flush()
 	}
 	c.mu.Lock()
-	if out != nil {
+	if out != nil && err == nil {
 		a.spare = out[:0] // serve took it from a.out: free again
 	}
+	// After a failed write out is dropped, not kept as the spare: on an
+	// HTTP/2 stream the client reset, Write returns while the frame
+	// writer may still read it (writeLoans says more), and the spare is
+	// what the next send() of this call, maybe its next request's,
+	// writes into.
 	a.inflight = 0
 	// After a failed write nothing drains: a waiting send() learns that
 	// from disconnect, which needs wantWritten as it was.

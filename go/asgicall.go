@@ -290,11 +290,14 @@ func (a *asgiState) reclaim(c *call) {
 func (a *asgiState) write(c *call, status int, headers, out []byte, final, finished bool) {
 	var err error
 	if status != 0 {
-		size := int64(-1)
+		size, held := int64(-1), int64(-1)
 		if final {
 			size = int64(len(out) + a.takenSize) // the whole body is here
+			if finished && a.taken == nil {
+				held = size // written, then the handler returns
+			}
 		}
-		err = c.writeHeaderSized(status, headers, size)
+		err = c.writeHeaderAs(status, headers, size, held)
 	}
 	if err == nil && a.taken != nil {
 		err = a.writeLoans(c, out)

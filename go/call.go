@@ -257,10 +257,11 @@ func (c *call) writeHeaderSized(code int, headers []byte, size int64) error {
 const netHTTPBuffered = 2048
 
 // writeHeaderAs is writeHeaderSized, or with held >= 0, the start of a
-// response C held back: its whole body, held bytes, follows, and the
-// handler has returned.  A Content-Length that says just that is then
-// left to net/http's HTTP/1 server to count and send, as it does for a
-// Go handler's small response: one header fewer in the map it clones,
+// response whose whole body, held bytes, follows before the handler
+// returns (one C held back, an ASGI app's last body).  A Content-Length
+// that says just that, declared or known from size, is then left to
+// net/http's HTTP/1 server to count and send, as it does for a Go
+// handler's small response: one header fewer in the map it clones,
 // sorts and writes.
 func (c *call) writeHeaderAs(code int, headers []byte, size, held int64) error {
 	if c.wroteHeader {
@@ -277,11 +278,13 @@ func (c *call) writeHeaderAs(code int, headers []byte, size, held int64) error {
 	if !c.headers.hasDate && codeIsFinal(code) {
 		h["Date"] = currentDate() // see date.go
 	}
-	if size >= 0 && c.headers.declared < 0 && codeAllowsBody(code) && c.r.Method != http.MethodHead {
+	counted := held >= 0 && held <= netHTTPBuffered && c.r.ProtoMajor == 1 &&
+		codeAllowsBody(code) && c.r.Method != http.MethodHead
+	if size >= 0 && c.headers.declared < 0 && codeAllowsBody(code) && c.r.Method != http.MethodHead &&
+		!(counted && size == held) {
 		h["Content-Length"] = []string{strconv.FormatInt(size, 10)}
 	}
-	if held >= 0 && held <= netHTTPBuffered && held == c.headers.declared && c.headers.bareLength &&
-		c.r.ProtoMajor == 1 && codeAllowsBody(code) && c.r.Method != http.MethodHead {
+	if counted && held == c.headers.declared && c.headers.bareLength {
 		delete(h, "Content-Length")
 	}
 	if c.bodyBroken && codeIsFinal(code) {

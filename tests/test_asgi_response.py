@@ -15,7 +15,8 @@ import urllib3
 import gohttp
 from helpers.asgi_fixtures import (asgi_errors, read_body, respond,  # noqa: F401
                            serve_asgi)
-from helpers.common import TIMEOUT, connect, read_to_end, read_until
+from helpers.common import (TIMEOUT, connect, get_head_and_http10,
+                            read_to_end, read_until)
 from helpers.net import curl, needs_curl_http2
 
 MiB = 1024 * 1024
@@ -63,12 +64,7 @@ def test_a_response_sent_whole_has_one_content_length(serve_asgi, size,
         await respond(send, body, headers=headers)
 
     srv = serve_asgi(app)
-    with connect(srv.address) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
-                     b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n"
-                     b"GET / HTTP/1.0\r\nHost: h\r\n\r\n")
-        reply = read_to_end(sock)
-    get, head, old = reply.split(b"HTTP/1.")[1:]
+    get, head, old = get_head_and_http10(srv.address)
     for response in (get, head, old):
         head_block = response.split(b"\r\n\r\n")[0].lower()
         assert b"transfer-encoding" not in head_block

@@ -9,7 +9,8 @@ import threading
 import pytest
 import urllib3
 
-from helpers.common import TIMEOUT, connect, read_to_end, read_until
+from helpers.common import (TIMEOUT, connect, get_head_and_http10,
+                            read_to_end, read_until)
 from helpers.wsgi import Closing, TrackedFile, error_text, hello_app
 
 pytest_plugins = ["helpers.wsgi_fixtures"]  # serve_app, wsgi_errors
@@ -194,12 +195,7 @@ def test_a_held_reply_declares_its_content_length_once(serve_app, size):
     server = serve_app(app_returning(
         [body], headers=TEXT + [("Content-Length", str(size))]),
         validate=False)
-    with connect(server.address) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
-                     b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n"
-                     b"GET / HTTP/1.0\r\nHost: h\r\n\r\n")
-        reply = read_to_end(sock)
-    get, head, old = reply.split(b"HTTP/1.")[1:]
+    get, head, old = get_head_and_http10(server.address)
     for response in (get, head, old):
         headers = response.split(b"\r\n\r\n")[0].lower()
         assert headers.count(b"content-length:") == 1

@@ -118,6 +118,18 @@ def read_to_end(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
+def get_head_and_http10(address: tuple[str, int]) -> list[bytes]:
+    """GET /, HEAD / and an HTTP/1.0 GET / pipelined on one connection:
+    the three responses, each from its version's digit on (what differs
+    between them: their Content-Length, their body, the close)."""
+    with connect(address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+                     b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n"
+                     b"GET / HTTP/1.0\r\nHost: h\r\n\r\n")
+        reply = read_to_end(sock)
+    return reply.split(b"HTTP/1.")[1:]
+
+
 def get_at_once(address: tuple[str, int], path: str, n: int) -> list[bytes]:
     """Send n GET requests for path at once, each on its own connection
     (Connection: close), and return the n raw replies, in order."""

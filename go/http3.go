@@ -38,6 +38,7 @@ const h3MaxStreams = 100
 // An h3Server is the HTTP/3 side of a server.
 type h3Server struct {
 	srv     *http3.Server
+	tr      *quic.Transport
 	ln      *quic.EarlyListener
 	conn    net.PacketConn
 	conns   sync.Map       // *quic.Conn -> *h3Conn: the connections open
@@ -63,6 +64,9 @@ func (h *h3Server) track(ctx context.Context, c *quic.Conn) context.Context {
 	h.conns.Store(c, hc)
 	m := h.metrics
 	if m != nil {
+		if hs, ok := c.Context().Value(h3HandshakeKey{}).(*h3Handshake); ok {
+			hs.conn.Store(c)
+		}
 		m.accepted.Inc()
 		m.connsByProto[protoHTTP3].Inc()
 		m.bytes.quicOpened(c)
@@ -75,6 +79,48 @@ func (h *h3Server) track(ctx context.Context, c *quic.Conn) context.Context {
 		}
 	})
 	return context.WithValue(ctx, h3ConnKey{}, hc)
+}
+
+// An h3Handshake follows one QUIC connection from its first packet, for
+// the metrics: whether it closed before its handshake completed.
+type h3Handshake struct {
+	conn atomic.Pointer[quic.Conn] // set by track, once http3 has it
+}
+
+type h3HandshakeKey struct{}
+
+// countHandshake is the quic.Transport's ConnContext: it is called for
+// each connection a client's first (Initial) packet opens, before the
+// handshake, and counts the connection in
+// gohttp_tls_handshake_errors_total{transport="quic"} if it closes
+// without completing its handshake: a TLS alert either way (no ALPN in
+// common, a certificate the client or the server refused), a handshake
+// timeout, an Initial packet that does not decrypt.  That is what
+// net/http counts (and logs) for TCP.
+//
+// quic-go hands a connection to http3 as soon as the client's first
+// flight is read (an EarlyListener), so most failed handshakes have a
+// *quic.Conn whose HandshakeComplete tells; one that failed before has
+// none.  A connection that completed its handshake and closed before
+// http3 took it, which takes a round trip against a goroutine's start,
+// is told by its close: only an application closes with an
+// ApplicationError.
+func (m *serverMetrics) countHandshake(ctx context.Context, _ *quic.ClientInfo) (context.Context, error) {
+	hs := new(h3Handshake)
+	ctx = context.WithValue(ctx, h3HandshakeKey{}, hs)
+	context.AfterFunc(ctx, func() { // the connection closed
+		if c := hs.conn.Load(); c != nil {
+			select {
+			case <-c.HandshakeComplete(): // closed on success only
+				return
+			default:
+			}
+		} else if ae := (*quic.ApplicationError)(nil); errors.As(context.Cause(ctx), &ae) {
+			return
+		}
+		m.tlsErrors[transportQUIC].Inc()
+	})
+	return ctx, nil
 }
 
 // counting wraps next to count the requests of each connection.
@@ -162,12 +208,20 @@ func listenH3(o h3Options, addr string, reusePort bool, tlsConfig *tls.Config, h
 		MaxIncomingStreams: h3MaxStreams,
 		MaxIdleTimeout:     idle, // 0: quic-go's 30 s
 	}
-	ln, err := quic.ListenEarly(conn, http3.ConfigureTLSConfig(tlsConfig), qc)
+	// A Transport of our own rather than quic.ListenEarly's, for its
+	// ConnContext: it sees the connections whose handshake fails, which
+	// never reach http3.
+	tr := &quic.Transport{Conn: conn}
+	if m != nil {
+		tr.ConnContext = m.countHandshake
+	}
+	ln, err := tr.ListenEarly(http3.ConfigureTLSConfig(tlsConfig), qc)
 	if err != nil {
+		tr.Close()
 		conn.Close()
 		return nil, err
 	}
-	h := &h3Server{ln: ln, conn: conn, metrics: m, done: make(chan struct{})}
+	h := &h3Server{tr: tr, ln: ln, conn: conn, metrics: m, done: make(chan struct{})}
 	h.srv = &http3.Server{
 		Handler:        countRequests(handler),
 		MaxHeaderBytes: cfg.maxHeaderBytes,
@@ -209,6 +263,7 @@ func (h *h3Server) shutdown(ctx context.Context) bool {
 		h.srv.Close()
 	}
 	<-h.done
+	h.tr.Close()
 	h.conn.Close()
 	return graceful
 }
@@ -218,6 +273,7 @@ func (h *h3Server) close() {
 	h.ln.Close()
 	h.srv.Close()
 	<-h.done
+	h.tr.Close()
 	h.conn.Close()
 }
 

@@ -41,7 +41,7 @@ type serverMetrics struct {
 	byProto      *prometheus.CounterVec // protocol
 	reqsByProto  [nProtocols]prometheus.Counter
 	accepted     prometheus.Counter
-	tlsErrors    prometheus.Counter
+	tlsErrors    [nTransports]prometheus.Counter // by transportTCP, transportQUIC
 	bytes        byteCounts
 
 	routesMu sync.Mutex                              // serializes adding to routes
@@ -66,6 +66,17 @@ const (
 )
 
 var protocolNames = [nProtocols]string{"http/1.1", "h2", "websocket", "h3"}
+
+// The transports of gohttp_tls_handshake_errors_total: TLS over TCP
+// (net/http's handshake, errorLogWriter counts it) and TLS in QUIC
+// (quic-go's, countHandshake counts it).
+const (
+	transportTCP = iota
+	transportQUIC
+	nTransports
+)
+
+var transportNames = [nTransports]string{"tcp", "quic"}
 
 // requestProtocol is the protocol label of gohttp_requests_by_protocol_total
 // for a request of HTTP major version major.
@@ -167,10 +178,13 @@ func newServerMetrics() *serverMetrics {
 			Name: "gohttp_connections_accepted_total",
 			Help: "Client connections accepted.",
 		}),
-		tlsErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gohttp_tls_handshake_errors_total",
-			Help: "TLS handshakes that failed.",
-		}),
+	}
+	tlsErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gohttp_tls_handshake_errors_total",
+		Help: "TLS handshakes that failed, by transport: tcp (HTTP/1.1 and HTTP/2), quic (HTTP/3).",
+	}, []string{"transport"})
+	for t := range nTransports {
+		m.tlsErrors[t] = tlsErrors.WithLabelValues(transportNames[t])
 	}
 	for p := range nProtocols {
 		m.connsByProto[p] = m.conns.WithLabelValues(protocolNames[p])
@@ -181,7 +195,7 @@ func newServerMetrics() *serverMetrics {
 	empty := map[string]*routeCounts{}
 	m.routes.Store(&empty)
 	m.reg.MustRegister(m.requests, m.duration, m.size, m.exceptions,
-		m.inFlight, m.waiting, m.waited, m.conns, m.byProto, m.accepted, m.tlsErrors,
+		m.inFlight, m.waiting, m.waited, m.conns, m.byProto, m.accepted, tlsErrors,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "gohttp_received_bytes_total",
 			Help: "Bytes received from clients: read from TCP connections, or in QUIC packets (under TLS and QUIC, the encrypted bytes).",
@@ -486,7 +500,7 @@ var tlsHandshakeError = []byte("http: TLS handshake error")
 
 func (e errorLogWriter) Write(p []byte) (int, error) {
 	if bytes.Contains(p, tlsHandshakeError) {
-		e.m.tlsErrors.Inc()
+		e.m.tlsErrors[transportTCP].Inc()
 	}
 	return os.Stderr.Write(p)
 }

@@ -547,6 +547,38 @@ def test_connection_migration(fault_server, h3client, serves_on):
     serves_on(srv)
 
 
+def test_failed_handshakes_are_counted(fault_server, h3client, serves_on,
+                                       key_pair):
+    """A QUIC handshake that fails counts in
+    gohttp_tls_handshake_errors_total{transport="quic"}, as a TCP one does
+    under transport="tcp": one the server refuses (no ALPN in common) and
+    one the client refuses (an untrusted certificate)."""
+    from test_metrics import scrape, value
+    srv = fault_server(metrics_bind="127.0.0.1:0")
+    proc = subprocess.run([str(h3client), "-fault", "handshakes",
+                           srv.url + "/proto"], capture_output=True,
+                          text=True, timeout=TIMEOUT * 2)
+    assert proc.returncode == 0, proc.stderr
+    errors = json.loads(proc.stdout)
+    assert "no application protocol" in errors["alpn"], errors
+    assert "certificate" in errors["untrusted"], errors
+    http = urllib3.PoolManager(ca_certs=str(key_pair.cert), retries=False,
+                               timeout=TIMEOUT)
+    # The client's refusal reaches the server in a packet after the
+    # client has its error: wait for the server to read it.
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        m = scrape(http, srv)
+        quic = value(m, "gohttp_tls_handshake_errors_total", transport="quic")
+        if quic >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    assert quic == 2
+    assert value(m, "gohttp_tls_handshake_errors_total", transport="tcp") == 0
+    http.clear()
+    serves_on(srv)
+
+
 def test_banner_names_http3(subprocess_env, key_pair):
     from test_cli import gohttp_command, stop
     with gohttp_command(subprocess_env, "wsgi_apps.hello:app",
@@ -597,6 +629,9 @@ def test_metrics_and_access_log_say_h3(make_server, key_pair, h3client,
         assert value(m, "gohttp_requests_by_protocol_total",
                      protocol="http/1.1") == 1
         assert value(m, "gohttp_connections_accepted_total") >= 3
+        # Connections that completed their handshake and closed are no
+        # failed handshakes.
+        assert value(m, "gohttp_tls_handshake_errors_total") == 0
     finally:
         client.kill()
         client.communicate()

@@ -282,7 +282,9 @@ def test_tls_handshake_errors_and_h2_connections(
         assert client.get(srv.url + "/").text == "HTTP/2.0"
         m = scrape(http, srv)
         assert value(m, "gohttp_connections_open", protocol="h2") == 1
-    assert value(m, "gohttp_tls_handshake_errors_total") == 1
+    assert value(m, "gohttp_tls_handshake_errors_total", transport="tcp") == 1
+    assert value(m, "gohttp_tls_handshake_errors_total",
+                 transport="quic") == 0
     assert value(m, "gohttp_requests_total", code="2xx", route="GET /") == 1
 
 

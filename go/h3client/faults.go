@@ -3,7 +3,7 @@ package main
 // The faults of tests/test_http3.py that a Python client cannot make:
 // streams left unfinished, more streams than the server allows, a
 // connection that migrates to another UDP port, a client that vanishes
-// without a CONNECTION_CLOSE.
+// without a CONNECTION_CLOSE, handshakes that fail.
 
 import (
 	"context"
@@ -34,8 +34,37 @@ func runFault(fault, rawURL string, n int, out *json.Encoder) error {
 		return streams(rawURL, n, out)
 	case "migrate":
 		return migrate(rawURL, out)
+	case "handshakes":
+		return handshakes(rawURL, out)
 	}
-	return fmt.Errorf("unknown fault %q: want stall, streams or migrate", fault)
+	return fmt.Errorf("unknown fault %q: want stall, streams, migrate or handshakes", fault)
+}
+
+// handshakes makes two QUIC handshakes that fail, each on a connection
+// of its own, and reports their errors: one offering only an ALPN the
+// server does not speak (it refuses), one verifying the server's
+// certificate against the system's roots (a test certificate is not
+// among them: the client refuses).
+func handshakes(rawURL string, out *json.Encoder) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errs := map[string]string{}
+	for name, conf := range map[string]*tls.Config{
+		"alpn":      {InsecureSkipVerify: true, NextProtos: []string{"h2"}},
+		"untrusted": {NextProtos: []string{http3.NextProtoH3}},
+	} {
+		conn, err := quic.DialAddr(ctx, u.Host, conf, nil)
+		if err == nil {
+			conn.CloseWithError(0, "")
+			return fmt.Errorf("%s: the handshake succeeded", name)
+		}
+		errs[name] = err.Error()
+	}
+	return out.Encode(errs)
 }
 
 // stall sends n POSTs on one connection, each announcing 1000 bytes of

@@ -6,7 +6,7 @@
 //
 // -each opens a new connection (a new UDP port) for every URL.
 //
-//	h3client -fault stall|streams|migrate [-n N] URL
+//	h3client -fault stall|streams|migrate|handshakes [-n N] URL
 //
 // makes one of the faults of faults.go instead.
 package main
@@ -44,7 +44,7 @@ func main() {
 	var headers headerFlags
 	flag.Var(&headers, "H", "a request header, 'Name: value' (repeatable)")
 	each := flag.Bool("each", false, "a new connection for every URL")
-	fault := flag.String("fault", "", "stall, streams or migrate (faults.go)")
+	fault := flag.String("fault", "", "stall, streams, migrate or handshakes (faults.go)")
 	n := flag.Int("n", 1, "how many streams or requests a fault makes")
 	flag.Parse()
 	if *fault != "" {

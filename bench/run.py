@@ -241,6 +241,10 @@ class Row:
     # reaches one worker, and a worker still starting holds the
     # connections the kernel gives its socket meanwhile.
     all_ready: Optional[str] = None
+    # A peer's worker processes, whose supervisors log no such text:
+    # the row is ready once that many distinct processes have answered
+    # POST /pid (apps/wsgi_plain.py), each on a connection of its own.
+    workers: int = 1
 
 
 def gohttp_python() -> str:
@@ -344,9 +348,11 @@ def all_rows() -> list[Row]:
             gohttp_wsgi("apps.wsgi_plain:app", workers=2), gohttp_env,
             all_ready=SUPERVISOR_READY),
         Row("granian-wsgi-w2", "granian WSGI --workers 2",
-            granian("wsgi", "apps.wsgi_plain:app", workers=2), venv_env),
+            granian("wsgi", "apps.wsgi_plain:app", workers=2), venv_env,
+            workers=2),
         Row("gunicorn-w2", "gunicorn sync -w 2",
-            gunicorn("apps.wsgi_plain:app", workers=2), venv_env),
+            gunicorn("apps.wsgi_plain:app", workers=2), venv_env,
+            workers=2),
         # The same raw ASGI callable on each ASGI server, each in its
         # default configuration: gohttp and uvicorn on uvloop (installed
         # in the venv), uvicorn with httptools.
@@ -596,9 +602,34 @@ class Server:
                 last = "not every worker ready"
                 time.sleep(0.05)
                 continue
+            if self.row.workers > 1 and not self._every_worker_answers(
+                    deadline):
+                last = "not every worker answered POST /pid"
+                continue
             return
         raise RuntimeError(f"{self.row.name} did not answer within "
                            f"{timeout:g}s ({last}): {self.tail()}")
+
+    def _every_worker_answers(self, deadline: float) -> bool:
+        """Whether row.workers distinct processes answer POST /pid before
+        deadline.  A new connection each time: the kernel gives it to
+        whichever worker accepts first, and a worker still starting
+        accepts none."""
+        pids: set[bytes] = set()
+        while time.monotonic() < deadline:
+            try:
+                status, body = http_request(self.port, "POST", "/pid", b"")
+            except (OSError, http.client.HTTPException):
+                time.sleep(0.05)
+                continue
+            if status != 200 or not body.isdigit():
+                raise RuntimeError(f"{self.row.name}: POST /pid answered "
+                                   f"{status} {body[:40]!r}, not a pid")
+            pids.add(body)
+            if len(pids) >= self.row.workers:
+                return True
+            time.sleep(0.01)
+        return False
 
     def _logged(self, text: str) -> bool:
         """Whether the server has logged text since it started."""

@@ -2,8 +2,12 @@
 granian WSGI, gunicorn sync and gohttp's WSGI adapter.
 
 GET (any path) answers the 13 bytes "Hello, world!"; POST /echo sends the
-request body back.
+request body back; POST /pid answers the serving process's id, which
+bench/run.py asks until every worker of a --workers 2 row has answered
+(on the POST branch, so that a GET pays nothing for it).
 """
+
+import os
 
 BODY = b"Hello, world!"
 HELLO_HEADERS = [("Content-Type", "text/plain"),
@@ -21,5 +25,10 @@ def app(environ, start_response):
         start_response("200 OK", [("Content-Type", "application/octet-stream"),
                                   ("Content-Length", str(len(data)))])
         return [data]
+    if method == "POST" and environ["PATH_INFO"] == "/pid":
+        pid = str(os.getpid()).encode()
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("Content-Length", str(len(pid)))])
+        return [pid]
     start_response("405 Method Not Allowed", [("Content-Length", "0")])
     return []

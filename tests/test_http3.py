@@ -126,6 +126,7 @@ def serving_all(cert, key):
     srv.handle("POST /echo", echo)
     srv.mount_wsgi("/wsgi/", wsgi_app)
     srv.mount_asgi("/asgi/", asgi_app, lifespan="off")
+    srv.static("/static/", Path(__file__).parent)
     return srv.start()
 
 
@@ -211,11 +212,14 @@ def test_niquests_upgrades_by_alt_svc(niquests_server, ca_and_leaf,
 
 def test_three_interfaces_see_http3(h3_server, h3client):
     base = h3_server.url
-    native, wsgi, asgi = h3get(h3client, base + "/proto", base + "/wsgi/",
-                               base + "/asgi/")
-    for r in (native, wsgi, asgi):
+    native, wsgi, asgi, static, missing = h3get(
+        h3client, base + "/proto", base + "/wsgi/", base + "/asgi/",
+        base + "/static/test_http3.py", base + "/nothing-here")
+    for r in (native, wsgi, asgi, static):
         assert r["status"] == 200 and r["proto"] == "HTTP/3.0", r
-        assert "Alt-Svc" not in r["headers"]
+    assert missing["status"] == 404
+    for r in (native, wsgi, asgi, static, missing):
+        assert "Alt-Svc" not in r["headers"], r   # nothing to advertise
     assert native["body"].startswith("HTTP/3")
     assert wsgi["body"].startswith("HTTP/3")
     assert "Connection" not in wsgi["headers"]
@@ -246,8 +250,10 @@ def test_alt_svc_on_tcp_responses(h3_server, key_pair):
                                timeout=TIMEOUT)
     port = h3_server.address[1]
     # A Python handler, WSGI and ASGI apps that set their own headers,
-    # and a 404 Go answers alone: all advertise HTTP/3.
-    for path in ("/proto", "/wsgi/", "/asgi/", "/nothing-here"):
+    # and what Go answers alone, a static file and a 404: all advertise
+    # HTTP/3, as Caddy and quic-go's http3.ListenAndServeTLS do.
+    for path in ("/proto", "/wsgi/", "/asgi/", "/static/test_http3.py",
+                 "/nothing-here"):
         r = pool.request("GET", h3_server.url + path)
         assert r.headers["Alt-Svc"] == f'h3=":{port}"; ma=86400', path
     assert pool.request("GET", h3_server.url + "/proto").data == b"HTTP/1.1"

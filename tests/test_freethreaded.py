@@ -299,8 +299,10 @@ class Hammer:
     waits for it by polling with time.sleep(0), not on an Event: a thread
     asleep in a lock while another spins waits for the kernel to give it
     a core again, milliseconds each time when the cores are busy, where
-    a thread that yields stays runnable.  (The first version of this
-    test spent 9-12 s on 3.13t in those waits, 0.75 s with the GIL.)"""
+    a thread that yields stays runnable.  (A thread per request and
+    Events took 9-12 s on 3.13t in CI, 0.75 s with the GIL.)  What time
+    is left on a busy machine is the race itself: the handler's adds
+    wait for the critical section the other thread keeps taking."""
 
     def __init__(self, fn: Callable[[object, int], None]) -> None:
         self._fn = fn

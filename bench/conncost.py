@@ -52,10 +52,11 @@ SYSCALLS = ["accept4", "accept", "setsockopt", "getsockopt", "getsockname",
 EAGAIN = ["read", "accept4", "recvfrom"]
 
 
-def tree_times(pids: list[int]) -> tuple[int, int, int, int]:
-    """(user ticks, system ticks, voluntary, involuntary switches) of the
-    processes' every thread."""
-    user = system = vol = invol = 0
+def tree_times(pids: list[int]) -> tuple[int, int, int, int, int]:
+    """(user ticks, system ticks, voluntary, involuntary switches, run
+    time in ns) of the processes' every thread: the ticks split the time
+    (sampled at the clock's rate), schedstat's run time counts it whole."""
+    user = system = vol = invol = ns = 0
     for pid in pids:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
@@ -66,9 +67,10 @@ def tree_times(pids: list[int]) -> tuple[int, int, int, int]:
                 status = (task / "status").read_text()
                 vol += _field(status, "voluntary_ctxt_switches")
                 invol += _field(status, "nonvoluntary_ctxt_switches")
+                ns += int((task / "schedstat").read_text().split()[0])
         except OSError:
             pass  # a thread or process that ended meanwhile
-    return user, system, vol, invol
+    return user, system, vol, invol, ns
 
 
 def _field(status: str, name: str) -> int:
@@ -112,7 +114,8 @@ def counted(pids: list[int], url: str, requests: int
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(0.5)  # perf attaches to every thread
         if perf.poll() is not None:
-            raise RuntimeError(f"perf stat: {perf.stderr.read()}")
+            _, err = perf.communicate()
+            raise RuntimeError(f"perf stat: {err}")
         ab(url, requests)
         perf.send_signal(signal.SIGINT)
         perf.wait(timeout=30)
@@ -148,10 +151,11 @@ def measure(row: run.Row, args: argparse.Namespace) -> dict[str, float]:
         ab(url, args.warmup)
         pids = run.process_tree(server.pid)
         if not args.syscalls_only:
-            u0, s0, v0, i0 = tree_times(pids)
+            u0, s0, v0, i0, ns0 = tree_times(pids)
             got["rps"] = ab(url, args.requests)
-            u1, s1, v1, i1 = tree_times(pids)
+            u1, s1, v1, i1, ns1 = tree_times(pids)
             n = args.requests
+            got["cpu"] = (ns1 - ns0) / 1e3 / n
             got["user"] = (u1 - u0) / TICK / n * 1e6
             got["sys"] = (s1 - s0) / TICK / n * 1e6
             got["voluntary"] = (v1 - v0) / n
@@ -185,8 +189,8 @@ def main() -> None:
                    help="skip the timed pass")
     p.add_argument("--variant", action="append", default=[],
                    metavar="VAR=VALUE",
-                   help="also measure each row with VAR=VALUE in its "
-                        "environment, in the same rounds (before and "
+                   help="also measure each gohttp row with VAR=VALUE in "
+                        "its environment, in the same rounds (before and "
                         "after a change that a variable switches); "
                         "repeatable")
     args = p.parse_args()
@@ -204,8 +208,8 @@ def main() -> None:
     if unknown:
         sys.exit(f"conncost.py: no such row: {', '.join(sorted(unknown))}")
     run.mark_skips(rows, venv_error)
-    rows = [v for r in rows for v in [r, *(with_env(r, e)
-                                            for e in args.variant)]]
+    rows = [v for r in rows for v in [r, *(
+        with_env(r, e) for e in args.variant if r.name.startswith("gohttp"))]]
     samples: dict[str, list[dict[str, float]]] = {r.name: [] for r in rows}
     for i in range(args.rounds):
         for row in rows:
@@ -217,16 +221,18 @@ def main() -> None:
                 f"{k} {v:.2f}" for k, v in sorted(s.items()) if v),
                 file=sys.stderr, flush=True)
             time.sleep(0.2)
-    keys = [] if args.syscalls_only else ["user", "sys", "voluntary",
+    keys = [] if args.syscalls_only else ["cpu", "user", "sys", "voluntary",
                                            "involuntary"]
     keys += ["total", "accept4", "accept", "accept4 EAGAIN", "setsockopt",
              "epoll_ctl", "epoll_pwait", "epoll_wait", "read", "read EAGAIN",
              "recvfrom", "write", "writev", "sendto", "shutdown", "close",
-             "futex", "nanosleep", "accepting threads"]
+             "futex", "nanosleep", "accepting threads", "rps"]
     shown = [k for k in keys
              if any(s.get(k) for got in samples.values() for s in got)]
     print(f"\nab -c 10, a connection per request; medians over "
-          f"{args.rounds} rounds, per connection (CPU in µs)\n")
+          f"{args.rounds} rounds, per connection (CPU in µs: cpu the "
+          f"threads' run time from schedstat, user and sys from "
+          f"/proc/PID/stat's clock ticks)\n")
     print("| | " + " | ".join(r.label for r in rows if samples[r.name])
           + " |")
     print("|---|" + "--:|" * sum(1 for r in rows if samples[r.name]))

@@ -514,7 +514,8 @@ PyDoc_STRVAR(listen_doc,
 "       ssl_cert_reqs='none', ssl_min_version=None, ssl_ciphers=None,\n"
 "       ws_max_size=0, ws_ping_interval=None, ws_ping_timeout=None,\n"
 "       ws_per_message_deflate=False, ws_max_connections=0,\n"
-"       http3=False, http3_bind=None, http3_0rtt=False)\n"
+"       http3=False, http3_bind=None, http3_0rtt=False,\n"
+"       tcp_keepalive=15)\n"
 "--\n\n"
 "Bind host:port (host None: none) and every address of binds\n"
 "('HOST:PORT', '[::1]:PORT', 'unix:PATH', 'fd://N'), and serve them in\n"
@@ -528,6 +529,8 @@ PyDoc_STRVAR(listen_doc,
 "none (ws_max_size 0: 16 MiB).\n"
 "http3 (with TLS) also serves HTTP/3 on UDP at http3_bind, None for\n"
 "the first TCP listener's host and port.\n"
+"tcp_keepalive: seconds of silence before TCP keep-alive probes on\n"
+"accepted connections (then as often, 9 of them); 0 for none.\n"
 "Raises OSError if an address cannot be bound or a file cannot be read,\n"
 "ValueError for a bad option or a certificate that does not match its\n"
 "key (nothing is bound then), gohttp.ServerStateError if the server is serving or\n"
@@ -548,14 +551,15 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
                              "ssl_ciphers", "ws_max_size",
                              "ws_ping_interval", "ws_ping_timeout",
                              "ws_per_message_deflate", "ws_max_connections",
-                             "http3", "http3_bind", "http3_0rtt", NULL};
+                             "http3", "http3_bind", "http3_0rtt",
+                             "tcp_keepalive", NULL};
     ServerObject *self = Server_CAST(op);
     const char *host;
     int port;
     PyObject *rht = Py_None, *rt = Py_None, *wt = Py_None, *it = Py_None;
     long long max_header_bytes = 0, max_body_bytes = 0;
     int max_connections = 0, http2_cleartext = 0, reuse_port = 0;
-    int http3 = 0, http3_0rtt = 0;
+    int http3 = 0, http3_0rtt = 0, tcp_keepalive = 15;
     const char *http3_bind = NULL;
     PyObject *binds = Py_None, *keep = NULL;
     const char **bind_array = NULL;
@@ -571,7 +575,7 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
     PyObject *result = NULL;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs,
-                                     "zi|$OOOOLLiOzzpzszpzzszzLOOpipzp:listen",
+                                     "zi|$OOOOLLiOzzpzszpzzszzLOOpipzpi:listen",
                                      kwlist,
                                      &host, &port, &rht, &rt, &wt, &it,
                                      &max_header_bytes, &max_body_bytes,
@@ -584,7 +588,8 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
                                      &ws_max_size, &ws_ping,
                                      &ws_ping_timeout, &ws_deflate,
                                      &ws_max_connections, &http3,
-                                     &http3_bind, &http3_0rtt)) {
+                                     &http3_bind, &http3_0rtt,
+                                     &tcp_keepalive)) {
         return NULL;
     }
     int client_auth = cert_reqs_from_name(cert_reqs);
@@ -634,6 +639,7 @@ server_listen(PyObject *op, PyObject *args, PyObject *kwargs)
     cfg.http3 = http3;
     cfg.http3_bind = http3_bind;
     cfg.http3_0rtt = http3_0rtt;
+    cfg.tcp_keepalive = tcp_keepalive;
 
     Py_BEGIN_CRITICAL_SECTION(op);
     if (check_handle(self) < 0) {

@@ -341,6 +341,11 @@ typedef struct {
     int32_t http3;
     const char *http3_bind;
     int32_t http3_0rtt;
+
+    /* TCP keep-alive on accepted connections (go/listeners.go): probes
+     * after tcp_keepalive seconds of silence, then every tcp_keepalive
+     * seconds, 9 of them; 0: none. */
+    int32_t tcp_keepalive;
 } gohttp_config;
 
 #endif /* GOHTTP_BRIDGE_H */

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // The addresses a server may listen on, as the Python side spells them
@@ -23,10 +24,33 @@ import (
 // see; listenAddr only dispatches on the form, and its errors guard
 // against a caller that did not check.
 
-// listenAddr opens a listener on one address.  With reusePort, a TCP
-// listener sets SO_REUSEPORT before it binds, so that other processes
-// may listen on the same address too (each gets its own accept queue).
-func listenAddr(addr string, reusePort bool) (net.Listener, error) {
+// listenOptions are what a listener is opened with.
+type listenOptions struct {
+	// reusePort sets SO_REUSEPORT on a TCP listener before it binds, so
+	// that other processes may listen on the same address too (each gets
+	// its own accept queue).
+	reusePort bool
+	// keepAlive is the TCP keep-alive of accepted connections: probes
+	// after keepAlive of silence, then every keepAlive, keepAliveProbes
+	// of them; 0 for none.
+	keepAlive time.Duration
+}
+
+// keepAliveProbes is how many keep-alive probes go unanswered before the
+// kernel drops a connection: Go's default, as is the server's default
+// keepAlive (15 s): net.ListenConfig's, which http.ListenAndServe uses.
+// A client gone without a word (a host switched off, a NAT that forgot
+// the connection) is then found in about 2.5 minutes of silence even
+// while a handler holds its connection (a long poll, a stream, a
+// WebSocket that is not pinged).
+const keepAliveProbes = 9
+
+// goKeepAlive is the keep-alive net's accept sets on each connection of
+// a listener it did not open itself (net.FileListener: fd://N).
+const goKeepAlive = 15 * time.Second
+
+// listenAddr opens a listener on one address.
+func listenAddr(addr string, o listenOptions) (net.Listener, error) {
 	a, err := parseListenAddr(addr)
 	if err != nil {
 		return nil, err
@@ -35,13 +59,75 @@ func listenAddr(addr string, reusePort bool) (net.Listener, error) {
 	case "unix":
 		return listenUnix(a.address)
 	case "fd":
-		return listenFD(a.fd)
+		ln, err := listenFD(a.fd)
+		if tl, ok := ln.(*net.TCPListener); ok && o.keepAlive != goKeepAlive {
+			return &keepAliveListener{TCPListener: tl, keepAlive: o.keepAlive}, nil
+		}
+		return ln, err
 	}
+	return listenTCP(a.address, o)
+}
+
+// listenTCP listens on a TCP address.  Where accepted connections
+// inherit the listener's options (Linux), keep-alive is set once on the
+// listener and net's accept sets none: four setsockopt calls fewer a
+// connection (net still sets TCP_NODELAY on each, as it always does).
+func listenTCP(address string, o listenOptions) (net.Listener, error) {
 	var lc net.ListenConfig
-	if reusePort {
-		lc.Control = setReusePort
+	if !acceptInheritsKeepAlive {
+		lc.KeepAlive = -1 // off
+		if o.keepAlive > 0 {
+			lc.KeepAliveConfig = net.KeepAliveConfig{Enable: true, Idle: o.keepAlive, Interval: o.keepAlive, Count: keepAliveProbes}
+		}
+		if o.reusePort {
+			lc.Control = setReusePort
+		}
+		return lc.Listen(context.Background(), "tcp", address)
 	}
-	return lc.Listen(context.Background(), "tcp", a.address)
+	lc.KeepAlive = -1 // net sets none on accept: see setListenerKeepAlive
+	lc.Control = func(network, address string, c syscall.RawConn) error {
+		if o.reusePort {
+			if err := setReusePort(network, address, c); err != nil {
+				return err
+			}
+		}
+		if o.keepAlive <= 0 {
+			return nil
+		}
+		var err error
+		if e := c.Control(func(fd uintptr) {
+			s := int((o.keepAlive + time.Second - 1) / time.Second)
+			err = setListenerKeepAlive(int(fd), s, s, keepAliveProbes)
+		}); e != nil {
+			return e
+		}
+		if err != nil {
+			return fmt.Errorf("TCP keep-alive on %s: %w", address, err)
+		}
+		return nil
+	}
+	return lc.Listen(context.Background(), "tcp", address)
+}
+
+// A keepAliveListener gives the connections of an inherited TCP listener
+// the server's keep-alive where it is not the one net's accept sets
+// (goKeepAlive): net.FileListener offers no way to choose it.
+type keepAliveListener struct {
+	*net.TCPListener
+	keepAlive time.Duration
+}
+
+func (ln *keepAliveListener) Accept() (net.Conn, error) {
+	c, err := ln.TCPListener.AcceptTCP()
+	if err != nil {
+		return nil, err
+	}
+	if ln.keepAlive <= 0 {
+		c.SetKeepAlive(false)
+	} else {
+		c.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: ln.keepAlive, Interval: ln.keepAlive, Count: keepAliveProbes})
+	}
+	return c, nil
 }
 
 // A listenSpec is an address taken apart, before anything is opened.

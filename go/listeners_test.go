@@ -12,7 +12,7 @@ import (
 )
 
 func TestListenAddrTCP(t *testing.T) {
-	ln, err := listenAddr("127.0.0.1:0", false)
+	ln, err := listenAddr("127.0.0.1:0", listenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func TestListenAddrTCP(t *testing.T) {
 	}
 	for _, bad := range []string{"127.0.0.1", "127.0.0.1:http", "127.0.0.1:70000", "unix:", "fd://x", "fd://-1"} {
 		var se *statusError
-		if ln, err := listenAddr(bad, false); !errors.As(err, &se) {
+		if ln, err := listenAddr(bad, listenOptions{}); !errors.As(err, &se) {
 			t.Errorf("listenAddr(%q): %v", bad, err)
 			if ln != nil {
 				ln.Close()
@@ -34,7 +34,7 @@ func TestListenAddrTCP(t *testing.T) {
 func TestListenUnix(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "s.sock")
-	ln, err := listenAddr("unix:"+path, false)
+	ln, err := listenAddr("unix:"+path, listenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestListenUnix(t *testing.T) {
 		t.Errorf("addrString = %q", got)
 	}
 	// A live socket is not taken over.
-	if _, err := listenAddr("unix:"+path, false); !errors.Is(err, syscall.EADDRINUSE) {
+	if _, err := listenAddr("unix:"+path, listenOptions{}); !errors.Is(err, syscall.EADDRINUSE) {
 		t.Errorf("a socket in use: %v", err)
 	}
 	ln.Close()
@@ -57,7 +57,7 @@ func TestListenUnix(t *testing.T) {
 	}
 	stale.SetUnlinkOnClose(false)
 	stale.Close()
-	ln, err = listenAddr("unix:"+path, false)
+	ln, err = listenAddr("unix:"+path, listenOptions{})
 	if err != nil {
 		t.Fatalf("a stale socket: %v", err)
 	}
@@ -66,7 +66,7 @@ func TestListenUnix(t *testing.T) {
 	// Any other file stays.
 	file := filepath.Join(dir, "file")
 	os.WriteFile(file, []byte("keep"), 0o644)
-	if _, err := listenAddr("unix:"+file, false); !errors.Is(err, syscall.EEXIST) {
+	if _, err := listenAddr("unix:"+file, listenOptions{}); !errors.Is(err, syscall.EEXIST) {
 		t.Errorf("a regular file: %v", err)
 	}
 	if b, _ := os.ReadFile(file); string(b) != "keep" {
@@ -89,20 +89,20 @@ func TestListenFD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := listenAddr("fd://"+strconv.Itoa(fd), false)
+	got, err := listenAddr("fd://"+strconv.Itoa(fd), listenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got.Close()
 
 	var se *statusError
-	if _, err := listenAddr("fd://999999", false); !errors.As(err, &se) || !strings.Contains(err.Error(), "not an open file") {
+	if _, err := listenAddr("fd://999999", listenOptions{}); !errors.As(err, &se) || !strings.Contains(err.Error(), "not an open file") {
 		t.Errorf("a closed fd: %v", err)
 	}
 	r, w, _ := os.Pipe()
 	defer r.Close()
 	defer w.Close()
-	if _, err := listenAddr("fd://"+strconv.Itoa(int(r.Fd())), false); !errors.As(err, &se) || !strings.Contains(err.Error(), "not a socket") {
+	if _, err := listenAddr("fd://"+strconv.Itoa(int(r.Fd())), listenOptions{}); !errors.As(err, &se) || !strings.Contains(err.Error(), "not a socket") {
 		t.Errorf("a pipe: %v", err)
 	}
 	s, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
@@ -110,26 +110,26 @@ func TestListenFD(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Close(s)
-	if _, err := listenAddr("fd://"+strconv.Itoa(s), false); !errors.As(err, &se) || !strings.Contains(err.Error(), "not a listening one") {
+	if _, err := listenAddr("fd://"+strconv.Itoa(s), listenOptions{}); !errors.As(err, &se) || !strings.Contains(err.Error(), "not a listening one") {
 		t.Errorf("a socket that does not listen: %v", err)
 	}
 }
 
 func TestListenReusePort(t *testing.T) {
-	first, err := listenAddr("127.0.0.1:0", true)
+	first, err := listenAddr("127.0.0.1:0", listenOptions{reusePort: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer first.Close()
 	addr := first.Addr().String()
 	// A second listener on the same address: only with SO_REUSEPORT.
-	if ln, err := listenAddr(addr, false); !errors.Is(err, syscall.EADDRINUSE) {
+	if ln, err := listenAddr(addr, listenOptions{}); !errors.Is(err, syscall.EADDRINUSE) {
 		t.Errorf("without reuse_port: %v", err)
 		if ln != nil {
 			ln.Close()
 		}
 	}
-	second, err := listenAddr(addr, true)
+	second, err := listenAddr(addr, listenOptions{reusePort: true})
 	if err != nil {
 		t.Fatalf("with reuse_port: %v", err)
 	}

@@ -244,6 +244,7 @@ type config struct {
 	reusePort         bool // SO_REUSEPORT on TCP listeners (and HTTP/3's UDP socket)
 	ws                wsOptions
 	http3             h3Options
+	tcpKeepAlive      time.Duration // of accepted TCP connections; 0: none
 }
 
 // configFrom copies what c says; c is C memory, read during the call only.
@@ -273,6 +274,7 @@ func configFrom(c *C.gohttp_config) config {
 		accessLogFormat:   logFormat(c.access_log_format),
 		forwardedAllowIPs: C.GoString(c.forwarded_allow_ips),
 		reusePort:         c.reuse_port != 0,
+		tcpKeepAlive:      time.Duration(max(c.tcp_keepalive, 0)) * time.Second,
 		http3: h3Options{
 			enabled:   c.http3 != 0,
 			bind:      C.GoString(c.http3_bind),
@@ -360,7 +362,7 @@ func (s *server) listen(cfg config) (int, error) {
 
 	var lns []net.Listener
 	for _, addr := range addrs {
-		ln, err := listenAddr(addr, cfg.reusePort)
+		ln, err := listenAddr(addr, listenOptions{reusePort: cfg.reusePort, keepAlive: cfg.tcpKeepAlive})
 		if err != nil {
 			for _, ln := range lns {
 				ln.Close()

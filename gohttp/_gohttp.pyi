@@ -150,6 +150,7 @@ class Server:
         http3: bool = False,
         http3_bind: Optional[str] = None,
         http3_0rtt: bool = False,
+        tcp_keepalive: int = 15,
     ) -> int: ...
     def reload_tls(self) -> None: ...
     def metrics_listen(self, address: str, /, *,

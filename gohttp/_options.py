@@ -721,6 +721,16 @@ OPTIONS: tuple[Option, ...] = (
            "replace a worker whose resident memory exceeds MIB mebibytes; "
            "starts a supervisor even with one worker", "MIB",
            shown="no limit"),
+    # TCP keep-alive of accepted connections (go/listeners.go).
+    Option("tcp_keepalive", LISTEN, 15,
+           Kind("a whole number of seconds from 0 (none) to 32767",
+                _int_in(0, 32767), _read_int),
+           ("--tcp-keepalive",),
+           "TCP keep-alive probes on accepted connections after SECONDS "
+           "of silence, then every SECONDS; 9 unanswered close the "
+           "connection (a client gone without a word, even while a "
+           "handler holds its connection); 0 for none", "SECONDS",
+           shown="15, as Go's net/http"),
 )
 
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}

@@ -92,6 +92,8 @@ class Server:
       processes may listen on the same address (the kernel spreads
       connections among them).  ``run(workers=N)`` starts such
       processes for you.
+    - ``tcp_keepalive``: seconds of silence before TCP keep-alive probes
+      on accepted connections (15, as Go's net/http; 0: none).
     - WebSockets (ASGI apps, ``gohttp.asgi.route_websocket``):
       ``ws_max_size`` (bytes per message, 16 MiB; beyond, close 1009),
       ``ws_ping_interval`` and ``ws_ping_timeout`` (seconds, 20 each; a
@@ -137,6 +139,7 @@ class Server:
         forwarded_allow_ips: Union[str, Sequence[str], None] = (
             _D["forwarded_allow_ips"]),
         reuse_port: bool = _D["reuse_port"],
+        tcp_keepalive: int = _D["tcp_keepalive"],
         ws_max_size: int = _D["ws_max_size"],
         ws_ping_interval: Optional[float] = _D["ws_ping_interval"],
         ws_ping_timeout: Optional[float] = _D["ws_ping_timeout"],

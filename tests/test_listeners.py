@@ -312,3 +312,69 @@ def test_adopted_listeners_replace_the_configured_addresses(short_tmp):
             srv._adopt_listeners([0])
     assert not (short_tmp / "unused.sock").exists()
     assert refuses_connections(("127.0.0.1", port))  # the server closed it
+
+
+# TCP keep-alive of accepted connections (tcp_keepalive): the server's end
+# of a connection runs the kernel's keep-alive timer, as /proc/net/tcp
+# shows it (Linux).
+needs_proc_net_tcp = pytest.mark.skipif(
+    not os.path.exists("/proc/net/tcp"), reason="reads /proc/net/tcp")
+
+
+def server_timer(server_port: int, client: socket.socket
+                 ) -> tuple[int, float]:
+    """(timer, seconds until it fires) of the server's end of client's
+    connection: timer 2 is keep-alive, 0 none."""
+    client_port = client.getsockname()[1]
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, remote = fields[1], fields[2]
+            if (int(local.split(":")[1], 16) == server_port
+                    and int(remote.split(":")[1], 16) == client_port):
+                timer, when = fields[5].split(":")
+                return int(timer, 16), int(when, 16) / os.sysconf(
+                    "SC_CLK_TCK")
+    raise AssertionError(f"no server end for port {client_port}")
+
+
+def idle_connection(port: int) -> socket.socket:
+    """A keep-alive connection that has had its response: the server
+    holds it open, waiting for the next request."""
+    client = socket.create_connection(("127.0.0.1", port))
+    client.sendall(b"GET /who HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert client.recv(4096).startswith(b"HTTP/1.1 200 ")
+    return client
+
+
+@needs_proc_net_tcp
+@pytest.mark.parametrize("options, timer, low, high", [
+    ({}, 2, 7.0, 15.0),                      # Go's default, 15 s
+    ({"tcp_keepalive": 3}, 2, 0.0, 3.0),
+    ({"tcp_keepalive": 0}, 0, 0.0, 0.0),
+])
+def test_tcp_keepalive(started, options, timer, low, high):
+    srv = started(host="127.0.0.1", port=0, **options)
+    with idle_connection(srv.port) as client:
+        got, left = server_timer(srv.port, client)
+        assert got == timer
+        assert low < left <= high or timer == 0
+
+
+@needs_proc_net_tcp
+def test_tcp_keepalive_of_an_inherited_socket(started):
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    started(fd=sock.detach(), tcp_keepalive=3)
+    with idle_connection(port) as client:
+        got, left = server_timer(port, client)
+        assert got == 2 and 0.0 < left <= 3.0
+
+
+@pytest.mark.parametrize("value, error", [
+    (-1, ValueError), (32768, ValueError), (1.5, TypeError),
+    (True, TypeError)])
+def test_tcp_keepalive_checked(value, error):
+    with pytest.raises(error, match="tcp_keepalive must be a whole number "
+                                    "of seconds from 0"):
+        gohttp.Server(tcp_keepalive=value)

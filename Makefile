@@ -168,7 +168,7 @@ pytest: all test-deps
 
 # gohttp/ against its own stubs (_gohttp.pyi).
 typecheck: test-deps
-	$(PY) -m mypy gohttp bench/run.py bench/cost.py
+	$(PY) -m mypy gohttp bench/run.py bench/cost.py bench/tail.py
 
 go-check: go-toolchain
 	$(TOOLCHAIN) go -C go vet ./...

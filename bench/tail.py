@@ -77,7 +77,8 @@ def latgen(port: int, seconds: float, out: Path) -> int:
 
 def foreign_runs(trace: str, ours: set[int]) -> list[tuple[int, int]]:
     """(start, end) in ns of every run on CPU 0 or 1 of a task not ours."""
-    runs, on = [], {}
+    runs: list[tuple[int, int]] = []
+    on: dict[int, tuple[int, int, str]] = {}   # cpu: (since, pid, comm)
     for line in trace.splitlines():
         m = SWITCH.match(line)
         if not m or m.group(1) not in ("000", "001", "0", "1"):
@@ -165,6 +166,31 @@ def measure(row: run.Row, args: argparse.Namespace) -> dict[str, float]:
             "all_p99": quantile(every, 0.99)}
 
 
+def measure_rounds(rows: list[run.Row], args: argparse.Namespace
+                   ) -> dict[str, list[dict[str, float]]]:
+    """Each round measures each row; a row's ratios are to pure Go's of
+    the same round."""
+    got: dict[str, list[dict[str, float]]] = {r.name: [] for r in rows}
+    for i in range(args.rounds):
+        base = None
+        for row in rows:
+            if row.skip:
+                continue
+            s = measure(row, args)
+            if row.name == "go":
+                base = s
+            if base:
+                s["p99x"], s["p50x"] = (s["p99"] / base["p99"],
+                                        s["p50"] / base["p50"])
+            got[row.name].append(s)
+            print(f"round {i + 1} {row.name}: {s['rps']:,.0f}/s, "
+                  f"{s['clean']:.0%} clean, p50 {s['p50']:.2f} p90 "
+                  f"{s['p90']:.2f} p99 {s['p99']:.2f} p99.9 {s['p999']:.2f} "
+                  f"ms (every request's p99 {s['all_p99']:.2f})",
+                  file=sys.stderr, flush=True)
+    return got
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rows", default="go,gohttp,gohttp-wsgi",
@@ -201,26 +227,11 @@ def main() -> None:
     run.mark_skips(rows, venv_error)
     if args.boost:
         boost("self")
-    got: dict[str, list[dict[str, float]]] = {r.name: [] for r in rows}
-    for i in range(args.rounds):
-        base = None
-        for row in rows:
-            if row.skip:
-                continue
-            s = measure(row, args)
-            if row.name == "go":
-                base = s
-            if base:
-                s["p99x"], s["p50x"] = (s["p99"] / base["p99"],
-                                        s["p50"] / base["p50"])
-            got[row.name].append(s)
-            print(f"round {i + 1} {row.name}: {s['rps']:,.0f}/s, "
-                  f"{s['clean']:.0%} clean, p50 {s['p50']:.2f} p90 "
-                  f"{s['p90']:.2f} p99 {s['p99']:.2f} p99.9 {s['p999']:.2f} "
-                  f"ms (every request's p99 {s['all_p99']:.2f})",
-                  file=sys.stderr, flush=True)
-    if args.boost:
-        Path("/proc/self/autogroup").write_text("0")
+    try:
+        got = measure_rounds(rows, args)
+    finally:
+        if args.boost:
+            Path("/proc/self/autogroup").write_text("0")
     print(f"\n{args.rounds} rounds of {args.duration:g} s, server on core 0, "
           f"latgen -c 50 on core 1; clean requests only (guard "
           f"{args.guard:g} ms, window {args.window:g} ms); medians over "

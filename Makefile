@@ -169,7 +169,7 @@ pytest: all test-deps
 # gohttp/ against its own stubs (_gohttp.pyi).
 typecheck: test-deps
 	$(PY) -m mypy gohttp bench/run.py bench/cost.py bench/conncost.py bench/cgsum.py \
-		bench/cgconn.py bench/tls.py
+		bench/cgconn.py bench/tls.py bench/tail.py
 
 go-check: go-toolchain
 	$(TOOLCHAIN) go -C go vet ./...

@@ -1,0 +1,3 @@
+module latgen
+
+go 1.24

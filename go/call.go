@@ -53,16 +53,18 @@ type call struct {
 	data []byte           // the spans of req point into it
 
 	reply    C.gohttp_reply // a response C held back, for Go to send
-	replyBuf *replyBuf      // its headers and body; C writes it; nil out of C
+	replyBuf *replyBuf      // its headers and body; C writes it in C only
 
 	headers headerBlock // the last response's headers, for the next one
 
 	asgi *asgiState // an ASGI request's (asgicall.go); nil until the call serves one
 }
 
-// A replyBuf is a call's reply_buf (bridge.h), lent to it from entering C
-// (invokeFn) until the response C held back is sent (end): calls waiting
-// for a place in the lane, and idle ones, hold none.
+// A replyBuf is a call's reply_buf (bridge.h), lent to it when it first
+// enters C (invokeFn) and kept while the server keeps the call for the
+// next request (a pool's Get and Put less per request): calls waiting for
+// their first place in the lane hold none, and a call the server lets go
+// gives its buffer back (retire).
 type replyBuf [C.GOHTTP_REPLY_SIZE]byte
 
 var replyBufs = sync.Pool{New: func() any { return new(replyBuf) }}
@@ -77,6 +79,17 @@ func newCall() *call {
 	c := &call{done: make(chan bool, 1)}
 	c.handle = cgo.NewHandle(c)
 	return c
+}
+
+// retire lets c go for good: its handle is deleted, and never made
+// again, so C naming the call later gets RequestFinishedError from
+// lookupCall, as for a call kept and reused.  Its request has ended.
+func (c *call) retire() {
+	c.handle.Delete()
+	if c.replyBuf != nil {
+		replyBufs.Put(c.replyBuf)
+		c.replyBuf = nil
+	}
 }
 
 // callOf returns the call h names, or nil if h names none: never one, or
@@ -133,10 +146,6 @@ func (c *call) end(outcome C.gohttp_outcome) (started bool) {
 	defer c.mu.Unlock()
 	if c.reply.status != 0 && outcome == C.GOHTTP_HANDLED {
 		c.sendReply()
-	}
-	if c.replyBuf != nil {
-		replyBufs.Put(c.replyBuf)
-		c.replyBuf = nil
 	}
 	started = c.wroteHeader
 	c.active = false
@@ -287,18 +296,15 @@ func (c *call) writeHeaderAs(code int, headers []byte, size, held int64) error {
 	if counted && held == c.headers.declared && c.headers.bareLength {
 		delete(h, "Content-Length")
 	}
+	c.closing = c.headers.closing
 	if c.bodyBroken && codeIsFinal(code) {
 		h["Connection"] = []string{"close"}
+		c.closing = true
 	}
-	// Keys are canonical (C packs them so): no CanonicalMIMEHeaderKey.
-	conn := h["Connection"]
-	c.closing = len(conn) > 0 && conn[0] == "close"
 	if c.r.ProtoMajor == 3 {
 		dropHopHeaders(h)
-	} else if c.altSvc != nil && codeIsFinal(code) {
-		if _, own := h["Alt-Svc"]; !own { // an app's own (another port, "clear") wins
-			h["Alt-Svc"] = c.altSvc
-		}
+	} else if c.altSvc != nil && codeIsFinal(code) && !c.headers.hasAltSvc {
+		h["Alt-Svc"] = c.altSvc // an app's own (another port, "clear") wins
 	}
 	c.w.WriteHeader(code)
 	if codeIsFinal(code) {

@@ -255,13 +255,14 @@ packed_again(const gohttp_packed *last, PyObject *map, char *stack,
              size_t *size, int64_t *declared)
 {
     PyObject *key, *values;
-    Py_ssize_t pos = 0;
+    Py_ssize_t pos = 0, keys = PyDict_GET_SIZE(map);
     int n = 0;
     if (last->npairs == 0) {
         return 0;
     }
-    while (PyDict_Next(map, &pos, &key, &values)) {   /* borrowed */
-        if (!PyList_CheckExact(values)) {
+    /* Counting keys saves the call that would find no more. */
+    while (keys-- > 0 && PyDict_Next(map, &pos, &key, &values)) {
+        if (!PyList_CheckExact(values)) {   /* borrowed, as key */
             return 0;
         }
         for (Py_ssize_t j = 0; j < PyList_GET_SIZE(values); j++, n++) {

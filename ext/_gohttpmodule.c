@@ -344,6 +344,7 @@ gohttp_clear(PyObject *module)
         Py_CLEAR(st->spare_lists[--st->nspare_lists]);
     }
     gohttp_checked_clear(&st->checked);
+    gohttp_packed_clear(&st->packed);
     Py_CLEAR(st->ResponseWriterType);
     Py_CLEAR(st->HeadersType);
     Py_CLEAR(st->WSGIAppType);

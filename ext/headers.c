@@ -437,9 +437,10 @@ gohttp_headers_done(gohttp_state *st, PyObject *headers)
         /* The one-value lists only the dict holds are kept too (see
          * new_values), taken before the clear, emptied after it. */
         PyObject *lists[GOHTTP_SPARE_LISTS], *key, *values;
-        Py_ssize_t pos = 0;
+        Py_ssize_t pos = 0, keys = PyDict_GET_SIZE(self->map);
         int n = 0;
-        while (n < GOHTTP_SPARE_LISTS - st->nspare_lists
+        /* Counting keys saves the call that would find no more. */
+        while (n < GOHTTP_SPARE_LISTS - st->nspare_lists && keys-- > 0
                && PyDict_Next(self->map, &pos, &key, &values)) {
             if (PyList_CheckExact(values) && Py_REFCNT(values) == 1
                 && PyList_GET_SIZE(values) == 1) {

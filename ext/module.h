@@ -224,6 +224,20 @@ typedef struct {
     int next_name, next_value;                  /* the oldest slots */
 } gohttp_checked;
 
+/* The headers of the last response a ResponseWriter packed (response.c):
+ * its (name, value) strs in w.header's order, by identity as above (a
+ * handler that sets the same literals every time packs the same bytes),
+ * and the bytes they packed to.  GIL builds only. */
+#define GOHTTP_PACKED_PAIRS 4
+#define GOHTTP_PACKED_SIZE 256
+typedef struct {
+    PyObject *pair[2 * GOHTTP_PACKED_PAIRS];   /* name, value, ...: strong */
+    int npairs;                                /* 0: none kept */
+    size_t size;                               /* bytes[:size] */
+    int64_t declared;                          /* their Content-Length */
+    char bytes[GOHTTP_PACKED_SIZE];
+} gohttp_packed;
+
 typedef struct {
     PyTypeObject *ServerType;
     PyTypeObject *RequestType;
@@ -234,6 +248,7 @@ typedef struct {
     PyObject *spare_headers;  /* an emptied response Headers, likewise
                                  (headers.c) */
     gohttp_checked checked;   /* headers.c */
+    gohttp_packed packed;     /* response.c */
 #define GOHTTP_SPARE_LISTS 8
     PyObject *spare_lists[GOHTTP_SPARE_LISTS];   /* [None] lists that the
                                                     spare Headers' values
@@ -392,6 +407,7 @@ int gohttp_response_finish(PyObject *response);
 int gohttp_response_start_packed(PyObject *response, int code, char *headers,
                                  size_t size, int64_t declared);
 int gohttp_response_write(PyObject *response, const char *p, Py_ssize_t n);
+void gohttp_packed_clear(gohttp_packed *packed);
 void gohttp_response_release(PyObject *response);
 /* Release response and drop the caller's reference to it. */
 void gohttp_response_done(PyObject *response);

@@ -224,13 +224,116 @@ declared_length(gohttp_state *st, PyObject *map, int64_t *length)
     return 0;
 }
 
+/* pack_headers into stack (GOHTTP_REPLY_SIZE bytes), with the Content-Length
+ * map declares in *declared: 0, 1 or -1 as pack_headers. */
+static int
+pack_map(gohttp_state *st, PyObject *map, char *stack, size_t *size,
+         int64_t *declared)
+{
+    int rc = declared_length(st, map, declared);
+    return rc < 0 ? rc : pack_headers(map, stack, GOHTTP_REPLY_SIZE, size);
+}
+
+/* ---- the last headers packed (module.h, gohttp_packed) ----------------- */
+
+void
+gohttp_packed_clear(gohttp_packed *packed)
+{
+    for (int i = 0; i < 2 * packed->npairs; i++) {
+        Py_CLEAR(packed->pair[i]);
+    }
+    packed->npairs = 0;
+}
+
+#ifndef Py_GIL_DISABLED
+/* 1 if map holds the very strs packed last time, in the same order, with
+ * those bytes copied to stack and *size and *declared set; else 0.  The
+ * strs are compared by address: the slots hold them, so an address names
+ * one object, and a str never changes.  Call in pack's critical sections. */
+static int
+packed_again(const gohttp_packed *last, PyObject *map, char *stack,
+             size_t *size, int64_t *declared)
+{
+    PyObject *key, *values;
+    Py_ssize_t pos = 0, keys = PyDict_GET_SIZE(map);
+    int n = 0;
+    if (last->npairs == 0) {
+        return 0;
+    }
+    /* Counting keys saves the call that would find no more. */
+    while (keys-- > 0 && PyDict_Next(map, &pos, &key, &values)) {
+        if (!PyList_CheckExact(values)) {   /* borrowed, as key */
+            return 0;
+        }
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(values); j++, n++) {
+            if (n == last->npairs || last->pair[2 * n] != key
+                || last->pair[2 * n + 1] != PyList_GET_ITEM(values, j)) {
+                return 0;
+            }
+        }
+    }
+    if (n != last->npairs) {
+        return 0;
+    }
+    memcpy(stack, last->bytes, last->size);
+    *size = last->size;
+    *declared = last->declared;
+    return 1;
+}
+
+/* Remember the strs of map, which packed to bytes[:size] declaring
+ * declared, for packed_again; or forget the last ones if they do not fit
+ * (more than GOHTTP_PACKED_PAIRS values, or bytes, or a str subclass).
+ * Call in pack's critical sections. */
+static void
+remember_packed(gohttp_packed *last, PyObject *map, const char *bytes,
+                size_t size, int64_t declared)
+{
+    PyObject *key, *values, *pair[2 * GOHTTP_PACKED_PAIRS];
+    Py_ssize_t pos = 0;
+    int n = 0;
+    if (size > GOHTTP_PACKED_SIZE) {
+        goto forget;
+    }
+    while (PyDict_Next(map, &pos, &key, &values)) {   /* borrowed */
+        if (!PyList_CheckExact(values) || !PyUnicode_CheckExact(key)) {
+            goto forget;
+        }
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(values); j++, n++) {
+            PyObject *value = PyList_GET_ITEM(values, j);
+            if (n == GOHTTP_PACKED_PAIRS || !PyUnicode_CheckExact(value)) {
+                goto forget;
+            }
+            pair[2 * n] = key;
+            pair[2 * n + 1] = value;
+        }
+    }
+    /* New references first: the old ones may be the same strs.  Dropping
+     * an exact str runs no Python code. */
+    for (int i = 0; i < 2 * n; i++) {
+        Py_INCREF(pair[i]);
+    }
+    gohttp_packed_clear(last);
+    memcpy(last->pair, pair, sizeof(PyObject *) * 2 * (size_t)n);
+    memcpy(last->bytes, bytes, size);
+    last->size = size;
+    last->declared = declared;
+    last->npairs = n;
+    return;
+forget:
+    gohttp_packed_clear(last);
+}
+#endif
+
 /* Pack w.header for the writer: into stack (GOHTTP_REPLY_SIZE bytes), or
  * into memory of their own if they do not fit there.  *out is where they
  * are (stack, or memory the caller frees with PyMem_Free), *size how many
  * bytes, *declared their Content-Length.  0, or -1 with an exception set.
  * Into stack first, not into reply_buf: taking the two locks may suspend
  * this object's critical section, and the handler may return meanwhile
- * and Go take its buffer back (the writer then holds nothing). */
+ * and Go take its buffer back (the writer then holds nothing).  Headers
+ * that are the very strs packed last time (a handler's literals) are not
+ * packed again: their bytes are copied (packed_again). */
 static int
 pack(ResponseWriterObject *self, char *stack, char **out, size_t *size,
      int64_t *declared)
@@ -245,10 +348,17 @@ pack(ResponseWriterObject *self, char *stack, char **out, size_t *size,
     }
     PyObject *map = gohttp_headers_map(self->header);   /* borrowed */
     Py_BEGIN_CRITICAL_SECTION2(self->header, map);
-    rc = declared_length(self->state, map, declared);
-    if (rc == 0) {
-        rc = pack_headers(map, stack, GOHTTP_REPLY_SIZE, size);
+#ifndef Py_GIL_DISABLED
+    gohttp_packed *last = &self->state->packed;
+    if (packed_again(last, map, stack, size, declared)) {
+        rc = 0;
     }
+    else if ((rc = pack_map(self->state, map, stack, size, declared)) == 0) {
+        remember_packed(last, map, stack, *size, *declared);
+    }
+#else
+    rc = pack_map(self->state, map, stack, size, declared);
+#endif
     if (rc == 1 && (rc = pack_headers(map, NULL, 0, size)) == 0) {
         /* Too large to hold: sized, then packed where they fit. */
         own = PyMem_Malloc(*size);
@@ -441,7 +551,11 @@ response_write(PyObject *op, PyObject *data)
     Py_ssize_t n;
     PyObject *result = NULL;
 
-    if (PyUnicode_Check(data)) {
+    if (PyBytes_CheckExact(data)) {   /* most writes: no buffer protocol */
+        p = PyBytes_AS_STRING(data);
+        n = PyBytes_GET_SIZE(data);
+    }
+    else if (PyUnicode_Check(data)) {
         p = PyUnicode_AsUTF8AndSize(data, &n);   /* cached in data */
         if (p == NULL) {
             return NULL;

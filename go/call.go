@@ -53,16 +53,19 @@ type call struct {
 	data []byte           // the spans of req point into it
 
 	reply    C.gohttp_reply // a response C held back, for Go to send
-	replyBuf *replyBuf      // its headers and body; C writes it; nil out of C
+	replyBuf *replyBuf      // its headers and body; C writes it in C only
 
-	headers headerBlock // the last response's headers, for the next one
+	headers     headerBlock // the last response's headers, for the next one
+	lastHeaders headerMemo  // the last request's, likewise
 
 	asgi *asgiState // an ASGI request's (asgicall.go); nil until the call serves one
 }
 
-// A replyBuf is a call's reply_buf (bridge.h), lent to it from entering C
-// (invokeFn) until the response C held back is sent (end): calls waiting
-// for a place in the lane, and idle ones, hold none.
+// A replyBuf is a call's reply_buf (bridge.h), lent to it when it first
+// enters C (invokeFn) and kept while the server keeps the call for the
+// next request (a pool's Get and Put less per request): calls waiting for
+// their first place in the lane hold none, and a call the server lets go
+// gives its buffer back (retire).
 type replyBuf [C.GOHTTP_REPLY_SIZE]byte
 
 var replyBufs = sync.Pool{New: func() any { return new(replyBuf) }}
@@ -77,6 +80,17 @@ func newCall() *call {
 	c := &call{done: make(chan bool, 1)}
 	c.handle = cgo.NewHandle(c)
 	return c
+}
+
+// retire lets c go for good: its handle is deleted, and never made
+// again, so C naming the call later gets RequestFinishedError from
+// lookupCall, as for a call kept and reused.  Its request has ended.
+func (c *call) retire() {
+	c.handle.Delete()
+	if c.replyBuf != nil {
+		replyBufs.Put(c.replyBuf)
+		c.replyBuf = nil
+	}
 }
 
 // callOf returns the call h names, or nil if h names none: never one, or
@@ -134,10 +148,6 @@ func (c *call) end(outcome C.gohttp_outcome) (started bool) {
 	if c.reply.status != 0 && outcome == C.GOHTTP_HANDLED {
 		c.sendReply()
 	}
-	if c.replyBuf != nil {
-		replyBufs.Put(c.replyBuf)
-		c.replyBuf = nil
-	}
 	started = c.wroteHeader
 	c.active = false
 	c.w, c.r = nil, nil
@@ -169,11 +179,19 @@ func (c *call) pack(r *http.Request, names []string) {
 	c.req.field[C.GOHTTP_F_ASGI_TLS] = C.gohttp_span{}   // and packASGITLS
 
 	start, count := len(b), 0
-	for key, values := range r.Header {
-		for _, v := range values {
-			b = appendItem(appendItem(b, key), v)
-			count++
+	if packed, n, ok := c.lastHeaders.same(r.Header); ok {
+		b, count = append(b, packed...), n
+	} else {
+		m := &c.lastHeaders
+		m.forget()
+		for key, values := range r.Header {
+			for _, v := range values {
+				b = appendItem(appendItem(b, key), v)
+				count++
+			}
+			m.note(key, values)
 		}
+		m.keep(b[start:], count)
 	}
 	c.req.field[C.GOHTTP_F_HEADERS] = C.gohttp_span{off: C.uint32_t(start), len: C.uint32_t(len(b) - start)}
 	c.req.header_count = C.uint32_t(count)
@@ -204,6 +222,78 @@ func (c *call) pack(r *http.Request, names []string) {
 	}
 	c.req.call = C.uintptr_t(c.handle)
 	c.req.generation = C.uint64_t(c.generation)
+}
+
+// A headerMemo is the request headers a call packed last, so that the
+// next request's, when they are the same, are copied rather than packed
+// again: a client on a keep-alive connection sends the same headers with
+// every request.  Iterating a header map costs a random start and a walk
+// of its slots (about 250 instructions, and 65 more a key); looking its
+// keys up costs about 60 a key.
+type headerMemo struct {
+	keys   []string // each key once, as the map had them
+	counts []int    // how many values each has
+	values []string // all their values, key after key
+	packed []byte   // the pairs as pack laid them out; nil: none kept
+	pairs  int
+}
+
+// maxKeptRequestHeaders is the largest packed request header block a
+// call remembers.
+const maxKeptRequestHeaders = 4096
+
+// same returns the pairs packed last and their count, if h holds just
+// the headers of last time: the same keys and values, each key's values
+// in the same order (the order of keys, which a map does not keep, does
+// not matter to C).
+func (m *headerMemo) same(h http.Header) ([]byte, int, bool) {
+	if m.packed == nil || len(h) != len(m.keys) {
+		return nil, 0, false
+	}
+	at := 0
+	for i, key := range m.keys {
+		values, ok := h[key]
+		n := m.counts[i]
+		if !ok || len(values) != n { // a key of no values is a key still
+			return nil, 0, false
+		}
+		for j, v := range values {
+			if v != m.values[at+j] {
+				return nil, 0, false
+			}
+		}
+		at += n
+	}
+	return m.packed, m.pairs, true
+}
+
+// forget drops what m kept, before pack notes the headers of a request.
+func (m *headerMemo) forget() {
+	m.keys, m.counts, m.values = m.keys[:0], m.counts[:0], m.values[:0]
+	m.packed = m.packed[:0]
+}
+
+// note adds key and its values to what m is told of a request.
+func (m *headerMemo) note(key string, values []string) {
+	m.keys = append(m.keys, key)
+	m.counts = append(m.counts, len(values))
+	m.values = append(m.values, values...)
+}
+
+// keep ends what m is told: the request's pairs, packed, count of them;
+// too large a block is not kept, and same finds nothing.  What m holds
+// otherwise is at most a few KiB, a call's for as long as the server
+// keeps the call.
+func (m *headerMemo) keep(packed []byte, count int) {
+	if len(packed) > maxKeptRequestHeaders {
+		*m = headerMemo{} // nor their strings, which may be large
+		return
+	}
+	m.packed = append(m.packed, packed...) // forget emptied it
+	if m.packed == nil {
+		m.packed = []byte{} // kept, and empty: a request without headers
+	}
+	m.pairs = count
 }
 
 // packedSize is about how many bytes pack lays r out in: a new call's
@@ -287,18 +377,15 @@ func (c *call) writeHeaderAs(code int, headers []byte, size, held int64) error {
 	if counted && held == c.headers.declared && c.headers.bareLength {
 		delete(h, "Content-Length")
 	}
+	c.closing = c.headers.closing
 	if c.bodyBroken && codeIsFinal(code) {
 		h["Connection"] = []string{"close"}
+		c.closing = true
 	}
-	// Keys are canonical (C packs them so): no CanonicalMIMEHeaderKey.
-	conn := h["Connection"]
-	c.closing = len(conn) > 0 && conn[0] == "close"
 	if c.r.ProtoMajor == 3 {
 		dropHopHeaders(h)
-	} else if c.altSvc != nil && codeIsFinal(code) {
-		if _, own := h["Alt-Svc"]; !own { // an app's own (another port, "clear") wins
-			h["Alt-Svc"] = c.altSvc
-		}
+	} else if c.altSvc != nil && codeIsFinal(code) && !c.headers.hasAltSvc {
+		h["Alt-Svc"] = c.altSvc // an app's own (another port, "clear") wins
 	}
 	c.w.WriteHeader(code)
 	if codeIsFinal(code) {

@@ -67,3 +67,51 @@ func FuzzPackRequest(f *testing.F) {
 func comparePairs(a, b [2]string) int {
 	return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1])
 }
+
+// TestPackReusesRequestHeadersOnlyWhenTheyAreTheSame checks the request
+// headers a call copies from its last request (headerMemo): C reads each
+// request's own headers, whatever came before on the call.
+func TestPackReusesRequestHeadersOnlyWhenTheyAreTheSame(t *testing.T) {
+	c := newCall()
+	defer c.handle.Delete()
+	headers := []http.Header{
+		{"A": {"1"}},
+		{"A": {"1"}}, // the same: copied
+		{"A": {"2"}},
+		{"A": {"2"}, "B": {"x"}},
+		{"B": {"x"}, "A": {"2"}}, // the same in another order
+		{"A": {"2", "3"}},
+		{"A": {"3", "2"}},
+		{"A": {}},
+		{"Z": {"1"}}, // as many keys, and A had no values
+		{},
+		{},
+		{"Long": {strings.Repeat("x", maxKeptRequestHeaders)}},
+		{"Long": {strings.Repeat("x", maxKeptRequestHeaders)}}, // not kept
+		{"A": {"1"}},
+	}
+	for i, h := range headers {
+		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET / HTTP/1.1\r\nHost: x\r\n\r\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header = h
+		c.begin(nil, r, 0, nil)
+		v, err := c.view()
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		var want [][2]string
+		for key, values := range h {
+			for _, value := range values {
+				want = append(want, [2]string{key, value})
+			}
+		}
+		slices.SortStableFunc(v.headers, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+		slices.SortStableFunc(want, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+		if !slices.Equal(v.headers, want) {
+			t.Errorf("request %d: C reads %q, want %q", i, v.headers, want)
+		}
+		c.end(0)
+	}
+}

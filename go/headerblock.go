@@ -24,12 +24,14 @@ import (
 // date.go.  Each slice's capacity is its length, so an append elsewhere
 // copies.
 type headerBlock struct {
-	packed   []byte     // the last block as C packed it, copied; nil if none
-	ready    bool       // keys and values are made of packed
-	keys     []string   // each key once
-	values   [][]string // values[i] are keys[i]'s
-	hasDate  bool       // the last block sets Date
-	declared int64      // its Content-Length, as net/http reads it, or -1
+	packed    []byte     // the last block as C packed it, copied; nil if none
+	ready     bool       // keys and values are made of packed
+	keys      []string   // each key once
+	values    [][]string // values[i] are keys[i]'s
+	hasDate   bool       // the last block sets Date,
+	closing   bool       // says Connection: close first,
+	hasAltSvc bool       // sets Alt-Svc,
+	declared  int64      // its Content-Length, as net/http reads it, or -1
 	// bareLength: the last block declares a Content-Length and neither
 	// Transfer-Encoding nor Trailer, so that net/http, counting a body
 	// itself, would send the same (call.go's writeHeaderAs).
@@ -61,6 +63,9 @@ func (hb *headerBlock) set(h http.Header, block []byte) error {
 		return err
 	}
 	_, hb.hasDate = h["Date"] // keys are canonical
+	_, hb.hasAltSvc = h["Alt-Svc"]
+	conn := h["Connection"]
+	hb.closing = len(conn) > 0 && conn[0] == "close"
 	hb.declared = declaredLength(h["Content-Length"])
 	_, te := h["Transfer-Encoding"]
 	_, trailer := h["Trailer"]

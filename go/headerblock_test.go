@@ -125,6 +125,33 @@ func TestHeaderBlockKeepsABlockThatComesTwice(t *testing.T) {
 	}
 }
 
+// What writeHeaderAs reads of a block instead of looking in the header
+// map: Connection: close and Alt-Svc, on a block met the first time, the
+// second (unpacked again and kept) and the third (kept), and after a
+// block without them.
+func TestHeaderBlockFlags(t *testing.T) {
+	var hb headerBlock
+	blocks := []struct {
+		block              []byte
+		closing, hasAltSvc bool
+	}{
+		{pack("Connection", "close", "Alt-Svc", "clear"), true, true},
+		{pack("Connection", "keep-alive", "Connection", "close"), false, false},
+		{pack("Content-Type", "text/plain"), false, false},
+	}
+	for _, b := range blocks {
+		for i := range 3 {
+			if err := hb.set(http.Header{}, b.block); err != nil {
+				t.Fatal(err)
+			}
+			if hb.closing != b.closing || hb.hasAltSvc != b.hasAltSvc {
+				t.Errorf("%q, time %d: closing %v, hasAltSvc %v; want %v, %v",
+					b.block, i+1, hb.closing, hb.hasAltSvc, b.closing, b.hasAltSvc)
+			}
+		}
+	}
+}
+
 func TestHeaderBlockThatChangesEachTimeIsNeverKept(t *testing.T) {
 	var hb headerBlock
 	for i := range 5 {

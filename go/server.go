@@ -109,19 +109,19 @@ func (s *server) getCall() *call {
 const keptCalls = 64
 
 // putCall returns c, whose request has ended, to the free calls; or lets
-// it go if keptCalls are free already, as after a burst of requests that
-// waited in the lane together (a burst of 5,000 made 5,000 calls).  Its
-// handle is deleted then, and never made again: C naming the call later
-// (a ResponseWriter kept past the handler) gets RequestFinishedError
-// from lookupCall, as for a call kept and reused.
+// it go (retire) if keptCalls are free already, as after a burst of
+// requests that waited in the lane together (a burst of 5,000 made 5,000
+// calls).
 func (s *server) putCall(c *call) {
 	s.callsMu.Lock()
-	if len(s.idle) < keptCalls {
+	kept := len(s.idle) < keptCalls
+	if kept {
 		s.idle = append(s.idle, c)
-	} else {
-		c.handle.Delete()
 	}
 	s.callsMu.Unlock()
+	if !kept {
+		c.retire()
+	}
 	s.busy.Add(-1)
 }
 
@@ -811,7 +811,7 @@ func (s *server) free() bool {
 	s.callsMu.Lock()
 	defer s.callsMu.Unlock()
 	for _, c := range s.idle { // with none busy, every call left
-		c.handle.Delete()
+		c.retire()
 	}
 	s.idle = nil
 	s.mu.Lock()

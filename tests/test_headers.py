@@ -375,3 +375,30 @@ def test_headers_leak_nothing():
     finally:
         tracemalloc.stop()
     assert grown < 64 * 1024, f"{grown} bytes still allocated"
+
+
+def test_a_response_starts_with_empty_headers_after_any_other(server, fetch,
+                                                              record):
+    # The Headers of a response no one kept is emptied for the next one
+    # (headers.c, gohttp_headers_done): key by key when they are few,
+    # cleared when many, and after a response that failed too.
+    @server.route("/h")
+    def handler(w, req):
+        record(list(w.header.multi_items()))
+        n = int(req.query.removeprefix("n="))
+        for i in range(n):
+            w.header.add(f"X-{i}", "v")
+            w.header.add(f"X-{i}", "w")
+        if n == 3:
+            w.header._map["X-Bad"] = "not a list"   # 500, when packed
+        w.write(b"ok")
+
+    for n in (1, 1, 30, 1, 3, 1, 8, 9, 0, 2):
+        r = fetch("GET", f"/h?n={n}")
+        if n == 3:
+            assert r.status == 500
+            continue
+        assert (r.status, r.data) == (200, b"ok"), n
+        assert r.headers.getlist("X-0") == (["v", "w"] if n else []), n
+        assert len([k for k in r.headers if k.startswith("X-")]) == n, n
+    assert record.values == [[]] * 10

@@ -125,6 +125,30 @@ def test_repeated_headers_give_several_values(server, fetch, record):
                             False, None)
 
 
+def test_each_request_on_a_connection_has_its_own_headers(server, fetch,
+                                                         record):
+    # Go copies a request's headers from the last request its call packed
+    # when they are the same (go/call.go, headerMemo): only then.
+    @server.route("/h")
+    def handler(w, req):
+        record(sorted(req.headers.multi_items(), key=lambda p: p[0]))
+
+    sent = [{"X-A": "1"}, {"X-A": "1"}, {"X-A": "2"}, {"X-A": "2", "X-B": ""},
+            {"X-B": "", "X-A": "2"}, {"X-B": "2"}, {}, {},
+            [("X-A", "1"), ("X-A", "2")], [("X-A", "2"), ("X-A", "1")],
+            {"X-A": "1"}]
+    for headers in sent:
+        pairs = urllib3.HTTPHeaderDict()
+        for key, value in (headers.items() if isinstance(headers, dict)
+                           else headers):
+            pairs.add(key, value)
+        assert fetch("GET", "/h", headers=pairs).status == 200
+    for seen, headers in zip(record.values, sent):
+        pairs = headers.items() if isinstance(headers, dict) else headers
+        assert [p for p in seen if p[0].startswith("X-")] == sorted(
+            pairs, key=lambda p: p[0]), headers
+
+
 def test_repeated_headers_over_a_raw_socket(server, raw, record):
     @server.route("/h")
     def handler(w, req):

@@ -753,3 +753,54 @@ def test_keep_alive_connection_is_reused(server, http, record):
 
     addrs = {http.request("GET", server.url + "/who").data for _ in range(20)}
     assert len(addrs) == 1
+
+
+# The same str objects each time, as a handler's literals are: the writer
+# copies the bytes it packed for them last time (response.c, packed_again).
+CT, PLAIN, HTML, XA, ONE, TWO = ("Content-Type", "text/plain", "text/html",
+                                 "X-A", "1", "2")
+
+
+def test_headers_packed_again_only_when_they_are_the_same(server, fetch):
+    @server.route("/h")
+    def h(w, req):
+        case = req.query.removeprefix("c=")
+        if case in ("plain", "xa1", "xa2", "both", "reordered"):
+            if case == "reordered":
+                w.header.set(XA, ONE)
+            w.header.set(CT, PLAIN)
+            if case in ("xa1", "both"):
+                w.header.set(XA, ONE)
+            elif case == "xa2":
+                w.header.set(XA, TWO)
+            if case == "both":
+                w.header.add(XA, TWO)
+        elif case == "html":
+            w.header.set(CT, HTML)
+        elif case == "length":
+            w.header.set("Content-Length", "3")
+        elif case == "map":   # a value _map holds that is not a list
+            w.header._map[CT] = PLAIN
+        w.write(b"abc")
+
+    want = {"plain": {CT: [PLAIN], XA: []},
+            "xa1": {CT: [PLAIN], XA: [ONE]},
+            "xa2": {CT: [PLAIN], XA: [TWO]},
+            "both": {CT: [PLAIN], XA: [ONE, TWO]},
+            "reordered": {CT: [PLAIN], XA: [ONE]},
+            "html": {CT: [HTML], XA: []},
+            "length": {"Content-Length": ["3"], XA: []},
+            "none": {XA: []}}
+    for case in ["plain", "plain", "plain", "xa1", "xa1", "plain", "xa2",
+                 "xa1", "both", "both", "xa1", "reordered", "xa1", "html",
+                 "plain", "length", "length", "none", "plain"]:
+        r = fetch("GET", f"/h?c={case}")
+        assert (r.status, r.data) == (200, b"abc"), case
+        for key, values in want[case].items():
+            assert r.headers.getlist(key) == values, (case, key)
+        if case == "none":
+            assert r.headers.get(CT, "").startswith("text/plain"), case
+    r = fetch("GET", "/h?c=map")
+    assert r.status == 500
+    r = fetch("GET", "/h?c=plain")
+    assert r.headers.getlist(CT) == [PLAIN]

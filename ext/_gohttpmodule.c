@@ -222,15 +222,22 @@ thread_states(PyObject *module, PyObject *unused)
 }
 
 PyDoc_STRVAR(go_procs_doc,
-"_go_procs()\n--\n\n"
+"_go_procs(n=0, /)\n--\n\n"
 "How many OS threads may run Go code at once (Go's GOMAXPROCS): the CPUs,\n"
 "unless the environment set GOMAXPROCS, as the supervisor does for its\n"
-"workers.  For tests.");
+"workers.  An n of 1 or more sets it (runtime.GOMAXPROCS(n)) and returns\n"
+"the one before: gohttp's import does, where a cgroup CPU quota allows\n"
+"fewer CPUs than Go counts (gohttp/_cpus.py).");
 
 static PyObject *
-go_procs(PyObject *module, PyObject *unused)
+go_procs(PyObject *module, PyObject *args)
 {
-    return PyLong_FromLong(gohttp_go_procs());
+    int n = 0;
+
+    if (!PyArg_ParseTuple(args, "|i:_go_procs", &n)) {
+        return NULL;
+    }
+    return PyLong_FromLong(gohttp_go_procs(n));
 }
 
 PyDoc_STRVAR(goroutines_doc,
@@ -290,7 +297,7 @@ static PyMethodDef gohttp_functions[] = {
     {"_code_allows_body", code_allows_body, METH_O, code_allows_body_doc},
     {"_close_gate", close_gate, METH_O, close_gate_doc},
     {"_thread_states", thread_states, METH_NOARGS, thread_states_doc},
-    {"_go_procs", go_procs, METH_NOARGS, go_procs_doc},
+    {"_go_procs", go_procs, METH_VARARGS, go_procs_doc},
     {"_goroutines", goroutines, METH_NOARGS, goroutines_doc},
     {"_goroutine_stacks", goroutine_stacks, METH_NOARGS,
      goroutine_stacks_doc},

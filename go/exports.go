@@ -26,11 +26,14 @@ func gohttp_set_dispatch(fn C.gohttp_dispatch_fn) {
 
 // gohttp_go_procs returns how many OS threads may run Go code at once
 // (runtime.GOMAXPROCS): the CPUs by default, or the GOMAXPROCS variable
-// of the environment the process started with.
+// of the environment the process started with. An n of 1 or more sets
+// it to n (the value returned is then the one before): gohttp's import
+// does so where a cgroup CPU quota allows fewer CPUs than Go counts,
+// as Go reads the environment the process started with only.
 //
 //export gohttp_go_procs
-func gohttp_go_procs() C.int32_t {
-	return C.int32_t(runtime.GOMAXPROCS(0))
+func gohttp_go_procs(n C.int32_t) C.int32_t {
+	return C.int32_t(runtime.GOMAXPROCS(int(n)))
 }
 
 // gohttp_goroutines returns how many goroutines exist now

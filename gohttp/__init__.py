@@ -17,7 +17,9 @@ __version__ = "0.1.0"
 
 import os as _os
 
+from . import _control, _cpus
 from ._headers import Headers, canonical_key
+from . import _gohttp
 from ._gohttp import (Error, ForkedProcessError, Request, RequestFinishedError,
                       ResponseWriter, ServerStateError, StateError)
 from ._supervisor import BootError
@@ -32,11 +34,27 @@ def _forget_chosen_gomaxprocs() -> None:
     """In a worker, the Go runtime has read the GOMAXPROCS its supervisor
     chose (gohttp/_supervisor.py): the app's subprocesses must not inherit
     it."""
-    chosen = _os.environ.pop("GOHTTP_GOMAXPROCS", None)
+    chosen = _os.environ.pop(_control.GO_PROCS_ENV, None)
     if chosen is not None and _os.environ.get("GOMAXPROCS") == chosen:
         del _os.environ["GOMAXPROCS"]
 
 
+def _fit_go_procs_to_quota() -> None:
+    """Where a cgroup CPU quota (a container's CPU limit) allows fewer
+    CPUs than the Go runtime counts (the affinity mask: Go 1.25's own
+    count of the quota is off for a module that says go 1.24), run that
+    many Go threads, as --workers auto counts (gohttp/_cpus.py).  Set
+    through runtime.GOMAXPROCS: Go reads the environment the process
+    started with, not os.environ.  A GOMAXPROCS in the environment, the
+    user's or the one a supervisor chose for its worker, is kept."""
+    if "GOMAXPROCS" in _os.environ:
+        return
+    limit = _cpus.cpu_limit()
+    if limit is not None and limit < _gohttp._go_procs():
+        _gohttp._go_procs(limit)
+
+
+_fit_go_procs_to_quota()
 _forget_chosen_gomaxprocs()
 
 

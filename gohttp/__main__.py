@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from . import (__version__, _address, _control, _logging, _options,
                _supervisor, _systemd, asgi)
-from . import _config, _http3, _reload
+from . import _config, _cpus, _http3, _reload
 from .server import Server, _default_server
 from .wsgi import mount
 
@@ -49,7 +49,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
                                      argparse.BooleanOptionalAction):
             cli.setdefault("type", _reader(option))
             cli.setdefault("metavar", option.metavar)
-        help = option.help.format(cpus=_supervisor.cpu_count())
+        help = option.help.format(cpus=_cpus.cpu_count())
         parser.add_argument(*option.flags, dest=option.name,
                             default=argparse.SUPPRESS,
                             help=f"{help} (default: {option.default_text})",

@@ -24,6 +24,7 @@ from typing import Any, Iterable, Optional
 from . import (__version__, _address, _control, _gohttp, _http3, _logging,
                _options, _systemd)
 from . import _reload
+from ._cpus import cpu_count
 from ._gohttp import Error
 from ._sockets import Listeners
 
@@ -49,15 +50,6 @@ class BootError(Error, RuntimeError):
     could not be bound."""
 
     __module__ = "gohttp"
-
-
-def cpu_count() -> int:
-    """The CPUs this process may run on."""
-    if hasattr(os, "process_cpu_count"):  # 3.13
-        return os.process_cpu_count() or 1
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
 
 
 def go_procs(workers: int) -> int:

@@ -50,6 +50,9 @@ typedef struct {
     PyObject *spare;          /* a cleared start_response for the next
                                  request (see spare_start_response), or NULL */
     PyObject *spare_errors;   /* a flushed wsgi.errors, likewise, or NULL */
+    gohttp_environ_spare *environ_spare;   /* an environ for the next
+                                 request, made with constants; NULL while a
+                                 request has it (see gohttp_wsgi_run) */
 } WSGIAppObject;
 
 #define WSGIApp_CAST(op) ((WSGIAppObject *)(op))
@@ -125,6 +128,7 @@ wsgi_app_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     self->file_wrapper = NULL;
     self->spare = NULL;
     self->spare_errors = NULL;
+    self->environ_spare = NULL;
     self->script = PyUnicode_AsEncodedString(script_name, "utf-8",
                                              "surrogateescape");
     PyObject_GC_Track(self);
@@ -152,7 +156,7 @@ wsgi_app_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->file_wrapper);
     Py_VISIT(self->spare);
     Py_VISIT(self->spare_errors);
-    return 0;
+    return gohttp_environ_spare_traverse(self->environ_spare, visit, arg);
 }
 
 static int
@@ -175,6 +179,9 @@ wsgi_app_clear(PyObject *op)
     Py_CLEAR(self->file_wrapper);
     Py_CLEAR(self->spare);
     Py_CLEAR(self->spare_errors);
+    gohttp_environ_spare *sp = self->environ_spare;
+    self->environ_spare = NULL;
+    gohttp_environ_spare_free(sp);
     return 0;
 }
 
@@ -232,6 +239,7 @@ constants(WSGIAppObject *self)
                                                           thread made them */
             PyObject *fw = PyDict_GetItemString(made, "wsgi.file_wrapper");
             self->file_wrapper = Py_XNewRef(fw);   /* borrowed: made holds it */
+            self->environ_spare = gohttp_environ_spare_new(made);
             self->constants = made;
         }
         else {
@@ -930,10 +938,15 @@ gohttp_wsgi_run(PyObject *op, const gohttp_request *req, const char *data,
     PyObject *environ = NULL, *result = NULL, *sent = NULL;
     PyObject *taken = NULL, *rest = NULL;   /* of a stream C began */
     StartResponseObject *sr = NULL;
+    gohttp_environ_spare *spare = NULL;   /* this request's while it runs */
 
     if ((base = constants(wsgi)) == NULL) {   /* borrowed */
         goto error;
     }
+#ifndef Py_GIL_DISABLED   /* (never made on free-threaded builds) */
+    spare = wsgi->environ_spare;
+    wsgi->environ_spare = NULL;
+#endif
     /* A Request only for what needs one: a body to read. */
     if (req->content_length != 0
         && (r = gohttp_request_new(st, req, data)) == NULL) {
@@ -943,7 +956,7 @@ gohttp_wsgi_run(PyObject *op, const gohttp_request *req, const char *data,
         || (input = make_input(wsgi, req, r)) == NULL
         || (errors = errors_new(wsgi)) == NULL
         || (environ = gohttp_wsgi_environ(st, req, data, base, wsgi->script,
-                                          input, errors)) == NULL
+                                          input, errors, spare)) == NULL
         || (sr = start_response_new(wsgi, w)) == NULL) {
         goto error;
     }
@@ -1014,7 +1027,11 @@ done:
     Py_XDECREF(rest);
     Py_XDECREF(sent);
     Py_XDECREF(result);
-    Py_XDECREF(environ);
+    /* before errors: a kept environ no longer holds it */
+    gohttp_environ_release(spare, environ, wsgi->empty_input);
+    if (spare != NULL) {
+        wsgi->environ_spare = spare;
+    }
     spare_errors(wsgi, errors);
     Py_XDECREF(input);
     return outcome;

@@ -592,6 +592,47 @@ set_remembered(gohttp_state *st, filler *f, PyObject *base,
     return 0;
 }
 
+/* Set env[key], a request header's, to the latin-1 str of v[:n], unless
+ * it holds it.  A kept environ's headers are looked for among all its
+ * entries from f->i on, each at most once (marked in *matched): Go's
+ * header map has no order, so the same headers come in another order
+ * each request, as they do in a fresh copy.  0, or -1 with an exception
+ * set. */
+static int
+put_header(filler *f, PyObject *key, const char *v, Py_ssize_t n,
+           uint64_t *matched)
+{
+    gohttp_environ_spare *sp = f->sp;
+    for (Py_ssize_t j = sp != NULL ? f->i : 0; sp != NULL && j < sp->n; j++) {
+        if (!(*matched >> j & 1) && same_str(sp->key[j], key)) {
+            *matched |= (uint64_t)1 << j;
+            return holds(sp->value[j], v, n) ? 0 : set_latin1(f->env, key, v, n);
+        }
+    }
+    return set_latin1(f->env, key, v, n);   /* a fresh copy, or a new key */
+}
+
+/* Delete the kept entries from f->i on that no header matched: from
+ * here on f fills env as a fresh copy.  0, or -1 with an exception set. */
+static int
+drop_unmatched(filler *f, uint64_t matched)
+{
+    gohttp_environ_spare *sp = f->sp;
+    f->sp = NULL;
+    for (Py_ssize_t j = f->i; j < sp->n; j++) {
+        if (matched >> j & 1) {
+            continue;
+        }
+        PyObject *key = Py_NewRef(sp->key[j]);   /* env's until deleted */
+        int rc = PyDict_DelItem(f->env, key);
+        Py_DECREF(key);
+        if (rc < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Add the request headers to f's env.  0, or -1 with an exception set. */
 static int
 add_headers(gohttp_state *st, filler *f, const gohttp_request *req,
@@ -602,6 +643,7 @@ add_headers(gohttp_state *st, filler *f, const gohttp_request *req,
     const char *prev = NULL;     /* the previous header's name */
     Py_ssize_t prev_len = 0;
     PyObject *key = NULL;        /* its environ key, or Py_None */
+    uint64_t matched = 0;        /* the kept entries found (put_header) */
 
     for (uint32_t i = 0; i < req->header_count; i++) {
         Py_ssize_t klen, vlen;
@@ -621,7 +663,7 @@ add_headers(gohttp_state *st, filler *f, const gohttp_request *req,
             continue;
         }
         if (!again) {
-            if (put_latin1(f, key, v, vlen) < 0) {
+            if (put_header(f, key, v, vlen, &matched) < 0) {
                 Py_DECREF(key);
                 return -1;
             }
@@ -650,7 +692,9 @@ add_headers(gohttp_state *st, filler *f, const gohttp_request *req,
         }
     }
     Py_XDECREF(key);
-    return 0;
+    /* the headers of the request before that this one did not send, the
+     * TLS keys and what its app added: gone */
+    return f->sp != NULL ? drop_unmatched(f, matched) : 0;
 }
 
 /* ---- TLS: mod_ssl's names ---------------------------------------------- */
@@ -804,9 +848,7 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
         goto error;
     }
     s = span(req, data, GOHTTP_F_TLS, &n);
-    if ((n > 0 && add_tls(st, &f, s, n) < 0)
-        /* what the kept environ has beyond this request's entries */
-        || (f.sp != NULL && drop_rest(&f) < 0)) {
+    if (n > 0 && add_tls(st, &f, s, n) < 0) {
         goto error;
     }
     return f.env;   /* new reference */

@@ -343,6 +343,16 @@ typedef struct {
  * that is not, and at the first key that differs deletes that entry and
  * all after it and adds the rest: the result is the dict a fresh copy
  * would have been, key for key, in the same order. */
+/* Up to 3.11 a dict's version (PEP 509, ma_version_tag) changes whenever
+ * the dict does: an environ whose version is what its fill left is known
+ * unchanged without a walk.  3.12 deprecates it (dict watchers replace
+ * it); there, and on free-threaded builds, every kept environ is walked. */
+#if PY_VERSION_HEX < 0x030C0000 && !defined(Py_GIL_DISABLED)
+#define CLEAN_CHECK 1
+#else
+#define CLEAN_CHECK 0
+#endif
+
 struct gohttp_environ_spare {
     Py_ssize_t nbase;                  /* base's entries */
     PyObject *base_key[GOHTTP_ENVIRON_SPARE_ENTRIES];     /* borrowed from
@@ -350,6 +360,10 @@ struct gohttp_environ_spare {
     PyObject *base_value[GOHTTP_ENVIRON_SPARE_ENTRIES];   /* likewise; the
                                           remembered keys' are not used */
     PyObject *env;                     /* the environ kept: strong, or NULL */
+    int clean;                         /* made by a clean fill (see filler) */
+#if CLEAN_CHECK
+    uint64_t version;                  /* its version then (PEP 509) */
+#endif
     Py_ssize_t n;                      /* env's entries, */
     PyObject *key[GOHTTP_ENVIRON_SPARE_ENTRIES];     /* in order: borrowed */
     PyObject *value[GOHTTP_ENVIRON_SPARE_ENTRIES];   /* from env */
@@ -376,6 +390,7 @@ gohttp_environ_spare_new(PyObject *base)
     }
     sp->nbase = i;
     sp->env = NULL;
+    sp->clean = 0;
     sp->n = 0;
     return sp;
 #endif
@@ -441,13 +456,43 @@ reset_to_base(gohttp_environ_spare *sp, PyObject *env, PyObject *keep)
     return i == n && Py_REFCNT(env) == 1;
 }
 
+/* reset_to_base for an env that no one changed since a clean fill made
+ * it (its version says so): its keys are those sp noted, in that order,
+ * each value as noted.  1 if it was reset so; 0 if reset_to_base must
+ * walk it; -1 if it cannot be kept. */
+static int
+reset_clean(gohttp_environ_spare *sp, PyObject *env, PyObject *keep)
+{
+#if CLEAN_CHECK
+    if (!sp->clean || ((PyDictObject *)env)->ma_version_tag != sp->version) {
+        return 0;
+    }
+    /* of its values, only wsgi.input and wsgi.errors may be objects */
+    for (Py_ssize_t j = sp->nbase; j < sp->n; j++) {
+        PyObject *value = sp->value[j];
+        if (!PyUnicode_CheckExact(value) && value != keep && value != Py_None) {
+            if (PyDict_SetItem(env, sp->key[j], Py_None) < 0) {
+                PyErr_WriteUnraisable(env);
+                return -1;
+            }
+            sp->value[j] = Py_None;
+        }
+    }
+    return Py_REFCNT(env) == 1 ? 1 : -1;
+#else
+    return 0;
+#endif
+}
+
 void
 gohttp_environ_release(gohttp_environ_spare *sp, PyObject *env,
                        PyObject *keep)
 {
 #ifndef Py_GIL_DISABLED
+    int rc;
     if (sp != NULL && env != NULL && sp->env == NULL && Py_REFCNT(env) == 1
-        && reset_to_base(sp, env, keep)) {
+        && (rc = reset_clean(sp, env, keep)) >= 0
+        && (rc == 1 || reset_to_base(sp, env, keep))) {
         sp->env = env;   /* our reference moves there */
         return;
     }
@@ -462,7 +507,24 @@ typedef struct {
     PyObject *env;              /* strong */
     gohttp_environ_spare *sp;   /* NULL once the kept entries ran out */
     Py_ssize_t i;
+    int clean;                  /* a kept env whose keys all stayed, each
+                                   value set anew noted in sp */
 } filler;
+
+/* Set the entry j of f's kept env, whose key is key, to value (a new
+ * reference this takes over; NULL: an error already set), and note it.
+ * 0, or -1 with an exception set. */
+static int
+set_kept(filler *f, Py_ssize_t j, PyObject *key, PyObject *value)
+{
+    if (value == NULL || PyDict_SetItem(f->env, key, value) < 0) {
+        Py_XDECREF(value);
+        return -1;
+    }
+    f->sp->value[j] = value;   /* borrowed from here: env holds it */
+    Py_DECREF(value);
+    return 0;
+}
 
 /* Delete the kept entries from f->i on: from here on f fills env as a
  * fresh copy.  0, or -1 with an exception set. */
@@ -471,6 +533,7 @@ drop_rest(filler *f)
 {
     gohttp_environ_spare *sp = f->sp;
     f->sp = NULL;
+    f->clean = 0;
     for (Py_ssize_t j = f->i; j < sp->n; j++) {
         PyObject *key = Py_NewRef(sp->key[j]);   /* env's until deleted */
         int rc = PyDict_DelItem(f->env, key);
@@ -520,7 +583,7 @@ put_latin1(filler *f, PyObject *key, const char *s, Py_ssize_t n)
     int rc = next_is(f, key, &old);
     if (rc != 0) {
         return rc < 0 ? -1 : holds(old, s, n) ? 0
-               : set_latin1(f->env, key, s, n);
+               : set_kept(f, f->i - 1, key, PyUnicode_DecodeLatin1(s, n, NULL));
     }
     return set_latin1(f->env, key, s, n);
 }
@@ -532,10 +595,11 @@ put_object(filler *f, PyObject *key, PyObject *value)
 {
     PyObject *old = NULL;
     int rc = next_is(f, key, &old);
-    if (rc < 0) {
-        return -1;
+    if (rc != 0) {
+        return rc < 0 ? -1 : old == value ? 0
+               : set_kept(f, f->i - 1, key, Py_NewRef(value));
     }
-    return old == value ? 0 : PyDict_SetItem(f->env, key, value);
+    return PyDict_SetItem(f->env, key, value);
 }
 
 /* Set the remembered keys of f's env to the request's fields.  base holds
@@ -583,6 +647,9 @@ set_remembered(gohttp_state *st, filler *f, PyObject *base,
             Py_DECREF(fresh);
             return -1;
         }
+        if (f->sp != NULL) {
+            f->sp->value[i] = fresh;   /* borrowed, as made below */
+        }
         made = fresh;   /* borrowed from here: env holds it */
         Py_DECREF(fresh);
     }
@@ -606,10 +673,12 @@ put_header(filler *f, PyObject *key, const char *v, Py_ssize_t n,
     for (Py_ssize_t j = sp != NULL ? f->i : 0; sp != NULL && j < sp->n; j++) {
         if (!(*matched >> j & 1) && same_str(sp->key[j], key)) {
             *matched |= (uint64_t)1 << j;
-            return holds(sp->value[j], v, n) ? 0 : set_latin1(f->env, key, v, n);
+            return holds(sp->value[j], v, n) ? 0
+                   : set_kept(f, j, key, PyUnicode_DecodeLatin1(v, n, NULL));
         }
     }
-    return set_latin1(f->env, key, v, n);   /* a fresh copy, or a new key */
+    f->clean = 0;   /* a new key (or a fresh copy: not clean already) */
+    return set_latin1(f->env, key, v, n);
 }
 
 /* Delete the kept entries from f->i on that no header matched: from
@@ -623,6 +692,7 @@ drop_unmatched(filler *f, uint64_t matched)
         if (matched >> j & 1) {
             continue;
         }
+        f->clean = 0;
         PyObject *key = Py_NewRef(sp->key[j]);   /* env's until deleted */
         int rc = PyDict_DelItem(f->env, key);
         Py_DECREF(key);
@@ -670,6 +740,7 @@ add_headers(gohttp_state *st, filler *f, const gohttp_request *req,
             continue;
         }
         /* the same header sent again: its values joined */
+        f->clean = 0;
         PyObject *value = PyUnicode_DecodeLatin1(v, vlen, NULL);
         if (value != NULL) {
             PyObject *first = PyDict_GetItemWithError(f->env, key);  /* borrowed */
@@ -795,11 +866,12 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
     field_bytes fields[NREMEMBERED];
     Py_ssize_t n, port_len;
     const char *s, *port;
-    filler f = {NULL, NULL, 0};
+    filler f = {NULL, NULL, 0, 0};
     if (sp != NULL && sp->env != NULL) {
         f.env = sp->env;   /* its reference is ours now */
         sp->env = NULL;
         f.sp = sp;
+        f.clean = 1;
     }
     else if ((f.env = PyDict_Copy(base)) == NULL) {
         return NULL;
@@ -839,7 +911,8 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
     s = span(req, data, GOHTTP_F_HOST, &n);
     fields[9] = (field_bytes){s, n, 0};
     if (set_remembered(st, &f, base, fields) < 0
-        || (n == 0 && PyDict_DelItem(f.env, key[GOHTTP_WSGI_HTTP_HOST]) < 0)
+        || (n == 0 && (f.clean = 0,
+                       PyDict_DelItem(f.env, key[GOHTTP_WSGI_HTTP_HOST]) < 0))
         /* the port differs from one connection to the next */
         || put_latin1(&f, key[GOHTTP_WSGI_REMOTE_PORT], port, port_len) < 0
         || put_object(&f, key[GOHTTP_WSGI_INPUT], input) < 0
@@ -848,8 +921,14 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
         goto error;
     }
     s = span(req, data, GOHTTP_F_TLS, &n);
-    if (n > 0 && add_tls(st, &f, s, n) < 0) {
+    if (n > 0 && (f.clean = 0, add_tls(st, &f, s, n) < 0)) {
         goto error;
+    }
+    if (sp != NULL) {
+        sp->clean = f.clean;
+#if CLEAN_CHECK
+        sp->version = ((PyDictObject *)f.env)->ma_version_tag;
+#endif
     }
     return f.env;   /* new reference */
 

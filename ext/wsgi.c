@@ -546,25 +546,36 @@ plain_status(PyObject *status)
     return code >= 200 ? code : -1;
 }
 
+/* Whether key, a latin-1 str, is s[:n]. */
 static inline int
-key_is(PyObject *key, const char *literal)
+key_is_n(PyObject *key, const char *s, size_t n)
 {
-    size_t n = strlen(literal);
     return (size_t)PyUnicode_GET_LENGTH(key) == n
-           && memcmp(PyUnicode_1BYTE_DATA(key), literal, n) == 0;
+           && memcmp(PyUnicode_1BYTE_DATA(key), s, n) == 0;
 }
+
+/* Whether key is the string literal lit (its length known when compiled:
+ * a header of each response is compared with several). */
+#define key_is(key, lit) key_is_n((key), (lit), sizeof(lit) - 1)
 
 /* Headers of one connection, not of the response (RFC 9110 7.6.1), in
  * canonical form; Go writes its own. */
 static int
 hop_by_hop(PyObject *key)
 {
-    static const char *const names[] = {
-        "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-        "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+    static const struct {
+        const char *s;
+        size_t n;
+    } names[] = {
+#define NAME(s) {s, sizeof(s) - 1}
+        NAME("Keep-Alive"), NAME("Proxy-Authenticate"),
+        NAME("Proxy-Authorization"), NAME("Proxy-Connection"), NAME("Te"),
+        NAME("Trailer"), NAME("Transfer-Encoding"), NAME("Upgrade"),
+#undef NAME
     };
+    Py_ssize_t len = PyUnicode_GET_LENGTH(key);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (key_is(key, names[i])) {
+        if ((size_t)len == names[i].n && key_is_n(key, names[i].s, names[i].n)) {
             return 1;
         }
     }
@@ -660,9 +671,10 @@ plain_header_items(gohttp_state *st, packed_headers *out, PyObject *headers,
     return 1;
 }
 
-/* plain_header_items over a tuple of the headers: the app's list could
- * change meanwhile (another of its threads), and its items with it.
- * -1 with an exception set if that tuple cannot be made. */
+/* plain_header_items over the headers given to start_response.  On a
+ * free-threaded build over a tuple of them: the app's list could change
+ * meanwhile (another of its threads), and its items with it.  -1 with an
+ * exception set if that tuple cannot be made. */
 static int
 plain_headers(gohttp_state *st, packed_headers *out, PyObject *headers,
               int64_t *declared)
@@ -672,6 +684,12 @@ plain_headers(gohttp_state *st, packed_headers *out, PyObject *headers,
     if (!PyList_CheckExact(headers) && !PyTuple_CheckExact(headers)) {
         return 0;
     }
+#ifndef Py_GIL_DISABLED
+    /* No Python code runs while the items are read and packed (nothing
+     * there calls any, nor lets the GIL go): no thread can change the
+     * list meanwhile, and nothing of it is kept after.  No copy. */
+    return plain_header_items(st, out, headers, declared);
+#else
     PyObject *items = PySequence_Tuple(headers);   /* a tuple as it is */
     if (items == NULL) {
         return -1;
@@ -679,6 +697,7 @@ plain_headers(gohttp_state *st, packed_headers *out, PyObject *headers,
     int rc = plain_header_items(st, out, items, declared);
     Py_DECREF(items);
     return rc;
+#endif
 }
 
 /* Send the response of an app that called start_response once and

@@ -299,6 +299,9 @@ typedef struct {
     PyObject *headers;        /* as given, or NULL */
     PyObject *response;       /* what the adapter's response() made, once
                                  it took over, or NULL */
+    PyObject *write_fn;       /* the write() callable it returned, kept
+                                 while the object is spared (GIL builds),
+                                 or NULL: strong, and it holds this */
 } StartResponseObject;
 
 #define StartResponse_CAST(op) ((StartResponseObject *)(op))
@@ -381,7 +384,16 @@ start_response_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf,
         }
         return result;
     }
+#ifndef Py_GIL_DISABLED
+    /* The same callable for each request of a spared start_response: one
+     * allocation fewer a request (see spare_start_response). */
+    if (self->write_fn == NULL) {
+        self->write_fn = PyCFunction_New(&write_def, op);
+    }
+    return Py_XNewRef(self->write_fn);   /* new reference */
+#else
     return PyCFunction_New(&write_def, op);   /* new reference */
+#endif
 }
 
 static int
@@ -394,6 +406,7 @@ start_response_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->status);
     Py_VISIT(self->headers);
     Py_VISIT(self->response);
+    Py_VISIT(self->write_fn);
     return 0;
 }
 
@@ -406,6 +419,7 @@ start_response_clear(PyObject *op)
     Py_CLEAR(self->status);
     Py_CLEAR(self->headers);
     Py_CLEAR(self->response);
+    Py_CLEAR(self->write_fn);
     return 0;
 }
 
@@ -462,6 +476,7 @@ start_response_new(WSGIAppObject *wsgi, PyObject *w)
         self->vectorcall = start_response_vectorcall;
         self->wsgi = NULL;
         self->w = self->status = self->headers = self->response = NULL;
+        self->write_fn = NULL;
         PyObject_GC_Track(self);
     }
     self->wsgi = (WSGIAppObject *)Py_NewRef(wsgi);
@@ -472,23 +487,33 @@ start_response_new(WSGIAppObject *wsgi, PyObject *w)
 /* Let go of sr, a request's start_response, once the request is done:
  * kept, cleared, for the next request when no one else holds it (the app
  * kept no reference), which saves a GC object's allocation, tracking and
- * freeing per request.  Free-threaded builds, where requests run at once
- * and references are counted per thread, let it go. */
+ * freeing per request; its write() callable, which holds it, is kept
+ * with it when no one else holds that either.  Free-threaded builds,
+ * where requests run at once and references are counted per thread, let
+ * it go. */
 static void
 spare_start_response(WSGIAppObject *wsgi, StartResponseObject *sr)
 {
+    if (sr == NULL) {
+        return;
+    }
 #ifndef Py_GIL_DISABLED
-    if (sr != NULL && wsgi->spare == NULL && Py_REFCNT(sr) == 1) {
+    PyObject *fn = sr->write_fn;
+    if (wsgi->spare == NULL && (fn == NULL || Py_REFCNT(fn) == 1)
+        && Py_REFCNT(sr) == 1 + (fn != NULL)) {
         /* Clearing may run Python code (a __del__) that lets another
          * request in, which may spare its own: look again after it. */
+        sr->write_fn = NULL;   /* kept out of the clearing */
         start_response_clear((PyObject *)sr);
+        sr->write_fn = fn;
         if (wsgi->spare == NULL) {
             wsgi->spare = (PyObject *)sr;   /* our reference moves there */
             return;
         }
     }
 #endif
-    Py_XDECREF((PyObject *)sr);
+    Py_CLEAR(sr->write_fn);   /* no cycle left for the GC to find */
+    Py_DECREF(sr);
 }
 
 /* A wsgi.errors for a request: the spare, or a new one. */

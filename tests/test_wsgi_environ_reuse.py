@@ -264,3 +264,35 @@ def test_concurrent_requests_each_get_their_own(serve_app):
     for t in threads:
         t.join(TIMEOUT)
     assert errors == []
+
+
+def test_write_callable_of_a_kept_start_response(serve_app):
+    """start_response's write() callable is kept with the start_response
+    for the next request when no one holds it: each request's write()
+    still writes its own response, and one the app kept is never handed
+    to another request."""
+    kept_writes, writes = [], []
+
+    def app(environ, start_response):
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        writes.append(id(write))
+        n = environ["QUERY_STRING"]
+        if n == "keep":
+            kept_writes.append(write)
+        else:
+            assert all(write is not k for k in kept_writes)
+        write(f"write {n};".encode())
+        return [b"end"]
+
+    server = serve_app(app)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port,
+                                      timeout=TIMEOUT)
+    try:
+        for n in ["1", "2", "keep", "3", "4", "keep", "5"]:
+            conn.request("GET", f"/?{n}")
+            response = conn.getresponse()
+            assert response.status == 200
+            assert response.read() == f"write {n};end".encode()
+    finally:
+        conn.close()
+    assert len(kept_writes) == 2

@@ -304,14 +304,36 @@ error:
     return NULL;
 }
 
+/* Whether a[:n] and b[:n] are the same bytes: inline, 8 at a time, for
+ * the short fields and header values compared on every request, where a
+ * call to memcmp() costs more than the comparing. */
+static inline int
+same_bytes(const char *a, const char *b, Py_ssize_t n)
+{
+    uint64_t x, y;
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y) {
+            return 0;
+        }
+    }
+    for (; n > 0; n--) {
+        if (*a++ != *b++) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Whether value, an environ value, is the latin-1 str of s[:n]. */
-static int
+static inline int
 holds(PyObject *value, const char *s, Py_ssize_t n)
 {
     return PyUnicode_CheckExact(value)
            && PyUnicode_KIND(value) == PyUnicode_1BYTE_KIND
            && PyUnicode_GET_LENGTH(value) == n
-           && memcmp(PyUnicode_1BYTE_DATA(value), s, (size_t)n) == 0;
+           && same_bytes((const char *)PyUnicode_1BYTE_DATA(value), s, n);
 }
 
 /* A remembered field of a request: its bytes, and whether it is most

@@ -441,7 +441,8 @@ gohttp_environ_spare_traverse(gohttp_environ_spare *sp, visitproc visit,
  * and note its entries in sp.  1 if it can be kept; 0 if not (a key of
  * base gone or moved, too many entries, a key that is not a str). */
 static int
-reset_to_base(gohttp_environ_spare *sp, PyObject *env, PyObject *keep)
+reset_to_base(gohttp_environ_spare *sp, PyObject *env, PyObject *keep,
+              PyObject *also)
 {
     Py_ssize_t n = PyDict_GET_SIZE(env), pos = 0, i = 0;
     PyObject *key, *value;
@@ -461,8 +462,8 @@ reset_to_base(gohttp_environ_spare *sp, PyObject *env, PyObject *keep)
             if (!PyUnicode_CheckExact(key)) {
                 return 0;
             }
-            want = PyUnicode_CheckExact(value) || value == keep ? value
-                   : Py_None;
+            want = PyUnicode_CheckExact(value) || value == keep
+                   || value == also ? value : Py_None;
         }
         /* A value set anew, not a key: the walk may go on.  The old
          * value's finalizer may run Python code, which cannot reach env
@@ -483,7 +484,8 @@ reset_to_base(gohttp_environ_spare *sp, PyObject *env, PyObject *keep)
  * each value as noted.  1 if it was reset so; 0 if reset_to_base must
  * walk it; -1 if it cannot be kept. */
 static int
-reset_clean(gohttp_environ_spare *sp, PyObject *env, PyObject *keep)
+reset_clean(gohttp_environ_spare *sp, PyObject *env, PyObject *keep,
+            PyObject *also)
 {
 #if CLEAN_CHECK
     if (!sp->clean || ((PyDictObject *)env)->ma_version_tag != sp->version) {
@@ -492,7 +494,8 @@ reset_clean(gohttp_environ_spare *sp, PyObject *env, PyObject *keep)
     /* of its values, only wsgi.input and wsgi.errors may be objects */
     for (Py_ssize_t j = sp->nbase; j < sp->n; j++) {
         PyObject *value = sp->value[j];
-        if (!PyUnicode_CheckExact(value) && value != keep && value != Py_None) {
+        if (!PyUnicode_CheckExact(value) && value != keep && value != also
+            && value != Py_None) {
             if (PyDict_SetItem(env, sp->key[j], Py_None) < 0) {
                 PyErr_WriteUnraisable(env);
                 return -1;
@@ -506,20 +509,24 @@ reset_clean(gohttp_environ_spare *sp, PyObject *env, PyObject *keep)
 #endif
 }
 
-void
+int
 gohttp_environ_release(gohttp_environ_spare *sp, PyObject *env,
-                       PyObject *keep)
+                       PyObject *keep, PyObject *also)
 {
 #ifndef Py_GIL_DISABLED
-    int rc;
+    int rc, held = 0;
     if (sp != NULL && env != NULL && sp->env == NULL && Py_REFCNT(env) == 1
-        && (rc = reset_clean(sp, env, keep)) >= 0
-        && (rc == 1 || reset_to_base(sp, env, keep))) {
+        && (rc = reset_clean(sp, env, keep, also)) >= 0
+        && (rc == 1 || reset_to_base(sp, env, keep, also))) {
         sp->env = env;   /* our reference moves there */
-        return;
+        for (Py_ssize_t j = sp->nbase; also != NULL && j < sp->n; j++) {
+            held += sp->value[j] == also;
+        }
+        return held;
     }
 #endif
     Py_XDECREF(env);
+    return 0;
 }
 
 /* An environ being filled: a fresh copy of base (sp NULL), or a kept one

@@ -530,13 +530,14 @@ errors_new(WSGIAppObject *wsgi)
 
 /* Let go of a request's wsgi.errors: kept for the next request, as
  * spare_start_response does, when it is flushed and no one else holds
- * it (the app kept neither it nor the environ). */
+ * it (the app kept neither it nor the environ) but the environ kept for
+ * the next request, held times (gohttp_environ_release). */
 static void
-spare_errors(WSGIAppObject *wsgi, PyObject *errors)
+spare_errors(WSGIAppObject *wsgi, PyObject *errors, int held)
 {
 #ifndef Py_GIL_DISABLED
-    if (errors != NULL && wsgi->spare_errors == NULL && Py_REFCNT(errors) == 1
-        && gohttp_error_stream_idle(errors)) {
+    if (errors != NULL && wsgi->spare_errors == NULL
+        && Py_REFCNT(errors) == 1 + held && gohttp_error_stream_idle(errors)) {
         wsgi->spare_errors = errors;   /* our reference moves there */
         return;
     }
@@ -1071,12 +1072,15 @@ done:
     Py_XDECREF(rest);
     Py_XDECREF(sent);
     Py_XDECREF(result);
-    /* before errors: a kept environ no longer holds it */
-    gohttp_environ_release(spare, environ, wsgi->empty_input);
+    /* A kept environ may keep errors too (to be spared with it, the next
+     * request finds it there already), else it lets go of it. */
+    int held = gohttp_environ_release(
+        spare, environ, wsgi->empty_input,
+        errors != NULL && gohttp_error_stream_idle(errors) ? errors : NULL);
     if (spare != NULL) {
         wsgi->environ_spare = spare;
     }
-    spare_errors(wsgi, errors);
+    spare_errors(wsgi, errors, held);
     Py_XDECREF(input);
     return outcome;
 }

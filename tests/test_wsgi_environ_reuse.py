@@ -296,3 +296,24 @@ def test_write_callable_of_a_kept_start_response(serve_app):
     finally:
         conn.close()
     assert len(kept_writes) == 2
+
+
+def test_wsgi_errors_kept_by_the_app(serve_app):
+    """A kept environ may keep its wsgi.errors for the next request too;
+    one the app kept is never handed to another request."""
+    kept, bad = [], []
+
+    def app(environ, start_response):
+        errors = environ["wsgi.errors"]
+        if any(errors is k for k in kept):
+            bad.append(environ["QUERY_STRING"])
+        if environ["QUERY_STRING"] == "keep":
+            kept.append(errors)
+        errors.write(f"request {environ['QUERY_STRING']}\n")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    run(serve_app(app), [("GET", f"/?{q}", {})
+                         for q in ["1", "2", "keep", "3", "4", "keep", "5"]])
+    assert bad == []
+    assert len(kept) == 2 and kept[0] is not kept[1]

@@ -304,19 +304,36 @@ error:
     return NULL;
 }
 
-/* Whether a[:n] and b[:n] are the same bytes: inline, 8 at a time, for
- * the short fields and header values compared on every request, where a
- * call to memcmp() costs more than the comparing. */
+/* Whether a[:n] and b[:n] are the same bytes: inline, a word at a time
+ * (the last word overlapping the one before), for the short fields and
+ * header values compared on every request, where a call to memcmp()
+ * costs more than the comparing. */
 static inline int
 same_bytes(const char *a, const char *b, Py_ssize_t n)
 {
     uint64_t x, y;
-    for (; n >= 8; a += 8, b += 8, n -= 8) {
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        if (x != y) {
+    uint32_t u, v;
+    if (n >= 8) {
+        for (Py_ssize_t i = 0; i < n - 8; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y) {
+                return 0;
+            }
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        memcpy(&u, a, 4);
+        memcpy(&v, b, 4);
+        if (u != v) {
             return 0;
         }
+        memcpy(&u, a + n - 4, 4);
+        memcpy(&v, b + n - 4, 4);
+        return u == v;
     }
     for (; n > 0; n--) {
         if (*a++ != *b++) {

@@ -317,3 +317,26 @@ def test_wsgi_errors_kept_by_the_app(serve_app):
                          for q in ["1", "2", "keep", "3", "4", "keep", "5"]])
     assert bad == []
     assert len(kept) == 2 and kept[0] is not kept[1]
+
+
+def test_fields_that_differ_by_one_byte(serve_app):
+    """A kept environ's fields are compared with the request's, a word at
+    a time: paths and header values of every length up to 20 that differ
+    from the one before in their first, middle or last byte."""
+    seen = []
+
+    def app(environ, start_response):
+        seen.append((environ["PATH_INFO"], environ["HTTP_X_V"]))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    requests, want = [], []
+    for n in range(1, 21):
+        base = "".join(chr(ord("a") + i % 26) for i in range(n))
+        for at in sorted({0, n // 2, n - 1}):
+            changed = base[:at] + "Z" + base[at + 1:]
+            for text in (base, changed):
+                requests.append(("GET", "/" + text, {"X-V": text}))
+                want.append(("/" + text, text))
+    run(serve_app(app), requests)
+    assert seen == want

@@ -382,14 +382,22 @@ typedef struct {
  * that is not, and at the first key that differs deletes that entry and
  * all after it and adds the rest: the result is the dict a fresh copy
  * would have been, key for key, in the same order. */
-/* Up to 3.11 a dict's version (PEP 509, ma_version_tag) changes whenever
- * the dict does: an environ whose version is what its fill left is known
- * unchanged without a walk.  3.12 deprecates it (dict watchers replace
- * it); there, and on free-threaded builds, every kept environ is walked. */
-#if PY_VERSION_HEX < 0x030C0000 && !defined(Py_GIL_DISABLED)
-#define CLEAN_CHECK 1
+/* Whether an environ is unchanged since a clean fill made it, known
+ * without a walk (GIL builds; free-threaded builds walk every kept
+ * environ).  Up to 3.11 a dict's version (PEP 509, ma_version_tag)
+ * changes whenever the dict does: CLEAN_BY_VERSION.  3.12 deprecates it
+ * for dict watchers: from 3.12 the environ is watched from its fill until
+ * its request is done (CLEAN_BY_WATCHER), and any change to it while
+ * watched marks it not clean. */
+#if !defined(Py_GIL_DISABLED) && PY_VERSION_HEX < 0x030C0000
+#define CLEAN_BY_VERSION 1
+#define CLEAN_BY_WATCHER 0
+#elif !defined(Py_GIL_DISABLED)
+#define CLEAN_BY_VERSION 0
+#define CLEAN_BY_WATCHER 1
 #else
-#define CLEAN_CHECK 0
+#define CLEAN_BY_VERSION 0
+#define CLEAN_BY_WATCHER 0
 #endif
 
 struct gohttp_environ_spare {
@@ -399,14 +407,79 @@ struct gohttp_environ_spare {
     PyObject *base_value[GOHTTP_ENVIRON_SPARE_ENTRIES];   /* likewise; the
                                           remembered keys' are not used */
     PyObject *env;                     /* the environ kept: strong, or NULL */
-    int clean;                         /* made by a clean fill (see filler) */
-#if CLEAN_CHECK
+    int clean;                         /* made by a clean fill (see filler)
+                                          and unchanged since, as far as
+                                          known */
+#if CLEAN_BY_VERSION
     uint64_t version;                  /* its version then (PEP 509) */
+#endif
+#if CLEAN_BY_WATCHER
+    PyObject *watched;                 /* the environ being watched, or
+                                          NULL: borrowed */
+    int slot;                          /* its slot in watching[] */
 #endif
     Py_ssize_t n;                      /* env's entries, */
     PyObject *key[GOHTTP_ENVIRON_SPARE_ENTRIES];     /* in order: borrowed */
     PyObject *value[GOHTTP_ENVIRON_SPARE_ENTRIES];   /* from env */
 };
+
+#if CLEAN_BY_WATCHER
+/* The dict watcher (PyDict_AddWatcher), added once for the process (the
+ * module supports one interpreter; a module imported again finds it), or
+ * -1; and the spares whose environ it watches now, with the GIL held. */
+static int watcher_id = -1;
+#define NWATCHING 8
+static gohttp_environ_spare *watching[NWATCHING];
+
+/* The watcher: a change to a watched environ, by its request's app, makes
+ * it not clean.  Nothing to fail. */
+static int
+environ_changed(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
+                PyObject *new_value)
+{
+    for (int i = 0; i < NWATCHING; i++) {
+        if (watching[i] != NULL && watching[i]->watched == dict) {
+            watching[i]->clean = 0;
+        }
+    }
+    return 0;
+}
+
+/* Watch env, the environ sp's clean fill just made, until unwatch(); if
+ * it cannot be, sp is not clean. */
+static void
+watch(gohttp_environ_spare *sp, PyObject *env)
+{
+    sp->watched = NULL;
+    for (int i = 0; sp->clean && watcher_id >= 0 && i < NWATCHING; i++) {
+        if (watching[i] == NULL) {
+            if (PyDict_Watch(watcher_id, env) < 0) {
+                PyErr_WriteUnraisable(env);
+                break;
+            }
+            watching[i] = sp;
+            sp->watched = env;
+            sp->slot = i;
+            return;
+        }
+    }
+    sp->clean = 0;
+}
+
+/* Stop watching sp's environ, if it is watched. */
+static void
+unwatch(gohttp_environ_spare *sp)
+{
+    if (sp->watched != NULL) {
+        if (PyDict_Unwatch(watcher_id, sp->watched) < 0) {
+            PyErr_WriteUnraisable(sp->watched);
+            sp->clean = 0;
+        }
+        watching[sp->slot] = NULL;
+        sp->watched = NULL;
+    }
+}
+#endif
 
 gohttp_environ_spare *
 gohttp_environ_spare_new(PyObject *base)
@@ -431,6 +504,17 @@ gohttp_environ_spare_new(PyObject *base)
     sp->env = NULL;
     sp->clean = 0;
     sp->n = 0;
+#if CLEAN_BY_WATCHER
+    sp->watched = NULL;
+    if (watcher_id < 0) {
+        watcher_id = PyDict_AddWatcher(environ_changed);
+        if (watcher_id < 0) {
+            /* all taken (by other extensions): every kept environ is
+             * walked then, which is all this costs */
+            PyErr_Clear();
+        }
+    }
+#endif
     return sp;
 #endif
 }
@@ -504,10 +588,16 @@ static int
 reset_clean(gohttp_environ_spare *sp, PyObject *env, PyObject *keep,
             PyObject *also)
 {
-#if CLEAN_CHECK
+#if CLEAN_BY_VERSION || CLEAN_BY_WATCHER
+#if CLEAN_BY_VERSION
     if (!sp->clean || ((PyDictObject *)env)->ma_version_tag != sp->version) {
         return 0;
     }
+#else
+    if (!sp->clean) {   /* (unwatched by gohttp_environ_release) */
+        return 0;
+    }
+#endif
     /* of its values, only wsgi.input and wsgi.errors may be objects */
     for (Py_ssize_t j = sp->nbase; j < sp->n; j++) {
         PyObject *value = sp->value[j];
@@ -532,6 +622,11 @@ gohttp_environ_release(gohttp_environ_spare *sp, PyObject *env,
 {
 #ifndef Py_GIL_DISABLED
     int rc, held = 0;
+#if CLEAN_BY_WATCHER
+    if (sp != NULL) {
+        unwatch(sp);   /* before anything here changes env */
+    }
+#endif
     if (sp != NULL && env != NULL && sp->env == NULL && Py_REFCNT(env) == 1
         && (rc = reset_clean(sp, env, keep, also)) >= 0
         && (rc == 1 || reset_to_base(sp, env, keep, also))) {
@@ -972,8 +1067,10 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
     }
     if (sp != NULL) {
         sp->clean = f.clean;
-#if CLEAN_CHECK
+#if CLEAN_BY_VERSION
         sp->version = ((PyDictObject *)f.env)->ma_version_tag;
+#elif CLEAN_BY_WATCHER
+        watch(sp, f.env);
 #endif
     }
     return f.env;   /* new reference */

@@ -374,14 +374,22 @@ typedef struct {
  * Kept, env is reset (reset_to_base): base's keys first, in base's order,
  * each constant holding base's value, each remembered key a str or None;
  * after them the keys the request added (and any the app added), in the
- * order they were added, each holding a str, None, or the object the
- * caller keeps alive anyway (the wsgi.input of requests without a body),
- * so that nothing of the app's outlives its request but strs.  The next
- * request (gohttp_wsgi_environ) walks those entries in the order a fresh
- * copy would get them, keeps each value that is already right, sets each
- * that is not, and at the first key that differs deletes that entry and
- * all after it and adds the rest: the result is the dict a fresh copy
- * would have been, key for key, in the same order. */
+ * order they were added, each holding a str, None, or an object the
+ * caller keeps alive anyway (the wsgi.input of requests without a body, a
+ * spared wsgi.errors), so that nothing of the app's outlives its request
+ * but strs.  The next request (gohttp_wsgi_environ) walks those entries in
+ * the order a fresh copy would get them, keeps each value that is already
+ * right, sets each that is not, and at the first key that differs deletes
+ * that entry and all after it and adds the rest; its headers are matched
+ * in any order (put_header), since Go's header map gives them in none.
+ * The result is the dict a fresh copy would have been, key for key, in
+ * the same order, but for the order of the headers among themselves, which
+ * a fresh copy does not fix either.
+ *
+ * A fill that kept every entry (clean: no key added or deleted) notes
+ * each value it set, so that an environ no one changed since needs no
+ * walk to be kept again (reset_clean), only its objects let go of. */
+
 /* Whether an environ is unchanged since a clean fill made it, known
  * without a walk (GIL builds; free-threaded builds walk every kept
  * environ).  Up to 3.11 a dict's version (PEP 509, ma_version_tag)

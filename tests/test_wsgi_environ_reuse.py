@@ -340,3 +340,27 @@ def test_fields_that_differ_by_one_byte(serve_app):
                 want.append(("/" + text, text))
     run(serve_app(app), requests)
     assert seen == want
+
+
+def test_status_of_each_response(serve_app):
+    """The last status line's code is remembered by its str: each response
+    still gets its own, whether the app passes the same str or another."""
+    statuses = ["200 OK", "404 Not Found", "404 Not Found", "200 OK",
+                "201 Created", "200 " + "OK", "500 Oops"]
+
+    def app(environ, start_response):
+        start_response(statuses[int(environ["QUERY_STRING"])],
+                       [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    server = serve_app(app)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port,
+                                      timeout=TIMEOUT)
+    try:
+        for i, status in enumerate(statuses):
+            conn.request("GET", f"/?{i}")
+            response = conn.getresponse()
+            assert response.read() == b"ok"
+            assert response.status == int(status[:3])   # (Go's reasons)
+    finally:
+        conn.close()

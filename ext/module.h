@@ -425,15 +425,37 @@ void gohttp_environ_clear_state(gohttp_state *st);
  * once from constants (a dict, borrowed), the entries of every request;
  * NULL with an exception set. */
 PyObject *gohttp_wsgi_environ_base(gohttp_state *st, PyObject *constants);
+/* An environ a request's app did not keep, kept for the next request of
+ * the same WSGIApp, reset (environ.c says how).  A WSGIApp has one, made
+ * once from its base (borrowed, which must outlive it) on GIL builds:
+ * NULL if none (free-threaded builds, no memory, a base too large), with
+ * no exception set.  A request takes it for its whole run, so that no
+ * other request uses it meanwhile, and gives it back. */
+#define GOHTTP_ENVIRON_SPARE_ENTRIES 64
+typedef struct gohttp_environ_spare gohttp_environ_spare;
+gohttp_environ_spare *gohttp_environ_spare_new(PyObject *base);
+void gohttp_environ_spare_free(gohttp_environ_spare *sp);
+int gohttp_environ_spare_traverse(gohttp_environ_spare *sp, visitproc visit,
+                                  void *arg);
 /* New reference: the environ of req, or NULL with an exception set: base
- * (from gohttp_wsgi_environ_base) copied, with the request's entries, and
- * base then remembers the request's fields for the next.  script is the
- * mount prefix as bytes; input and errors go in as wsgi.input and
- * wsgi.errors.  All borrowed. */
+ * (from gohttp_wsgi_environ_base) copied, or the environ sp keeps (which
+ * then keeps none) made the same, with the request's entries; base then
+ * remembers the request's fields for the next.  script is the mount
+ * prefix as bytes; input and errors go in as wsgi.input and wsgi.errors.
+ * All borrowed; sp may be NULL. */
 PyObject *gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
                               const char *data, PyObject *base,
                               PyObject *script, PyObject *input,
-                              PyObject *errors);
+                              PyObject *errors, gohttp_environ_spare *sp);
+/* Let go of env, a request's environ (a reference this takes over, or
+ * NULL), once the request is done: sp (borrowed, may be NULL) keeps it
+ * when no one else holds it and it can be reset.  keep and also are
+ * values that may stay in it (the caller holds them anyway: wsgi.input of
+ * requests without a body, a wsgi.errors it keeps for the next request),
+ * borrowed, also may be NULL.  How many references to also the kept env
+ * holds: 0 if none or if env was let go. */
+int gohttp_environ_release(gohttp_environ_spare *sp, PyObject *env,
+                           PyObject *keep, PyObject *also);
 
 /* environ.c: the PEM form of the DER certificate der[:n] (a certificate
  * of a request's TLS state, gohttp_tls_read): a new str, or NULL with an

@@ -50,6 +50,12 @@ typedef struct {
     PyObject *spare;          /* a cleared start_response for the next
                                  request (see spare_start_response), or NULL */
     PyObject *spare_errors;   /* a flushed wsgi.errors, likewise, or NULL */
+    PyObject *last_status;    /* the last plain status str sent (GIL
+                                 builds), or NULL: strong */
+    int last_code;            /* its code */
+    gohttp_environ_spare *environ_spare;   /* an environ for the next
+                                 request, made with constants; NULL while a
+                                 request has it (see gohttp_wsgi_run) */
 } WSGIAppObject;
 
 #define WSGIApp_CAST(op) ((WSGIAppObject *)(op))
@@ -125,6 +131,9 @@ wsgi_app_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     self->file_wrapper = NULL;
     self->spare = NULL;
     self->spare_errors = NULL;
+    self->environ_spare = NULL;
+    self->last_status = NULL;
+    self->last_code = 0;
     self->script = PyUnicode_AsEncodedString(script_name, "utf-8",
                                              "surrogateescape");
     PyObject_GC_Track(self);
@@ -152,7 +161,7 @@ wsgi_app_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->file_wrapper);
     Py_VISIT(self->spare);
     Py_VISIT(self->spare_errors);
-    return 0;
+    return gohttp_environ_spare_traverse(self->environ_spare, visit, arg);
 }
 
 static int
@@ -175,6 +184,10 @@ wsgi_app_clear(PyObject *op)
     Py_CLEAR(self->file_wrapper);
     Py_CLEAR(self->spare);
     Py_CLEAR(self->spare_errors);
+    Py_CLEAR(self->last_status);
+    gohttp_environ_spare *sp = self->environ_spare;
+    self->environ_spare = NULL;
+    gohttp_environ_spare_free(sp);
     return 0;
 }
 
@@ -232,6 +245,7 @@ constants(WSGIAppObject *self)
                                                           thread made them */
             PyObject *fw = PyDict_GetItemString(made, "wsgi.file_wrapper");
             self->file_wrapper = Py_XNewRef(fw);   /* borrowed: made holds it */
+            self->environ_spare = gohttp_environ_spare_new(made);
             self->constants = made;
         }
         else {
@@ -291,6 +305,9 @@ typedef struct {
     PyObject *headers;        /* as given, or NULL */
     PyObject *response;       /* what the adapter's response() made, once
                                  it took over, or NULL */
+    PyObject *write_fn;       /* the write() callable it returned, kept
+                                 while the object is spared (GIL builds),
+                                 or NULL: strong, and it holds this */
 } StartResponseObject;
 
 #define StartResponse_CAST(op) ((StartResponseObject *)(op))
@@ -373,7 +390,16 @@ start_response_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf,
         }
         return result;
     }
+#ifndef Py_GIL_DISABLED
+    /* The same callable for each request of a spared start_response: one
+     * allocation fewer a request (see spare_start_response). */
+    if (self->write_fn == NULL) {
+        self->write_fn = PyCFunction_New(&write_def, op);
+    }
+    return Py_XNewRef(self->write_fn);   /* new reference */
+#else
     return PyCFunction_New(&write_def, op);   /* new reference */
+#endif
 }
 
 static int
@@ -386,6 +412,7 @@ start_response_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->status);
     Py_VISIT(self->headers);
     Py_VISIT(self->response);
+    Py_VISIT(self->write_fn);
     return 0;
 }
 
@@ -398,6 +425,7 @@ start_response_clear(PyObject *op)
     Py_CLEAR(self->status);
     Py_CLEAR(self->headers);
     Py_CLEAR(self->response);
+    Py_CLEAR(self->write_fn);
     return 0;
 }
 
@@ -454,6 +482,7 @@ start_response_new(WSGIAppObject *wsgi, PyObject *w)
         self->vectorcall = start_response_vectorcall;
         self->wsgi = NULL;
         self->w = self->status = self->headers = self->response = NULL;
+        self->write_fn = NULL;
         PyObject_GC_Track(self);
     }
     self->wsgi = (WSGIAppObject *)Py_NewRef(wsgi);
@@ -464,23 +493,33 @@ start_response_new(WSGIAppObject *wsgi, PyObject *w)
 /* Let go of sr, a request's start_response, once the request is done:
  * kept, cleared, for the next request when no one else holds it (the app
  * kept no reference), which saves a GC object's allocation, tracking and
- * freeing per request.  Free-threaded builds, where requests run at once
- * and references are counted per thread, let it go. */
+ * freeing per request; its write() callable, which holds it, is kept
+ * with it when no one else holds that either.  Free-threaded builds,
+ * where requests run at once and references are counted per thread, let
+ * it go. */
 static void
 spare_start_response(WSGIAppObject *wsgi, StartResponseObject *sr)
 {
+    if (sr == NULL) {
+        return;
+    }
 #ifndef Py_GIL_DISABLED
-    if (sr != NULL && wsgi->spare == NULL && Py_REFCNT(sr) == 1) {
+    PyObject *fn = sr->write_fn;
+    if (wsgi->spare == NULL && (fn == NULL || Py_REFCNT(fn) == 1)
+        && Py_REFCNT(sr) == 1 + (fn != NULL)) {
         /* Clearing may run Python code (a __del__) that lets another
          * request in, which may spare its own: look again after it. */
+        sr->write_fn = NULL;   /* kept out of the clearing */
         start_response_clear((PyObject *)sr);
+        sr->write_fn = fn;
         if (wsgi->spare == NULL) {
             wsgi->spare = (PyObject *)sr;   /* our reference moves there */
             return;
         }
     }
 #endif
-    Py_XDECREF((PyObject *)sr);
+    Py_CLEAR(sr->write_fn);   /* no cycle left for the GC to find */
+    Py_DECREF(sr);
 }
 
 /* A wsgi.errors for a request: the spare, or a new one. */
@@ -497,13 +536,14 @@ errors_new(WSGIAppObject *wsgi)
 
 /* Let go of a request's wsgi.errors: kept for the next request, as
  * spare_start_response does, when it is flushed and no one else holds
- * it (the app kept neither it nor the environ). */
+ * it (the app kept neither it nor the environ) but the environ kept for
+ * the next request, held times (gohttp_environ_release). */
 static void
-spare_errors(WSGIAppObject *wsgi, PyObject *errors)
+spare_errors(WSGIAppObject *wsgi, PyObject *errors, int held)
 {
 #ifndef Py_GIL_DISABLED
-    if (errors != NULL && wsgi->spare_errors == NULL && Py_REFCNT(errors) == 1
-        && gohttp_error_stream_idle(errors)) {
+    if (errors != NULL && wsgi->spare_errors == NULL
+        && Py_REFCNT(errors) == 1 + held && gohttp_error_stream_idle(errors)) {
         wsgi->spare_errors = errors;   /* our reference moves there */
         return;
     }
@@ -538,25 +578,57 @@ plain_status(PyObject *status)
     return code >= 200 ? code : -1;
 }
 
-static inline int
-key_is(PyObject *key, const char *literal)
+/* Whether key, a latin-1 str, is s[:n]. */
+/* plain_status of status, the last one's remembered by identity: an app
+ * passes the same str, its literal, on every response. */
+static int
+status_code(WSGIAppObject *wsgi, PyObject *status)
 {
-    size_t n = strlen(literal);
-    return (size_t)PyUnicode_GET_LENGTH(key) == n
-           && memcmp(PyUnicode_1BYTE_DATA(key), literal, n) == 0;
+#ifndef Py_GIL_DISABLED
+    if (status == wsgi->last_status) {
+        return wsgi->last_code;
+    }
+    int code = plain_status(status);
+    if (code >= 0) {
+        Py_XSETREF(wsgi->last_status, Py_NewRef(status));   /* a str: its
+                                                   freeing runs no Python */
+        wsgi->last_code = code;
+    }
+    return code;
+#else
+    return plain_status(status);
+#endif
 }
+
+static inline int
+key_is_n(PyObject *key, const char *s, size_t n)
+{
+    return (size_t)PyUnicode_GET_LENGTH(key) == n
+           && memcmp(PyUnicode_1BYTE_DATA(key), s, n) == 0;
+}
+
+/* Whether key is the string literal lit (its length known when compiled:
+ * a header of each response is compared with several). */
+#define key_is(key, lit) key_is_n((key), (lit), sizeof(lit) - 1)
 
 /* Headers of one connection, not of the response (RFC 9110 7.6.1), in
  * canonical form; Go writes its own. */
 static int
 hop_by_hop(PyObject *key)
 {
-    static const char *const names[] = {
-        "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-        "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+    static const struct {
+        const char *s;
+        size_t n;
+    } names[] = {
+#define NAME(s) {s, sizeof(s) - 1}
+        NAME("Keep-Alive"), NAME("Proxy-Authenticate"),
+        NAME("Proxy-Authorization"), NAME("Proxy-Connection"), NAME("Te"),
+        NAME("Trailer"), NAME("Transfer-Encoding"), NAME("Upgrade"),
+#undef NAME
     };
+    Py_ssize_t len = PyUnicode_GET_LENGTH(key);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (key_is(key, names[i])) {
+        if ((size_t)len == names[i].n && key_is_n(key, names[i].s, names[i].n)) {
             return 1;
         }
     }
@@ -652,9 +724,10 @@ plain_header_items(gohttp_state *st, packed_headers *out, PyObject *headers,
     return 1;
 }
 
-/* plain_header_items over a tuple of the headers: the app's list could
- * change meanwhile (another of its threads), and its items with it.
- * -1 with an exception set if that tuple cannot be made. */
+/* plain_header_items over the headers given to start_response.  On a
+ * free-threaded build over a tuple of them: the app's list could change
+ * meanwhile (another of its threads), and its items with it.  -1 with an
+ * exception set if that tuple cannot be made. */
 static int
 plain_headers(gohttp_state *st, packed_headers *out, PyObject *headers,
               int64_t *declared)
@@ -664,6 +737,12 @@ plain_headers(gohttp_state *st, packed_headers *out, PyObject *headers,
     if (!PyList_CheckExact(headers) && !PyTuple_CheckExact(headers)) {
         return 0;
     }
+#ifndef Py_GIL_DISABLED
+    /* No Python code runs while the items are read and packed (nothing
+     * there calls any, nor lets the GIL go): no thread can change the
+     * list meanwhile, and nothing of it is kept after.  No copy. */
+    return plain_header_items(st, out, headers, declared);
+#else
     PyObject *items = PySequence_Tuple(headers);   /* a tuple as it is */
     if (items == NULL) {
         return -1;
@@ -671,6 +750,7 @@ plain_headers(gohttp_state *st, packed_headers *out, PyObject *headers,
     int rc = plain_header_items(st, out, items, declared);
     Py_DECREF(items);
     return rc;
+#endif
 }
 
 /* Send the response of an app that called start_response once and
@@ -685,7 +765,7 @@ send_plain_items(StartResponseObject *sr, PyObject *result, int need_length)
     packed_headers headers;
     int64_t total = 0, declared;
 
-    int code = plain_status(sr->status);
+    int code = status_code(sr->wsgi, sr->status);
     if (code < 0) {
         return 0;
     }
@@ -930,10 +1010,15 @@ gohttp_wsgi_run(PyObject *op, const gohttp_request *req, const char *data,
     PyObject *environ = NULL, *result = NULL, *sent = NULL;
     PyObject *taken = NULL, *rest = NULL;   /* of a stream C began */
     StartResponseObject *sr = NULL;
+    gohttp_environ_spare *spare = NULL;   /* this request's while it runs */
 
     if ((base = constants(wsgi)) == NULL) {   /* borrowed */
         goto error;
     }
+#ifndef Py_GIL_DISABLED   /* (never made on free-threaded builds) */
+    spare = wsgi->environ_spare;
+    wsgi->environ_spare = NULL;
+#endif
     /* A Request only for what needs one: a body to read. */
     if (req->content_length != 0
         && (r = gohttp_request_new(st, req, data)) == NULL) {
@@ -943,7 +1028,7 @@ gohttp_wsgi_run(PyObject *op, const gohttp_request *req, const char *data,
         || (input = make_input(wsgi, req, r)) == NULL
         || (errors = errors_new(wsgi)) == NULL
         || (environ = gohttp_wsgi_environ(st, req, data, base, wsgi->script,
-                                          input, errors)) == NULL
+                                          input, errors, spare)) == NULL
         || (sr = start_response_new(wsgi, w)) == NULL) {
         goto error;
     }
@@ -1014,8 +1099,15 @@ done:
     Py_XDECREF(rest);
     Py_XDECREF(sent);
     Py_XDECREF(result);
-    Py_XDECREF(environ);
-    spare_errors(wsgi, errors);
+    /* A kept environ may keep errors too (to be spared with it, the next
+     * request finds it there already), else it lets go of it. */
+    int held = gohttp_environ_release(
+        spare, environ, wsgi->empty_input,
+        errors != NULL && gohttp_error_stream_idle(errors) ? errors : NULL);
+    if (spare != NULL) {
+        wsgi->environ_spare = spare;
+    }
+    spare_errors(wsgi, errors, held);
     Py_XDECREF(input);
     return outcome;
 }

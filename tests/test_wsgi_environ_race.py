@@ -1,0 +1,124 @@
+"""The kept environ of a WSGIApp (ext/environ.c, GIL builds) while Python
+code runs in the middle of its reset and its fill: the finalizers of what
+the app put in its environ, and the cyclic GC that allocations start,
+run there, let the GIL go (a sleep), and let other threads' requests of
+the same app begin and end meanwhile.  Each request must still see its
+own fields and headers and nothing of another's; run under
+AddressSanitizer (make asan), a borrowed pointer kept across that Python
+code would show as a use after free."""
+
+from __future__ import annotations
+
+import gc
+import http.client
+import sys
+import threading
+import time
+
+import pytest
+
+from helpers.common import TIMEOUT
+
+pytest_plugins = ["helpers.wsgi_fixtures"]  # serve_app
+
+
+class Slow:
+    """An object an app puts in its environ whose finalizer lets the GIL
+    go and starts the cyclic GC: it runs while the environ is reset."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+
+    def __del__(self) -> None:
+        time.sleep(0.0002)          # another request's thread runs
+        _ = [[] for _ in range(50)]  # allocations: the GC may start
+        if self.tag.endswith("7"):
+            gc.collect()
+
+
+class Cycle:
+    """Garbage the GC finds (a cycle), whose finalizer lets the GIL go:
+    it runs wherever an allocation starts the GC, a fill among them."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+    def __del__(self) -> None:
+        time.sleep(0.0001)
+
+
+def app(environ, start_response):
+    n = environ["PATH_INFO"][1:]
+    problems = []
+    want = {"QUERY_STRING": f"n={n}", "HTTP_X_N": n, "REQUEST_METHOD": "GET"}
+    for key, value in want.items():
+        if environ.get(key) != value:
+            problems.append(f"{key}={environ.get(key)!r}, not {value!r}")
+    if ("HTTP_X_ODD" in environ) != (int(n) % 2 == 1):
+        problems.append(f"HTTP_X_ODD in the environ of {n}")
+    for key, value in environ.items():
+        if isinstance(value, (Slow, Cycle)) or key.startswith("app."):
+            problems.append(f"{key}={value!r} of another request")
+    # what the reset lets go of, each with a finalizer that lets others in
+    environ["app.slow"] = Slow(n)
+    environ["app.str"] = f"str {n}"
+    environ[f"HTTP_X_ADDED_{int(n) % 3}"] = "by the app"
+    if int(n) % 4 == 0:
+        environ["PATH_INFO"] = Slow(n + "7")    # a remembered key's value
+    if int(n) % 5 == 0:
+        environ["wsgi.errors"] = Slow(n)        # a request key's value
+    if int(n) % 6 == 0:
+        del environ["HTTP_X_N"]                 # a header's entry
+    Cycle()
+    time.sleep(0)                               # others run meanwhile
+    body = ("; ".join(problems) or "ok").encode()
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def client(port: int, first: int, count: int, out: list) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    try:
+        for n in range(first, first + count):
+            headers = {"X-N": str(n), "Accept": "*/*"}
+            if n % 2:
+                headers["X-Odd"] = "1"
+            conn.request("GET", f"/{n}?n={n}", headers=headers)
+            response = conn.getresponse()
+            body = response.read().decode()
+            if response.status != 200 or body != "ok":
+                out.append((n, response.status, body))
+    except Exception as e:   # noqa: BLE001 (told to the test below)
+        out.append(e)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def switchy():
+    """Threads switch as often as CPython lets them."""
+    before = sys.getswitchinterval()
+    threshold = gc.get_threshold()
+    sys.setswitchinterval(1e-5)
+    gc.set_threshold(50, 5, 5)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+        gc.set_threshold(*threshold)
+
+
+def test_requests_at_once_while_finalizers_run(serve_app, switchy):
+    """Three clients at once, each request's environ holding objects whose
+    finalizers sleep and collect: every request sees only its own."""
+    server = serve_app(app, validate=False)
+    out: list = []
+    threads = [threading.Thread(target=client,
+                                args=(server.port, i * 1000, 25, out))
+               for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT)
+    assert out == []

@@ -18,6 +18,7 @@ import time
 import pytest
 
 from helpers.common import TIMEOUT
+from helpers.leak import REFS_PER_REQUEST, needs_pydebug, refs_per_request
 
 pytest_plugins = ["helpers.wsgi_fixtures"]  # serve_app
 
@@ -122,3 +123,53 @@ def test_requests_at_once_while_finalizers_run(serve_app, switchy):
     for t in threads:
         t.join(TIMEOUT)
     assert out == []
+
+
+def mutating_app(environ, start_response):
+    """Does to its environ what the query says, so that the kept environ
+    goes through every way of its reset and fill."""
+    do = environ["QUERY_STRING"]
+    if do == "add":
+        environ["app.obj"] = [environ]         # a cycle through the environ
+        environ["app.str"] = "s" * 100
+    elif do == "replace":
+        environ["PATH_INFO"] = object()
+        environ["HTTP_ACCEPT"] = object()
+        environ["wsgi.errors"] = object()
+    elif do == "delete":
+        del environ["wsgi.input"]
+        del environ["SERVER_NAME"]
+    elif do == "clear":
+        environ.clear()
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", "2")])
+    return [b"ok"]
+
+
+DOING = ["", "add", "", "replace", "", "", "delete", "clear", "", ""]
+
+
+@needs_pydebug
+def test_total_refcount_settles_with_kept_environs(serve_app):
+    """Every reference the reset and the fill of a kept environ take is
+    given back, whatever the app did to it and whichever headers come."""
+    server = serve_app(mutating_app, validate=False)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port,
+                                      timeout=TIMEOUT)
+
+    def run(n: int) -> None:
+        for i in range(n):
+            headers = {"Accept": "*/*", f"X-H{i % 3}": str(i % 5)}
+            if i % 4 == 0:
+                headers["Cookie"] = "a=1"
+            conn.request("GET", f"/{i % 7}?{DOING[i % len(DOING)]}",
+                         headers=headers)
+            response = conn.getresponse()
+            assert response.status == 200 and response.read() == b"ok"
+
+    try:
+        run(500)
+        grown = refs_per_request(run, 3_000)
+    finally:
+        conn.close()
+    assert grown < REFS_PER_REQUEST, f"{grown:.3f} references per request"

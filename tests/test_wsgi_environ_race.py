@@ -116,7 +116,7 @@ def test_requests_at_once_while_finalizers_run(serve_app, switchy):
     server = serve_app(app, validate=False)
     out: list = []
     threads = [threading.Thread(target=client,
-                                args=(server.port, i * 1000, 25, out))
+                                args=(server.port, i * 1000, 16, out))
                for i in range(3)]
     for t in threads:
         t.start()
@@ -173,3 +173,63 @@ def test_total_refcount_settles_with_kept_environs(serve_app):
     finally:
         conn.close()
     assert grown < REFS_PER_REQUEST, f"{grown:.3f} references per request"
+
+
+class Sub(dict):
+    """A dict subclass an app stores in its environ, holding the environ
+    itself: a cycle only the GC breaks."""
+
+
+def test_after_what_the_app_did_the_next_request_is_whole(serve_app):
+    """Whatever the app did to its environ (wsgi.input or wsgi.errors
+    deleted, a dict subclass holding it stored in it, handed to a thread
+    that changes it after the request), the next request's environ reads
+    its own body and writes its own errors."""
+    late, threads = threading.Event(), []
+
+    def changer(environ):
+        late.wait(TIMEOUT)
+        environ["PATH_INFO"] = "changed late"
+        environ.pop("wsgi.input", None)
+        environ["HTTP_X_LATE"] = "1"
+
+    def app(environ, start_response):
+        path = environ["PATH_INFO"]
+        body = environ["wsgi.input"].read()
+        environ["wsgi.errors"].write("")
+        problems = [k for k in ("HTTP_X_LATE", "app.sub") if k in environ]
+        if body != path.encode():
+            problems.append(f"body {body!r}")
+        if path == "/del-input":
+            del environ["wsgi.input"]
+        elif path == "/del-errors":
+            del environ["wsgi.errors"]
+        elif path == "/sub":
+            environ["app.sub"] = Sub(env=environ)
+        elif path == "/thread":
+            t = threading.Thread(target=changer, args=(environ,))
+            t.start()
+            threads.append(t)
+        out = ("; ".join(problems) or "ok").encode()
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("Content-Length", str(len(out)))])
+        return [out]
+
+    server = serve_app(app, validate=False)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port,
+                                      timeout=TIMEOUT)
+    paths = ["/a", "/del-input", "/b", "/del-errors", "/c", "/sub", "/d",
+             "/thread", "/e", "/f"]
+    try:
+        for i, path in enumerate(paths * 2):
+            if i == len(paths) + 2:
+                late.set()   # the threads change their environs now
+            conn.request("POST", path, body=path.encode())
+            response = conn.getresponse()
+            assert (response.status, response.read()) == (200, b"ok"), path
+    finally:
+        conn.close()
+        late.set()
+        for t in threads:
+            t.join(TIMEOUT)
+    gc.collect()

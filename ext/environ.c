@@ -415,6 +415,7 @@ gohttp_environ_spare_traverse(gohttp_environ_spare *sp, visitproc visit,
     return 0;
 }
 
+#ifndef Py_GIL_DISABLED   /* (free-threaded builds keep none) */
 /* Reset env, a request's environ no one else holds, as sp says (above),
  * and note its entries in sp.  1 if it can be kept; 0 if not (a key of
  * base gone or moved, too many entries, a key that is not a str). */
@@ -483,6 +484,7 @@ reset_clean(gohttp_environ_spare *sp, PyObject *env, PyObject *keep)
     return 0;
 #endif
 }
+#endif   /* !Py_GIL_DISABLED */
 
 void
 gohttp_environ_release(gohttp_environ_spare *sp, PyObject *env,

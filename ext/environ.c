@@ -409,8 +409,14 @@ int
 gohttp_environ_spare_traverse(gohttp_environ_spare *sp, visitproc visit,
                               void *arg)
 {
-    if (sp != NULL) {
-        Py_VISIT(sp->env);
+    /* The kept environ's values, as if the WSGIApp held them: the environ
+     * itself is out of the GC's reach (gohttp_environ_release), so that
+     * gc.get_referents() of the WSGIApp cannot hand it to Python code. */
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (sp != NULL && sp->env != NULL
+           && PyDict_Next(sp->env, &pos, &key, &value)) {
+        Py_VISIT(value);
     }
     return 0;
 }
@@ -444,11 +450,21 @@ reset_to_base(gohttp_environ_spare *sp, PyObject *env, PyObject *keep)
                    : Py_None;
         }
         /* A value set anew, not a key: the walk may go on.  The old
-         * value's finalizer may run Python code, which cannot reach env
-         * (no one else holds it). */
-        if (want != value && PyDict_SetItem(env, key, want) < 0) {
-            PyErr_WriteUnraisable(env);
-            return 0;
+         * value's finalizer may run Python code, which must not reach
+         * env: no one else holds it, and it is let go of once env is out
+         * of the GC's lists again (setting a value the GC tracks, a
+         * constant of base, tracks env). */
+        if (want != value) {
+            PyObject *old = Py_NewRef(value);
+            int rc = PyDict_SetItem(env, key, want);
+            if (rc < 0) {
+                PyErr_WriteUnraisable(env);
+            }
+            PyObject_GC_UnTrack(env);
+            Py_DECREF(old);
+            if (rc < 0) {
+                return 0;
+            }
         }
         sp->key[i] = key;
         sp->value[i++] = want;
@@ -492,11 +508,21 @@ gohttp_environ_release(gohttp_environ_spare *sp, PyObject *env,
 {
 #ifndef Py_GIL_DISABLED
     int rc;
-    if (sp != NULL && env != NULL && sp->env == NULL && Py_REFCNT(env) == 1
-        && (rc = reset_clean(sp, env, keep)) >= 0
-        && (rc == 1 || reset_to_base(sp, env, keep))) {
-        sp->env = env;   /* our reference moves there */
-        return;
+    if (sp != NULL && env != NULL && sp->env == NULL && Py_REFCNT(env) == 1) {
+        /* sp's notes borrow from env: no Python code may change it behind
+         * them, neither the finalizers the reset runs nor any code while
+         * it is kept.  No one else holds it, and out of the GC's lists
+         * gc.get_objects() cannot find it either (the fill tracks it
+         * again; gohttp_environ_spare_traverse visits its values). */
+        PyObject_GC_UnTrack(env);
+        if ((rc = reset_clean(sp, env, keep)) >= 0
+            && (rc == 1 || reset_to_base(sp, env, keep))) {
+            sp->env = env;   /* our reference moves there */
+            return;
+        }
+        if (Py_REFCNT(env) > 1 && !PyObject_GC_IsTracked(env)) {
+            PyObject_GC_Track(env);   /* not ours alone after all */
+        }
     }
 #endif
     Py_XDECREF(env);
@@ -925,6 +951,9 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
     s = span(req, data, GOHTTP_F_TLS, &n);
     if (n > 0 && (f.clean = 0, add_tls(st, &f, s, n) < 0)) {
         goto error;
+    }
+    if (!PyObject_GC_IsTracked(f.env)) {
+        PyObject_GC_Track(f.env);   /* a kept one (gohttp_environ_release) */
     }
     if (sp != NULL) {
         sp->clean = f.clean;

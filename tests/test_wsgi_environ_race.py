@@ -233,3 +233,59 @@ def test_after_what_the_app_did_the_next_request_is_whole(serve_app):
         for t in threads:
             t.join(TIMEOUT)
     gc.collect()
+
+
+def poke(where) -> int:
+    """Change each environ with app.mark among the objects where gives,
+    as code that looks through the GC's objects may: how many."""
+    found = 0
+    for d in where():
+        if type(d) is dict and "app.mark" in d:
+            found += 1
+            for key in ("HTTP_X_A", "REMOTE_PORT", "app.mark"):
+                d[key] = "poked"   # the str there let go of
+    return found
+
+
+class Poker:
+    """Pokes through gc.get_objects() when its environ lets go of it."""
+
+    def __del__(self) -> None:
+        poke(gc.get_objects)
+
+
+def test_environ_kept_out_of_the_gc_reach(serve_app):
+    """A kept environ cannot be found through the GC (gc.get_objects(),
+    gc.get_referents() of the WSGIApp), neither while it waits for the
+    next request nor while it is reset (a finalizer that looks): nothing
+    can change it behind the notes ext/environ.c keeps of it, which
+    borrow its keys and values."""
+
+    def app(environ, start_response):
+        problems = [k for k, v in environ.items()
+                    if k == "app.mark" or v == "poked"]
+        if environ.get("HTTP_X_A") != "same":
+            problems.append(f"HTTP_X_A={environ.get('HTTP_X_A')!r}")
+        environ["app.mark"] = "a str: kept through the reset"
+        if environ["QUERY_STRING"] == "poker":
+            environ["app.poker"] = Poker()
+        out = ("; ".join(problems) or "ok").encode()
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("Content-Length", str(len(out)))])
+        return [out]
+
+    server = serve_app(app, validate=False)
+    wsgi_apps = [o for o in gc.get_objects()
+                 if type(o).__name__ == "WSGIApp" and o.app is app]
+    assert len(wsgi_apps) == 1
+    conn = http.client.HTTPConnection("127.0.0.1", server.port,
+                                      timeout=TIMEOUT)
+    try:
+        for query in ["", "", "poker", "", "poker", "poker", "", ""]:
+            conn.request("GET", f"/?{query}", headers={"X-A": "same"})
+            response = conn.getresponse()
+            assert (response.status, response.read()) == (200, b"ok")
+            assert poke(gc.get_objects) == 0
+            assert poke(lambda: gc.get_referents(wsgi_apps[0])) == 0
+    finally:
+        conn.close()

@@ -342,7 +342,19 @@ typedef struct {
  * copy would get them, keeps each value that is already right, sets each
  * that is not, and at the first key that differs deletes that entry and
  * all after it and adds the rest: the result is the dict a fresh copy
- * would have been, key for key, in the same order. */
+ * would have been, key for key, in the same order.
+ *
+ * The notes (key[], value[]) borrow from env, so two rules keep them
+ * true.  One request at a time: gohttp_wsgi_run takes the spare from its
+ * WSGIApp for the whole run and gives it back at the end (taking and
+ * giving back run no Python code between the look and the set), so
+ * another request of the same app, which may run while this one lets the
+ * GIL go (its app, a finalizer the reset runs), finds none and copies
+ * the base.  And no Python code reaches env behind them: no one else
+ * holds it, it is out of the GC's lists while it is reset and kept
+ * (gohttp_environ_release), and a fill runs none (what it replaces are
+ * strs, None and objects the caller holds: no finalizer; it allocates no
+ * object the GC tracks, so no collection starts). */
 /* Up to 3.11 a dict's version (PEP 509, ma_version_tag) changes whenever
  * the dict does: an environ whose version is what its fill left is known
  * unchanged without a walk.  3.12 deprecates it (dict watchers replace

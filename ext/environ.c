@@ -447,6 +447,9 @@ reset_to_base(gohttp_environ_spare *sp, PyObject *env, PyObject *keep)
     }
     while (PyDict_Next(env, &pos, &key, &value)) {
         PyObject *want;
+        if (i == n) {
+            return 0;   /* grown meanwhile: sp has no room for more */
+        }
         if (i < sp->nbase) {
             if (key != sp->base_key[i]) {
                 return 0;   /* deleted, perhaps added again at the end */

@@ -304,14 +304,53 @@ error:
     return NULL;
 }
 
+/* Whether a[:n] and b[:n] are the same bytes: inline, a word at a time
+ * (the last word overlapping the one before), for the short fields and
+ * header values compared on every request, where a call to memcmp()
+ * costs more than the comparing. */
+static inline int
+same_bytes(const char *a, const char *b, Py_ssize_t n)
+{
+    uint64_t x, y;
+    uint32_t u, v;
+    if (n >= 8) {
+        for (Py_ssize_t i = 0; i < n - 8; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y) {
+                return 0;
+            }
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        memcpy(&u, a, 4);
+        memcpy(&v, b, 4);
+        if (u != v) {
+            return 0;
+        }
+        memcpy(&u, a + n - 4, 4);
+        memcpy(&v, b + n - 4, 4);
+        return u == v;
+    }
+    for (; n > 0; n--) {
+        if (*a++ != *b++) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Whether value, an environ value, is the latin-1 str of s[:n]. */
-static int
+static inline int
 holds(PyObject *value, const char *s, Py_ssize_t n)
 {
     return PyUnicode_CheckExact(value)
            && PyUnicode_KIND(value) == PyUnicode_1BYTE_KIND
            && PyUnicode_GET_LENGTH(value) == n
-           && memcmp(PyUnicode_1BYTE_DATA(value), s, (size_t)n) == 0;
+           && same_bytes((const char *)PyUnicode_1BYTE_DATA(value), s, n);
 }
 
 /* A remembered field of a request: its bytes, and whether it is most
@@ -335,14 +374,21 @@ typedef struct {
  * Kept, env is reset (reset_to_base): base's keys first, in base's order,
  * each constant holding base's value, each remembered key a str or None;
  * after them the keys the request added (and any the app added), in the
- * order they were added, each holding a str, None, or the object the
- * caller keeps alive anyway (the wsgi.input of requests without a body),
- * so that nothing of the app's outlives its request but strs.  The next
- * request (gohttp_wsgi_environ) walks those entries in the order a fresh
- * copy would get them, keeps each value that is already right, sets each
- * that is not, and at the first key that differs deletes that entry and
- * all after it and adds the rest: the result is the dict a fresh copy
- * would have been, key for key, in the same order.
+ * order they were added, each holding a str, None, or an object the
+ * caller keeps alive anyway (the wsgi.input of requests without a body, a
+ * spared wsgi.errors), so that nothing of the app's outlives its request
+ * but strs.  The next request (gohttp_wsgi_environ) walks those entries in
+ * the order a fresh copy would get them, keeps each value that is already
+ * right, sets each that is not, and at the first key that differs deletes
+ * that entry and all after it and adds the rest; its headers are matched
+ * in any order (put_header), since Go's header map gives them in none.
+ * The result is the dict a fresh copy would have been, key for key, in
+ * the same order, but for the order of the headers among themselves, which
+ * a fresh copy does not fix either.
+ *
+ * A fill that kept every entry (clean: no key added or deleted) notes
+ * each value it set, so that an environ no one changed since needs no
+ * walk to be kept again (reset_clean), only its objects let go of.
  *
  * The notes (key[], value[]) borrow from env, so two rules keep them
  * true.  One request at a time: gohttp_wsgi_run takes the spare from its
@@ -354,15 +400,25 @@ typedef struct {
  * holds it, it is out of the GC's lists while it is reset and kept
  * (gohttp_environ_release), and a fill runs none (what it replaces are
  * strs, None and objects the caller holds: no finalizer; it allocates no
- * object the GC tracks, so no collection starts). */
-/* Up to 3.11 a dict's version (PEP 509, ma_version_tag) changes whenever
- * the dict does: an environ whose version is what its fill left is known
- * unchanged without a walk.  3.12 deprecates it (dict watchers replace
- * it); there, and on free-threaded builds, every kept environ is walked. */
-#if PY_VERSION_HEX < 0x030C0000 && !defined(Py_GIL_DISABLED)
-#define CLEAN_CHECK 1
+ * object the GC tracks, so no collection starts).
+ */
+
+/* Whether an environ is unchanged since a clean fill made it, known
+ * without a walk (GIL builds; free-threaded builds walk every kept
+ * environ).  Up to 3.11 a dict's version (PEP 509, ma_version_tag)
+ * changes whenever the dict does: CLEAN_BY_VERSION.  3.12 deprecates it
+ * for dict watchers: from 3.12 the environ is watched from its fill until
+ * its request is done (CLEAN_BY_WATCHER), and any change to it while
+ * watched marks it not clean. */
+#if !defined(Py_GIL_DISABLED) && PY_VERSION_HEX < 0x030C0000
+#define CLEAN_BY_VERSION 1
+#define CLEAN_BY_WATCHER 0
+#elif !defined(Py_GIL_DISABLED)
+#define CLEAN_BY_VERSION 0
+#define CLEAN_BY_WATCHER 1
 #else
-#define CLEAN_CHECK 0
+#define CLEAN_BY_VERSION 0
+#define CLEAN_BY_WATCHER 0
 #endif
 
 struct gohttp_environ_spare {
@@ -372,14 +428,79 @@ struct gohttp_environ_spare {
     PyObject *base_value[GOHTTP_ENVIRON_SPARE_ENTRIES];   /* likewise; the
                                           remembered keys' are not used */
     PyObject *env;                     /* the environ kept: strong, or NULL */
-    int clean;                         /* made by a clean fill (see filler) */
-#if CLEAN_CHECK
+    int clean;                         /* made by a clean fill (see filler)
+                                          and unchanged since, as far as
+                                          known */
+#if CLEAN_BY_VERSION
     uint64_t version;                  /* its version then (PEP 509) */
+#endif
+#if CLEAN_BY_WATCHER
+    PyObject *watched;                 /* the environ being watched, or
+                                          NULL: borrowed */
+    int slot;                          /* its slot in watching[] */
 #endif
     Py_ssize_t n;                      /* env's entries, */
     PyObject *key[GOHTTP_ENVIRON_SPARE_ENTRIES];     /* in order: borrowed */
     PyObject *value[GOHTTP_ENVIRON_SPARE_ENTRIES];   /* from env */
 };
+
+#if CLEAN_BY_WATCHER
+/* The dict watcher (PyDict_AddWatcher), added once for the process (the
+ * module supports one interpreter; a module imported again finds it), or
+ * -1; and the spares whose environ it watches now, with the GIL held. */
+static int watcher_id = -1;
+#define NWATCHING 8
+static gohttp_environ_spare *watching[NWATCHING];
+
+/* The watcher: a change to a watched environ, by its request's app, makes
+ * it not clean.  Nothing to fail. */
+static int
+environ_changed(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
+                PyObject *new_value)
+{
+    for (int i = 0; i < NWATCHING; i++) {
+        if (watching[i] != NULL && watching[i]->watched == dict) {
+            watching[i]->clean = 0;
+        }
+    }
+    return 0;
+}
+
+/* Watch env, the environ sp's clean fill just made, until unwatch(); if
+ * it cannot be, sp is not clean. */
+static void
+watch(gohttp_environ_spare *sp, PyObject *env)
+{
+    sp->watched = NULL;
+    for (int i = 0; sp->clean && watcher_id >= 0 && i < NWATCHING; i++) {
+        if (watching[i] == NULL) {
+            if (PyDict_Watch(watcher_id, env) < 0) {
+                PyErr_WriteUnraisable(env);
+                break;
+            }
+            watching[i] = sp;
+            sp->watched = env;
+            sp->slot = i;
+            return;
+        }
+    }
+    sp->clean = 0;
+}
+
+/* Stop watching sp's environ, if it is watched. */
+static void
+unwatch(gohttp_environ_spare *sp)
+{
+    if (sp->watched != NULL) {
+        if (PyDict_Unwatch(watcher_id, sp->watched) < 0) {
+            PyErr_WriteUnraisable(sp->watched);
+            sp->clean = 0;
+        }
+        watching[sp->slot] = NULL;
+        sp->watched = NULL;
+    }
+}
+#endif
 
 gohttp_environ_spare *
 gohttp_environ_spare_new(PyObject *base)
@@ -404,6 +525,17 @@ gohttp_environ_spare_new(PyObject *base)
     sp->env = NULL;
     sp->clean = 0;
     sp->n = 0;
+#if CLEAN_BY_WATCHER
+    sp->watched = NULL;
+    if (watcher_id < 0) {
+        watcher_id = PyDict_AddWatcher(environ_changed);
+        if (watcher_id < 0) {
+            /* all taken (by other extensions): every kept environ is
+             * walked then, which is all this costs */
+            PyErr_Clear();
+        }
+    }
+#endif
     return sp;
 #endif
 }
@@ -433,12 +565,13 @@ gohttp_environ_spare_traverse(gohttp_environ_spare *sp, visitproc visit,
     return 0;
 }
 
-#ifndef Py_GIL_DISABLED   /* (free-threaded builds keep none) */
+#ifndef Py_GIL_DISABLED   /* (free-threaded builds keep no environ) */
 /* Reset env, a request's environ no one else holds, as sp says (above),
  * and note its entries in sp.  1 if it can be kept; 0 if not (a key of
  * base gone or moved, too many entries, a key that is not a str). */
 static int
-reset_to_base(gohttp_environ_spare *sp, PyObject *env, PyObject *keep)
+reset_to_base(gohttp_environ_spare *sp, PyObject *env, PyObject *keep,
+              PyObject *also)
 {
     Py_ssize_t n = PyDict_GET_SIZE(env), pos = 0, i = 0;
     PyObject *key, *value;
@@ -461,8 +594,8 @@ reset_to_base(gohttp_environ_spare *sp, PyObject *env, PyObject *keep)
             if (!PyUnicode_CheckExact(key)) {
                 return 0;
             }
-            want = PyUnicode_CheckExact(value) || value == keep ? value
-                   : Py_None;
+            want = PyUnicode_CheckExact(value) || value == keep
+                   || value == also ? value : Py_None;
         }
         /* A value set anew, not a key: the walk may go on.  The old
          * value's finalizer may run Python code, which must not reach
@@ -493,16 +626,24 @@ reset_to_base(gohttp_environ_spare *sp, PyObject *env, PyObject *keep)
  * each value as noted.  1 if it was reset so; 0 if reset_to_base must
  * walk it; -1 if it cannot be kept. */
 static int
-reset_clean(gohttp_environ_spare *sp, PyObject *env, PyObject *keep)
+reset_clean(gohttp_environ_spare *sp, PyObject *env, PyObject *keep,
+            PyObject *also)
 {
-#if CLEAN_CHECK
+#if CLEAN_BY_VERSION || CLEAN_BY_WATCHER
+#if CLEAN_BY_VERSION
     if (!sp->clean || ((PyDictObject *)env)->ma_version_tag != sp->version) {
         return 0;
     }
+#else
+    if (!sp->clean) {   /* (unwatched by gohttp_environ_release) */
+        return 0;
+    }
+#endif
     /* of its values, only wsgi.input and wsgi.errors may be objects */
     for (Py_ssize_t j = sp->nbase; j < sp->n; j++) {
         PyObject *value = sp->value[j];
-        if (!PyUnicode_CheckExact(value) && value != keep && value != Py_None) {
+        if (!PyUnicode_CheckExact(value) && value != keep && value != also
+            && value != Py_None) {
             if (PyDict_SetItem(env, sp->key[j], Py_None) < 0) {
                 PyErr_WriteUnraisable(env);
                 return -1;
@@ -517,12 +658,17 @@ reset_clean(gohttp_environ_spare *sp, PyObject *env, PyObject *keep)
 }
 #endif   /* !Py_GIL_DISABLED */
 
-void
+int
 gohttp_environ_release(gohttp_environ_spare *sp, PyObject *env,
-                       PyObject *keep)
+                       PyObject *keep, PyObject *also)
 {
 #ifndef Py_GIL_DISABLED
-    int rc;
+    int rc, held = 0;
+#if CLEAN_BY_WATCHER
+    if (sp != NULL) {
+        unwatch(sp);   /* before anything here changes env */
+    }
+#endif
     if (sp != NULL && env != NULL && sp->env == NULL && Py_REFCNT(env) == 1) {
         /* sp's notes borrow from env: no Python code may change it behind
          * them, neither the finalizers the reset runs nor any code while
@@ -530,10 +676,13 @@ gohttp_environ_release(gohttp_environ_spare *sp, PyObject *env,
          * gc.get_objects() cannot find it either (the fill tracks it
          * again; gohttp_environ_spare_traverse visits its values). */
         PyObject_GC_UnTrack(env);
-        if ((rc = reset_clean(sp, env, keep)) >= 0
-            && (rc == 1 || reset_to_base(sp, env, keep))) {
+        if ((rc = reset_clean(sp, env, keep, also)) >= 0
+            && (rc == 1 || reset_to_base(sp, env, keep, also))) {
             sp->env = env;   /* our reference moves there */
-            return;
+            for (Py_ssize_t j = sp->nbase; also != NULL && j < sp->n; j++) {
+                held += sp->value[j] == also;
+            }
+            return held;
         }
         if (Py_REFCNT(env) > 1 && !PyObject_GC_IsTracked(env)) {
             PyObject_GC_Track(env);   /* not ours alone after all */
@@ -541,6 +690,7 @@ gohttp_environ_release(gohttp_environ_spare *sp, PyObject *env,
     }
 #endif
     Py_XDECREF(env);
+    return 0;
 }
 
 /* An environ being filled: a fresh copy of base (sp NULL), or a kept one
@@ -972,8 +1122,10 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
     }
     if (sp != NULL) {
         sp->clean = f.clean;
-#if CLEAN_CHECK
+#if CLEAN_BY_VERSION
         sp->version = ((PyDictObject *)f.env)->ma_version_tag;
+#elif CLEAN_BY_WATCHER
+        watch(sp, f.env);
 #endif
     }
     return f.env;   /* new reference */

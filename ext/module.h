@@ -433,11 +433,13 @@ PyObject *gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
                               PyObject *errors, gohttp_environ_spare *sp);
 /* Let go of env, a request's environ (a reference this takes over, or
  * NULL), once the request is done: sp (borrowed, may be NULL) keeps it
- * when no one else holds it and it can be reset; keep is a value that may
- * stay in it (the caller holds it anyway: wsgi.input of requests without
- * a body), borrowed. */
-void gohttp_environ_release(gohttp_environ_spare *sp, PyObject *env,
-                            PyObject *keep);
+ * when no one else holds it and it can be reset.  keep and also are
+ * values that may stay in it (the caller holds them anyway: wsgi.input of
+ * requests without a body, a wsgi.errors it keeps for the next request),
+ * borrowed, also may be NULL.  How many references to also the kept env
+ * holds: 0 if none or if env was let go. */
+int gohttp_environ_release(gohttp_environ_spare *sp, PyObject *env,
+                           PyObject *keep, PyObject *also);
 
 /* environ.c: the PEM form of the DER certificate der[:n] (a certificate
  * of a request's TLS state, gohttp_tls_read): a new str, or NULL with an

@@ -50,6 +50,9 @@ typedef struct {
     PyObject *spare;          /* a cleared start_response for the next
                                  request (see spare_start_response), or NULL */
     PyObject *spare_errors;   /* a flushed wsgi.errors, likewise, or NULL */
+    PyObject *last_status;    /* the last plain status str sent (GIL
+                                 builds), or NULL: strong */
+    int last_code;            /* its code */
     gohttp_environ_spare *environ_spare;   /* an environ for the next
                                  request, made with constants; NULL while a
                                  request has it (see gohttp_wsgi_run) */
@@ -129,6 +132,8 @@ wsgi_app_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     self->spare = NULL;
     self->spare_errors = NULL;
     self->environ_spare = NULL;
+    self->last_status = NULL;
+    self->last_code = 0;
     self->script = PyUnicode_AsEncodedString(script_name, "utf-8",
                                              "surrogateescape");
     PyObject_GC_Track(self);
@@ -179,6 +184,7 @@ wsgi_app_clear(PyObject *op)
     Py_CLEAR(self->file_wrapper);
     Py_CLEAR(self->spare);
     Py_CLEAR(self->spare_errors);
+    Py_CLEAR(self->last_status);
     gohttp_environ_spare *sp = self->environ_spare;
     self->environ_spare = NULL;
     gohttp_environ_spare_free(sp);
@@ -530,13 +536,14 @@ errors_new(WSGIAppObject *wsgi)
 
 /* Let go of a request's wsgi.errors: kept for the next request, as
  * spare_start_response does, when it is flushed and no one else holds
- * it (the app kept neither it nor the environ). */
+ * it (the app kept neither it nor the environ) but the environ kept for
+ * the next request, held times (gohttp_environ_release). */
 static void
-spare_errors(WSGIAppObject *wsgi, PyObject *errors)
+spare_errors(WSGIAppObject *wsgi, PyObject *errors, int held)
 {
 #ifndef Py_GIL_DISABLED
-    if (errors != NULL && wsgi->spare_errors == NULL && Py_REFCNT(errors) == 1
-        && gohttp_error_stream_idle(errors)) {
+    if (errors != NULL && wsgi->spare_errors == NULL
+        && Py_REFCNT(errors) == 1 + held && gohttp_error_stream_idle(errors)) {
         wsgi->spare_errors = errors;   /* our reference moves there */
         return;
     }
@@ -572,6 +579,27 @@ plain_status(PyObject *status)
 }
 
 /* Whether key, a latin-1 str, is s[:n]. */
+/* plain_status of status, the last one's remembered by identity: an app
+ * passes the same str, its literal, on every response. */
+static int
+status_code(WSGIAppObject *wsgi, PyObject *status)
+{
+#ifndef Py_GIL_DISABLED
+    if (status == wsgi->last_status) {
+        return wsgi->last_code;
+    }
+    int code = plain_status(status);
+    if (code >= 0) {
+        Py_XSETREF(wsgi->last_status, Py_NewRef(status));   /* a str: its
+                                                   freeing runs no Python */
+        wsgi->last_code = code;
+    }
+    return code;
+#else
+    return plain_status(status);
+#endif
+}
+
 static inline int
 key_is_n(PyObject *key, const char *s, size_t n)
 {
@@ -737,7 +765,7 @@ send_plain_items(StartResponseObject *sr, PyObject *result, int need_length)
     packed_headers headers;
     int64_t total = 0, declared;
 
-    int code = plain_status(sr->status);
+    int code = status_code(sr->wsgi, sr->status);
     if (code < 0) {
         return 0;
     }
@@ -1071,12 +1099,15 @@ done:
     Py_XDECREF(rest);
     Py_XDECREF(sent);
     Py_XDECREF(result);
-    /* before errors: a kept environ no longer holds it */
-    gohttp_environ_release(spare, environ, wsgi->empty_input);
+    /* A kept environ may keep errors too (to be spared with it, the next
+     * request finds it there already), else it lets go of it. */
+    int held = gohttp_environ_release(
+        spare, environ, wsgi->empty_input,
+        errors != NULL && gohttp_error_stream_idle(errors) ? errors : NULL);
     if (spare != NULL) {
         wsgi->environ_spare = spare;
     }
-    spare_errors(wsgi, errors);
+    spare_errors(wsgi, errors, held);
     Py_XDECREF(input);
     return outcome;
 }

@@ -296,3 +296,71 @@ def test_write_callable_of_a_kept_start_response(serve_app):
     finally:
         conn.close()
     assert len(kept_writes) == 2
+
+
+def test_wsgi_errors_kept_by_the_app(serve_app):
+    """A kept environ may keep its wsgi.errors for the next request too;
+    one the app kept is never handed to another request."""
+    kept, bad = [], []
+
+    def app(environ, start_response):
+        errors = environ["wsgi.errors"]
+        if any(errors is k for k in kept):
+            bad.append(environ["QUERY_STRING"])
+        if environ["QUERY_STRING"] == "keep":
+            kept.append(errors)
+        errors.write(f"request {environ['QUERY_STRING']}\n")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    run(serve_app(app), [("GET", f"/?{q}", {})
+                         for q in ["1", "2", "keep", "3", "4", "keep", "5"]])
+    assert bad == []
+    assert len(kept) == 2 and kept[0] is not kept[1]
+
+
+def test_fields_that_differ_by_one_byte(serve_app):
+    """A kept environ's fields are compared with the request's, a word at
+    a time: paths and header values of every length up to 20 that differ
+    from the one before in their first, middle or last byte."""
+    seen = []
+
+    def app(environ, start_response):
+        seen.append((environ["PATH_INFO"], environ["HTTP_X_V"]))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    requests, want = [], []
+    for n in range(1, 21):
+        base = "".join(chr(ord("a") + i % 26) for i in range(n))
+        for at in sorted({0, n // 2, n - 1}):
+            changed = base[:at] + "Z" + base[at + 1:]
+            for text in (base, changed):
+                requests.append(("GET", "/" + text, {"X-V": text}))
+                want.append(("/" + text, text))
+    run(serve_app(app), requests)
+    assert seen == want
+
+
+def test_status_of_each_response(serve_app):
+    """The last status line's code is remembered by its str: each response
+    still gets its own, whether the app passes the same str or another."""
+    statuses = ["200 OK", "404 Not Found", "404 Not Found", "200 OK",
+                "201 Created", "200 " + "OK", "500 Oops"]
+
+    def app(environ, start_response):
+        start_response(statuses[int(environ["QUERY_STRING"])],
+                       [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    server = serve_app(app)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port,
+                                      timeout=TIMEOUT)
+    try:
+        for i, status in enumerate(statuses):
+            conn.request("GET", f"/?{i}")
+            response = conn.getresponse()
+            assert response.read() == b"ok"
+            assert response.status == int(status[:3])   # (Go's reasons)
+    finally:
+        conn.close()

@@ -80,7 +80,7 @@ PD_PY = $(PD_VENV)/bin/python
 # minutes more (a debug CPython is slow) and see nothing new:
 # PD_SELECT="refcount or leak or memory" runs them too.
 PD_TESTS ?= tests/test_leak.py tests/test_wsgi_leak.py tests/test_asgi_leak.py \
-	tests/test_capi.py
+	tests/test_capi.py tests/test_wsgi_environ_race.py
 PD_SELECT ?= refcount
 FT_GIL_OFF = PYTHONPATH=$(CURDIR) $(FT_PY) -W error::RuntimeWarning -c \
 	'import sys, gohttp; assert not sys._is_gil_enabled(), "import gohttp turned the GIL on"'

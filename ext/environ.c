@@ -388,7 +388,20 @@ typedef struct {
  *
  * A fill that kept every entry (clean: no key added or deleted) notes
  * each value it set, so that an environ no one changed since needs no
- * walk to be kept again (reset_clean), only its objects let go of. */
+ * walk to be kept again (reset_clean), only its objects let go of.
+ *
+ * The notes (key[], value[]) borrow from env, so two rules keep them
+ * true.  One request at a time: gohttp_wsgi_run takes the spare from its
+ * WSGIApp for the whole run and gives it back at the end (taking and
+ * giving back run no Python code between the look and the set), so
+ * another request of the same app, which may run while this one lets the
+ * GIL go (its app, a finalizer the reset runs), finds none and copies
+ * the base.  And no Python code reaches env behind them: no one else
+ * holds it, it is out of the GC's lists while it is reset and kept
+ * (gohttp_environ_release), and a fill runs none (what it replaces are
+ * strs, None and objects the caller holds: no finalizer; it allocates no
+ * object the GC tracks, so no collection starts).
+ */
 
 /* Whether an environ is unchanged since a clean fill made it, known
  * without a walk (GIL builds; free-threaded builds walk every kept
@@ -540,8 +553,14 @@ int
 gohttp_environ_spare_traverse(gohttp_environ_spare *sp, visitproc visit,
                               void *arg)
 {
-    if (sp != NULL) {
-        Py_VISIT(sp->env);
+    /* The kept environ's values, as if the WSGIApp held them: the environ
+     * itself is out of the GC's reach (gohttp_environ_release), so that
+     * gc.get_referents() of the WSGIApp cannot hand it to Python code. */
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (sp != NULL && sp->env != NULL
+           && PyDict_Next(sp->env, &pos, &key, &value)) {
+        Py_VISIT(value);
     }
     return 0;
 }
@@ -561,6 +580,9 @@ reset_to_base(gohttp_environ_spare *sp, PyObject *env, PyObject *keep,
     }
     while (PyDict_Next(env, &pos, &key, &value)) {
         PyObject *want;
+        if (i == n) {
+            return 0;   /* grown meanwhile: sp has no room for more */
+        }
         if (i < sp->nbase) {
             if (key != sp->base_key[i]) {
                 return 0;   /* deleted, perhaps added again at the end */
@@ -576,11 +598,21 @@ reset_to_base(gohttp_environ_spare *sp, PyObject *env, PyObject *keep,
                    || value == also ? value : Py_None;
         }
         /* A value set anew, not a key: the walk may go on.  The old
-         * value's finalizer may run Python code, which cannot reach env
-         * (no one else holds it). */
-        if (want != value && PyDict_SetItem(env, key, want) < 0) {
-            PyErr_WriteUnraisable(env);
-            return 0;
+         * value's finalizer may run Python code, which must not reach
+         * env: no one else holds it, and it is let go of once env is out
+         * of the GC's lists again (setting a value the GC tracks, a
+         * constant of base, tracks env). */
+        if (want != value) {
+            PyObject *old = Py_NewRef(value);
+            int rc = PyDict_SetItem(env, key, want);
+            if (rc < 0) {
+                PyErr_WriteUnraisable(env);
+            }
+            PyObject_GC_UnTrack(env);
+            Py_DECREF(old);
+            if (rc < 0) {
+                return 0;
+            }
         }
         sp->key[i] = key;
         sp->value[i++] = want;
@@ -624,8 +656,7 @@ reset_clean(gohttp_environ_spare *sp, PyObject *env, PyObject *keep,
     return 0;
 #endif
 }
-
-#endif
+#endif   /* !Py_GIL_DISABLED */
 
 int
 gohttp_environ_release(gohttp_environ_spare *sp, PyObject *env,
@@ -638,14 +669,24 @@ gohttp_environ_release(gohttp_environ_spare *sp, PyObject *env,
         unwatch(sp);   /* before anything here changes env */
     }
 #endif
-    if (sp != NULL && env != NULL && sp->env == NULL && Py_REFCNT(env) == 1
-        && (rc = reset_clean(sp, env, keep, also)) >= 0
-        && (rc == 1 || reset_to_base(sp, env, keep, also))) {
-        sp->env = env;   /* our reference moves there */
-        for (Py_ssize_t j = sp->nbase; also != NULL && j < sp->n; j++) {
-            held += sp->value[j] == also;
+    if (sp != NULL && env != NULL && sp->env == NULL && Py_REFCNT(env) == 1) {
+        /* sp's notes borrow from env: no Python code may change it behind
+         * them, neither the finalizers the reset runs nor any code while
+         * it is kept.  No one else holds it, and out of the GC's lists
+         * gc.get_objects() cannot find it either (the fill tracks it
+         * again; gohttp_environ_spare_traverse visits its values). */
+        PyObject_GC_UnTrack(env);
+        if ((rc = reset_clean(sp, env, keep, also)) >= 0
+            && (rc == 1 || reset_to_base(sp, env, keep, also))) {
+            sp->env = env;   /* our reference moves there */
+            for (Py_ssize_t j = sp->nbase; also != NULL && j < sp->n; j++) {
+                held += sp->value[j] == also;
+            }
+            return held;
         }
-        return held;
+        if (Py_REFCNT(env) > 1 && !PyObject_GC_IsTracked(env)) {
+            PyObject_GC_Track(env);   /* not ours alone after all */
+        }
     }
 #endif
     Py_XDECREF(env);
@@ -1075,6 +1116,9 @@ gohttp_wsgi_environ(gohttp_state *st, const gohttp_request *req,
     s = span(req, data, GOHTTP_F_TLS, &n);
     if (n > 0 && (f.clean = 0, add_tls(st, &f, s, n) < 0)) {
         goto error;
+    }
+    if (!PyObject_GC_IsTracked(f.env)) {
+        PyObject_GC_Track(f.env);   /* a kept one (gohttp_environ_release) */
     }
     if (sp != NULL) {
         sp->clean = f.clean;

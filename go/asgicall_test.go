@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"net/http"
 	"testing"
 )
@@ -25,6 +26,28 @@ func TestAcceptsTrailers(t *testing.T) {
 		}
 		if got := acceptsTrailers(r); got != tc.want {
 			t.Errorf("TE %q: acceptsTrailers %v, want %v", tc.te, got, tc.want)
+		}
+	}
+}
+
+// TestSameTCPAddr: the local address of two connections is formatted
+// once when their *net.TCPAddr are equal, never when they differ.
+func TestSameTCPAddr(t *testing.T) {
+	a := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8000}
+	for _, tc := range []struct {
+		b    net.Addr
+		want bool
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8000}, true},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8001}, false},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 8000}, false},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1).To4(), Port: 8000}, false},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 8000, Zone: "lo"}, false},
+		{&net.UnixAddr{Name: "/run/a.sock", Net: "unix"}, false},
+		{nil, false},
+	} {
+		if got := sameTCPAddr(a, tc.b); got != tc.want {
+			t.Errorf("sameTCPAddr(%v, %v) = %v, want %v", a, tc.b, got, tc.want)
 		}
 	}
 }

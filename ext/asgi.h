@@ -63,6 +63,8 @@ typedef struct {
     char complete;             /* and the last http.response.body */
     char reading;              /* Go reads a chunk for us */
     char body_done;            /* the last chunk was received */
+    char watching;             /* Go watches for a disconnect: a receive()
+                                  waited after the body */
     char disconnected;         /* the client has gone; a WebSocket: it is
                                   closed (Go's WS_CLOSE) */
     char finished;             /* the app is done; Go was told */

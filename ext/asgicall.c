@@ -356,6 +356,15 @@ asgi_call_receive(PyObject *op, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     if (self->body_done) {   /* nothing more until the client goes */
+        if (!self->watching) {   /* Go watches for it from now on */
+            gohttp_status status = gohttp_asgi_watch(self->handle,
+                                                     self->generation, &err);
+            if (status != GOHTTP_OK) {
+                gohttp_asgi_raise(self, status, &err);
+                return NULL;
+            }
+            self->watching = 1;
+        }
         return gohttp_asgi_wait_in(self, &self->receive_fut);
     }
     if (self->content_length == 0) {   /* no body: no need to ask Go */

@@ -233,6 +233,27 @@ func gohttp_asgi_read(h C.uintptr_t, generation C.uint64_t, err *C.gohttp_error)
 	return C.GOHTTP_OK
 }
 
+// gohttp_asgi_watch says that the app waits for the news of a disconnect
+// (a receive() after the whole body): the request's goroutine watches
+// the request's context from now on, and posts GOHTTP_ASGI_DISCONNECT
+// once the client has gone (at once if it has gone already).  Until then
+// only a failed read or write tells it.
+//
+//export gohttp_asgi_watch
+func gohttp_asgi_watch(h C.uintptr_t, generation C.uint64_t, err *C.gohttp_error) (status C.gohttp_status) {
+	defer recoverTo(err, &status)
+	c, a, e := lookupASGI(h, generation)
+	if e != nil {
+		return report(err, e)
+	}
+	defer c.mu.Unlock()
+	if !a.watch {
+		a.watch = true
+		a.wake()
+	}
+	return C.GOHTTP_OK
+}
+
 // gohttp_asgi_finish tells the request's goroutine that the app is done,
 // with outcome: GOHTTP_HANDLED if it returned (a response it did not
 // complete is a failure all the same), GOHTTP_FAILED if it raised.  The

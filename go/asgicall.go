@@ -61,6 +61,7 @@ type asgiState struct {
 	final       bool       // the last http.response.body came
 	wantRead    bool       // receive() waits for a chunk
 	wantWritten bool       // send() waits for the bytes to drain
+	watch       bool       // receive() waits for the news of a disconnect: see serve
 	finished    bool       // the app is done
 	outcome     C.gohttp_outcome
 	gone        bool // a write failed: the client has gone, sends are refused
@@ -192,20 +193,36 @@ func (a *asgiState) wake() {
 // serve does what the loop asks until the app has finished, and returns
 // its outcome.  The work is taken under c.mu and done without it, so
 // that the loop's exports never wait on the network.
+//
+// The request's context is watched only once the app waits for the news
+// of a disconnect (gohttp_asgi_watch: a receive() after the whole body).
+// Until then the goroutine waits on kick alone, not in a select with a
+// Done channel made for each request (about 1,000 instructions a
+// request: the channel, the select's locks and sudogs); a client that
+// goes meanwhile is found out by the next read or write.
 func (a *asgiState) serve(c *call, r *http.Request) C.gohttp_outcome {
-	done := r.Context().Done()
+	var done <-chan struct{}
+	watching := false
 	for {
-		select {
-		case <-a.kick:
-		case <-done:
-			// The client closed its side: maybe the whole connection,
-			// maybe only its sending half, and a half-closed client still
-			// reads the answer.  The app learns it (its receive()
-			// returns http.disconnect); writes go on until one fails.
-			done = nil
-			a.disconnect(c, false)
+		if done == nil {
+			<-a.kick
+		} else {
+			select {
+			case <-a.kick:
+			case <-done:
+				// The client closed its side: maybe the whole
+				// connection, maybe only its sending half, and a
+				// half-closed client still reads the answer.  The app
+				// learns it (its receive() returns http.disconnect);
+				// writes go on until one fails.
+				done = nil
+				a.disconnect(c, false)
+			}
 		}
 		c.mu.Lock()
+		if a.watch && !watching {
+			watching, done = true, r.Context().Done()
+		}
 		finished, outcome := a.finished, a.outcome
 		if finished && outcome != C.GOHTTP_HANDLED {
 			file := a.file // the app failed after its pathsend

@@ -237,7 +237,10 @@ typedef gohttp_outcome (*gohttp_dispatch_fn)(uintptr_t handler,
 typedef enum {
     GOHTTP_ASGI_NEW = 1,        /* a request: req and its block */
     GOHTTP_ASGI_BODY = 2,       /* a chunk of the body the app asked for */
-    GOHTTP_ASGI_DISCONNECT = 3, /* the client has gone: nothing more is sent */
+    GOHTTP_ASGI_DISCONNECT = 3, /* the client has gone: nothing more is sent
+                                   (a read or write failed, or, once C
+                                   asked gohttp_asgi_watch, the request's
+                                   context is done) */
     GOHTTP_ASGI_WRITTEN = 4,    /* a send that had to wait may go on */
     /* WebSockets (go/asgiws.go; rule 8f) */
     GOHTTP_ASGI_WS_CONNECT = 5, /* a WebSocket handshake: as NEW, for a

@@ -119,6 +119,41 @@ def test_disconnect_reaches_a_waiting_receive(serve_asgi):
     assert got == [{"type": "http.disconnect"}]
 
 
+def test_disconnect_before_the_receive_that_waits_for_it(serve_asgi):
+    """Go watches for the client going only once the app waits for it (a
+    receive() after the whole body): one that has gone already is found
+    at once, and an app that sends meanwhile learns it from send()."""
+    gone = threading.Event()
+    got = []
+
+    async def app(scope, receive, send):
+        await read_body(receive)
+        while not gone.is_set():
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)   # the close has reached the server
+        got.append(await asyncio.wait_for(receive(), TIMEOUT))
+        try:
+            for _ in range(100):
+                await send({"type": "http.response.start", "status": 200}
+                           if not got[1:] else
+                           {"type": "http.response.body", "body": b"x" * 65536,
+                            "more_body": True})
+                got.append("sent")
+                await asyncio.sleep(0.001)
+        except OSError as exc:
+            got.append(type(exc).__name__)
+
+    serve = serve_asgi(app)
+    with connect(serve.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    gone.set()
+    deadline = time.monotonic() + TIMEOUT
+    while (not got or got[-1] == "sent") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert got[0] == {"type": "http.disconnect"}
+    assert got[-1] == "ClientDisconnected", got
+
+
 @pytest.mark.parametrize("size", [10, 1 << 20])
 def test_completing_the_response_wakes_a_waiting_receive(serve_asgi, http,
                                                          asgi_errors, size):

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -113,5 +114,39 @@ func TestPackReusesRequestHeadersOnlyWhenTheyAreTheSame(t *testing.T) {
 			t.Errorf("request %d: C reads %q, want %q", i, v.headers, want)
 		}
 		c.end(0)
+	}
+}
+
+// TestPackForgetsLargeRequestHeaders checks that what a call remembers of
+// its last request's headers stays small: a block over
+// maxKeptRequestHeaders drops the memo whole, strings included, and many
+// small headers within it keep it.
+func TestPackForgetsLargeRequestHeaders(t *testing.T) {
+	c := newCall()
+	defer c.handle.Delete()
+	many := http.Header{}
+	for i := range 600 { // 600 pairs of 8+ bytes: over the limit
+		many[fmt.Sprintf("K%d", i)] = []string{""}
+	}
+	for i, h := range []http.Header{
+		{"A": {"1"}},
+		{"Long": {strings.Repeat("x", maxKeptRequestHeaders)}},
+		{"A": {"1"}},
+		many,
+	} {
+		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET / HTTP/1.1\r\nHost: x\r\n\r\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header = h
+		c.begin(nil, r, 0, nil)
+		c.end(0)
+		m := &c.lastHeaders
+		if i%2 == 0 && (m.packed == nil || len(m.keys) != 1) {
+			t.Errorf("request %d: not kept: %d keys", i, len(m.keys))
+		}
+		if i%2 == 1 && (m.packed != nil || m.keys != nil || m.values != nil || m.counts != nil) {
+			t.Errorf("request %d: kept %d bytes, %d keys, %d values", i, len(m.packed), len(m.keys), len(m.values))
+		}
 	}
 }

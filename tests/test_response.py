@@ -804,3 +804,61 @@ def test_headers_packed_again_only_when_they_are_the_same(server, fetch):
     assert r.status == 500
     r = fetch("GET", "/h?c=plain")
     assert r.headers.getlist(CT) == [PLAIN]
+
+
+TEN, BODY = "10", b"0123456789"
+
+
+def test_headers_packed_again_keep_their_content_length(server, fetch,
+                                                         record):
+    # A Content-Length of the same str object as last time is copied with
+    # the bytes packed then (packed_again): a body longer than it is the
+    # handler's error then too, as with a str packed for the first time.
+    @server.route("/h")
+    def h(w, req):
+        w.header.set(CT, PLAIN)
+        w.header.set("Content-Length", TEN if "lit" in req.query
+                     else str(len(BODY)))   # a new str each time
+        record(outcome(lambda: w.write(BODY + b"x" if "long" in req.query
+                                       else BODY)))
+
+    cases = ["new-long", "lit", "lit-long", "lit-long", "lit", "new-long"]
+    for case in cases:
+        try:
+            r = fetch("GET", "/h?" + case)
+            assert "long" not in case
+            assert (r.status, r.data) == (200, BODY)
+            assert r.headers.getlist("Content-Length") == [TEN]
+        except urllib3.exceptions.HTTPError:
+            assert "long" in case
+    for case, seen in zip(cases, record.values):
+        if "long" in case:
+            assert isinstance(seen, ValueError), (case, seen)
+            assert "Content-Length" in str(seen)
+        else:
+            assert seen == len(BODY), (case, seen)
+
+
+class _OddStr(str):
+    """A str subclass whose str() and encode() say something else: the
+    bytes sent are its own characters, however it was packed."""
+
+    def __str__(self) -> str:
+        return "odd"
+
+    def encode(self, *args: object, **kwargs: object) -> bytes:
+        return b"odd"
+
+
+def test_headers_of_str_subclasses_are_never_packed_again(server, fetch):
+    @server.route("/h")
+    def h(w, req):
+        if req.query == "sub":
+            w.header.set(_OddStr(CT), _OddStr(HTML))
+        else:
+            w.header.set(CT, PLAIN)
+        w.write(b"abc")
+
+    for case in ["lit", "lit", "sub", "lit", "sub", "sub", "lit"]:
+        r = fetch("GET", "/h?" + case)
+        assert r.headers.getlist(CT) == [HTML if case == "sub" else PLAIN]

@@ -719,15 +719,18 @@ set_kept(filler *f, Py_ssize_t j, PyObject *key, PyObject *value)
     return 0;
 }
 
-/* Delete the kept entries from f->i on: from here on f fills env as a
- * fresh copy.  0, or -1 with an exception set. */
+/* Delete the kept entries from f->i on that no header matched: from
+ * here on f fills env as a fresh copy.  0, or -1 with an exception set. */
 static int
-drop_rest(filler *f)
+drop_unmatched(filler *f, uint64_t matched)
 {
     gohttp_environ_spare *sp = f->sp;
     f->sp = NULL;
-    f->clean = 0;
     for (Py_ssize_t j = f->i; j < sp->n; j++) {
+        if (matched >> j & 1) {
+            continue;
+        }
+        f->clean = 0;
         PyObject *key = Py_NewRef(sp->key[j]);   /* env's until deleted */
         int rc = PyDict_DelItem(f->env, key);
         Py_DECREF(key);
@@ -764,7 +767,8 @@ next_is(filler *f, PyObject *key, PyObject **old)
         *old = f->sp->value[f->i++];
         return 1;
     }
-    return drop_rest(f) < 0 ? -1 : 0;
+    f->clean = 0;   /* a key that differs: env no longer as it was */
+    return drop_unmatched(f, 0) < 0 ? -1 : 0;
 }
 
 /* Set env[key] to the latin-1 str of s[:n], unless it holds it.  0, or -1
@@ -872,28 +876,6 @@ put_header(filler *f, PyObject *key, const char *v, Py_ssize_t n,
     }
     f->clean = 0;   /* a new key (or a fresh copy: not clean already) */
     return set_latin1(f->env, key, v, n);
-}
-
-/* Delete the kept entries from f->i on that no header matched: from
- * here on f fills env as a fresh copy.  0, or -1 with an exception set. */
-static int
-drop_unmatched(filler *f, uint64_t matched)
-{
-    gohttp_environ_spare *sp = f->sp;
-    f->sp = NULL;
-    for (Py_ssize_t j = f->i; j < sp->n; j++) {
-        if (matched >> j & 1) {
-            continue;
-        }
-        f->clean = 0;
-        PyObject *key = Py_NewRef(sp->key[j]);   /* env's until deleted */
-        int rc = PyDict_DelItem(f->env, key);
-        Py_DECREF(key);
-        if (rc < 0) {
-            return -1;
-        }
-    }
-    return 0;
 }
 
 /* Add the request headers to f's env.  0, or -1 with an exception set. */

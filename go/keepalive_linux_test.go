@@ -72,27 +72,6 @@ func TestAcceptedKeepAlive(t *testing.T) {
 	}
 }
 
-// listeningFD returns a listening TCP socket on 127.0.0.1, as a parent
-// process hands one over (fd://N); the listener made of it owns it.
-func listeningFD(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := ln.(*net.TCPListener).File()
-	ln.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fd, err := syscall.Dup(int(f.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fd
-}
-
 func sockopts(t *testing.T, c *net.TCPConn, opts [][2]int) []int {
 	t.Helper()
 	rc, err := c.SyscallConn()

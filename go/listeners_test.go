@@ -74,7 +74,10 @@ func TestListenUnix(t *testing.T) {
 	}
 }
 
-func TestListenFD(t *testing.T) {
+// listeningFD returns a listening TCP socket on 127.0.0.1, as a parent
+// process hands one over (fd://N); the listener made of it owns it.
+func listeningFD(t *testing.T) int {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -84,11 +87,16 @@ func TestListenFD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fd, err := syscall.Dup(int(f.Fd())) // a bare fd, as a parent hands it over
-	f.Close()
+	defer f.Close()
+	fd, err := syscall.Dup(int(f.Fd()))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return fd
+}
+
+func TestListenFD(t *testing.T) {
+	fd := listeningFD(t)
 	got, err := listenAddr("fd://"+strconv.Itoa(fd), listenOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import re
 import signal
 import statistics
@@ -38,9 +37,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import proctree
 import run
+from proctree import TICK
 
-TICK = os.sysconf("SC_CLK_TCK")
 
 # The syscalls a connection's life makes on one of these servers (Go's
 # netpoller, tokio's, Python's): each is counted per connection.
@@ -50,32 +50,6 @@ SYSCALLS = ["accept4", "accept", "setsockopt", "getsockopt", "getsockname",
             "nanosleep", "sched_yield", "tgkill", "getpid"]
 # Exits whose -EAGAIN (-11) says the call found nothing to do.
 EAGAIN = ["read", "accept4", "recvfrom"]
-
-
-def tree_times(pids: list[int]) -> tuple[int, int, int, int, int]:
-    """(user ticks, system ticks, voluntary, involuntary switches, run
-    time in ns) of the processes' every thread: the ticks split the time
-    (sampled at the clock's rate), schedstat's run time counts it whole."""
-    user = system = vol = invol = ns = 0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()
-            user += int(fields[11])
-            system += int(fields[12])
-            for task in Path(f"/proc/{pid}/task").glob("*"):
-                status = (task / "status").read_text()
-                vol += _field(status, "voluntary_ctxt_switches")
-                invol += _field(status, "nonvoluntary_ctxt_switches")
-                ns += int((task / "schedstat").read_text().split()[0])
-        except OSError:
-            pass  # a thread or process that ended meanwhile
-    return user, system, vol, invol, ns
-
-
-def _field(status: str, name: str) -> int:
-    m = re.search(rf"^{name}:\s+(\d+)", status, re.M)
-    return int(m.group(1)) if m else 0
 
 
 def ab(url: str, requests: int) -> float:
@@ -151,15 +125,15 @@ def measure(row: run.Row, args: argparse.Namespace) -> dict[str, float]:
         ab(url, args.warmup)
         pids = run.process_tree(server.pid)
         if not args.syscalls_only:
-            u0, s0, v0, i0, ns0 = tree_times(pids)
+            before = proctree.usage(pids)
             got["rps"] = ab(url, args.requests)
-            u1, s1, v1, i1, ns1 = tree_times(pids)
+            after = proctree.usage(pids)
             n = args.requests
-            got["cpu"] = (ns1 - ns0) / 1e3 / n
-            got["user"] = (u1 - u0) / TICK / n * 1e6
-            got["sys"] = (s1 - s0) / TICK / n * 1e6
-            got["voluntary"] = (v1 - v0) / n
-            got["involuntary"] = (i1 - i0) / n
+            got["cpu"] = (after.run_ns - before.run_ns) / 1e3 / n
+            got["user"] = (after.user - before.user) / TICK / n * 1e6
+            got["sys"] = (after.system - before.system) / TICK / n * 1e6
+            got["voluntary"] = (after.voluntary - before.voluntary) / n
+            got["involuntary"] = (after.involuntary - before.involuntary) / n
         got.update(counted(pids, url, args.syscall_requests))
     finally:
         server.stop()

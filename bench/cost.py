@@ -32,49 +32,11 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+import proctree
 import run
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-@dataclass
-class Counts:
-    cpu: int = 0        # clock ticks, user + sys
-    voluntary: int = 0
-    involuntary: int = 0
-    main_voluntary: int = 0  # of the first process's main thread
-    rss_kib: int = 0
-
-    @classmethod
-    def of(cls, pids: list[int]) -> "Counts":
-        c = cls()
-        for pid in pids:
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text()
-                fields = stat[stat.rindex(")") + 2:].split()
-                c.cpu += int(fields[11]) + int(fields[12])
-                c.rss_kib += _field(Path(f"/proc/{pid}/status").read_text(),
-                                    "VmRSS")
-                for task in Path(f"/proc/{pid}/task").glob("*"):
-                    status = (task / "status").read_text()
-                    c.voluntary += _field(status, "voluntary_ctxt_switches")
-                    c.involuntary += _field(status,
-                                            "nonvoluntary_ctxt_switches")
-                    if pid == pids[0] and task.name == str(pid):
-                        c.main_voluntary += _field(
-                            status, "voluntary_ctxt_switches")
-            except OSError:
-                pass  # a thread or process that ended meanwhile
-        return c
-
-
-def _field(status: str, name: str) -> int:
-    m = re.search(rf"^{name}:\s+(\d+)", status, re.M)
-    return int(m.group(1)) if m else 0
-
+from proctree import TICK
 
 def busy_ticks() -> tuple[int, int]:
     """(busy, total) clock ticks of every CPU, from /proc/stat."""
@@ -109,14 +71,14 @@ def measure(row: run.Row, path: str,
     try:
         ab(url, args.warmup, args.keep_alive)
         pids = run.process_tree(server.pid)
-        before, (busy0, total0) = Counts.of(pids), busy_ticks()
+        before, (busy0, total0) = proctree.usage(pids), busy_ticks()
         rps, ab_cpu = ab(url, args.requests, args.keep_alive)
-        after, (busy1, total1) = Counts.of(pids), busy_ticks()
+        after, (busy1, total1) = proctree.usage(pids), busy_ticks()
     finally:
         server.stop()
     n = args.requests
     cpus = os.cpu_count() or 1
-    server_ticks = after.cpu - before.cpu
+    server_ticks = after.ticks - before.ticks
     others = (busy1 - busy0 - server_ticks - ab_cpu * TICK) / max(
         (total1 - total0) / cpus, 1)
     return {"cpu_us": server_ticks / TICK / n * 1e6,

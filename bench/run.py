@@ -1579,6 +1579,28 @@ def process_tree(pid: int) -> list[int]:
     return pids
 
 
+# A keep-alive phase this many times the other is not the requests' cost:
+# under valgrind, which runs one thread at a time, Go 1.26's background
+# sweeper can spin in goschedIfBusy for hundreds of millions of
+# instructions while it waits for another sweeper to finish
+# (go.dev/issue/73499; bench/results.md, "Where the instruction targets
+# stand, quiet").  At real speed that wait is microseconds.
+SPIKE = 1.5
+
+
+def keepalive_ir(label: str, phase1: int, phase2: int) -> tuple[float, str]:
+    """The Ir per request of a row's two keep-alive phases, as its × Go
+    takes it: their mean, or the lower one if the other is a spike; and a
+    note that says so ("" if none)."""
+    low, high = sorted((phase1, phase2))
+    if high <= SPIKE * low:
+        return (phase1 + phase2) / 2, ""
+    spiked = 1 if phase1 == high else 2
+    return low, (f"{label}: phase {spiked} is {high / low:.0f}× the other, "
+                 f"left out of × Go (Go's background sweeper spinning under "
+                 f"valgrind: see SPIKE in bench/run.py)")
+
+
 def run_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
     ensure_tools(CALLGRIND_TOOLS)
     ensure_tools({"ab": "apache2-utils"})
@@ -1619,7 +1641,9 @@ def run_callgrind(args: argparse.Namespace, rows: list[Row]) -> str:
         if len(counts) < 4:
             out.append(f"| {row.label} | n/a (see below) | | | | | | |")
             continue
-        mean = (counts[0] + counts[1]) / 2
+        mean, spike = keepalive_ir(row.label, counts[0], counts[1])
+        if spike:
+            notes.append(spike)
         if row.name == "go":
             base, base50, base_new = mean, counts[2], counts[3]
         ratio = f"{mean / base:.2f}×" if base else "–"

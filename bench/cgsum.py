@@ -95,7 +95,18 @@ def main() -> None:
         for path in args.dumps:
             print(summary(path, args.requests))
         return
+    # The rows run under bench/.venv's python, as run.py's do: without it
+    # the ASGI rows would fall back to asyncio (no uvloop) unannounced.
+    venv_error = run.ensure_venv()
     rows = {r.name: r for r in run.all_rows()}
+    unknown = [name for name in args.rows if name not in rows]
+    if unknown:
+        sys.exit(f"cgsum.py: no such row: {', '.join(unknown)}")
+    chosen = [rows[name] for name in args.rows]
+    run.mark_skips(chosen, venv_error)
+    for row in chosen:
+        if row.skip:
+            sys.exit(f"cgsum.py: {row.name}: {row.skip}")
     keep = Path(args.keep)
     keep.mkdir(parents=True, exist_ok=True)
     run.ensure_tools(run.CALLGRIND_TOOLS)
